@@ -1,0 +1,1 @@
+"""Who is calling: access keys and the master key that protects their secrets."""

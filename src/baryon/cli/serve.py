@@ -1,0 +1,46 @@
+"""``baryon up`` and ``baryon cloud``: the commands that run servers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from baryon.cli.options import data_dir_option, settings_from
+
+
+@click.command()
+@click.option(
+    "--port", type=int, default=None, help="API port on the host (default 8300; 0 = any)."
+)
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@data_dir_option
+def up(port: int | None, host: str | None, data_dir: Path | None) -> None:
+    """Run Baryon in embedded mode: API, workers, SQLite and a local cloud, all offline."""
+    from baryon.cli.main import configure_logging
+    from baryon.modes.embedded import run_embedded
+
+    settings = settings_from(port=port, host=host, data_dir=data_dir)
+    configure_logging(settings.log_level)
+    run_embedded(settings, announce=lambda text: click.echo(text, err=False))
+
+
+@click.command()
+@click.option("--port", type=int, default=8301, show_default=True, help="Port (0 = any).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--state-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Keep the cloud's state in this file across restarts.",
+)
+def cloud(port: int, host: str, state_file: Path | None) -> None:
+    """Run only the local cloud (S3, CloudFormation, IAM, STS, ...) for scaled mode."""
+    from baryon.cloud.server import serve
+
+    serve(
+        host,
+        port,
+        state_file,
+        on_ready=lambda p: click.echo(f"baryon local cloud listening on http://{host}:{p}"),
+    )

@@ -1,0 +1,1 @@
+"""The cloud Baryon provisions into: real AWS, or the embedded local cloud (moto)."""

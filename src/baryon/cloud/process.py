@@ -1,0 +1,181 @@
+"""Starts and stops the local cloud (``baryon.cloud.server``) as a child process."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import suppress
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+LOG_TAIL_BYTES = 4000
+
+
+class LocalCloudProcess:
+    """moto's server in a child process whose state survives restarts.
+
+    The child runs in its own process group, so a Ctrl-C in the terminal reaches only the
+    parent, which then stops the child in order. On Linux the child also gets SIGTERM when
+    the thread that called ``start()`` dies; call it from the main thread.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        state_file: Path | None,
+        log_file: Path | None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.state_file = state_file
+        self.log_file = log_file
+        self._process: subprocess.Popen[bytes] | None = None
+        self._scratch: Path | None = None
+        self._endpoint: str | None = None
+
+    @property
+    def endpoint(self) -> str:
+        if self._endpoint is None:
+            raise RuntimeError("the local cloud is not running")
+        return self._endpoint
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self, timeout: float = 60.0) -> str:
+        """Starts the child and returns its endpoint once it answers HTTP."""
+        if self.is_running():
+            raise RuntimeError(f"the local cloud is already running at {self._endpoint}")
+        self._scratch = Path(tempfile.mkdtemp(prefix="baryon-cloud-"))
+        port_file = self._scratch / "port"
+        command = [
+            sys.executable, "-m", "baryon.cloud.server",
+            "--host", self.host,
+            "--port", str(self.port),
+            "--port-file", str(port_file),
+            "--parent-pid", str(os.getpid()),
+        ]  # fmt: skip
+        if self.state_file is not None:
+            command += ["--state-file", str(self.state_file)]
+        log: IO[bytes] | int = subprocess.DEVNULL
+        if self.log_file is not None:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            log = self.log_file.open("ab")
+        try:
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                process_group=0,
+                # moto's own messages (unsupported CloudFormation types) are prints.
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        finally:
+            if not isinstance(log, int):
+                log.close()
+        try:
+            self._endpoint = self._wait_until_ready(port_file, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self._endpoint
+
+    def _wait_until_ready(self, port_file: Path, timeout: float) -> str:
+        assert self._process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            code = self._process.poll()
+            if code is not None:
+                raise RuntimeError(f"the local cloud exited with code {code}{self._log_tail()}")
+            if port_file.exists():
+                endpoint = f"http://{_url_host(self.host)}:{int(port_file.read_text())}"
+                if _answers(endpoint):
+                    return endpoint
+            time.sleep(0.05)
+        raise RuntimeError(
+            f"the local cloud did not answer within {timeout:.0f} s{self._log_tail()}"
+        )
+
+    def _log_tail(self) -> str:
+        if self.log_file is None:
+            return " (no log_file configured)"
+        try:
+            with self.log_file.open("rb") as log:
+                log.seek(max(0, log.seek(0, os.SEEK_END) - LOG_TAIL_BYTES))
+                tail = log.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return f"; end of {self.log_file}:\n{tail}"
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM (the child then saves its state), SIGKILL if it does not exit in time.
+
+        Returns the child's exit code (0 after a clean shutdown), None if none was running.
+        """
+        process, self._process, self._endpoint = self._process, None, None
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+        if process is None:
+            return None
+        _signal_group(process, signal.SIGTERM)
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            return process.wait()
+
+    def __enter__(self) -> LocalCloudProcess:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _signal_group(process: subprocess.Popen[Any], signum: signal.Signals) -> None:
+    if process.poll() is not None:
+        return
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)  # the child leads its own group (process_group=0)
+
+
+def _url_host(host: str) -> str:
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def _answers(endpoint: str) -> bool:
+    """Any HTTP answer will do; http.client ignores *_PROXY variables, unlike urllib."""
+    host, _, port = endpoint.removeprefix("http://").rpartition(":")
+    connection = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=2)
+    try:
+        connection.request("GET", "/moto-api/")
+        connection.getresponse().read()
+        return True
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()

@@ -1,0 +1,1 @@
+"""The rules of Proton's resources: lifecycles, versions, compatibility. No wire, no cloud."""

@@ -1,0 +1,43 @@
+"""Tags on Proton resources, stored by resource ARN."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from baryon.api.errors import ValidationException
+from baryon.store.tables import Tag
+
+MAX_TAGS_PER_RESOURCE = 50
+RESERVED_PREFIX = "aws:"
+
+
+def set_tags(session: Session, arn: str, tags: list[dict[str, str]]) -> None:
+    """Adds tags or overwrites the values of existing keys."""
+    reserved = [t["key"] for t in tags if t["key"].lower().startswith(RESERVED_PREFIX)]
+    if reserved:
+        raise ValidationException(
+            f"Tag keys starting with '{RESERVED_PREFIX}' are reserved: {', '.join(reserved)}"
+        )
+    wanted = {t["key"]: t["value"] for t in tags}
+    existing = {row.key: row for row in session.scalars(select(Tag).where(Tag.resource_arn == arn))}
+    added = [key for key in wanted if key not in existing]
+    total = len(existing) + len(added)
+    if total > MAX_TAGS_PER_RESOURCE:
+        raise ValidationException(
+            f"A resource can have at most {MAX_TAGS_PER_RESOURCE} tags; this request would "
+            f"give '{arn}' {total}."
+        )
+    for key, value in wanted.items():
+        if key in existing:
+            existing[key].value = value
+        else:
+            session.add(Tag(resource_arn=arn, key=key, value=value))
+
+
+def remove_tags(session: Session, arn: str, keys: list[str]) -> None:
+    session.execute(delete(Tag).where(Tag.resource_arn == arn, Tag.key.in_(keys)))
+
+
+def count_tags(session: Session, arn: str) -> int:
+    return session.scalar(select(func.count()).where(Tag.resource_arn == arn)) or 0

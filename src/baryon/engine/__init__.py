@@ -1,0 +1,1 @@
+"""Workers: run durable jobs (registrations, deployments), resumable after any crash."""

@@ -1,0 +1,56 @@
+"""What a job kind does: ``run`` it, and ``give_up`` when it cannot succeed.
+
+``give_up`` exists so that no resource is left in a non-terminal state: after the last
+attempt, it records a failure the user can see (REGISTRATION_FAILED, FAILED, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from baryon.runtime import Runtime
+
+
+class TransientError(Exception):
+    """The job may succeed later (throttling, a cloud endpoint not answering)."""
+
+
+@dataclass
+class JobContext:
+    runtime: Runtime
+    job_id: int
+    attempt: int
+    max_attempts: int
+
+    @property
+    def last_attempt(self) -> bool:
+        return self.attempt >= self.max_attempts
+
+
+Run = Callable[[JobContext, dict[str, Any]], None]
+GiveUp = Callable[[JobContext, dict[str, Any], str], None]
+
+
+@dataclass(frozen=True)
+class JobHandler:
+    kind: str
+    run: Run
+    give_up: GiveUp
+
+
+_HANDLERS: dict[str, JobHandler] = {}
+
+
+def register_job(kind: str, run: Run, give_up: GiveUp) -> JobHandler:
+    if kind in _HANDLERS:
+        raise LookupError(f"job kind {kind!r} is registered twice")
+    handler = JobHandler(kind, run, give_up)
+    _HANDLERS[kind] = handler
+    return handler
+
+
+def handler_for(kind: str) -> JobHandler | None:
+    return _HANDLERS.get(kind)

@@ -1,0 +1,96 @@
+"""The durable job queue, kept in the same database as the desired state.
+
+An API operation writes its desired state and ``enqueue``s a job in ONE transaction, so a job
+exists exactly when its state change does. Workers ``claim`` a job with a lease; a worker
+that dies simply lets its lease expire and another worker claims the job again, which is why
+every job step must be idempotent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from baryon.store.database import Database
+from baryon.store.tables import Job
+
+QUEUED, RUNNING, DONE, FAILED = "QUEUED", "RUNNING", "DONE", "FAILED"
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int  # including this one
+
+
+def enqueue(session: Session, kind: str, payload: dict[str, Any], now: datetime) -> Job:
+    job = Job(
+        kind=kind,
+        payload=payload,
+        status=QUEUED,
+        attempts=0,
+        run_after=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(job)
+    return job
+
+
+def claim(db: Database, owner: str, lease: timedelta) -> ClaimedJob | None:
+    now = datetime.now(UTC)
+    ready = or_(
+        and_(Job.status == QUEUED, Job.run_after <= now),
+        and_(Job.status == RUNNING, Job.lease_expires_at < now),
+    )
+    stmt = select(Job).where(ready).order_by(Job.run_after, Job.id).limit(1)
+    if not db.is_sqlite:
+        # Replicas skip rows another worker is claiming instead of queueing behind it.
+        stmt = stmt.with_for_update(skip_locked=True)
+    with db.session(write=True) as session:
+        job = session.scalars(stmt).first()
+        if job is None:
+            return None
+        job.status = RUNNING
+        job.lease_owner = owner
+        job.lease_expires_at = now + lease
+        job.attempts += 1
+        job.updated_at = now
+        return ClaimedJob(job.id, job.kind, dict(job.payload), job.attempts)
+
+
+def heartbeat(db: Database, job_id: int, owner: str, lease: timedelta) -> bool:
+    """Extends the lease; False means the job is no longer ours and work must stop."""
+    now = datetime.now(UTC)
+    with db.session(write=True) as session:
+        result = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.lease_owner == owner, Job.status == RUNNING)
+            .values(lease_expires_at=now + lease, updated_at=now)
+        )
+        return result.rowcount == 1
+
+
+def finish(db: Database, job_id: int, owner: str, *, error: str | None = None) -> None:
+    _settle(db, job_id, owner, status=FAILED if error else DONE, last_error=error)
+
+
+def retry_later(db: Database, job_id: int, owner: str, error: str, delay: timedelta) -> None:
+    now = datetime.now(UTC)
+    _settle(db, job_id, owner, status=QUEUED, last_error=error, run_after=now + delay)
+
+
+def _settle(db: Database, job_id: int, owner: str, **values: Any) -> None:
+    now = datetime.now(UTC)
+    with db.session(write=True) as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None, updated_at=now, **values)
+        )

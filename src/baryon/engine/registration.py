@@ -1,0 +1,186 @@
+"""The registration job: read a bundle from S3, check it, and end in DRAFT or REGISTRATION_FAILED.
+
+Every step can be re-run: the job only acts while the version is REGISTRATION_IN_PROGRESS, so
+a second worker taking over after a crash repeats harmless reads and one final write.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy import select
+
+from baryon.bundles.compat import minor_version_problems
+from baryon.bundles.errors import BundleError
+from baryon.bundles.limits import BundleLimits
+from baryon.bundles.loader import Bundle, load_bundle_bytes
+from baryon.bundles.schema import parse_schema
+from baryon.cloud.clients import cloud_client
+from baryon.domain.template_versions import (
+    DRAFT,
+    PUBLISHED,
+    REGISTER_JOB,
+    REGISTRATION_FAILED,
+    REGISTRATION_IN_PROGRESS,
+)
+from baryon.domain.templates import TemplateKind
+from baryon.engine.handlers import JobContext, TransientError, register_job
+from baryon.settings import Settings
+from baryon.store.tables import Template, TemplateVersion
+
+log = logging.getLogger(__name__)
+
+# S3 answers that no retry will change.
+_PERMANENT_S3_CODES = {
+    "NoSuchBucket",
+    "NoSuchKey",
+    "404",
+    "NotFound",
+    "AccessDenied",
+    "403",
+    "InvalidBucketName",
+    "InvalidObjectState",
+}
+
+
+class RegistrationFailed(Exception):
+    """The bundle cannot be registered; the message is shown to the user as statusMessage."""
+
+
+def bundle_limits(settings: Settings) -> BundleLimits:
+    return BundleLimits(
+        max_archive_bytes=settings.bundle_max_archive_bytes,
+        max_total_bytes=settings.bundle_max_total_bytes,
+        max_file_bytes=settings.bundle_max_file_bytes,
+        max_files=settings.bundle_max_files,
+    )
+
+
+def run(context: JobContext, payload: dict[str, Any]) -> None:
+    runtime = context.runtime
+    version_id = payload["version_id"]
+    with runtime.db.session() as session:
+        version = session.get(TemplateVersion, version_id)
+        if version is None or version.status != REGISTRATION_IN_PROGRESS:
+            return  # deleted meanwhile, or a previous attempt already finished it
+        template = version.template
+        kind = TemplateKind(template.kind)
+        provisioning = template.provisioning
+        source = dict(version.source)
+        major, minor = version.major, version.minor
+        siblings = _sibling_schemas(session, template, version)
+    try:
+        data = fetch_archive(runtime.settings, source["s3"]["bucket"], source["s3"]["key"])
+        bundle = _load(runtime.settings, data, kind, provisioning)
+        _check_compatibility(bundle, siblings, major)
+    except RegistrationFailed as failure:
+        _finish(context, version_id, REGISTRATION_FAILED, str(failure))
+        return
+    _finish(
+        context,
+        version_id,
+        DRAFT,
+        "; ".join(bundle.warnings) or None,
+        schema_text=bundle.schema.raw_text,
+        bundle=data,
+        bundle_digest=bundle.digest,
+    )
+    log.info("registered %s %s %d.%d", kind.label, template.name, major, minor)
+
+
+def give_up(context: JobContext, payload: dict[str, Any], error: str) -> None:
+    _finish(
+        context,
+        payload["version_id"],
+        REGISTRATION_FAILED,
+        f"Registration could not complete after {context.attempt} attempts: {error}",
+    )
+
+
+def fetch_archive(settings: Settings, bucket: str, key: str) -> bytes:
+    location = f"s3://{bucket}/{key}"
+    limit = settings.bundle_max_archive_bytes
+    s3 = cloud_client(settings, "s3")
+    try:
+        size = s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        if size > limit:
+            raise RegistrationFailed(
+                f"{location} is {size:,} bytes; a template bundle may be at most {limit:,} bytes."
+            )
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        data = body.read(limit + 1)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in _PERMANENT_S3_CODES:
+            reason = "does not exist" if code not in ("AccessDenied", "403") else "is not readable"
+            raise RegistrationFailed(f"{location} {reason} ({code}).") from exc
+        raise TransientError(f"reading {location} failed: {exc}") from exc
+    except BotoCoreError as exc:
+        raise TransientError(f"reading {location} failed: {exc}") from exc
+    if len(data) > limit:
+        raise RegistrationFailed(f"{location} exceeds {limit:,} bytes.")
+    return data
+
+
+def _load(settings: Settings, data: bytes, kind: TemplateKind, provisioning: str | None) -> Bundle:
+    customer_managed = provisioning == "CUSTOMER_MANAGED"
+    try:
+        return load_bundle_bytes(
+            data,
+            kind.bundle_kind,
+            customer_managed=customer_managed and kind is TemplateKind.ENVIRONMENT,
+            pipeline_provisioning_customer_managed=customer_managed
+            and kind is TemplateKind.SERVICE,
+            limits=bundle_limits(settings),
+            workdir=settings.work_dir,
+        )
+    except BundleError as exc:
+        raise RegistrationFailed(str(exc)) from exc
+
+
+def _sibling_schemas(session: Any, template: Template, version: TemplateVersion) -> dict[str, str]:
+    """Schemas of the other registered minor versions of the same major version."""
+    rows = session.execute(
+        select(TemplateVersion.major, TemplateVersion.minor, TemplateVersion.schema_text)
+        .where(
+            TemplateVersion.template_id == template.id,
+            TemplateVersion.major == version.major,
+            TemplateVersion.id != version.id,
+            TemplateVersion.status.in_([DRAFT, PUBLISHED]),
+        )
+        .order_by(TemplateVersion.minor)
+    )
+    return {f"{major}.{minor}": text for major, minor, text in rows if text}
+
+
+def _check_compatibility(bundle: Bundle, siblings: dict[str, str], major: int) -> None:
+    """A minor version must accept every spec its siblings accept (no new information)."""
+    for number, schema_text in siblings.items():
+        problems = minor_version_problems(parse_schema(schema_text), bundle.schema)
+        if problems:
+            raise RegistrationFailed(
+                f"schema/schema.yaml is not backward compatible with version {number} of major "
+                f"version {major}: "
+                + "; ".join(problems)
+                + ". Register it as a new major version instead."
+            )
+
+
+def _finish(
+    context: JobContext, version_id: int, status: str, message: str | None, **values: Any
+) -> None:
+    with context.runtime.db.session(write=True) as session:
+        version = session.get(TemplateVersion, version_id, with_for_update=True)
+        if version is None or version.status != REGISTRATION_IN_PROGRESS:
+            return
+        version.status = status
+        version.status_message = message
+        version.last_modified_at = datetime.now(UTC)
+        for name, value in values.items():
+            setattr(version, name, value)
+
+
+register_job(REGISTER_JOB, run, give_up)

@@ -1,0 +1,118 @@
+"""A pool of worker threads that claim and run jobs.
+
+Embedded mode runs the pool inside ``baryon up``; scaled mode runs it in ``baryon worker``
+processes. Either way a job's lease is renewed while it runs, and stopping the pool stops
+claiming and lets running jobs finish (or their leases lapse for another worker).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import traceback
+import uuid
+from datetime import timedelta
+
+import baryon.engine.registration  # noqa: F401  (registers its job kind)
+from baryon.engine import jobs
+from baryon.engine.handlers import JobContext, TransientError, handler_for
+from baryon.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def backoff(attempt: int) -> timedelta:
+    """Exponential with full jitter, capped at a minute."""
+    return timedelta(seconds=random.uniform(0.5, min(60.0, 2.0**attempt)))
+
+
+class WorkerPool:
+    def __init__(self, runtime: Runtime, threads: int | None = None) -> None:
+        self.runtime = runtime
+        self.threads = threads or runtime.settings.worker_threads
+        self.owner_prefix = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lease = timedelta(seconds=runtime.settings.job_lease_seconds)
+
+    def start(self) -> None:
+        self.runtime.job_wakeup.clear()
+        for index in range(self.threads):
+            thread = threading.Thread(
+                target=self._loop,
+                args=(f"{self.owner_prefix}:{index}",),
+                name=f"baryon-worker-{index}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stopping.set()
+        self.runtime.job_wakeup.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def _loop(self, owner: str) -> None:
+        poll = self.runtime.settings.job_poll_seconds
+        while not self._stopping.is_set():
+            try:
+                job = jobs.claim(self.runtime.db, owner, self._lease)
+            except Exception:  # the database may be restarting: wait and try again
+                log.exception("claiming a job failed")
+                self._stopping.wait(poll * 4)
+                continue
+            if job is None:
+                self.runtime.job_wakeup.wait(poll)
+                self.runtime.job_wakeup.clear()
+                continue
+            self._run(job, owner)
+
+    def _run(self, job: jobs.ClaimedJob, owner: str) -> None:
+        db = self.runtime.db
+        handler = handler_for(job.kind)
+        if handler is None:
+            jobs.finish(db, job.id, owner, error=f"no handler for job kind {job.kind!r}")
+            return
+        max_attempts = self.runtime.settings.job_max_attempts
+        context = JobContext(self.runtime, job.id, job.attempts, max_attempts)
+        beat_stop = threading.Event()
+        beat = threading.Thread(
+            target=self._heartbeat, args=(job.id, owner, beat_stop), daemon=True
+        )
+        beat.start()
+        try:
+            handler.run(context, job.payload)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, TransientError):
+                log.error("job %s (%s) failed:\n%s", job.id, job.kind, traceback.format_exc())
+            if job.attempts < max_attempts:
+                jobs.retry_later(db, job.id, owner, error, backoff(job.attempts))
+            else:
+                self._give_up(handler, context, job, owner, error)
+        else:
+            jobs.finish(db, job.id, owner)
+        finally:
+            beat_stop.set()
+            beat.join()
+
+    def _give_up(self, handler, context, job, owner, error) -> None:  # type: ignore[no-untyped-def]
+        try:
+            handler.give_up(context, job.payload, error)
+        finally:
+            jobs.finish(self.runtime.db, job.id, owner, error=error)
+
+    def _heartbeat(self, job_id: int, owner: str, stop: threading.Event) -> None:
+        interval = self._lease.total_seconds() / 3
+        while not stop.wait(interval):
+            try:
+                if not jobs.heartbeat(self.runtime.db, job_id, owner, self._lease):
+                    log.warning("lost the lease of job %s", job_id)
+                    return
+            except Exception:
+                log.exception("heartbeat of job %s failed", job_id)

@@ -1,0 +1,1 @@
+"""How a Baryon process runs: embedded (one process does everything) or scaled."""

@@ -1,0 +1,143 @@
+"""Embedded mode (``baryon up``): API, workers, SQLite and a local cloud in one process tree."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+from collections.abc import Callable
+
+import uvicorn
+
+from baryon.api.app import create_app
+from baryon.auth.access_keys import create_access_key, list_access_keys, read_secret
+from baryon.cloud.clients import cloud_client
+from baryon.cloud.process import LocalCloudProcess
+from baryon.engine.worker import WorkerPool
+from baryon.modes.env_file import env_exports, render, write_env_file
+from baryon.runtime import Runtime, build_runtime
+from baryon.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ADMIN_KEY_DESCRIPTION = "admin (created by baryon up)"
+# moto accepts any credentials; fixed ones keep the local cloud's own logs readable.
+LOCAL_CLOUD_CREDENTIALS = ("baryon-local", "baryon-local-secret")
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(512)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_embedded(settings: Settings, announce: Callable[[str], None]) -> None:
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (data_dir / "logs").mkdir(exist_ok=True)
+    sock = bind_socket(settings.host, settings.port)
+    api_port = sock.getsockname()[1]
+    cloud = LocalCloudProcess(
+        host="127.0.0.1",
+        port=_local_cloud_port(settings),
+        state_file=data_dir / "local-cloud.state",
+        log_file=data_dir / "logs" / "local-cloud.log",
+    )
+    cloud_url = cloud.start()
+    runtime: Runtime | None = None
+    pool: WorkerPool | None = None
+    try:
+        settings = settings.replace(
+            cloud_endpoint=cloud_url,
+            cloud_access_key_id=LOCAL_CLOUD_CREDENTIALS[0],
+            cloud_secret_access_key=LOCAL_CLOUD_CREDENTIALS[1],
+        )
+        runtime = build_runtime(settings)
+        _ensure_bucket(settings)
+        key_id, secret = _ensure_admin_key(runtime)
+        exports = env_exports(
+            api_url=f"http://{_display_host(settings.host)}:{api_port}",
+            cloud_url=cloud_url,
+            access_key_id=key_id,
+            secret_access_key=secret,
+            region=settings.region,
+        )
+        env_path = data_dir / "env"
+        write_env_file(env_path, exports)
+        pool = WorkerPool(runtime)
+        pool.start()
+        announce(
+            f"Baryon is running on http://{_display_host(settings.host)}:{api_port} "
+            f"(local cloud: {cloud_url}, data: {data_dir}).\n"
+            f"Point the AWS CLI and boto3 at it with:  . {env_path}\n\n{render(exports)}"
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(runtime),
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=10,
+            )
+        )
+        _serve_until_signalled(server, sock)
+    finally:
+        if pool is not None:
+            pool.stop()
+        if runtime is not None:
+            runtime.close()
+        cloud.stop()
+        sock.close()
+        announce("Baryon stopped.")
+
+
+def _serve_until_signalled(server: uvicorn.Server, sock: socket.socket) -> None:
+    """Runs until SIGINT or SIGTERM, then returns so that the caller cleans up.
+
+    uvicorn shuts down gracefully and then re-raises the signal it caught; without these
+    handlers SIGTERM would kill the process before the workers and the cloud are stopped.
+    """
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_keyboard_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _local_cloud_port(settings: Settings) -> int:
+    """A fixed API port gets the next port for its cloud, so endpoints survive restarts."""
+    if settings.local_cloud_port:
+        return settings.local_cloud_port
+    return settings.port + 1 if settings.port else 0
+
+
+def _display_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else host
+
+
+def _ensure_bucket(settings: Settings) -> None:
+    s3 = cloud_client(settings, "s3")
+    bucket = settings.resolved_bundle_bucket
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    if bucket not in existing:
+        s3.create_bucket(Bucket=bucket)
+
+
+def _ensure_admin_key(runtime: Runtime) -> tuple[str, str]:
+    for key in list_access_keys(runtime.db):
+        if key.description == ADMIN_KEY_DESCRIPTION:
+            secret = read_secret(runtime.db, runtime.box, key.access_key_id)
+            if secret is not None:
+                return key.access_key_id, secret
+    created = create_access_key(runtime.db, runtime.box, ADMIN_KEY_DESCRIPTION)
+    log.info("created the admin access key %s", created.access_key_id)
+    return created.access_key_id, created.secret_access_key

@@ -1,0 +1,12 @@
+"""One plain function per API operation: request dict in, response dict out.
+
+Importing this package registers every handler with the front door.
+"""
+
+from baryon.operations import (  # noqa: F401  (imported for their registrations)
+    account_settings,
+    server_info,
+    tags,
+    template_versions,
+    templates,
+)

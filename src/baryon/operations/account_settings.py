@@ -1,0 +1,44 @@
+"""GetAccountSettings and UpdateAccountSettings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from baryon.api.registry import proton_operation
+from baryon.domain import account_settings
+from baryon.operations.context import RequestContext
+
+
+def _view(ctx: RequestContext, row: Any) -> dict[str, Any]:
+    repository = row.pipeline_repository if row else None
+    return {
+        "accountSettings": {
+            "pipelineServiceRoleArn": row.pipeline_service_role_arn if row else None,
+            "pipelineCodebuildRoleArn": row.pipeline_codebuild_role_arn if row else None,
+            "pipelineProvisioningRepository": None
+            if not repository
+            else {
+                "arn": ctx.arns.repository(repository["provider"], repository["name"]),
+                **repository,
+            },
+        }
+    }
+
+
+@proton_operation("GetAccountSettings")
+def get_account_settings(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+    with ctx.db.session() as session:
+        return _view(ctx, account_settings.read(session))
+
+
+@proton_operation("UpdateAccountSettings")
+def update_account_settings(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+    with ctx.db.session(write=True) as session:
+        row = account_settings.update(
+            session,
+            pipeline_service_role_arn=request.get("pipelineServiceRoleArn"),
+            pipeline_codebuild_role_arn=request.get("pipelineCodebuildRoleArn"),
+            pipeline_repository=request.get("pipelineProvisioningRepository"),
+            delete_pipeline_repository=bool(request.get("deletePipelineProvisioningRepository")),
+        )
+        return _view(ctx, row)

@@ -1,0 +1,69 @@
+"""What an operation handler gets besides its request."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select
+from sqlalchemy.orm import Session
+
+from baryon.domain.arns import Arns
+from baryon.runtime import Runtime
+from baryon.settings import Settings
+from baryon.store.database import Database
+from baryon.store.paging import fetch_page
+
+DEFAULT_PAGE_SIZE = 100
+
+
+@dataclass
+class RequestContext:
+    runtime: Runtime
+    operation: str
+    request_id: str
+    caller: str  # the access key id that signed the request
+    now: datetime
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @property
+    def db(self) -> Database:
+        return self.runtime.db
+
+    @property
+    def arns(self) -> Arns:
+        return self.runtime.arns
+
+    def page(
+        self,
+        session: Session,
+        stmt: Select[Any],
+        keys: Sequence[ColumnElement[Any]],
+        request: dict[str, Any],
+        *,
+        scope: dict[str, Any] | None = None,
+        descending: bool = False,
+    ) -> tuple[list[Any], str | None]:
+        """One page of ``stmt`` for a List operation, honouring maxResults and nextToken.
+
+        ``scope`` holds the request's filters; a token only works with the same filters.
+        """
+        scope = scope or {}
+        token = request.get("nextToken")
+        tokens = self.runtime.page_tokens
+        after = tokens.decode(token, self.operation, scope) if token else None
+        limit = request.get("maxResults") or DEFAULT_PAGE_SIZE
+        rows, position = fetch_page(
+            session, stmt, keys, after=after, limit=limit, descending=descending
+        )
+        next_token = tokens.encode(self.operation, scope, position) if position else None
+        return rows, next_token
+
+    def jobs_enqueued(self) -> None:
+        """Wakes in-process workers after a transaction that enqueued jobs has committed."""
+        self.runtime.job_wakeup.set()

@@ -1,0 +1,42 @@
+"""TagResource, UntagResource and ListTagsForResource, for every taggable resource."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from baryon.api.registry import proton_operation
+from baryon.domain.resources import ensure_exists
+from baryon.domain.tags import remove_tags, set_tags
+from baryon.operations.context import RequestContext
+from baryon.store.tables import Tag
+
+
+@proton_operation("TagResource")
+def tag_resource(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+    with ctx.db.session(write=True) as session:
+        ensure_exists(session, ctx.arns, request["resourceArn"])
+        set_tags(session, request["resourceArn"], request["tags"])
+    return {}
+
+
+@proton_operation("UntagResource")
+def untag_resource(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+    with ctx.db.session(write=True) as session:
+        ensure_exists(session, ctx.arns, request["resourceArn"])
+        remove_tags(session, request["resourceArn"], request["tagKeys"])
+    return {}
+
+
+@proton_operation("ListTagsForResource")
+def list_tags_for_resource(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+    arn = request["resourceArn"]
+    with ctx.db.session() as session:
+        ensure_exists(session, ctx.arns, arn)
+        stmt = select(Tag).where(Tag.resource_arn == arn)
+        rows, next_token = ctx.page(session, stmt, [Tag.key], request, scope={"arn": arn})
+        return {
+            "tags": [{"key": row[0].key, "value": row[0].value} for row in rows],
+            "nextToken": next_token,
+        }

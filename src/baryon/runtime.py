@@ -1,0 +1,40 @@
+"""The long-lived objects a Baryon process shares between requests and jobs."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from baryon.api.pagination import PageTokens
+from baryon.auth.master_key import SecretBox, load_master_key
+from baryon.domain.arns import Arns
+from baryon.settings import Settings
+from baryon.store.database import Database
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    box: SecretBox
+    page_tokens: PageTokens
+    arns: Arns
+    # Set when a job is enqueued so that in-process workers start at once instead of polling.
+    job_wakeup: threading.Event = field(default_factory=threading.Event)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+    master_key = load_master_key(settings)
+    db = Database(settings.sqlalchemy_url)
+    if migrate:
+        db.migrate()
+    return Runtime(
+        settings=settings,
+        db=db,
+        box=SecretBox(master_key),
+        page_tokens=PageTokens(master_key),
+        arns=Arns(settings.region, settings.account_id),
+    )

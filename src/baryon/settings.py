@@ -1,0 +1,143 @@
+"""The one settings object (ARCHITECTURE rule 8).
+
+Defaults give the embedded mode. A TOML config file and then ``BARYON_*`` environment
+variables override them, and command-line flags override both. This is the only module that
+reads the process environment for configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+ENV_PREFIX = "BARYON_"
+
+
+def _default_data_dir() -> Path:
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "baryon"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Where embedded mode keeps its SQLite database, master key, env file and work files.
+    data_dir: Path = field(default_factory=_default_data_dir)
+    # SQLAlchemy URL; empty means SQLite in data_dir.
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8300
+
+    # Identity of this Baryon "account": it appears in every ARN.
+    region: str = "us-east-1"
+    account_id: str = "123456789012"
+
+    # The cloud Baryon provisions into and reads bundles from. Empty endpoint = real AWS.
+    cloud_endpoint: str = ""
+    cloud_access_key_id: str = ""
+    cloud_secret_access_key: str = ""
+    # Bucket that `baryon template publish` uploads bundles to; empty = derived from account.
+    bundle_bucket: str = ""
+    # Embedded mode starts a local cloud on this loopback port (0 = any free port).
+    local_cloud_port: int = 0
+
+    # Key that encrypts access-key secrets at rest; empty = read/create data_dir/master.key.
+    master_key: str = ""
+    # SigV4 clock skew AWS tolerates.
+    max_clock_skew_seconds: int = 900
+
+    # Quotas (Proton's defaults).
+    max_templates: int = 100
+    max_versions_per_template: int = 500
+
+    # Bundle limits: loose enough for AWS's own CodeBuild samples.
+    bundle_max_archive_bytes: int = 10 * 1024 * 1024
+    bundle_max_total_bytes: int = 50 * 1024 * 1024
+    bundle_max_file_bytes: int = 5 * 1024 * 1024
+    bundle_max_files: int = 1000
+
+    # Workers.
+    worker_threads: int = 2
+    job_lease_seconds: int = 60
+    job_poll_seconds: float = 0.5
+    job_max_attempts: int = 5
+
+    log_level: str = "INFO"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'baryon.db'}"
+
+    @property
+    def resolved_bundle_bucket(self) -> str:
+        return self.bundle_bucket or f"baryon-bundles-{self.account_id}"
+
+    @property
+    def work_dir(self) -> Path:
+        """Private scratch space for untrusted archives; never shared with other users."""
+        return self.data_dir / "work"
+
+    @property
+    def master_key_file(self) -> Path:
+        return self.data_dir / "master.key"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(name: str, kind: Any, raw: Any) -> Any:
+    if isinstance(raw, str):
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if kind is Path:
+            return Path(raw).expanduser()
+        return raw
+    if kind is Path:
+        return Path(raw).expanduser()
+    if kind in (int, float) and isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return kind(raw)
+    if kind is str and isinstance(raw, str):
+        return raw
+    raise ValueError(f"setting {name!r}: expected {kind.__name__}, got {raw!r}")
+
+
+def load_settings(
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Build Settings from defaults, a TOML file, BARYON_* variables and explicit overrides.
+
+    The config file is ``BARYON_CONFIG`` if set, else ``<data_dir>/baryon.toml`` if it exists.
+    """
+    env = dict(os.environ if environ is None else environ)
+    hints = get_type_hints(Settings)
+    known = {f.name for f in fields(Settings)}
+    values: dict[str, Any] = {}
+
+    for name in known:
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None and raw != "":
+            values[name] = _coerce(name, hints[name], raw)
+    for name, raw in (overrides or {}).items():
+        if raw is not None:
+            values[name] = _coerce(name, hints[name], raw)
+
+    path = config_file or (Path(env["BARYON_CONFIG"]) if env.get("BARYON_CONFIG") else None)
+    if path is None:
+        data_dir = values.get("data_dir") or _default_data_dir()
+        candidate = Path(data_dir) / "baryon.toml"
+        path = candidate if candidate.exists() else None
+    file_values: dict[str, Any] = {}
+    if path is not None:
+        with open(path, "rb") as handle:
+            for name, raw in tomllib.load(handle).items():
+                if name not in known:
+                    raise ValueError(f"{path}: unknown setting {name!r}")
+                file_values[name] = _coerce(name, hints[name], raw)
+    return Settings(**{**file_values, **values})

@@ -1,0 +1,94 @@
+"""Engine, sessions and migrations for SQLite and PostgreSQL.
+
+SQLite runs in WAL mode so readers never wait for the writer; write transactions start with
+BEGIN IMMEDIATE so two writers queue on the lock instead of failing halfway through with
+"database is locked" when a read lock cannot be upgraded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_BEGIN_MODE = "baryon_sqlite_begin"
+# Any fixed 64-bit number: serializes concurrent migrations of several PostgreSQL replicas.
+_MIGRATION_LOCK_ID = 7_314_159_265
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        self.engine = _create_engine(url, self.is_sqlite)
+        self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
+        writer = self.engine.execution_options(**{_BEGIN_MODE: "IMMEDIATE"})
+        self._write = sessionmaker(bind=writer, expire_on_commit=False)
+
+    @contextmanager
+    def session(self, write: bool = False) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        factory = self._write if write else self._read
+        with factory() as session, session.begin():
+            yield session
+
+    def migrate(self) -> None:
+        """Applies every pending Alembic migration (safe to call from many processes)."""
+        with self.engine.connect() as connection:
+            if not self.is_sqlite:
+                connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+            try:
+                config = alembic_config(self.url)
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                connection.commit()
+            finally:
+                if not self.is_sqlite:
+                    connection.execute(
+                        text("SELECT pg_advisory_unlock(:id)"), {"id": _MIGRATION_LOCK_ID}
+                    )
+                    connection.commit()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def _create_engine(url: str, is_sqlite: bool) -> Engine:
+    if not is_sqlite:
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        # Take transaction control away from pysqlite so that "begin" below decides.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+        mode = connection.get_execution_options().get(_BEGIN_MODE, "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine

@@ -1,0 +1,165 @@
+"""The relational schema, shared by SQLite (embedded) and PostgreSQL (scaled).
+
+Changes go through an Alembic migration in ``store/migrations``; a test checks that the
+migrations produce exactly these tables.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps stored as UTC; SQLite drops tzinfo, so it is restored on the way out."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class AccessKey(Base):
+    __tablename__ = "access_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    access_key_id: Mapped[str] = mapped_column(String(128), unique=True)
+    # Fernet ciphertext of the secret under the master key, which never enters the database.
+    secret_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    description: Mapped[str] = mapped_column(String(256), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AccountSettingsRow(Base):
+    __tablename__ = "account_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pipeline_service_role_arn: Mapped[str | None] = mapped_column(String(2048))
+    pipeline_codebuild_role_arn: Mapped[str | None] = mapped_column(String(2048))
+    pipeline_repository: Mapped[dict | None] = mapped_column(JSON)
+
+
+class Template(Base):
+    """An environment template or a service template; ``kind`` keeps the name spaces apart."""
+
+    __tablename__ = "templates"
+    __table_args__ = (UniqueConstraint("kind", "name", name="uq_templates_kind_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # ENVIRONMENT | SERVICE
+    name: Mapped[str] = mapped_column(String(100))
+    display_name: Mapped[str | None] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(String(500))
+    encryption_key: Mapped[str | None] = mapped_column(String(200))
+    # ENVIRONMENT: provisioning; SERVICE: pipelineProvisioning. Only value: CUSTOMER_MANAGED.
+    provisioning: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_modified_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    versions: Mapped[list[TemplateVersion]] = relationship(back_populates="template")
+
+
+class TemplateVersion(Base):
+    __tablename__ = "template_versions"
+    __table_args__ = (
+        UniqueConstraint("template_id", "major", "minor", name="uq_template_versions_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("templates.id", ondelete="CASCADE"))
+    major: Mapped[int] = mapped_column(BigInteger)
+    minor: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(32))
+    status_message: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(String(500))
+    source: Mapped[dict] = mapped_column(JSON)  # {"s3": {"bucket", "key"}}
+    schema_text: Mapped[str | None] = mapped_column(Text)
+    # The checked bundle archive, kept so that rendering never depends on S3 again.
+    bundle: Mapped[bytes | None] = mapped_column(LargeBinary)
+    bundle_digest: Mapped[str | None] = mapped_column(String(64))
+    compatible_environment_templates: Mapped[list | None] = mapped_column(JSON)
+    supported_component_sources: Mapped[list | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_modified_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    template: Mapped[Template] = relationship(back_populates="versions")
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("resource_arn", "key", name="uq_tags_resource_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resource_arn: Mapped[str] = mapped_column(String(1024), index=True)
+    key: Mapped[str] = mapped_column(String(128))
+    value: Mapped[str] = mapped_column(String(256))
+
+
+class IdempotencyToken(Base):
+    """Remembers a clientToken so that a retried create returns what the first one made."""
+
+    __tablename__ = "idempotency_tokens"
+    __table_args__ = (
+        UniqueConstraint("operation", "client_token", name="uq_idempotency_tokens_op_token"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    operation: Mapped[str] = mapped_column(String(100))
+    client_token: Mapped[str] = mapped_column(String(64))
+    request_digest: Mapped[str] = mapped_column(String(64))
+    resource_ref: Mapped[str] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Job(Base):
+    """Durable work for the workers (ARCHITECTURE rule 3); a lease says who runs it."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_claim", "status", "run_after"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))  # QUEUED | RUNNING | DONE | FAILED
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_after: Mapped[datetime] = mapped_column(UtcDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -360,3 +360,66 @@ def test_account_settings(proton: Any) -> None:
     assert "pipelineProvisioningRepository" not in cleared
     with pytest.raises(proton.exceptions.ValidationException):
         proton.update_account_settings(pipelineServiceRoleArn="not-an-arn")
+
+
+TF_ENV = {
+    "schema/schema.yaml": (
+        'schema:\n  format:\n    openapi: "3.0.0"\n  environment_input_type: "In"\n'
+        "  types:\n    In:\n      type: object\n      properties:\n"
+        "        cidr:\n          type: string\n          default: 10.0.0.0/16\n"
+    ),
+    "infrastructure/manifest.yaml": (
+        'infrastructure:\n  templates:\n    - file: "*"\n      rendering_engine: hcl\n'
+        "      template_language: terraform\n"
+    ),
+    "infrastructure/main.tf": (
+        'resource "aws_vpc" "this" {\n  cidr_block = var.environment.inputs.cidr\n}\n'
+    ),
+    "infrastructure/outputs.tf": 'output "vpc_id" {\n  value = aws_vpc.this.id\n}\n',
+}
+
+CODEBUILD_SVC = {
+    "schema/schema.yaml": (
+        'schema:\n  format:\n    openapi: "3.0.0"\n  service_input_type: "In"\n'
+        "  types:\n    In:\n      type: object\n      properties:\n"
+        "        replicas:\n          type: number\n          default: 2\n"
+    ),
+    "instance_infrastructure/manifest.yaml": (
+        "infrastructure:\n  templates:\n    - rendering_engine: codebuild\n      settings:\n"
+        "        image: aws/codebuild/amazonlinux2-x86_64-standard:4.0\n"
+        "        runtimes:\n          nodejs: 16\n"
+        "        env:\n          variables:\n            STAGE: prod\n"
+        "        provision:\n          - npm ci\n"
+        "          - npx cdk deploy --require-approval never\n"
+        "        deprovision:\n          - npx cdk destroy --force\n"
+    ),
+    "instance_infrastructure/package.json": '{"name": "svc", "version": "1.0.0"}\n',
+    "instance_infrastructure/bin/app.ts": "console.log('cdk app');\n",
+}
+
+
+def test_terraform_and_codebuild_bundles_register(proton: Any, registry: Registry) -> None:
+    env_name, svc_name = _name("tf"), _name("cb")
+    proton.create_environment_template(name=env_name)
+    env = registry.register("environment", env_name, tar_gz(TF_ENV))
+    assert env["status"] == "DRAFT", env.get("statusMessage")
+    proton.create_service_template(name=svc_name, pipelineProvisioning="CUSTOMER_MANAGED")
+    svc = registry.register(
+        "service",
+        svc_name,
+        tar_gz(CODEBUILD_SVC),
+        compatibleEnvironmentTemplates=[{"templateName": env_name, "majorVersion": "1"}],
+    )
+    assert svc["status"] == "DRAFT", svc.get("statusMessage")
+    broken = dict(CODEBUILD_SVC)
+    broken["instance_infrastructure/manifest.yaml"] = broken[
+        "instance_infrastructure/manifest.yaml"
+    ].split("        provision:")[0]
+    failed = registry.register(
+        "service",
+        svc_name,
+        tar_gz(broken),
+        compatibleEnvironmentTemplates=[{"templateName": env_name, "majorVersion": "1"}],
+    )
+    assert failed["status"] == "REGISTRATION_FAILED"
+    assert "provision" in failed["statusMessage"]

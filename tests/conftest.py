@@ -9,9 +9,7 @@ from typing import Any
 import pytest
 
 from tests.support.processes import BaryonProcess, start_baryon
-
-REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO.parent / "shared" / "samples" / "aws-proton-cloudformation-sample-templates"
+from tests.support.samples import SAMPLES
 
 
 @pytest.fixture(scope="session")

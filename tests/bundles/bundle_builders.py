@@ -8,32 +8,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-SAMPLES = (
-    Path(__file__).resolve().parents[2].parent
-    / "shared"
-    / "samples"
-    / "aws-proton-cloudformation-sample-templates"
-)
-
-ENV_SCHEMA = """\
-schema:
-  format:
-    openapi: "3.0.0"
-  environment_input_type: "EnvInput"
-  types:
-    EnvInput:
-      type: object
-      description: "Inputs for a test environment"
-      properties:
-        vpc_cidr:
-          type: string
-          default: 10.0.0.0/16
-          pattern: ([0-9]{1,3}\\.){3}[0-9]{1,3}($|/(16|24))
-        size:
-          type: string
-          enum: [small, large]
-          default: small
-"""
+from tests.support.bundles import CFN_MANIFEST, ENV_SCHEMA
 
 SERVICE_SCHEMA = """\
 schema:
@@ -60,14 +35,6 @@ schema:
         dockerfile:
           type: string
           default: Dockerfile
-"""
-
-CFN_MANIFEST = """\
-infrastructure:
-  templates:
-    - file: "cloudformation.yaml"
-      rendering_engine: jinja
-      template_language: cloudformation
 """
 
 CFN_TEMPLATE = "Resources:\n  Bucket:\n    Type: AWS::S3::Bucket\n"

@@ -20,7 +20,8 @@ from baryon.bundles import (
 )
 from baryon.bundles.tree import read_tree
 from baryon.bundles.yaml_source import load_yaml
-from tests.bundles.bundle_builders import SAMPLES, tar_bytes, tar_member
+from tests.bundles.bundle_builders import tar_bytes, tar_member
+from tests.support.samples import SAMPLES
 
 LIMITS = BundleLimits()
 needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"{SAMPLES} is absent")

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from tests.support.bundles import Registry, env_bundle, tar_gz
-from tests.support.processes import clean_environment, start_baryon
+from tests.support.processes import BaryonProcess, clean_environment, start_baryon
 
 
 def _aws(env_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -25,6 +25,18 @@ def _aws(env_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_env_file_aws_cli_restart_and_clean_stop(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     first = start_baryon(data_dir)
+    try:
+        _first_run(first, data_dir)
+    finally:
+        first.stop()
+    second = start_baryon(data_dir)
+    try:
+        _second_run(second, first.exports)
+    finally:
+        second.stop()
+
+
+def _first_run(first: BaryonProcess, data_dir: Path) -> None:
     env_file = data_dir / "env"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     exports = first.exports
@@ -47,6 +59,7 @@ def test_env_file_aws_cli_restart_and_clean_stop(tmp_path: Path) -> None:
     version = registry.register("environment", "kept", tar_gz(env_bundle()))
     assert version["status"] == "DRAFT", version.get("statusMessage")
     source_key = registry.upload(b"kept object")["s3"]["key"]
+    (data_dir / "kept-key").write_text(source_key)
 
     listed = _aws(env_file, "proton", "list-environment-templates")
     assert listed.returncode == 0, listed.stderr
@@ -59,7 +72,8 @@ def test_env_file_aws_cli_restart_and_clean_stop(tmp_path: Path) -> None:
     assert first.stop(signal.SIGINT) == 0
     assert "Baryon stopped." in first.log_tail()
 
-    second = start_baryon(data_dir)
+
+def _second_run(second: BaryonProcess, exports: dict[str, str]) -> None:
     assert second.exports["AWS_ACCESS_KEY_ID"] == exports["AWS_ACCESS_KEY_ID"]
     proton = second.client("proton")
     kept = proton.get_environment_template(name="kept")["environmentTemplate"]
@@ -69,6 +83,7 @@ def test_env_file_aws_cli_restart_and_clean_stop(tmp_path: Path) -> None:
     )["environmentTemplateVersion"]
     assert got["status"] == "DRAFT"
     # The local cloud kept its state too: the uploaded bundle is still there.
+    source_key = (second.data_dir / "kept-key").read_text()
     assert (
         second.client("s3")
         .get_object(Bucket="baryon-bundles-123456789012", Key=source_key)["Body"]

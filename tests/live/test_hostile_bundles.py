@@ -121,8 +121,8 @@ CASES: dict[str, tuple[bytes, list[str]]] = {
             env_bundle(),
             "schema/schema.yaml",
             env_bundle()["schema/schema.yaml"].replace(
-                'enum: ["small", "large"]\n          default: "small"',
-                'enum: ["small", "large"]\n          default: "huge"',
+                "enum: [small, large]\n          default: small",
+                "enum: [small, large]\n          default: huge",
             ),
         ),
         ["schema/schema.yaml line", "size", "huge"],

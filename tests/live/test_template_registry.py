@@ -122,7 +122,7 @@ def test_minor_version_must_stay_compatible(proton: Any, registry: Registry) -> 
     registry.register("environment", name, tar_gz(env_bundle()))
     narrowed = env_bundle()
     narrowed["schema/schema.yaml"] = narrowed["schema/schema.yaml"].replace(
-        'enum: ["small", "large"]', 'enum: ["small"]'
+        "enum: [small, large]", "enum: [small]"
     )
     failed = registry.register("environment", name, tar_gz(narrowed), majorVersion="1")
     assert failed["status"] == "REGISTRATION_FAILED"

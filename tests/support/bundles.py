@@ -18,16 +18,16 @@ schema:
   types:
     EnvInput:
       type: object
-      description: "Environment inputs"
+      description: "Inputs for a test environment"
       properties:
         vpc_cidr:
           type: string
-          default: "10.0.0.0/16"
-          pattern: '([0-9]{1,3}\\.){3}[0-9]{1,3}($|/(16|24))'
+          default: 10.0.0.0/16
+          pattern: ([0-9]{1,3}\\.){3}[0-9]{1,3}($|/(16|24))
         size:
           type: string
-          enum: ["small", "large"]
-          default: "small"
+          enum: [small, large]
+          default: small
 """
 
 ENV_CFN = """\

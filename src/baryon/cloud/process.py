@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import suppress
 from pathlib import Path
@@ -22,8 +23,8 @@ class LocalCloudProcess:
     """moto's server in a child process whose state survives restarts.
 
     The child runs in its own process group, so a Ctrl-C in the terminal reaches only the
-    parent, which then stops the child in order. On Linux the child also gets SIGTERM when
-    the thread that called ``start()`` dies; call it from the main thread.
+    parent, which then stops the child in order. If the parent dies without stopping it, the
+    child gets SIGTERM (Linux) and saves its state before it exits.
     """
 
     def __init__(
@@ -41,6 +42,7 @@ class LocalCloudProcess:
         self._process: subprocess.Popen[bytes] | None = None
         self._scratch: Path | None = None
         self._endpoint: str | None = None
+        self._released = threading.Event()
 
     @property
     def endpoint(self) -> str:
@@ -59,6 +61,7 @@ class LocalCloudProcess:
         """Starts the child and returns its endpoint once it answers HTTP."""
         if self.is_running():
             raise RuntimeError(f"the local cloud is already running at {self._endpoint}")
+        self.stop()  # reap a child that died on its own and release its keeper thread
         self._scratch = Path(tempfile.mkdtemp(prefix="baryon-cloud-"))
         port_file = self._scratch / "port"
         command = [
@@ -75,15 +78,7 @@ class LocalCloudProcess:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             log = self.log_file.open("ab")
         try:
-            self._process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                process_group=0,
-                # moto's own messages (unsupported CloudFormation types) are prints.
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
+            self._process = self._spawn(command, log)
         finally:
             if not isinstance(log, int):
                 log.close()
@@ -93,6 +88,42 @@ class LocalCloudProcess:
             self.stop()
             raise
         return self._endpoint
+
+    def _spawn(self, command: list[str], log: IO[bytes] | int) -> subprocess.Popen[bytes]:
+        """Spawns from a keeper thread that lives until stop().
+
+        Linux's PR_SET_PDEATHSIG fires when the thread that forked the child exits, not the
+        process: spawned from a short-lived caller thread, the child would die with it.
+        """
+        spawned: list[subprocess.Popen[bytes] | BaseException] = []
+        ready, self._released = threading.Event(), threading.Event()
+
+        def keep(released: threading.Event) -> None:
+            try:
+                spawned.append(
+                    subprocess.Popen(
+                        command,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        process_group=0,
+                        # moto's own messages (unsupported CloudFormation types) are prints.
+                        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                    )
+                )
+            except BaseException as exc:
+                spawned.append(exc)
+            ready.set()
+            released.wait()
+
+        threading.Thread(
+            target=keep, args=(self._released,), name="local-cloud-keeper", daemon=True
+        ).start()
+        ready.wait()
+        if isinstance(spawned[0], BaseException):
+            self._released.set()
+            raise spawned[0]
+        return spawned[0]
 
     def _wait_until_ready(self, port_file: Path, timeout: float) -> str:
         assert self._process is not None
@@ -132,12 +163,15 @@ class LocalCloudProcess:
             self._scratch = None
         if process is None:
             return None
-        _signal_group(process, signal.SIGTERM)
         try:
-            return process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            _signal_group(process, signal.SIGKILL)
-            return process.wait()
+            _signal_group(process, signal.SIGTERM)
+            try:
+                return process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(process, signal.SIGKILL)
+                return process.wait()
+        finally:
+            self._released.set()  # the keeper thread may end only once the child is gone
 
     def __enter__(self) -> LocalCloudProcess:
         self.start()

@@ -34,6 +34,11 @@ class TemplateKind(Enum):
         return "environment-template" if self is TemplateKind.ENVIRONMENT else "service-template"
 
     @property
+    def api_word(self) -> str:
+        """How operation names spell the kind: CreateEnvironmentTemplate, ..."""
+        return "Environment" if self is TemplateKind.ENVIRONMENT else "Service"
+
+    @property
     def label(self) -> str:
         return "environment template" if self is TemplateKind.ENVIRONMENT else "service template"
 

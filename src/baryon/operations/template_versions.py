@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -25,7 +26,7 @@ def _view(session: Session, ctx: RequestContext, template: Template, row: Templa
     return views.version(ctx.arns, template, row, minors.get(row.major))
 
 
-def _create(ctx: RequestContext, kind: TemplateKind, request: dict[str, Any]) -> dict[str, Any]:
+def _create(ctx: RequestContext, request: dict[str, Any], kind: TemplateKind) -> dict[str, Any]:
     major = request.get("majorVersion")
     new = NewVersion(
         major=None if major is None else int(major),
@@ -56,7 +57,7 @@ def _create(ctx: RequestContext, kind: TemplateKind, request: dict[str, Any]) ->
     return result
 
 
-def _get(ctx: RequestContext, kind: TemplateKind, request: dict[str, Any]) -> dict[str, Any]:
+def _get(ctx: RequestContext, request: dict[str, Any], kind: TemplateKind) -> dict[str, Any]:
     with ctx.db.session() as session:
         template, row = template_versions.find_version(
             session,
@@ -68,7 +69,7 @@ def _get(ctx: RequestContext, kind: TemplateKind, request: dict[str, Any]) -> di
         return {_OUTPUT_MEMBER[kind]: _view(session, ctx, template, row)}
 
 
-def _update(ctx: RequestContext, kind: TemplateKind, request: dict[str, Any]) -> dict[str, Any]:
+def _update(ctx: RequestContext, request: dict[str, Any], kind: TemplateKind) -> dict[str, Any]:
     with ctx.db.session(write=True) as session:
         template, row = template_versions.update_version(
             session,
@@ -86,7 +87,7 @@ def _update(ctx: RequestContext, kind: TemplateKind, request: dict[str, Any]) ->
         return {_OUTPUT_MEMBER[kind]: _view(session, ctx, template, row)}
 
 
-def _delete(ctx: RequestContext, kind: TemplateKind, request: dict[str, Any]) -> dict[str, Any]:
+def _delete(ctx: RequestContext, request: dict[str, Any], kind: TemplateKind) -> dict[str, Any]:
     with ctx.db.session(write=True) as session:
         template, row = template_versions.delete_version(
             session,
@@ -99,7 +100,7 @@ def _delete(ctx: RequestContext, kind: TemplateKind, request: dict[str, Any]) ->
         return {_OUTPUT_MEMBER[kind]: views.version(ctx.arns, template, row, None)}
 
 
-def _list(ctx: RequestContext, kind: TemplateKind, request: dict[str, Any]) -> dict[str, Any]:
+def _list(ctx: RequestContext, request: dict[str, Any], kind: TemplateKind) -> dict[str, Any]:
     major = request.get("majorVersion")
     with ctx.db.session() as session:
         template = find_template(session, kind, request["templateName"])
@@ -123,51 +124,14 @@ def _list(ctx: RequestContext, kind: TemplateKind, request: dict[str, Any]) -> d
         }
 
 
-@proton_operation("CreateEnvironmentTemplateVersion")
-def create_environment_template_version(ctx: RequestContext, request: dict) -> dict:
-    return _create(ctx, ENV, request)
-
-
-@proton_operation("GetEnvironmentTemplateVersion")
-def get_environment_template_version(ctx: RequestContext, request: dict) -> dict:
-    return _get(ctx, ENV, request)
-
-
-@proton_operation("UpdateEnvironmentTemplateVersion")
-def update_environment_template_version(ctx: RequestContext, request: dict) -> dict:
-    return _update(ctx, ENV, request)
-
-
-@proton_operation("DeleteEnvironmentTemplateVersion")
-def delete_environment_template_version(ctx: RequestContext, request: dict) -> dict:
-    return _delete(ctx, ENV, request)
-
-
-@proton_operation("ListEnvironmentTemplateVersions")
-def list_environment_template_versions(ctx: RequestContext, request: dict) -> dict:
-    return _list(ctx, ENV, request)
-
-
-@proton_operation("CreateServiceTemplateVersion")
-def create_service_template_version(ctx: RequestContext, request: dict) -> dict:
-    return _create(ctx, SVC, request)
-
-
-@proton_operation("GetServiceTemplateVersion")
-def get_service_template_version(ctx: RequestContext, request: dict) -> dict:
-    return _get(ctx, SVC, request)
-
-
-@proton_operation("UpdateServiceTemplateVersion")
-def update_service_template_version(ctx: RequestContext, request: dict) -> dict:
-    return _update(ctx, SVC, request)
-
-
-@proton_operation("DeleteServiceTemplateVersion")
-def delete_service_template_version(ctx: RequestContext, request: dict) -> dict:
-    return _delete(ctx, SVC, request)
-
-
-@proton_operation("ListServiceTemplateVersions")
-def list_service_template_versions(ctx: RequestContext, request: dict) -> dict:
-    return _list(ctx, SVC, request)
+# Both kinds share one implementation per operation; only the names differ.
+_HANDLERS = {
+    "Create{}TemplateVersion": _create,
+    "Get{}TemplateVersion": _get,
+    "Update{}TemplateVersion": _update,
+    "Delete{}TemplateVersion": _delete,
+    "List{}TemplateVersions": _list,
+}
+for _kind in TemplateKind:
+    for _pattern, _handler in _HANDLERS.items():
+        proton_operation(_pattern.format(_kind.api_word))(partial(_handler, kind=_kind))

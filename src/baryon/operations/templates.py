@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -19,7 +20,7 @@ _OUTPUT_MEMBER = {ENV: "environmentTemplate", SVC: "serviceTemplate"}
 _PROVISIONING_MEMBER = {ENV: "provisioning", SVC: "pipelineProvisioning"}
 
 
-def _create(ctx: RequestContext, kind: TemplateKind, request: dict[str, Any]) -> dict[str, Any]:
+def _create(ctx: RequestContext, request: dict[str, Any], kind: TemplateKind) -> dict[str, Any]:
     fields = TemplateFields(
         display_name=request.get("displayName"),
         description=request.get("description"),
@@ -41,14 +42,14 @@ def _create(ctx: RequestContext, kind: TemplateKind, request: dict[str, Any]) ->
         return {_OUTPUT_MEMBER[kind]: views.template(ctx.arns, row, recommended)}
 
 
-def _get(ctx: RequestContext, kind: TemplateKind, request: dict[str, Any]) -> dict[str, Any]:
+def _get(ctx: RequestContext, request: dict[str, Any], kind: TemplateKind) -> dict[str, Any]:
     with ctx.db.session() as session:
         row = templates.find_template(session, kind, request["name"])
         recommended = templates.recommended_versions(session, [row.id]).get(row.id)
         return {_OUTPUT_MEMBER[kind]: views.template(ctx.arns, row, recommended)}
 
 
-def _update(ctx: RequestContext, kind: TemplateKind, request: dict[str, Any]) -> dict[str, Any]:
+def _update(ctx: RequestContext, request: dict[str, Any], kind: TemplateKind) -> dict[str, Any]:
     with ctx.db.session(write=True) as session:
         row = templates.update_template(
             session,
@@ -62,13 +63,13 @@ def _update(ctx: RequestContext, kind: TemplateKind, request: dict[str, Any]) ->
         return {_OUTPUT_MEMBER[kind]: views.template(ctx.arns, row, recommended)}
 
 
-def _delete(ctx: RequestContext, kind: TemplateKind, request: dict[str, Any]) -> dict[str, Any]:
+def _delete(ctx: RequestContext, request: dict[str, Any], kind: TemplateKind) -> dict[str, Any]:
     with ctx.db.session(write=True) as session:
         row = templates.delete_template(session, ctx.arns, kind, request["name"])
         return {_OUTPUT_MEMBER[kind]: views.template(ctx.arns, row, None)}
 
 
-def _list(ctx: RequestContext, kind: TemplateKind, request: dict[str, Any]) -> dict[str, Any]:
+def _list(ctx: RequestContext, request: dict[str, Any], kind: TemplateKind) -> dict[str, Any]:
     with ctx.db.session() as session:
         stmt = select(Template).where(Template.kind == kind.value)
         rows, next_token = ctx.page(session, stmt, [Template.name], request)
@@ -82,51 +83,14 @@ def _list(ctx: RequestContext, kind: TemplateKind, request: dict[str, Any]) -> d
         }
 
 
-@proton_operation("CreateEnvironmentTemplate")
-def create_environment_template(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
-    return _create(ctx, ENV, request)
-
-
-@proton_operation("GetEnvironmentTemplate")
-def get_environment_template(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
-    return _get(ctx, ENV, request)
-
-
-@proton_operation("UpdateEnvironmentTemplate")
-def update_environment_template(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
-    return _update(ctx, ENV, request)
-
-
-@proton_operation("DeleteEnvironmentTemplate")
-def delete_environment_template(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
-    return _delete(ctx, ENV, request)
-
-
-@proton_operation("ListEnvironmentTemplates")
-def list_environment_templates(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
-    return _list(ctx, ENV, request)
-
-
-@proton_operation("CreateServiceTemplate")
-def create_service_template(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
-    return _create(ctx, SVC, request)
-
-
-@proton_operation("GetServiceTemplate")
-def get_service_template(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
-    return _get(ctx, SVC, request)
-
-
-@proton_operation("UpdateServiceTemplate")
-def update_service_template(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
-    return _update(ctx, SVC, request)
-
-
-@proton_operation("DeleteServiceTemplate")
-def delete_service_template(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
-    return _delete(ctx, SVC, request)
-
-
-@proton_operation("ListServiceTemplates")
-def list_service_templates(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
-    return _list(ctx, SVC, request)
+# Both kinds share one implementation per operation; only the names differ.
+_HANDLERS = {
+    "Create{}Template": _create,
+    "Get{}Template": _get,
+    "Update{}Template": _update,
+    "Delete{}Template": _delete,
+    "List{}Templates": _list,
+}
+for _kind in TemplateKind:
+    for _pattern, _handler in _HANDLERS.items():
+        proton_operation(_pattern.format(_kind.api_word))(partial(_handler, kind=_kind))

@@ -74,6 +74,3 @@ class UnknownOperationException(ApiError):
 class SerializationException(ApiError):
     code = "SerializationException"
 
-
-def not_found(kind: str, name: str) -> ResourceNotFoundException:
-    return ResourceNotFoundException(f"The {kind} '{name}' was not found.")

@@ -27,10 +27,6 @@ def is_ignored(name: str) -> bool:
     return name in IGNORED_NAMES or name.startswith(APPLEDOUBLE_PREFIX)
 
 
-def has_ignored_part(relative: str) -> bool:
-    return any(is_ignored(part) for part in relative.split("/"))
-
-
 def normalize_member_path(name: str, limits: BundleLimits) -> str:
     """Return `name` as a clean "a/b/c" path, or raise naming the member and the rule broken.
 

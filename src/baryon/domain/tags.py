@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from baryon.api.errors import ValidationException
@@ -38,6 +38,3 @@ def set_tags(session: Session, arn: str, tags: list[dict[str, str]]) -> None:
 def remove_tags(session: Session, arn: str, keys: list[str]) -> None:
     session.execute(delete(Tag).where(Tag.resource_arn == arn, Tag.key.in_(keys)))
 
-
-def count_tags(session: Session, arn: str) -> int:
-    return session.scalar(select(func.count()).where(Tag.resource_arn == arn)) or 0

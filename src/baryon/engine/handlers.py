@@ -25,10 +25,6 @@ class JobContext:
     attempt: int
     max_attempts: int
 
-    @property
-    def last_attempt(self) -> bool:
-        return self.attempt >= self.max_attempts
-
 
 Run = Callable[[JobContext, dict[str, Any]], None]
 GiveUp = Callable[[JobContext, dict[str, Any], str], None]

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from baryon.bundles.limits import BundleLimits
+
 ENV_PREFIX = "BARYON_"
 
 
@@ -43,6 +45,9 @@ class Settings:
     bundle_bucket: str = ""
     # Embedded mode starts a local cloud on this loopback port (0 = any free port).
     local_cloud_port: int = 0
+    # How long the local cloud's stack operations stay *_IN_PROGRESS, as on AWS, so that
+    # deployments can be watched and cancelled mid-flight (0 = moto's instant behaviour).
+    local_cloud_stack_seconds: float = 1.0
 
     # Key that encrypts access-key secrets at rest; empty = read/create data_dir/master.key.
     master_key: str = ""
@@ -74,6 +79,15 @@ class Settings:
     @property
     def resolved_bundle_bucket(self) -> str:
         return self.bundle_bucket or f"baryon-bundles-{self.account_id}"
+
+    @property
+    def bundle_limits(self) -> BundleLimits:
+        return BundleLimits(
+            max_archive_bytes=self.bundle_max_archive_bytes,
+            max_total_bytes=self.bundle_max_total_bytes,
+            max_file_bytes=self.bundle_max_file_bytes,
+            max_files=self.bundle_max_files,
+        )
 
     @property
     def work_dir(self) -> Path:

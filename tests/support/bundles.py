@@ -40,6 +40,8 @@ Resources:
 Outputs:
   BucketName:
     Value: !Ref Bucket
+  Size:
+    Value: '{{ environment.inputs.size }}'
 """
 
 CFN_MANIFEST = """\
@@ -81,8 +83,18 @@ Resources:
   Param:
     Type: AWS::SSM::Parameter
     Properties:
+      Name: '/baryon/{{ service.name }}/{{ service_instance.name }}'
       Type: String
-      Value: '{{ service.name }}-{{ service_instance.name }}'
+      Value: '{{ service.name }}-{{ service_instance.name }}-{{ service_instance.inputs.image }}'
+Outputs:
+  ParamName:
+    Value: !Ref Param
+  Port:
+    Value: '{{ service_instance.inputs.port }}'
+  Image:
+    Value: '{{ service_instance.inputs.image }}'
+  EnvBucket:
+    Value: '{{ environment.outputs.BucketName }}'
 """
 
 PIPE_CFN = """\
@@ -90,8 +102,16 @@ Resources:
   Param:
     Type: AWS::SSM::Parameter
     Properties:
+      Name: '/baryon/{{ service.name }}/pipeline'
       Type: String
-      Value: '{{ service.name }}-pipeline'
+      Value: '{{ service.name }}-pipeline-{{ pipeline.inputs.dockerfile }}'
+Outputs:
+  Instances:
+    Value: '{% for i in service_instances -%}
+      {{ i.name }}={{ i.outputs.Port }}@{{ i.environment.name }};
+      {%- endfor %}'
+  Repository:
+    Value: '{{ service.repository_id }}'
 """
 
 

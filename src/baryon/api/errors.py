@@ -73,4 +73,3 @@ class UnknownOperationException(ApiError):
 
 class SerializationException(ApiError):
     code = "SerializationException"
-

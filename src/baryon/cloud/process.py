@@ -34,8 +34,10 @@ class LocalCloudProcess:
         port: int = 0,
         state_file: Path | None,
         log_file: Path | None,
+        stack_operation_seconds: float = 0.0,
     ) -> None:
         self.host = host
+        self.stack_operation_seconds = stack_operation_seconds
         self.port = port
         self.state_file = state_file
         self.log_file = log_file
@@ -73,6 +75,8 @@ class LocalCloudProcess:
         ]  # fmt: skip
         if self.state_file is not None:
             command += ["--state-file", str(self.state_file)]
+        if self.stack_operation_seconds > 0:
+            command += ["--stack-operation-seconds", repr(self.stack_operation_seconds)]
         log: IO[bytes] | int = subprocess.DEVNULL
         if self.log_file is not None:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)

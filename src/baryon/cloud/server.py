@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from baryon.cloud import cloudformation_timing
 from baryon.cloud.request_gate import RequestGate, gated
 from baryon.cloud.state import StateFile, lock_state, write_atomically
 
@@ -57,10 +58,13 @@ def serve(
     port: int,
     state_file: Path | None,
     on_ready: Callable[[int], None] | None = None,
+    stack_operation_seconds: float = 0.0,
 ) -> None:
     """Runs the local cloud until SIGTERM or SIGINT; then snapshots and returns.
 
     Call it from the main thread (signal handlers). ``on_ready`` gets the port once listening.
+    ``stack_operation_seconds`` > 0 makes stack operations take that long, as on AWS
+    (`baryon.cloud.cloudformation_timing`); 0 leaves moto's instant CloudFormation.
     """
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -79,8 +83,15 @@ def serve(
     if store is not None:
         restored = store.restore()
         log.info("local cloud state %s: %d backends restored", state_file, restored)
+        # The state may hold stacks shown *_IN_PROGRESS; after a restart they are done.
+        cloudformation_timing.end_restored_windows()
 
-    app = DomainDispatcherApplication(create_backend_app)
+    backend_app_factory = create_backend_app
+    if stack_operation_seconds > 0:
+        backend_app_factory = cloudformation_timing.backend_app_factory(
+            create_backend_app, stack_operation_seconds
+        )
+    app = DomainDispatcherApplication(backend_app_factory)
     if store is not None:
         app = gated(app, gate)
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
@@ -130,6 +141,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--parent-pid", type=int, default=None, help="exit with this process (Linux)"
     )
+    parser.add_argument(
+        "--stack-operation-seconds",
+        type=float,
+        default=0.0,
+        help="show stack operations in progress this long, as AWS does (0 = instant)",
+    )
     args = parser.parse_args(argv)
     if args.parent_pid is not None:
         die_with_parent(args.parent_pid)
@@ -142,7 +159,13 @@ def main(argv: list[str] | None = None) -> None:
             write_atomically(args.port_file, f"{port}\n".encode())
         print(f"baryon local cloud listening on http://{args.host}:{port}", flush=True)
 
-    serve(args.host, args.port, args.state_file, on_ready=ready)
+    serve(
+        args.host,
+        args.port,
+        args.state_file,
+        on_ready=ready,
+        stack_operation_seconds=args.stack_operation_seconds,
+    )
 
 
 if __name__ == "__main__":

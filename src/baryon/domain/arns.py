@@ -28,6 +28,21 @@ class Arns:
     def repository(self, provider: str, name: str) -> str:
         return self.make(f"repository/{provider.lower()}:{name}")
 
+    def environment(self, name: str) -> str:
+        return self.make(f"environment/{name}")
+
+    def service(self, name: str) -> str:
+        return self.make(f"service/{name}")
+
+    def service_instance(self, service: str, instance: str) -> str:
+        return self.make(f"service/{service}/service-instance/{instance}")
+
+    def service_pipeline(self, service: str) -> str:
+        return self.make(f"service/{service}/pipeline")
+
+    def deployment(self, deployment_id: str) -> str:
+        return self.make(f"deployment/{deployment_id}")
+
 
 @dataclass(frozen=True)
 class ParsedArn:

@@ -14,7 +14,14 @@ from sqlalchemy.orm import Session
 from baryon.api.errors import ResourceNotFoundException
 from baryon.domain.arns import Arns, parse_arn
 from baryon.domain.templates import TemplateKind
-from baryon.store.tables import Template, TemplateVersion
+from baryon.store.tables import (
+    Environment,
+    Service,
+    ServiceInstance,
+    ServicePipeline,
+    Template,
+    TemplateVersion,
+)
 
 Exists = Callable[[Session, str], bool]
 _RESOLVERS: dict[str, Exists] = {}
@@ -63,5 +70,31 @@ def _template_resolver(kind: TemplateKind) -> Exists:
     return exists
 
 
+def _environment_exists(session: Session, path: str) -> bool:
+    return session.scalar(select(Environment.id).where(Environment.name == path)) is not None
+
+
+def _service_path_exists(session: Session, path: str) -> bool:
+    """``service/<name>``, ``.../service-instance/<name>`` or ``.../pipeline``."""
+    parts = path.split("/")
+    if len(parts) == 1:
+        return session.scalar(select(Service.id).where(Service.name == parts[0])) is not None
+    if len(parts) == 3 and parts[1] == "service-instance":
+        stmt = select(ServiceInstance.id).where(
+            ServiceInstance.service_name == parts[0], ServiceInstance.name == parts[2]
+        )
+        return session.scalar(stmt) is not None
+    if len(parts) == 2 and parts[1] == "pipeline":
+        stmt = (
+            select(ServicePipeline.id)
+            .join(Service, Service.id == ServicePipeline.service_id)
+            .where(Service.name == parts[0])
+        )
+        return session.scalar(stmt) is not None
+    return False
+
+
 for _kind in TemplateKind:
     register_resource_type(_kind.arn_type, _template_resolver(_kind))
+register_resource_type("environment", _environment_exists)
+register_resource_type("service", _service_path_exists)

@@ -37,4 +37,3 @@ def set_tags(session: Session, arn: str, tags: list[dict[str, str]]) -> None:
 
 def remove_tags(session: Session, arn: str, keys: list[str]) -> None:
     session.execute(delete(Tag).where(Tag.resource_arn == arn, Tag.key.in_(keys)))
-

@@ -6,8 +6,9 @@ attempt, it records a failure the user can see (REGISTRATION_FAILED, FAILED, ...
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -18,12 +19,18 @@ class TransientError(Exception):
     """The job may succeed later (throttling, a cloud endpoint not answering)."""
 
 
+class LeaseLost(Exception):
+    """Another worker owns the job now (this one stalled past its lease): stop touching it."""
+
+
 @dataclass
 class JobContext:
     runtime: Runtime
     job_id: int
     attempt: int
     max_attempts: int
+    # Set by the worker when a heartbeat finds the lease gone.
+    lease_lost: threading.Event = field(default_factory=threading.Event)
 
 
 Run = Callable[[JobContext, dict[str, Any]], None]

@@ -65,6 +65,19 @@ def claim(db: Database, owner: str, lease: timedelta) -> ClaimedJob | None:
         return ClaimedJob(job.id, job.kind, dict(job.payload), job.attempts)
 
 
+def release_all_leases(db: Database) -> int:
+    """Makes every RUNNING job claimable at once. Only for embedded mode's start-up: there the
+    starting process is the only worker, so any running job belonged to a process now dead."""
+    now = datetime.now(UTC)
+    with db.session(write=True) as session:
+        result = session.execute(
+            update(Job)
+            .where(Job.status == RUNNING)
+            .values(lease_expires_at=now - timedelta(seconds=1), updated_at=now)
+        )
+        return result.rowcount
+
+
 def heartbeat(db: Database, job_id: int, owner: str, lease: timedelta) -> bool:
     """Extends the lease; False means the job is no longer ours and work must stop."""
     now = datetime.now(UTC)

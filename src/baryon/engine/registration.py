@@ -15,8 +15,7 @@ from sqlalchemy import select
 
 from baryon.bundles.compat import minor_version_problems
 from baryon.bundles.errors import BundleError
-from baryon.bundles.limits import BundleLimits
-from baryon.bundles.loader import Bundle, load_bundle_bytes
+from baryon.bundles.loader import Bundle
 from baryon.bundles.schema import parse_schema
 from baryon.cloud.clients import cloud_client
 from baryon.domain.template_versions import (
@@ -27,6 +26,7 @@ from baryon.domain.template_versions import (
     REGISTRATION_IN_PROGRESS,
 )
 from baryon.domain.templates import TemplateKind
+from baryon.domain.versions import load_template_bundle
 from baryon.engine.handlers import JobContext, TransientError, register_job
 from baryon.settings import Settings
 from baryon.store.tables import Template, TemplateVersion
@@ -48,15 +48,6 @@ _PERMANENT_S3_CODES = {
 
 class RegistrationFailed(Exception):
     """The bundle cannot be registered; the message is shown to the user as statusMessage."""
-
-
-def bundle_limits(settings: Settings) -> BundleLimits:
-    return BundleLimits(
-        max_archive_bytes=settings.bundle_max_archive_bytes,
-        max_total_bytes=settings.bundle_max_total_bytes,
-        max_file_bytes=settings.bundle_max_file_bytes,
-        max_files=settings.bundle_max_files,
-    )
 
 
 def run(context: JobContext, payload: dict[str, Any]) -> None:
@@ -126,16 +117,9 @@ def fetch_archive(settings: Settings, bucket: str, key: str) -> bytes:
 
 
 def _load(settings: Settings, data: bytes, kind: TemplateKind, provisioning: str | None) -> Bundle:
-    customer_managed = provisioning == "CUSTOMER_MANAGED"
     try:
-        return load_bundle_bytes(
-            data,
-            kind.bundle_kind,
-            customer_managed=customer_managed and kind is TemplateKind.ENVIRONMENT,
-            pipeline_provisioning_customer_managed=customer_managed
-            and kind is TemplateKind.SERVICE,
-            limits=bundle_limits(settings),
-            workdir=settings.work_dir,
+        return load_template_bundle(
+            data, kind, provisioning, settings.bundle_limits, settings.work_dir
         )
     except BundleError as exc:
         raise RegistrationFailed(str(exc)) from exc

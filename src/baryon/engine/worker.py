@@ -16,9 +16,9 @@ import traceback
 import uuid
 from datetime import timedelta
 
-import baryon.engine.registration  # noqa: F401  (registers its job kind)
-from baryon.engine import jobs
-from baryon.engine.handlers import JobContext, TransientError, handler_for
+# deploy and registration are imported for the job kinds they register.
+from baryon.engine import deploy, jobs, registration  # noqa: F401
+from baryon.engine.handlers import JobContext, LeaseLost, TransientError, handler_for
 from baryon.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -82,11 +82,15 @@ class WorkerPool:
         context = JobContext(self.runtime, job.id, job.attempts, max_attempts)
         beat_stop = threading.Event()
         beat = threading.Thread(
-            target=self._heartbeat, args=(job.id, owner, beat_stop), daemon=True
+            target=self._heartbeat,
+            args=(job.id, owner, beat_stop, context.lease_lost),
+            daemon=True,
         )
         beat.start()
         try:
             handler.run(context, job.payload)
+        except LeaseLost:
+            log.warning("job %s (%s) was taken over by another worker", job.id, job.kind)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             if not isinstance(exc, TransientError):
@@ -107,12 +111,15 @@ class WorkerPool:
         finally:
             jobs.finish(self.runtime.db, job.id, owner, error=error)
 
-    def _heartbeat(self, job_id: int, owner: str, stop: threading.Event) -> None:
+    def _heartbeat(
+        self, job_id: int, owner: str, stop: threading.Event, lost: threading.Event
+    ) -> None:
         interval = self._lease.total_seconds() / 3
         while not stop.wait(interval):
             try:
                 if not jobs.heartbeat(self.runtime.db, job_id, owner, self._lease):
                     log.warning("lost the lease of job %s", job_id)
+                    lost.set()
                     return
             except Exception:
                 log.exception("heartbeat of job %s failed", job_id)

@@ -13,6 +13,7 @@ from baryon.api.app import create_app
 from baryon.auth.access_keys import create_access_key, list_access_keys, read_secret
 from baryon.cloud.clients import cloud_client
 from baryon.cloud.process import LocalCloudProcess
+from baryon.engine.jobs import release_all_leases
 from baryon.engine.worker import WorkerPool
 from baryon.modes.env_file import env_exports, render, write_env_file
 from baryon.runtime import Runtime, build_runtime
@@ -45,6 +46,7 @@ def run_embedded(settings: Settings, announce: Callable[[str], None]) -> None:
         port=_local_cloud_port(settings),
         state_file=data_dir / "local-cloud.state",
         log_file=data_dir / "logs" / "local-cloud.log",
+        stack_operation_seconds=settings.local_cloud_stack_seconds,
     )
     cloud_url = cloud.start()
     runtime: Runtime | None = None
@@ -67,6 +69,9 @@ def run_embedded(settings: Settings, announce: Callable[[str], None]) -> None:
         )
         env_path = data_dir / "env"
         write_env_file(env_path, exports)
+        recovered = release_all_leases(runtime.db)
+        if recovered:
+            log.info("resuming %d job(s) that were running when Baryon last stopped", recovered)
         pool = WorkerPool(runtime)
         pool.start()
         announce(

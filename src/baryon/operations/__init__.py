@@ -5,7 +5,11 @@ Importing this package registers every handler with the front door.
 
 from baryon.operations import (  # noqa: F401  (imported for their registrations)
     account_settings,
+    deployments,
+    environments,
     server_info,
+    service_instances,
+    services,
     tags,
     template_versions,
     templates,

@@ -163,3 +163,157 @@ class Job(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DeployableColumns:
+    """What every deployed resource records (environments, service instances, pipelines).
+
+    ``template_*``, ``spec`` and ``inputs`` describe the last successfully deployed state; an
+    attempt in flight is described by its Deployment's target state until it succeeds.
+    """
+
+    template_major: Mapped[int] = mapped_column(BigInteger)
+    template_minor: Mapped[int] = mapped_column(BigInteger)
+    spec: Mapped[str | None] = mapped_column(Text)
+    # The spec's inputs merged with the schema's defaults, exactly as rendered.
+    inputs: Mapped[dict | None] = mapped_column(JSON)
+    deployment_status: Mapped[str] = mapped_column(String(32))
+    deployment_status_message: Mapped[str | None] = mapped_column(Text)
+    last_attempted_deployment_id: Mapped[str | None] = mapped_column(String(36))
+    last_succeeded_deployment_id: Mapped[str | None] = mapped_column(String(36))
+    last_deployment_attempted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_deployment_succeeded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_modified_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Environment(DeployableColumns, Base):
+    __tablename__ = "environments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("templates.id"))
+    template_name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(String(500))
+    provisioning: Mapped[str | None] = mapped_column(String(32))
+    proton_service_role_arn: Mapped[str | None] = mapped_column(String(2048))
+    codebuild_role_arn: Mapped[str | None] = mapped_column(String(2048))
+    component_role_arn: Mapped[str | None] = mapped_column(String(2048))
+    environment_account_connection_id: Mapped[str | None] = mapped_column(String(36))
+    environment_account_id: Mapped[str | None] = mapped_column(String(12))
+    provisioning_repository: Mapped[dict | None] = mapped_column(JSON)
+
+
+class Service(Base):
+    __tablename__ = "services"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    template_id: Mapped[int] = mapped_column(ForeignKey("templates.id"))
+    template_name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(String(500))
+    spec: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(40))
+    status_message: Mapped[str | None] = mapped_column(Text)
+    repository_connection_arn: Mapped[str | None] = mapped_column(String(200))
+    repository_id: Mapped[str | None] = mapped_column(String(200))
+    branch_name: Mapped[str | None] = mapped_column(String(200))
+    # The major version the service was created with; instances added later start there.
+    template_major: Mapped[int] = mapped_column(BigInteger)
+    # The create/update/delete in flight: {"deployments": [ids], "pipeline": id waiting for
+    # the instances to finish, or null}. Null when the service is at rest.
+    operation: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_modified_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ServiceInstance(DeployableColumns, Base):
+    __tablename__ = "service_instances"
+    __table_args__ = (
+        UniqueConstraint("service_id", "name", name="uq_service_instances_service_name"),
+        Index("ix_service_instances_listing", "service_name", "name"),
+        Index("ix_service_instances_environment", "environment_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id"))
+    template_id: Mapped[int] = mapped_column(ForeignKey("templates.id"))
+    name: Mapped[str] = mapped_column(String(100))
+    # Names never change in Proton; copies here let listings filter and sort without joins.
+    service_name: Mapped[str] = mapped_column(String(100))
+    environment_name: Mapped[str] = mapped_column(String(100))
+    template_name: Mapped[str] = mapped_column(String(100))
+    last_client_request_token: Mapped[str | None] = mapped_column(String(64))
+
+
+class ServicePipeline(DeployableColumns, Base):
+    __tablename__ = "service_pipelines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), unique=True)
+
+
+class Deployment(Base):
+    """One attempt to bring a resource to a target state (or to delete it)."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (Index("ix_deployments_target", "target_arn", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    target_type: Mapped[str] = mapped_column(String(32))  # ENVIRONMENT | SERVICE_INSTANCE | ...
+    target_arn: Mapped[str] = mapped_column(String(1024))
+    operation: Mapped[str] = mapped_column(String(16))  # DEPLOY | DELETE
+    environment_name: Mapped[str] = mapped_column(String(100), index=True)
+    service_name: Mapped[str | None] = mapped_column(String(100), index=True)
+    service_instance_name: Mapped[str | None] = mapped_column(String(100))
+    component_name: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(32))
+    status_message: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    initial_state: Mapped[dict | None] = mapped_column(JSON)
+    target_state: Mapped[dict | None] = mapped_column(JSON)
+    # What the worker needs beyond the modeled states: template version id, resolved inputs.
+    plan: Mapped[dict] = mapped_column(JSON)
+    # The resource's last deployments when this one was created (Proton reports both).
+    last_attempted_deployment_id: Mapped[str | None] = mapped_column(String(36))
+    last_succeeded_deployment_id: Mapped[str | None] = mapped_column(String(36))
+    target_resource_created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_modified_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class DeploymentEvent(Base):
+    """The story of a deployment: what the engine and the cloud reported, in order."""
+
+    __tablename__ = "deployment_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    message: Mapped[str] = mapped_column(Text)
+
+
+class DeploymentOutput(Base):
+    __tablename__ = "deployment_outputs"
+    __table_args__ = (UniqueConstraint("deployment_id", "key", name="uq_deployment_outputs_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(1024))
+    value: Mapped[str] = mapped_column(Text)
+
+
+class ProvisionedResourceRow(Base):
+    """What a resource's last successful deployment left in the cloud."""
+
+    __tablename__ = "provisioned_resources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resource_arn: Mapped[str] = mapped_column(String(1024), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    identifier: Mapped[str] = mapped_column(String(2048))
+    engine: Mapped[str] = mapped_column(String(32))

@@ -1,0 +1,198 @@
+"""Deployments: every change to a deployed resource is one, with a state machine and a way out.
+
+Starting a deployment (in the API's transaction) marks the resource busy and enqueues the job;
+finishing it (in the worker's transaction) records the outcome on both. At most one deployment
+per resource is in flight: a second request gets ConflictException.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from baryon.api.errors import ConflictException, ResourceNotFoundException
+from baryon.engine.jobs import enqueue
+from baryon.store.tables import (
+    Deployment,
+    DeploymentEvent,
+    DeploymentOutput,
+    Environment,
+    ProvisionedResourceRow,
+    ServiceInstance,
+    ServicePipeline,
+)
+
+DEPLOY_JOB = "deploy"
+
+IN_PROGRESS, SUCCEEDED, FAILED = "IN_PROGRESS", "SUCCEEDED", "FAILED"
+DELETE_IN_PROGRESS, DELETE_COMPLETE, DELETE_FAILED = (
+    "DELETE_IN_PROGRESS",
+    "DELETE_COMPLETE",
+    "DELETE_FAILED",
+)
+CANCELLING, CANCELLED = "CANCELLING", "CANCELLED"
+ACTIVE = frozenset({IN_PROGRESS, DELETE_IN_PROGRESS, CANCELLING})
+TERMINAL = frozenset({SUCCEEDED, FAILED, DELETE_COMPLETE, DELETE_FAILED, CANCELLED})
+
+DEPLOY, DELETE = "DEPLOY", "DELETE"
+ENVIRONMENT, SERVICE_INSTANCE, SERVICE_PIPELINE, COMPONENT = (
+    "ENVIRONMENT",
+    "SERVICE_INSTANCE",
+    "SERVICE_PIPELINE",
+    "COMPONENT",
+)
+
+Deployable = Environment | ServiceInstance | ServicePipeline
+
+
+@dataclass(frozen=True)
+class Target:
+    """Names and ARN of the resource a deployment changes."""
+
+    type: str
+    arn: str
+    environment_name: str
+    service_name: str | None = None
+    service_instance_name: str | None = None
+    component_name: str | None = None
+
+
+def initial_columns(now: datetime) -> dict[str, Any]:
+    """A new resource's deployment columns before its first deployment starts."""
+    return {
+        "deployment_status": IN_PROGRESS,
+        "last_deployment_attempted_at": now,
+        "last_deployment_succeeded_at": now,  # Proton requires a value; creation time it is
+        "created_at": now,
+        "last_modified_at": now,
+    }
+
+
+def ensure_idle(resource: Deployable, label: str) -> None:
+    if resource.deployment_status in ACTIVE:
+        raise ConflictException(
+            f"{label} has a deployment in progress ({resource.deployment_status}, deployment "
+            f"{resource.last_attempted_deployment_id}); wait for it or cancel it."
+        )
+
+
+def start(
+    session: Session,
+    resource: Deployable,
+    target: Target,
+    *,
+    operation: str,
+    initial_state: dict[str, Any] | None,
+    target_state: dict[str, Any] | None,
+    plan: dict[str, Any],
+    now: datetime,
+    run_now: bool = True,
+) -> Deployment:
+    """Records a deployment and marks ``resource`` busy; ``run_now=False`` leaves the job to
+    be enqueued later (a pipeline waiting for its service's instances)."""
+    deployment = Deployment(
+        id=str(uuid.uuid4()),
+        target_type=target.type,
+        target_arn=target.arn,
+        operation=operation,
+        environment_name=target.environment_name,
+        service_name=target.service_name,
+        service_instance_name=target.service_instance_name,
+        component_name=target.component_name,
+        status=IN_PROGRESS if operation == DEPLOY else DELETE_IN_PROGRESS,
+        cancel_requested=False,
+        initial_state=initial_state,
+        target_state=target_state,
+        plan=plan,
+        last_attempted_deployment_id=resource.last_attempted_deployment_id,
+        last_succeeded_deployment_id=resource.last_succeeded_deployment_id,
+        target_resource_created_at=resource.created_at or now,
+        created_at=now,
+        last_modified_at=now,
+    )
+    session.add(deployment)
+    resource.deployment_status = deployment.status
+    resource.deployment_status_message = None
+    resource.last_attempted_deployment_id = deployment.id
+    resource.last_deployment_attempted_at = now
+    resource.last_modified_at = now
+    if run_now:
+        enqueue_job(session, deployment, now)
+    return deployment
+
+
+def enqueue_job(session: Session, deployment: Deployment, now: datetime) -> None:
+    enqueue(session, DEPLOY_JOB, {"deployment_id": deployment.id}, now)
+
+
+def request_cancel(session: Session, resource: Deployable, label: str, now: datetime) -> None:
+    """CANCELLING now; the worker running it (or about to) ends it CANCELLED."""
+    if resource.deployment_status != IN_PROGRESS or not resource.last_attempted_deployment_id:
+        raise ConflictException(
+            f"{label} has no deployment in progress to cancel (status "
+            f"{resource.deployment_status})."
+        )
+    deployment = session.get(
+        Deployment, resource.last_attempted_deployment_id, with_for_update=True
+    )
+    if deployment is None or deployment.status != IN_PROGRESS:
+        raise ConflictException(f"{label} has no deployment in progress to cancel.")
+    deployment.cancel_requested = True
+    deployment.status = CANCELLING
+    deployment.last_modified_at = now
+    resource.deployment_status = CANCELLING
+    resource.last_modified_at = now
+
+
+def log_event(session: Session, deployment_id: str, message: str, now: datetime) -> None:
+    session.add(DeploymentEvent(deployment_id=deployment_id, at=now, message=message))
+
+
+def outputs_of(session: Session, deployment_id: str | None) -> dict[str, str]:
+    if deployment_id is None:
+        return {}
+    rows = session.execute(
+        select(DeploymentOutput.key, DeploymentOutput.value)
+        .where(DeploymentOutput.deployment_id == deployment_id)
+        .order_by(DeploymentOutput.key)
+    )
+    return dict(rows.all())
+
+
+def store_outputs(session: Session, deployment_id: str, outputs: dict[str, str]) -> None:
+    session.execute(delete(DeploymentOutput).where(DeploymentOutput.deployment_id == deployment_id))
+    for key, value in sorted(outputs.items()):
+        session.add(DeploymentOutput(deployment_id=deployment_id, key=key, value=value))
+
+
+def replace_provisioned_resources(
+    session: Session, arn: str, resources: list[tuple[str, str, str]]
+) -> None:
+    session.execute(
+        delete(ProvisionedResourceRow).where(ProvisionedResourceRow.resource_arn == arn)
+    )
+    for name, identifier, engine in resources:
+        session.add(
+            ProvisionedResourceRow(
+                resource_arn=arn, name=name, identifier=identifier, engine=engine
+            )
+        )
+
+
+def forget_resource(session: Session, arn: str) -> None:
+    """What goes with a deleted resource (its deployments stay, as Proton keeps them)."""
+    session.execute(
+        delete(ProvisionedResourceRow).where(ProvisionedResourceRow.resource_arn == arn)
+    )
+
+
+def find_deployment(session: Session, deployment_id: str) -> Deployment:
+    deployment = session.get(Deployment, deployment_id)
+    if deployment is None:
+        raise ResourceNotFoundException(f"The deployment '{deployment_id}' was not found.")
+    return deployment

@@ -1,0 +1,228 @@
+"""Environments: created from a published environment template version and a spec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from baryon.api.errors import ConflictException, ResourceNotFoundException, ValidationException
+from baryon.domain import deployments, specs, versions
+from baryon.domain.arns import Arns
+from baryon.domain.deployments import DELETE, DEPLOY, ENVIRONMENT, Target
+from baryon.domain.templates import TemplateKind, find_template
+from baryon.store.tables import Environment, ServiceInstance, Tag, Template, TemplateVersion
+
+CUSTOMER_MANAGED = "CUSTOMER_MANAGED"
+
+
+@dataclass(frozen=True)
+class EnvironmentSettings:
+    """The non-spec fields CreateEnvironment and UpdateEnvironment take."""
+
+    description: str | None = None
+    proton_service_role_arn: str | None = None
+    codebuild_role_arn: str | None = None
+    component_role_arn: str | None = None
+    environment_account_connection_id: str | None = None
+    provisioning_repository: dict[str, str] | None = None
+
+
+def find_environment(session: Session, name: str, *, lock: bool = False) -> Environment:
+    stmt = select(Environment).where(Environment.name == name)
+    environment = session.scalars(stmt.with_for_update() if lock else stmt).first()
+    if environment is None:
+        raise ResourceNotFoundException(f"The environment '{name}' was not found.")
+    return environment
+
+
+def label(environment: Environment) -> str:
+    return f"Environment '{environment.name}'"
+
+
+def target(arns: Arns, environment: Environment) -> Target:
+    return Target(ENVIRONMENT, arns.environment(environment.name), environment.name)
+
+
+def state(environment: Environment, version: TemplateVersion, spec: str | None) -> dict:
+    return {
+        "environment": {
+            "spec": spec,
+            "templateName": environment.template_name,
+            "templateMajorVersion": str(version.major),
+            "templateMinorVersion": str(version.minor),
+        }
+    }
+
+
+def deployed_state(environment: Environment) -> dict:
+    return {
+        "environment": {
+            "spec": environment.spec,
+            "templateName": environment.template_name,
+            "templateMajorVersion": str(environment.template_major),
+            "templateMinorVersion": str(environment.template_minor),
+        }
+    }
+
+
+def _inputs(
+    version: TemplateVersion, spec: str, current: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    schema = versions.version_schema(version)
+    values = specs.parse_environment_spec(spec)
+    return specs.apply_inputs(
+        schema, schema.environment_input_type, values, where="spec", current=current
+    )
+
+
+def create_environment(
+    session: Session,
+    arns: Arns,
+    *,
+    name: str,
+    template_name: str,
+    major: str,
+    minor: str | None,
+    spec: str,
+    settings: EnvironmentSettings,
+    now: datetime,
+) -> tuple[Environment, bool]:
+    """Returns (environment, created); an identical retry returns the existing one."""
+    template = find_template(session, TemplateKind.ENVIRONMENT, template_name)
+    version = versions.published_version(
+        session, template, int(major), None if minor is None else int(minor)
+    )
+    existing = session.scalars(select(Environment).where(Environment.name == name)).first()
+    if existing is not None:
+        if existing.template_id == template.id and existing.spec == spec:
+            return existing, False
+        raise ConflictException(f"The environment '{name}' already exists.")
+    inputs = _inputs(version, spec)
+    environment = Environment(
+        name=name,
+        template_id=template.id,
+        template_name=template.name,
+        template_major=version.major,
+        template_minor=version.minor,
+        spec=spec,
+        inputs=inputs,
+        provisioning=template.provisioning,
+        **deployments.initial_columns(now),
+        **_settings_columns(settings),
+    )
+    session.add(environment)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise ConflictException(f"The environment '{name}' already exists.") from exc
+    deployments.start(
+        session,
+        environment,
+        target(arns, environment),
+        operation=DEPLOY,
+        initial_state=None,
+        target_state=state(environment, version, spec),
+        plan={"template_version_id": version.id, "spec": spec, "inputs": inputs},
+        now=now,
+    )
+    return environment, True
+
+
+def _settings_columns(settings: EnvironmentSettings) -> dict[str, Any]:
+    return {
+        "description": settings.description,
+        "proton_service_role_arn": settings.proton_service_role_arn,
+        "codebuild_role_arn": settings.codebuild_role_arn,
+        "component_role_arn": settings.component_role_arn,
+        "environment_account_connection_id": settings.environment_account_connection_id,
+        "provisioning_repository": settings.provisioning_repository,
+    }
+
+
+def update_environment(
+    session: Session,
+    arns: Arns,
+    *,
+    name: str,
+    deployment_type: str,
+    spec: str | None,
+    major: str | None,
+    minor: str | None,
+    settings: EnvironmentSettings,
+    now: datetime,
+) -> Environment:
+    environment = find_environment(session, name, lock=True)
+    deployments.ensure_idle(environment, label(environment))
+    for column, value in _settings_columns(settings).items():
+        if value is not None:
+            setattr(environment, column, value)
+    environment.last_modified_at = now
+    if deployment_type == versions.NONE:
+        if spec is not None or major is not None or minor is not None:
+            raise ValidationException(
+                "deploymentType NONE updates metadata only; a spec or template version needs "
+                "CURRENT_VERSION, MINOR_VERSION or MAJOR_VERSION."
+            )
+        return environment
+    template = session.get(Template, environment.template_id)
+    assert template is not None
+    version = versions.target_version(
+        session,
+        template,
+        deployed=(environment.template_major, environment.template_minor),
+        deployment_type=deployment_type,
+        major=major,
+        minor=minor,
+    )
+    new_spec = spec if spec is not None else environment.spec or ""
+    inputs = _inputs(version, new_spec, current=environment.inputs)
+    deployments.start(
+        session,
+        environment,
+        target(arns, environment),
+        operation=DEPLOY,
+        initial_state=deployed_state(environment),
+        target_state=state(environment, version, new_spec),
+        plan={"template_version_id": version.id, "spec": new_spec, "inputs": inputs},
+        now=now,
+    )
+    return environment
+
+
+def delete_environment(session: Session, arns: Arns, name: str, now: datetime) -> Environment:
+    environment = find_environment(session, name, lock=True)
+    if environment.deployment_status == deployments.DELETE_IN_PROGRESS:
+        return environment  # an idempotent retry of a delete in progress
+    deployments.ensure_idle(environment, label(environment))
+    users = session.scalar(
+        select(func.count()).where(ServiceInstance.environment_id == environment.id)
+    )
+    if users:
+        raise ConflictException(
+            f"The environment '{name}' still has {users} service instance(s); delete them "
+            "(or their services) first."
+        )
+    deployments.start(
+        session,
+        environment,
+        target(arns, environment),
+        operation=DELETE,
+        initial_state=deployed_state(environment),
+        target_state=None,
+        plan={},
+        now=now,
+    )
+    return environment
+
+
+def remove_environment(session: Session, arns: Arns, environment: Environment) -> None:
+    """Forgets a deleted environment (the worker calls this once its stack is gone)."""
+    arn = arns.environment(environment.name)
+    session.execute(delete(Tag).where(Tag.resource_arn == arn))
+    deployments.forget_resource(session, arn)
+    session.delete(environment)

@@ -1,0 +1,55 @@
+"""How far deployed resources are behind their template's recommended version.
+
+UP_TO_DATE: on the recommended minor of the newest published major. BEHIND_MINOR: on the
+newest published major, below its recommended minor. BEHIND_MAJOR: a newer major is published.
+Computed in SQL from pre-aggregated recommended versions, so it stays one query at 100,000
+instances.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, func, select
+
+from baryon.domain.template_versions import PUBLISHED
+from baryon.store.tables import TemplateVersion
+
+UP_TO_DATE, BEHIND_MINOR, BEHIND_MAJOR = "UP_TO_DATE", "BEHIND_MINOR", "BEHIND_MAJOR"
+VERSION_STATUSES = (UP_TO_DATE, BEHIND_MINOR, BEHIND_MAJOR)
+
+
+def with_version_status(
+    stmt: Select[Any],
+    template_id: ColumnElement[int],
+    major: ColumnElement[int],
+    minor: ColumnElement[int],
+) -> tuple[Select[Any], ColumnElement[str]]:
+    """Joins the recommended versions into ``stmt``; returns it and the status expression."""
+    newest_major = (
+        select(TemplateVersion.template_id, func.max(TemplateVersion.major).label("major"))
+        .where(TemplateVersion.status == PUBLISHED)
+        .group_by(TemplateVersion.template_id)
+        .subquery("newest_major")
+    )
+    newest_minor = (
+        select(
+            TemplateVersion.template_id,
+            TemplateVersion.major,
+            func.max(TemplateVersion.minor).label("minor"),
+        )
+        .where(TemplateVersion.status == PUBLISHED)
+        .group_by(TemplateVersion.template_id, TemplateVersion.major)
+        .subquery("newest_minor")
+    )
+    stmt = stmt.outerjoin(newest_major, newest_major.c.template_id == template_id).outerjoin(
+        newest_minor,
+        and_(newest_minor.c.template_id == template_id, newest_minor.c.major == major),
+    )
+    status = case(
+        (newest_major.c.major.is_(None), UP_TO_DATE),
+        (major < newest_major.c.major, BEHIND_MAJOR),
+        (and_(newest_minor.c.minor.is_not(None), minor < newest_minor.c.minor), BEHIND_MINOR),
+        else_=UP_TO_DATE,
+    )
+    return stmt, status

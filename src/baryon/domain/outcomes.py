@@ -1,0 +1,136 @@
+"""Recording how a deployment ended, on the deployment and on its resource, in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from baryon.domain import deployments, environments, services
+from baryon.domain.arns import Arns
+from baryon.domain.deployments import (
+    CANCELLED,
+    DELETE,
+    DELETE_COMPLETE,
+    DELETE_FAILED,
+    ENVIRONMENT,
+    FAILED,
+    SERVICE_INSTANCE,
+    SERVICE_PIPELINE,
+    SUCCEEDED,
+    Deployable,
+)
+from baryon.store.tables import (
+    Deployment,
+    Environment,
+    Service,
+    ServiceInstance,
+    ServicePipeline,
+    Tag,
+    TemplateVersion,
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    status: str  # SUCCEEDED | FAILED | CANCELLED
+    message: str | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
+    resources: list[tuple[str, str, str]] = field(default_factory=list)  # name, id, engine
+
+
+def resource_of(
+    session: Session, deployment: Deployment, *, lock: bool = False
+) -> Deployable | None:
+    """The resource a deployment targets, or None if it is gone."""
+    if deployment.target_type == ENVIRONMENT:
+        stmt = select(Environment).where(Environment.name == deployment.environment_name)
+    elif deployment.target_type == SERVICE_INSTANCE:
+        stmt = select(ServiceInstance).where(
+            ServiceInstance.service_name == deployment.service_name,
+            ServiceInstance.name == deployment.service_instance_name,
+        )
+    elif deployment.target_type == SERVICE_PIPELINE:
+        stmt = (
+            select(ServicePipeline)
+            .join(Service, Service.id == ServicePipeline.service_id)
+            .where(Service.name == deployment.service_name)
+        )
+    else:
+        return None
+    return session.scalars(stmt.with_for_update() if lock else stmt).first()
+
+
+def record(session: Session, arns: Arns, deployment_id: str, result: Result, now: datetime) -> None:
+    deployment = session.get(Deployment, deployment_id, with_for_update=True)
+    if deployment is None or deployment.status in deployments.TERMINAL:
+        return  # recorded already (a retried job), or the deployment was deleted
+    resource = resource_of(session, deployment, lock=True)
+    if resource is None or resource.last_attempted_deployment_id != deployment.id:
+        _end(deployment, FAILED, "The target resource no longer exists or moved on.", now)
+        return
+    if deployment.operation == DELETE:
+        _record_delete(session, arns, deployment, resource, result, now)
+    else:
+        _record_deploy(session, deployment, resource, result, now)
+    services.after_deployment(session, arns, deployment, now)
+
+
+def _end(deployment: Deployment, status: str, message: str | None, now: datetime) -> None:
+    deployment.status = status
+    deployment.status_message = message
+    deployment.completed_at = now
+    deployment.last_modified_at = now
+
+
+def _record_deploy(
+    session: Session, deployment: Deployment, resource: Deployable, result: Result, now: datetime
+) -> None:
+    if result.status != SUCCEEDED:
+        status = CANCELLED if result.status == CANCELLED else FAILED
+        _end(deployment, status, result.message, now)
+        resource.deployment_status = status
+        resource.deployment_status_message = result.message
+        resource.last_modified_at = now
+        return
+    plan = deployment.plan
+    version = session.get(TemplateVersion, plan["template_version_id"])
+    target = next(iter((deployment.target_state or {}).values()), {})
+    resource.template_major = version.major if version else int(target["templateMajorVersion"])
+    resource.template_minor = version.minor if version else int(target["templateMinorVersion"])
+    resource.spec = plan.get("spec")
+    resource.inputs = plan.get("inputs")
+    resource.deployment_status = SUCCEEDED
+    resource.deployment_status_message = result.message
+    resource.last_succeeded_deployment_id = deployment.id
+    resource.last_deployment_succeeded_at = now
+    resource.last_modified_at = now
+    _end(deployment, SUCCEEDED, result.message, now)
+    deployments.store_outputs(session, deployment.id, result.outputs)
+    deployments.replace_provisioned_resources(session, deployment.target_arn, result.resources)
+
+
+def _record_delete(
+    session: Session,
+    arns: Arns,
+    deployment: Deployment,
+    resource: Deployable,
+    result: Result,
+    now: datetime,
+) -> None:
+    if result.status != SUCCEEDED:
+        _end(deployment, DELETE_FAILED, result.message, now)
+        resource.deployment_status = DELETE_FAILED
+        resource.deployment_status_message = result.message
+        resource.last_modified_at = now
+        return
+    _end(deployment, DELETE_COMPLETE, result.message, now)
+    if isinstance(resource, Environment):
+        environments.remove_environment(session, arns, resource)
+        return
+    session.execute(delete(Tag).where(Tag.resource_arn == deployment.target_arn))
+    deployments.forget_resource(session, deployment.target_arn)
+    session.delete(resource)
+    session.flush()

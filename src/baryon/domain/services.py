@@ -1,0 +1,818 @@
+"""Services, their instances and their pipeline.
+
+A service operation (create, update, delete) fans out into instance deployments; the pipeline
+deployment waits until they are done because its render reads every instance's outputs. The
+service's ``operation`` column tracks that fan-out, and ``after_deployment`` (run by the
+worker in the transaction that records each outcome) advances it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import yaml
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from baryon.api.errors import ConflictException, ResourceNotFoundException, ValidationException
+from baryon.bundles.schema import TemplateSchema
+from baryon.domain import deployments, specs, versions
+from baryon.domain.arns import Arns
+from baryon.domain.deployments import (
+    CANCELLED,
+    DELETE,
+    DEPLOY,
+    FAILED,
+    SERVICE_INSTANCE,
+    SERVICE_PIPELINE,
+    Target,
+)
+from baryon.domain.environments import CUSTOMER_MANAGED, find_environment
+from baryon.domain.specs import InstanceSpec, ServiceSpecDocument
+from baryon.domain.templates import TemplateKind, find_template
+from baryon.store.tables import (
+    Deployment,
+    Environment,
+    Service,
+    ServiceInstance,
+    ServicePipeline,
+    Tag,
+    Template,
+    TemplateVersion,
+)
+
+CREATE_IN_PROGRESS, UPDATE_IN_PROGRESS, DELETE_IN_PROGRESS = (
+    "CREATE_IN_PROGRESS",
+    "UPDATE_IN_PROGRESS",
+    "DELETE_IN_PROGRESS",
+)
+ACTIVE = "ACTIVE"
+BUSY = frozenset({CREATE_IN_PROGRESS, UPDATE_IN_PROGRESS, DELETE_IN_PROGRESS})
+_FAILED_STATUS = {
+    CREATE_IN_PROGRESS: "CREATE_FAILED",
+    UPDATE_IN_PROGRESS: "UPDATE_FAILED",
+    DELETE_IN_PROGRESS: "DELETE_FAILED",
+}
+_UNSUCCESSFUL = frozenset({FAILED, deployments.DELETE_FAILED, CANCELLED})
+
+
+# --- lookups and descriptions ---------------------------------------------------------------
+
+
+def find_service(session: Session, name: str, *, lock: bool = False) -> Service:
+    stmt = select(Service).where(Service.name == name)
+    service = session.scalars(stmt.with_for_update() if lock else stmt).first()
+    if service is None:
+        raise ResourceNotFoundException(f"The service '{name}' was not found.")
+    return service
+
+
+def find_instance(
+    session: Session, service_name: str, name: str, *, lock: bool = False
+) -> ServiceInstance:
+    stmt = select(ServiceInstance).where(
+        ServiceInstance.service_name == service_name, ServiceInstance.name == name
+    )
+    instance = session.scalars(stmt.with_for_update() if lock else stmt).first()
+    if instance is None:
+        raise ResourceNotFoundException(
+            f"The service instance '{name}' of service '{service_name}' was not found."
+        )
+    return instance
+
+
+def find_pipeline(session: Session, service: Service, *, lock: bool = False) -> ServicePipeline:
+    stmt = select(ServicePipeline).where(ServicePipeline.service_id == service.id)
+    pipeline = session.scalars(stmt.with_for_update() if lock else stmt).first()
+    if pipeline is None:
+        raise ResourceNotFoundException(f"The service '{service.name}' has no pipeline.")
+    return pipeline
+
+
+def pipeline_of(session: Session, service: Service) -> ServicePipeline | None:
+    return session.scalars(
+        select(ServicePipeline).where(ServicePipeline.service_id == service.id)
+    ).first()
+
+
+def instances_of(session: Session, service: Service) -> list[ServiceInstance]:
+    return list(
+        session.scalars(
+            select(ServiceInstance)
+            .where(ServiceInstance.service_id == service.id)
+            .order_by(ServiceInstance.name)
+        )
+    )
+
+
+def instance_target(arns: Arns, instance: ServiceInstance) -> Target:
+    return Target(
+        SERVICE_INSTANCE,
+        arns.service_instance(instance.service_name, instance.name),
+        instance.environment_name,
+        service_name=instance.service_name,
+        service_instance_name=instance.name,
+    )
+
+
+def pipeline_target(session: Session, arns: Arns, service: Service) -> Target:
+    # A pipeline spans environments; Proton still names one: the first instance's.
+    first = session.scalar(
+        select(ServiceInstance.environment_name)
+        .where(ServiceInstance.service_id == service.id)
+        .order_by(ServiceInstance.name)
+        .limit(1)
+    )
+    return Target(
+        SERVICE_PIPELINE,
+        arns.service_pipeline(service.name),
+        first or "",
+        service_name=service.name,
+    )
+
+
+def instance_state(
+    session: Session, instance: ServiceInstance, major: int, minor: int, spec: str | None
+) -> dict:
+    environment = session.get(Environment, instance.environment_id)
+    pipeline = session.scalars(
+        select(ServicePipeline).where(ServicePipeline.service_id == instance.service_id)
+    ).first()
+    return {
+        "serviceInstance": {
+            "spec": spec or "",
+            "templateName": instance.template_name,
+            "templateMajorVersion": str(major),
+            "templateMinorVersion": str(minor),
+            "lastSuccessfulEnvironmentDeploymentId": environment.last_succeeded_deployment_id
+            if environment
+            else None,
+            "lastSuccessfulServicePipelineDeploymentId": pipeline.last_succeeded_deployment_id
+            if pipeline
+            else None,
+            "lastSuccessfulComponentDeploymentIds": [],
+        }
+    }
+
+
+def pipeline_state(template_name: str, major: int, minor: int, spec: str | None) -> dict:
+    return {
+        "servicePipeline": {
+            "spec": spec,
+            "templateName": template_name,
+            "templateMajorVersion": str(major),
+            "templateMinorVersion": str(minor),
+        }
+    }
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+
+def has_pipeline(template: Template, schema: TemplateSchema) -> bool:
+    return template.provisioning != CUSTOMER_MANAGED and schema.pipeline_input_type is not None
+
+
+def _instance_plan(
+    session: Session,
+    version: TemplateVersion,
+    entry: InstanceSpec,
+    *,
+    spec_text: str,
+    current: dict[str, Any] | None = None,
+) -> tuple[Environment, dict[str, Any]]:
+    """Checks an instance entry against ``version`` and returns (environment, plan)."""
+    where = f"instances[{entry.index}]"
+    try:
+        environment = find_environment(session, entry.environment)
+    except ResourceNotFoundException as exc:
+        raise ValidationException(
+            f"{where}.environment: the environment '{entry.environment}' does not exist."
+        ) from exc
+    check_compatible(version, environment, where)
+    if environment.last_succeeded_deployment_id is None:
+        raise ValidationException(
+            f"{where}.environment: the environment '{environment.name}' has not been deployed "
+            f"successfully yet (status {environment.deployment_status})."
+        )
+    schema = versions.version_schema(version)
+    inputs = specs.apply_inputs(
+        schema, schema.service_input_type, entry.spec, where=f"{where}.spec", current=current
+    )
+    return environment, {"template_version_id": version.id, "spec": spec_text, "inputs": inputs}
+
+
+def check_compatible(version: TemplateVersion, environment: Environment, where: str) -> None:
+    wanted = {
+        "templateName": environment.template_name,
+        "majorVersion": str(environment.template_major),
+    }
+    if wanted not in (version.compatible_environment_templates or []):
+        allowed = ", ".join(
+            f"{c['templateName']}:{c['majorVersion']}"
+            for c in version.compatible_environment_templates or []
+        )
+        raise ValidationException(
+            f"{where}.environment: environment '{environment.name}' runs "
+            f"{environment.template_name}:{environment.template_major}, which version "
+            f"{version.major}.{version.minor} of this service template does not support "
+            f"(compatible: {allowed or 'none'})."
+        )
+
+
+def _pipeline_plan(
+    version: TemplateVersion,
+    document: ServiceSpecDocument,
+    spec_text: str,
+    current: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    schema = versions.version_schema(version)
+    inputs = specs.apply_inputs(
+        schema, schema.pipeline_input_type, document.pipeline, where="pipeline", current=current
+    )
+    return {"template_version_id": version.id, "spec": spec_text, "inputs": inputs}
+
+
+def _new_instance(
+    session: Session,
+    service: Service,
+    name: str,
+    environment: Environment,
+    version: TemplateVersion,
+    spec_text: str,
+    now: datetime,
+) -> ServiceInstance:
+    instance = ServiceInstance(
+        service_id=service.id,
+        environment_id=environment.id,
+        template_id=service.template_id,
+        name=name,
+        service_name=service.name,
+        environment_name=environment.name,
+        template_name=service.template_name,
+        template_major=version.major,
+        template_minor=version.minor,
+        spec=spec_text,
+        **deployments.initial_columns(now),
+    )
+    session.add(instance)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise ConflictException(
+            f"The service instance '{name}' of service '{service.name}' already exists."
+        ) from exc
+    return instance
+
+
+def _start_instance(
+    session: Session,
+    arns: Arns,
+    instance: ServiceInstance,
+    version: TemplateVersion,
+    plan: dict[str, Any],
+    initial: dict | None,
+    now: datetime,
+) -> Deployment:
+    return deployments.start(
+        session,
+        instance,
+        instance_target(arns, instance),
+        operation=DEPLOY,
+        initial_state=initial,
+        target_state=instance_state(session, instance, version.major, version.minor, plan["spec"]),
+        plan=plan,
+        now=now,
+    )
+
+
+# --- services ---------------------------------------------------------------------------------
+
+
+def create_service(
+    session: Session,
+    arns: Arns,
+    *,
+    name: str,
+    template_name: str,
+    major: str,
+    minor: str | None,
+    spec: str,
+    description: str | None,
+    repository: dict[str, str | None],
+    now: datetime,
+) -> tuple[Service, bool]:
+    template = find_template(session, TemplateKind.SERVICE, template_name)
+    version = versions.published_version(
+        session, template, int(major), None if minor is None else int(minor)
+    )
+    existing = session.scalars(select(Service).where(Service.name == name)).first()
+    if existing is not None:
+        if existing.template_id == template.id and existing.spec == spec:
+            return existing, False
+        raise ConflictException(f"The service '{name}' already exists.")
+    schema = versions.version_schema(version)
+    document = specs.parse_service_spec(spec)
+    with_pipeline = has_pipeline(template, schema)
+    _check_pipeline_request(with_pipeline, document, repository)
+    plans = [
+        (entry, *_instance_plan(session, version, entry, spec_text=spec))
+        for entry in document.instances
+    ]
+    pipeline_plan = _pipeline_plan(version, document, spec) if with_pipeline else None
+    service = Service(
+        name=name,
+        template_id=template.id,
+        template_name=template.name,
+        template_major=version.major,
+        description=description,
+        spec=spec,
+        status=CREATE_IN_PROGRESS,
+        created_at=now,
+        last_modified_at=now,
+        repository_connection_arn=repository.get("repositoryConnectionArn"),
+        repository_id=repository.get("repositoryId"),
+        branch_name=repository.get("branchName"),
+    )
+    session.add(service)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise ConflictException(f"The service '{name}' already exists.") from exc
+    started = []
+    for entry, environment, plan in plans:
+        instance = _new_instance(session, service, entry.name, environment, version, spec, now)
+        instance.inputs = plan["inputs"]
+        started.append(_start_instance(session, arns, instance, version, plan, None, now).id)
+    waiting = None
+    if pipeline_plan is not None:
+        pipeline = ServicePipeline(
+            service_id=service.id,
+            template_major=version.major,
+            template_minor=version.minor,
+            spec=spec,
+            inputs=pipeline_plan["inputs"],
+            **deployments.initial_columns(now),
+        )
+        session.add(pipeline)
+        session.flush()
+        deployment = deployments.start(
+            session,
+            pipeline,
+            pipeline_target(session, arns, service),
+            operation=DEPLOY,
+            initial_state=None,
+            target_state=pipeline_state(service.template_name, version.major, version.minor, spec),
+            plan=pipeline_plan,
+            now=now,
+            run_now=not started,
+        )
+        if started:
+            waiting = deployment.id
+        else:
+            started.append(deployment.id)
+    _begin_operation(service, started, waiting)
+    return service, True
+
+
+def _check_pipeline_request(
+    with_pipeline: bool, document: ServiceSpecDocument, repository: dict[str, str | None]
+) -> None:
+    if not with_pipeline:
+        if document.pipeline:
+            raise ValidationException(
+                "spec.pipeline: this service template has no pipeline; remove 'pipeline:'."
+            )
+        return
+    missing = [
+        k
+        for k in ("repositoryConnectionArn", "repositoryId", "branchName")
+        if not repository.get(k)
+    ]
+    if missing:
+        raise ValidationException(
+            "This service template provisions a pipeline, which builds from a source "
+            f"repository: {', '.join(missing)} must be given."
+        )
+
+
+def _begin_operation(service: Service, started: list[str], waiting: str | None) -> None:
+    if not started and waiting is None:
+        service.status = ACTIVE
+        service.operation = None
+        return
+    service.operation = {"deployments": started, "pipeline": waiting}
+
+
+def update_service(
+    session: Session,
+    arns: Arns,
+    *,
+    name: str,
+    description: str | None,
+    spec: str | None,
+    now: datetime,
+) -> Service:
+    service = find_service(session, name, lock=True)
+    if service.status in BUSY:
+        raise ConflictException(f"The service '{name}' is {service.status}; wait for it.")
+    if description is not None:
+        service.description = description
+    service.last_modified_at = now
+    if spec is None:
+        return service
+    document = specs.parse_service_spec(spec)
+    if not document.instances:
+        raise ValidationException("spec.instances: a service keeps at least one instance.")
+    current = {instance.name: instance for instance in instances_of(session, service)}
+    for instance in current.values():
+        deployments.ensure_idle(instance, f"Service instance '{instance.name}'")
+    pipeline = pipeline_of(session, service)
+    if pipeline is not None:
+        deployments.ensure_idle(pipeline, f"The pipeline of service '{name}'")
+    template = session.get(Template, service.template_id)
+    assert template is not None
+    wanted = {entry.name: entry for entry in document.instances}
+    _check_unchanged(session, current, wanted, pipeline, document)
+    major = max((i.template_major for i in current.values()), default=service.template_major)
+    version = versions.published_version(session, template, major, None)
+    started: list[str] = []
+    for entry in document.instances:
+        if entry.name in current:
+            continue
+        environment, plan = _instance_plan(session, version, entry, spec_text=spec)
+        instance = _new_instance(session, service, entry.name, environment, version, spec, now)
+        instance.inputs = plan["inputs"]
+        started.append(_start_instance(session, arns, instance, version, plan, None, now).id)
+    for instance_name, instance in current.items():
+        if instance_name not in wanted:
+            started.append(_start_delete(session, arns, instance, now).id)
+    service.spec = spec
+    if not started:
+        return service
+    waiting = None
+    if pipeline is not None:
+        pipeline_version = versions.published_or_current(
+            session, template, pipeline.template_major, pipeline.template_minor
+        )
+        plan = {
+            "template_version_id": pipeline_version.id,
+            "spec": pipeline.spec or spec,
+            "inputs": pipeline.inputs or {},
+        }
+        waiting = deployments.start(
+            session,
+            pipeline,
+            pipeline_target(session, arns, service),
+            operation=DEPLOY,
+            initial_state=_pipeline_deployed_state(service, pipeline),
+            target_state=_pipeline_deployed_state(service, pipeline),
+            plan=plan,
+            now=now,
+            run_now=False,
+        ).id
+    service.status = UPDATE_IN_PROGRESS
+    service.status_message = None
+    _begin_operation(service, started, waiting)
+    return service
+
+
+def _check_unchanged(
+    session: Session,
+    current: dict[str, ServiceInstance],
+    wanted: dict[str, InstanceSpec],
+    pipeline: ServicePipeline | None,
+    document: ServiceSpecDocument,
+) -> None:
+    """UpdateService adds and removes instances; editing one is UpdateServiceInstance's job."""
+    for name, entry in wanted.items():
+        instance = current.get(name)
+        if instance is None:
+            continue
+        if entry.environment != instance.environment_name:
+            raise ValidationException(
+                f"instances[{entry.index}].environment: instance '{name}' runs in "
+                f"'{instance.environment_name}' and cannot move; add a new instance instead."
+            )
+        if (entry.spec or {}) != (_raw_instance_spec(instance) or {}):
+            raise ValidationException(
+                f"instances[{entry.index}].spec: UpdateService adds and removes instances; "
+                f"change instance '{name}' with UpdateServiceInstance."
+            )
+    if pipeline is not None and document.has_pipeline_key:
+        old = specs.parse_service_spec(pipeline.spec or "").pipeline if pipeline.spec else None
+        if (document.pipeline or {}) != (old or {}):
+            raise ValidationException(
+                "spec.pipeline: UpdateService cannot change the pipeline; use "
+                "UpdateServicePipeline."
+            )
+
+
+def _raw_instance_spec(instance: ServiceInstance) -> dict[str, Any] | None:
+    if not instance.spec:
+        return None
+    try:
+        return specs.parse_service_spec(instance.spec).instance(instance.name).spec
+    except ValidationException:
+        return None
+
+
+def _pipeline_deployed_state(service: Service, pipeline: ServicePipeline) -> dict:
+    return pipeline_state(
+        service.template_name, pipeline.template_major, pipeline.template_minor, pipeline.spec
+    )
+
+
+def _start_delete(
+    session: Session, arns: Arns, instance: ServiceInstance, now: datetime
+) -> Deployment:
+    return deployments.start(
+        session,
+        instance,
+        instance_target(arns, instance),
+        operation=DELETE,
+        initial_state=instance_state(
+            session, instance, instance.template_major, instance.template_minor, instance.spec
+        ),
+        target_state=None,
+        plan={},
+        now=now,
+    )
+
+
+def delete_service(session: Session, arns: Arns, name: str, now: datetime) -> Service:
+    service = find_service(session, name, lock=True)
+    if service.status == DELETE_IN_PROGRESS:
+        return service  # an idempotent retry
+    if service.status in BUSY:
+        raise ConflictException(f"The service '{name}' is {service.status}; wait for it.")
+    instances = instances_of(session, service)
+    pipeline = pipeline_of(session, service)
+    for resource in [*instances, *([pipeline] if pipeline else [])]:
+        deployments.ensure_idle(resource, f"A resource of service '{name}'")
+    started = [_start_delete(session, arns, instance, now).id for instance in instances]
+    if pipeline is not None:
+        started.append(
+            deployments.start(
+                session,
+                pipeline,
+                pipeline_target(session, arns, service),
+                operation=DELETE,
+                initial_state=_pipeline_deployed_state(service, pipeline),
+                target_state=None,
+                plan={},
+                now=now,
+            ).id
+        )
+    service.status = DELETE_IN_PROGRESS
+    service.status_message = None
+    service.last_modified_at = now
+    if not started:
+        remove_service(session, arns, service)
+        return service
+    _begin_operation(service, started, None)
+    return service
+
+
+def remove_service(session: Session, arns: Arns, service: Service) -> None:
+    session.execute(delete(Tag).where(Tag.resource_arn == arns.service(service.name)))
+    session.delete(service)
+
+
+# --- instances and pipeline -----------------------------------------------------------------
+
+
+def create_service_instance(
+    session: Session,
+    arns: Arns,
+    *,
+    service_name: str,
+    name: str,
+    spec: str,
+    major: str | None,
+    minor: str | None,
+    client_token: str | None,
+    now: datetime,
+) -> ServiceInstance:
+    service = find_service(session, service_name, lock=True)
+    if service.status in BUSY:
+        raise ConflictException(f"The service '{service_name}' is {service.status}; wait for it.")
+    template = session.get(Template, service.template_id)
+    assert template is not None
+    version = versions.published_version(
+        session,
+        template,
+        service.template_major if major is None else int(major),
+        None if minor is None else int(minor),
+    )
+    document = specs.parse_service_spec(spec)
+    entry = document.instance(name)
+    environment, plan = _instance_plan(session, version, entry, spec_text=spec)
+    instance = _new_instance(session, service, name, environment, version, spec, now)
+    instance.inputs = plan["inputs"]
+    instance.last_client_request_token = client_token
+    _start_instance(session, arns, instance, version, plan, None, now)
+    service.spec = _with_instance(service.spec, entry)
+    service.last_modified_at = now
+    return instance
+
+
+def _with_instance(service_spec: str, entry: InstanceSpec) -> str:
+    """The service's spec with one more instance, so GetService shows every instance."""
+    data = yaml.safe_load(service_spec) or {"proton": specs.SERVICE_SPEC}
+    data.setdefault("instances", [])
+    data["instances"] = [
+        *(data["instances"] or []),
+        {"name": entry.name, "environment": entry.environment, "spec": entry.spec or {}},
+    ]
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def update_service_instance(
+    session: Session,
+    arns: Arns,
+    *,
+    service_name: str,
+    name: str,
+    deployment_type: str,
+    spec: str | None,
+    major: str | None,
+    minor: str | None,
+    client_token: str | None,
+    now: datetime,
+) -> ServiceInstance:
+    instance = find_instance(session, service_name, name, lock=True)
+    deployments.ensure_idle(instance, f"Service instance '{name}'")
+    if client_token:
+        instance.last_client_request_token = client_token
+    if deployment_type == versions.NONE:
+        if spec is not None or major is not None or minor is not None:
+            raise ValidationException(
+                "deploymentType NONE deploys nothing; a spec or template version needs "
+                "CURRENT_VERSION, MINOR_VERSION or MAJOR_VERSION."
+            )
+        return instance
+    service = find_service(session, service_name)
+    template = session.get(Template, service.template_id)
+    assert template is not None
+    version = versions.target_version(
+        session,
+        template,
+        deployed=(instance.template_major, instance.template_minor),
+        deployment_type=deployment_type,
+        major=major,
+        minor=minor,
+    )
+    spec_text = spec if spec is not None else instance.spec or ""
+    entry = specs.parse_service_spec(spec_text).instance(name)
+    if entry.environment != instance.environment_name:
+        raise ValidationException(
+            f"instances[{entry.index}].environment: instance '{name}' runs in "
+            f"'{instance.environment_name}'; an instance cannot move to '{entry.environment}'."
+        )
+    _, plan = _instance_plan(session, version, entry, spec_text=spec_text, current=instance.inputs)
+    initial = instance_state(
+        session, instance, instance.template_major, instance.template_minor, instance.spec
+    )
+    _start_instance(session, arns, instance, version, plan, initial, now)
+    return instance
+
+
+def update_service_pipeline(
+    session: Session,
+    arns: Arns,
+    *,
+    service_name: str,
+    deployment_type: str,
+    spec: str,
+    major: str | None,
+    minor: str | None,
+    now: datetime,
+) -> ServicePipeline:
+    service = find_service(session, service_name, lock=True)
+    pipeline = find_pipeline(session, service, lock=True)
+    deployments.ensure_idle(pipeline, f"The pipeline of service '{service_name}'")
+    if deployment_type == versions.NONE:
+        return pipeline
+    template = session.get(Template, service.template_id)
+    assert template is not None
+    version = versions.target_version(
+        session,
+        template,
+        deployed=(pipeline.template_major, pipeline.template_minor),
+        deployment_type=deployment_type,
+        major=major,
+        minor=minor,
+    )
+    plan = _pipeline_plan(version, specs.parse_service_spec(spec), spec, current=pipeline.inputs)
+    deployments.start(
+        session,
+        pipeline,
+        pipeline_target(session, arns, service),
+        operation=DEPLOY,
+        initial_state=_pipeline_deployed_state(service, pipeline),
+        target_state=pipeline_state(service.template_name, version.major, version.minor, spec),
+        plan=plan,
+        now=now,
+    )
+    return pipeline
+
+
+def cancel_waiting_pipeline(session: Session, service: Service, now: datetime) -> bool:
+    """Cancels a pipeline deployment that has not started (it waits for instances)."""
+    waiting = (service.operation or {}).get("pipeline")
+    if not waiting:
+        return False
+    deployment = session.get(Deployment, waiting)
+    pipeline = pipeline_of(session, service)
+    if deployment is None or pipeline is None:
+        return False
+    _end_unstarted(deployment, pipeline, CANCELLED, "Cancelled before it started.", now)
+    service.operation = {
+        **(service.operation or {}),
+        "pipeline": None,
+        "deployments": [*service.operation["deployments"], deployment.id],
+    }
+    return True
+
+
+def _end_unstarted(
+    deployment: Deployment, pipeline: ServicePipeline, status: str, message: str, now: datetime
+) -> None:
+    deployment.status = status
+    deployment.status_message = message
+    deployment.completed_at = now
+    deployment.last_modified_at = now
+    pipeline.deployment_status = status
+    pipeline.deployment_status_message = message
+    pipeline.last_modified_at = now
+
+
+# --- the service operation advancing ---------------------------------------------------------
+
+
+def after_deployment(session: Session, arns: Arns, deployment: Deployment, now: datetime) -> None:
+    """Advances the service operation this deployment belonged to, if it was the last one."""
+    if deployment.service_name is None:
+        return
+    service = session.scalars(
+        select(Service).where(Service.name == deployment.service_name).with_for_update()
+    ).first()
+    if service is None or not service.operation:
+        return
+    operation = service.operation
+    ids = list(operation.get("deployments") or [])
+    if deployment.id not in ids:
+        return
+    rows = session.scalars(select(Deployment).where(Deployment.id.in_(ids))).all()
+    if any(row.status not in deployments.TERMINAL for row in rows):
+        return
+    failed = [row for row in rows if row.status in _UNSUCCESSFUL]
+    waiting = operation.get("pipeline")
+    if waiting:
+        pipeline_deployment = session.get(Deployment, waiting)
+        pipeline = pipeline_of(session, service)
+        if pipeline_deployment is not None and pipeline is not None:
+            if not failed:
+                deployments.enqueue_job(session, pipeline_deployment, now)
+                service.operation = {"deployments": [*ids, waiting], "pipeline": None}
+                return
+            _end_unstarted(
+                pipeline_deployment,
+                pipeline,
+                FAILED,
+                "Not started: " + _describe_failures(failed),
+                now,
+            )
+            failed.append(pipeline_deployment)
+    _finish_operation(session, arns, service, failed, now)
+
+
+def _finish_operation(
+    session: Session, arns: Arns, service: Service, failed: list[Deployment], now: datetime
+) -> None:
+    service.operation = None
+    service.last_modified_at = now
+    if failed:
+        service.status = _FAILED_STATUS.get(service.status, "UPDATE_FAILED")
+        service.status_message = _describe_failures(failed)
+        return
+    if service.status == DELETE_IN_PROGRESS:
+        remove_service(session, arns, service)
+        return
+    service.status = ACTIVE
+    service.status_message = None
+
+
+def _describe_failures(failed: list[Deployment]) -> str:
+    parts = []
+    for row in failed:
+        what = (
+            f"instance '{row.service_instance_name}'"
+            if row.service_instance_name
+            else "the pipeline"
+        )
+        parts.append(f"{what} {row.status}: {row.status_message or 'no reason given'}")
+    return "; ".join(parts)

@@ -1,0 +1,147 @@
+"""Environment and service specs: parsed as YAML, checked against a version's schema.
+
+Every error becomes one ValidationException that lists all problems, each naming where it is
+(``spec.vpc_cidr``, ``instances[1].spec.port``) and what was expected, so that a developer
+fixes a spec in one round trip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from baryon.api.errors import ValidationException
+from baryon.bundles.errors import BundleError, SpecError
+from baryon.bundles.schema import TemplateSchema
+from baryon.bundles.yaml_source import load_yaml
+
+ENVIRONMENT_SPEC = "EnvironmentSpec"
+SERVICE_SPEC = "ServiceSpec"
+# A spec value that means "keep what is deployed now" (update operations only).
+CURRENT_VALUE = "${Proton::CURRENT_VAL}"
+_MAX_SPEC_BYTES = 51_200
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    name: str
+    environment: str
+    spec: dict[str, Any] | None
+    index: int  # position in `instances`, for messages
+
+
+@dataclass(frozen=True)
+class ServiceSpecDocument:
+    pipeline: dict[str, Any] | None
+    has_pipeline_key: bool
+    instances: list[InstanceSpec]
+
+    def instance(self, name: str) -> InstanceSpec:
+        for entry in self.instances:
+            if entry.name == name:
+                return entry
+        raise ValidationException(f"spec: the ServiceSpec has no instance named '{name}'.")
+
+
+def _load(text: str, kind: str) -> dict[str, Any]:
+    try:
+        document = load_yaml(text, "spec", max_bytes=_MAX_SPEC_BYTES)
+    except BundleError as exc:
+        raise ValidationException(f"The spec is not valid YAML: {exc}") from exc
+    data = document.data
+    if not isinstance(data, dict):
+        raise ValidationException(f"spec: must be a YAML mapping starting with 'proton: {kind}'.")
+    if data.get("proton") != kind:
+        raise ValidationException(f"spec.proton: must be '{kind}', got {data.get('proton')!r}.")
+    return data
+
+
+def parse_environment_spec(text: str) -> dict[str, Any] | None:
+    """The raw ``spec:`` mapping of an EnvironmentSpec (None when absent or empty)."""
+    data = _load(text, ENVIRONMENT_SPEC)
+    unknown = sorted(set(data) - {"proton", "spec"})
+    if unknown:
+        raise ValidationException(f"spec: unknown top-level key(s) {', '.join(unknown)}.")
+    values = data.get("spec")
+    if values is not None and not isinstance(values, dict):
+        raise ValidationException("spec.spec: must be a mapping of inputs.")
+    return values
+
+
+def parse_service_spec(text: str) -> ServiceSpecDocument:
+    data = _load(text, SERVICE_SPEC)
+    unknown = sorted(set(data) - {"proton", "pipeline", "instances"})
+    if unknown:
+        raise ValidationException(f"spec: unknown top-level key(s) {', '.join(unknown)}.")
+    pipeline = data.get("pipeline")
+    if pipeline is not None and not isinstance(pipeline, dict):
+        raise ValidationException("spec.pipeline: must be a mapping of pipeline inputs.")
+    raw_instances = data.get("instances") or []
+    if not isinstance(raw_instances, list):
+        raise ValidationException("spec.instances: must be a list.")
+    problems: list[str] = []
+    instances: list[InstanceSpec] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(raw_instances):
+        where = f"instances[{index}]"
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: must be a mapping with name, environment and spec")
+            continue
+        extra = sorted(set(entry) - {"name", "environment", "spec"})
+        if extra:
+            problems.append(f"{where}: unknown key(s) {', '.join(map(str, extra))}")
+        name, environment = entry.get("name"), entry.get("environment")
+        if not isinstance(name, str) or not name:
+            problems.append(f"{where}.name: is required and must be a string")
+            continue
+        if name in seen:
+            problems.append(f"{where}.name: instance '{name}' is listed twice")
+        seen.add(name)
+        if not isinstance(environment, str) or not environment:
+            problems.append(f"{where}.environment: is required (the name of an environment)")
+        spec = entry.get("spec")
+        if spec is not None and not isinstance(spec, dict):
+            problems.append(f"{where}.spec: must be a mapping of inputs")
+            spec = None
+        instances.append(InstanceSpec(name, str(environment or ""), spec, index))
+    if problems:
+        raise ValidationException("Invalid ServiceSpec: " + "; ".join(problems))
+    return ServiceSpecDocument(pipeline, "pipeline" in data, instances)
+
+
+def apply_inputs(
+    schema: TemplateSchema,
+    type_name: str | None,
+    values: dict[str, Any] | None,
+    *,
+    where: str,
+    current: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Validates ``values`` against one input type of ``schema`` and fills its defaults.
+
+    ``current`` holds the deployed inputs that ``${Proton::CURRENT_VAL}`` refers to.
+    """
+    if type_name is None:
+        if values:
+            raise ValidationException(f"{where}: this template version takes no inputs here.")
+        return {}
+    resolved = _substitute_current(values or {}, current or {}, where)
+    try:
+        return schema.apply_inputs(type_name, resolved, where=where)
+    except SpecError as exc:
+        raise ValidationException(f"The spec does not match the template's schema: {exc}") from exc
+
+
+def _substitute_current(values: dict[str, Any], current: dict[str, Any], where: str) -> dict:
+    result: dict[str, Any] = {}
+    for key, value in values.items():
+        if value == CURRENT_VALUE:
+            if key not in current:
+                raise ValidationException(
+                    f"{where}.{key}: {CURRENT_VALUE} needs a current value, but nothing is "
+                    "deployed for this input."
+                )
+            result[key] = current[key]
+        else:
+            result[key] = value
+    return result

@@ -1,0 +1,193 @@
+"""Which template version a resource deploys, and that version's schema and bundle.
+
+Deployment types (Proton's rules): NONE changes metadata only; CURRENT_VERSION redeploys the
+deployed version with a new spec; MINOR_VERSION moves to the recommended (or a named) minor of
+the deployed major; MAJOR_VERSION moves to the recommended (or a named) higher major.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from baryon.api.errors import ResourceNotFoundException, ValidationException
+from baryon.bundles.limits import BundleLimits
+from baryon.bundles.loader import Bundle, load_bundle_bytes
+from baryon.bundles.schema import TemplateSchema, parse_schema
+from baryon.domain.template_versions import PUBLISHED
+from baryon.domain.templates import TemplateKind, recommended_minors
+from baryon.store.tables import Template, TemplateVersion
+
+NONE, CURRENT_VERSION, MINOR_VERSION, MAJOR_VERSION = (
+    "NONE",
+    "CURRENT_VERSION",
+    "MINOR_VERSION",
+    "MAJOR_VERSION",
+)
+
+
+def published_version(
+    session: Session, template: Template, major: int, minor: int | None
+) -> TemplateVersion:
+    """``major.minor``, or the recommended minor of ``major``; it must be PUBLISHED."""
+    kind = TemplateKind(template.kind)
+    if minor is None:
+        minor = recommended_minors(session, template.id).get(major)
+        if minor is None:
+            raise ValidationException(
+                f"The {kind.label} '{template.name}' has no published version in major "
+                f"version {major}."
+            )
+    version = session.scalars(
+        select(TemplateVersion).where(
+            TemplateVersion.template_id == template.id,
+            TemplateVersion.major == major,
+            TemplateVersion.minor == minor,
+        )
+    ).first()
+    if version is None:
+        raise ResourceNotFoundException(
+            f"The {kind.label} version '{template.name}' {major}.{minor} was not found."
+        )
+    if version.status != PUBLISHED:
+        raise ValidationException(
+            f"The {kind.label} version '{template.name}' {major}.{minor} is {version.status}; "
+            "only PUBLISHED versions can be deployed."
+        )
+    return version
+
+
+def target_version(
+    session: Session,
+    template: Template,
+    *,
+    deployed: tuple[int, int],
+    deployment_type: str,
+    major: str | None,
+    minor: str | None,
+) -> TemplateVersion:
+    """The version an update of ``deployment_type`` moves a resource to."""
+    current_major, current_minor = deployed
+    wanted_major = None if major is None else int(major)
+    wanted_minor = None if minor is None else int(minor)
+    if deployment_type == CURRENT_VERSION:
+        if (wanted_major, wanted_minor) not in ((None, None), (current_major, current_minor)):
+            raise ValidationException(
+                "deploymentType CURRENT_VERSION keeps the deployed version "
+                f"{current_major}.{current_minor}; use MINOR_VERSION or MAJOR_VERSION to change it."
+            )
+        return published_or_current(session, template, current_major, current_minor)
+    if deployment_type == MINOR_VERSION:
+        if wanted_major not in (None, current_major):
+            raise ValidationException(
+                f"deploymentType MINOR_VERSION stays in major version {current_major}; "
+                "use MAJOR_VERSION to change the major version."
+            )
+        return published_version(session, template, current_major, wanted_minor)
+    if deployment_type == MAJOR_VERSION:
+        if wanted_major is None:
+            recommended = max(recommended_minors(session, template.id), default=None)
+            if recommended is None or recommended <= current_major:
+                raise ValidationException(
+                    f"There is no published major version of '{template.name}' higher than "
+                    f"{current_major}."
+                )
+            wanted_major = recommended
+        if wanted_major <= current_major:
+            raise ValidationException(
+                f"deploymentType MAJOR_VERSION moves to a higher major version than "
+                f"{current_major}; got {wanted_major}."
+            )
+        return published_version(session, template, wanted_major, wanted_minor)
+    raise ValidationException(f"deploymentType {deployment_type} does not deploy a version.")
+
+
+def published_or_current(
+    session: Session, template: Template, major: int, minor: int
+) -> TemplateVersion:
+    """The deployed version itself: redeploying it is allowed even if it is not the newest."""
+    version = session.scalars(
+        select(TemplateVersion).where(
+            TemplateVersion.template_id == template.id,
+            TemplateVersion.major == major,
+            TemplateVersion.minor == minor,
+        )
+    ).first()
+    if version is None:
+        raise ValidationException(
+            f"The deployed version {major}.{minor} of '{template.name}' was deleted; deploy "
+            "another version with MINOR_VERSION or MAJOR_VERSION."
+        )
+    return version
+
+
+class _LruCache:
+    """Parsed schemas and bundles by content digest: versions are immutable once DRAFT."""
+
+    def __init__(self, size: int) -> None:
+        self._items: OrderedDict[str, object] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> object | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
+    def put(self, key: str, value: object) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_SCHEMAS = _LruCache(256)
+_BUNDLES = _LruCache(64)
+
+
+def version_schema(version: TemplateVersion) -> TemplateSchema:
+    key = version.bundle_digest or f"id:{version.id}"
+    cached = _SCHEMAS.get(key)
+    if cached is None:
+        cached = parse_schema(version.schema_text or "")
+        _SCHEMAS.put(key, cached)
+    return cached  # type: ignore[return-value]
+
+
+def load_template_bundle(
+    data: bytes, kind: TemplateKind, provisioning: str | None, limits: BundleLimits, workdir: Path
+) -> Bundle:
+    """Loads a bundle with the rules its template's provisioning imposes."""
+    customer_managed = provisioning == "CUSTOMER_MANAGED"
+    return load_bundle_bytes(
+        data,
+        kind.bundle_kind,
+        customer_managed=customer_managed and kind is TemplateKind.ENVIRONMENT,
+        pipeline_provisioning_customer_managed=customer_managed and kind is TemplateKind.SERVICE,
+        limits=limits,
+        workdir=workdir,
+    )
+
+
+def version_bundle(
+    version: TemplateVersion, template: Template, limits: BundleLimits, workdir: Path
+) -> Bundle:
+    key = f"{version.bundle_digest or version.id}:{template.kind}:{template.provisioning}"
+    cached = _BUNDLES.get(key)
+    if cached is None:
+        cached = load_template_bundle(
+            version.bundle or b"",
+            TemplateKind(template.kind),
+            template.provisioning,
+            limits,
+            workdir,
+        )
+        _BUNDLES.put(key, cached)
+    return cached  # type: ignore[return-value]

@@ -1,0 +1,154 @@
+"""Deployment operations (3) and GetResourcesSummary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import case, func, select
+
+from baryon.api.errors import ConflictException, ResourceNotFoundException
+from baryon.api.registry import proton_operation
+from baryon.domain import deployments, fleet, outcomes
+from baryon.domain.templates import TemplateKind
+from baryon.operations import views
+from baryon.operations.context import RequestContext
+from baryon.store.tables import (
+    Deployment,
+    Environment,
+    Service,
+    ServiceInstance,
+    ServicePipeline,
+    Template,
+)
+
+_NAME_FILTERS = {
+    "environmentName": Deployment.environment_name,
+    "serviceName": Deployment.service_name,
+    "serviceInstanceName": Deployment.service_instance_name,
+    "componentName": Deployment.component_name,
+}
+
+
+def _check_names(deployment: Deployment, request: dict[str, Any]) -> None:
+    for member, column in _NAME_FILTERS.items():
+        if request.get(member) and getattr(deployment, column.key) != request[member]:
+            raise ResourceNotFoundException(
+                f"The deployment '{deployment.id}' does not belong to {member} '{request[member]}'."
+            )
+
+
+@proton_operation("GetDeployment")
+def get_deployment(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+    with ctx.db.session() as session:
+        deployment = deployments.find_deployment(session, request["id"])
+        _check_names(deployment, request)
+        return {"deployment": views.deployment(ctx.arns, deployment)}
+
+
+@proton_operation("ListDeployments")
+def list_deployments(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+    stmt = select(Deployment)
+    scope = {}
+    for member, column in _NAME_FILTERS.items():
+        if request.get(member):
+            stmt = stmt.where(column == request[member])
+            scope[member] = request[member]
+    with ctx.db.session() as session:
+        rows, next_token = ctx.page(
+            session,
+            stmt,
+            [Deployment.created_at, Deployment.id],
+            request,
+            scope=scope,
+            descending=True,
+        )
+        return {
+            "deployments": [views.deployment_summary(ctx.arns, row[0]) for row in rows],
+            "nextToken": next_token,
+        }
+
+
+@proton_operation("DeleteDeployment")
+def delete_deployment(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+    with ctx.db.session(write=True) as session:
+        deployment = deployments.find_deployment(session, request["id"])
+        if deployment.status not in deployments.TERMINAL:
+            raise ConflictException(
+                f"The deployment '{deployment.id}' is {deployment.status}; only finished "
+                "deployments can be deleted."
+            )
+        resource = outcomes.resource_of(session, deployment)
+        if resource is not None and resource.last_succeeded_deployment_id == deployment.id:
+            raise ConflictException(
+                f"The deployment '{deployment.id}' is what {deployment.target_arn} runs now; "
+                "it can be deleted once another deployment succeeds or the resource is gone."
+            )
+        view = views.deployment(ctx.arns, deployment)
+        session.delete(deployment)
+        return {"deployment": view}
+
+
+@proton_operation("GetResourcesSummary")
+def get_resources_summary(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+    with ctx.db.session() as session:
+        counts = {
+            "environmentTemplates": _template_count(session, TemplateKind.ENVIRONMENT),
+            "serviceTemplates": _template_count(session, TemplateKind.SERVICE),
+            "environments": _deployable_counts(
+                session, select(Environment), Environment, Environment.template_id
+            ),
+            "serviceInstances": _deployable_counts(
+                session, select(ServiceInstance), ServiceInstance, ServiceInstance.template_id
+            ),
+            "pipelines": _deployable_counts(
+                session,
+                select(ServicePipeline).join(Service, Service.id == ServicePipeline.service_id),
+                ServicePipeline,
+                Service.template_id,
+            ),
+            "services": _service_counts(session),
+            "components": {
+                "total": 0,
+                "failed": 0,
+                "upToDate": 0,
+                "behindMinor": 0,
+                "behindMajor": 0,
+            },
+        }
+        return {"counts": counts}
+
+
+def _template_count(session: Any, kind: TemplateKind) -> dict[str, int]:
+    total = session.scalar(select(func.count()).where(Template.kind == kind.value)) or 0
+    return {"total": total}
+
+
+def _deployable_counts(session: Any, base: Any, model: Any, template_id: Any) -> dict[str, int]:
+    stmt, status = fleet.with_version_status(
+        base, template_id, model.template_major, model.template_minor
+    )
+    failed = case((model.deployment_status.in_(["FAILED", "DELETE_FAILED"]), 1), else_=0)
+    # Classify each row in a subquery, then count per class: one scan, any database.
+    rows = stmt.add_columns(status.label("status"), failed.label("failed")).subquery()
+    counted = session.execute(
+        select(rows.c.status, func.count(), func.sum(rows.c.failed)).group_by(rows.c.status)
+    ).all()
+    by_status = {status_name: count for status_name, count, _ in counted}
+    return {
+        "total": sum(by_status.values()),
+        "failed": sum(int(failures or 0) for _, _, failures in counted),
+        "upToDate": by_status.get(fleet.UP_TO_DATE, 0),
+        "behindMinor": by_status.get(fleet.BEHIND_MINOR, 0),
+        "behindMajor": by_status.get(fleet.BEHIND_MAJOR, 0),
+    }
+
+
+def _service_counts(session: Any) -> dict[str, int]:
+    total = session.scalar(select(func.count()).select_from(Service)) or 0
+    failed = (
+        session.scalar(
+            select(func.count()).select_from(Service).where(Service.status.like("%FAILED%"))
+        )
+        or 0
+    )
+    return {"total": total, "failed": failed}

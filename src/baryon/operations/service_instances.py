@@ -1,0 +1,203 @@
+"""Service instance operations (7)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_, select
+
+from baryon.api.errors import ValidationException
+from baryon.api.registry import proton_operation
+from baryon.domain import deployments, fleet, services
+from baryon.domain.tags import set_tags
+from baryon.operations import resource_outputs, views
+from baryon.operations.context import RequestContext
+from baryon.store.tables import ServiceInstance
+
+SI = ServiceInstance
+_EQUALITY_FILTERS: dict[str, ColumnElement[Any]] = {
+    "name": SI.name,
+    "deploymentStatus": SI.deployment_status,
+    "templateName": SI.template_name,
+    "serviceName": SI.service_name,
+    "environmentName": SI.environment_name,
+}
+_TIME_FILTERS = {
+    "lastDeploymentAttemptedAtBefore": (SI.last_deployment_attempted_at, "before"),
+    "lastDeploymentAttemptedAtAfter": (SI.last_deployment_attempted_at, "after"),
+    "createdAtBefore": (SI.created_at, "before"),
+    "createdAtAfter": (SI.created_at, "after"),
+}
+_SORT_COLUMNS: dict[str, ColumnElement[Any]] = {
+    "name": SI.name,
+    "deploymentStatus": SI.deployment_status,
+    "templateName": SI.template_name,
+    "serviceName": SI.service_name,
+    "environmentName": SI.environment_name,
+    "lastDeploymentAttemptedAt": SI.last_deployment_attempted_at,
+    "createdAt": SI.created_at,
+}
+
+
+@proton_operation("CreateServiceInstance")
+def create_service_instance(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+    with ctx.db.session(write=True) as session:
+        instance = services.create_service_instance(
+            session,
+            ctx.arns,
+            service_name=request["serviceName"],
+            name=request["name"],
+            spec=request["spec"],
+            major=request.get("templateMajorVersion"),
+            minor=request.get("templateMinorVersion"),
+            client_token=request.get("clientToken"),
+            now=ctx.now,
+        )
+        if request.get("tags"):
+            set_tags(
+                session,
+                ctx.arns.service_instance(instance.service_name, instance.name),
+                request["tags"],
+            )
+        result = {"serviceInstance": views.service_instance(ctx.arns, instance)}
+    ctx.jobs_enqueued()
+    return result
+
+
+@proton_operation("GetServiceInstance")
+def get_service_instance(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+    with ctx.db.session() as session:
+        instance = services.find_instance(session, request["serviceName"], request["name"])
+        return {"serviceInstance": views.service_instance(ctx.arns, instance)}
+
+
+@proton_operation("UpdateServiceInstance")
+def update_service_instance(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+    with ctx.db.session(write=True) as session:
+        instance = services.update_service_instance(
+            session,
+            ctx.arns,
+            service_name=request["serviceName"],
+            name=request["name"],
+            deployment_type=request["deploymentType"],
+            spec=request.get("spec"),
+            major=request.get("templateMajorVersion"),
+            minor=request.get("templateMinorVersion"),
+            client_token=request.get("clientToken"),
+            now=ctx.now,
+        )
+        result = {"serviceInstance": views.service_instance(ctx.arns, instance)}
+    ctx.jobs_enqueued()
+    return result
+
+
+@proton_operation("ListServiceInstances")
+def list_service_instances(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+    filters = request.get("filters") or []
+    stmt = select(SI)
+    if request.get("serviceName"):
+        stmt = stmt.where(SI.service_name == request["serviceName"])
+    stmt = _apply_filters(stmt, filters)
+    sort_by, descending = request.get("sortBy"), request.get("sortOrder") == "DESCENDING"
+    keys = [_SORT_COLUMNS[sort_by], SI.id] if sort_by else [SI.service_name, SI.name, SI.id]
+    scope = {
+        "serviceName": request.get("serviceName"),
+        "filters": filters,
+        "sortBy": sort_by,
+        "sortOrder": request.get("sortOrder"),
+    }
+    with ctx.db.session() as session:
+        if request.get("serviceName"):
+            services.find_service(session, request["serviceName"])
+        rows, next_token = ctx.page(
+            session, stmt, keys, request, scope=scope, descending=descending
+        )
+        return {
+            "serviceInstances": [views.service_instance_summary(ctx.arns, r[0]) for r in rows],
+            "nextToken": next_token,
+        }
+
+
+def _apply_filters(stmt: Any, filters: list[dict[str, str]]) -> Any:
+    """Filters with different keys all apply; repeating a key accepts any of its values."""
+    by_key: dict[str, list[str]] = {}
+    for index, item in enumerate(filters, start=1):
+        if "key" not in item or "value" not in item:
+            raise ValidationException(f"filters.{index}.member: needs both key and value.")
+        by_key.setdefault(item["key"], []).append(item["value"])
+    for key, values in by_key.items():
+        if key in _EQUALITY_FILTERS:
+            stmt = stmt.where(_EQUALITY_FILTERS[key].in_(values))
+        elif key in _TIME_FILTERS:
+            column, direction = _TIME_FILTERS[key]
+            moments = [_timestamp(key, value) for value in values]
+            stmt = stmt.where(
+                or_(
+                    *(
+                        column < moment if direction == "before" else column > moment
+                        for moment in moments
+                    )
+                )
+            )
+        elif key == "deployedTemplateVersionStatus":
+            bad = [v for v in values if v not in fleet.VERSION_STATUSES]
+            if bad:
+                raise ValidationException(
+                    f"filters: deployedTemplateVersionStatus must be one of "
+                    f"{', '.join(fleet.VERSION_STATUSES)}; got {', '.join(bad)}."
+                )
+            stmt, status = fleet.with_version_status(
+                stmt, SI.template_id, SI.template_major, SI.template_minor
+            )
+            stmt = stmt.where(status.in_(values))
+    return stmt
+
+
+def _timestamp(key: str, value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValidationException(
+            f"filters: {key} needs an RFC 3339 time such as 1985-04-12T23:20:50.52Z, got '{value}'."
+        ) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@proton_operation("CancelServiceInstanceDeployment")
+def cancel_service_instance_deployment(ctx: RequestContext, request: dict) -> dict:
+    with ctx.db.session(write=True) as session:
+        instance = services.find_instance(
+            session, request["serviceName"], request["serviceInstanceName"], lock=True
+        )
+        deployments.request_cancel(
+            session, instance, f"Service instance '{instance.name}'", ctx.now
+        )
+        result = {"serviceInstance": views.service_instance(ctx.arns, instance)}
+    ctx.jobs_enqueued()
+    return result
+
+
+@proton_operation("ListServiceInstanceOutputs")
+def list_service_instance_outputs(ctx: RequestContext, request: dict[str, Any]) -> dict:
+    with ctx.db.session() as session:
+        instance = services.find_instance(
+            session, request["serviceName"], request["serviceInstanceName"]
+        )
+        return resource_outputs.outputs(
+            session,
+            ctx.arns.service_instance(instance.service_name, instance.name),
+            instance,
+            request.get("deploymentId"),
+        )
+
+
+@proton_operation("ListServiceInstanceProvisionedResources")
+def list_service_instance_provisioned_resources(ctx: RequestContext, request: dict) -> dict:
+    with ctx.db.session() as session:
+        instance = services.find_instance(
+            session, request["serviceName"], request["serviceInstanceName"]
+        )
+        return resource_outputs.provisioned_resources(
+            session, ctx.arns.service_instance(instance.service_name, instance.name)
+        )

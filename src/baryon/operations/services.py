@@ -1,0 +1,144 @@
+"""Service and service pipeline operations (9)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from baryon.api.registry import proton_operation
+from baryon.domain import deployments, services
+from baryon.domain.tags import set_tags
+from baryon.operations import resource_outputs, views
+from baryon.operations.context import RequestContext
+from baryon.store.tables import Service
+
+
+def _service_view(ctx: RequestContext, session: Any, service: Service) -> dict[str, Any]:
+    return {"service": views.service(ctx.arns, service, services.pipeline_of(session, service))}
+
+
+@proton_operation("CreateService")
+def create_service(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+    with ctx.db.session(write=True) as session:
+        service, created = services.create_service(
+            session,
+            ctx.arns,
+            name=request["name"],
+            template_name=request["templateName"],
+            major=request["templateMajorVersion"],
+            minor=request.get("templateMinorVersion"),
+            spec=request["spec"],
+            description=request.get("description"),
+            repository={
+                k: request.get(k) for k in ("repositoryConnectionArn", "repositoryId", "branchName")
+            },
+            now=ctx.now,
+        )
+        if created and request.get("tags"):
+            set_tags(session, ctx.arns.service(service.name), request["tags"])
+        result = _service_view(ctx, session, service)
+    ctx.jobs_enqueued()
+    return result
+
+
+@proton_operation("GetService")
+def get_service(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+    with ctx.db.session() as session:
+        return _service_view(ctx, session, services.find_service(session, request["name"]))
+
+
+@proton_operation("UpdateService")
+def update_service(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+    with ctx.db.session(write=True) as session:
+        service = services.update_service(
+            session,
+            ctx.arns,
+            name=request["name"],
+            description=request.get("description"),
+            spec=request.get("spec"),
+            now=ctx.now,
+        )
+        result = _service_view(ctx, session, service)
+    ctx.jobs_enqueued()
+    return result
+
+
+@proton_operation("DeleteService")
+def delete_service(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+    with ctx.db.session(write=True) as session:
+        service = services.delete_service(session, ctx.arns, request["name"], ctx.now)
+        pipeline = (
+            None
+            if service.status != services.DELETE_IN_PROGRESS
+            else (services.pipeline_of(session, service))
+        )
+        result = {"service": views.service(ctx.arns, service, pipeline)}
+    ctx.jobs_enqueued()
+    return result
+
+
+@proton_operation("ListServices")
+def list_services(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+    with ctx.db.session() as session:
+        rows, next_token = ctx.page(session, select(Service), [Service.name], request)
+        return {
+            "services": [views.service_summary(ctx.arns, row[0]) for row in rows],
+            "nextToken": next_token,
+        }
+
+
+@proton_operation("UpdateServicePipeline")
+def update_service_pipeline(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+    with ctx.db.session(write=True) as session:
+        pipeline = services.update_service_pipeline(
+            session,
+            ctx.arns,
+            service_name=request["serviceName"],
+            deployment_type=request["deploymentType"],
+            spec=request["spec"],
+            major=request.get("templateMajorVersion"),
+            minor=request.get("templateMinorVersion"),
+            now=ctx.now,
+        )
+        service = services.find_service(session, request["serviceName"])
+        result = {"pipeline": views.service_pipeline(ctx.arns, service, pipeline)}
+    ctx.jobs_enqueued()
+    return result
+
+
+@proton_operation("CancelServicePipelineDeployment")
+def cancel_service_pipeline_deployment(ctx: RequestContext, request: dict) -> dict:
+    with ctx.db.session(write=True) as session:
+        service = services.find_service(session, request["serviceName"], lock=True)
+        pipeline = services.find_pipeline(session, service, lock=True)
+        if not services.cancel_waiting_pipeline(session, service, ctx.now):
+            deployments.request_cancel(
+                session, pipeline, f"The pipeline of service '{service.name}'", ctx.now
+            )
+        result = {"pipeline": views.service_pipeline(ctx.arns, service, pipeline)}
+    ctx.jobs_enqueued()
+    return result
+
+
+@proton_operation("ListServicePipelineOutputs")
+def list_service_pipeline_outputs(ctx: RequestContext, request: dict[str, Any]) -> dict:
+    with ctx.db.session() as session:
+        service = services.find_service(session, request["serviceName"])
+        pipeline = services.find_pipeline(session, service)
+        return resource_outputs.outputs(
+            session,
+            ctx.arns.service_pipeline(service.name),
+            pipeline,
+            request.get("deploymentId"),
+        )
+
+
+@proton_operation("ListServicePipelineProvisionedResources")
+def list_service_pipeline_provisioned_resources(ctx: RequestContext, request: dict) -> dict:
+    with ctx.db.session() as session:
+        service = services.find_service(session, request["serviceName"])
+        services.find_pipeline(session, service)
+        return resource_outputs.provisioned_resources(
+            session, ctx.arns.service_pipeline(service.name)
+        )

@@ -1,0 +1,260 @@
+"""CloudFormation as a provisioner: one rendered template, one stack.
+
+Every operation is a small reconcile loop: look at the stack, take the one step its status
+calls for, wait, look again. Nothing is remembered between calls, so a deploy re-run after a
+crash (by any process) continues from what CloudFormation says:
+
+- no stack                                -> CreateStack
+- *_IN_PROGRESS                           -> wait for it; never start a second operation
+- ROLLBACK_COMPLETE, ROLLBACK_FAILED,
+  CREATE_FAILED, DELETE_FAILED, REVIEW_IN_PROGRESS (a dead or empty stack that cannot be
+  updated)                                -> DeleteStack, wait, then create again
+- CREATE_COMPLETE, UPDATE_COMPLETE,
+  UPDATE_ROLLBACK_COMPLETE (healthy)      -> UpdateStack ("No updates are to be performed"
+                                             is success)
+- UPDATE_ROLLBACK_FAILED                  -> FAILED: a person must continue the rollback or
+                                             destroy the stack
+
+Create and update carry a ClientRequestToken made from the deployment's token, so real
+CloudFormation treats a retried request as the same operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from baryon.provisioners.base import DeploymentIO, Outcome, SilentIO, StackSpec
+from baryon.provisioners.cloudformation_api import (
+    CLOUD_ERRORS,
+    CloudFailure,
+    error_code,
+    error_message,
+)
+from baryon.provisioners.cloudformation_session import (
+    ENGINE,
+    GONE,
+    SUCCESS,
+    UPDATABLE,
+    Session,
+    Settled,
+    in_progress,
+)
+from baryon.provisioners.names import request_token, stack_name_for
+
+__all__ = ["CloudFormationProvisioner", "stack_name_for"]
+
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+# Stacks that hold nothing worth keeping and cannot be updated: delete, then create.
+REPLACEABLE = frozenset({
+    "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED", "DELETE_FAILED",
+    "REVIEW_IN_PROGRESS",
+})  # fmt: skip
+NO_UPDATES = "No updates are to be performed"
+# Each round observes the stack once and takes one step; a deploy needs at most
+# wait -> delete -> create. More rounds mean someone else keeps changing the stack.
+MAX_ROUNDS = 6
+
+
+class CloudFormationProvisioner:
+    """Deploys rendered CloudFormation templates as stacks; see the module docstring."""
+
+    engine = ENGINE
+
+    def __init__(
+        self,
+        client_factory: Callable[[], Any],
+        *,
+        poll_initial: float = 1.0,
+        poll_max: float = 15.0,
+        timeout: float = 3600.0,
+        max_retries: int = 5,
+        heartbeat_interval: float = 2.0,
+    ) -> None:
+        self.client_factory = client_factory
+        self.poll_initial = poll_initial
+        self.poll_max = poll_max
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.heartbeat_interval = heartbeat_interval
+
+    # --- deploy ---
+
+    def deploy(self, spec: StackSpec, io: DeploymentIO) -> Outcome:
+        return self._guarded(io, lambda session: self._deploy(session, spec))
+
+    def _deploy(self, s: Session, spec: StackSpec) -> Outcome:
+        # A create that replaces a dead stack gets its own token: the dead stack may have been
+        # created by this very deployment, with the plain "create" token.
+        create_action = "create"
+        for _ in range(MAX_ROUNDS):
+            stack = s.api.stack(spec.name)
+            if stack is None:
+                outcome = self._create(s, spec, create_action)
+            else:
+                if stack["StackStatus"] in REPLACEABLE:
+                    create_action = f"create-after-{stack['StackId'].rsplit('/', 1)[-1][:8]}"
+                outcome = self._advance(s, spec, stack)
+            if outcome is not None:
+                return outcome
+        return Outcome("FAILED", f"stack {spec.name} kept changing under Baryon; try again")
+
+    def _advance(self, s: Session, spec: StackSpec, stack: dict[str, Any]) -> Outcome | None:
+        """One step for an existing stack; None means: look at it again."""
+        status, stack_id = stack["StackStatus"], stack["StackId"]
+        if status in REPLACEABLE:
+            s.io.log(f"stack {spec.name} is {status} and cannot be updated: deleting it first")
+            s.api.call("delete_stack", StackName=stack_id)
+            settled = s.wait(stack_id, cancellable=False)
+            if settled.status != GONE:
+                reason = settled.reason or settled.status
+                return Outcome("FAILED", f"could not delete the failed stack: {reason}")
+            return None
+        if in_progress(status):
+            s.io.log(f"stack {spec.name} is {status}: waiting for that operation to finish")
+            settled = s.wait(stack_id, cancellable=True)
+            if settled.cancelled:
+                return s.outcome(settled, spec.template_body)
+            return None
+        if status in UPDATABLE:
+            return self._update(s, spec, stack)
+        if status == "UPDATE_ROLLBACK_FAILED":
+            return Outcome(
+                "FAILED",
+                f"stack {spec.name} is UPDATE_ROLLBACK_FAILED: continue the rollback "
+                "(ContinueUpdateRollback) or destroy it",
+                engine_status=status,
+            )
+        return Outcome("FAILED", f"stack {spec.name} is {status}; Baryon cannot deploy over it")
+
+    def _stack_arguments(self, spec: StackSpec, action: str) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "StackName": spec.name,
+            "TemplateBody": spec.template_body,
+            "Capabilities": CAPABILITIES,
+        }
+        if spec.role_arn:
+            kwargs["RoleARN"] = spec.role_arn
+        if spec.tags:
+            kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in spec.tags.items()]
+        if spec.parameters:
+            kwargs["Parameters"] = [
+                {"ParameterKey": k, "ParameterValue": v} for k, v in spec.parameters.items()
+            ]
+        if spec.client_token:
+            kwargs["ClientRequestToken"] = request_token(spec.client_token, action)
+        return kwargs
+
+    def _create(self, s: Session, spec: StackSpec, action: str) -> Outcome | None:
+        if s.io.cancel_requested():
+            return Outcome("CANCELLED", "cancelled before the stack was created")
+        s.io.log(f"creating stack {spec.name}")
+        try:
+            created = s.api.call("create_stack", **self._stack_arguments(spec, action))
+        except ClientError as exc:
+            if error_code(exc) == "AlreadyExistsException":
+                return None  # created meanwhile, maybe by our own earlier attempt
+            return Outcome("FAILED", f"CloudFormation rejected the stack: {error_message(exc)}")
+        return s.outcome(s.wait(created["StackId"], cancellable=True), spec.template_body)
+
+    def _update(self, s: Session, spec: StackSpec, stack: dict[str, Any]) -> Outcome | None:
+        if s.io.cancel_requested():
+            outputs, resources = s.state_of(stack)
+            message = f"cancelled before the stack was updated; it is {stack['StackStatus']}"
+            return Outcome("CANCELLED", message, outputs, resources, stack["StackStatus"])
+        s.io.log(f"updating stack {spec.name} (now {stack['StackStatus']})")
+        try:
+            s.api.call("update_stack", **self._stack_arguments(spec, "update"))
+        except ClientError as exc:
+            message = error_message(exc)
+            if NO_UPDATES in message:
+                s.io.log(f"stack {spec.name} is already up to date")
+                return s.succeeded(stack, spec.template_body)
+            if "can not be updated" in message:
+                return None  # another operation began since we looked
+            return Outcome(
+                "FAILED",
+                f"CloudFormation rejected the update: {message}",
+                *s.state_of(stack),
+                engine_status=stack["StackStatus"],
+            )
+        return s.outcome(s.wait(stack["StackId"], cancellable=True), spec.template_body)
+
+    # --- destroy ---
+
+    def destroy(self, stack_name: str, io: DeploymentIO) -> Outcome:
+        return self._guarded(io, lambda session: self._destroy(session, stack_name))
+
+    def _destroy(self, s: Session, stack_name: str) -> Outcome:
+        for _ in range(MAX_ROUNDS):
+            try:
+                stack = s.api.stack(stack_name)
+            except CloudFailure as exc:
+                # moto answers 500 to every DescribeStacks of some broken stacks; deleting by
+                # name still works, and destroy must always be a way out.
+                s.io.log(f"cannot read stack {stack_name} ({exc}); deleting it by name")
+                s.api.call("delete_stack", StackName=stack_name)
+                return self._deleted(s.wait(stack_name, cancellable=False), stack_name)
+            if stack is None:
+                s.io.log(f"stack {stack_name} does not exist: nothing to delete")
+                return Outcome("SUCCEEDED", None, engine_status=GONE)
+            status, stack_id = stack["StackStatus"], stack["StackId"]
+            if status == "DELETE_IN_PROGRESS":
+                return self._deleted(s.wait(stack_id, cancellable=False), stack_name)
+            if in_progress(status):
+                # CloudFormation refuses to delete a stack while it is updating.
+                s.io.log(f"stack {stack_name} is {status}: waiting before deleting it")
+                s.wait(stack_id, cancellable=False)
+                continue
+            if s.io.cancel_requested():
+                return Outcome("CANCELLED", "cancelled before the stack was deleted")
+            s.io.log(f"deleting stack {stack_name} (now {status})")
+            s.api.call("delete_stack", StackName=stack_id)
+            return self._deleted(s.wait(stack_id, cancellable=False), stack_name)
+        return Outcome("FAILED", f"stack {stack_name} kept changing under Baryon; try again")
+
+    @staticmethod
+    def _deleted(settled: Settled, stack_name: str) -> Outcome:
+        if settled.status == GONE:
+            return Outcome("SUCCEEDED", None, engine_status=GONE)
+        reason = settled.reason or f"the stack ended in {settled.status}"
+        message = f"could not delete stack {stack_name}: {reason}"
+        return Outcome("FAILED", message, engine_status=settled.status)
+
+    # --- out of band ---
+
+    def cancel(self, stack_name: str) -> None:
+        session = Session(self, SilentIO())
+        stack = session.api.stack(stack_name)
+        if stack is not None:
+            session.stop(stack, stack["StackStatus"])
+
+    def describe(self, stack_name: str) -> Outcome | None:
+        session = Session(self, SilentIO())
+        stack = session.api.stack(stack_name)
+        if stack is None:
+            return None
+        status = stack["StackStatus"]
+        if in_progress(status):
+            return Outcome("IN_PROGRESS", None, engine_status=status)
+        outputs, resources = session.state_of(stack)
+        if status in SUCCESS:
+            return Outcome("SUCCEEDED", None, outputs, resources, status)
+        reason = stack.get("StackStatusReason") or f"the stack is {status}"
+        return Outcome("FAILED", reason, outputs, resources, status)
+
+    # --- plumbing ---
+
+    def _guarded(self, io: DeploymentIO, work: Callable[[Session], Outcome]) -> Outcome:
+        """Cloud trouble becomes a FAILED outcome; io.heartbeat()'s exception does not."""
+        try:
+            return work(Session(self, io))
+        except CloudFailure as exc:
+            io.log(str(exc))
+            return Outcome("FAILED", str(exc))
+        except CLOUD_ERRORS as exc:
+            message = f"CloudFormation error: {error_message(exc)}"
+            io.log(message)
+            return Outcome("FAILED", message)

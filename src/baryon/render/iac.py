@@ -1,0 +1,77 @@
+"""The render entry point: one IaC section of a bundle + a namespace -> files to deploy.
+
+The manifest decides the engine: jinja/cloudformation renders its one file and checks that
+the result parses as a CloudFormation template; hcl/terraform copies the .tf files and adds
+the generated variables and tfvars; codebuild writes the inputs file and a CodeBuildPlan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from baryon.bundles.loader import IacSection
+from baryon.render.cloudformation import parse_cloudformation
+from baryon.render.codebuild import CodeBuildPlan, codebuild_plan, render_inputs_file
+from baryon.render.errors import RenderError
+from baryon.render.inputs_document import KINDS
+from baryon.render.jinja import render_text
+from baryon.render.limits import DEFAULT_LIMITS, RenderLimits
+from baryon.render.terraform import render_terraform_section
+
+Engine = Literal["cloudformation", "terraform", "codebuild"]
+
+
+@dataclass(frozen=True)
+class RenderedSection:
+    engine: Engine
+    files: dict[str, str]  # name relative to the IaC folder -> text
+    codebuild: CodeBuildPlan | None = None
+
+
+def render_section(
+    section: IacSection,
+    namespace: Mapping[str, Any],
+    *,
+    kind: str,
+    resource_arn: str,
+    proton_tags: Mapping[str, str],
+    limits: RenderLimits = DEFAULT_LIMITS,
+) -> RenderedSection:
+    """Render one section; `kind` is environment, service_instance, pipeline or component.
+    `limits` come from the settings object; the defaults suit CloudFormation's own limits."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown resource kind {kind!r}; expected one of {', '.join(KINDS)}")
+    template = section.manifest.templates[0]
+    if template.rendering_engine == "jinja":
+        files = _render_cloudformation(section, namespace, limits)
+        return RenderedSection("cloudformation", files)
+    if template.rendering_engine == "hcl":
+        files = render_terraform_section(
+            section, namespace, kind=kind, resource_arn=resource_arn, proton_tags=proton_tags
+        )
+        return RenderedSection("terraform", files)
+    if template.settings is None:  # the manifest parser guarantees settings for codebuild
+        raise RenderError("codebuild template without settings", file=section.manifest.file)
+    plan = codebuild_plan(
+        template.settings,
+        namespace,
+        input_type=template.input_type,
+        manifest_file=section.manifest.file,
+        limits=limits,
+    )
+    files = {plan.inputs_file: render_inputs_file(namespace, template.input_type)}
+    return RenderedSection("codebuild", files, plan)
+
+
+def _render_cloudformation(
+    section: IacSection, namespace: Mapping[str, Any], limits: RenderLimits
+) -> dict[str, str]:
+    files = {}
+    for name, text in section.files.items():
+        where = f"{section.folder}/{name}"
+        rendered = render_text(text, namespace, file=where, limits=limits)
+        parse_cloudformation(rendered, where)
+        files[name] = rendered
+    return files

@@ -1,0 +1,92 @@
+"""Specs: YAML in, inputs out, every error naming where it is."""
+
+from __future__ import annotations
+
+import pytest
+
+from baryon.api.errors import ValidationException
+from baryon.bundles.schema import parse_schema
+from baryon.domain import specs
+from tests.support.bundles import ENV_SCHEMA, SVC_SCHEMA
+
+ENV = parse_schema(ENV_SCHEMA)
+SVC = parse_schema(SVC_SCHEMA)
+
+
+def test_environment_spec_with_defaults() -> None:
+    values = specs.parse_environment_spec("proton: EnvironmentSpec\nspec:\n  size: large\n")
+    inputs = specs.apply_inputs(ENV, ENV.environment_input_type, values, where="spec")
+    assert inputs == {"size": "large", "vpc_cidr": "10.0.0.0/16"}
+
+
+def test_environment_spec_errors_name_the_field() -> None:
+    values = specs.parse_environment_spec(
+        "proton: EnvironmentSpec\nspec:\n  size: huge\n  vpc_cidr: nope\n  extra: 1\n"
+    )
+    with pytest.raises(ValidationException) as caught:
+        specs.apply_inputs(ENV, ENV.environment_input_type, values, where="spec")
+    message = caught.value.message
+    assert "spec.size" in message and "huge" in message
+    assert "spec.vpc_cidr" in message
+    assert "extra" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("proton: ServiceSpec\n", "must be 'EnvironmentSpec'"),
+        ("just a string", "must be a YAML mapping"),
+        ("proton: EnvironmentSpec\nspec: [1, 2]\n", "spec.spec: must be a mapping"),
+        ("proton: EnvironmentSpec\nspec: {a: [unclosed\n", "not valid YAML"),
+        ("proton: EnvironmentSpec\nspecs: {}\n", "unknown top-level key(s) specs"),
+    ],
+)
+def test_malformed_environment_specs(text: str, fragment: str) -> None:
+    with pytest.raises(ValidationException, match=None) as caught:
+        specs.parse_environment_spec(text)
+    assert fragment in caught.value.message
+
+
+def test_service_spec_instances_and_pipeline() -> None:
+    document = specs.parse_service_spec(
+        "proton: ServiceSpec\npipeline:\n  dockerfile: D\ninstances:\n"
+        "  - name: a\n    environment: e1\n    spec:\n      port: 8080\n"
+        "  - name: b\n    environment: e2\n"
+    )
+    assert [i.name for i in document.instances] == ["a", "b"]
+    first = specs.apply_inputs(
+        SVC, SVC.service_input_type, document.instance("a").spec, where="instances[0].spec"
+    )
+    assert first == {"port": 8080, "image": "nginx"}
+    pipeline = specs.apply_inputs(SVC, SVC.pipeline_input_type, document.pipeline, where="pipeline")
+    assert pipeline == {"dockerfile": "D"}
+
+
+def test_service_spec_errors_name_the_instance() -> None:
+    with pytest.raises(ValidationException) as caught:
+        specs.parse_service_spec(
+            "proton: ServiceSpec\ninstances:\n  - name: a\n  - environment: e\n"
+            "  - name: a\n    environment: e\n"
+        )
+    message = caught.value.message
+    assert "instances[0].environment: is required" in message
+    assert "instances[1].name: is required" in message
+    assert "instances[2].name: instance 'a' is listed twice" in message
+    document = specs.parse_service_spec(
+        "proton: ServiceSpec\ninstances:\n  - name: a\n    environment: e\n"
+        "    spec:\n      port: 70000\n"
+    )
+    with pytest.raises(ValidationException, match=r"instances\[0\]\.spec\.port"):
+        specs.apply_inputs(
+            SVC, SVC.service_input_type, document.instance("a").spec, where="instances[0].spec"
+        )
+
+
+def test_current_value_keeps_what_is_deployed() -> None:
+    values = {"port": specs.CURRENT_VALUE, "image": "httpd"}
+    inputs = specs.apply_inputs(
+        SVC, SVC.service_input_type, values, where="spec", current={"port": 9000}
+    )
+    assert inputs == {"port": 9000, "image": "httpd"}
+    with pytest.raises(ValidationException, match="needs a current value"):
+        specs.apply_inputs(SVC, SVC.service_input_type, values, where="spec", current={})

@@ -1,0 +1,301 @@
+"""CloudFormationProvisioner against a real local cloud (moto's server, stack operations that
+take a while), through boto3 as in production."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from baryon.provisioners import CloudFormationProvisioner, StackSpec, stack_name_for
+from tests.provisioners.conftest import LeaseLost, RecordingIO, cloud_client, make_provisioner
+from tests.provisioners.templates import (
+    rejected_template,
+    server_error_template,
+    settings_template,
+    taken_bucket_template,
+    unsupported_output_template,
+)
+
+
+@pytest.fixture
+def name(request: pytest.FixtureRequest) -> str:
+    return stack_name_for("test", request.node.name, prefix="t")
+
+
+def spec(name: str, template: str, token: str = "deployment-1") -> StackSpec:
+    tags = {"proton:env": "dev"}
+    return StackSpec(name=name, template_body=template, tags=tags, client_token=token)
+
+
+def stack_events(cfn: Any, stack: str) -> list[str]:
+    events = cfn.describe_stack_events(StackName=stack)["StackEvents"]
+    return [e["ResourceStatus"] for e in reversed(events) if e["LogicalResourceId"] == stack]
+
+
+def test_create_reports_outputs_and_resources(
+    provisioner: CloudFormationProvisioner, cfn: Any, name: str
+) -> None:
+    io = RecordingIO()
+    outcome = provisioner.deploy(spec(name, settings_template("v1", with_queue=True)), io)
+
+    assert outcome.status == "SUCCEEDED", outcome.message
+    assert outcome.outputs["SettingName"] == f"/{name}/setting"
+    assert outcome.outputs["Version"] == "v1"
+    assert outcome.outputs["QueueArn"].startswith("arn:aws:sqs:")
+    assert {(r.name, r.engine) for r in outcome.resources} == {
+        ("Setting", "CLOUDFORMATION"),
+        ("Queue", "CLOUDFORMATION"),
+    }
+    assert outcome.engine_status == "CREATE_COMPLETE"
+    # The local cloud kept the stack CREATE_IN_PROGRESS for a while: the provisioner waited,
+    # heartbeating, and logged the stack's events as they came.
+    assert io.heartbeats > 0
+    assert io.logged("CREATE_IN_PROGRESS") and io.logged("CREATE_COMPLETE")
+    stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+    assert {t["Key"]: t["Value"] for t in stack["Tags"]} == {"proton:env": "dev"}
+
+
+def test_update_and_no_op_update(provisioner: CloudFormationProvisioner, name: str) -> None:
+    assert provisioner.deploy(spec(name, settings_template("v1")), RecordingIO()).status == (
+        "SUCCEEDED"
+    )
+
+    updated = provisioner.deploy(
+        spec(name, settings_template("v2", with_queue=True)), RecordingIO()
+    )
+    assert updated.status == "SUCCEEDED", updated.message
+    assert updated.outputs["Version"] == "v2"
+    assert "QueueUrl" in updated.outputs
+    assert updated.engine_status == "UPDATE_COMPLETE"
+
+    io = RecordingIO()
+    again = provisioner.deploy(spec(name, settings_template("v2", with_queue=True)), io)
+    assert again.status == "SUCCEEDED"
+    assert again.outputs == updated.outputs
+    assert io.logged("already up to date")
+
+
+def test_rejected_template_fails_with_cloudformations_message_then_deploys(
+    provisioner: CloudFormationProvisioner, cfn: Any, name: str
+) -> None:
+    outcome = provisioner.deploy(spec(name, rejected_template()), RecordingIO())
+    assert outcome.status == "FAILED"
+    assert outcome.message is not None
+    assert "does not support attribute type Nope in Fn::GetAtt" in outcome.message
+
+    fixed = provisioner.deploy(spec(name, settings_template("v1")), RecordingIO())
+    assert fixed.status == "SUCCEEDED", fixed.message
+    assert stack_events(cfn, name).count("CREATE_IN_PROGRESS") == 1
+
+
+def test_failed_create_rolls_back_and_the_next_deploy_replaces_the_stack(
+    provisioner: CloudFormationProvisioner, timed_cloud: Any, cfn: Any, name: str
+) -> None:
+    bucket = f"taken-{name[-12:]}"
+    cloud_client(timed_cloud.endpoint, "s3").create_bucket(Bucket=bucket)
+
+    failed = provisioner.deploy(spec(name, taken_bucket_template(bucket)), RecordingIO())
+    assert failed.status == "FAILED"
+    assert failed.engine_status == "ROLLBACK_COMPLETE"
+    assert failed.message is not None and "BucketAlreadyExists" in failed.message
+    first_id = cfn.describe_stacks(StackName=name)["Stacks"][0]["StackId"]
+
+    io = RecordingIO()
+    fixed = provisioner.deploy(spec(name, settings_template("v1"), token="deployment-2"), io)
+    assert fixed.status == "SUCCEEDED", fixed.message
+    assert io.logged("ROLLBACK_COMPLETE and cannot be updated: deleting it first")
+    assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackId"] != first_id
+
+
+def test_resumes_a_create_after_a_crash_without_creating_twice(
+    provisioner: CloudFormationProvisioner, cfn: Any, name: str
+) -> None:
+    template = settings_template("v1")
+    crashing = RecordingIO(crash_when=lambda io: io.logged("creating stack"))
+    with pytest.raises(LeaseLost):
+        provisioner.deploy(spec(name, template), crashing)
+    assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "CREATE_IN_PROGRESS"
+
+    io = RecordingIO()
+    outcome = provisioner.deploy(spec(name, template), io)
+    assert outcome.status == "SUCCEEDED", outcome.message
+    assert outcome.outputs["Version"] == "v1"
+    assert io.logged("is CREATE_IN_PROGRESS: waiting for that operation to finish")
+    assert not io.logged("creating stack")
+    assert stack_events(cfn, name) == ["CREATE_IN_PROGRESS", "CREATE_COMPLETE"]
+
+
+def test_resumes_an_update_after_a_crash_without_updating_twice(
+    provisioner: CloudFormationProvisioner, cfn: Any, name: str
+) -> None:
+    provisioner.deploy(spec(name, settings_template("v1")), RecordingIO())
+    v2 = spec(name, settings_template("v2"), token="deployment-2")
+    with pytest.raises(LeaseLost):
+        provisioner.deploy(v2, RecordingIO(crash_when=lambda io: io.logged("updating stack")))
+    assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "UPDATE_IN_PROGRESS"
+
+    io = RecordingIO()
+    outcome = provisioner.deploy(v2, io)
+    assert outcome.status == "SUCCEEDED", outcome.message
+    assert outcome.outputs["Version"] == "v2"
+    assert io.logged("already up to date")
+    assert stack_events(cfn, name).count("UPDATE_IN_PROGRESS") == 1
+
+
+def test_cancel_during_an_update_rolls_back_to_the_previous_version(
+    provisioner: CloudFormationProvisioner, cfn: Any, name: str
+) -> None:
+    first = provisioner.deploy(spec(name, settings_template("v1")), RecordingIO())
+    io = RecordingIO(cancel_when=lambda io: io.logged("updating stack"))
+    v2 = spec(name, settings_template("v2", with_queue=True), token="deployment-2")
+
+    cancelled = provisioner.deploy(v2, io)
+
+    assert cancelled.status == "CANCELLED", cancelled.message
+    assert cancelled.engine_status == "UPDATE_ROLLBACK_COMPLETE"
+    assert cancelled.outputs == first.outputs  # the previous version is what runs
+    stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    assert {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]} == first.outputs
+    assert io.logged("cancelling the update")
+
+    later = provisioner.deploy(
+        spec(name, settings_template("v2"), token="deployment-3"), RecordingIO()
+    )
+    assert later.status == "SUCCEEDED", later.message
+    assert later.outputs["Version"] == "v2"
+
+
+def test_cancel_during_a_create_deletes_the_stack(
+    provisioner: CloudFormationProvisioner, cfn: Any, name: str
+) -> None:
+    io = RecordingIO(cancel_when=lambda io: io.logged("creating stack"))
+    outcome = provisioner.deploy(spec(name, settings_template("v1")), io)
+    assert outcome.status == "CANCELLED", outcome.message
+    assert io.logged("deleting it")
+    assert provisioner.describe(name) is None
+    summaries = cfn.list_stacks()["StackSummaries"]
+    assert [s["StackStatus"] for s in summaries if s["StackName"] == name] == ["DELETE_COMPLETE"]
+
+
+def test_cancel_before_anything_started_changes_nothing(
+    provisioner: CloudFormationProvisioner, name: str
+) -> None:
+    outcome = provisioner.deploy(
+        spec(name, settings_template("v1")), RecordingIO(cancel_when=lambda io: True)
+    )
+    assert outcome.status == "CANCELLED"
+    assert provisioner.describe(name) is None
+
+
+def test_destroy_and_destroy_again(provisioner: CloudFormationProvisioner, name: str) -> None:
+    provisioner.deploy(spec(name, settings_template("v1")), RecordingIO())
+
+    io = RecordingIO()
+    assert provisioner.destroy(name, io).status == "SUCCEEDED"
+    assert io.logged("DELETE_IN_PROGRESS") and io.logged("DELETE_COMPLETE")
+    assert provisioner.describe(name) is None
+
+    again = RecordingIO()
+    assert provisioner.destroy(name, again).status == "SUCCEEDED"
+    assert again.logged("does not exist")
+
+
+def test_destroy_waits_for_an_update_in_progress(
+    provisioner: CloudFormationProvisioner, name: str
+) -> None:
+    provisioner.deploy(spec(name, settings_template("v1")), RecordingIO())
+    v2 = spec(name, settings_template("v2"), token="deployment-2")
+    with pytest.raises(LeaseLost):
+        provisioner.deploy(v2, RecordingIO(crash_when=lambda io: io.logged("updating stack")))
+
+    io = RecordingIO()
+    assert provisioner.destroy(name, io).status == "SUCCEEDED"
+    assert io.logged("UPDATE_IN_PROGRESS: waiting before deleting it")
+
+
+def test_missing_outputs_are_a_warning_not_a_failure(
+    provisioner: CloudFormationProvisioner, name: str
+) -> None:
+    io = RecordingIO()
+    outcome = provisioner.deploy(spec(name, unsupported_output_template()), io)
+    assert outcome.status == "SUCCEEDED", outcome.message
+    assert set(outcome.outputs) == {"QueueUrl"}
+    assert [r.name for r in outcome.resources] == ["Queue"]  # moto's blank row is skipped
+    warnings = [line for line in io.lines if line.startswith("warning:")]
+    assert len(warnings) == 1 and "PipelineName" in warnings[0]
+
+
+def test_server_errors_are_retried_a_bounded_number_of_times(timed_cloud: Any, name: str) -> None:
+    provisioner = make_provisioner(timed_cloud.endpoint, max_retries=2)
+    io = RecordingIO()
+    outcome = provisioner.deploy(spec(name, server_error_template()), io)
+    assert outcome.status == "FAILED"
+    assert outcome.message is not None
+    assert "DescribeStacks kept failing (3 attempts)" in outcome.message
+    assert "500 Internal Server Error" in outcome.message
+    assert sum("retrying" in line for line in io.lines) == 2
+
+    # destroy is always a way out, even for a stack CloudFormation cannot describe
+    assert provisioner.destroy(name, RecordingIO()).status == "SUCCEEDED"
+    assert provisioner.deploy(spec(name, settings_template("v1")), RecordingIO()).status == (
+        "SUCCEEDED"
+    )
+
+
+def test_describe(provisioner: CloudFormationProvisioner, name: str) -> None:
+    assert provisioner.describe(name) is None
+    deployed = provisioner.deploy(spec(name, settings_template("v1")), RecordingIO())
+    described = provisioner.describe(name)
+    assert described is not None
+    assert (described.status, described.outputs) == ("SUCCEEDED", deployed.outputs)
+    assert described.resources == deployed.resources
+
+
+def test_timeout_is_a_failure_with_a_clear_message(timed_cloud: Any, name: str) -> None:
+    impatient = make_provisioner(timed_cloud.endpoint, timeout=0.0)
+    outcome = impatient.deploy(spec(name, settings_template("v1")), RecordingIO())
+    assert outcome.status == "FAILED"
+    assert outcome.message is not None and "timed out" in outcome.message
+    # The stack carried on; a patient deploy picks it up.
+    patient = make_provisioner(timed_cloud.endpoint)
+    assert patient.deploy(spec(name, settings_template("v1")), RecordingIO()).status == (
+        "SUCCEEDED"
+    )
+
+
+def test_requests_carry_role_capabilities_and_deployment_tokens(
+    timed_cloud: Any, cfn: Any, name: str
+) -> None:
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    def recording_client() -> Any:
+        client = cloud_client(timed_cloud.endpoint, "cloudformation")
+        client.meta.events.register(
+            "provide-client-params.cloudformation.*",
+            lambda params, model, **_: sent.append((model.name, dict(params))),
+        )
+        return client
+
+    provisioner = CloudFormationProvisioner(
+        recording_client, poll_initial=0.05, poll_max=0.2, heartbeat_interval=0.05
+    )
+    role = "arn:aws:iam::123456789012:role/proton-service-role"
+    first = StackSpec(name, settings_template("v1"), role, {"a": "b"}, client_token="dep-1")
+    assert provisioner.deploy(first, RecordingIO()).status == "SUCCEEDED"
+    second = StackSpec(name, settings_template("v2"), role, client_token="dep_2")
+    assert provisioner.deploy(second, RecordingIO()).status == "SUCCEEDED"
+
+    writes = {op: params for op, params in sent if op in ("CreateStack", "UpdateStack")}
+    assert writes["CreateStack"]["ClientRequestToken"] == "dep-1-create"
+    assert writes["CreateStack"]["RoleARN"] == role
+    assert writes["CreateStack"]["Tags"] == [{"Key": "a", "Value": "b"}]
+    assert set(writes["CreateStack"]["Capabilities"]) == {
+        "CAPABILITY_IAM",
+        "CAPABILITY_NAMED_IAM",
+        "CAPABILITY_AUTO_EXPAND",
+    }
+    token = writes["UpdateStack"]["ClientRequestToken"]
+    assert token.startswith("dep-2-update-")  # sanitized, so hashed to stay distinct
+    assert cfn.describe_stacks(StackName=name)["Stacks"][0]["RoleARN"] == role

@@ -70,7 +70,13 @@ class Settings:
     job_poll_seconds: float = 0.5
     job_max_attempts: int = 5
 
+    # After SIGTERM a worker lets running jobs finish this long, then releases their leases
+    # so that another worker resumes them at once.
+    worker_stop_grace_seconds: float = 20.0
+
     log_level: str = "INFO"
+    # "text" for a terminal, "json" for log collectors (one object per line, with ids).
+    log_format: str = "text"
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -31,6 +31,7 @@ from baryon.api.serialization import OutputShapeError, serialize_output
 from baryon.api.service_models import models_by_target_prefix
 from baryon.api.validation import parse_input
 from baryon.auth.access_keys import SecretResolver
+from baryon.observability import context, metrics
 from baryon.operations.context import RequestContext
 from baryon.runtime import Runtime
 
@@ -49,34 +50,60 @@ class FrontDoor:
 
     async def handle(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
+        context.request_id.set(request_id)
         started = time.perf_counter()
-        operation_name = "-"
+        call = _Call(request_id)
         try:
             body = await _read_body(request)
-            model, operation = self._route(request.headers.get("x-amz-target"))
-            operation_name = operation.name
-            caller = self._authenticate(request, body, model)
-            params = parse_input(operation.input_shape, _parse_json(body))
-            result = await run_in_threadpool(
-                self._dispatch, model, operation, params, request_id, caller
+            incoming = sigv4.IncomingRequest(
+                method=request.method,
+                raw_path=request.scope.get("raw_path", b"/").decode("latin-1") or "/",
+                query_string=request.scope.get("query_string", b"").decode("latin-1"),
+                headers={k.lower(): v for k, v in request.headers.items()},
+                body=body,
             )
+            # Authentication reads the database: like the handler, it must not block the
+            # event loop, so the whole call runs on a worker thread.
+            result = await run_in_threadpool(self._process, incoming, call)
             response = _json_response(200, result, request_id)
         except ApiError as error:
             response = _error_response(error, request_id)
         except Exception:
-            log.exception("request %s (%s) failed", request_id, operation_name)
+            log.exception("request %s (%s) failed", request_id, call.operation)
             response = _error_response(
                 InternalServerException("An internal error occurred. Request id: " + request_id),
                 request_id,
             )
+        elapsed = time.perf_counter() - started
+        code = "OK" if response.status_code == 200 else response.headers["x-amzn-ErrorType"]
+        metrics.requests.labels(call.operation, code).inc()
+        metrics.request_seconds.labels(call.operation).observe(elapsed)
         log.info(
-            "%s %s %d %.1fms",
-            operation_name,
-            request_id,
+            "%s %d %.1fms",
+            call.operation,
             response.status_code,
-            (time.perf_counter() - started) * 1000,
+            elapsed * 1000,
+            extra={
+                "fields": {
+                    "operation": call.operation,
+                    "status": response.status_code,
+                    "ms": round(elapsed * 1000, 1),
+                }
+            },
         )
         return response
+
+    def _process(self, incoming: sigv4.IncomingRequest, call: _Call) -> dict[str, Any]:
+        model, operation = self._route(incoming.headers.get("x-amz-target"))
+        call.operation = operation.name
+        context.request_id.set(call.request_id)
+        context.operation.set(operation.name)
+        try:
+            caller = self._authenticate(incoming, model)
+        except OperationalError as exc:
+            raise _database_unavailable(operation.name, exc) from exc
+        params = parse_input(operation.input_shape, _parse_json(incoming.body))
+        return self._dispatch(model, operation, params, call.request_id, caller)
 
     def _route(self, target: str | None) -> tuple[ServiceModel, OperationModel]:
         if not target or "." not in target:
@@ -87,14 +114,7 @@ class FrontDoor:
             raise UnknownOperationException(f"Unknown operation {target}.")
         return model, model.operation_model(name)
 
-    def _authenticate(self, request: Request, body: bytes, model: ServiceModel) -> str:
-        incoming = sigv4.IncomingRequest(
-            method=request.method,
-            raw_path=request.scope.get("raw_path", b"/").decode("latin-1") or "/",
-            query_string=request.scope.get("query_string", b"").decode("latin-1"),
-            headers={k.lower(): v for k, v in request.headers.items()},
-            body=body,
-        )
+    def _authenticate(self, incoming: sigv4.IncomingRequest, model: ServiceModel) -> str:
         auth = sigv4.verify(
             incoming,
             region=self.runtime.settings.region,
@@ -127,11 +147,7 @@ class FrontDoor:
         try:
             result = handler(context, params)
         except OperationalError as exc:
-            # Connection lost, server restarting, lock timeout: clients retry a 5xx.
-            log.warning("database unavailable during %s: %s", operation.name, exc)
-            raise InternalServerException(
-                "The service is temporarily unable to reach its database; retry shortly."
-            ) from exc
+            raise _database_unavailable(operation.name, exc) from exc
         try:
             return serialize_output(operation.output_shape, result)
         except OutputShapeError as exc:
@@ -139,6 +155,22 @@ class FrontDoor:
             raise InternalServerException(
                 "An internal error occurred. Request id: " + request_id
             ) from exc
+
+
+class _Call:
+    """What is known about a call as it progresses, for the log line and the metrics."""
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        self.operation = "-"
+
+
+def _database_unavailable(operation: str, exc: Exception) -> InternalServerException:
+    # Connection lost, server restarting, lock timeout: clients retry a 5xx by themselves.
+    log.warning("database unavailable during %s: %s", operation, exc)
+    return InternalServerException(
+        "The service is temporarily unable to reach its database; retry shortly."
+    )
 
 
 async def _read_body(request: Request) -> bytes:

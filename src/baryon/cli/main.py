@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import click
 
 from baryon import __version__
 from baryon.cli.keys import keys
-from baryon.cli.serve import cloud, up
+from baryon.cli.serve import cloud, server, up, worker
 from baryon.cli.template import template
 
 
@@ -20,17 +17,11 @@ def cli() -> None:
 
 
 cli.add_command(up)
+cli.add_command(server)
+cli.add_command(worker)
 cli.add_command(cloud)
 cli.add_command(keys)
 cli.add_command(template)
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from baryon.cli.options import data_dir_option, settings_from
+from baryon.observability.logs import configure_logging
 
 
 @click.command()
@@ -17,12 +18,35 @@ from baryon.cli.options import data_dir_option, settings_from
 @data_dir_option
 def up(port: int | None, host: str | None, data_dir: Path | None) -> None:
     """Run Baryon in embedded mode: API, workers, SQLite and a local cloud, all offline."""
-    from baryon.cli.main import configure_logging
     from baryon.modes.embedded import run_embedded
 
     settings = settings_from(port=port, host=host, data_dir=data_dir)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     run_embedded(settings, announce=lambda text: click.echo(text, err=False))
+
+
+@click.command()
+@click.option("--port", type=int, default=None, help="API port (default 8300).")
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+def server(port: int | None, host: str | None) -> None:
+    """Run a stateless API (and portal) server for scaled mode (BARYON_DATABASE_URL)."""
+    from baryon.modes.scaled import run_server
+
+    settings = settings_from(port=port, host=host)
+    configure_logging(settings.log_level, settings.log_format)
+    run_server(settings, announce=click.echo)
+
+
+@click.command()
+@click.option("--threads", type=int, default=None, help="Jobs run at once (default 2).")
+@click.option("--metrics-port", type=int, default=None, help="Serve /metrics on this port.")
+def worker(threads: int | None, metrics_port: int | None) -> None:
+    """Run a worker for scaled mode: claims jobs from the database and runs them."""
+    from baryon.modes.scaled import run_worker
+
+    settings = settings_from()
+    configure_logging(settings.log_level, settings.log_format)
+    run_worker(settings, threads or settings.worker_threads, metrics_port, announce=click.echo)
 
 
 @click.command()

@@ -94,6 +94,21 @@ def finish(db: Database, job_id: int, owner: str, *, error: str | None = None) -
     _settle(db, job_id, owner, status=FAILED if error else DONE, last_error=error)
 
 
+def release(db: Database, job_id: int, owner: str) -> None:
+    """Hands a job back untouched (a worker shutting down): claimable at once, and the
+    interrupted attempt does not count against the job."""
+    now = datetime.now(UTC)
+    with db.session(write=True) as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.lease_owner == owner, Job.status == RUNNING)
+            .values(
+                status=QUEUED, lease_owner=None, lease_expires_at=None, run_after=now,
+                attempts=Job.attempts - 1, updated_at=now,
+            )
+        )
+
+
 def retry_later(db: Database, job_id: int, owner: str, error: str, delay: timedelta) -> None:
     now = datetime.now(UTC)
     _settle(db, job_id, owner, status=QUEUED, last_error=error, run_after=now + delay)

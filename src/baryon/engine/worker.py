@@ -12,6 +12,7 @@ import os
 import random
 import socket
 import threading
+import time
 import traceback
 import uuid
 from datetime import timedelta
@@ -19,6 +20,8 @@ from datetime import timedelta
 # deploy and registration are imported for the job kinds they register.
 from baryon.engine import deploy, jobs, registration  # noqa: F401
 from baryon.engine.handlers import JobContext, LeaseLost, TransientError, handler_for
+from baryon.observability import context as log_context
+from baryon.observability import metrics
 from baryon.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,8 @@ class WorkerPool:
         self.owner_prefix = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._current: dict[str, int] = {}  # owner -> job it is running
+        self._current_lock = threading.Lock()
         self._lease = timedelta(seconds=runtime.settings.job_lease_seconds)
 
     def start(self) -> None:
@@ -50,11 +55,23 @@ class WorkerPool:
             thread.start()
             self._threads.append(thread)
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, grace: float | None = None) -> None:
+        """Stops claiming; running jobs get ``grace`` seconds to finish, then are handed back
+        so another worker resumes them (their steps are idempotent)."""
+        grace = self.runtime.settings.worker_stop_grace_seconds if grace is None else grace
         self._stopping.set()
         self.runtime.job_wakeup.set()
+        deadline = time.monotonic() + grace
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._current_lock:
+            unfinished = dict(self._current)
+        for owner, job_id in unfinished.items():
+            log.warning("handing job %s back: it did not finish within %.0f s", job_id, grace)
+            try:
+                jobs.release(self.runtime.db, job_id, owner)
+            except Exception:  # its lease will expire instead
+                log.exception("could not release job %s", job_id)
         self._threads.clear()
 
     def _loop(self, owner: str) -> None:
@@ -70,7 +87,18 @@ class WorkerPool:
                 self.runtime.job_wakeup.wait(poll)
                 self.runtime.job_wakeup.clear()
                 continue
-            self._run(job, owner)
+            with self._current_lock:
+                self._current[owner] = job.id
+            try:
+                self._run(job, owner)
+            except Exception:
+                # Typically the database went away while settling the job: its lease will
+                # expire and a worker will run it again from what the cloud shows.
+                log.exception("job %s could not be settled", job.id)
+                self._stopping.wait(poll * 4)
+            finally:
+                with self._current_lock:
+                    self._current.pop(owner, None)
 
     def _run(self, job: jobs.ClaimedJob, owner: str) -> None:
         db = self.runtime.db
@@ -87,11 +115,19 @@ class WorkerPool:
             daemon=True,
         )
         beat.start()
+        log_context.job_id.set(job.id)
+        log_context.deployment_id.set(job.payload.get("deployment_id"))
+        started = time.perf_counter()
+        metrics.jobs_running.inc()
+        result = "succeeded"
         try:
             handler.run(context, job.payload)
         except LeaseLost:
+            result = "lost"
             log.warning("job %s (%s) was taken over by another worker", job.id, job.kind)
         except Exception as exc:
+            result = "failed"
+            metrics.job_failures.labels(job.kind).inc()
             error = f"{type(exc).__name__}: {exc}"
             if not isinstance(exc, TransientError):
                 log.error("job %s (%s) failed:\n%s", job.id, job.kind, traceback.format_exc())
@@ -104,6 +140,10 @@ class WorkerPool:
         finally:
             beat_stop.set()
             beat.join()
+            metrics.jobs_running.dec()
+            metrics.job_seconds.labels(job.kind, result).observe(time.perf_counter() - started)
+            log_context.job_id.set(None)
+            log_context.deployment_id.set(None)
 
     def _give_up(self, handler, context, job, owner, error) -> None:  # type: ignore[no-untyped-def]
         try:

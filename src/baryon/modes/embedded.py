@@ -11,7 +11,7 @@ import uvicorn
 
 from baryon.api.app import create_app
 from baryon.auth.access_keys import create_access_key, list_access_keys, read_secret
-from baryon.cloud.clients import cloud_client
+from baryon.cloud.buckets import ensure_bundle_bucket
 from baryon.cloud.process import LocalCloudProcess
 from baryon.engine.jobs import release_all_leases
 from baryon.engine.worker import WorkerPool
@@ -58,7 +58,7 @@ def run_embedded(settings: Settings, announce: Callable[[str], None]) -> None:
             cloud_secret_access_key=LOCAL_CLOUD_CREDENTIALS[1],
         )
         runtime = build_runtime(settings)
-        _ensure_bucket(settings)
+        ensure_bundle_bucket(settings)
         key_id, secret = _ensure_admin_key(runtime)
         exports = env_exports(
             api_url=f"http://{_display_host(settings.host)}:{api_port}",
@@ -127,14 +127,6 @@ def _local_cloud_port(settings: Settings) -> int:
 
 def _display_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "") else host
-
-
-def _ensure_bucket(settings: Settings) -> None:
-    s3 = cloud_client(settings, "s3")
-    bucket = settings.resolved_bundle_bucket
-    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-    if bucket not in existing:
-        s3.create_bucket(Bucket=bucket)
 
 
 def _ensure_admin_key(runtime: Runtime) -> tuple[str, str]:

@@ -69,7 +69,12 @@ def alembic_config(url: str) -> Config:
 
 def _create_engine(url: str, is_sqlite: bool) -> Engine:
     if not is_sqlite:
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        # Short timeouts: while the database is away, callers get an error in seconds
+        # (clients retry) instead of hanging on a connect.
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=5,
+            connect_args={"connect_timeout": 3},
+        )
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,65 @@
+"""Scaled mode: any number of stateless `baryon server` replicas and `baryon worker`
+processes on one PostgreSQL. Neither keeps state of its own: everything is in the database,
+so replicas can be added, removed or killed at any time."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+
+import uvicorn
+from prometheus_client import start_http_server
+
+from baryon.api.app import create_app
+from baryon.cloud.buckets import ensure_bundle_bucket
+from baryon.engine.worker import WorkerPool
+from baryon.observability import metrics
+from baryon.runtime import build_runtime
+from baryon.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def run_server(settings: Settings, announce: Callable[[str], None]) -> None:
+    runtime = build_runtime(settings)
+    try:
+        ensure_bundle_bucket(settings)
+    except Exception as exc:  # the cloud may come up later; uploads will say so then
+        log.warning("could not make sure the bundle bucket exists: %s", exc)
+    announce(f"baryon server listening on http://{settings.host}:{settings.port}")
+    try:
+        uvicorn.Server(
+            uvicorn.Config(
+                create_app(runtime),
+                host=settings.host,
+                port=settings.port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=10,
+            )
+        ).run()
+    finally:
+        runtime.close()
+
+
+def run_worker(
+    settings: Settings, threads: int, metrics_port: int | None, announce: Callable[[str], None]
+) -> None:
+    runtime = build_runtime(settings)
+    metrics.watch_queue(runtime.db)
+    if metrics_port is not None:
+        start_http_server(metrics_port, addr=settings.host, registry=metrics.REGISTRY)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    pool = WorkerPool(runtime, threads)
+    pool.start()
+    announce(f"baryon worker running {threads} thread(s)")
+    stop.wait()
+    announce("baryon worker stopping: no new jobs; running ones finish or are handed back")
+    pool.stop()
+    runtime.close()
+    announce("baryon worker stopped")

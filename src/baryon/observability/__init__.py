@@ -1,0 +1,1 @@
+"""Logs, metrics and health: how operators see a running Baryon."""

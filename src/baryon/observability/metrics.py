@@ -1,0 +1,68 @@
+"""Prometheus metrics of this process, served at /metrics (servers) or on a worker's port."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import func, select
+
+from baryon.store.database import Database
+from baryon.store.tables import Job
+
+REGISTRY = CollectorRegistry()
+
+requests = Counter(
+    "baryon_api_requests_total", "API requests by operation and outcome.",
+    ["operation", "code"], registry=REGISTRY,
+)
+request_seconds = Histogram(
+    "baryon_api_request_seconds", "API request latency.", ["operation"], registry=REGISTRY,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+job_seconds = Histogram(
+    "baryon_job_seconds", "How long jobs ran, by kind and result.", ["kind", "result"],
+    registry=REGISTRY, buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
+)
+job_failures = Counter(
+    "baryon_job_failures_total", "Job attempts that raised, by kind.", ["kind"],
+    registry=REGISTRY,
+)
+jobs_running = Gauge(
+    "baryon_jobs_running", "Jobs this process is running now.", registry=REGISTRY
+)
+
+
+class QueueDepthCollector:
+    """Jobs waiting in the shared queue, read from the database at scrape time."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        family = GaugeMetricFamily(
+            "baryon_job_queue_depth", "Jobs waiting or running, by status.", labels=["status"]
+        )
+        try:
+            with self._db.session() as session:
+                rows = session.execute(
+                    select(Job.status, func.count())
+                    .where(Job.status.in_(["QUEUED", "RUNNING"]))
+                    .group_by(Job.status)
+                ).all()
+        except Exception:  # the database may be away; a scrape must still answer
+            rows = []
+        counts = dict(rows)
+        for status in ("QUEUED", "RUNNING"):
+            family.add_metric([status], counts.get(status, 0))
+        yield family
+
+
+def watch_queue(db: Database) -> None:
+    """Adds the queue depth to this process's metrics (once per process)."""
+    if not getattr(watch_queue, "_registered", False):
+        REGISTRY.register(QueueDepthCollector(db))
+        watch_queue._registered = True  # type: ignore[attr-defined]
+
+
+def exposition() -> bytes:
+    return generate_latest(REGISTRY)

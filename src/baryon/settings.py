@@ -64,6 +64,9 @@ class Settings:
     bundle_max_file_bytes: int = 5 * 1024 * 1024
     bundle_max_files: int = 1000
 
+    # The longest a provisioner waits for one stack operation before failing the deployment.
+    deployment_timeout_seconds: float = 3600.0
+
     # Workers.
     worker_threads: int = 2
     job_lease_seconds: int = 60

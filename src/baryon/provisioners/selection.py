@@ -14,5 +14,8 @@ def provisioner_for(engine: str, settings: Settings) -> Provisioner | None:
     "codebuild"); None for an engine Baryon cannot provision with yet."""
     if engine.lower() == "cloudformation":
         # A fresh client per operation: credentials (assumed roles) may have rotated.
-        return CloudFormationProvisioner(lambda: cloud_client(settings, "cloudformation"))
+        return CloudFormationProvisioner(
+            lambda: cloud_client(settings, "cloudformation"),
+            timeout=settings.deployment_timeout_seconds,
+        )
     return None

@@ -1,18 +1,20 @@
-"""The ASGI application: the API front door, health and metrics (and the portal) on one port."""
+"""The ASGI application: the API front door, health, metrics and the portal on one port."""
 
 from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
 
 import baryon.operations  # noqa: F401  (registers every operation handler)
 from baryon.api.front_door import FrontDoor
 from baryon.observability import metrics
 from baryon.observability.health import readiness
 from baryon.runtime import Runtime
+from baryon.web import urls as portal_urls
+from baryon.web.routes import portal_app
 
 
 def create_app(runtime: Runtime) -> Starlette:
@@ -31,12 +33,18 @@ def create_app(runtime: Runtime) -> Starlette:
         body = await run_in_threadpool(metrics.exposition)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    async def to_portal(_request: Request) -> Response:
+        return RedirectResponse(portal_urls.home(), status_code=307)
+
     return Starlette(
         routes=[
             Route("/healthz", alive, methods=["GET"]),
             Route("/_baryon/health", alive, methods=["GET"]),
             Route("/readyz", ready, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),
+            # People use the portal; API clients POST to / and never reach it.
+            Route("/", to_portal, methods=["GET"]),
+            Mount(portal_urls.PREFIX, app=portal_app(runtime)),
             Route("/{path:path}", front_door.handle, methods=["POST"]),
         ]
     )

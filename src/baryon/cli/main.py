@@ -8,6 +8,7 @@ from baryon import __version__
 from baryon.cli.keys import keys
 from baryon.cli.serve import cloud, server, up, worker
 from baryon.cli.template import template
+from baryon.cli.users import users
 
 
 @click.group()
@@ -22,6 +23,7 @@ cli.add_command(worker)
 cli.add_command(cloud)
 cli.add_command(keys)
 cli.add_command(template)
+cli.add_command(users)
 
 
 if __name__ == "__main__":

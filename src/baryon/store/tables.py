@@ -317,3 +317,36 @@ class ProvisionedResourceRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     identifier: Mapped[str] = mapped_column(String(2048))
     engine: Mapped[str] = mapped_column(String(32))
+
+
+class User(Base):
+    """Someone who signs in to the portal; machines use access keys instead."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    # "scrypt$n$r$p$salt$hash" (base64 parts): the parameters travel with each hash.
+    password_hash: Mapped[str] = mapped_column(String(256))
+    # Consecutive failed sign-ins, and until when sign-in is refused after too many.
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    password_changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WebSession(Base):
+    """A signed-in browser. In the database, so that any portal replica recognises it; only a
+    hash of the cookie's token is kept, so a copy of the database signs no one in."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # Every form of the session carries it; a POST without it is refused.
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    # A one-time message for the next page (set by an action, shown after its redirect).
+    flash: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

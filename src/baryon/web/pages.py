@@ -1,0 +1,93 @@
+"""The portal's own Jinja environment: autoescaped HTML templates shipped in the package.
+
+This is not the sandboxed renderer that runs template bundles (render/); these templates are
+the portal's own code, and everything they show is escaped.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+
+_GOOD = {"SUCCEEDED", "ACTIVE", "PUBLISHED", "UP_TO_DATE", "DELETE_COMPLETE"}
+_BAD = {
+    "FAILED",
+    "DELETE_FAILED",
+    "CREATE_FAILED",
+    "UPDATE_FAILED",
+    "REGISTRATION_FAILED",
+    "BEHIND_MAJOR",
+}
+_BUSY = {
+    "IN_PROGRESS",
+    "DELETE_IN_PROGRESS",
+    "CANCELLING",
+    "CREATE_IN_PROGRESS",
+    "UPDATE_IN_PROGRESS",
+    "REGISTRATION_IN_PROGRESS",
+}
+_WORDS = {
+    "UP_TO_DATE": "up to date",
+    "BEHIND_MINOR": "a minor version behind",
+    "BEHIND_MAJOR": "a major version behind",
+}
+
+
+def status_class(status: str | None) -> str:
+    if status in _GOOD:
+        return "status status-good"
+    if status in _BAD:
+        return "status status-bad"
+    if status in _BUSY:
+        return "status status-busy"
+    return "status status-neutral"
+
+
+def status_words(status: str | None) -> str:
+    if status is None:
+        return "-"
+    return _WORDS.get(status, status.replace("_", " ").lower())
+
+
+def when(moment: datetime | None) -> str:
+    if moment is None:
+        return "-"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def iso(moment: datetime | None) -> str:
+    return "" if moment is None else moment.astimezone(UTC).isoformat()
+
+
+def clock(moment: datetime | None) -> str:
+    return "" if moment is None else moment.astimezone(UTC).strftime("%H:%M:%S")
+
+
+def version(major: Any, minor: Any) -> str:
+    return f"{major}.{minor}"
+
+
+def create_jinja() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(["html"], default_for_string=True, default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.filters.update(
+        status_class=status_class,
+        status_words=status_words,
+        when=when,
+        iso=iso,
+        clock=clock,
+    )
+    env.globals.update(vnum=version)
+    return env

@@ -1,0 +1,76 @@
+"""The portal's routes, mounted at /portal in the one ASGI app (api/app.py)."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.staticfiles import StaticFiles
+
+from baryon.runtime import Runtime
+from baryon.web import (
+    catalog,
+    deployable,
+    deployments,
+    environments,
+    fleet,
+    overview,
+    services,
+    signin,
+)
+from baryon.web.http import Handler, not_found_endpoint, page
+from baryon.web.pages import STATIC_DIR, create_jinja
+
+GET, POST, BOTH = ["GET"], ["POST"], ["GET", "POST"]
+
+
+def _resource_routes(
+    base: str, key_of: deployable.KeyOf
+) -> list[tuple[str, Handler, list[str], bool]]:
+    return [
+        (base, deployable.resource_page(key_of), GET, False),
+        (f"{base}/live", deployable.live_fragment(key_of), GET, True),
+        (f"{base}/edit", deployable.edit_page(key_of), BOTH, False),
+        (f"{base}/upgrade/{{scope}}", deployable.upgrade_page(key_of), BOTH, False),
+        (f"{base}/cancel", deployable.cancel(key_of), POST, False),
+    ]
+
+
+def portal_app(runtime: Runtime) -> Router:
+    jinja = create_jinja()
+    pages: list[tuple[str, Handler, list[str], bool]] = [
+        ("/", overview.home, GET, False),
+        ("/live/overview", overview.live, GET, True),
+        ("/sign-out", signin.sign_out, POST, False),
+        ("/templates", catalog.index, GET, False),
+        ("/templates/{kind}/{name}", catalog.template_page, GET, False),
+        ("/templates/{kind}/{name}/{version}", catalog.version_page, GET, False),
+        ("/environments", environments.index, GET, False),
+        ("/live/environments", environments.live_index, GET, True),
+        ("/new/environment", environments.new, BOTH, False),
+        *_resource_routes("/environments/{name}", environments.environment_key),
+        ("/environments/{name}/delete", environments.delete, BOTH, False),
+        ("/services", services.index, GET, False),
+        ("/live/services", services.live_index, GET, True),
+        ("/new/service", services.new, BOTH, False),
+        ("/services/{service}", services.service_page, GET, False),
+        ("/services/{service}/live", services.service_live, GET, True),
+        ("/services/{service}/edit", services.edit, BOTH, False),
+        ("/services/{service}/delete", services.delete, BOTH, False),
+        *_resource_routes("/services/{service}/instances/{name}", services.instance_key),
+        *_resource_routes("/services/{service}/pipeline", services.pipeline_key),
+        ("/deployments", deployments.index, GET, False),
+        ("/deployments/{id}", deployments.deployment_page, GET, False),
+        ("/deployments/{id}/live", deployments.deployment_live, GET, True),
+        ("/fleet", fleet.index, GET, False),
+        ("/live/fleet", fleet.live, GET, True),
+        ("/fleet/{kind}/{name}/upgrade/{scope}", fleet.upgrade, BOTH, False),
+    ]
+    routes: list[BaseRoute] = [
+        Route("/sign-in", page(runtime, jinja, signin.show, public=True), methods=GET),
+        Route("/sign-in", page(runtime, jinja, signin.submit, public=True), methods=POST),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    routes += [
+        Route(path, page(runtime, jinja, handler, fragment=fragment), methods=methods)
+        for path, handler, methods, fragment in pages
+    ]
+    return Router(routes, default=not_found_endpoint(jinja))

@@ -1,0 +1,439 @@
+"""Services: the list, a service with its instances and pipeline, creating one (any number of
+instances, each in an environment), changing which instances it has, and deleting it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from baryon.api.errors import (
+    ApiError,
+    ConflictException,
+    ResourceNotFoundException,
+)
+from baryon.domain import deployments, services, versions
+from baryon.domain.templates import TemplateKind
+from baryon.runtime import Runtime
+from baryon.store.tables import Environment, Service, Template, TemplateVersion
+from baryon.web import forms, members, queries, resources, urls
+from baryon.web.environments import chosen_version
+from baryon.web.http import Visit
+
+MAX_INSTANCES = 20
+_REPOSITORY = (
+    ("repositoryConnectionArn", "Repository connection ARN"),
+    ("repositoryId", "Repository (owner/name)"),
+    ("branchName", "Branch"),
+)
+_DOMAIN_FIELD = re.compile(r"^instances\[(\d+)\]\.(name|environment)\b")
+
+
+def instance_key(visit: Visit) -> resources.ResourceKey:
+    return resources.instance_key(visit.param("service"), visit.param("name"))
+
+
+def pipeline_key(visit: Visit) -> resources.ResourceKey:
+    return resources.pipeline_key(visit.param("service"))
+
+
+def index(visit: Visit) -> Response:
+    with visit.db.session() as session:
+        rows = queries.services_overview(session)
+    return visit.page("services.html", rows=rows, busy=any(r.busy for r in rows))
+
+
+def live_index(visit: Visit) -> Response:
+    with visit.db.session() as session:
+        rows = queries.services_overview(session)
+    return visit.page("_services_live.html", rows=rows, busy=any(r.busy for r in rows))
+
+
+# --- one service ----------------------------------------------------------------------------
+
+
+def _service_context(session: Session, runtime: Runtime, name: str) -> dict[str, Any]:
+    service = services.find_service(session, name)
+    template = session.get(Template, service.template_id)
+    assert template is not None
+    instances = queries.instances_with_status(session, service_id=service.id)
+    pipeline = services.pipeline_of(session, service)
+    pipeline_standing = (
+        queries.standing(session, template.id, pipeline.template_major, pipeline.template_minor)
+        if pipeline is not None
+        else None
+    )
+    busy = (
+        service.operation is not None
+        or any(i.deployment_status in deployments.ACTIVE for i, _ in instances)
+        or (pipeline is not None and pipeline.deployment_status in deployments.ACTIVE)
+    )
+    return {
+        "service": service,
+        "template": template,
+        "instances": instances,
+        "pipeline": pipeline,
+        "pipeline_standing": pipeline_standing,
+        "history": queries.deployment_history(session, {"service": service.name}, 0)[0][:10],
+        "busy": busy,
+        "can_change": service.status not in services.BUSY and not busy,
+    }
+
+
+def service_page(visit: Visit) -> Response:
+    with visit.db.session() as session:
+        context = _service_context(session, visit.runtime, visit.param("service"))
+    return visit.page("service.html", **context)
+
+
+def service_live(visit: Visit) -> Response:
+    name = visit.param("service")
+    try:
+        with visit.db.session() as session:
+            context = _service_context(session, visit.runtime, name)
+    except ResourceNotFoundException:
+        return visit.page("_gone.html", what=f"service {name}", back=urls.services())
+    return visit.page("_service_live.html", **context)
+
+
+# --- creating -------------------------------------------------------------------------------
+
+
+@dataclass
+class InstanceForm:
+    index: int
+    name: str = ""
+    environment: str = ""
+    inputs: forms.InputForm | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def prefix(self) -> str:
+        return f"instance-{self.index}-"
+
+
+def _instance_forms(schema: Any, count: int) -> list[InstanceForm]:
+    result = []
+    for index in range(count):
+        entry = InstanceForm(index)
+        entry.inputs = forms.input_form(schema, schema.service_input_type, f"{entry.prefix}input-")
+        result.append(entry)
+    return result
+
+
+def _starter_spec(schema: Any, with_pipeline: bool, environment: str) -> str:
+    def defaults(type_name: str | None) -> dict[str, Any]:
+        form = forms.input_form(schema, type_name, prefix="")
+        return {f.name: f.default for f in form.fields if f.has_default}
+
+    return forms.service_spec(
+        defaults(schema.pipeline_input_type) if with_pipeline else None,
+        [("instance-1", environment or "ENVIRONMENT-NAME", defaults(schema.service_input_type))],
+    )
+
+
+def new(visit: Visit) -> Response:
+    template_name = visit.query("template") or visit.form.get("template", "")
+    number = visit.query("version") or visit.form.get("version", "")
+    if not template_name:
+        with visit.db.session() as session:
+            rows = [
+                r
+                for r in queries.catalog(session)
+                if r.template.kind == TemplateKind.SERVICE.value and r.published
+            ]
+        return visit.page(
+            "choose_template.html", rows=rows, what="service", new_url=urls.new_service
+        )
+    with visit.db.session() as session:
+        template, version, published = chosen_version(
+            session, TemplateKind.SERVICE, template_name, number
+        )
+        environments = queries.compatible_environments(session, version)
+    schema = versions.version_schema(version)
+    with_pipeline = services.has_pipeline(template, schema)
+    yaml_mode = (visit.form.get("mode") or visit.query("mode")) == "yaml"
+    action = visit.form.get("action", "create")
+    count = _count(visit.form.get("instances", "1"))
+    if action == "add":
+        count = min(count + 1, MAX_INSTANCES)
+    removed = int(action.split("-", 1)[1]) if re.fullmatch(r"remove-\d+", action) else None
+    pipeline_form = forms.input_form(
+        schema, schema.pipeline_input_type if with_pipeline else None, "pipeline-input-"
+    )
+    instance_forms = _instance_forms(schema, count)
+    fields = {"name": "", "description": "", **{key: "" for key, _ in _REPOSITORY}}
+    field_errors: dict[str, str] = {}
+    errors: list[str] = []
+    deployed = [e.name for e in environments if e.last_succeeded_deployment_id]
+    spec_text = _starter_spec(schema, with_pipeline, deployed[0] if deployed else "")
+    if visit.request.method == "GET":
+        forms.fill(pipeline_form, None)
+        for entry in instance_forms:
+            assert entry.inputs is not None
+            forms.fill(entry.inputs, None)
+            entry.name = f"instance-{entry.index + 1}"
+            entry.environment = deployed[0] if len(deployed) == 1 else ""
+    else:
+        fields = {k: visit.form.get(k, "").strip() for k in fields}
+        pipeline_values = forms.read(pipeline_form, visit.form)
+        instances = []
+        for entry in instance_forms:
+            assert entry.inputs is not None
+            if f"{entry.prefix}name" not in visit.form:  # just added: start from the defaults
+                forms.fill(entry.inputs, None)
+                entry.name = f"instance-{entry.index + 1}"
+                entry.environment = deployed[0] if len(deployed) == 1 else ""
+                instances.append((entry, {}))
+                continue
+            entry.name = visit.form.get(f"{entry.prefix}name", "").strip()
+            entry.environment = visit.form.get(f"{entry.prefix}environment", "")
+            instances.append((entry, forms.read(entry.inputs, visit.form)))
+        if removed is not None and count > 1:
+            instances = [item for item in instances if item[0].index != removed]
+            instance_forms = _renumber([entry for entry, _ in instances], schema, visit)
+            count -= 1
+        if action == "create":
+            spec_text = visit.form.get("spec", "") if yaml_mode else spec_text
+            created = _create(
+                visit,
+                template,
+                version,
+                schema,
+                with_pipeline,
+                yaml_mode,
+                fields,
+                field_errors,
+                errors,
+                pipeline_form,
+                pipeline_values,
+                instances,
+                spec_text,
+            )
+            if created:
+                return visit.redirect(
+                    urls.service(fields["name"]),
+                    f"Service {fields['name']} is being created from {template.name} "
+                    f"{version.major}.{version.minor}.",
+                )
+    return visit.page(
+        "service_new.html",
+        status=400 if visit.request.method == "POST" and action == "create" else 200,
+        template=template,
+        version=version,
+        published=published,
+        environments=environments,
+        with_pipeline=with_pipeline,
+        repository=_REPOSITORY,
+        pipeline_form=pipeline_form,
+        instance_forms=instance_forms,
+        fields=fields,
+        field_errors=field_errors,
+        errors=[*errors, *pipeline_form.errors],
+        yaml_mode=yaml_mode,
+        spec_text=spec_text,
+        max_instances=MAX_INSTANCES,
+    )
+
+
+def _count(text: str) -> int:
+    return max(1, min(int(text), MAX_INSTANCES)) if text.isdigit() else 1
+
+
+def _renumber(kept: list[InstanceForm], schema: Any, visit: Visit) -> list[InstanceForm]:
+    """After a removal the remaining instances move up, keeping what was typed in them."""
+    result = []
+    for position, old in enumerate(kept):
+        entry = InstanceForm(position, old.name, old.environment)
+        entry.inputs = forms.input_form(schema, schema.service_input_type, f"{entry.prefix}input-")
+        assert old.inputs is not None
+        submitted = {
+            f"{entry.prefix}input-{f.name}": visit.form.get(f.key, "") for f in old.inputs.fields
+        }
+        forms.read(entry.inputs, submitted)
+        result.append(entry)
+    return result
+
+
+def _create(
+    visit: Visit,
+    template: Template,
+    version: TemplateVersion,
+    schema: Any,
+    with_pipeline: bool,
+    yaml_mode: bool,
+    fields: dict[str, str],
+    field_errors: dict[str, str],
+    errors: list[str],
+    pipeline_form: forms.InputForm,
+    pipeline_values: dict[str, Any],
+    instances: list[tuple[InstanceForm, dict[str, Any]]],
+    spec_text: str,
+) -> bool:
+    for member in ("name", "description"):
+        problem = members.problem(
+            "CreateService", member, fields[member], required=member == "name"
+        )
+        if problem:
+            field_errors[member] = problem
+    if with_pipeline:
+        for member, _ in _REPOSITORY:
+            problem = members.problem("CreateService", member, fields[member])
+            if problem:
+                field_errors[member] = problem
+    if yaml_mode:
+        if not spec_text.strip():
+            field_errors["spec"] = "Enter a spec."
+    else:
+        forms.check(pipeline_form, schema, pipeline_values)
+        seen: set[str] = set()
+        for entry, values in instances:
+            assert entry.inputs is not None
+            problem = members.problem("CreateServiceInstance", "name", entry.name)
+            if problem is None and entry.name in seen:
+                problem = "is used by another instance of this service"
+            if problem:
+                entry.errors["name"] = problem
+            seen.add(entry.name)
+            if not entry.environment:
+                entry.errors["environment"] = "choose the environment this instance runs in"
+            forms.check(entry.inputs, schema, values)
+        spec_text = forms.service_spec(
+            pipeline_values if with_pipeline else None,
+            [(entry.name, entry.environment, values) for entry, values in instances],
+        )
+    invalid = (
+        field_errors
+        or pipeline_form.has_errors
+        or any(entry.errors or (entry.inputs and entry.inputs.has_errors) for entry, _ in instances)
+    )
+    if invalid:
+        return False
+    repository = {key: fields[key] or None for key, _ in _REPOSITORY} if with_pipeline else {}
+    try:
+        with visit.db.session(write=True) as session:
+            if session.scalar(select(Service.id).where(Service.name == fields["name"])):
+                raise ConflictException(f"The service '{fields['name']}' already exists.")
+            services.create_service(
+                session,
+                visit.runtime.arns,
+                name=fields["name"],
+                template_name=template.name,
+                major=str(version.major),
+                minor=str(version.minor),
+                spec=spec_text,
+                description=fields["description"] or None,
+                repository=repository,
+                now=visit.now,
+            )
+    except ConflictException as exc:
+        if "already exists" in exc.message and "instance" not in exc.message:
+            field_errors["name"] = "is already taken by another service"
+        else:
+            errors.append(exc.message)
+        return False
+    except ApiError as exc:
+        _place_domain_error(exc.message, yaml_mode, instances, field_errors, errors)
+        return False
+    visit.wakeup_workers()
+    return True
+
+
+def _place_domain_error(
+    message: str,
+    yaml_mode: bool,
+    instances: list[tuple[InstanceForm, dict[str, Any]]],
+    field_errors: dict[str, str],
+    errors: list[str],
+) -> None:
+    """Puts a domain message that names an instance's field beside that field."""
+    if yaml_mode:
+        field_errors["spec"] = message
+        return
+    match = _DOMAIN_FIELD.match(message)
+    if match:
+        index, member = int(match.group(1)), match.group(2)
+        for entry, _ in instances:
+            if entry.index == index:
+                entry.errors[member] = message[match.end() :].lstrip(": ")
+                return
+    errors.append(message)
+
+
+# --- changing the instances, deleting -------------------------------------------------------
+
+
+def edit(visit: Visit) -> Response:
+    """UpdateService: the spec's instance list decides which instances exist."""
+    name = visit.param("service")
+    with visit.db.session() as session:
+        service = services.find_service(session, name)
+        environments = list(session.scalars(select(Environment).order_by(Environment.name)))
+    spec_text = service.spec
+    spec_error = None
+    if visit.request.method == "POST":
+        spec_text = visit.form.get("spec", "")
+        if not spec_text.strip():
+            spec_error = "Enter a spec."
+        else:
+            try:
+                with visit.db.session(write=True) as session:
+                    services.update_service(
+                        session,
+                        visit.runtime.arns,
+                        name=name,
+                        description=None,
+                        spec=spec_text,
+                        now=visit.now,
+                    )
+            except ConflictException:
+                raise
+            except ApiError as exc:
+                spec_error = exc.message
+            else:
+                visit.wakeup_workers()
+                return visit.redirect(urls.service(name), f"Service {name} is being updated.")
+    return visit.page(
+        "service_edit.html",
+        status=200 if visit.request.method == "GET" else 400,
+        service=service,
+        environments=environments,
+        spec_text=spec_text,
+        spec_error=spec_error,
+    )
+
+
+def delete(visit: Visit) -> Response:
+    name = visit.param("service")
+    if visit.request.method == "GET":
+        with visit.db.session() as session:
+            service = services.find_service(session, name)
+            instances = services.instances_of(session, service)
+            pipeline = services.pipeline_of(session, service)
+        consequences = [
+            f"Its {len(instances)} instance(s) ({', '.join(i.name for i in instances) or 'none'})"
+            " and their stacks are deleted.",
+        ]
+        if pipeline is not None:
+            consequences.append("Its pipeline and the pipeline's stack are deleted.")
+        consequences.append("Its deployment history stays, as in Proton.")
+        return visit.page(
+            "confirm_delete.html",
+            what=f"service {name}",
+            back=urls.service(name),
+            action=urls.service(name, "delete"),
+            consequences=consequences,
+            blockers=[],
+        )
+    with visit.db.session(write=True) as session:
+        services.delete_service(session, visit.runtime.arns, name, visit.now)
+    with visit.db.session() as session:
+        gone = session.scalar(select(Service.id).where(Service.name == name)) is None
+    visit.wakeup_workers()
+    if gone:
+        return visit.redirect(urls.services(), f"Service {name} was deleted.")
+    return visit.redirect(urls.service(name), f"Service {name} is being deleted.")

@@ -32,6 +32,9 @@ class Settings:
     database_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8300
+    # Load balancers allowed to tell servers the client's scheme and address
+    # (X-Forwarded-Proto/For), e.g. so that portal cookies are Secure behind TLS termination.
+    forwarded_allow_ips: str = "127.0.0.1"
 
     # Identity of this Baryon "account": it appears in every ARN.
     region: str = "us-east-1"

@@ -39,6 +39,8 @@ def run_server(settings: Settings, announce: Callable[[str], None]) -> None:
                 access_log=False,
                 lifespan="off",
                 timeout_graceful_shutdown=10,
+                proxy_headers=True,
+                forwarded_allow_ips=settings.forwarded_allow_ips,
             )
         ).run()
     finally:

@@ -69,6 +69,8 @@ class Settings:
 
     # The longest a provisioner waits for one stack operation before failing the deployment.
     deployment_timeout_seconds: float = 3600.0
+    # A provisioner's first look at a stack operation; later polls back off to 15 s.
+    deployment_poll_seconds: float = 1.0
 
     # Workers.
     worker_threads: int = 2

@@ -23,9 +23,14 @@ from baryon.api.service_models import MODELS_DIR
 NO_RETRIES = Config(retries={"mode": "standard", "max_attempts": 1}, read_timeout=60)
 
 
+# Tests look at stacks more often than a production server would (its first poll is 1 s).
+TEST_SETTINGS = {"BARYON_DEPLOYMENT_POLL_SECONDS": "0.2"}
+
+
 def clean_environment(**extra: str) -> dict[str, str]:
     """The parent environment without AWS or Baryon settings that could leak into a test."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BARYON_"))}
+    env.update(TEST_SETTINGS)
     env.update(extra)
     return env
 

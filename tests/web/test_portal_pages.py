@@ -334,7 +334,9 @@ def test_a_major_upgrade_goes_to_the_newest_major(signed_in: Portal) -> None:
     assert re.findall(r'<span class="diff-del">([^<]*)</span>', preview) == [
         "-      BucketName: &#39;dev-artifacts&#39;"]
     assert signed_in.client.get("/portal/environments/dev/upgrade/minor").status_code == 409
-    response = signed_in.post("/portal/environments/dev/upgrade/major", {"major": "2", "minor": "0"})
+    response = signed_in.post(
+        "/portal/environments/dev/upgrade/major", {"major": "2", "minor": "0"}
+    )
     assert response.status_code == 303
     finish(signed_in.runtime)
     with signed_in.runtime.db.session() as session:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import importlib
 import logging
 import os
 import signal
@@ -103,6 +104,9 @@ def serve(
         target=server.serve_forever, args=(0.1,), name="local-cloud-http", daemon=True
     )
     listener.start()
+    threading.Thread(
+        target=_warm_up, args=(stack_operation_seconds,), name="local-cloud-warm-up", daemon=True
+    ).start()
     if on_ready is not None:
         on_ready(actual_port)
     try:
@@ -117,6 +121,19 @@ def serve(
         server.server_close()
         if lock_fd is not None:
             os.close(lock_fd)  # only now may a successor read the state
+
+
+def _warm_up(stack_operation_seconds: float) -> None:
+    """Imports moto's CloudFormation (seconds of work) while the caller is still starting up,
+    instead of during its first deployment."""
+    try:
+        for module in ("moto.cloudformation.models", "moto.ssm.models"):
+            importlib.import_module(module)
+
+        if stack_operation_seconds > 0:
+            cloudformation_timing.install(stack_operation_seconds)
+    except Exception:  # a failed warm-up only means the first request pays for the import
+        log.exception("local cloud warm-up failed")
 
 
 def _snapshot(store: StateFile, timeout: float) -> None:

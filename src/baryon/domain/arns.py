@@ -40,6 +40,9 @@ class Arns:
     def service_pipeline(self, service: str) -> str:
         return self.make(f"service/{service}/pipeline")
 
+    def component(self, name: str) -> str:
+        return self.make(f"component/{name}")
+
     def deployment(self, deployment_id: str) -> str:
         return self.make(f"deployment/{deployment_id}")
 

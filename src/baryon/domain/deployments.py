@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from baryon.api.errors import ConflictException, ResourceNotFoundException
 from baryon.engine.jobs import enqueue
 from baryon.store.tables import (
+    Component,
     Deployment,
     DeploymentEvent,
     DeploymentOutput,
@@ -47,7 +48,7 @@ ENVIRONMENT, SERVICE_INSTANCE, SERVICE_PIPELINE, COMPONENT = (
     "COMPONENT",
 )
 
-Deployable = Environment | ServiceInstance | ServicePipeline
+Deployable = Environment | ServiceInstance | ServicePipeline | Component
 
 
 @dataclass(frozen=True)

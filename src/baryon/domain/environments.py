@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,7 +15,14 @@ from baryon.domain import deployments, specs, versions
 from baryon.domain.arns import Arns
 from baryon.domain.deployments import DELETE, DEPLOY, ENVIRONMENT, Target
 from baryon.domain.templates import TemplateKind, find_template
-from baryon.store.tables import Environment, ServiceInstance, Tag, Template, TemplateVersion
+from baryon.store.tables import (
+    Component,
+    Environment,
+    ServiceInstance,
+    Tag,
+    Template,
+    TemplateVersion,
+)
 
 CUSTOMER_MANAGED = "CUSTOMER_MANAGED"
 
@@ -99,9 +106,12 @@ def create_environment(
     )
     existing = session.scalars(select(Environment).where(Environment.name == name)).first()
     if existing is not None:
-        if existing.template_id == template.id and existing.spec == spec:
+        if _same_request(existing, template, major, minor, spec, settings):
             return existing, False
-        raise ConflictException(f"The environment '{name}' already exists.")
+        raise ConflictException(
+            f"The environment '{name}' already exists (with another template, spec or settings, "
+            "or changed since it was created)."
+        )
     inputs = _inputs(version, spec)
     environment = Environment(
         name=name,
@@ -131,6 +141,27 @@ def create_environment(
         now=now,
     )
     return environment, True
+
+
+def _same_request(
+    existing: Environment,
+    template: Template,
+    major: str,
+    minor: str | None,
+    spec: str,
+    settings: EnvironmentSettings,
+) -> bool:
+    """Whether a CreateEnvironment is a retry of the one that made ``existing``."""
+    return (
+        existing.template_id == template.id
+        and existing.spec == spec
+        and existing.template_major == int(major)
+        and (minor is None or existing.template_minor == int(minor))
+        and all(
+            getattr(existing, column) == value
+            for column, value in _settings_columns(settings).items()
+        )
+    )
 
 
 def _settings_columns(settings: EnvironmentSettings) -> dict[str, Any]:
@@ -179,8 +210,11 @@ def update_environment(
         major=major,
         minor=minor,
     )
+    if version.major != environment.template_major:
+        _check_instances_compatible(session, environment, version)
     new_spec = spec if spec is not None else environment.spec or ""
     inputs = _inputs(version, new_spec, current=environment.inputs)
+    new_spec = specs.with_current_values(new_spec, specs.environment_section, inputs)
     deployments.start(
         session,
         environment,
@@ -192,6 +226,40 @@ def update_environment(
         now=now,
     )
     return environment
+
+
+def _check_instances_compatible(
+    session: Session, environment: Environment, version: TemplateVersion
+) -> None:
+    """A new major version must still be one its service instances' templates support."""
+    wanted = {"templateName": environment.template_name, "majorVersion": str(version.major)}
+    rows = session.execute(
+        select(ServiceInstance, TemplateVersion, Template.name)
+        .join(
+            TemplateVersion,
+            and_(
+                TemplateVersion.template_id == ServiceInstance.template_id,
+                TemplateVersion.major == ServiceInstance.template_major,
+                TemplateVersion.minor == ServiceInstance.template_minor,
+            ),
+        )
+        .join(Template, Template.id == ServiceInstance.template_id)
+        .where(ServiceInstance.environment_id == environment.id)
+        .order_by(ServiceInstance.service_name, ServiceInstance.name)
+    ).all()
+    blocked = [
+        f"'{instance.service_name}/{instance.name}' ({template_name} "
+        f"{service_version.major}.{service_version.minor})"
+        for instance, service_version, template_name in rows
+        if wanted not in (service_version.compatible_environment_templates or [])
+    ]
+    if blocked:
+        raise ValidationException(
+            f"templateMajorVersion: service instance(s) {', '.join(blocked)} in environment "
+            f"'{environment.name}' run service template versions that do not support "
+            f"{environment.template_name}:{version.major}; move them to a compatible service "
+            "template version first."
+        )
 
 
 def delete_environment(session: Session, arns: Arns, name: str, now: datetime) -> Environment:
@@ -206,6 +274,13 @@ def delete_environment(session: Session, arns: Arns, name: str, now: datetime) -
         raise ConflictException(
             f"The environment '{name}' still has {users} service instance(s); delete them "
             "(or their services) first."
+        )
+    components = session.scalar(
+        select(func.count()).where(Component.environment_id == environment.id)
+    )
+    if components:
+        raise ConflictException(
+            f"The environment '{name}' still has {components} component(s); delete them first."
         )
     deployments.start(
         session,

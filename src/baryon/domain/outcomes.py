@@ -8,10 +8,11 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from baryon.domain import deployments, environments, services
+from baryon.domain import components, deployments, environments, services
 from baryon.domain.arns import Arns
 from baryon.domain.deployments import (
     CANCELLED,
+    COMPONENT,
     DELETE,
     DELETE_COMPLETE,
     DELETE_FAILED,
@@ -23,6 +24,7 @@ from baryon.domain.deployments import (
     Deployable,
 )
 from baryon.store.tables import (
+    Component,
     Deployment,
     Environment,
     Service,
@@ -58,6 +60,8 @@ def resource_of(
             .join(Service, Service.id == ServicePipeline.service_id)
             .where(Service.name == deployment.service_name)
         )
+    elif deployment.target_type == COMPONENT:
+        stmt = select(Component).where(Component.name == deployment.component_name)
     else:
         return None
     return session.scalars(stmt.with_for_update() if lock else stmt).first()
@@ -70,6 +74,8 @@ def record(session: Session, arns: Arns, deployment_id: str, result: Result, now
     resource = resource_of(session, deployment, lock=True)
     if resource is None or resource.last_attempted_deployment_id != deployment.id:
         _end(deployment, FAILED, "The target resource no longer exists or moved on.", now)
+        # It may still be one of a service operation's deployments: let that finish too.
+        services.after_deployment(session, arns, deployment, now)
         return
     if deployment.operation == DELETE:
         _record_delete(session, arns, deployment, resource, result, now)
@@ -96,12 +102,15 @@ def _record_deploy(
         resource.last_modified_at = now
         return
     plan = deployment.plan
-    version = session.get(TemplateVersion, plan["template_version_id"])
-    target = next(iter((deployment.target_state or {}).values()), {})
-    resource.template_major = version.major if version else int(target["templateMajorVersion"])
-    resource.template_minor = version.minor if version else int(target["templateMinorVersion"])
-    resource.spec = plan.get("spec")
-    resource.inputs = plan.get("inputs")
+    if isinstance(resource, Component):
+        _adopt_component_plan(resource, plan)
+    else:
+        version = session.get(TemplateVersion, plan["template_version_id"])
+        target = next(iter((deployment.target_state or {}).values()), {})
+        resource.template_major = version.major if version else int(target["templateMajorVersion"])
+        resource.template_minor = version.minor if version else int(target["templateMinorVersion"])
+        resource.spec = plan.get("spec")
+        resource.inputs = plan.get("inputs")
     resource.deployment_status = SUCCEEDED
     resource.deployment_status_message = result.message
     resource.last_succeeded_deployment_id = deployment.id
@@ -110,6 +119,14 @@ def _record_deploy(
     _end(deployment, SUCCEEDED, result.message, now)
     deployments.store_outputs(session, deployment.id, result.outputs)
     deployments.replace_provisioned_resources(session, deployment.target_arn, result.resources)
+
+
+def _adopt_component_plan(component: Component, plan: dict) -> None:
+    """A component's deployed state is its inline IaC and where it is attached."""
+    component.template_file = plan["template_file"]
+    component.service_spec = plan.get("service_spec")
+    component.service_name = plan.get("service_name")
+    component.service_instance_name = plan.get("service_instance_name")
 
 
 def _record_delete(
@@ -129,6 +146,9 @@ def _record_delete(
     _end(deployment, DELETE_COMPLETE, result.message, now)
     if isinstance(resource, Environment):
         environments.remove_environment(session, arns, resource)
+        return
+    if isinstance(resource, Component):
+        components.remove_component(session, arns, resource)
         return
     session.execute(delete(Tag).where(Tag.resource_arn == deployment.target_arn))
     deployments.forget_resource(session, deployment.target_arn)

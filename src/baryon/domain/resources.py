@@ -15,6 +15,7 @@ from baryon.api.errors import ResourceNotFoundException
 from baryon.domain.arns import Arns, parse_arn
 from baryon.domain.templates import TemplateKind
 from baryon.store.tables import (
+    Component,
     Environment,
     Service,
     ServiceInstance,
@@ -97,4 +98,10 @@ def _service_path_exists(session: Session, path: str) -> bool:
 for _kind in TemplateKind:
     register_resource_type(_kind.arn_type, _template_resolver(_kind))
 register_resource_type("environment", _environment_exists)
+register_resource_type(
+    "component",
+    lambda session, path: (
+        session.scalar(select(Component.id).where(Component.name == path)) is not None
+    ),
+)
 register_resource_type("service", _service_path_exists)

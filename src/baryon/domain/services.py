@@ -11,8 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import yaml
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,12 +26,14 @@ from baryon.domain.deployments import (
     FAILED,
     SERVICE_INSTANCE,
     SERVICE_PIPELINE,
+    SUCCEEDED,
     Target,
 )
 from baryon.domain.environments import CUSTOMER_MANAGED, find_environment
 from baryon.domain.specs import InstanceSpec, ServiceSpecDocument
 from baryon.domain.templates import TemplateKind, find_template
 from baryon.store.tables import (
+    Component,
     Deployment,
     Environment,
     Service,
@@ -201,6 +202,7 @@ def _instance_plan(
     inputs = specs.apply_inputs(
         schema, schema.service_input_type, entry.spec, where=f"{where}.spec", current=current
     )
+    spec_text = specs.with_current_values(spec_text, specs.instance_section(entry.name), inputs)
     return environment, {"template_version_id": version.id, "spec": spec_text, "inputs": inputs}
 
 
@@ -232,6 +234,7 @@ def _pipeline_plan(
     inputs = specs.apply_inputs(
         schema, schema.pipeline_input_type, document.pipeline, where="pipeline", current=current
     )
+    spec_text = specs.with_current_values(spec_text, specs.pipeline_section, inputs)
     return {"template_version_id": version.id, "spec": spec_text, "inputs": inputs}
 
 
@@ -244,6 +247,15 @@ def _new_instance(
     spec_text: str,
     now: datetime,
 ) -> ServiceInstance:
+    # The message is made first: a failed flush expires the session's objects.
+    taken = f"The service instance '{name}' of service '{service.name}' already exists."
+    exists = session.scalar(
+        select(ServiceInstance.id).where(
+            ServiceInstance.service_id == service.id, ServiceInstance.name == name
+        )
+    )
+    if exists is not None:
+        raise ConflictException(taken)
     instance = ServiceInstance(
         service_id=service.id,
         environment_id=environment.id,
@@ -260,10 +272,8 @@ def _new_instance(
     session.add(instance)
     try:
         session.flush()
-    except IntegrityError as exc:
-        raise ConflictException(
-            f"The service instance '{name}' of service '{service.name}' already exists."
-        ) from exc
+    except IntegrityError as exc:  # created concurrently
+        raise ConflictException(taken) from exc
     return instance
 
 
@@ -310,9 +320,21 @@ def create_service(
     )
     existing = session.scalars(select(Service).where(Service.name == name)).first()
     if existing is not None:
-        if existing.template_id == template.id and existing.spec == spec:
+        retry = (
+            existing.template_id == template.id
+            and existing.spec == spec
+            and existing.template_major == int(major)
+            and existing.description == description
+            and existing.repository_connection_arn == repository.get("repositoryConnectionArn")
+            and existing.repository_id == repository.get("repositoryId")
+            and existing.branch_name == repository.get("branchName")
+        )
+        if retry:
             return existing, False
-        raise ConflictException(f"The service '{name}' already exists.")
+        raise ConflictException(
+            f"The service '{name}' already exists (with another template, spec or settings, or "
+            "changed since it was created)."
+        )
     schema = versions.version_schema(version)
     document = specs.parse_service_spec(spec)
     with_pipeline = has_pipeline(template, schema)
@@ -381,10 +403,7 @@ def _check_pipeline_request(
     with_pipeline: bool, document: ServiceSpecDocument, repository: dict[str, str | None]
 ) -> None:
     if not with_pipeline:
-        if document.pipeline:
-            raise ValidationException(
-                "spec.pipeline: this service template has no pipeline; remove 'pipeline:'."
-            )
+        _refuse_pipeline_key(document)
         return
     missing = [
         k
@@ -395,6 +414,14 @@ def _check_pipeline_request(
         raise ValidationException(
             "This service template provisions a pipeline, which builds from a source "
             f"repository: {', '.join(missing)} must be given."
+        )
+
+
+def _refuse_pipeline_key(document: ServiceSpecDocument) -> None:
+    if document.has_pipeline_key:
+        raise ValidationException(
+            "spec.pipeline: this service has no pipeline (its template provisions none, or "
+            "leaves it to the customer); remove 'pipeline:'."
         )
 
 
@@ -430,14 +457,16 @@ def update_service(
     for instance in current.values():
         deployments.ensure_idle(instance, f"Service instance '{instance.name}'")
     pipeline = pipeline_of(session, service)
-    if pipeline is not None:
+    if pipeline is None:
+        _refuse_pipeline_key(document)
+    else:
         deployments.ensure_idle(pipeline, f"The pipeline of service '{name}'")
     template = session.get(Template, service.template_id)
     assert template is not None
     wanted = {entry.name: entry for entry in document.instances}
     _check_unchanged(session, current, wanted, pipeline, document)
-    major = max((i.template_major for i in current.values()), default=service.template_major)
-    version = versions.published_version(session, template, major, None)
+    _refuse_removing_with_components(session, service, [n for n in current if n not in wanted])
+    version = versions.published_version(session, template, current_major(session, service), None)
     started: list[str] = []
     for entry in document.instances:
         if entry.name in current:
@@ -454,29 +483,56 @@ def update_service(
         return service
     waiting = None
     if pipeline is not None:
-        pipeline_version = versions.published_or_current(
-            session, template, pipeline.template_major, pipeline.template_minor
-        )
-        plan = {
-            "template_version_id": pipeline_version.id,
-            "spec": pipeline.spec or spec,
-            "inputs": pipeline.inputs or {},
-        }
-        waiting = deployments.start(
-            session,
-            pipeline,
-            pipeline_target(session, arns, service),
-            operation=DEPLOY,
-            initial_state=_pipeline_deployed_state(service, pipeline),
-            target_state=_pipeline_deployed_state(service, pipeline),
-            plan=plan,
-            now=now,
-            run_now=False,
-        ).id
+        # The pipeline builds for every instance: it runs again once they are all done.
+        pipeline_spec = spec if document.has_pipeline_key else None
+        waiting = _redeploy_pipeline(session, arns, service, pipeline, pipeline_spec, now).id
     service.status = UPDATE_IN_PROGRESS
     service.status_message = None
     _begin_operation(service, started, waiting)
     return service
+
+
+def current_major(session: Session, service: Service) -> int:
+    """The major version new instances get: the highest one the service's instances run."""
+    highest = session.scalar(
+        select(func.max(ServiceInstance.template_major)).where(
+            ServiceInstance.service_id == service.id
+        )
+    )
+    return int(highest) if highest is not None else service.template_major
+
+
+def _redeploy_pipeline(
+    session: Session,
+    arns: Arns,
+    service: Service,
+    pipeline: ServicePipeline,
+    spec: str | None,
+    now: datetime,
+) -> Deployment:
+    """A deployment of the pipeline's deployed version and inputs that waits for the service's
+    instance deployments (``after_deployment`` enqueues it once they are done)."""
+    template = session.get(Template, service.template_id)
+    assert template is not None
+    version = versions.published_or_current(
+        session, template, pipeline.template_major, pipeline.template_minor
+    )
+    spec_text = spec or pipeline.spec or service.spec
+    return deployments.start(
+        session,
+        pipeline,
+        pipeline_target(session, arns, service),
+        operation=DEPLOY,
+        initial_state=_pipeline_deployed_state(service, pipeline),
+        target_state=pipeline_state(service.template_name, version.major, version.minor, spec_text),
+        plan={
+            "template_version_id": version.id,
+            "spec": spec_text,
+            "inputs": pipeline.inputs or {},
+        },
+        now=now,
+        run_now=False,
+    )
 
 
 def _check_unchanged(
@@ -486,7 +542,10 @@ def _check_unchanged(
     pipeline: ServicePipeline | None,
     document: ServiceSpecDocument,
 ) -> None:
-    """UpdateService adds and removes instances; editing one is UpdateServiceInstance's job."""
+    """UpdateService adds and removes instances; editing one is UpdateServiceInstance's job.
+
+    Entries are compared by the inputs they resolve to, so an entry that spells out a default
+    or says ${Proton::CURRENT_VAL} is no edit."""
     for name, entry in wanted.items():
         instance = current.get(name)
         if instance is None:
@@ -496,27 +555,49 @@ def _check_unchanged(
                 f"instances[{entry.index}].environment: instance '{name}' runs in "
                 f"'{instance.environment_name}' and cannot move; add a new instance instead."
             )
-        if (entry.spec or {}) != (_raw_instance_spec(instance) or {}):
+        if not _same_inputs(session, instance, entry.spec):
             raise ValidationException(
-                f"instances[{entry.index}].spec: UpdateService adds and removes instances; "
-                f"change instance '{name}' with UpdateServiceInstance."
+                f"instances[{entry.index}].spec: UpdateService adds and removes instances and "
+                f"cannot edit instance '{name}'; change it with UpdateServiceInstance."
             )
-    if pipeline is not None and document.has_pipeline_key:
-        old = specs.parse_service_spec(pipeline.spec or "").pipeline if pipeline.spec else None
-        if (document.pipeline or {}) != (old or {}):
-            raise ValidationException(
-                "spec.pipeline: UpdateService cannot change the pipeline; use "
-                "UpdateServicePipeline."
-            )
+    if (
+        pipeline is not None
+        and document.has_pipeline_key
+        and not _same_inputs(session, pipeline, document.pipeline)
+    ):
+        raise ValidationException(
+            "spec.pipeline: UpdateService cannot change the pipeline; use UpdateServicePipeline."
+        )
 
 
-def _raw_instance_spec(instance: ServiceInstance) -> dict[str, Any] | None:
-    if not instance.spec:
-        return None
+def _same_inputs(
+    session: Session, resource: ServiceInstance | ServicePipeline, values: dict[str, Any] | None
+) -> bool:
+    """Whether ``values`` resolve to the inputs ``resource`` runs, under its deployed version."""
+    if isinstance(resource, ServiceInstance):
+        template_id, kind = resource.template_id, "service"
+    else:
+        template_id = session.scalar(
+            select(Service.template_id).where(Service.id == resource.service_id)
+        )
+        kind = "pipeline"
+    deployed = resource.inputs or {}
+    version = session.scalars(
+        select(TemplateVersion).where(
+            TemplateVersion.template_id == template_id,
+            TemplateVersion.major == resource.template_major,
+            TemplateVersion.minor == resource.template_minor,
+        )
+    ).first()
+    if version is None:  # the deployed version was deleted: compare what was written
+        return (values or {}) == deployed
+    schema = versions.version_schema(version)
+    type_name = schema.service_input_type if kind == "service" else schema.pipeline_input_type
     try:
-        return specs.parse_service_spec(instance.spec).instance(instance.name).spec
+        resolved = specs.apply_inputs(schema, type_name, values, where=kind, current=deployed)
     except ValidationException:
-        return None
+        return False
+    return resolved == deployed
 
 
 def _pipeline_deployed_state(service: Service, pipeline: ServicePipeline) -> dict:
@@ -542,6 +623,23 @@ def _start_delete(
     )
 
 
+def _refuse_removing_with_components(
+    session: Session, service: Service, instance_names: list[str]
+) -> None:
+    """An instance goes only after its component is detached or deleted."""
+    if not instance_names:
+        return
+    attached = session.execute(
+        select(Component.name, Component.service_instance_name).where(
+            Component.service_name == service.name,
+            Component.service_instance_name.in_(instance_names),
+        )
+    ).all()
+    if attached:
+        listed = ", ".join(f"'{c}' on instance '{i}'" for c, i in attached)
+        raise ConflictException(f"Detach or delete the component(s) first: {listed}.")
+
+
 def delete_service(session: Session, arns: Arns, name: str, now: datetime) -> Service:
     service = find_service(session, name, lock=True)
     if service.status == DELETE_IN_PROGRESS:
@@ -549,6 +647,7 @@ def delete_service(session: Session, arns: Arns, name: str, now: datetime) -> Se
     if service.status in BUSY:
         raise ConflictException(f"The service '{name}' is {service.status}; wait for it.")
     instances = instances_of(session, service)
+    _refuse_removing_with_components(session, service, [i.name for i in instances])
     pipeline = pipeline_of(session, service)
     for resource in [*instances, *([pipeline] if pipeline else [])]:
         deployments.ensure_idle(resource, f"A resource of service '{name}'")
@@ -596,38 +695,42 @@ def create_service_instance(
     client_token: str | None,
     now: datetime,
 ) -> ServiceInstance:
+    """A new instance; a service with a pipeline redeploys it afterwards, as UpdateService does
+    for the instances it adds, so that the pipeline builds for the new instance too."""
     service = find_service(session, service_name, lock=True)
-    if service.status in BUSY:
+    operation = service.operation or {}
+    # A pipeline deployment already waits for this service's instances: the new one joins.
+    joins = bool(operation.get("pipeline")) and service.status != DELETE_IN_PROGRESS
+    if service.status in BUSY and not joins:
         raise ConflictException(f"The service '{service_name}' is {service.status}; wait for it.")
+    pipeline = pipeline_of(session, service)
+    if pipeline is not None and not joins:
+        deployments.ensure_idle(pipeline, f"The pipeline of service '{service_name}'")
     template = session.get(Template, service.template_id)
     assert template is not None
     version = versions.published_version(
         session,
         template,
-        service.template_major if major is None else int(major),
+        current_major(session, service) if major is None else int(major),
         None if minor is None else int(minor),
     )
     document = specs.parse_service_spec(spec)
     entry = document.instance(name)
     environment, plan = _instance_plan(session, version, entry, spec_text=spec)
-    instance = _new_instance(session, service, name, environment, version, spec, now)
+    instance = _new_instance(session, service, name, environment, version, plan["spec"], now)
     instance.inputs = plan["inputs"]
     instance.last_client_request_token = client_token
-    _start_instance(session, arns, instance, version, plan, None, now)
-    service.spec = _with_instance(service.spec, entry)
+    started = _start_instance(session, arns, instance, version, plan, None, now).id
+    service.spec = specs.edit_service_spec(service.spec, instance=entry)
     service.last_modified_at = now
+    if joins:
+        service.operation = {**operation, "deployments": [*operation["deployments"], started]}
+    elif pipeline is not None:
+        waiting = _redeploy_pipeline(session, arns, service, pipeline, None, now).id
+        service.status = UPDATE_IN_PROGRESS
+        service.status_message = None
+        _begin_operation(service, [started], waiting)
     return instance
-
-
-def _with_instance(service_spec: str, entry: InstanceSpec) -> str:
-    """The service's spec with one more instance, so GetService shows every instance."""
-    data = yaml.safe_load(service_spec) or {"proton": specs.SERVICE_SPEC}
-    data.setdefault("instances", [])
-    data["instances"] = [
-        *(data["instances"] or []),
-        {"name": entry.name, "environment": entry.environment, "spec": entry.spec or {}},
-    ]
-    return yaml.safe_dump(data, sort_keys=False)
 
 
 def update_service_instance(
@@ -760,7 +863,13 @@ def after_deployment(session: Session, arns: Arns, deployment: Deployment, now: 
     service = session.scalars(
         select(Service).where(Service.name == deployment.service_name).with_for_update()
     ).first()
-    if service is None or not service.operation:
+    if service is None:
+        return
+    if deployment.status == SUCCEEDED and deployment.operation == DEPLOY:
+        _sync_service_spec(service, deployment)
+    if not service.operation:
+        if deployment.status == SUCCEEDED:
+            _recover(session, service, now)
         return
     operation = service.operation
     ids = list(operation.get("deployments") or [])
@@ -788,6 +897,33 @@ def after_deployment(session: Session, arns: Arns, deployment: Deployment, now: 
             )
             failed.append(pipeline_deployment)
     _finish_operation(session, arns, service, failed, now)
+
+
+def _sync_service_spec(service: Service, deployment: Deployment) -> None:
+    """GetService's spec follows what its instances and pipeline run: a successful
+    UpdateServiceInstance or UpdateServicePipeline rewrites that part of it."""
+    try:
+        document = specs.parse_service_spec((deployment.plan or {}).get("spec") or "")
+        if deployment.target_type == SERVICE_INSTANCE:
+            entry = document.instance(deployment.service_instance_name or "")
+            service.spec = specs.edit_service_spec(service.spec, instance=entry)
+        elif deployment.target_type == SERVICE_PIPELINE and document.has_pipeline_key:
+            service.spec = specs.edit_service_spec(service.spec, pipeline=document.pipeline or {})
+    except ValidationException:
+        return  # a spec that no longer parses (older rules): leave the service's as it is
+
+
+def _recover(session: Session, service: Service, now: datetime) -> None:
+    """A failed service whose every part has since been deployed successfully (fixed one by
+    one with UpdateServiceInstance and UpdateServicePipeline) is ACTIVE again."""
+    if service.status not in ("CREATE_FAILED", "UPDATE_FAILED"):
+        return
+    pipeline = pipeline_of(session, service)
+    parts = [*instances_of(session, service), *([pipeline] if pipeline else [])]
+    if all(part.deployment_status == SUCCEEDED for part in parts):
+        service.status = ACTIVE
+        service.status_message = None
+        service.last_modified_at = now
 
 
 def _finish_operation(

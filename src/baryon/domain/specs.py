@@ -7,8 +7,11 @@ fixes a spec in one round trip.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import yaml
 
 from baryon.api.errors import ValidationException
 from baryon.bundles.errors import BundleError, SpecError
@@ -43,12 +46,17 @@ class ServiceSpecDocument:
         raise ValidationException(f"spec: the ServiceSpec has no instance named '{name}'.")
 
 
-def _load(text: str, kind: str) -> dict[str, Any]:
+def _read(text: str) -> Any:
     try:
-        document = load_yaml(text, "spec", max_bytes=_MAX_SPEC_BYTES)
+        return load_yaml(text, "spec", max_bytes=_MAX_SPEC_BYTES).data
     except BundleError as exc:
-        raise ValidationException(f"The spec is not valid YAML: {exc}") from exc
-    data = document.data
+        # Syntax errors say "invalid YAML"; the rest are limits (aliases, nesting, size).
+        problem = "is not valid YAML" if "invalid YAML" in exc.reason else "was refused"
+        raise ValidationException(f"The spec {problem}: {exc}") from exc
+
+
+def _load(text: str, kind: str) -> dict[str, Any]:
+    data = _read(text)
     if not isinstance(data, dict):
         raise ValidationException(f"spec: must be a YAML mapping starting with 'proton: {kind}'.")
     if data.get("proton") != kind:
@@ -145,3 +153,87 @@ def _substitute_current(values: dict[str, Any], current: dict[str, Any], where: 
         else:
             result[key] = value
     return result
+
+
+# --- specs as stored: what was applied, with ${Proton::CURRENT_VAL} resolved ------------------
+
+
+Section = Callable[[dict[str, Any]], Any]
+
+
+def environment_section(data: dict[str, Any]) -> Any:
+    return data.get("spec")
+
+
+def pipeline_section(data: dict[str, Any]) -> Any:
+    return data.get("pipeline")
+
+
+def instance_section(name: str) -> Section:
+    def section(data: dict[str, Any]) -> Any:
+        for entry in data.get("instances") or []:
+            if isinstance(entry, dict) and entry.get("name") == name:
+                return entry.get("spec")
+        return None
+
+    return section
+
+
+def with_current_values(text: str, section: Section, inputs: dict[str, Any]) -> str:
+    """``text`` with the ``${Proton::CURRENT_VAL}`` values of one section replaced by the values
+    they resolved to, so that a stored spec says what is deployed. Other text stays as given."""
+    if CURRENT_VALUE not in text:
+        return text
+    data = _read(text)
+    values = section(data) if isinstance(data, dict) else None
+    if not isinstance(values, dict):
+        return text
+    resolved = {k: inputs[k] for k, v in values.items() if v == CURRENT_VALUE and k in inputs}
+    if not resolved:
+        return text
+    values.update(resolved)
+    return dump(data)
+
+
+def dump(data: dict[str, Any]) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def edit_service_spec(
+    text: str,
+    *,
+    instance: InstanceSpec | None = None,
+    pipeline: dict[str, Any] | None = None,
+) -> str:
+    """The service's spec with one instance entry added or replaced, or with a new
+    ``pipeline:`` section; the text is left alone when nothing changes."""
+    data = _read(text) if text else None
+    if not isinstance(data, dict):
+        data = {"proton": SERVICE_SPEC}
+    entries = [e for e in data.get("instances") or [] if isinstance(e, dict)]
+    changed = False
+    if instance is not None:
+        wanted = {"name": instance.name, "environment": instance.environment}
+        if instance.spec:
+            wanted["spec"] = instance.spec
+        names = [e.get("name") for e in entries]
+        if instance.name in names:
+            position = names.index(instance.name)
+            old = entries[position]
+            if (old.get("environment"), old.get("spec") or {}) != (
+                instance.environment,
+                instance.spec or {},
+            ):
+                entries[position] = wanted
+                changed = True
+        else:
+            entries.append(wanted)
+            changed = True
+    if pipeline is not None and (data.get("pipeline") or {}) != pipeline:
+        data["pipeline"] = pipeline
+        changed = True
+    if not changed:
+        return text
+    data["instances"] = entries
+    ordered = {k: data[k] for k in ("proton", "pipeline", "instances") if k in data}
+    return dump({**ordered, **data})

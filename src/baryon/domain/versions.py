@@ -75,10 +75,12 @@ def target_version(
     wanted_major = None if major is None else int(major)
     wanted_minor = None if minor is None else int(minor)
     if deployment_type == CURRENT_VERSION:
-        if (wanted_major, wanted_minor) not in ((None, None), (current_major, current_minor)):
+        # Proton: "Don't include minor or major version parameters" with CURRENT_VERSION.
+        if major is not None or minor is not None:
             raise ValidationException(
                 "deploymentType CURRENT_VERSION keeps the deployed version "
-                f"{current_major}.{current_minor}; use MINOR_VERSION or MAJOR_VERSION to change it."
+                f"{current_major}.{current_minor} and takes no templateMajorVersion or "
+                "templateMinorVersion; use MINOR_VERSION or MAJOR_VERSION to change the version."
             )
         return published_or_current(session, template, current_major, current_minor)
     if deployment_type == MINOR_VERSION:

@@ -7,7 +7,10 @@ steps (an existing stack is awaited or updated, never created twice).
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,10 +20,12 @@ from sqlalchemy.orm import Session
 
 from baryon.bundles.errors import BundleError
 from baryon.bundles.loader import IacSection
-from baryon.domain import deployments, outcomes, versions
+from baryon.bundles.manifest import parse_manifest
+from baryon.domain import deployments, outcomes, specs, versions
 from baryon.domain.account_settings import read as read_account_settings
 from baryon.domain.deployments import (
     CANCELLED,
+    COMPONENT,
     DELETE,
     DEPLOY_JOB,
     ENVIRONMENT,
@@ -35,18 +40,22 @@ from baryon.engine.handlers import JobContext, register_job
 from baryon.provisioners.base import Outcome, StackSpec
 from baryon.provisioners.names import stack_name_for
 from baryon.provisioners.selection import provisioner_for
+from baryon.render.cloudformation import parse_cloudformation
 from baryon.render.context import (
+    ComponentRef,
     EnvironmentRef,
     InstanceRef,
     ServiceRef,
+    component_namespace,
     environment_namespace,
     instance_namespace,
     pipeline_namespace,
 )
 from baryon.render.errors import RenderError
-from baryon.render.iac import render_section
+from baryon.render.iac import RenderedSection, render_section
 from baryon.runtime import Runtime
 from baryon.store.tables import (
+    Component,
     Deployment,
     Environment,
     Service,
@@ -89,6 +98,8 @@ def stack_name(deployment: Deployment) -> str:
             deployment.service_name or "",
             deployment.service_instance_name or "",
         )
+    if deployment.target_type == COMPONENT:
+        return stack_name_for("component", deployment.component_name or "")
     return stack_name_for("service-pipeline", deployment.service_name or "")
 
 
@@ -125,13 +136,7 @@ def _execute(runtime: Runtime, work: Work, io: DatabaseDeploymentIO) -> outcomes
         return _result(provisioner.destroy(work.stack_name, io))
     assert work.section is not None and work.namespace is not None
     try:
-        rendered = render_section(
-            work.section,
-            work.namespace,
-            kind=work.render_kind,
-            resource_arn=work.target_arn,
-            proton_tags=work.proton_tags,
-        )
+        rendered = _render_checked(work)
     except RenderError as exc:
         io.log(f"Rendering failed: {exc}")
         return outcomes.Result(FAILED, str(exc))
@@ -153,6 +158,144 @@ def _execute(runtime: Runtime, work: Work, io: DatabaseDeploymentIO) -> outcomes
         client_token=work.deployment_id,
     )
     return _result(provisioner.deploy(spec, io))
+
+
+def _output_text(value: Any) -> str:
+    """An output is a string; a spec value of another type reads as it would in JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+# --- rendering, with values kept as data -----------------------------------------------------
+
+# Strings that read back as themselves wherever a template writes them (quoted or not). Any
+# other value (quotes, line breaks, '#', ': ', flow punctuation, leading YAML indicators) is
+# checked after rendering: Jinja pastes text, and YAML could read such a value as syntax.
+_INERT = re.compile(r"(?!- )[A-Za-z0-9_./=+-][A-Za-z0-9 _./=+@:()*?$^~-]*\Z")
+_TOKEN = "BaryonValue{:05d}Q"
+
+
+def _render_checked(work: Work) -> RenderedSection:
+    """Renders the section and proves that every non-trivial value in it survived as data.
+
+    Proton pastes values into the template text, so a value with a quote and a line break can
+    end a YAML scalar and add keys, even resources, of its own; one with ' #' silently cuts
+    the rest of a line. The section is rendered a second time with a plain stand-in token for
+    each such value; the real render must parse to the same shape, with each value exactly
+    where the stand-in render has its token. Otherwise the deployment fails, and nothing is
+    deployed."""
+    assert work.section is not None and work.namespace is not None
+    section, namespace = work.section, work.namespace
+
+    def render(values: dict[str, Any]) -> RenderedSection:
+        return render_section(
+            section,
+            values,
+            kind=work.render_kind,
+            resource_arn=work.target_arn,
+            proton_tags=work.proton_tags,
+        )
+
+    probes: dict[str, tuple[str, str]] = {}  # token -> (where the value sits, the value)
+
+    def probe(path: str, value: str) -> str | None:
+        if not value or (_INERT.match(value) and ": " not in value and value[-1] not in ": "):
+            return None
+        token = _TOKEN.format(len(probes))
+        probes[token] = (path, value)
+        return token
+
+    stand_in_namespace = _replace_strings(namespace, "", probe)
+    try:
+        rendered, failure = render(namespace), None
+    except RenderError as exc:
+        if not probes:
+            raise
+        rendered, failure = None, exc
+    if rendered is not None and (not probes or rendered.engine != "cloudformation"):
+        return rendered
+    try:
+        stand_in = render(stand_in_namespace)
+        # A value the template transforms (or ignores) does not appear verbatim and cannot be
+        # followed; render again with stand-ins only for the values that do.
+        text = "".join(stand_in.files.values())
+        used = {token: found for token, found in probes.items() if token in text}
+        if used and len(used) < len(probes):
+            tokens = {path: token for token, (path, _) in used.items()}
+            stand_in = render(_replace_strings(namespace, "", lambda path, _: tokens.get(path)))
+    except RenderError:
+        used = {}  # the template inspects the values themselves: nothing to compare with
+    if failure is not None:
+        if not used:
+            raise failure
+        raise RenderError(
+            f"{failure.reason}; this comes from the value of {_names(used)}, which holds "
+            "quotes, line breaks or other characters that YAML reads as syntax where the "
+            "template writes it",
+            file=failure.file,
+            line=failure.line,
+        )
+    assert rendered is not None
+    for name, body in rendered.files.items():
+        where = f"{section.folder}/{name}"
+        intended = parse_cloudformation(stand_in.files[name], where)
+        if not _survives(intended, parse_cloudformation(body, where), used):
+            raise RenderError(
+                f"the value of {_names(used)} changes the rendered template: YAML reads the "
+                "quotes, line breaks, '#' or other punctuation in it as syntax, so the stack "
+                "would not hold the value as given (or would hold more than it). Nothing was "
+                "deployed; quote the value in the template or give a different value",
+                file=where,
+            )
+    return rendered
+
+
+def _replace_strings(value: Any, path: str, replace: Callable[[str, str], str | None]) -> Any:
+    """``value`` with each string for which ``replace(path, string)`` gives a stand-in
+    replaced by it; ``path`` says where a value sits (``service_instance.inputs.image``)."""
+    if isinstance(value, str):
+        stand_in = replace(path, value)
+        return value if stand_in is None else stand_in
+    if isinstance(value, dict):
+        return {
+            key: _replace_strings(item, f"{path}.{key}" if path else str(key), replace)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_replace_strings(item, f"{path}[{i}]", replace) for i, item in enumerate(value)]
+    return value
+
+
+def _survives(stand_in: Any, real: Any, used: dict[str, tuple[str, str]]) -> bool:
+    """Whether the real render has the stand-in render's shape, and holds each value where
+    the stand-in holds its token. Text without a token is not compared: a template may
+    transform a value (``| upper``), and the token then reads differently."""
+    if isinstance(stand_in, dict):
+        if not isinstance(real, dict) or len(real) != len(stand_in):
+            return False
+        # YAML keeps the order of keys, so the two renders pair up by position.
+        for (key, item), (real_key, real_item) in zip(stand_in.items(), real.items(), strict=True):
+            if not _survives(key, real_key, used) or not _survives(item, real_item, used):
+                return False
+        return True
+    if isinstance(stand_in, list):
+        return (
+            isinstance(real, list)
+            and len(real) == len(stand_in)
+            and all(_survives(a, b, used) for a, b in zip(stand_in, real, strict=True))
+        )
+    if isinstance(stand_in, str) and any(token in stand_in for token in used):
+        for token, (_, value) in used.items():
+            stand_in = stand_in.replace(token, value)
+        return real == stand_in
+    return not isinstance(real, dict | list)
+
+
+def _names(used: dict[str, tuple[str, str]]) -> str:
+    return ", ".join(sorted({path for path, _ in used.values()}))
 
 
 def _result(outcome: Outcome) -> outcomes.Result:
@@ -193,6 +336,22 @@ def _prepare(session: Session, runtime: Runtime, deployment: Deployment) -> Work
         if isinstance(resource, Environment) and resource.provisioning == CUSTOMER_MANAGED:
             work.spec_outputs = {}
         return work
+    if isinstance(resource, Component):
+        _prepare_component(session, runtime, deployment, resource, work)
+    else:
+        _prepare_from_template(session, runtime, deployment, resource, work)
+        if work.spec_outputs is not None:
+            return work
+    work.tags = {**work.proton_tags, **_tags(session, deployment.target_arn)}
+    if work.section is None:
+        raise BundleError(f"the template bundle has no IaC for a {work.render_kind}")
+    return work
+
+
+def _prepare_from_template(
+    session: Session, runtime: Runtime, deployment: Deployment, resource: Any, work: Work
+) -> None:
+    """Environments, service instances and pipelines: IaC from a template version's bundle."""
     version = session.get(TemplateVersion, deployment.plan["template_version_id"])
     if version is None:
         raise BundleError("the template version this deployment targets was deleted")
@@ -200,13 +359,12 @@ def _prepare(session: Session, runtime: Runtime, deployment: Deployment) -> Work
     assert template is not None
     inputs = deployment.plan.get("inputs") or {}
     if isinstance(resource, Environment) and template.provisioning == CUSTOMER_MANAGED:
-        work.spec_outputs = {key: str(value) for key, value in inputs.items()}
-        return work
+        work.spec_outputs = {key: _output_text(value) for key, value in inputs.items()}
+        return
     bundle = versions.version_bundle(
         version, template, runtime.settings.bundle_limits, runtime.settings.work_dir
     )
     settings = runtime.settings
-    work.tags = _tags(session, deployment.target_arn)
     work.proton_tags = {
         "proton:account": settings.account_id,
         "proton:template": template_arn(runtime.arns, template),
@@ -228,7 +386,7 @@ def _prepare(session: Session, runtime: Runtime, deployment: Deployment) -> Work
         env_ref = _environment_ref(session, settings, environment, environment.inputs or {})
         work.namespace = instance_namespace(
             _service_ref(service),
-            InstanceRef(resource.name, inputs, {}, env_ref, {}),
+            InstanceRef(resource.name, inputs, {}, env_ref, _component_refs(session, resource)),
         )
         work.role_arn = environment.proton_service_role_arn
         work.proton_tags.update(
@@ -250,10 +408,70 @@ def _prepare(session: Session, runtime: Runtime, deployment: Deployment) -> Work
         account = read_account_settings(session)
         work.role_arn = account.pipeline_service_role_arn if account else None
         work.proton_tags["proton:service"] = runtime.arns.service(service.name)
-    work.tags = {**work.proton_tags, **work.tags}
-    if work.section is None:
-        raise BundleError(f"the template bundle has no IaC for a {work.render_kind}")
-    return work
+
+
+def _prepare_component(
+    session: Session, runtime: Runtime, deployment: Deployment, component: Component, work: Work
+) -> None:
+    """A directly defined component: its IaC is inline, in the deployment's plan."""
+    plan = deployment.plan
+    manifest = parse_manifest(plan["manifest"], "manifest", component=True)
+    file_name = manifest.templates[0].file or "template"
+    work.section = IacSection("component", manifest, {file_name: plan["template_file"]})
+    work.render_kind = "component"
+    settings = runtime.settings
+    environment = session.get(Environment, component.environment_id)
+    assert environment is not None
+    env_ref = _environment_ref(session, settings, environment, environment.inputs or {})
+    work.role_arn = environment.component_role_arn
+    work.proton_tags = {
+        "proton:account": settings.account_id,
+        "proton:environment": runtime.arns.environment(environment.name),
+        "proton:component": deployment.target_arn,
+    }
+    service_name, instance_name = plan.get("service_name"), plan.get("service_instance_name")
+    if not (service_name and instance_name):
+        work.namespace = component_namespace(component.name, env_ref)
+        return
+    service = session.scalars(select(Service).where(Service.name == service_name)).first()
+    instance = session.scalars(
+        select(ServiceInstance).where(
+            ServiceInstance.service_name == service_name, ServiceInstance.name == instance_name
+        )
+    ).first()
+    if service is None or instance is None:
+        raise BundleError(f"the service instance {service_name}/{instance_name} is gone")
+    inputs = dict(instance.inputs or {})
+    if plan.get("service_spec"):
+        # The spec the developer gave the component wins over the instance's deployed inputs.
+        entry = specs.parse_service_spec(plan["service_spec"]).instance(instance_name)
+        inputs.update(entry.spec or {})
+    work.namespace = component_namespace(
+        component.name,
+        env_ref,
+        _service_ref(service),
+        InstanceRef(instance.name, inputs, {}, env_ref, {}),
+    )
+    work.proton_tags.update(
+        {
+            "proton:service": runtime.arns.service(service.name),
+            "proton:service-instance": runtime.arns.service_instance(service.name, instance.name),
+        }
+    )
+
+
+def _component_refs(session: Session, instance: ServiceInstance) -> dict[str, ComponentRef]:
+    """The deployed component attached to an instance, as its templates see it ("default")."""
+    component = session.scalars(
+        select(Component).where(
+            Component.service_name == instance.service_name,
+            Component.service_instance_name == instance.name,
+        )
+    ).first()
+    if component is None or component.last_succeeded_deployment_id is None:
+        return {}
+    outputs = deployments.outputs_of(session, component.last_succeeded_deployment_id)
+    return {"default": ComponentRef(component.name, outputs)}
 
 
 def _tags(session: Session, arn: str) -> dict[str, str]:

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, union_all
 
-from baryon.api.errors import ConflictException, ResourceNotFoundException
+from baryon.api.errors import (
+    ConflictException,
+    ResourceNotFoundException,
+    ValidationException,
+)
 from baryon.api.registry import proton_operation
 from baryon.domain import deployments, fleet, outcomes
 from baryon.domain.templates import TemplateKind
 from baryon.operations import views
 from baryon.operations.context import RequestContext
 from baryon.store.tables import (
+    Component,
     Deployment,
     Environment,
     Service,
@@ -29,6 +34,15 @@ _NAME_FILTERS = {
 }
 
 
+def _check_instance_filter(request: dict[str, Any]) -> None:
+    # Instance names are unique within a service only.
+    if request.get("serviceInstanceName") and not request.get("serviceName"):
+        raise ValidationException(
+            "serviceInstanceName needs serviceName: instance names are unique only within "
+            "their service."
+        )
+
+
 def _check_names(deployment: Deployment, request: dict[str, Any]) -> None:
     for member, column in _NAME_FILTERS.items():
         if request.get(member) and getattr(deployment, column.key) != request[member]:
@@ -40,6 +54,7 @@ def _check_names(deployment: Deployment, request: dict[str, Any]) -> None:
 @proton_operation("GetDeployment")
 def get_deployment(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
     with ctx.db.session() as session:
+        _check_instance_filter(request)
         deployment = deployments.find_deployment(session, request["id"])
         _check_names(deployment, request)
         return {"deployment": views.deployment(ctx.arns, deployment)}
@@ -47,6 +62,7 @@ def get_deployment(ctx: RequestContext, request: dict[str, Any]) -> dict[str, An
 
 @proton_operation("ListDeployments")
 def list_deployments(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+    _check_instance_filter(request)
     stmt = select(Deployment)
     scope = {}
     for member, column in _NAME_FILTERS.items():
@@ -107,13 +123,8 @@ def get_resources_summary(ctx: RequestContext, request: dict[str, Any]) -> dict[
                 Service.template_id,
             ),
             "services": _service_counts(session),
-            "components": {
-                "total": 0,
-                "failed": 0,
-                "upToDate": 0,
-                "behindMinor": 0,
-                "behindMajor": 0,
-            },
+            # Components have no template, so no staleness (as Proton documents it).
+            "components": _component_counts(session),
         }
         return {"counts": counts}
 
@@ -143,7 +154,49 @@ def _deployable_counts(session: Any, base: Any, model: Any, template_id: Any) ->
     }
 
 
+def _component_counts(session: Any) -> dict[str, int]:
+    total = session.scalar(select(func.count()).select_from(Component)) or 0
+    failed = (
+        session.scalar(
+            select(func.count())
+            .select_from(Component)
+            .where(Component.deployment_status.in_(["FAILED", "DELETE_FAILED"]))
+        )
+        or 0
+    )
+    return {"total": total, "failed": failed}
+
+
 def _service_counts(session: Any) -> dict[str, int]:
+    """A service is as stale as its stalest part: an instance or its pipeline behind a major
+    version makes it behindMajor, else one behind a minor version behindMinor."""
+    rank = {fleet.UP_TO_DATE: 0, fleet.BEHIND_MINOR: 1, fleet.BEHIND_MAJOR: 2}
+    instances, instance_status = fleet.with_version_status(
+        select(ServiceInstance.service_id.label("service_id")),
+        ServiceInstance.template_id,
+        ServiceInstance.template_major,
+        ServiceInstance.template_minor,
+    )
+    pipelines, pipeline_status = fleet.with_version_status(
+        select(ServicePipeline.service_id.label("service_id")).join(
+            Service, Service.id == ServicePipeline.service_id
+        ),
+        Service.template_id,
+        ServicePipeline.template_major,
+        ServicePipeline.template_minor,
+    )
+    parts = union_all(
+        instances.add_columns(_ranked(instance_status, rank).label("rank")),
+        pipelines.add_columns(_ranked(pipeline_status, rank).label("rank")),
+    ).subquery()
+    per_service = (
+        select(parts.c.service_id, func.max(parts.c.rank).label("rank"))
+        .group_by(parts.c.service_id)
+        .subquery()
+    )
+    by_rank = dict(
+        session.execute(select(per_service.c.rank, func.count()).group_by(per_service.c.rank)).all()
+    )
     total = session.scalar(select(func.count()).select_from(Service)) or 0
     failed = (
         session.scalar(
@@ -151,4 +204,16 @@ def _service_counts(session: Any) -> dict[str, int]:
         )
         or 0
     )
-    return {"total": total, "failed": failed}
+    behind_minor, behind_major = by_rank.get(1, 0), by_rank.get(2, 0)
+    return {
+        "total": total,
+        "failed": failed,
+        # A service without instances or pipeline has nothing to be behind.
+        "upToDate": total - behind_minor - behind_major,
+        "behindMinor": behind_minor,
+        "behindMajor": behind_major,
+    }
+
+
+def _ranked(status: Any, rank: dict[str, int]) -> Any:
+    return case(*((status == name, value) for name, value in rank.items()), else_=0)

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select
 
-from baryon.api.errors import ValidationException
+from baryon.api.errors import ResourceNotFoundException, ValidationException
 from baryon.api.registry import proton_operation
-from baryon.domain import deployments, fleet, services
+from baryon.domain import deployments, fleet, idempotency, services
 from baryon.domain.tags import set_tags
 from baryon.operations import resource_outputs, views
 from baryon.operations.context import RequestContext
@@ -43,6 +43,9 @@ _SORT_COLUMNS: dict[str, ColumnElement[Any]] = {
 @proton_operation("CreateServiceInstance")
 def create_service_instance(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
     with ctx.db.session(write=True) as session:
+        previous = _retried(session, ctx, request, request["serviceName"], request["name"])
+        if previous is not None:
+            return {"serviceInstance": views.service_instance(ctx.arns, previous)}
         instance = services.create_service_instance(
             session,
             ctx.arns,
@@ -60,6 +63,7 @@ def create_service_instance(ctx: RequestContext, request: dict[str, Any]) -> dic
                 ctx.arns.service_instance(instance.service_name, instance.name),
                 request["tags"],
             )
+        _remember(session, ctx, request, instance)
         result = {"serviceInstance": views.service_instance(ctx.arns, instance)}
     ctx.jobs_enqueued()
     return result
@@ -75,6 +79,9 @@ def get_service_instance(ctx: RequestContext, request: dict[str, Any]) -> dict[s
 @proton_operation("UpdateServiceInstance")
 def update_service_instance(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
     with ctx.db.session(write=True) as session:
+        previous = _retried(session, ctx, request, request["serviceName"], request["name"])
+        if previous is not None:
+            return {"serviceInstance": views.service_instance(ctx.arns, previous)}
         instance = services.update_service_instance(
             session,
             ctx.arns,
@@ -87,9 +94,39 @@ def update_service_instance(ctx: RequestContext, request: dict[str, Any]) -> dic
             client_token=request.get("clientToken"),
             now=ctx.now,
         )
+        _remember(session, ctx, request, instance)
         result = {"serviceInstance": views.service_instance(ctx.arns, instance)}
     ctx.jobs_enqueued()
     return result
+
+
+def _retried(
+    session: Any, ctx: RequestContext, request: dict[str, Any], service_name: str, name: str
+) -> ServiceInstance | None:
+    """The instance a previous request with this clientToken (and these parameters) made or
+    updated: a retry of it changes nothing and starts no second deployment."""
+    ref = idempotency.recall(session, ctx.operation, request, ctx.now)
+    if ref is None:
+        return None
+    if ref != f"{service_name}/{name}":
+        raise ValidationException(
+            f"The clientToken '{request['clientToken']}' was already used for another service "
+            "instance."
+        )
+    try:
+        return services.find_instance(session, service_name, name)
+    except ResourceNotFoundException as exc:
+        raise ValidationException(
+            f"The clientToken '{request['clientToken']}' was used for service instance "
+            f"'{name}', which has been deleted since; retry with a new token."
+        ) from exc
+
+
+def _remember(
+    session: Any, ctx: RequestContext, request: dict[str, Any], instance: ServiceInstance
+) -> None:
+    ref = f"{instance.service_name}/{instance.name}"
+    idempotency.remember(session, ctx.operation, request, ref, ctx.now)
 
 
 @proton_operation("ListServiceInstances")
@@ -100,7 +137,12 @@ def list_service_instances(ctx: RequestContext, request: dict[str, Any]) -> dict
         stmt = stmt.where(SI.service_name == request["serviceName"])
     stmt = _apply_filters(stmt, filters)
     sort_by, descending = request.get("sortBy"), request.get("sortOrder") == "DESCENDING"
-    keys = [_SORT_COLUMNS[sort_by], SI.id] if sort_by else [SI.service_name, SI.name, SI.id]
+    # Ties keep a stable, readable order: by service, then by instance name (ListServiceInstances
+    # documents that sorting by serviceName sorts each service's instances by name).
+    keys: list[ColumnElement[Any]] = []
+    for column in (_SORT_COLUMNS[sort_by or "serviceName"], SI.service_name, SI.name, SI.id):
+        if not any(column is key for key in keys):
+            keys.append(column)
     scope = {
         "serviceName": request.get("serviceName"),
         "filters": filters,

@@ -9,6 +9,7 @@ from baryon.domain.arns import Arns
 from baryon.domain.template_versions import version_arn
 from baryon.domain.templates import TemplateKind, template_arn
 from baryon.store.tables import (
+    Component,
     Deployment,
     Environment,
     Service,
@@ -190,4 +191,31 @@ def deployment(arns: Arns, row: Deployment) -> dict[str, Any]:
         "deploymentStatusMessage": row.status_message,
         "initialState": row.initial_state or None,
         "targetState": row.target_state or None,
+    }
+
+
+def component_summary(arns: Arns, row: Component) -> dict[str, Any]:
+    return {
+        "arn": arns.component(row.name),
+        "name": row.name,
+        "environmentName": row.environment_name,
+        "serviceName": row.service_name,
+        "serviceInstanceName": row.service_instance_name,
+        "deploymentStatus": row.deployment_status,
+        "deploymentStatusMessage": row.deployment_status_message,
+        "lastAttemptedDeploymentId": row.last_attempted_deployment_id,
+        "lastSucceededDeploymentId": row.last_succeeded_deployment_id,
+        "lastDeploymentAttemptedAt": row.last_deployment_attempted_at,
+        "lastDeploymentSucceededAt": row.last_deployment_succeeded_at,
+        "createdAt": row.created_at,
+        "lastModifiedAt": row.last_modified_at,
+    }
+
+
+def component(arns: Arns, row: Component) -> dict[str, Any]:
+    return {
+        **component_summary(arns, row),
+        "description": row.description,
+        "serviceSpec": row.service_spec,
+        "lastClientRequestToken": row.last_client_request_token,
     }

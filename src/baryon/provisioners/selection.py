@@ -17,5 +17,6 @@ def provisioner_for(engine: str, settings: Settings) -> Provisioner | None:
         return CloudFormationProvisioner(
             lambda: cloud_client(settings, "cloudformation"),
             timeout=settings.deployment_timeout_seconds,
+            poll_initial=settings.deployment_poll_seconds,
         )
     return None

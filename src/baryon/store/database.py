@@ -72,7 +72,11 @@ def _create_engine(url: str, is_sqlite: bool) -> Engine:
         # Short timeouts: while the database is away, callers get an error in seconds
         # (clients retry) instead of hanging on a connect.
         return create_engine(
-            url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=5,
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=20,
+            pool_timeout=5,
             connect_args={"connect_timeout": 3},
         )
     database = make_url(url).database

@@ -165,8 +165,21 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class DeployableColumns:
-    """What every deployed resource records (environments, service instances, pipelines).
+class DeploymentColumns:
+    """What every deployed resource records about its deployments (components included)."""
+
+    deployment_status: Mapped[str] = mapped_column(String(32))
+    deployment_status_message: Mapped[str | None] = mapped_column(Text)
+    last_attempted_deployment_id: Mapped[str | None] = mapped_column(String(36))
+    last_succeeded_deployment_id: Mapped[str | None] = mapped_column(String(36))
+    last_deployment_attempted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_deployment_succeeded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_modified_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DeployableColumns(DeploymentColumns):
+    """Resources deployed from a template version: environments, instances, pipelines.
 
     ``template_*``, ``spec`` and ``inputs`` describe the last successfully deployed state; an
     attempt in flight is described by its Deployment's target state until it succeeds.
@@ -177,14 +190,6 @@ class DeployableColumns:
     spec: Mapped[str | None] = mapped_column(Text)
     # The spec's inputs merged with the schema's defaults, exactly as rendered.
     inputs: Mapped[dict | None] = mapped_column(JSON)
-    deployment_status: Mapped[str] = mapped_column(String(32))
-    deployment_status_message: Mapped[str | None] = mapped_column(Text)
-    last_attempted_deployment_id: Mapped[str | None] = mapped_column(String(36))
-    last_succeeded_deployment_id: Mapped[str | None] = mapped_column(String(36))
-    last_deployment_attempted_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    last_deployment_succeeded_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    last_modified_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class Environment(DeployableColumns, Base):
@@ -252,6 +257,27 @@ class ServicePipeline(DeployableColumns, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), unique=True)
+
+
+class Component(DeploymentColumns, Base):
+    """A directly defined component: IaC a developer supplies inline, deployed in an
+    environment and optionally attached to one service instance (as its "default")."""
+
+    __tablename__ = "components"
+    __table_args__ = (Index("ix_components_attachment", "service_name", "service_instance_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str | None] = mapped_column(String(500))
+    environment_id: Mapped[int] = mapped_column(ForeignKey("environments.id"))
+    environment_name: Mapped[str] = mapped_column(String(100))
+    service_name: Mapped[str | None] = mapped_column(String(100))
+    service_instance_name: Mapped[str | None] = mapped_column(String(100))
+    # The deployed state (the Deployment's plan holds an attempt's until it succeeds).
+    manifest: Mapped[str] = mapped_column(Text)
+    template_file: Mapped[str] = mapped_column(Text)
+    service_spec: Mapped[str | None] = mapped_column(Text)
+    last_client_request_token: Mapped[str | None] = mapped_column(String(64))
 
 
 class Deployment(Base):

@@ -160,6 +160,26 @@ def _execute(runtime: Runtime, work: Work, io: DatabaseDeploymentIO) -> outcomes
     return _result(provisioner.deploy(spec, io))
 
 
+@dataclass(frozen=True)
+class Planned:
+    """What a deployment would do: IaC files to deploy, or (customer-managed environments)
+    the outputs it would record."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] | None = None
+
+
+def plan_of(session: Session, runtime: Runtime, deployment: Deployment) -> Planned:
+    """Runs the job's own preparation and render on a (possibly unsaved) deployment, so a
+    preview shows exactly what the deployment would deploy. Raises RenderError/BundleError."""
+    work = _prepare(session, runtime, deployment)
+    if work.spec_outputs is not None:
+        return Planned(outputs=work.spec_outputs)
+    if work.section is None or work.namespace is None:
+        raise BundleError(f"the template bundle has no IaC for a {work.render_kind}")
+    return Planned(files=dict(_render_checked(work).files))
+
+
 def _output_text(value: Any) -> str:
     """An output is a string; a spec value of another type reads as it would in JSON."""
     if isinstance(value, str):

@@ -19,7 +19,6 @@ from baryon.bundles.errors import BundleError
 from baryon.domain import deployments, services, specs, versions
 from baryon.engine import deploy
 from baryon.render.errors import RenderError
-from baryon.render.iac import render_section
 from baryon.runtime import Runtime
 from baryon.store.tables import Deployment, Environment, TemplateVersion
 from baryon.web.resources import ENVIRONMENT, INSTANCE, Loaded
@@ -108,23 +107,10 @@ def _render(
         cancel_requested=False,
         plan={"template_version_id": version.id, "spec": spec_text, "inputs": inputs},
     )
-    work = deploy._prepare(session, runtime, draft)
-    if work.spec_outputs is not None:
-        return {"outputs (customer-managed: nothing is deployed)": _lines(work.spec_outputs)}
-    if work.section is None or work.namespace is None:
-        raise BundleError(f"the template bundle has no IaC for a {work.render_kind}")
-    # The job's own render step, with whatever checks it adds, when the engine has one.
-    checked = getattr(deploy, "_render_checked", None)
-    if checked is not None:
-        return dict(checked(work).files)
-    rendered = render_section(
-        work.section,
-        work.namespace,
-        kind=work.render_kind,
-        resource_arn=work.target_arn,
-        proton_tags=work.proton_tags,
-    )
-    return dict(rendered.files)
+    planned = deploy.plan_of(session, runtime, draft)
+    if planned.outputs is not None:
+        return {"outputs (customer-managed: nothing is deployed)": _lines(planned.outputs)}
+    return planned.files
 
 
 def _environment_name(loaded: Loaded) -> str:

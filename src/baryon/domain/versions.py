@@ -30,6 +30,18 @@ NONE, CURRENT_VERSION, MINOR_VERSION, MAJOR_VERSION = (
 )
 
 
+def version_numbered(
+    session: Session, template: Template, major: int, minor: int
+) -> TemplateVersion | None:
+    return session.scalars(
+        select(TemplateVersion).where(
+            TemplateVersion.template_id == template.id,
+            TemplateVersion.major == major,
+            TemplateVersion.minor == minor,
+        )
+    ).first()
+
+
 def published_version(
     session: Session, template: Template, major: int, minor: int | None
 ) -> TemplateVersion:
@@ -42,13 +54,7 @@ def published_version(
                 f"The {kind.label} '{template.name}' has no published version in major "
                 f"version {major}."
             )
-    version = session.scalars(
-        select(TemplateVersion).where(
-            TemplateVersion.template_id == template.id,
-            TemplateVersion.major == major,
-            TemplateVersion.minor == minor,
-        )
-    ).first()
+    version = version_numbered(session, template, major, minor)
     if version is None:
         raise ResourceNotFoundException(
             f"The {kind.label} version '{template.name}' {major}.{minor} was not found."
@@ -112,13 +118,7 @@ def published_or_current(
     session: Session, template: Template, major: int, minor: int
 ) -> TemplateVersion:
     """The deployed version itself: redeploying it is allowed even if it is not the newest."""
-    version = session.scalars(
-        select(TemplateVersion).where(
-            TemplateVersion.template_id == template.id,
-            TemplateVersion.major == major,
-            TemplateVersion.minor == minor,
-        )
-    ).first()
+    version = version_numbered(session, template, major, minor)
     if version is None:
         raise ValidationException(
             f"The deployed version {major}.{minor} of '{template.name}' was deleted; deploy "

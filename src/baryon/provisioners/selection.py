@@ -13,7 +13,7 @@ def provisioner_for(engine: str, settings: Settings) -> Provisioner | None:
     """The provisioner for a rendered section's engine ("cloudformation", "terraform",
     "codebuild"); None for an engine Baryon cannot provision with yet."""
     if engine.lower() == "cloudformation":
-        # A fresh client per operation: credentials (assumed roles) may have rotated.
+        # The process's shared client (cloud/clients.py), looked up per operation.
         return CloudFormationProvisioner(
             lambda: cloud_client(settings, "cloudformation"),
             timeout=settings.deployment_timeout_seconds,

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.orm import defer
 
 from baryon.api.errors import ResourceNotFoundException, ValidationException
 from baryon.api.registry import proton_operation
@@ -132,7 +133,9 @@ def _remember(
 @proton_operation("ListServiceInstances")
 def list_service_instances(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
     filters = request.get("filters") or []
-    stmt = select(SI)
+    # Summaries carry no spec: an instance's spec is its service's whole spec, often kilobytes,
+    # and reading it for every row of a page cost more than the rest of the listing.
+    stmt = select(SI).options(defer(SI.spec, raiseload=True), defer(SI.inputs, raiseload=True))
     if request.get("serviceName"):
         stmt = stmt.where(SI.service_name == request["serviceName"])
     stmt = _apply_filters(stmt, filters)

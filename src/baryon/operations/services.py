@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 
 from baryon.api.registry import proton_operation
 from baryon.domain import deployments, services
@@ -81,7 +82,9 @@ def delete_service(ctx: RequestContext, request: dict[str, Any]) -> dict[str, An
 @proton_operation("ListServices")
 def list_services(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
     with ctx.db.session() as session:
-        rows, next_token = ctx.page(session, select(Service), [Service.name], request)
+        # Summaries carry no spec, the largest column of a service.
+        listing = select(Service).options(defer(Service.spec, raiseload=True))
+        rows, next_token = ctx.page(session, listing, [Service.name], request)
         return {
             "services": [views.service_summary(ctx.arns, row[0]) for row in rows],
             "nextToken": next_token,

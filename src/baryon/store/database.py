@@ -74,7 +74,9 @@ def _create_engine(url: str, is_sqlite: bool) -> Engine:
         return create_engine(
             url,
             pool_pre_ping=True,
-            pool_size=10,
+            # Enough kept connections for a busy server's request threads: connections beyond
+            # the pool are opened and closed per request, which cost more than the query.
+            pool_size=20,
             max_overflow=20,
             pool_timeout=5,
             connect_args={"connect_timeout": 3},

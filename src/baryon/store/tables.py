@@ -238,6 +238,16 @@ class ServiceInstance(DeployableColumns, Base):
         UniqueConstraint("service_id", "name", name="uq_service_instances_service_name"),
         Index("ix_service_instances_listing", "service_name", "name"),
         Index("ix_service_instances_environment", "environment_id"),
+        # ListServiceInstances sorted by time: a page is an index range scan, not a sort of
+        # the whole fleet (the keys are the sort column and the listing's tie-breakers).
+        Index(
+            "ix_service_instances_by_attempt",
+            "last_deployment_attempted_at",
+            "service_name",
+            "name",
+            "id",
+        ),
+        Index("ix_service_instances_by_creation", "created_at", "service_name", "name", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -902,8 +902,14 @@ def after_deployment(session: Session, arns: Arns, deployment: Deployment, now: 
 def _sync_service_spec(service: Service, deployment: Deployment) -> None:
     """GetService's spec follows what its instances and pipeline run: a successful
     UpdateServiceInstance or UpdateServicePipeline rewrites that part of it."""
+    deployed = (deployment.plan or {}).get("spec") or ""
+    if deployed == service.spec:
+        # Deployed from the service's own spec (a version upgrade, a redeploy): nothing to
+        # rewrite, and parsing a fleet-sized spec after every instance would cost more than
+        # the deployment itself.
+        return
     try:
-        document = specs.parse_service_spec((deployment.plan or {}).get("spec") or "")
+        document = specs.parse_service_spec(deployed)
         if deployment.target_type == SERVICE_INSTANCE:
             entry = document.instance(deployment.service_instance_name or "")
             service.spec = specs.edit_service_spec(service.spec, instance=entry)

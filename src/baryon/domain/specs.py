@@ -7,6 +7,8 @@ fixes a spec in one round trip.
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +79,14 @@ def parse_environment_spec(text: str) -> dict[str, Any] | None:
 
 
 def parse_service_spec(text: str) -> ServiceSpecDocument:
+    """The parsed spec, the caller's own copy to change."""
+    return copy.deepcopy(_parsed_service_spec(text))
+
+
+# A service's instances are all deployed from the service's one spec, so updating a fleet
+# parses the same text again and again; parsing a 100-instance spec costs ~15 ms, a copy ~1.
+@functools.lru_cache(maxsize=64)
+def _parsed_service_spec(text: str) -> ServiceSpecDocument:
     data = _load(text, SERVICE_SPEC)
     unknown = sorted(set(data) - {"proton", "pipeline", "instances"})
     if unknown:

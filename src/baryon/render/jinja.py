@@ -7,8 +7,10 @@ zero) come out as one RenderError naming the file and the template line.
 
 from __future__ import annotations
 
+import functools
 import traceback
 from collections.abc import Mapping
+from types import CodeType
 from typing import Any
 
 from jinja2 import Template, TemplateError, TemplateSyntaxError
@@ -49,17 +51,26 @@ def render_text(
 
 
 def _compile(environment: TemplateSandbox, text: str, file: str) -> Template:
+    code = _compiled(text, file)
+    return environment.template_class.from_code(environment, code, environment.make_globals(None))
+
+
+# Compiling is most of a render's cost and every deployment of a version renders the same
+# files. The code object holds no state: each render runs it in its own environment, with
+# its own budget (as Jinja's bytecode cache does). Failures are not cached.
+@functools.lru_cache(maxsize=256)
+def _compiled(text: str, file: str) -> CodeType:
+    environment = TemplateSandbox(Budget(DEFAULT_LIMITS))
     try:
         tree = environment.parse(text, name=file, filename=file)
         tree = prepare(tree, file)
         tree.set_environment(environment)
-        code = environment.compile(tree, name=file, filename=file)
+        return environment.compile(tree, name=file, filename=file)
     except TemplateSyntaxError as exc:
         raise RenderError(exc.message or "syntax error", file=file, line=exc.lineno) from None
     except (RecursionError, MemoryError, SyntaxError):
         # Thousands of nested brackets overflow the parser or Python's compiler.
         raise RenderError("the template is nested too deeply to compile", file=file) from None
-    return environment.template_class.from_code(environment, code, environment.make_globals(None))
 
 
 def _run(template: Template, context: dict[str, Any], file: str, limits: RenderLimits) -> str:

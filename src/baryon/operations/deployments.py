@@ -135,16 +135,33 @@ def _template_count(session: Any, kind: TemplateKind) -> dict[str, int]:
 
 
 def _deployable_counts(session: Any, base: Any, model: Any, template_id: Any) -> dict[str, int]:
-    stmt, status = fleet.with_version_status(
-        base, template_id, model.template_major, model.template_minor
-    )
     failed = case((model.deployment_status.in_(["FAILED", "DELETE_FAILED"]), 1), else_=0)
-    # Classify each row in a subquery, then count per class: one scan, any database.
-    rows = stmt.add_columns(status.label("status"), failed.label("failed")).subquery()
+    # Count per deployed version first: a fleet runs a handful of versions, so the version
+    # status is then worked out for a few groups instead of for every row.
+    groups = (
+        base.with_only_columns(
+            template_id.label("template_id"),
+            model.template_major.label("major"),
+            model.template_minor.label("minor"),
+            func.count().label("resources"),
+            func.sum(failed).label("failed"),
+        )
+        .group_by(template_id, model.template_major, model.template_minor)
+        .subquery()
+    )
+    stmt, status = fleet.with_version_status(
+        select(groups.c.resources, groups.c.failed),
+        groups.c.template_id,
+        groups.c.major,
+        groups.c.minor,
+    )
+    classified = stmt.add_columns(status.label("status")).subquery()
     counted = session.execute(
-        select(rows.c.status, func.count(), func.sum(rows.c.failed)).group_by(rows.c.status)
+        select(
+            classified.c.status, func.sum(classified.c.resources), func.sum(classified.c.failed)
+        ).group_by(classified.c.status)
     ).all()
-    by_status = {status_name: count for status_name, count, _ in counted}
+    by_status = {status_name: int(count or 0) for status_name, count, _ in counted}
     return {
         "total": sum(by_status.values()),
         "failed": sum(int(failures or 0) for _, _, failures in counted),
@@ -171,11 +188,23 @@ def _service_counts(session: Any) -> dict[str, int]:
     """A service is as stale as its stalest part: an instance or its pipeline behind a major
     version makes it behindMajor, else one behind a minor version behindMinor."""
     rank = {fleet.UP_TO_DATE: 0, fleet.BEHIND_MINOR: 1, fleet.BEHIND_MAJOR: 2}
+    # One row per service and deployed version (a service's instances mostly share one)
+    # before the version status is worked out.
+    instance_versions = (
+        select(
+            ServiceInstance.service_id,
+            ServiceInstance.template_id,
+            ServiceInstance.template_major,
+            ServiceInstance.template_minor,
+        )
+        .distinct()
+        .subquery()
+    )
     instances, instance_status = fleet.with_version_status(
-        select(ServiceInstance.service_id.label("service_id")),
-        ServiceInstance.template_id,
-        ServiceInstance.template_major,
-        ServiceInstance.template_minor,
+        select(instance_versions.c.service_id.label("service_id")),
+        instance_versions.c.template_id,
+        instance_versions.c.template_major,
+        instance_versions.c.template_minor,
     )
     pipelines, pipeline_status = fleet.with_version_status(
         select(ServicePipeline.service_id.label("service_id")).join(

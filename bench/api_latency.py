@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import harness, loadgen, seed
+from tests.support import fleet_seed as seed
+
+from bench import harness, loadgen
 from bench.harness import Cleanup, Proc, Table
 
 PROTON_TARGET = "AwsProton20200720"
@@ -61,8 +63,8 @@ def run(args: argparse.Namespace, cleanup: Cleanup) -> None:
             f"threads, one keep-alive connection each, every request SigV4-signed with botocore's "
             f"signer), {args.warmup:g} s warm-up then {args.duration:g} s measured per row",
             f"data: {args.instances} service instances seeded into the store "
-            f"(bench.seed, 100 per service); ListServiceInstances asks for maxResults "
-            f"{args.page_size}, first page",
+            "(tests/support/fleet_seed.py, 100 per service); ListServiceInstances asks for "
+            f"maxResults {args.page_size}, first page",
             "baseline: moto's server (Baryon's local cloud process) on the same machine: "
             "DynamoDB DescribeTable and ECS ListClusters (50 clusters); moto checks no signature",
             f"PostgreSQL: {'fsync off' if args.pg_unsafe else 'durable defaults'}",

@@ -25,8 +25,9 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import event
+from tests.support import fleet_seed as seed
 
-from bench import harness, loadgen, seed
+from bench import harness, loadgen
 from bench.api_latency import JSON_10, PROTON_TARGET
 from bench.harness import Cleanup, Table, percentile
 

@@ -1,6 +1,7 @@
 """Seeds a Baryon store straight through its SQLAlchemy tables: templates and published
 versions, environments, services and their service instances, as if they had been created
-and deployed through the API (no deployments, jobs or bundles: read benchmarks only).
+and deployed through the API (no deployments, jobs or bundles), for the read benchmarks and
+the tests of fleet-wide queries.
 
 The data looks like what Baryon writes: each instance's ``spec`` is its service's whole spec
 (every instance of the service is listed in it, as CreateService stores it), ``inputs`` are
@@ -9,7 +10,8 @@ some on 2.0 (behind a minor), some on 1.0 (behind a major), a few FAILED.
 
 PostgreSQL gets the instances through COPY; SQLite through batched INSERTs.
 
-    .venv/bin/python -m bench.seed --database-url postgresql+psycopg://... --instances 1000
+    .venv/bin/python -m tests.support.fleet_seed --instances 1000 \
+        --database-url postgresql+psycopg://...
 """
 
 from __future__ import annotations
@@ -160,7 +162,7 @@ def _templates(connection: Any, now: datetime) -> tuple[int, int]:
                 "kind": kind,
                 "name": name,
                 "display_name": None,
-                "description": "seeded by bench.seed",
+                "description": "seeded by tests.support.fleet_seed",
                 "encryption_key": None,
                 "provisioning": None,
                 "created_at": now,

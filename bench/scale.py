@@ -91,7 +91,7 @@ class Api:
 
 def run(args: argparse.Namespace, cleanup: Cleanup) -> None:
     harness.print_header(
-        "Scale: ListServiceInstances and GetResourcesSummary at 100,000 instances",
+        f"Scale: ListServiceInstances and GetResourcesSummary at {args.instances:,} instances",
         [
             f"data: {args.instances:,} service instances ({args.per_service} per service, 10 "
             "environments; 80% up to date, 15% behind a minor, 5% behind a major, 2% FAILED; "

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import glob
 import os
 import platform
-import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,9 +28,10 @@ from typing import Any
 import boto3
 import botocore.session
 import httpx
-import psycopg
 from botocore.config import Config
 from cryptography.fernet import Fernet
+from tests.support.children import die_with_parent, free_port
+from tests.support.postgres import PostgresServer, find_bin_dir
 
 from baryon.api.service_models import MODELS_DIR
 from baryon.cloud.process import LocalCloudProcess
@@ -42,9 +40,7 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 BUNDLE_BUCKET = f"baryon-bundles-{ACCOUNT_ID}"
 CLOUD_CREDENTIALS = ("bench", "bench-secret")
-_PR_SET_PDEATHSIG = 1
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
 # --- running a benchmark ----------------------------------------------------------------------
@@ -122,18 +118,6 @@ def workspace(cleanup: Cleanup, keep: bool, prefix: str) -> Path:
     return root
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _die_with_parent() -> None:
-    """preexec_fn: SIGTERM this child when the benchmark dies (Linux)."""
-    if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-
-
 # --- the machine ------------------------------------------------------------------------------
 
 
@@ -198,137 +182,23 @@ def print_header(title: str, lines: Iterable[str]) -> None:
 # --- PostgreSQL -------------------------------------------------------------------------------
 
 
-def pg_bin_dir() -> Path:
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
-    if candidates:
-        return Path(candidates[0]).parent
-    found = shutil.which("initdb")
-    if not found:
-        raise SystemExit("PostgreSQL server binaries not found (apt-get install postgresql)")
-    return Path(found).resolve().parent
-
-
 def pg_version() -> str:
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        return "PostgreSQL ?"
     try:
         out = subprocess.run(
-            [str(pg_bin_dir() / "postgres"), "--version"], capture_output=True, text=True
+            [str(bin_dir / "postgres"), "--version"], capture_output=True, text=True
         ).stdout
-    except (OSError, SystemExit):
+    except OSError:
         return "PostgreSQL ?"
     words = out.split()  # "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
     return f"PostgreSQL {words[2]}" if len(words) > 2 else "PostgreSQL ?"
 
 
-class Postgres:
-    """A private PostgreSQL on a loopback port, in a temporary directory.
-
-    Durable by default (PostgreSQL's own fsync and synchronous_commit), as operators run it;
-    ``durable=False`` turns both off like the test suite does. Under root it runs as the
-    ``postgres`` user, which PostgreSQL insists on.
-    """
-
-    def __init__(self, *, durable: bool = True) -> None:
-        self.bin_dir = pg_bin_dir()
-        # Its own directory: the postgres user cannot enter the benchmark's private one.
-        self.root = Path(tempfile.mkdtemp(prefix="baryon-bench-pg-"))
-        self.data = self.root / "data"
-        self.port = free_port()
-        self.durable = durable
-        self.process: subprocess.Popen[bytes] | None = None
-        self._user: str | None = None
-        if os.geteuid() == 0:
-            self._user = "postgres"
-            entry = pwd.getpwnam(self._user)
-            os.chown(self.root, entry.pw_uid, entry.pw_gid)
-        subprocess.run(
-            self._command(
-                [
-                    str(self.bin_dir / "initdb"),
-                    "-D",
-                    str(self.data),
-                    "-U",
-                    "baryon",
-                    "--auth=trust",
-                    "-E",
-                    "UTF8",
-                    "--no-sync",
-                ]
-            ),
-            check=True,
-            capture_output=True,
-        )
-
-    def _command(self, args: list[str]) -> list[str]:
-        return ["runuser", "-u", self._user, "--", *args] if self._user else args
-
-    @property
-    def admin_dsn(self) -> str:
-        return f"postgresql://baryon@127.0.0.1:{self.port}/postgres"
-
-    def start(self, timeout: float = 30.0) -> None:
-        args = [
-            str(self.bin_dir / "postgres"),
-            "-D", str(self.data),
-            "-p", str(self.port),
-            "-k", str(self.root),
-            "-c", "listen_addresses=127.0.0.1",
-            "-c", "max_connections=300",
-        ]  # fmt: skip
-        if not self.durable:
-            args += ["-c", "fsync=off", "-c", "synchronous_commit=off"]
-        with open(self.root / "server.log", "ab") as log:
-            self.process = subprocess.Popen(
-                self._command(args),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                process_group=0,
-                preexec_fn=_die_with_parent,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with psycopg.connect(self.admin_dsn, connect_timeout=2):
-                    return
-            except psycopg.OperationalError:
-                if self.process.poll() is not None:
-                    raise RuntimeError((self.root / "server.log").read_text()) from None
-                time.sleep(0.1)
-        raise RuntimeError("PostgreSQL did not start in time")
-
-    def create_database(self, name: str) -> str:
-        """Returns the SQLAlchemy URL of a new, empty database."""
-        with psycopg.connect(self.admin_dsn, autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
-        return f"postgresql+psycopg://baryon@127.0.0.1:{self.port}/{name}"
-
-    def postmaster_pid(self) -> int | None:
-        try:
-            return int((self.data / "postmaster.pid").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        pid = self.postmaster_pid()
-        # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to leave.
-        if pid is not None:
-            _signal(pid, signal.SIGINT)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            _signal_group(self.process.pid, signal.SIGKILL)
-            if pid is not None:
-                _signal(pid, signal.SIGKILL)
-            self.process.wait()
-
-    def destroy(self) -> None:
-        self.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-def start_postgres(cleanup: Cleanup, *, durable: bool) -> Postgres:
-    server = Postgres(durable=durable)
+def start_postgres(cleanup: Cleanup, *, durable: bool) -> PostgresServer:
+    """The tests' private PostgreSQL server, with durable defaults unless told otherwise."""
+    server = PostgresServer(durable=durable)
     cleanup.push("PostgreSQL", server.destroy)
     server.start()
     return server
@@ -460,7 +330,7 @@ def spawn_baryon(
             stderr=subprocess.STDOUT,
             env=env,
             process_group=0,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
     proc = Proc(name, process, log_path)
     cleanup.push(name, proc.stop)

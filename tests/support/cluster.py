@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,15 +15,10 @@ import httpx
 from cryptography.fernet import Fernet
 
 from baryon.cloud.process import LocalCloudProcess
+from tests.support.children import free_port
 from tests.support.processes import NO_RETRIES, clean_environment
 
 REGION = "us-east-1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import func, select
 
 from baryon.store.tables import Environment, Job
+from baryon.web import signin
+from baryon.web.users import FREE_ATTEMPTS
 from tests.web.conftest import CSRF, PASSWORD, USER, Portal
 
 ENV_FORM = {"mode": "form", "name": "dev", "description": "", "input-vpc_cidr": "10.0.0.0/16",
@@ -60,6 +63,30 @@ def test_a_wrong_password_is_refused_without_saying_which_part_was_wrong(portal:
         assert response.status_code == 401
         assert "That user name and password do not match." in response.text
         assert "baryon_session" not in response.headers.get("set-cookie", "")
+
+
+def test_a_paused_user_is_refused_in_the_same_words_as_an_unknown_one(
+    portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fresh per-address throttle: this test's failures must not spill into others.
+    monkeypatch.setattr(signin, "_throttle", signin._Throttle())
+
+    def attempt(name: str, password: str) -> tuple[int, str]:
+        form = portal.client.get("/portal/sign-in")
+        token = CSRF.search(form.text).group(1)
+        response = portal.client.post("/portal/sign-in", data={
+            "csrf_token": token, "name": name, "password": password})
+        error = re.search(r'role="alert".*?<p>(.*?)</p>', response.text, re.S)
+        assert error, response.text
+        return response.status_code, error.group(1)
+
+    for _ in range(FREE_ATTEMPTS + 1):
+        attempt(USER, "wrong password")
+    paused = attempt(USER, PASSWORD)  # the right password, while paused
+    unknown = attempt("nobody", PASSWORD)
+    assert paused[0] == unknown[0] == 401
+    assert paused[1] == unknown[1]
+    assert "baryon_session" not in portal.client.cookies
 
 
 def test_the_sign_in_form_needs_its_own_token(portal: Portal) -> None:

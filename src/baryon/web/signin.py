@@ -13,7 +13,12 @@ from baryon.web.http import Visit, check_sign_in_form
 from baryon.web.sessions import COOKIE, end_session, find_session, start_session
 from baryon.web.users import sign_in
 
-_REFUSED = "That user name and password do not match."
+# The same words whether the user exists, the password is wrong or the user is paused:
+# anything else would tell a guesser which names are real.
+_REFUSED = (
+    "That user name and password do not match. After several wrong passwords, sign-in for "
+    "a user pauses for a few minutes."
+)
 
 
 class _Throttle:
@@ -106,13 +111,7 @@ def submit(visit: Visit) -> Response:
             token = start_session(session, outcome.user_id, visit.now)
     if token is None:
         _throttle.failed(client)
-        message = _REFUSED
-        if outcome.locked_until is not None:
-            message += (
-                " After several wrong passwords, sign-in for this user is paused until "
-                f"{outcome.locked_until.strftime('%H:%M:%S UTC')}."
-            )
-        return _form(visit, error=message, name=name, status=401)
+        return _form(visit, error=_REFUSED, name=name, status=401)
     response = RedirectResponse(_safe_next(visit.form.get("next", "")), status_code=303)
     response.set_cookie(
         COOKIE, token, path=urls.PREFIX, httponly=True, samesite="lax", secure=visit.secure

@@ -101,7 +101,9 @@ def sign_in(session: Session, name: str, password: str, now: datetime) -> SignIn
         verify_password(password, unknown_user_hash())
         return SignIn(None)
     if user.locked_until is not None and user.locked_until > now:
-        # No password check while locked: guessing gains nothing, and it costs no CPU.
+        # Guessing gains nothing while paused, but the hash is still computed: answering
+        # faster than for an unknown name would tell a guesser that this user exists.
+        verify_password(password, unknown_user_hash())
         return SignIn(None, user.locked_until)
     if verify_password(password, user.password_hash):
         user.failed_sign_ins = 0

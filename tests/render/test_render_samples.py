@@ -16,6 +16,7 @@ import sys
 
 import pytest
 
+from baryon.cloud.template_references import parse_template, unresolved_references
 from baryon.render import parse_cloudformation, render_section
 from tests.render.cfn_lint import unexpected_errors
 from tests.render.corpus import (
@@ -91,6 +92,8 @@ def test_sample_renders_to_valid_cloudformation(case: tuple[SampleBundle, str, S
     template = parse_cloudformation(text, folder)
     assert template["Resources"]
     assert unexpected_errors(text, sample.id) == []
+    # The local cloud's reference check (AWS's "Unresolved resource dependencies") accepts it.
+    assert unresolved_references(parse_template(text)) == {}
 
 
 DEFAULT_CASES = [

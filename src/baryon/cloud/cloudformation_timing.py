@@ -75,20 +75,6 @@ class Window:
 # --- Installing ------------------------------------------------------------------------------
 
 
-def backend_app_factory(create_backend_app: Callable[[str], Any], seconds: float) -> Any:
-    """Wraps moto's per-service app factory: patches when CloudFormation's app is first built.
-
-    Importing moto's CloudFormation takes seconds; a cloud that never sees a stack skips it.
-    """
-
-    def create(service: str) -> Any:
-        if service == "cloudformation":
-            install(seconds)
-        return create_backend_app(service)
-
-    return create
-
-
 def install(seconds: float) -> None:
     from moto.cloudformation.responses import CloudFormationResponse as Response
 

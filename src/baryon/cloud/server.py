@@ -17,8 +17,9 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from baryon.cloud import cloudformation_timing
+from baryon.cloud import cloudformation_timing, template_references
 from baryon.cloud.request_gate import RequestGate, gated
 from baryon.cloud.state import StateFile, lock_state, write_atomically
 
@@ -87,11 +88,13 @@ def serve(
         # The state may hold stacks shown *_IN_PROGRESS; after a restart they are done.
         cloudformation_timing.end_restored_windows()
 
-    backend_app_factory = create_backend_app
-    if stack_operation_seconds > 0:
-        backend_app_factory = cloudformation_timing.backend_app_factory(
-            create_backend_app, stack_operation_seconds
-        )
+    def backend_app_factory(service: str) -> Any:
+        # Importing moto's CloudFormation takes seconds: patched when its app is first built
+        # (or by the warm-up), so a cloud that never sees a stack skips it.
+        if service == "cloudformation":
+            _patch_cloudformation(stack_operation_seconds)
+        return create_backend_app(service)
+
     app = DomainDispatcherApplication(backend_app_factory)
     if store is not None:
         app = gated(app, gate)
@@ -123,6 +126,18 @@ def serve(
             os.close(lock_fd)  # only now may a successor read the state
 
 
+_patch_lock = threading.Lock()
+
+
+def _patch_cloudformation(stack_operation_seconds: float) -> None:
+    """What makes moto's CloudFormation behave like AWS's; safe to call more than once.
+    One at a time: each patch wraps the methods the previous one left."""
+    with _patch_lock:
+        template_references.install()
+        if stack_operation_seconds > 0:
+            cloudformation_timing.install(stack_operation_seconds)
+
+
 def _warm_up(stack_operation_seconds: float) -> None:
     """Imports moto's CloudFormation (seconds of work) while the caller is still starting up,
     instead of during its first deployment."""
@@ -130,8 +145,7 @@ def _warm_up(stack_operation_seconds: float) -> None:
         for module in ("moto.cloudformation.models", "moto.ssm.models"):
             importlib.import_module(module)
 
-        if stack_operation_seconds > 0:
-            cloudformation_timing.install(stack_operation_seconds)
+        _patch_cloudformation(stack_operation_seconds)
     except Exception:  # a failed warm-up only means the first request pays for the import
         log.exception("local cloud warm-up failed")
 

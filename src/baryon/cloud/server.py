@@ -22,6 +22,7 @@ from typing import Any
 from baryon.cloud import cloudformation_timing, template_references
 from baryon.cloud.request_gate import RequestGate, gated
 from baryon.cloud.state import StateFile, lock_state, write_atomically
+from baryon.modes.stop_signals import StopSignals
 
 log = logging.getLogger("baryon.cloud")
 
@@ -68,9 +69,7 @@ def serve(
     ``stack_operation_seconds`` > 0 makes stack operations take that long, as on AWS
     (`baryon.cloud.cloudformation_timing`); 0 leaves moto's instant CloudFormation.
     """
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = StopSignals()
 
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,

@@ -5,8 +5,6 @@ so replicas can be added, removed or killed at any time."""
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from collections.abc import Callable
 
 import uvicorn
@@ -15,6 +13,7 @@ from prometheus_client import start_http_server
 from baryon.api.app import create_app
 from baryon.cloud.buckets import ensure_bundle_bucket
 from baryon.engine.worker import WorkerPool
+from baryon.modes.stop_signals import StopSignals
 from baryon.observability import metrics
 from baryon.runtime import build_runtime
 from baryon.settings import Settings
@@ -54,9 +53,7 @@ def run_worker(
     metrics.watch_queue(runtime.db)
     if metrics_port is not None:
         start_http_server(metrics_port, addr=settings.host, registry=metrics.REGISTRY)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = StopSignals()
     pool = WorkerPool(runtime, threads)
     pool.start()
     announce(f"baryon worker running {threads} thread(s)")

@@ -69,12 +69,3 @@ def taken_bucket_template(bucket: str) -> str:
     return json.dumps({
         "Resources": {"Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": bucket}}},
     })  # fmt: skip
-
-
-def server_error_template() -> str:
-    """moto accepts it, then answers every DescribeStacks with HTTP 500 (an output refers to
-    a resource that does not exist)."""
-    return json.dumps({
-        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
-        "Outputs": {"Dangling": {"Value": {"Ref": "NoSuchResource"}}},
-    })  # fmt: skip

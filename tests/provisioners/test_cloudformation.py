@@ -3,15 +3,16 @@ take a while), through boto3 as in production."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from baryon.provisioners import CloudFormationProvisioner, StackSpec, stack_name_for
 from tests.provisioners.conftest import LeaseLost, RecordingIO, cloud_client, make_provisioner
 from tests.provisioners.templates import (
     rejected_template,
-    server_error_template,
     settings_template,
     taken_bucket_template,
     unsupported_output_template,
@@ -227,17 +228,59 @@ def test_missing_outputs_are_a_warning_not_a_failure(
     assert len(warnings) == 1 and "PipelineName" in warnings[0]
 
 
+class DescribeStacksBreaksAfterCreate:
+    """A cloud whose DescribeStacks answers HTTP 500 once the stack is created, as an
+    overloaded endpoint might: injected in botocore's send path, so parsing and retries run
+    as for a real answer."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint, self.created, self.healed = endpoint, False, False
+
+    def client(self) -> Any:
+        client = cloud_client(self.endpoint, "cloudformation")
+        client.meta.events.register("after-call.cloudformation.CreateStack", self._created)
+        client.meta.events.register("before-send.cloudformation.DescribeStacks", self._answer)
+        return client
+
+    def _created(self, **_: Any) -> None:
+        self.created = True
+
+    def _answer(self, request: Any, **_: Any) -> AWSResponse | None:
+        if not self.created or self.healed:
+            return None
+        return AWSResponse(request.url, 500, {"Content-Type": "text/html"}, _Body(_ERROR_PAGE))
+
+
+# What a Python web server answers for an unhandled exception.
+_ERROR_PAGE = (
+    b"<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n"
+    b"<h1>Internal Server Error</h1>\n<p>The server encountered an internal error.</p>\n"
+)
+
+
+class _Body:
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.content
+
+
 def test_server_errors_are_retried_a_bounded_number_of_times(timed_cloud: Any, name: str) -> None:
+    broken = DescribeStacksBreaksAfterCreate(timed_cloud.endpoint)
     provisioner = make_provisioner(timed_cloud.endpoint, max_retries=2)
+    provisioner.client_factory = broken.client
     io = RecordingIO()
-    outcome = provisioner.deploy(spec(name, server_error_template()), io)
+    outcome = provisioner.deploy(spec(name, settings_template("v1")), io)
+    assert broken.created
     assert outcome.status == "FAILED"
     assert outcome.message is not None
     assert "DescribeStacks kept failing (3 attempts)" in outcome.message
     assert "500 Internal Server Error" in outcome.message
     assert sum("retrying" in line for line in io.lines) == 2
 
-    # destroy is always a way out, even for a stack CloudFormation cannot describe
+    # Once CloudFormation answers again, the same stack is found, and destroyed or redeployed.
+    broken.healed = True
     assert provisioner.destroy(name, RecordingIO()).status == "SUCCEEDED"
     assert provisioner.deploy(spec(name, settings_template("v1")), RecordingIO()).status == (
         "SUCCEEDED"

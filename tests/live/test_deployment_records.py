@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,15 +28,27 @@ from tests.support.deploying import (
     publish_service_template,
     service_spec,
 )
-from tests.support.processes import BaryonProcess
+from tests.support.processes import BaryonProcess, start_baryon
 
 SUFFIX = uuid.uuid4().hex[:6]
 ENV_TEMPLATE, SVC_TEMPLATE = f"denv-{SUFFIX}", f"dsvc-{SUFFIX}"
 ENV, SERVICE = f"rec{SUFFIX}", f"rec-{SUFFIX}"
 
 
-# Stack operations take long enough here to be cancelled or raced while in progress.
-STACK_SECONDS = "2"
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
+    # Stack operations take long enough here to be cancelled or raced while in progress.
+    process = start_baryon(
+        tmp_path_factory.mktemp("deployment-records"),
+        env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "2"},
+    )
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def proton(server: BaryonProcess) -> Any:
+    return server.client("proton")
 
 
 @pytest.fixture(scope="module")

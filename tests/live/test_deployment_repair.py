@@ -9,6 +9,7 @@ and line.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ from tests.support.deploying import (
     stack,
     stack_outputs,
 )
-from tests.support.processes import BaryonProcess
+from tests.support.processes import BaryonProcess, start_baryon
 
 SUFFIX = uuid.uuid4().hex[:6]
 ENV_TEMPLATE, BROKEN_ENV_TEMPLATE = f"renv-{SUFFIX}", f"rbroken-{SUFFIX}"
@@ -50,6 +51,26 @@ def _service_files(queue: str) -> dict[str, str]:
         "Outputs:\n", queue + "Outputs:\n"
     )
     return files
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
+    process = start_baryon(
+        tmp_path_factory.mktemp("deployment-repair"),
+        env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01"},
+    )
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def proton(server: BaryonProcess) -> Any:
+    return server.client("proton")
+
+
+@pytest.fixture(scope="module")
+def cloudformation(server: BaryonProcess) -> Any:
+    return server.client("cloudformation")
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ environments whose outputs come from their spec."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from tests.support.deploying import (
     stack,
     stack_outputs,
 )
-from tests.support.processes import BaryonProcess
+from tests.support.processes import BaryonProcess, start_baryon
 
 SUFFIX = uuid.uuid4().hex[:6]
 ENV_TEMPLATE, SECOND_TEMPLATE = f"eenv-{SUFFIX}", f"esecond-{SUFFIX}"
@@ -52,6 +53,26 @@ def _generation(label: str) -> dict[str, str]:
     files = env_bundle()
     files["infrastructure/cloudformation.yaml"] = ENV_CFN + f"  Generation:\n    Value: {label}\n"
     return files
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
+    process = start_baryon(
+        tmp_path_factory.mktemp("environment-updates"),
+        env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01"},
+    )
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def proton(server: BaryonProcess) -> Any:
+    return server.client("proton")
+
+
+@pytest.fixture(scope="module")
+def cloudformation(server: BaryonProcess) -> Any:
+    return server.client("cloudformation")
 
 
 @pytest.fixture(scope="module")

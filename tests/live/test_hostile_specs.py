@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,7 +30,7 @@ from tests.support.deploying import (
     stack,
     stack_outputs,
 )
-from tests.support.processes import BaryonProcess
+from tests.support.processes import BaryonProcess, start_baryon
 
 SUFFIX = uuid.uuid4().hex[:6]
 ENV_TEMPLATE, SVC_TEMPLATE = f"henv-{SUFFIX}", f"hsvc-{SUFFIX}"
@@ -43,6 +44,26 @@ def _laughs(levels: int, width: int) -> str:
         aliases = ", ".join([f"*l{level - 1}"] * width)
         lines.append(f"  l{level}: &l{level} [{aliases}]")
     return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
+    process = start_baryon(
+        tmp_path_factory.mktemp("hostile-specs"),
+        env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01"},
+    )
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def proton(server: BaryonProcess) -> Any:
+    return server.client("proton")
+
+
+@pytest.fixture(scope="module")
+def cloudformation(server: BaryonProcess) -> Any:
+    return server.client("cloudformation")
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ changes: new versions make resources stale, updates make them current, failures 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,11 +20,21 @@ from tests.support.deploying import (
     publish_service_template,
     service_spec,
 )
-from tests.support.processes import BaryonProcess
+from tests.support.processes import BaryonProcess, start_baryon
 
 SUFFIX = uuid.uuid4().hex[:6]
 ENV_TEMPLATE, BROKEN_TEMPLATE = f"cenv-{SUFFIX}", f"cbroken-{SUFFIX}"
 SVC_TEMPLATE, BARE_TEMPLATE = f"csvc-{SUFFIX}", f"cbare-{SUFFIX}"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
+    process = start_baryon(
+        tmp_path_factory.mktemp("resources-summary"),
+        env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01"},
+    )
+    yield process
+    process.stop()
 
 
 def _counts(proton: Any) -> dict[str, dict[str, int]]:

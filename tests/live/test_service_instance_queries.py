@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from tests.support.deploying import (
     publish_service_template,
     service_spec,
 )
-from tests.support.processes import BaryonProcess
+from tests.support.processes import BaryonProcess, start_baryon
 
 SUFFIX = uuid.uuid4().hex[:6]
 ENV_TEMPLATE = f"qenv-{SUFFIX}"
@@ -36,6 +37,21 @@ SORT_KEYS = {
     "lastDeploymentAttemptedAt": "lastDeploymentAttemptedAt",
     "createdAt": "createdAt",
 }
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
+    process = start_baryon(
+        tmp_path_factory.mktemp("instance-queries"),
+        env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01"},
+    )
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def proton(server: BaryonProcess) -> Any:
+    return server.client("proton")
 
 
 def _rfc3339(moment: datetime) -> str:

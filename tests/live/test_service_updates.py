@@ -9,6 +9,7 @@ repositories; idempotent creates.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,7 +28,7 @@ from tests.support.deploying import (
     stack,
     stack_outputs,
 )
-from tests.support.processes import BaryonProcess
+from tests.support.processes import BaryonProcess, start_baryon
 
 SUFFIX = uuid.uuid4().hex[:6]
 ENV_TEMPLATE, OTHER_TEMPLATE = f"senv-{SUFFIX}", f"sother-{SUFFIX}"
@@ -42,6 +43,26 @@ def _bundle(generation: str | None = None) -> dict[str, str]:
         f"  Generation:\n    Value: '{generation}'\n" if generation else ""
     )
     return files
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
+    process = start_baryon(
+        tmp_path_factory.mktemp("service-updates"),
+        env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01"},
+    )
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def proton(server: BaryonProcess) -> Any:
+    return server.client("proton")
+
+
+@pytest.fixture(scope="module")
+def cloudformation(server: BaryonProcess) -> Any:
+    return server.client("cloudformation")
 
 
 @pytest.fixture(scope="module")

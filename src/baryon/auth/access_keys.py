@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import secrets
 import string
-import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from baryon.auth.master_key import SecretBox
 from baryon.store.database import Database
@@ -60,35 +58,36 @@ def delete_access_key(db: Database, access_key_id: str) -> bool:
         return result.rowcount > 0
 
 
+_SECRET_BY_KEY_ID = select(AccessKey.secret_ciphertext).where(
+    AccessKey.access_key_id == bindparam("access_key_id")
+)
+
+
 def read_secret(db: Database, box: SecretBox, access_key_id: str) -> str | None:
-    with db.session() as session:
-        ciphertext = session.scalar(
-            select(AccessKey.secret_ciphertext).where(AccessKey.access_key_id == access_key_id)
-        )
+    # A bare connection, not an ORM session: a third of the cost on SQLite (~70 us, not 240).
+    with db.engine.connect() as connection:
+        ciphertext = connection.execute(
+            _SECRET_BY_KEY_ID, {"access_key_id": access_key_id}
+        ).scalar()
     return None if ciphertext is None else box.open(ciphertext)
 
 
 class SecretResolver:
-    """Looks secrets up for SigV4 with a short cache.
+    """Looks a secret up for SigV4 in the database on every request: no cache.
 
-    Decrypting and querying on every request would dominate the cost of small reads; a few
-    seconds of cache bounds how long a deleted key keeps working on another replica.
+    `baryon keys delete` promises that the key is refused from the moment it returns, on every
+    replica; only the database knows that across replicas, so every request must ask it. What
+    that costs was measured on the 2-core test machine: the point read on the unique key id
+    takes about 70 us on SQLite and 0.4 ms on PostgreSQL over loopback (the pool's ping
+    included), and decrypting the secret about 2 us, against a median of about 50 ms for
+    ListEnvironmentTemplates as boto3 sees it on the same machine. A cache validated against a
+    revocation counter would need the same round trip to read the counter, so it would save
+    nothing; invalidation pushed to replicas (LISTEN/NOTIFY) cannot tell the deleting command
+    that every replica has heard.
     """
 
-    def __init__(self, db: Database, box: SecretBox, ttl_seconds: float = 5.0) -> None:
-        self._db, self._box, self._ttl = db, box, ttl_seconds
-        self._cache: dict[str, tuple[float, str | None]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, db: Database, box: SecretBox) -> None:
+        self._db, self._box = db, box
 
     def __call__(self, access_key_id: str) -> str | None:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(access_key_id)
-        if hit and now - hit[0] < self._ttl:
-            return hit[1]
-        secret = read_secret(self._db, self._box, access_key_id)
-        with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[access_key_id] = (now, secret)
-        return secret
+        return read_secret(self._db, self._box, access_key_id)

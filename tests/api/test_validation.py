@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from baryon import patterns
 from baryon.api.errors import ValidationException
-from baryon.api.service_models import PROTON, service_model
-from baryon.api.validation import REDACTED, parse_input
+from baryon.api.service_models import BARYON, PROTON, load_json, service_model
+from baryon.api.validation import (
+    REDACTED,
+    Violation,
+    member_problems,
+    parse_input,
+    string_problems,
+)
 
 
 def _input(operation: str):
@@ -111,3 +118,164 @@ def test_sensitive_values_are_never_echoed() -> None:
 def test_body_must_be_an_object() -> None:
     with pytest.raises(ValidationException):
         parse_input(_input("ListServices"), ["not", "an", "object"])
+
+
+# --- patterns: linear time, length first, whole value, ASCII only (issue 10) ----------------
+
+OVERLONG = {
+    # operation, body, member path, max length: values that made Python's backtracking `re`
+    # take seconds (name, repository) or minutes (bucket) before the fix.
+    "30,000-character name": (
+        "CreateEnvironmentTemplate",
+        {"name": "a" * 30_000 + "!"},
+        "name",
+        100,
+    ),
+    "100,000-character repository name": (
+        "CreateRepository",
+        {
+            "name": "a" * 100_000,
+            "provider": "GITHUB",
+            "connectionArn": "arn:aws:codestar-connections:us-east-1:111122223333:connection/x",
+        },
+        "name",
+        100,
+    ),
+    "10 KB bucket name": (
+        "CreateEnvironmentTemplateVersion",
+        {"templateName": "t", "source": {"s3": {"bucket": "a" * 10_000 + "!", "key": "k"}}},
+        "source.s3.bucket",
+        63,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(OVERLONG))
+def test_a_value_longer_than_its_maximum_is_refused_without_running_its_pattern(
+    case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    operation, body, member, maximum = OVERLONG[case]
+    matched: list[str] = []
+    search = patterns.search
+
+    def counting_search(source: str, text: str) -> bool:
+        matched.append(text)
+        return search(source, text)
+
+    monkeypatch.setattr(patterns, "search", counting_search)
+    message = _error(operation, body)
+    assert message.startswith("1 validation error detected: ")
+    assert (
+        f"at '{member}' failed to satisfy constraint: Member must have length less than or "
+        f"equal to {maximum}" in message
+    )
+    assert "regular expression" not in message
+    assert all(len(text) <= maximum for text in matched)
+
+
+def test_a_value_outside_its_enum_is_not_pattern_matched(monkeypatch: pytest.MonkeyPatch) -> None:
+    shape = _input("UpdateEnvironment").members["deploymentType"]
+    monkeypatch.setitem(shape.metadata, "pattern", "^[A-Z_]+$")
+    matched: list[str] = []
+    monkeypatch.setattr(patterns, "search", lambda source, text: matched.append(text) or True)
+    problems = string_problems(shape, "bogus")
+    assert [problem.violation for problem in problems] == [Violation.NOT_IN_ENUM]
+    assert matched == []
+
+
+def test_every_model_pattern_runs_on_the_linear_time_engine() -> None:
+    for service in (PROTON, BARYON):
+        for name, shape in load_json(service, "service-2")["shapes"].items():
+            if "pattern" in shape:
+                compiled = patterns.compile_pattern(shape["pattern"])
+                assert compiled.source == shape["pattern"], name
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("shape_name", "text"),
+    [
+        ("ResourceName", "a" * 100_000 + "!"),
+        ("RepositoryName", "a" * 100_000),
+        ("S3Bucket", "a" * 100_000 + "!"),
+    ],
+)
+def test_the_super_linear_model_patterns_answer_long_values_at_once(
+    shape_name: str, text: str
+) -> None:
+    # Even without the length check first, these would take seconds to minutes with `re`.
+    pattern = service_model(PROTON).shape_for(shape_name).metadata["pattern"]
+    assert patterns.search(pattern, text) is False
+
+
+NOT_THE_WHOLE_VALUE = {
+    "template name with a trailing newline": (
+        "CreateEnvironmentTemplate",
+        {"name": "prod\n"},
+        "name",
+    ),
+    "environment name with a trailing newline": (
+        "CreateEnvironment",
+        {"name": "x\n", "templateName": "t", "templateMajorVersion": "1", "spec": "s"},
+        "name",
+    ),
+    "major version with an Arabic-Indic digit": (
+        "CreateEnvironment",
+        {"name": "x", "templateName": "t", "templateMajorVersion": "1\u0661", "spec": "s"},
+        "templateMajorVersion",
+    ),
+    "minor version in Arabic-Indic digits": (
+        "UpdateEnvironmentTemplateVersion",
+        {"templateName": "t", "majorVersion": "1", "minorVersion": "\u0660"},
+        "minorVersion",
+    ),
+    "account id in Arabic-Indic digits": (
+        "CreateEnvironmentAccountConnection",
+        {
+            "environmentName": "e",
+            "managementAccountId": "\u0661" * 12,
+            "roleArn": "arn:aws:iam::111122223333:role/r",
+        },
+        "managementAccountId",
+    ),
+    "role ARN with an account id in Arabic-Indic digits": (
+        "CreateEnvironmentAccountConnection",
+        {
+            "environmentName": "e",
+            "managementAccountId": "111122223333",
+            "roleArn": "arn:aws:iam::" + "\u0661" * 12 + ":role/r",
+        },
+        "roleArn",
+    ),
+    "word characters beyond ASCII in an ARN": (
+        "CreateEnvironmentAccountConnection",
+        {
+            "environmentName": "e",
+            "managementAccountId": "111122223333",
+            "roleArn": "arn:aws:iam::111122223333:role/r\u00e9le",
+        },
+        "roleArn",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_THE_WHOLE_VALUE))
+def test_patterns_match_the_whole_value_in_ascii_only(case: str) -> None:
+    operation, body, member = NOT_THE_WHOLE_VALUE[case]
+    message = _error(operation, body)
+    assert message.startswith("1 validation error detected: ")
+    assert f"at '{member}' failed to satisfy constraint: Member must satisfy regular " in message
+
+
+def test_the_shared_validator_names_each_broken_constraint() -> None:
+    assert member_problems("CreateEnvironmentTemplate", ("name",), "prod") == []
+    (problem,) = member_problems("CreateEnvironmentTemplate", ("name",), "prod\n")
+    assert problem.violation is Violation.NO_PATTERN_MATCH
+    (problem,) = member_problems(
+        "CreateServiceTemplateVersion",
+        ("compatibleEnvironmentTemplates", "majorVersion"),
+        "1\u0661",
+    )
+    assert problem.violation is Violation.NO_PATTERN_MATCH
+    (problem,) = member_problems("CreateEnvironmentTemplate", ("name",), "a" * 101)
+    assert problem.violation is Violation.TOO_LONG

@@ -8,22 +8,117 @@ values of sensitive members are never echoed.
 
 from __future__ import annotations
 
-import re
+import enum
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from botocore.model import ListShape, Shape, StructureShape
 
+from baryon import patterns
 from baryon.api.errors import ValidationException
+from baryon.api.service_models import BARYON, PROTON, load_json, service_model
 
 REDACTED = "*** Sensitive Data Redacted ***"
 _MAX_SHOWN = 80
 
 
+class Violation(enum.Enum):
+    TOO_SHORT = "too short"
+    TOO_LONG = "too long"
+    NOT_IN_ENUM = "not in enum"
+    NO_PATTERN_MATCH = "no pattern match"
+
+
+@dataclass(frozen=True)
+class StringProblem:
+    """One constraint of a string shape that a value breaks."""
+
+    violation: Violation
+    constraint: str  # in AWS's words, e.g. "Member must have length less than or equal to 100"
+
+
+def string_problems(shape: Shape, value: str) -> list[StringProblem]:
+    """Every constraint of string ``shape`` that ``value`` breaks; the one check of names,
+    versions and other modeled strings behind the API, the portal and the CLI alike.
+
+    Length and enum come first, and a value that fails them is not matched against the
+    pattern at all: the answer is already no, and a pattern costs time in the value's length.
+    Patterns run on the linear-time engine (baryon.patterns), ASCII only and anchored as the
+    model means them ("prod\\n" does not match ``^...$``, an Arabic-Indic digit is not ``\\d``).
+    """
+    problems: list[StringProblem] = []
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if low is not None and len(value) < low:
+        problems.append(
+            StringProblem(
+                Violation.TOO_SHORT, f"Member must have length greater than or equal to {low}"
+            )
+        )
+    if high is not None and len(value) > high:
+        problems.append(
+            StringProblem(
+                Violation.TOO_LONG, f"Member must have length less than or equal to {high}"
+            )
+        )
+    if shape.enum and value not in shape.enum:
+        problems.append(
+            StringProblem(
+                Violation.NOT_IN_ENUM,
+                f"Member must satisfy enum value set: [{', '.join(shape.enum)}]",
+            )
+        )
+    pattern = shape.metadata.get("pattern")
+    # Smithy patterns are unanchored: search, not match.
+    if pattern and not problems and not patterns.search(pattern, value):
+        problems.append(
+            StringProblem(
+                Violation.NO_PATTERN_MATCH,
+                f"Member must satisfy regular expression pattern: {pattern}",
+            )
+        )
+    return problems
+
+
 @cache
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def input_member(operation: str, *path: str, service: str = PROTON) -> Shape:
+    """The shape of a member of ``operation``'s input, e.g. ("compatibleEnvironmentTemplates",
+    "majorVersion"); list members are stepped through."""
+    shape: Shape | None = service_model(service).operation_model(operation).input_shape
+    for name in path:
+        while isinstance(shape, ListShape):
+            shape = shape.member
+        if not isinstance(shape, StructureShape) or name not in shape.members:
+            raise LookupError(f"{name!r} is not a member on the path {path} of {operation}")
+        shape = shape.members[name]
+    assert shape is not None
+    return shape
+
+
+def member_problems(
+    operation: str, path: tuple[str, ...], value: str, *, service: str = PROTON
+) -> list[StringProblem]:
+    """``string_problems`` for a member of ``operation``'s input named by ``path``."""
+    return string_problems(input_member(operation, *path, service=service), value)
+
+
+def _compile_model_patterns() -> None:
+    # Every pattern of both models compiles on the linear-time engine, or start-up fails
+    # naming the shape (as registry.py does for operation names).
+    for service in (PROTON, BARYON):
+        for name, shape in load_json(service, "service-2")["shapes"].items():
+            if "pattern" not in shape:
+                continue
+            try:
+                patterns.compile_pattern(shape["pattern"])
+            except patterns.PatternError as exc:
+                raise LookupError(
+                    f"{service} shape {name}: pattern cannot be used: {exc}"
+                ) from None
+
+
+_compile_model_patterns()
 
 
 class _Report:
@@ -167,23 +262,8 @@ def _string(shape: Shape, value: Any, path: str, report: _Report, sensitive: boo
     if not isinstance(value, str):
         report.add(path, value, sensitive, "Member must be a string")
         return None
-    low, high = shape.metadata.get("min"), shape.metadata.get("max")
-    if low is not None and len(value) < low:
-        report.add(
-            path, value, sensitive, f"Member must have length greater than or equal to {low}"
-        )
-    if high is not None and len(value) > high:
-        report.add(path, value, sensitive, f"Member must have length less than or equal to {high}")
-    if shape.enum and value not in shape.enum:
-        report.add(
-            path, value, sensitive, f"Member must satisfy enum value set: [{', '.join(shape.enum)}]"
-        )
-    pattern = shape.metadata.get("pattern")
-    # Smithy patterns are unanchored: search, not match.
-    if pattern and not _regex(pattern).search(value):
-        report.add(
-            path, value, sensitive, f"Member must satisfy regular expression pattern: {pattern}"
-        )
+    for problem in string_problems(shape, value):
+        report.add(path, value, sensitive, problem.constraint)
     return value
 
 

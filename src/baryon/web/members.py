@@ -1,14 +1,10 @@
-"""Checks of the request members a form fills (names, descriptions, repository), from the
-Proton model itself, so the portal accepts exactly what the API accepts."""
+"""Checks of the request members a form fills (names, descriptions, repository), by the same
+validator the API runs on every request (``baryon.api.validation.member_problems``), so the
+portal accepts exactly what the API accepts; only the words differ."""
 
 from __future__ import annotations
 
-import re
-from functools import cache
-
-from botocore.model import Shape
-
-from baryon.api.service_models import PROTON, service_model
+from baryon.api.validation import StringProblem, Violation, input_member, member_problems
 
 # How to say a model pattern in words, by the model's shape name.
 _PATTERN_WORDS = {
@@ -18,24 +14,20 @@ _PATTERN_WORDS = {
 }
 
 
-@cache
-def _member(operation: str, member: str) -> Shape:
-    shape = service_model(PROTON).operation_model(operation).input_shape
-    assert shape is not None
-    return shape.members[member]
-
-
 def problem(operation: str, member: str, value: str, *, required: bool = True) -> str | None:
     """Why ``value`` is not a valid ``member`` of ``operation``'s request, in words, or None."""
     if value == "":
         return "is required" if required else None
-    shape = _member(operation, member)
-    low, high = shape.metadata.get("min"), shape.metadata.get("max")
-    if low is not None and len(value) < low:
-        return f"needs at least {low} characters"
-    if high is not None and len(value) > high:
-        return f"has at most {high} characters (this has {len(value)})"
-    pattern = shape.metadata.get("pattern")
-    if pattern and not re.search(pattern, value):
-        return _PATTERN_WORDS.get(shape.name, f"must match {pattern}")
-    return None
+    problems = member_problems(operation, (member,), value)
+    return _words(operation, member, value, problems[0]) if problems else None
+
+
+def _words(operation: str, member: str, value: str, found: StringProblem) -> str:
+    shape = input_member(operation, member)
+    if found.violation is Violation.TOO_SHORT:
+        return f"needs at least {shape.metadata['min']} characters"
+    if found.violation is Violation.TOO_LONG:
+        return f"has at most {shape.metadata['max']} characters (this has {len(value)})"
+    if found.violation is Violation.NOT_IN_ENUM:
+        return f"must be one of {', '.join(shape.enum)}"
+    return _PATTERN_WORDS.get(shape.name, f"must match {shape.metadata['pattern']}")

@@ -264,19 +264,12 @@ BROKEN: dict[str, tuple[dict[str, str], str, dict[str, bool], str]] = {
         "schema/schema.yaml line 18 (schema.types.EnvInput.properties.size.maximun): "
         "unknown schema keyword 'maximun'; did you mean 'maximum'?",
     ),
-    "default violates maximum": (
-        {**service_bundle(), "schema/schema.yaml": SERVICE_SCHEMA.replace("80", "80000")},
+    "default is NaN": (
+        {**service_bundle(), "schema/schema.yaml": SERVICE_SCHEMA.replace("80", ".nan")},
         "service",
         {},
         "schema/schema.yaml line 12 (schema.types.SvcInput.properties.port.default): "
-        "default must be <= 65535, got 80000",
-    ),
-    "default not in enum": (
-        _env_schema("default: small", "default: medium"),
-        "environment",
-        {},
-        "schema/schema.yaml line 17 (schema.types.EnvInput.properties.size.default): "
-        "default must be one of ['small', 'large'], got 'medium'",
+        "nan is not a number a schema can use (NaN or Infinity)",
     ),
     "bad regex": (
         _env_schema("pattern: ([0-9]{1,3}", "pattern: ([0-9]{1,3}]["),
@@ -466,7 +459,7 @@ def test_broken_bundle_is_refused_with_a_precise_reason(case: str, tmp_path: Pat
 
 
 def test_error_parts_are_available_separately(tmp_path: Path) -> None:
-    files, kind, flags, _ = BROKEN["default violates maximum"]
+    files, kind, flags, _ = BROKEN["default is NaN"]
     with pytest.raises(BundleError) as caught:
         load(tmp_path, files, kind, **flags)
     error = caught.value
@@ -475,7 +468,7 @@ def test_error_parts_are_available_separately(tmp_path: Path) -> None:
         12,
         "schema.types.SvcInput.properties.port.default",
     )
-    assert error.reason == "default must be <= 65535, got 80000"
+    assert error.reason == "nan is not a number a schema can use (NaN or Infinity)"
 
 
 def test_symlink_in_a_bundle_folder_is_refused(tmp_path: Path) -> None:

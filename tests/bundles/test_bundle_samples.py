@@ -13,7 +13,6 @@ import pytest
 from baryon.bundles import (
     Bundle,
     BundleLimits,
-    SpecError,
     content_digest,
     load_bundle_bytes,
     pack_directory,
@@ -139,7 +138,7 @@ def test_sample_environment_spec_fits_its_schema(spec: Path, tmp_path: Path) -> 
 @needs_samples
 def test_sample_service_spec_typo_is_reported(tmp_path: Path) -> None:
     # lambda-multi-svc/specs/svc-spec.yaml says `packaging_commands`; the schema's input is
-    # `packaging_command`. Baryon is strict about unknown inputs, so this is reported.
+    # `packaging_command`. Proton took that spec, so the key is ignored and reported.
     bundle = load_bundle_bytes(
         pack_directory(SAMPLES / "lambda-multi-svc/service-crud/v1", LIMITS),
         "service",
@@ -153,9 +152,9 @@ def test_sample_service_spec_typo_is_reported(tmp_path: Path) -> None:
         "CrudServiceInput", spec["instances"][0]["spec"], where="instances[0].spec"
     )
     assert instance["lambda_memory"] == 512
-    with pytest.raises(SpecError) as caught:
-        bundle.schema.apply_inputs("PipelineInputs", spec["pipeline"], where="pipeline")
-    assert [str(problem) for problem in caught.value.problems] == [
+    pipeline = bundle.schema.resolve_inputs("PipelineInputs", spec["pipeline"], where="pipeline")
+    assert "packaging_commands" not in pipeline.values
+    assert [str(problem) for problem in pipeline.ignored] == [
         "pipeline.packaging_commands: unknown input 'packaging_commands'; "
-        "did you mean 'packaging_command'?"
+        "did you mean 'packaging_command'?; it is ignored"
     ]

@@ -108,9 +108,9 @@ ENVIRONMENT_SPECS = {
         "proton: ServiceSpec\nspec:\n  size: small\n",
         "spec.proton: must be 'EnvironmentSpec', got 'ServiceSpec'",
     ),
-    "unknown input": (
-        env_spec(size="small", colour="red"),
-        "spec.colour: unknown input 'colour'; known inputs: size, vpc_cidr",
+    "NaN input": (
+        "proton: EnvironmentSpec\nspec:\n  size: .nan\n",
+        "spec.size: must be a finite number, got nan",
     ),
     "wrong value": (env_spec(size="huge"), "spec.size: must be one of ['small', 'large']"),
     "unknown section": ("proton: EnvironmentSpec\nspecs: {}\n", "unknown top-level key(s) specs"),
@@ -171,10 +171,10 @@ SERVICE_SPECS = {
         "proton: ServiceSpec\ninstances: {a: 1}\n",
         "spec.instances: must be a list",
     ),
-    "unknown instance input": (
+    "infinite instance input": (
         "proton: ServiceSpec\ninstances:\n  - name: a\n    environment: ENV\n"
-        "    spec:\n      colour: red\n",
-        "instances[0].spec.colour: unknown input 'colour'",
+        "    spec:\n      port: -.inf\n",
+        "instances[0].spec.port: must be a finite number, got -inf",
     ),
     "port out of range": (
         "proton: ServiceSpec\ninstances:\n  - name: a\n    environment: ENV\n"

@@ -47,9 +47,9 @@ def _resolve(node: dict[str, Any], types: Types) -> dict[str, Any]:
 
 
 def _accepts_unknown_keys(node: dict[str, Any]) -> bool:
-    # Mirrors json_schema.translate: listing properties closes the object by default.
-    extra = node.get("additionalProperties")
-    return "properties" not in node if extra is None else extra is not False
+    # Mirrors inputs.apply_inputs: undeclared keys are ignored unless the object closes
+    # itself with `additionalProperties: false`.
+    return node.get("additionalProperties") is not False
 
 
 class _Comparer:

@@ -2,8 +2,9 @@
 
 jsonschema (the library) validates JSON Schema, not OpenAPI, and the two differ exactly
 where Proton schemas use them: `nullable`, boolean `exclusiveMinimum`/`exclusiveMaximum`,
-`example`, and `$ref: "#/OtherType"` pointing into `types:`. Objects that list properties
-reject unknown keys unless they say `additionalProperties`, so typos in specs surface.
+`example`, and `$ref: "#/OtherType"` pointing into `types:`. `additionalProperties` means
+what it says; where a schema does not say it, keys it does not declare are accepted and
+ignored with a warning before validation (inputs.py), so the translation leaves it out.
 """
 
 from __future__ import annotations
@@ -65,8 +66,6 @@ def translate(node: dict[str, Any], target: RefTarget) -> dict[str, Any]:
     _bounds(node, out)
     if node.get("nullable") is True:
         _allow_null(out)
-    if "properties" in node and "additionalProperties" not in node:
-        out["additionalProperties"] = False
     return out
 
 

@@ -1,13 +1,15 @@
 """Parses schema/schema.yaml into a TemplateSchema.
 
 The header names the input types (environment or service, optional pipeline) and `types`
-holds OpenAPI 3.0 Schema Objects. Everything is checked at registration time, including
-that every default and enum value satisfies its own property, so a published version can
-never hand a developer a default that its own schema rejects.
+holds OpenAPI 3.0 Schema Objects. Everything is checked at registration time: every enum
+value must satisfy its own property, and no number may be NaN or Infinity. A default that
+does not satisfy its property is a warning, not an error, because Proton registered such
+bundles (AWS published some) and passed the default through; see inputs.py.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -15,7 +17,7 @@ from jsonschema import Draft202012Validator
 
 from baryon.bundles import checks, json_schema
 from baryon.bundles.errors import BundleError, field_path
-from baryon.bundles.inputs import apply_inputs
+from baryon.bundles.inputs import AppliedInputs, apply_inputs, resolve_inputs
 from baryon.bundles.limits import BundleLimits
 from baryon.bundles.schema_objects import check_schema_object
 from baryon.bundles.validation_messages import describe_errors
@@ -75,6 +77,10 @@ class TemplateSchema:
         """Spec values merged over schema defaults; raises SpecError listing every problem."""
         return apply_inputs(self, input_type_name, values, where=where)
 
+    def resolve_inputs(self, input_type_name: str, values: Any, *, where: str) -> AppliedInputs:
+        """As apply_inputs, and which spec keys were ignored (undeclared in the schema)."""
+        return resolve_inputs(self, input_type_name, values, where=where)
+
     def error(self, path: Path, reason: str) -> BundleError:
         if self.doc is None:
             return BundleError(reason, file=SCHEMA_FILE)
@@ -101,6 +107,7 @@ def parse_schema(
     _check_format(doc, header)
     names = _input_type_names(doc, header)
     types = _check_types(doc, header, names)
+    _check_finite(doc, ("schema", "types"), types)
     warnings: list[str] = []
     nodes = [
         visited
@@ -110,7 +117,7 @@ def parse_schema(
         )
     ]
     _check_ref_cycles(doc, types)
-    _check_values(doc, types, nodes)
+    _check_values(doc, types, nodes, warnings)
     return TemplateSchema(
         environment_input_type=names.get("environment_input_type"),
         service_input_type=names.get("service_input_type"),
@@ -196,34 +203,56 @@ def _check_ref_cycles(doc: YamlDocument, types: dict[str, dict[str, Any]]) -> No
             node = types[target]
 
 
+def _check_finite(doc: YamlDocument, path: Path, value: Any) -> None:
+    # YAML's .nan and .inf (and numbers too large for a double) are no JSON values: a NaN
+    # bound or default would make every comparison pass and render as "nan".
+    if isinstance(value, float) and not math.isfinite(value):
+        raise doc.error(path, f"{value} is not a number a schema can use (NaN or Infinity)")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(doc, (*path, key), item)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_finite(doc, (*path, index), item)
+
+
 def _check_values(
-    doc: YamlDocument, types: dict[str, dict[str, Any]], nodes: list[tuple[Path, dict[str, Any]]]
+    doc: YamlDocument,
+    types: dict[str, dict[str, Any]],
+    nodes: list[tuple[Path, dict[str, Any]]],
+    warnings: list[str],
 ) -> None:
     defs = json_schema.all_defs(types)
     for path, node in nodes:
         if "default" in node:
-            _check_value(doc, defs, node, node["default"], (*path, "default"), "default")
+            # AWS published bundles whose defaults break their own property (`type: boolean`,
+            # `default: public`) and Proton registered them without validating defaults, so
+            # they register here too, with a warning; inputs.py passes such a default to the
+            # template as written, as Proton did.
+            problem = _value_problem(defs, node, node["default"], "default")
+            if problem is not None:
+                reason = (
+                    f"{problem}; registered anyway (Proton did not check defaults), and a "
+                    "spec that leaves this input out renders with the default as written"
+                )
+                warnings.append(str(doc.error((*path, "default"), reason)))
         if "enum" in node:
             without_enum = {key: value for key, value in node.items() if key != "enum"}
             for index, value in enumerate(node["enum"]):
-                _check_value(doc, defs, without_enum, value, (*path, "enum", index), "enum value")
+                problem = _value_problem(defs, without_enum, value, "enum value")
+                if problem is not None:
+                    raise doc.error((*path, "enum", index), problem)
 
 
-def _check_value(
-    doc: YamlDocument,
-    defs: dict[str, Any],
-    node: dict[str, Any],
-    value: Any,
-    path: Path,
-    what: str,
-) -> None:
+def _value_problem(defs: dict[str, Any], node: dict[str, Any], value: Any, what: str) -> str | None:
     without_default = {key: item for key, item in node.items() if key != "default"}
     schema = json_schema.value_document(without_default, defs)
     problems = describe_errors(Draft202012Validator(schema).iter_errors(value))
-    if problems:
-        inner, message = problems[0]
-        where = f" at {field_path(inner)}" if inner else ""
-        raise doc.error(path, f"{what}{where} {message}")
+    if not problems:
+        return None
+    inner, message = problems[0]
+    where = f" at {field_path(inner)}" if inner else ""
+    return f"{what}{where} {message}"
 
 
 def check_customer_managed(schema: TemplateSchema) -> None:

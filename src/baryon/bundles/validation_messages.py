@@ -32,7 +32,8 @@ def _expected_type(want: Any) -> str:
     return " or ".join(_ARTICLE.get(kind, str(kind)) for kind in kinds)
 
 
-def _unknown(path: Path, name: str, known: list[str]) -> str:
+def unknown_key_message(path: Path, name: str, known: list[str]) -> str:
+    """ "unknown input 'x'; did you mean 'y'?" (or the known names), for a key at `path`."""
     what, plural = ("input", "inputs") if not path else ("property", "properties")
     hint = difflib.get_close_matches(name, known, n=1)
     if hint:
@@ -49,7 +50,11 @@ def _describe(error: ValidationError) -> list[tuple[Path, str]]:
         return [((*path, name), "is required") for name in want if name not in got]
     if keyword == "additionalProperties" and isinstance(got, dict):
         known = sorted(error.schema.get("properties", {}))
-        return [((*path, name), _unknown(path, name, known)) for name in got if name not in known]
+        return [
+            ((*path, name), unknown_key_message(path, name, known))
+            for name in got
+            if name not in known
+        ]
     simple = {
         "type": lambda: f"must be {_expected_type(want)}, got {json_type(got)} {show(got)}",
         "enum": lambda: f"must be one of {show(want)}, got {show(got)}",

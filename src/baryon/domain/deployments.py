@@ -117,6 +117,11 @@ def start(
         last_modified_at=now,
     )
     session.add(deployment)
+    warnings = plan.get("warnings") or []  # e.g. spec inputs the schema does not declare
+    if warnings:
+        session.flush()  # the events refer to the deployment row
+    for warning in warnings:
+        log_event(session, deployment.id, warning, now)
     resource.deployment_status = deployment.status
     resource.deployment_status_message = None
     resource.last_attempted_deployment_id = deployment.id

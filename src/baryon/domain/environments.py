@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from baryon.api.errors import ConflictException, ResourceNotFoundException, ValidationException
+from baryon.bundles.inputs import AppliedInputs
 from baryon.domain import deployments, specs, versions
 from baryon.domain.arns import Arns
 from baryon.domain.deployments import DELETE, DEPLOY, ENVIRONMENT, Target
@@ -79,10 +80,10 @@ def deployed_state(environment: Environment) -> dict:
 
 def _inputs(
     version: TemplateVersion, spec: str, current: dict[str, Any] | None = None
-) -> dict[str, Any]:
+) -> AppliedInputs:
     schema = versions.version_schema(version)
     values = specs.parse_environment_spec(spec)
-    return specs.apply_inputs(
+    return specs.resolve_inputs(
         schema, schema.environment_input_type, values, where="spec", current=current
     )
 
@@ -112,7 +113,8 @@ def create_environment(
             f"The environment '{name}' already exists (with another template, spec or settings, "
             "or changed since it was created)."
         )
-    inputs = _inputs(version, spec)
+    applied = _inputs(version, spec)
+    inputs = applied.values
     environment = Environment(
         name=name,
         template_id=template.id,
@@ -137,7 +139,12 @@ def create_environment(
         operation=DEPLOY,
         initial_state=None,
         target_state=state(environment, version, spec),
-        plan={"template_version_id": version.id, "spec": spec, "inputs": inputs},
+        plan={
+            "template_version_id": version.id,
+            "spec": spec,
+            "inputs": inputs,
+            "warnings": specs.ignored_input_messages(applied),
+        },
         now=now,
     )
     return environment, True
@@ -213,7 +220,8 @@ def update_environment(
     if version.major != environment.template_major:
         _check_instances_compatible(session, environment, version)
     new_spec = spec if spec is not None else environment.spec or ""
-    inputs = _inputs(version, new_spec, current=environment.inputs)
+    applied = _inputs(version, new_spec, current=environment.inputs)
+    inputs = applied.values
     new_spec = specs.with_current_values(new_spec, specs.environment_section, inputs)
     deployments.start(
         session,
@@ -222,7 +230,12 @@ def update_environment(
         operation=DEPLOY,
         initial_state=deployed_state(environment),
         target_state=state(environment, version, new_spec),
-        plan={"template_version_id": version.id, "spec": new_spec, "inputs": inputs},
+        plan={
+            "template_version_id": version.id,
+            "spec": new_spec,
+            "inputs": inputs,
+            "warnings": specs.ignored_input_messages(applied),
+        },
         now=now,
     )
     return environment

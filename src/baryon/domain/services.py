@@ -199,11 +199,17 @@ def _instance_plan(
             f"successfully yet (status {environment.deployment_status})."
         )
     schema = versions.version_schema(version)
-    inputs = specs.apply_inputs(
+    applied = specs.resolve_inputs(
         schema, schema.service_input_type, entry.spec, where=f"{where}.spec", current=current
     )
+    inputs = applied.values
     spec_text = specs.with_current_values(spec_text, specs.instance_section(entry.name), inputs)
-    return environment, {"template_version_id": version.id, "spec": spec_text, "inputs": inputs}
+    return environment, {
+        "template_version_id": version.id,
+        "spec": spec_text,
+        "inputs": inputs,
+        "warnings": specs.ignored_input_messages(applied),
+    }
 
 
 def check_compatible(version: TemplateVersion, environment: Environment, where: str) -> None:
@@ -231,11 +237,17 @@ def _pipeline_plan(
     current: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     schema = versions.version_schema(version)
-    inputs = specs.apply_inputs(
+    applied = specs.resolve_inputs(
         schema, schema.pipeline_input_type, document.pipeline, where="pipeline", current=current
     )
+    inputs = applied.values
     spec_text = specs.with_current_values(spec_text, specs.pipeline_section, inputs)
-    return {"template_version_id": version.id, "spec": spec_text, "inputs": inputs}
+    return {
+        "template_version_id": version.id,
+        "spec": spec_text,
+        "inputs": inputs,
+        "warnings": specs.ignored_input_messages(applied),
+    }
 
 
 def _new_instance(

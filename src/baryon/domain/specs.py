@@ -17,6 +17,7 @@ import yaml
 
 from baryon.api.errors import ValidationException
 from baryon.bundles.errors import BundleError, SpecError
+from baryon.bundles.inputs import AppliedInputs
 from baryon.bundles.schema import TemplateSchema
 from baryon.bundles.yaml_source import load_yaml
 
@@ -135,19 +136,38 @@ def apply_inputs(
     where: str,
     current: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Validates ``values`` against one input type of ``schema`` and fills its defaults.
+    """The inputs ``values`` give for one input type of ``schema`` (see resolve_inputs)."""
+    return resolve_inputs(schema, type_name, values, where=where, current=current).values
+
+
+def resolve_inputs(
+    schema: TemplateSchema,
+    type_name: str | None,
+    values: dict[str, Any] | None,
+    *,
+    where: str,
+    current: dict[str, Any] | None = None,
+) -> AppliedInputs:
+    """Validates ``values`` against one input type of ``schema`` and fills its defaults;
+    spec keys the schema does not declare are left out and listed in ``ignored``, for the
+    deployment to report (Proton accepted them; bundles/inputs.py says why).
 
     ``current`` holds the deployed inputs that ``${Proton::CURRENT_VAL}`` refers to.
     """
     if type_name is None:
         if values:
             raise ValidationException(f"{where}: this template version takes no inputs here.")
-        return {}
+        return AppliedInputs({})
     resolved = _substitute_current(values or {}, current or {}, where)
     try:
-        return schema.apply_inputs(type_name, resolved, where=where)
+        return schema.resolve_inputs(type_name, resolved, where=where)
     except SpecError as exc:
         raise ValidationException(f"The spec does not match the template's schema: {exc}") from exc
+
+
+def ignored_input_messages(applied: AppliedInputs) -> list[str]:
+    """One deployment event per ignored spec key."""
+    return [f"Spec input ignored: {problem}" for problem in applied.ignored]
 
 
 def _substitute_current(values: dict[str, Any], current: dict[str, Any], where: str) -> dict:

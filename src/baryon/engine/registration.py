@@ -28,6 +28,8 @@ from baryon.domain.template_versions import (
 from baryon.domain.templates import TemplateKind
 from baryon.domain.versions import load_template_bundle
 from baryon.engine.handlers import JobContext, TransientError, register_job
+from baryon.render.errors import RenderError
+from baryon.render.iac import check_section
 from baryon.settings import Settings
 from baryon.store.tables import Template, TemplateVersion
 
@@ -66,6 +68,7 @@ def run(context: JobContext, payload: dict[str, Any]) -> None:
     try:
         data = fetch_archive(runtime.settings, source["s3"]["bucket"], source["s3"]["key"])
         bundle = _load(runtime.settings, data, kind, provisioning)
+        _check_templates(bundle)
         _check_compatibility(bundle, siblings, major)
     except RegistrationFailed as failure:
         _finish(context, version_id, REGISTRATION_FAILED, str(failure))
@@ -123,6 +126,19 @@ def _load(settings: Settings, data: bytes, kind: TemplateKind, provisioning: str
         )
     except BundleError as exc:
         raise RegistrationFailed(str(exc)) from exc
+
+
+def _check_templates(bundle: Bundle) -> None:
+    """Every Jinja template compiles, with the renderer's own sandboxed compiler, so that a
+    syntax error fails registration (file, line, Jinja's reason) instead of every deployment;
+    the compiled code stays cached for the deployments of this version."""
+    for section in (bundle.infrastructure, bundle.instance, bundle.pipeline):
+        if section is None:
+            continue
+        try:
+            check_section(section)
+        except RenderError as exc:
+            raise RegistrationFailed(f"{exc} (the template does not compile)") from exc
 
 
 def _sibling_schemas(session: Any, template: Template, version: TemplateVersion) -> dict[str, str]:

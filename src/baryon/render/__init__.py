@@ -24,7 +24,7 @@ from baryon.render.context import (
     pipeline_namespace,
 )
 from baryon.render.errors import RenderError
-from baryon.render.iac import RenderedSection, render_section
+from baryon.render.iac import RenderedSection, check_section, render_section
 from baryon.render.jinja import render_text
 from baryon.render.limits import DEFAULT_LIMITS, RenderLimits
 from baryon.render.terraform import (
@@ -46,6 +46,7 @@ __all__ = [
     "RenderLimits",
     "RenderedSection",
     "ServiceRef",
+    "check_section",
     "component_namespace",
     "environment_namespace",
     "instance_namespace",

@@ -22,7 +22,7 @@ from baryon.render.errors import RenderError
 from baryon.render.hcl import hcl_tfvars
 from baryon.render.inputs_document import infer_kind, inputs_document
 from baryon.render.jackson_json import jackson_dumps
-from baryon.render.jinja import render_text
+from baryon.render.jinja import check_template, render_text
 from baryon.render.limits import DEFAULT_LIMITS, RenderLimits
 from baryon.render.values import child_path
 
@@ -110,19 +110,49 @@ def _render_value(
             _render_value(item, namespace, file, child_path(path, index), limits)
             for index, item in enumerate(value)
         ]
-    if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
+    template = _template(value)
+    if template is None:
         return value
+    text, typed = template
     try:
-        sole = _SOLE_EXPRESSION.match(value)
-        if sole:
-            # Render through tojson, inside the same sandbox, and read the value back.
-            text = render_text(
-                "{{ (" + sole.group("expression") + ") | tojson }}",
-                namespace,
-                file=file,
-                limits=limits,
-            )
-            return json.loads(text)
-        return render_text(value, namespace, file=file, limits=limits)
+        rendered = render_text(text, namespace, file=file, limits=limits)
     except RenderError as exc:
         raise RenderError(f"{path}: {exc.reason}", file=file) from None
+    return json.loads(rendered) if typed else rendered
+
+
+def _template(value: Any) -> tuple[str, bool] | None:
+    """The Jinja text a project property renders through, and whether its result is JSON
+    (a sole expression keeps its type); None for a value that is not templated."""
+    if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
+        return None
+    sole = _SOLE_EXPRESSION.match(value)
+    if sole:
+        # Render through tojson, inside the same sandbox, and read the value back.
+        return "{{ (" + sole.group("expression") + ") | tojson }}", True
+    return value, False
+
+
+def check_project_properties(
+    properties: Mapping[str, Any], *, file: str, limits: RenderLimits = DEFAULT_LIMITS
+) -> None:
+    """Compile every templated project property as rendering would; RenderError if one
+    cannot compile (registration calls this, so that the error comes before a deployment)."""
+    _check_value(properties, file, "project_properties", limits)
+
+
+def _check_value(value: Any, file: str, path: str, limits: RenderLimits) -> None:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_value(item, file, child_path(path, key), limits)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_value(item, file, child_path(path, index), limits)
+    else:
+        template = _template(value)
+        if template is None:
+            return
+        try:
+            check_template(template[0], file=file, limits=limits)
+        except RenderError as exc:
+            raise RenderError(f"{path}: {exc.reason}", file=file) from None

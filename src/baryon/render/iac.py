@@ -13,10 +13,15 @@ from typing import Any, Literal
 
 from baryon.bundles.loader import IacSection
 from baryon.render.cloudformation import parse_cloudformation
-from baryon.render.codebuild import CodeBuildPlan, codebuild_plan, render_inputs_file
+from baryon.render.codebuild import (
+    CodeBuildPlan,
+    check_project_properties,
+    codebuild_plan,
+    render_inputs_file,
+)
 from baryon.render.errors import RenderError
 from baryon.render.inputs_document import KINDS
-from baryon.render.jinja import render_text
+from baryon.render.jinja import check_template, render_text
 from baryon.render.limits import DEFAULT_LIMITS, RenderLimits
 from baryon.render.terraform import render_terraform_section
 
@@ -63,6 +68,20 @@ def render_section(
     )
     files = {plan.inputs_file: render_inputs_file(namespace, template.input_type)}
     return RenderedSection("codebuild", files, plan)
+
+
+def check_section(section: IacSection, *, limits: RenderLimits = DEFAULT_LIMITS) -> None:
+    """Compile every Jinja template of `section` as `render_section` would, rendering
+    nothing; RenderError naming the file, line and Jinja's reason for the first that cannot
+    compile. Terraform files are not templated; codebuild commands are passed through."""
+    template = section.manifest.templates[0]
+    if template.rendering_engine == "jinja":
+        for name, text in section.files.items():
+            check_template(text, file=f"{section.folder}/{name}", limits=limits)
+    elif template.rendering_engine == "codebuild" and template.settings is not None:
+        check_project_properties(
+            template.settings.project_properties, file=section.manifest.file, limits=limits
+        )
 
 
 def _render_cloudformation(

@@ -32,13 +32,7 @@ def render_text(
     limits: RenderLimits = DEFAULT_LIMITS,
 ) -> str:
     """Render `text`; `file` names it in errors, e.g. "infrastructure/cloudformation.yaml"."""
-    if len(text) > limits.max_template_chars:
-        raise RenderError(
-            f"the template is {len(text):,} characters; the limit is {limits.max_template_chars:,}",
-            file=file,
-        )
-    if BLOCK_START in text or BLOCK_END in text:
-        raise RenderError("control characters U+0002/U+0003 are not allowed", file=file)
+    _check_text(text, file, limits)
     try:
         context = wrap_namespace(namespace)
     except RenderError as exc:
@@ -48,6 +42,24 @@ def render_text(
     environment = TemplateSandbox(Budget(limits))
     template = _compile(environment, text, file)
     return expand_blocks(_run(template, context, file, limits), file)
+
+
+def check_template(text: str, *, file: str, limits: RenderLimits = DEFAULT_LIMITS) -> None:
+    """Compile `text` exactly as `render_text` would, without rendering it; RenderError (file,
+    line, Jinja's reason) if it never could render. Registration runs this on every template
+    of a bundle, so that a syntax error fails the version, not its first deployment."""
+    _check_text(text, file, limits)
+    _compiled(text, file)
+
+
+def _check_text(text: str, file: str, limits: RenderLimits) -> None:
+    if len(text) > limits.max_template_chars:
+        raise RenderError(
+            f"the template is {len(text):,} characters; the limit is {limits.max_template_chars:,}",
+            file=file,
+        )
+    if BLOCK_START in text or BLOCK_END in text:
+        raise RenderError("control characters U+0002/U+0003 are not allowed", file=file)
 
 
 def _compile(environment: TemplateSandbox, text: str, file: str) -> Template:

@@ -157,9 +157,16 @@ def test_attached_component_feeds_its_instance(proton: Any) -> None:
     state = proton.get_deployment(id=history[0]["id"])["deployment"]["targetState"]
     assert state["component"]["templateFile"].count("-v2") == 1
 
-    # An instance with a component attached cannot go; the component goes first.
+    # An instance with a component attached cannot go, nor can the attached component: it is
+    # detached first (Proton's rule), then deleted.
     with pytest.raises(proton.exceptions.ConflictException, match="component"):
         proton.delete_service(name="shop")
+    with pytest.raises(proton.exceptions.ValidationException, match="detach it first"):
+        proton.delete_component(name="cache")
+    proton.update_component(
+        name="cache", deploymentType="CURRENT_VERSION", serviceName="", serviceInstanceName=""
+    )
+    proton.get_waiter("component_deployed").wait(name="cache", WaiterConfig=FAST)
     proton.delete_component(name="cache")
     proton.get_waiter("component_deleted").wait(name="cache", WaiterConfig=FAST)
     with pytest.raises(proton.exceptions.ResourceNotFoundException):

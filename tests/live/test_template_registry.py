@@ -98,16 +98,17 @@ def test_versions_lifecycle_and_recommended(proton: Any, registry: Registry) -> 
     only_one = proton.list_environment_template_versions(templateName=name, majorVersion="1")
     assert len(only_one["templateVersions"]) == 2
 
-    # Deletion order: the recommended minor of a major goes last; the recommended version last.
-    with pytest.raises(proton.exceptions.ConflictException, match="recommended minor"):
+    # Deletion order (Proton's rules, refused as invalid requests): the recommended minor of a
+    # major goes last; the recommended version last.
+    with pytest.raises(proton.exceptions.ValidationException, match="recommended minor"):
         proton.delete_environment_template_version(
             templateName=name, majorVersion="1", minorVersion="1"
         )
-    with pytest.raises(proton.exceptions.ConflictException, match="last version"):
+    with pytest.raises(proton.exceptions.ValidationException, match="last version"):
         proton.delete_environment_template_version(
             templateName=name, majorVersion="2", minorVersion="0"
         )
-    with pytest.raises(proton.exceptions.ConflictException, match="still has 3 version"):
+    with pytest.raises(proton.exceptions.ValidationException, match="still has 3 version"):
         proton.delete_environment_template(name=name)
     for major, minor in [("1", "0"), ("1", "1"), ("2", "0")]:
         proton.delete_environment_template_version(

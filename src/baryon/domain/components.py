@@ -273,6 +273,15 @@ def delete_component(session: Session, arns: Arns, name: str, now: datetime) -> 
     component = find_component(session, name, lock=True)
     if component.deployment_status == deployments.DELETE_IN_PROGRESS:
         return component
+    if component.service_instance_name:
+        # Proton: the instance's templates read the component's outputs, so it goes only once
+        # detached (UpdateComponent with empty serviceName and serviceInstanceName).
+        raise ValidationException(
+            f"The component '{name}' is attached to service instance "
+            f"'{component.service_name}/{component.service_instance_name}'; detach it first "
+            "(UpdateComponent with serviceName and serviceInstanceName set to ''), check that "
+            "the instance still works, then delete the component."
+        )
     deployments.ensure_idle(component, label(component))
     deployments.start(
         session,

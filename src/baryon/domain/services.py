@@ -31,6 +31,7 @@ from baryon.domain.deployments import (
 )
 from baryon.domain.environments import CUSTOMER_MANAGED, find_environment
 from baryon.domain.specs import InstanceSpec, ServiceSpecDocument
+from baryon.domain.tags import inherit_tags, set_tags
 from baryon.domain.templates import TemplateKind, find_template
 from baryon.store.tables import (
     Component,
@@ -252,6 +253,7 @@ def _pipeline_plan(
 
 def _new_instance(
     session: Session,
+    arns: Arns,
     service: Service,
     name: str,
     environment: Environment,
@@ -286,6 +288,7 @@ def _new_instance(
         session.flush()
     except IntegrityError as exc:  # created concurrently
         raise ConflictException(taken) from exc
+    inherit_tags(session, arns.service(service.name), arns.service_instance(service.name, name))
     return instance
 
 
@@ -325,7 +328,10 @@ def create_service(
     description: str | None,
     repository: dict[str, str | None],
     now: datetime,
+    tags: list[dict[str, str]] | None = None,
 ) -> tuple[Service, bool]:
+    """Returns (service, created); an identical retry returns the existing one. ``tags`` go on
+    the service before its instances and pipeline exist, so that they inherit them."""
     template = find_template(session, TemplateKind.SERVICE, template_name)
     version = versions.published_version(
         session, template, int(major), None if minor is None else int(minor)
@@ -375,9 +381,13 @@ def create_service(
         session.flush()
     except IntegrityError as exc:
         raise ConflictException(f"The service '{name}' already exists.") from exc
+    if tags:
+        set_tags(session, arns.service(name), tags)
     started = []
     for entry, environment, plan in plans:
-        instance = _new_instance(session, service, entry.name, environment, version, spec, now)
+        instance = _new_instance(
+            session, arns, service, entry.name, environment, version, spec, now
+        )
         instance.inputs = plan["inputs"]
         started.append(_start_instance(session, arns, instance, version, plan, None, now).id)
     waiting = None
@@ -392,6 +402,7 @@ def create_service(
         )
         session.add(pipeline)
         session.flush()
+        inherit_tags(session, arns.service(name), arns.service_pipeline(name))
         deployment = deployments.start(
             session,
             pipeline,
@@ -484,7 +495,9 @@ def update_service(
         if entry.name in current:
             continue
         environment, plan = _instance_plan(session, version, entry, spec_text=spec)
-        instance = _new_instance(session, service, entry.name, environment, version, spec, now)
+        instance = _new_instance(
+            session, arns, service, entry.name, environment, version, spec, now
+        )
         instance.inputs = plan["inputs"]
         started.append(_start_instance(session, arns, instance, version, plan, None, now).id)
     for instance_name, instance in current.items():
@@ -729,7 +742,7 @@ def create_service_instance(
     document = specs.parse_service_spec(spec)
     entry = document.instance(name)
     environment, plan = _instance_plan(session, version, entry, spec_text=spec)
-    instance = _new_instance(session, service, name, environment, version, plan["spec"], now)
+    instance = _new_instance(session, arns, service, name, environment, version, plan["spec"], now)
     instance.inputs = plan["inputs"]
     instance.last_client_request_token = client_token
     started = _start_instance(session, arns, instance, version, plan, None, now).id
@@ -810,6 +823,17 @@ def update_service_pipeline(
     pipeline = find_pipeline(session, service, lock=True)
     deployments.ensure_idle(pipeline, f"The pipeline of service '{service_name}'")
     if deployment_type == versions.NONE:
+        # The model requires a spec even here: one that resolves to the inputs the pipeline
+        # runs changes nothing; any other would be dropped, so it is refused, as elsewhere.
+        document = specs.parse_service_spec(spec)
+        changes_spec = document.has_pipeline_key and not _same_inputs(
+            session, pipeline, document.pipeline
+        )
+        if major is not None or minor is not None or changes_spec:
+            raise ValidationException(
+                "deploymentType NONE deploys nothing; a new pipeline spec or template version "
+                "needs CURRENT_VERSION, MINOR_VERSION or MAJOR_VERSION."
+            )
         return pipeline
     template = session.get(Template, service.template_id)
     assert template is not None

@@ -37,3 +37,15 @@ def set_tags(session: Session, arn: str, tags: list[dict[str, str]]) -> None:
 
 def remove_tags(session: Session, arn: str, keys: list[str]) -> None:
     session.execute(delete(Tag).where(Tag.resource_arn == arn, Tag.key.in_(keys)))
+
+
+def inherit_tags(session: Session, parent_arn: str, child_arn: str) -> None:
+    """A new Proton resource starts with its parent's customer tags (Proton: they "propagate to
+    child AWS Proton resources ... except ... to existing AWS Proton resources or to
+    provisioned resources"); its own tags, set afterwards, win on a shared key."""
+    inherited = [
+        {"key": row.key, "value": row.value}
+        for row in session.scalars(select(Tag).where(Tag.resource_arn == parent_arn))
+    ]
+    if inherited:
+        set_tags(session, child_arn, inherited)

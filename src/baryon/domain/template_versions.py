@@ -21,9 +21,19 @@ from baryon.api.errors import (
     ValidationException,
 )
 from baryon.domain.arns import Arns
+from baryon.domain.deployments import ACTIVE, DEPLOY
 from baryon.domain.templates import TemplateKind, find_template, recommended_minors
 from baryon.engine.jobs import enqueue
-from baryon.store.tables import Tag, Template, TemplateVersion
+from baryon.store.tables import (
+    Deployment,
+    Environment,
+    Service,
+    ServiceInstance,
+    ServicePipeline,
+    Tag,
+    Template,
+    TemplateVersion,
+)
 
 REGISTRATION_IN_PROGRESS = "REGISTRATION_IN_PROGRESS"
 REGISTRATION_FAILED = "REGISTRATION_FAILED"
@@ -221,9 +231,18 @@ def _check_transition(kind: TemplateKind, name: str, version: TemplateVersion, t
 def delete_version(
     session: Session, arns: Arns, kind: TemplateKind, name: str, major: int, minor: int
 ) -> tuple[Template, TemplateVersion]:
-    """Proton's rules: the recommended version goes last, in its major and in the template."""
+    """Proton's rules: a version that resources run (or are being deployed to) stays; the
+    recommended version goes last, in its major and in the template."""
     template, version = find_version(session, kind, name, major, minor, lock=True)
     number = f"{major}.{minor}"
+    users = version_users(session, template, version)
+    if users:
+        shown = ", ".join(users[:_USERS_SHOWN])
+        more = f" and {len(users) - _USERS_SHOWN} more" if len(users) > _USERS_SHOWN else ""
+        raise ValidationException(
+            f"Version {number} of {kind.label} '{name}' is in use by {shown}{more}; move them "
+            "to another version (or delete them) before deleting it."
+        )
     if version.status == PUBLISHED:
         siblings = _count(session, template.id, major=major) - 1
         others = _count(session, template.id) - 1
@@ -231,18 +250,78 @@ def delete_version(
         is_major_recommended = minors.get(major) == minor
         is_recommended = bool(minors) and (major, minor) == max(minors.items())
         if is_recommended and others:
-            raise ConflictException(
+            raise ValidationException(
                 f"{number} is the recommended version of {kind.label} '{name}'; it can only "
                 f"be deleted when it is the last version ({others} other(s) remain)."
             )
         if is_major_recommended and siblings:
-            raise ConflictException(
+            raise ValidationException(
                 f"{number} is the recommended minor version of major version {major} of "
                 f"{kind.label} '{name}'; delete the other {siblings} minor version(s) first."
             )
     session.execute(delete(Tag).where(Tag.resource_arn == version_arn(arns, template, version)))
     session.delete(version)
     return template, version
+
+
+_USERS_SHOWN = 5
+
+
+def version_users(session: Session, template: Template, version: TemplateVersion) -> list[str]:
+    """What runs ``version`` or is being deployed to it: environments, service instances and
+    service pipelines, named as a message would name them."""
+    users: list[str] = []
+    if template.kind == TemplateKind.ENVIRONMENT.value:
+        users += [
+            f"environment '{n}'"
+            for n in session.scalars(
+                select(Environment.name)
+                .where(
+                    Environment.template_id == template.id,
+                    Environment.template_major == version.major,
+                    Environment.template_minor == version.minor,
+                )
+                .order_by(Environment.name)
+            )
+        ]
+    else:
+        users += [
+            f"service instance '{s}/{n}'"
+            for s, n in session.execute(
+                select(ServiceInstance.service_name, ServiceInstance.name)
+                .where(
+                    ServiceInstance.template_id == template.id,
+                    ServiceInstance.template_major == version.major,
+                    ServiceInstance.template_minor == version.minor,
+                )
+                .order_by(ServiceInstance.service_name, ServiceInstance.name)
+            )
+        ]
+        users += [
+            f"the pipeline of service '{n}'"
+            for n in session.scalars(
+                select(Service.name)
+                .join(ServicePipeline, ServicePipeline.service_id == Service.id)
+                .where(
+                    Service.template_id == template.id,
+                    ServicePipeline.template_major == version.major,
+                    ServicePipeline.template_minor == version.minor,
+                )
+                .order_by(Service.name)
+            )
+        ]
+    # A deployment in flight to this version would lose its bundle half-way.
+    in_flight = session.execute(
+        select(Deployment.target_arn, Deployment.plan).where(
+            Deployment.status.in_(ACTIVE), Deployment.operation == DEPLOY
+        )
+    )
+    users += [
+        f"deployment to '{arn}'"
+        for arn, plan in in_flight
+        if (plan or {}).get("template_version_id") == version.id
+    ]
+    return list(dict.fromkeys(users))
 
 
 def _count(session: Session, template_id: int, major: int | None = None) -> int:

@@ -18,9 +18,10 @@ from baryon.api.errors import (
     ConflictException,
     ResourceNotFoundException,
     ServiceQuotaExceededException,
+    ValidationException,
 )
 from baryon.domain.arns import Arns
-from baryon.store.tables import Tag, Template, TemplateVersion
+from baryon.store.tables import Environment, Service, Tag, Template, TemplateVersion
 
 PUBLISHED = "PUBLISHED"
 
@@ -139,18 +140,39 @@ def update_template(
 
 
 def delete_template(session: Session, arns: Arns, kind: TemplateKind, name: str) -> Template:
+    """Proton deletes a template only once none of its versions remain; resources made from it
+    (which would be orphaned) keep it too."""
     template = find_template(session, kind, name, lock=True)
     remaining = session.scalar(
         select(func.count()).where(TemplateVersion.template_id == template.id)
     )
     if remaining:
-        raise ConflictException(
+        raise ValidationException(
             f"The {kind.label} '{name}' still has {remaining} version(s); delete them first."
+        )
+    users = _template_users(session, template)
+    if users:
+        raise ValidationException(
+            f"The {kind.label} '{name}' is still used by {', '.join(users)}; delete them first."
         )
     arn = template_arn(arns, template)
     session.execute(delete(Tag).where(Tag.resource_arn == arn))
     session.delete(template)
     return template
+
+
+def _template_users(session: Session, template: Template, shown: int = 5) -> list[str]:
+    if template.kind == TemplateKind.ENVIRONMENT.value:
+        column, word = Environment.name, "environment"
+        where = Environment.template_id == template.id
+    else:
+        column, word = Service.name, "service"
+        where = Service.template_id == template.id
+    names = list(session.scalars(select(column).where(where).order_by(column).limit(shown + 1)))
+    users = [f"{word} '{n}'" for n in names[:shown]]
+    if len(names) > shown:
+        users.append("more")
+    return users
 
 
 def recommended_versions(session: Session, template_ids: list[int]) -> dict[int, str]:

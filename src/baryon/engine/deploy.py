@@ -61,7 +61,6 @@ from baryon.store.tables import (
     Service,
     ServiceInstance,
     ServicePipeline,
-    Tag,
     Template,
     TemplateVersion,
 )
@@ -362,7 +361,9 @@ def _prepare(session: Session, runtime: Runtime, deployment: Deployment) -> Work
         _prepare_from_template(session, runtime, deployment, resource, work)
         if work.spec_outputs is not None:
             return work
-    work.tags = {**work.proton_tags, **_tags(session, deployment.target_arn)}
+    # Proton puts only its managed tags on what it provisions; customer tags stay on Proton's
+    # own resources ("they don't propagate ... to provisioned resources").
+    work.tags = dict(work.proton_tags)
     if work.section is None:
         raise BundleError(f"the template bundle has no IaC for a {work.render_kind}")
     return work
@@ -492,11 +493,6 @@ def _component_refs(session: Session, instance: ServiceInstance) -> dict[str, Co
         return {}
     outputs = deployments.outputs_of(session, component.last_succeeded_deployment_id)
     return {"default": ComponentRef(component.name, outputs)}
-
-
-def _tags(session: Session, arn: str) -> dict[str, str]:
-    rows = session.execute(select(Tag.key, Tag.value).where(Tag.resource_arn == arn))
-    return dict(rows.all())
 
 
 def _environment_ref(

@@ -9,7 +9,6 @@ from sqlalchemy.orm import defer
 
 from baryon.api.registry import proton_operation
 from baryon.domain import deployments, services
-from baryon.domain.tags import set_tags
 from baryon.operations import resource_outputs, views
 from baryon.operations.context import RequestContext
 from baryon.store.tables import Service
@@ -22,7 +21,7 @@ def _service_view(ctx: RequestContext, session: Any, service: Service) -> dict[s
 @proton_operation("CreateService")
 def create_service(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
     with ctx.db.session(write=True) as session:
-        service, created = services.create_service(
+        service, _created = services.create_service(
             session,
             ctx.arns,
             name=request["name"],
@@ -35,9 +34,8 @@ def create_service(ctx: RequestContext, request: dict[str, Any]) -> dict[str, An
                 k: request.get(k) for k in ("repositoryConnectionArn", "repositoryId", "branchName")
             },
             now=ctx.now,
+            tags=request.get("tags"),
         )
-        if created and request.get("tags"):
-            set_tags(session, ctx.arns.service(service.name), request["tags"])
         result = _service_view(ctx, session, service)
     ctx.jobs_enqueued()
     return result

@@ -10,9 +10,14 @@ from sqlalchemy.orm import Session
 
 from baryon.api.registry import proton_operation
 from baryon.domain import idempotency, template_versions
-from baryon.domain.tags import set_tags
+from baryon.domain.tags import inherit_tags, set_tags
 from baryon.domain.template_versions import NewVersion, version_arn
-from baryon.domain.templates import TemplateKind, find_template, recommended_minors
+from baryon.domain.templates import (
+    TemplateKind,
+    find_template,
+    recommended_minors,
+    template_arn,
+)
 from baryon.operations import views
 from baryon.operations.context import RequestContext
 from baryon.store.tables import Template, TemplateVersion
@@ -49,6 +54,7 @@ def _create(ctx: RequestContext, request: dict[str, Any], kind: TemplateKind) ->
             max_versions=ctx.settings.max_versions_per_template,
         )
         arn = version_arn(ctx.arns, template, row)
+        inherit_tags(session, template_arn(ctx.arns, template), arn)
         if request.get("tags"):
             set_tags(session, arn, request["tags"])
         idempotency.remember(session, ctx.operation, request, str(row.id), ctx.now)

@@ -90,3 +90,37 @@ def test_current_value_keeps_what_is_deployed() -> None:
     assert inputs == {"port": 9000, "image": "httpd"}
     with pytest.raises(ValidationException, match="needs a current value"):
         specs.apply_inputs(SVC, SVC.service_input_type, values, where="spec", current={})
+
+
+def test_a_nan_spec_value_is_a_validation_exception_naming_the_field() -> None:
+    document = specs.parse_service_spec(
+        "proton: ServiceSpec\ninstances:\n  - name: a\n    environment: e\n"
+        "    spec:\n      port: .nan\n"
+    )
+    with pytest.raises(ValidationException) as caught:
+        specs.apply_inputs(
+            SVC, SVC.service_input_type, document.instance("a").spec, where="instances[0].spec"
+        )
+    assert "instances[0].spec.port: must be a finite number, got nan" in caught.value.message
+
+
+def test_an_infinite_environment_input_is_refused_even_where_a_string_is_expected() -> None:
+    values = specs.parse_environment_spec("proton: EnvironmentSpec\nspec:\n  size: -.inf\n")
+    with pytest.raises(ValidationException) as caught:
+        specs.apply_inputs(ENV, ENV.environment_input_type, values, where="spec")
+    assert "spec.size: must be a finite number, got -inf" in caught.value.message
+
+
+def test_undeclared_inputs_are_accepted_and_become_deployment_warnings() -> None:
+    document = specs.parse_service_spec(
+        "proton: ServiceSpec\npipeline:\n  dockerfile: Dockerfile.prod\n  dockerfiles: x\n"
+        "instances: []\n"
+    )
+    applied = specs.resolve_inputs(
+        SVC, SVC.pipeline_input_type, document.pipeline, where="pipeline"
+    )
+    assert applied.values == {"dockerfile": "Dockerfile.prod"}
+    assert specs.ignored_input_messages(applied) == [
+        "Spec input ignored: pipeline.dockerfiles: unknown input 'dockerfiles'; "
+        "did you mean 'dockerfile'?; it is ignored"
+    ]

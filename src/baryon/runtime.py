@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 
 from baryon.api.pagination import PageTokens
+from baryon.api.request_body import BodyBudget
 from baryon.auth.master_key import SecretBox, load_master_key
 from baryon.domain.arns import Arns
 from baryon.settings import Settings
@@ -21,6 +22,11 @@ class Runtime:
     arns: Arns
     # Set when a job is enqueued so that in-process workers start at once instead of polling.
     job_wakeup: threading.Event = field(default_factory=threading.Event)
+    # Request bodies buffered at once by this process's API and portal (api/request_body.py).
+    body_budget: BodyBudget = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.body_budget = BodyBudget(self.settings.request_body_buffer_bytes)
 
     def close(self) -> None:
         self.db.dispose()

@@ -73,3 +73,10 @@ class UnknownOperationException(ApiError):
 
 class SerializationException(ApiError):
     code = "SerializationException"
+
+
+class RequestTimeoutException(ApiError):
+    """The client did not send its request body in time; SDKs retry this code."""
+
+    code = "RequestTimeoutException"
+    status = 408

@@ -23,9 +23,21 @@ from baryon.api import registry, sigv4
 from baryon.api.errors import (
     ApiError,
     InternalServerException,
+    RequestTimeoutException,
     SerializationException,
+    ThrottlingException,
     UnknownOperationException,
     ValidationException,
+)
+from baryon.api.json_body import decode_json_body
+from baryon.api.request_body import (
+    BodyBudgetExhausted,
+    BodyLimits,
+    BodyRefused,
+    BodyTimedOut,
+    ClientDisconnect,
+    buffered_body,
+    discard_body,
 )
 from baryon.api.serialization import OutputShapeError, serialize_output
 from baryon.api.service_models import models_by_target_prefix
@@ -47,6 +59,7 @@ class FrontDoor:
         self.models = models_by_target_prefix()
         self.secrets = SecretResolver(runtime.db, runtime.box)
         self.max_skew = timedelta(seconds=runtime.settings.max_clock_skew_seconds)
+        self.body_limits = BodyLimits.from_settings(runtime.settings, MAX_BODY_BYTES)
 
     async def handle(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
@@ -54,28 +67,32 @@ class FrontDoor:
         started = time.perf_counter()
         call = _Call(request_id)
         try:
-            body = await _read_body(request)
-            incoming = sigv4.IncomingRequest(
-                method=request.method,
-                raw_path=request.scope.get("raw_path", b"/").decode("latin-1") or "/",
-                query_string=request.scope.get("query_string", b"").decode("latin-1"),
-                headers={k.lower(): v for k, v in request.headers.items()},
-                body=body,
-            )
-            # Authentication reads the database: like the handler, it must not block the
-            # event loop, so the whole call runs on a worker thread.
-            result = await run_in_threadpool(self._process, incoming, call)
+            result = await self._call(request, call)
             response = _json_response(200, result, request_id)
         except ApiError as error:
             response = _error_response(error, request_id)
+        except BodyRefused as refused:
+            # Not read in full: what is left of it must not be taken for the next request.
+            call.close = True
+            log.info("request %s (%s): %s", request_id, call.operation, refused)
+            response = _error_response(_refusal_error(refused), request_id)
+        except ClientDisconnect:
+            # Nobody is left to answer; the response below is never sent.
+            call.code = "ClientDisconnected"
+            log.info("request %s (%s): the client went away mid-upload", request_id, call.operation)
+            response = Response(status_code=400)
         except Exception:
             log.exception("request %s (%s) failed", request_id, call.operation)
             response = _error_response(
                 InternalServerException("An internal error occurred. Request id: " + request_id),
                 request_id,
             )
+        if call.close:
+            response.headers["connection"] = "close"
         elapsed = time.perf_counter() - started
-        code = "OK" if response.status_code == 200 else response.headers["x-amzn-ErrorType"]
+        code = call.code or (
+            "OK" if response.status_code == 200 else response.headers["x-amzn-ErrorType"]
+        )
         metrics.requests.labels(call.operation, code).inc()
         metrics.request_seconds.labels(call.operation).observe(elapsed)
         log.info(
@@ -93,16 +110,57 @@ class FrontDoor:
         )
         return response
 
-    def _process(self, incoming: sigv4.IncomingRequest, call: _Call) -> dict[str, Any]:
-        model, operation = self._route(incoming.headers.get("x-amz-target"))
-        call.operation = operation.name
+    async def _call(self, request: Request, call: _Call) -> dict[str, Any]:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            # Everything the headers can prove is checked before a byte of the body is
+            # buffered: an anonymous client cannot make the server hold its upload.
+            model, operation = self._route(headers.get("x-amz-target"))
+            call.operation = operation.name
+            context.operation.set(operation.name)
+            # The key lookup reads the database: off the event loop, like the handler.
+            admission = await run_in_threadpool(self._admit, headers, model, operation.name)
+        except ApiError:
+            call.close = not await discard_body(request, self.body_limits)
+            raise
+        async with buffered_body(request, self.body_limits, self.runtime.body_budget) as body:
+            incoming = sigv4.IncomingRequest(
+                method=request.method,
+                raw_path=request.scope.get("raw_path", b"/").decode("latin-1") or "/",
+                query_string=request.scope.get("query_string", b"").decode("latin-1"),
+                headers=headers,
+                body=body,
+            )
+            return await run_in_threadpool(
+                self._process, incoming, model, operation, admission, call
+            )
+
+    def _admit(
+        self, headers: dict[str, str], model: ServiceModel, operation: str
+    ) -> sigv4.Admission:
+        try:
+            return sigv4.admit(
+                headers,
+                region=self.runtime.settings.region,
+                services=frozenset({model.signing_name}),
+                secret_for=self.secrets,
+                max_skew=self.max_skew,
+            )
+        except OperationalError as exc:
+            raise _database_unavailable(operation, exc) from exc
+
+    def _process(
+        self,
+        incoming: sigv4.IncomingRequest,
+        model: ServiceModel,
+        operation: OperationModel,
+        admission: sigv4.Admission,
+        call: _Call,
+    ) -> dict[str, Any]:
         context.request_id.set(call.request_id)
         context.operation.set(operation.name)
-        try:
-            caller = self._authenticate(incoming, model)
-        except OperationalError as exc:
-            raise _database_unavailable(operation.name, exc) from exc
-        params = parse_input(operation.input_shape, _parse_json(incoming.body))
+        caller = sigv4.verify_signature(incoming, admission).access_key_id
+        params = parse_input(operation.input_shape, decode_json_body(incoming.body))
         return self._dispatch(model, operation, params, call.request_id, caller)
 
     def _route(self, target: str | None) -> tuple[ServiceModel, OperationModel]:
@@ -113,16 +171,6 @@ class FrontDoor:
         if model is None or name not in model.operation_names:
             raise UnknownOperationException(f"Unknown operation {target}.")
         return model, model.operation_model(name)
-
-    def _authenticate(self, incoming: sigv4.IncomingRequest, model: ServiceModel) -> str:
-        auth = sigv4.verify(
-            incoming,
-            region=self.runtime.settings.region,
-            services=frozenset({model.signing_name}),
-            secret_for=self.secrets,
-            max_skew=self.max_skew,
-        )
-        return auth.access_key_id
 
     def _dispatch(
         self,
@@ -163,6 +211,8 @@ class _Call:
     def __init__(self, request_id: str) -> None:
         self.request_id = request_id
         self.operation = "-"
+        self.code: str | None = None  # the metric label, when no error code says it
+        self.close = False  # the body was not read in full: close after answering
 
 
 def _database_unavailable(operation: str, exc: Exception) -> InternalServerException:
@@ -173,27 +223,12 @@ def _database_unavailable(operation: str, exc: Exception) -> InternalServerExcep
     )
 
 
-async def _read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise SerializationException(f"The request body exceeds {MAX_BODY_BYTES} bytes.")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise SerializationException(f"The request body exceeds {MAX_BODY_BYTES} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _parse_json(body: bytes) -> Any:
-    if not body.strip():
-        return {}
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SerializationException(f"The request body is not valid JSON: {exc}") from exc
+def _refusal_error(refused: BodyRefused) -> ApiError:
+    if isinstance(refused, BodyTimedOut):
+        return RequestTimeoutException(str(refused))
+    if isinstance(refused, BodyBudgetExhausted):
+        return ThrottlingException(str(refused))
+    return SerializationException(str(refused))
 
 
 def _json_response(status: int, payload: dict[str, Any], request_id: str) -> Response:

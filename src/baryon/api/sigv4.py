@@ -88,6 +88,15 @@ def parse_authorization(header: str | None) -> Authorization:
     )
 
 
+@dataclass(frozen=True)
+class Admission:
+    """What the headers alone prove: everything but the signature, which covers the body."""
+
+    authorization: Authorization
+    amz_date: str
+    secret: str
+
+
 def verify(
     request: IncomingRequest,
     *,
@@ -98,8 +107,30 @@ def verify(
     now: datetime | None = None,
 ) -> Authorization:
     """Returns the verified authorization or raises the error AWS would answer with."""
-    auth = parse_authorization(request.headers.get("authorization"))
-    amz_date = request.headers.get("x-amz-date")
+    admission = admit(
+        request.headers,
+        region=region,
+        services=services,
+        secret_for=secret_for,
+        max_skew=max_skew,
+        now=now,
+    )
+    return verify_signature(request, admission)
+
+
+def admit(
+    headers: Mapping[str, str],
+    *,
+    region: str,
+    services: frozenset[str],
+    secret_for: Callable[[str], str | None],
+    max_skew: timedelta,
+    now: datetime | None = None,
+) -> Admission:
+    """Checks everything that does not need the body, so that a server reads bodies only
+    from callers who name one of its active keys in a well-formed, current, fitting scope."""
+    auth = parse_authorization(headers.get("authorization"))
+    amz_date = headers.get("x-amz-date")
     if not amz_date:
         raise IncompleteSignatureException("Authorization requires an X-Amz-Date header.")
     try:
@@ -130,19 +161,25 @@ def verify(
                 f"'{required}' must be a signed header. "
                 f"SignedHeaders={';'.join(auth.signed_headers)}"
             )
-    missing = [h for h in auth.signed_headers if h not in request.headers]
+    missing = [h for h in auth.signed_headers if h not in headers]
     if missing:
         raise IncompleteSignatureException(
             f"Signed header(s) not present in the request: {', '.join(missing)}."
         )
-    if "x-amz-security-token" in request.headers:
+    if "x-amz-security-token" in headers:
         # Baryon issues long-term keys only; a session token cannot be one of ours.
         raise UnrecognizedClientException(INVALID_TOKEN)
-    _check_payload_hash(request)
     secret = secret_for(auth.access_key_id)
     if secret is None:
         raise UnrecognizedClientException(INVALID_TOKEN)
-    expected = _expected_signature(request, auth, secret, amz_date)
+    return Admission(authorization=auth, amz_date=amz_date, secret=secret)
+
+
+def verify_signature(request: IncomingRequest, admission: Admission) -> Authorization:
+    """The rest of the verification, once the body is here."""
+    _check_payload_hash(request)
+    auth = admission.authorization
+    expected = _expected_signature(request, auth, admission.secret, admission.amz_date)
     if not hmac.compare_digest(expected, auth.signature):
         raise InvalidSignatureException(BAD_SIGNATURE)
     return auth

@@ -16,6 +16,7 @@ from baryon.cloud.process import LocalCloudProcess
 from baryon.engine.jobs import release_all_leases
 from baryon.engine.worker import WorkerPool
 from baryon.modes.env_file import env_exports, render, write_env_file
+from baryon.modes.http_server import server_config
 from baryon.runtime import Runtime, build_runtime
 from baryon.settings import Settings
 
@@ -79,15 +80,7 @@ def run_embedded(settings: Settings, announce: Callable[[str], None]) -> None:
             f"(local cloud: {cloud_url}, data: {data_dir}).\n"
             f"Point the AWS CLI and boto3 at it with:  . {env_path}\n\n{render(exports)}"
         )
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(runtime),
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                timeout_graceful_shutdown=10,
-            )
-        )
+        server = uvicorn.Server(server_config(create_app(runtime), settings))
         _serve_until_signalled(server, sock)
     finally:
         if pool is not None:

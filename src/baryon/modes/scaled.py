@@ -13,6 +13,7 @@ from prometheus_client import start_http_server
 from baryon.api.app import create_app
 from baryon.cloud.buckets import ensure_bundle_bucket
 from baryon.engine.worker import WorkerPool
+from baryon.modes.http_server import server_config
 from baryon.modes.stop_signals import StopSignals
 from baryon.observability import metrics
 from baryon.runtime import build_runtime
@@ -30,16 +31,11 @@ def run_server(settings: Settings, announce: Callable[[str], None]) -> None:
     announce(f"baryon server listening on http://{settings.host}:{settings.port}")
     try:
         uvicorn.Server(
-            uvicorn.Config(
+            server_config(
                 create_app(runtime),
+                settings,
                 host=settings.host,
                 port=settings.port,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                timeout_graceful_shutdown=10,
-                proxy_headers=True,
-                forwarded_allow_ips=settings.forwarded_allow_ips,
             )
         ).run()
     finally:

@@ -19,6 +19,12 @@ request_seconds = Histogram(
     "baryon_api_request_seconds", "API request latency.", ["operation"], registry=REGISTRY,
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+slow_clients = Counter(
+    "baryon_http_slow_clients_total",
+    "Requests cut off because the client sent too slowly, by what it was sending "
+    "(head: request line and headers; body; rest: the body of a request already answered).",
+    ["stage"], registry=REGISTRY,
+)
 job_seconds = Histogram(
     "baryon_job_seconds", "How long jobs ran, by kind and result.", ["kind", "result"],
     registry=REGISTRY, buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),

@@ -24,6 +24,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from baryon.api.errors import ApiError, ConflictException, ResourceNotFoundException
+from baryon.api.request_body import (
+    BodyBudgetExhausted,
+    BodyLimits,
+    BodyRefused,
+    BodyTimedOut,
+    ClientDisconnect,
+    buffered_body,
+    discard_body,
+)
 from baryon.runtime import Runtime
 from baryon.store.database import Database
 from baryon.web import csrf, urls
@@ -84,26 +93,37 @@ class Form(Mapping[str, str]):
         return [value for name, value in self._pairs if name == key]
 
 
-async def read_form(request: Request) -> Form:
+def parse_form(request: Request, body: bytes) -> Form:
+    """The url-encoded form in ``body``; text that is not UTF-8 is refused, never replaced."""
     if request.method != "POST":
         return Form([])
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != FORM_TYPE:
-        raise PortalError("The portal only accepts its own forms.", 415)
-    size = 0
-    chunks: list[bytes] = []
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_FORM_BYTES:
-            raise PortalError("That form is too large.", 413)
-        chunks.append(chunk)
     try:
-        text = b"".join(chunks).decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+        text = body.decode("utf-8")
+        # surrogateescape keeps undecodable percent-escapes (%FF, or %ED%A0%80: a UTF-16
+        # surrogate) visible below, where parse_qsl's default would replace them silently.
+        pairs = parse_qsl(
+            text,
+            keep_blank_values=True,
+            max_num_fields=MAX_FORM_FIELDS,
+            errors="surrogateescape",
+        )
     except (UnicodeDecodeError, ValueError) as exc:
         raise PortalError("That form could not be read.", 400) from exc
+    for key, value in pairs:
+        if not _is_text(key):
+            raise PortalError("A field name of that form is not valid UTF-8 text.", 400)
+        if not _is_text(value):
+            raise PortalError(f"The field '{key}' of that form is not valid UTF-8 text.", 400)
     # Browsers send CRLF in text areas; specs and YAML want plain newlines.
     return Form([(key, value.replace("\r\n", "\n")) for key, value in pairs])
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass
@@ -179,17 +199,89 @@ def page(
 ) -> Callable[[Request], Any]:
     """The Starlette endpoint for ``handler``; ``fragment`` marks a live-update fragment."""
 
+    limits = BodyLimits.from_settings(runtime.settings, MAX_FORM_BYTES)
+
     async def endpoint(request: Request) -> Response:
+        if request.method != "POST":
+            form = Form([])
+            return _secured(
+                await run_in_threadpool(
+                    _handle, runtime, jinja, handler, request, form, public, fragment
+                )
+            )
+        # What the headers and the session can refuse is refused before the form is read,
+        # so that nobody without a session makes the server hold a form.
+        refused = await run_in_threadpool(
+            _refusal_before_form, runtime, jinja, request, public, fragment
+        )
+        if refused is not None:
+            if not await discard_body(request, limits):
+                refused.headers["connection"] = "close"
+            return _secured(refused)
         try:
-            form = await read_form(request)
+            async with buffered_body(request, limits, runtime.body_budget) as body:
+                form = parse_form(request, body)
+                response = await run_in_threadpool(
+                    _handle, runtime, jinja, handler, request, form, public, fragment
+                )
         except PortalError as error:
             return _secured(_error_page(jinja, request, error, None))
-        response = await run_in_threadpool(
-            _handle, runtime, jinja, handler, request, form, public, fragment
-        )
+        except BodyRefused as refusal:
+            log.info("portal request %s: %s", request.url.path, refusal)
+            response = _error_page(jinja, request, _refusal_error(refusal), None)
+            # Not read in full: what is left of it must not be taken for the next request.
+            response.headers["connection"] = "close"
+        except ClientDisconnect:
+            log.info("portal request %s: the browser went away mid-upload", request.url.path)
+            return Response(status_code=400)  # never sent: nobody is listening
         return _secured(response)
 
     return endpoint
+
+
+def _refusal_before_form(
+    runtime: Runtime,
+    jinja: Environment,
+    request: Request,
+    public: bool,
+    fragment: bool,
+) -> Response | None:
+    """The answer to a POST that its headers already condemn; the same answer the full
+    checks in _handle would give once the form was read."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM_TYPE:
+        return _error_page(
+            jinja, request, PortalError("The portal only accepts its own forms.", 415), None
+        )
+    if not csrf.same_origin(request.headers.get("origin"), request.headers.get("host")):
+        return _error_page(jinja, request, _other_site(), None)
+    if public:
+        if not request.cookies.get(csrf.SIGN_IN_COOKIE):
+            return _error_page(jinja, request, _form_expired(), None)
+        return None
+    try:
+        with runtime.db.session() as session:
+            account = find_session(session, request.cookies.get(COOKIE), datetime.now(UTC))
+    except OperationalError:
+        return None  # _handle answers this with its "temporarily unavailable" page
+    if account is None:
+        return _signed_out(request, fragment)
+    return None
+
+
+def _refusal_error(refusal: BodyRefused) -> PortalError:
+    if isinstance(refusal, BodyTimedOut):
+        return PortalError(
+            "The form did not arrive in time. Check the connection and send it again.",
+            408,
+            "Too slow",
+        )
+    if isinstance(refusal, BodyBudgetExhausted):
+        return PortalError(
+            "The server is receiving too many forms at once. Send it again in a moment.",
+            503,
+            "Busy",
+        )
+    return PortalError("That form is too large.", 413)
 
 
 def _handle(
@@ -244,10 +336,7 @@ def _sign_in_check(visit: Visit, fragment: bool) -> Response | None:
     with visit.db.session() as session:
         account = find_session(session, token, visit.now)
     if account is None:
-        if fragment:
-            return Response("Signed out", status_code=401, media_type="text/plain")
-        next_url = visit.request.url.path if visit.request.method == "GET" else None
-        return RedirectResponse(urls.sign_in(next_url), status_code=303)
+        return _signed_out(visit.request, fragment)
     visit.account = account
     take_flash = bool(account.flash) and not fragment and visit.request.method == "GET"
     if take_flash:
@@ -258,17 +347,32 @@ def _sign_in_check(visit: Visit, fragment: bool) -> Response | None:
     return None
 
 
+def _signed_out(request: Request, fragment: bool) -> Response:
+    if fragment:
+        return Response("Signed out", status_code=401, media_type="text/plain")
+    next_url = request.url.path if request.method == "GET" else None
+    return RedirectResponse(urls.sign_in(next_url), status_code=303)
+
+
+def _other_site() -> PortalError:
+    return PortalError("This form was sent from another site, so it was refused.", 403)
+
+
+def _form_expired() -> PortalError:
+    return PortalError(
+        "This form has expired (or was not sent by the portal). Go back, reload the page "
+        "and try again.",
+        403,
+        "Form expired",
+    )
+
+
 def _csrf_check(visit: Visit, expected: str | None) -> None:
     request = visit.request
     if not csrf.same_origin(request.headers.get("origin"), request.headers.get("host")):
-        raise PortalError("This form was sent from another site, so it was refused.", 403)
+        raise _other_site()
     if not csrf.tokens_match(expected, visit.form.get(csrf.FIELD)):
-        raise PortalError(
-            "This form has expired (or was not sent by the portal). Go back, reload the page "
-            "and try again.",
-            403,
-            "Form expired",
-        )
+        raise _form_expired()
 
 
 def check_sign_in_form(visit: Visit) -> None:

@@ -196,6 +196,7 @@ def _create_fleet(fleet: Fleet) -> None:
         compatibleEnvironmentTemplates=[{"templateName": ENV_TEMPLATE, "majorVersion": "1"}],
     )
     proton.create_environment(
+        protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
         name=ENVIRONMENT,
         templateName=ENV_TEMPLATE,
         templateMajorVersion="1",

@@ -103,6 +103,7 @@ def test_workers_killed_again_and_again(cluster: Cluster) -> None:
     while time.monotonic() < chaos_until and kills < 12:
         if created < 8:
             apis[created % 2].create_environment(
+                protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
                 name=f"kill{created}",
                 templateName="fault-env",
                 templateMajorVersion="1",
@@ -140,6 +141,7 @@ def test_workers_killed_again_and_again(cluster: Cluster) -> None:
 def test_conflicting_updates_through_both_servers(cluster: Cluster) -> None:
     proton = cluster.client(server=0)
     proton.create_environment(
+        protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
         name="conflict",
         templateName="fault-env",
         templateMajorVersion="1",
@@ -202,6 +204,7 @@ def test_postgresql_restarts_under_load(cluster: Cluster, postgres_server: Any) 
         thread.start()
     for index in range(3):
         proton.create_environment(
+            protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
             name=f"pgload{index}",
             templateName="fault-env",
             templateMajorVersion="1",
@@ -222,6 +225,7 @@ def test_postgresql_restarts_under_load(cluster: Cluster, postgres_server: Any) 
     # Service resumed and nothing was lost.
     for index in range(2):
         proton.create_environment(
+            protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
             name=f"pgafter{index}",
             templateName="fault-env",
             templateMajorVersion="1",
@@ -238,6 +242,7 @@ def test_postgresql_restarts_under_load(cluster: Cluster, postgres_server: Any) 
 def test_sigterm_hands_running_jobs_back(cluster: Cluster, tmp_path: Path) -> None:
     proton = cluster.client(server=1)
     proton.create_environment(
+        protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
         name="handback",
         templateName="fault-env",
         templateMajorVersion="1",

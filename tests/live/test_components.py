@@ -78,6 +78,7 @@ def proton(server: BaryonProcess) -> Any:
             ),
         )
     proton.create_environment(
+        protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
         name="cdev",
         templateName="cenv",
         templateMajorVersion="1",
@@ -85,6 +86,7 @@ def proton(server: BaryonProcess) -> Any:
         componentRoleArn=ROLE,
     )
     proton.create_environment(
+        protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
         name="norole",
         templateName="cenv",
         templateMajorVersion="1",

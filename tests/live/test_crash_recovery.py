@@ -60,7 +60,8 @@ def test_kill_mid_deployment_and_restart(tmp_path: Path) -> None:
         _publish_templates(first)
         proton = first.client("proton")
         proton.create_environment(name="crashenv", templateName="crash-env",
-                                  templateMajorVersion="1", spec="proton: EnvironmentSpec\n")
+                                  templateMajorVersion="1", spec="proton: EnvironmentSpec\n",
+                                  protonServiceRoleArn="arn:aws:iam::123456789012:role/proton")
         _wait_for_stack_in_progress(first, "crashenv")
     finally:
         first.stop(signal.SIGKILL)

@@ -60,6 +60,7 @@ def deployed(server: BaryonProcess, proton: Any) -> dict[str, Any]:
     publish_service_template(registry, SVC_TEMPLATE, [(ENV_TEMPLATE, "1")])
     ids: dict[str, Any] = {}
     proton.create_environment(
+        protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
         name=ENV, templateName=ENV_TEMPLATE, templateMajorVersion="1", spec=env_spec()
     )
     proton.get_waiter("environment_deployed").wait(name=ENV, WaiterConfig=FAST)

@@ -78,6 +78,7 @@ def registry(server: BaryonProcess, proton: Any) -> Registry:
     registry = Registry(proton, server.client("s3"))
     publish_environment_template(registry, ENV_TEMPLATE)
     proton.create_environment(
+        protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
         name=ENV, templateName=ENV_TEMPLATE, templateMajorVersion="1", spec=env_spec()
     )
     proton.get_waiter("environment_deployed").wait(name=ENV, WaiterConfig=FAST)
@@ -94,6 +95,7 @@ def test_environment_refused_by_the_cloud_then_repaired(
     publish_environment_template(registry, BROKEN_ENV_TEMPLATE, _env_files(broken))
     name = f"fragile{SUFFIX}"
     created = proton.create_environment(
+        protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
         name=name, templateName=BROKEN_ENV_TEMPLATE, templateMajorVersion="1", spec=env_spec()
     )["environment"]
     with pytest.raises(WaiterError, match="FAILED"):
@@ -237,6 +239,7 @@ def test_render_error_names_the_file_and_line(
 ) -> None:
     name = f"render{SUFFIX}"
     proton.create_environment(
+        protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
         name=name, templateName=ENV_TEMPLATE, templateMajorVersion="1", spec=env_spec(size="large")
     )
     proton.get_waiter("environment_deployed").wait(name=name, WaiterConfig=FAST)

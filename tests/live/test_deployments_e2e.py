@@ -114,6 +114,7 @@ def test_the_whole_lifecycle(server: BaryonProcess, names: dict[str, str], publi
 
     # An environment, deployed on the local cloud.
     created = proton.create_environment(
+        protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
         name=env, templateName=names["env_template"], templateMajorVersion="1",
         spec=_env_spec("large"), tags=[{"key": "team", "value": "platform"}],
     )["environment"]

@@ -98,6 +98,7 @@ def registry(server: BaryonProcess, proton: Any) -> Registry:
 
 def _create(proton: Any, name: str, template: str = ENV_TEMPLATE, **spec: Any) -> dict:
     created = proton.create_environment(
+        protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
         name=name, templateName=template, templateMajorVersion="1", spec=env_spec(**spec)
     )["environment"]
     proton.get_waiter("environment_deployed").wait(name=name, WaiterConfig=FAST)
@@ -119,7 +120,6 @@ def test_update_none_changes_metadata_without_a_deployment(proton: Any, registry
         deploymentType="NONE",
         description="shared by the web team",
         protonServiceRoleArn=ROLE.format("proton"),
-        codebuildRoleArn=ROLE.format("codebuild"),
         componentRoleArn=ROLE.format("component"),
     )["environment"]
     assert updated["deploymentStatus"] == "SUCCEEDED"
@@ -129,10 +129,16 @@ def test_update_none_changes_metadata_without_a_deployment(proton: Any, registry
         "shared by the web team",
         ROLE.format("proton"),
     )
-    assert (now["codebuildRoleArn"], now["componentRoleArn"]) == (
-        ROLE.format("codebuild"),
-        ROLE.format("component"),
+    assert now["componentRoleArn"] == ROLE.format("component")
+    # CodeBuild provisioning is not built: its role is refused, not stored and ignored.
+    with pytest.raises(proton.exceptions.ValidationException) as caught:
+        proton.update_environment(
+            name=name, deploymentType="NONE", codebuildRoleArn=ROLE.format("codebuild")
+        )
+    assert "codebuildRoleArn: CodeBuild provisioning is not yet available" in error_message(
+        caught
     )
+    assert "codebuildRoleArn" not in proton.get_environment(name=name)["environment"]
     assert (now["spec"], now["templateMinorVersion"]) == (before["spec"], "0")
     assert len(_deployments(proton, name)) == 1
 
@@ -219,6 +225,7 @@ def test_minor_and_major_versions(proton: Any, registry: Registry) -> None:
     )
     with pytest.raises(proton.exceptions.ValidationException, match="is DRAFT"):
         proton.create_environment(
+            protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
             name=f"draft{SUFFIX}",
             templateName=ENV_TEMPLATE,
             templateMajorVersion="1",
@@ -297,12 +304,14 @@ def test_list_environments_by_template_and_in_pages(proton: Any, registry: Regis
     firsts = [f"lista{SUFFIX}", f"listb{SUFFIX}"]
     for name in firsts:
         proton.create_environment(
+            protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
             name=name, templateName=SECOND_TEMPLATE, templateMajorVersion="1", spec=env_spec()
         )
     two = registry.register("environment", SECOND_TEMPLATE, tar_gz(env_bundle()))
     registry.publish("environment", SECOND_TEMPLATE, two)
     later = f"listc{SUFFIX}"
     proton.create_environment(
+        protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
         name=later, templateName=SECOND_TEMPLATE, templateMajorVersion="2", spec=env_spec()
     )
 
@@ -345,6 +354,7 @@ def test_tags_on_environments_services_and_instances(
 ) -> None:
     name = f"tagged{SUFFIX}"
     created = proton.create_environment(
+        protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
         name=name,
         templateName=ENV_TEMPLATE,
         templateMajorVersion="1",

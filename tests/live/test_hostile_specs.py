@@ -78,6 +78,7 @@ def registry(server: BaryonProcess, proton: Any) -> Registry:
         files=service_bundle(pipeline=False),
     )
     proton.create_environment(
+        protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
         name=ENV, templateName=ENV_TEMPLATE, templateMajorVersion="1", spec=env_spec()
     )
     proton.get_waiter("environment_deployed").wait(name=ENV, WaiterConfig=FAST)
@@ -131,6 +132,7 @@ def test_environment_spec_refused(proton: Any, registry: Registry, case: str) ->
     name = f"h{uuid.uuid4().hex[:8]}"
     with pytest.raises(proton.exceptions.ValidationException) as caught:
         proton.create_environment(
+            protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
             name=name, templateName=ENV_TEMPLATE, templateMajorVersion="1", spec=text
         )
     assert fragment in error_message(caught)
@@ -144,6 +146,7 @@ def test_oversized_spec_refused_by_the_model(
     text = env_spec(size="small") + "# " + "x" * 51_200 + "\n"
     with pytest.raises(proton.exceptions.ValidationException) as caught:
         proton.create_environment(
+            protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
             name=f"big{SUFFIX}", templateName=ENV_TEMPLATE, templateMajorVersion="1", spec=text
         )
     assert "Member must have length less than or equal to 51200" in error_message(caught)

@@ -299,3 +299,80 @@ def test_a_none_pipeline_update_refuses_a_new_spec_or_version_and_accepts_the_sa
         spec=service_spec([], pipeline={"dockerfile": "Dockerfile"}),
     )["pipeline"]
     assert same["lastAttemptedDeploymentId"] == before["lastAttemptedDeploymentId"]
+
+
+# --- inputs of features Baryon has not built ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("member", "value", "feature"),
+    [
+        ("environmentAccountConnectionId", str(uuid.uuid4()), "environment account connections"),
+        (
+            "provisioningRepository",
+            {"provider": "GITHUB", "name": "org/infra", "branch": "main"},
+            "self-managed provisioning",
+        ),
+        ("codebuildRoleArn", ROLE.format("codebuild"), "CodeBuild provisioning"),
+    ],
+)
+def test_an_environment_refuses_inputs_of_features_not_built_yet(
+    proton: Any, registry: Registry, member: str, value: Any, feature: str
+) -> None:
+    name = f"unbuilt{uuid.uuid4().hex[:6]}"
+    with pytest.raises(proton.exceptions.ValidationException) as caught:
+        proton.create_environment(
+            name=name,
+            templateName=ENV_TEMPLATE,
+            templateMajorVersion="1",
+            spec=env_spec(),
+            protonServiceRoleArn=ROLE.format("proton"),
+            **{member: value},
+        )
+    message = error_message(caught)
+    assert message.startswith(f"{member}: {feature}") and "not yet available in Baryon" in message
+    with pytest.raises(proton.exceptions.ResourceNotFoundException):
+        proton.get_environment(name=name)
+
+
+def test_an_existing_environment_refuses_an_account_connection_and_keeps_its_role(
+    proton: Any, registry: Registry
+) -> None:
+    env = f"conn-{SUFFIX}"
+    _environment(proton, env)
+    with pytest.raises(proton.exceptions.ValidationException, match="environmentAccountConn"):
+        proton.update_environment(
+            name=env, deploymentType="NONE", environmentAccountConnectionId=str(uuid.uuid4())
+        )
+    after = proton.get_environment(name=env)["environment"]
+    assert after["protonServiceRoleArn"] == ROLE.format("proton")
+    assert "environmentAccountConnectionId" not in after
+
+
+def test_an_aws_managed_environment_needs_a_role(proton: Any, registry: Registry) -> None:
+    with pytest.raises(proton.exceptions.ValidationException) as caught:
+        proton.create_environment(
+            name=f"norole-{SUFFIX}",
+            templateName=ENV_TEMPLATE,
+            templateMajorVersion="1",
+            spec=env_spec(),
+        )
+    assert error_message(caught).startswith("protonServiceRoleArn:")
+
+
+def test_templates_refuse_an_encryption_key_they_would_not_use(proton: Any) -> None:
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    for kind in ("environment", "service"):
+        with pytest.raises(proton.exceptions.ValidationException) as caught:
+            getattr(proton, f"create_{kind}_template")(name=f"key-{SUFFIX}", encryptionKey=key)
+        assert "encryptionKey: customer-managed encryption keys" in error_message(caught)
+
+
+def test_every_unbuilt_member_is_a_member_of_its_operation() -> None:
+    from baryon.operations import unbuilt
+
+    for operation in unbuilt.UNBUILT_MEMBERS:
+        unbuilt.refuse_unbuilt(operation, {})  # nothing given, nothing refused
+    with pytest.raises(Exception, match="not yet available"):
+        unbuilt.refuse_unbuilt("UpdateAccountSettings", {"pipelineCodebuildRoleArn": "x"})
+    unbuilt.refuse_unbuilt("UpdateAccountSettings", {"pipelineCodebuildRoleArn": ""})

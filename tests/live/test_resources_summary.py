@@ -72,6 +72,7 @@ def test_counts_follow_versions_updates_and_failures(server: BaryonProcess) -> N
     env1, env2 = f"one{SUFFIX}", f"two{SUFFIX}"
     for env in (env1, env2):
         proton.create_environment(
+            protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
             name=env, templateName=ENV_TEMPLATE, templateMajorVersion="1", spec=env_spec()
         )
     for env in (env1, env2):
@@ -134,6 +135,7 @@ def test_counts_follow_versions_updates_and_failures(server: BaryonProcess) -> N
     publish_environment_template(registry, BROKEN_TEMPLATE, broken)
     env3 = f"three{SUFFIX}"
     proton.create_environment(
+        protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
         name=env3, templateName=BROKEN_TEMPLATE, templateMajorVersion="1", spec=env_spec()
     )
     with pytest.raises(WaiterError, match="FAILED"):

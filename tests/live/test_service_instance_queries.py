@@ -81,6 +81,7 @@ def fleet(server: BaryonProcess, proton: Any) -> dict[str, dict[str, Any]]:
         )
     for env in (ENV_A, ENV_B):
         proton.create_environment(
+            protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
             name=env, templateName=ENV_TEMPLATE, templateMajorVersion="1", spec=env_spec()
         )
     for env in (ENV_A, ENV_B):

@@ -83,6 +83,7 @@ def registry(server: BaryonProcess, proton: Any) -> Registry:
     )
     for name, template in ((ENV, ENV_TEMPLATE), (OTHER_ENV, OTHER_TEMPLATE)):
         proton.create_environment(
+            protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
             name=name, templateName=template, templateMajorVersion="1", spec=env_spec()
         )
     for name in (ENV, OTHER_ENV):
@@ -498,6 +499,7 @@ def test_create_service_and_environment_are_idempotent(proton: Any, registry: Re
         "templateName": ENV_TEMPLATE,
         "templateMajorVersion": "1",
         "spec": env_spec(size="large"),
+        "protonServiceRoleArn": "arn:aws:iam::123456789012:role/proton",
     }
     first_env = proton.create_environment(**environment)["environment"]
     retry_env = proton.create_environment(**environment)["environment"]

@@ -338,21 +338,19 @@ def test_tags_on_templates_and_versions(proton: Any, registry: Registry) -> None
 
 def test_account_settings(proton: Any) -> None:
     role = "arn:aws:iam::123456789012:role/pipeline"
-    settings = proton.update_account_settings(
-        pipelineServiceRoleArn=role,
-        pipelineProvisioningRepository={
-            "provider": "GITHUB",
-            "name": "org/infra",
-            "branch": "main",
-        },
-    )["accountSettings"]
+    settings = proton.update_account_settings(pipelineServiceRoleArn=role)["accountSettings"]
     assert settings["pipelineServiceRoleArn"] == role
-    assert settings["pipelineProvisioningRepository"] == {
-        "arn": "arn:aws:proton:us-east-1:123456789012:repository/github:org/infra",
-        "provider": "GITHUB",
-        "name": "org/infra",
-        "branch": "main",
-    }
+    assert proton.get_account_settings()["accountSettings"] == settings
+    # Self-managed pipelines (a provisioning repository) are not built: refused, not stored.
+    with pytest.raises(proton.exceptions.ValidationException) as caught:
+        proton.update_account_settings(
+            pipelineProvisioningRepository={
+                "provider": "GITHUB",
+                "name": "org/infra",
+                "branch": "main",
+            },
+        )
+    assert "pipelineProvisioningRepository: self-managed provisioning" in str(caught.value)
     assert proton.get_account_settings()["accountSettings"] == settings
     cleared = proton.update_account_settings(
         pipelineServiceRoleArn="", deletePipelineProvisioningRepository=True

@@ -40,6 +40,27 @@ class EnvironmentSettings:
     provisioning_repository: dict[str, str] | None = None
 
 
+def check_provisioning_identity(
+    provisioning: str | None, settings: EnvironmentSettings, *, creating: bool
+) -> None:
+    """Proton's rule: AWS-managed provisioning deploys as a protonServiceRoleArn (or through an
+    environment account connection, which Baryon does not support yet); self-managed
+    (CUSTOMER_MANAGED) environments deploy nothing themselves and take no role."""
+    if provisioning == CUSTOMER_MANAGED:
+        if settings.proton_service_role_arn:
+            raise ValidationException(
+                "protonServiceRoleArn: this environment uses self-managed provisioning "
+                "(CUSTOMER_MANAGED), which deploys nothing as a role; leave it out."
+            )
+        return
+    if creating and not settings.proton_service_role_arn:
+        raise ValidationException(
+            "protonServiceRoleArn: an environment with AWS-managed provisioning needs the role "
+            "it deploys as (Proton also takes an environmentAccountConnectionId instead, which "
+            "Baryon does not support yet)."
+        )
+
+
 def find_environment(session: Session, name: str, *, lock: bool = False) -> Environment:
     stmt = select(Environment).where(Environment.name == name)
     environment = session.scalars(stmt.with_for_update() if lock else stmt).first()
@@ -196,6 +217,7 @@ def update_environment(
 ) -> Environment:
     environment = find_environment(session, name, lock=True)
     deployments.ensure_idle(environment, label(environment))
+    check_provisioning_identity(environment.provisioning, settings, creating=False)
     for column, value in _settings_columns(settings).items():
         if value is not None:
             setattr(environment, column, value)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from baryon.api.registry import proton_operation
 from baryon.domain import account_settings
 from baryon.operations.context import RequestContext
+from baryon.operations.unbuilt import proton_operation
 
 
 def _view(ctx: RequestContext, row: Any) -> dict[str, Any]:

@@ -6,11 +6,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from baryon.api.registry import proton_operation
 from baryon.domain import components, deployments
 from baryon.domain.tags import set_tags
 from baryon.operations import resource_outputs, views
 from baryon.operations.context import RequestContext
+from baryon.operations.unbuilt import proton_operation
 from baryon.store.tables import Component
 
 _FILTERS = {

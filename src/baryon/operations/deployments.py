@@ -11,11 +11,11 @@ from baryon.api.errors import (
     ResourceNotFoundException,
     ValidationException,
 )
-from baryon.api.registry import proton_operation
 from baryon.domain import deployments, outcomes
 from baryon.domain.resources_summary import resources_summary
 from baryon.operations import views
 from baryon.operations.context import RequestContext
+from baryon.operations.unbuilt import proton_operation
 from baryon.store.tables import Deployment
 
 _NAME_FILTERS = {

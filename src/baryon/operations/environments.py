@@ -6,12 +6,13 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 
-from baryon.api.registry import proton_operation
 from baryon.domain import deployments, environments
 from baryon.domain.environments import EnvironmentSettings
 from baryon.domain.tags import set_tags
+from baryon.domain.templates import TemplateKind, find_template
 from baryon.operations import resource_outputs, views
 from baryon.operations.context import RequestContext
+from baryon.operations.unbuilt import proton_operation
 from baryon.store.tables import Environment
 
 
@@ -28,7 +29,11 @@ def _settings(request: dict[str, Any]) -> EnvironmentSettings:
 
 @proton_operation("CreateEnvironment")
 def create_environment(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+    settings = _settings(request)
     with ctx.db.session(write=True) as session:
+        # The API's rule (the portal deploys with Baryon's own credentials and asks no role).
+        template = find_template(session, TemplateKind.ENVIRONMENT, request["templateName"])
+        environments.check_provisioning_identity(template.provisioning, settings, creating=True)
         environment, created = environments.create_environment(
             session,
             ctx.arns,
@@ -37,7 +42,7 @@ def create_environment(ctx: RequestContext, request: dict[str, Any]) -> dict[str
             major=request["templateMajorVersion"],
             minor=request.get("templateMinorVersion"),
             spec=request["spec"],
-            settings=_settings(request),
+            settings=settings,
             now=ctx.now,
         )
         if created and request.get("tags"):

@@ -9,11 +9,11 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import defer
 
 from baryon.api.errors import ResourceNotFoundException, ValidationException
-from baryon.api.registry import proton_operation
 from baryon.domain import deployments, fleet, idempotency, services
 from baryon.domain.tags import set_tags
 from baryon.operations import resource_outputs, views
 from baryon.operations.context import RequestContext
+from baryon.operations.unbuilt import proton_operation
 from baryon.store.tables import ServiceInstance
 
 SI = ServiceInstance

@@ -7,10 +7,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import defer
 
-from baryon.api.registry import proton_operation
 from baryon.domain import deployments, services
 from baryon.operations import resource_outputs, views
 from baryon.operations.context import RequestContext
+from baryon.operations.unbuilt import proton_operation
 from baryon.store.tables import Service
 
 

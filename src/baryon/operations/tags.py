@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from baryon.api.registry import proton_operation
 from baryon.domain.resources import ensure_exists
 from baryon.domain.tags import remove_tags, set_tags
 from baryon.operations.context import RequestContext
+from baryon.operations.unbuilt import proton_operation
 from baryon.store.tables import Tag
 
 

@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from baryon.api.registry import proton_operation
 from baryon.domain import idempotency, template_versions
 from baryon.domain.tags import inherit_tags, set_tags
 from baryon.domain.template_versions import NewVersion, version_arn
@@ -20,6 +19,7 @@ from baryon.domain.templates import (
 )
 from baryon.operations import views
 from baryon.operations.context import RequestContext
+from baryon.operations.unbuilt import proton_operation
 from baryon.store.tables import Template, TemplateVersion
 
 ENV, SVC = TemplateKind.ENVIRONMENT, TemplateKind.SERVICE

@@ -7,12 +7,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from baryon.api.registry import proton_operation
 from baryon.domain import templates
 from baryon.domain.tags import set_tags
 from baryon.domain.templates import TemplateFields, TemplateKind
 from baryon.operations import views
 from baryon.operations.context import RequestContext
+from baryon.operations.unbuilt import proton_operation
 from baryon.store.tables import Template
 
 ENV, SVC = TemplateKind.ENVIRONMENT, TemplateKind.SERVICE

@@ -1,0 +1,87 @@
+"""Request members of features Baryon has not built yet, refused in one place.
+
+Proton's model accepts them, and storing them would look like success while Baryon ignores
+them (an environment "in" an account connection would still deploy with Baryon's own
+credentials). Until a feature exists, its members answer a ValidationException naming the
+member and the feature; an empty string (Proton's "remove it") is accepted, as it asks for
+nothing. Operations register through ``proton_operation`` here, which applies the table.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from baryon.api import registry
+from baryon.api.errors import ValidationException
+from baryon.api.service_models import PROTON, service_model
+
+ACCOUNT_CONNECTIONS = "environment account connections"
+SELF_MANAGED = "self-managed provisioning (pull requests to a provisioning repository)"
+CODEBUILD = "CodeBuild provisioning"
+ENCRYPTION_KEYS = "customer-managed encryption keys"
+
+_ENVIRONMENT_MEMBERS = {
+    "environmentAccountConnectionId": ACCOUNT_CONNECTIONS,
+    "provisioningRepository": SELF_MANAGED,
+    "codebuildRoleArn": CODEBUILD,
+}
+
+# operation -> member -> the feature it belongs to.
+UNBUILT_MEMBERS: dict[str, dict[str, str]] = {
+    "CreateEnvironment": _ENVIRONMENT_MEMBERS,
+    "UpdateEnvironment": _ENVIRONMENT_MEMBERS,
+    "UpdateAccountSettings": {
+        "pipelineProvisioningRepository": SELF_MANAGED,
+        "pipelineCodebuildRoleArn": CODEBUILD,
+    },
+    "CreateEnvironmentTemplate": {"encryptionKey": ENCRYPTION_KEYS},
+    "CreateServiceTemplate": {"encryptionKey": ENCRYPTION_KEYS},
+}
+
+
+def _check_table() -> None:
+    """A member the model does not have is a typo that would refuse nothing: fail at import."""
+    model = service_model(PROTON)
+    for operation, members in UNBUILT_MEMBERS.items():
+        known = model.operation_model(operation).input_shape.members
+        unknown = sorted(set(members) - set(known))
+        if unknown:
+            raise LookupError(f"{operation} has no input member(s) {', '.join(unknown)}")
+
+
+_check_table()
+
+
+def refuse_unbuilt(operation: str, request: dict[str, Any]) -> None:
+    problems = [
+        f"{member}: {feature} is not yet available in Baryon; leave {member} out"
+        for member, feature in UNBUILT_MEMBERS.get(operation, {}).items()
+        if request.get(member) not in (None, "")
+    ]
+    if problems:
+        raise ValidationException("; ".join(problems) + ".")
+
+
+Handler = Callable[[Any, dict[str, Any]], dict[str, Any] | None]
+
+
+def proton_operation(name: str) -> Callable[[Handler], Handler]:
+    """``baryon.api.registry.proton_operation``, with the operation's unbuilt members refused
+    before the handler runs."""
+    register = registry.proton_operation(name)
+
+    def decorate(handler: Handler) -> Handler:
+        if name not in UNBUILT_MEMBERS:
+            return register(handler)
+
+        @functools.wraps(handler)
+        def checked(ctx: Any, request: dict[str, Any]) -> dict[str, Any] | None:
+            refuse_unbuilt(name, request)
+            return handler(ctx, request)
+
+        register(checked)
+        return handler
+
+    return decorate

@@ -33,8 +33,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8300
     # Load balancers allowed to tell servers the client's scheme and address
-    # (X-Forwarded-Proto/For), e.g. so that portal cookies are Secure behind TLS termination.
-    forwarded_allow_ips: str = "127.0.0.1"
+    # (X-Forwarded-Proto/For), comma-separated addresses or networks, e.g. so that portal
+    # cookies are Secure behind TLS termination and sign-in throttling sees real clients.
+    # None by default: a forwarded address from anyone else is a claim, not a fact.
+    forwarded_allow_ips: str = ""
 
     # Identity of this Baryon "account": it appears in every ARN.
     region: str = "us-east-1"

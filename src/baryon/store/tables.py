@@ -386,3 +386,19 @@ class WebSession(Base):
     flash: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class TrustedDevice(Base):
+    """A browser that has signed in as a user: a random token in a cookie, only its hash here.
+    Others' wrong passwords do not pause the user's sign-in in it (web/devices.py)."""
+
+    __tablename__ = "trusted_devices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # Wrong passwords typed in this browser since its last sign-in; after a few it is trusted
+    # no more, so a stolen cookie buys only a few guesses.
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

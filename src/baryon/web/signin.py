@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import OrderedDict
+from dataclasses import dataclass
 
 from starlette.responses import RedirectResponse, Response
 
-from baryon.web import csrf, urls
+from baryon.web import csrf, devices, urls
 from baryon.web.http import Visit, check_sign_in_form
 from baryon.web.sessions import COOKIE, end_session, find_session, start_session
 from baryon.web.users import sign_in
@@ -17,39 +18,70 @@ from baryon.web.users import sign_in
 # anything else would tell a guesser which names are real.
 _REFUSED = (
     "That user name and password do not match. After several wrong passwords, sign-in for "
-    "a user pauses for a few minutes."
+    "a user pauses for a few minutes, except in a browser where that user has signed in before."
 )
+_TOO_MANY_NAMES = "Too many failed sign-ins from this address; wait a few minutes."
+
+# Distinct user names that may fail from one address in the window before it must wait.
+NAMES_PER_ADDRESS = 20
 
 
 class _Throttle:
-    """Failed sign-ins per client address, in this process: many user names tried from one
-    place are slowed down too (the per-user lock in the database covers one name tried from
-    many places)."""
+    """User names that failed to sign in from each client address, in this process.
 
-    def __init__(self, limit: int = 20, window_seconds: float = 300.0) -> None:
-        self._limit, self._window = limit, window_seconds
-        self._failures: dict[str, deque[float]] = {}
+    One user's password guessed many times is the per-user pause's business (web/users.py, in
+    the database). This catches the other attack, one password tried on many names from one
+    place, by counting distinct names rather than failures: many people behind one address
+    (all of embedded mode is 127.0.0.1) then do not lock each other out by mistyping. Browsers
+    trusted for the name they sign in as (web/devices.py) are neither counted nor held back.
+    It stays per process: a spray through N replicas gets N times the names, which the
+    per-user pause, shared by all, still bounds per account.
+    """
+
+    def __init__(
+        self, limit: int = NAMES_PER_ADDRESS, window_seconds: float = 300.0, clients: int = 10_000
+    ) -> None:
+        self._limit, self._window, self._clients = limit, window_seconds, clients
+        # client -> user name -> when it last failed; clients and names in least-recent order.
+        self._failures: OrderedDict[str, OrderedDict[str, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _recent(self, client: str, now: float) -> deque[float]:
-        failures = self._failures.setdefault(client, deque())
-        while failures and failures[0] < now - self._window:
-            failures.popleft()
-        return failures
+    def _recent(self, client: str, now: float) -> OrderedDict[str, float]:
+        names = self._failures.get(client)
+        if names is None:
+            return OrderedDict()
+        while names and next(iter(names.values())) < now - self._window:
+            names.popitem(last=False)
+        return names
 
     def allowed(self, client: str) -> bool:
         with self._lock:
             return len(self._recent(client, time.monotonic())) < self._limit
 
-    def failed(self, client: str) -> None:
+    def failed(self, client: str, name: str) -> None:
         now = time.monotonic()
         with self._lock:
-            if len(self._failures) > 10_000:
-                self._failures.clear()
-            self._recent(client, now).append(now)
+            names = self._recent(client, now)
+            self._failures[client] = names
+            self._failures.move_to_end(client)
+            names[name] = now
+            names.move_to_end(name)
+            while len(names) > self._limit:  # more say nothing new: the address is held
+                names.popitem(last=False)
+            while len(self._failures) > self._clients:  # the quietest address is forgotten
+                self._failures.popitem(last=False)
 
 
 _throttle = _Throttle()
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """What a sign-in attempt came to, decided inside its transaction."""
+
+    session_token: str | None = None
+    device_token: str | None = None
+    held_back: bool = False
 
 
 def _safe_next(target: str) -> str:
@@ -94,30 +126,54 @@ def submit(visit: Visit) -> Response:
     password = visit.form.get("password", "")
     if not name or not password:
         return _form(visit, error="Enter your user name and password.", name=name, status=400)
-    client = visit.request.client.host if visit.request.client else "unknown"
-    if not _throttle.allowed(client):
-        return _form(
-            visit,
-            error="Too many failed sign-ins from this address; wait a few minutes.",
-            name=name,
-            status=429,
-        )
-    with visit.db.session(write=True) as session:
-        outcome = sign_in(session, name[:64], password, visit.now)
-        token = None
-        if outcome.user_id is not None:
-            # A fresh token for every sign-in; one planted beforehand is worth nothing.
-            end_session(session, visit.request.cookies.get(COOKIE))
-            token = start_session(session, outcome.user_id, visit.now)
-    if token is None:
-        _throttle.failed(client)
+    attempt = _attempt(visit, name[:64], password)
+    if attempt.held_back:
+        return _form(visit, error=_TOO_MANY_NAMES, name=name, status=429)
+    if attempt.session_token is None or attempt.device_token is None:
         return _form(visit, error=_REFUSED, name=name, status=401)
     response = RedirectResponse(_safe_next(visit.form.get("next", "")), status_code=303)
     response.set_cookie(
-        COOKIE, token, path=urls.PREFIX, httponly=True, samesite="lax", secure=visit.secure
+        COOKIE,
+        attempt.session_token,
+        path=urls.PREFIX,
+        httponly=True,
+        samesite="lax",
+        secure=visit.secure,
+    )
+    # Sent only to the sign-in form, never readable by scripts, kept for months.
+    response.set_cookie(
+        devices.COOKIE,
+        attempt.device_token,
+        max_age=int(devices.LIFETIME.total_seconds()),
+        path=urls.sign_in(),
+        httponly=True,
+        samesite="strict",
+        secure=visit.secure,
     )
     response.delete_cookie(csrf.SIGN_IN_COOKIE, path=urls.PREFIX)
     return response
+
+
+def _attempt(visit: Visit, name: str, password: str) -> _Attempt:
+    client = visit.request.client.host if visit.request.client else "unknown"
+    presented = visit.request.cookies.get(devices.COOKIE)
+    with visit.db.session(write=True) as session:
+        device = devices.find(session, presented, name, visit.now)
+        if device is None and not _throttle.allowed(client):
+            return _Attempt(held_back=True)
+        outcome = sign_in(session, name, password, visit.now, trusted_device=device is not None)
+        if outcome.user_id is None:
+            if device is not None:
+                devices.failed(device)
+            else:
+                _throttle.failed(client, name)
+            return _Attempt()
+        # A fresh token for every sign-in; one planted beforehand is worth nothing.
+        end_session(session, visit.request.cookies.get(COOKIE))
+        return _Attempt(
+            session_token=start_session(session, outcome.user_id, visit.now),
+            device_token=devices.signed_in(session, device, presented, outcome.user_id, visit.now),
+        )
 
 
 def sign_out(visit: Visit) -> Response:

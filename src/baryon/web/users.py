@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from baryon.store.tables import User, WebSession
+from baryon.store.tables import TrustedDevice, User, WebSession
 from baryon.web.passwords import hash_password, unknown_user_hash, verify_password
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -67,13 +67,14 @@ def create_user(session: Session, name: str, password: str, now: datetime) -> No
 
 
 def set_password(session: Session, name: str, password: str, now: datetime) -> None:
-    """A new password also signs the user out everywhere."""
+    """A new password also signs the user out everywhere and ends every browser's trust."""
     user = _find(session, name)
     user.password_hash = hash_password(password)
     user.password_changed_at = now
     user.failed_sign_ins = 0
     user.locked_until = None
     session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+    session.execute(delete(TrustedDevice).where(TrustedDevice.user_id == user.id))
 
 
 def delete_user(session: Session, name: str) -> None:
@@ -94,12 +95,21 @@ def _find(session: Session, name: str) -> User:
     return user
 
 
-def sign_in(session: Session, name: str, password: str, now: datetime) -> SignIn:
-    """Checks a password (in a write transaction: failures are counted)."""
+def sign_in(
+    session: Session, name: str, password: str, now: datetime, *, trusted_device: bool = False
+) -> SignIn:
+    """Checks a password (in a write transaction: failures are counted).
+
+    In a browser trusted for this user (web/devices.py, which counts its failures) the user's
+    pause does not apply, and neither its failures nor its success touch the pause: others'
+    guesses must not lock the user out, nor the user's sign-in reopen a guesser's window.
+    """
     user = session.scalars(select(User).where(User.name == name).with_for_update()).first()
     if user is None:
         verify_password(password, unknown_user_hash())
         return SignIn(None)
+    if trusted_device:
+        return SignIn(user.id if verify_password(password, user.password_hash) else None)
     if user.locked_until is not None and user.locked_until > now:
         # Guessing gains nothing while paused, but the hash is still computed: answering
         # faster than for an unknown name would tell a guesser that this user exists.

@@ -63,18 +63,18 @@ class Settings:
     # complete request head (request line and headers, a few KiB) this soon after it opens or
     # after its first byte: any working client needs milliseconds, a stalled one holds a socket.
     request_header_timeout_seconds: float = 10.0
-    # A request body must arrive within this many seconds, extended by one second for every
-    # request_body_min_bytes_per_second bytes received, so a slow but steady link (2 MiB at
-    # 16 KiB/s takes ~2 min) is served while a stalled or trickling upload is cut off and
-    # answered RequestTimeoutException (which SDKs retry).
+    # A request body may pause this many seconds at most, and must keep up an average of
+    # request_body_min_bytes_per_second after its first such period, so a slow but steady
+    # link (2 MiB at 16 KiB/s takes ~2 min) is served while a stalled or trickling upload is
+    # cut off and answered RequestTimeoutException (which SDKs retry).
     request_body_timeout_seconds: float = 20.0
     request_body_min_bytes_per_second: int = 16 * 1024
     # Request bodies held in memory at once across all connections of this process. A request
     # is authenticated (as far as it can be before its body) before it gets any of this; when
     # it is used up, uploads wait a moment and are then answered ThrottlingException (retried
-    # by SDKs) instead of growing the process: 16 bodies of the 2 MiB maximum, or thousands
-    # of the few-KiB bodies real calls send.
-    request_body_buffer_bytes: int = 32 * 1024 * 1024
+    # by SDKs) instead of growing the process: 8 bodies of the 2 MiB maximum, hundreds of
+    # 50 KiB specs, or thousands of the few-KiB bodies most calls send.
+    request_body_buffer_bytes: int = 16 * 1024 * 1024
 
     # Quotas (Proton's defaults).
     max_templates: int = 100

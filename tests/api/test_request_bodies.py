@@ -20,7 +20,7 @@ from baryon.api.request_body import (
     BodyTooLarge,
     ClientDisconnect,
     buffered_body,
-    discard_body,
+    declared_too_large,
 )
 from baryon.api.sigv4 import admit, verify, verify_signature
 from baryon.web.http import PortalError, parse_form
@@ -100,6 +100,19 @@ def test_a_trickle_slower_than_the_minimum_rate_times_out() -> None:
         _run(lambda: _read(_request(trickle, length=400), BodyBudget(4096)))
 
 
+def test_a_fast_start_buys_no_long_silence_afterwards() -> None:
+    # 1000 bytes at 100 B/s would earn 10 s; a pause of 0.2 s is all the body may take.
+    limits = BodyLimits(max_bytes=4096, timeout_seconds=0.2, min_bytes_per_second=100)
+    request = _request([_part(b"x" * 1000)], length=2000)
+
+    async def read_within_the_rate_allowance() -> bytes:
+        return await asyncio.wait_for(_read(request, BodyBudget(4096), limits), 5)
+
+    with pytest.raises(BodyTimedOut) as caught:
+        _run(read_within_the_rate_allowance)
+    assert caught.value.received == 1000
+
+
 def test_a_steady_upload_at_the_minimum_rate_is_read_past_the_base_timeout() -> None:
     steady: list[Message | float] = []
     for _ in range(6):
@@ -125,10 +138,10 @@ def test_too_large_is_refused_from_the_header_or_from_what_arrives() -> None:
         _run(lambda: _read(chunked, BodyBudget(1 << 20)))
 
 
-def test_a_refused_requests_body_is_dropped_unbuffered_or_reported_unreadable() -> None:
-    assert _run(lambda: discard_body(_request([_part(b"a" * 500, more=False)], length=500), LIMITS))
-    assert not _run(lambda: discard_body(_request([_part(b"a")], length=500), LIMITS))
-    assert not _run(lambda: discard_body(_request([], length=LIMITS.max_bytes + 1), LIMITS))
+def test_a_body_announced_over_the_limit_is_known_from_the_headers() -> None:
+    assert declared_too_large(_request([], length=LIMITS.max_bytes + 1), LIMITS)
+    assert not declared_too_large(_request([], length=LIMITS.max_bytes), LIMITS)
+    assert not declared_too_large(_request([]), LIMITS)  # chunked: counted as it comes
 
 
 # --- the budget --------------------------------------------------------------------------
@@ -262,3 +275,31 @@ def test_a_form_field_that_is_not_utf8_is_refused_by_name_not_replaced() -> None
         parse_form(request, b"%ED%A0%80=1")
     form = parse_form(request, b"name=d%C3%A9v&spec=a%0D%0Ab")
     assert form["name"] == "d\u00e9v" and form["spec"] == "a\nb"
+
+
+# --- specs -------------------------------------------------------------------------------
+
+
+SURROGATE_SPECS = {
+    "a raw surrogate": "proton: EnvironmentSpec\nspec:\n  size: \ud800\n",
+    "a YAML escape": 'proton: EnvironmentSpec\nspec:\n  size: "\\ud800"\n',
+}
+
+
+@pytest.mark.parametrize("spec", SURROGATE_SPECS.values(), ids=SURROGATE_SPECS.keys())
+@pytest.mark.parametrize("loader", ["libyaml", "pure-python"])
+def test_a_spec_holding_a_lone_surrogate_is_refused_naming_its_line(
+    monkeypatch: pytest.MonkeyPatch, spec: str, loader: str
+) -> None:
+    import yaml
+
+    from baryon.api.errors import ValidationException
+    from baryon.bundles import yaml_source
+    from baryon.domain.specs import parse_environment_spec
+
+    if loader == "pure-python":  # what runs where PyYAML was built without libyaml
+        resolvers = yaml_source._Loader.yaml_implicit_resolvers
+        pure = type("PureLoader", (yaml.SafeLoader,), {"yaml_implicit_resolvers": resolvers})
+        monkeypatch.setattr(yaml_source, "_Loader", pure)
+    with pytest.raises(ValidationException, match="spec line 3"):
+        parse_environment_spec(spec)

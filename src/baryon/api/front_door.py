@@ -37,7 +37,7 @@ from baryon.api.request_body import (
     BodyTimedOut,
     ClientDisconnect,
     buffered_body,
-    discard_body,
+    declared_too_large,
 )
 from baryon.api.serialization import OutputShapeError, serialize_output
 from baryon.api.service_models import models_by_target_prefix
@@ -121,7 +121,7 @@ class FrontDoor:
             # The key lookup reads the database: off the event loop, like the handler.
             admission = await run_in_threadpool(self._admit, headers, model, operation.name)
         except ApiError:
-            call.close = not await discard_body(request, self.body_limits)
+            call.close = declared_too_large(request, self.body_limits)
             raise
         async with buffered_body(request, self.body_limits, self.runtime.body_budget) as body:
             incoming = sigv4.IncomingRequest(

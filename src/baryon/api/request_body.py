@@ -1,9 +1,10 @@
 """Reading request bodies so that no client can stall the server or grow its memory.
 
-A body is read against a deadline that moves with what arrives (a minimum rate, as Apache's
-mod_reqtimeout does), never past a size limit, and only into bytes reserved from one budget
-that all connections of the process share. Callers check what they can from the headers
-first (route, credentials, session) and drop the body of a request they refuse unread.
+A body is read against a deadline: it may pause only so long, and must keep up a minimum
+average rate (as Apache's mod_reqtimeout asks). It never grows past a size limit, and it is
+held only in bytes reserved from one budget that all connections of the process share.
+Callers check what they can from the headers first (route, credentials, session) and answer
+a request they refuse without reading its body.
 
 Everything here runs on the event loop and only awaits; the budget is never touched from
 another thread.
@@ -31,7 +32,7 @@ __all__ = [
     "BodyTooLarge",
     "ClientDisconnect",
     "buffered_body",
-    "discard_body",
+    "declared_too_large",
 ]
 
 # How long an upload waits for room in the budget before it is refused: long enough for the
@@ -53,8 +54,13 @@ class BodyLimits:
             min_bytes_per_second=max(1, settings.request_body_min_bytes_per_second),
         )
 
-    def deadline(self, started: float, received: int) -> float:
-        return started + self.timeout_seconds + received / self.min_bytes_per_second
+    def deadline(self, started: float, last_progress: float, received: int) -> float:
+        """When the next bytes must have come: never more than ``timeout_seconds`` of
+        silence, and never behind the minimum rate (after a first ``timeout_seconds``)."""
+        return min(
+            last_progress + self.timeout_seconds,
+            started + self.timeout_seconds + received / self.min_bytes_per_second,
+        )
 
 
 class BodyRefused(Exception):
@@ -136,41 +142,41 @@ async def buffered_body(
         if declared is not None:
             await budget.reserve(declared)
             reserved = declared
-        buffer = bytearray()
+        # A list, not a growing bytearray: while a body arrives it holds what came and no
+        # more (no over-allocation, no copies), however long the client takes.
+        chunks: list[bytes] = []
+        received = 0
         async for chunk in _chunks(request, limits, declared):
-            missing = len(buffer) + len(chunk) - reserved
-            if missing > 0:  # chunked: reserve as it comes
-                await budget.reserve(missing)
-                reserved += missing
-            buffer += chunk
-        body = bytes(buffer)
-        del buffer
+            received += len(chunk)
+            if received > reserved:  # chunked: reserve as it comes
+                await budget.reserve(received - reserved)
+                reserved = received
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        del chunks
         yield body
     finally:
         budget.release(reserved)
 
 
-async def discard_body(request: Request, limits: BodyLimits) -> bool:
-    """Reads and drops the body of a refused request, so that the client reads the answer
-    instead of a reset connection; False when it could not be read (then close)."""
+def declared_too_large(request: Request, limits: BodyLimits) -> bool:
+    """Whether the headers announce a body over the limit.
+
+    A request refused from its headers is answered at once, unread; uvicorn then drops the
+    rest of its body as it comes, so that the client reads the answer rather than a reset
+    connection, and modes/http_server.py closes the connection if that rest does not come
+    in time. A body announced too large is not worth that: close after answering."""
     declared = declared_length(request)
-    if declared is not None and declared > limits.max_bytes:
-        return False
-    try:
-        async for _chunk in _chunks(request, limits, declared):
-            pass
-    except (BodyRefused, ClientDisconnect):
-        return False
-    return True
+    return declared is not None and declared > limits.max_bytes
 
 
 async def _chunks(
     request: Request, limits: BodyLimits, declared: int | None
 ) -> AsyncIterator[bytes]:
-    started = time.monotonic()
+    started = last_progress = time.monotonic()
     received = 0
     while True:
-        remaining = limits.deadline(started, received) - time.monotonic()
+        remaining = limits.deadline(started, last_progress, received) - time.monotonic()
         try:
             if remaining <= 0:
                 raise TimeoutError
@@ -182,6 +188,8 @@ async def _chunks(
         if message["type"] == "http.disconnect":
             raise ClientDisconnect()
         chunk = message.get("body", b"")
+        if chunk:
+            last_progress = time.monotonic()
         received += len(chunk)
         if received > limits.max_bytes:
             raise BodyTooLarge(limits.max_bytes)

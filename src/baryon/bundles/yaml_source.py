@@ -50,6 +50,17 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
     }
 
 
+_LONE_SURROGATE = "text holds a lone UTF-16 surrogate (such as \\ud800), which is not Unicode"
+
+
+def _is_unicode(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _count_aliases(text: str) -> None:
     # Composing is linear in the text, but every alias can double what a naive walk
     # expands; a cheap event pass refuses alias-heavy documents before composing.
@@ -92,7 +103,11 @@ class YamlDocument:
 
 def load_yaml(text: str, file: str, *, max_bytes: int) -> YamlDocument:
     """Parse one YAML document; every problem becomes a BundleError naming `file`."""
-    size = len(text.encode("utf-8"))
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        line = text.count("\n", 0, exc.start) + 1
+        raise BundleError(_LONE_SURROGATE, file=file, line=line) from None
     if size > max_bytes:
         raise BundleError(f"file is {size} bytes; the limit is {max_bytes}", file=file)
     loader = _Loader(text)
@@ -149,7 +164,12 @@ class _Converter:
         if isinstance(node, ScalarNode):
             if node.tag not in _SCALAR_TAGS:
                 raise _Refused(f"YAML tag {node.tag!r} is not supported here", line)
-            return self.loader.construct_object(node)
+            value = self.loader.construct_object(node)
+            # PyYAML's own parser (unlike libyaml) turns a "\ud800" escape into a lone
+            # surrogate, a string no database or response can encode.
+            if isinstance(value, str) and not value.isascii() and not _is_unicode(value):
+                raise _Refused(_LONE_SURROGATE, line)
+            return value
         if isinstance(node, SequenceNode):
             if node.tag != _TAG + "seq":
                 raise _Refused(f"YAML tag {node.tag!r} is not supported here", line)

@@ -31,7 +31,7 @@ from baryon.api.request_body import (
     BodyTimedOut,
     ClientDisconnect,
     buffered_body,
-    discard_body,
+    declared_too_large,
 )
 from baryon.runtime import Runtime
 from baryon.store.database import Database
@@ -215,7 +215,7 @@ def page(
             _refusal_before_form, runtime, jinja, request, public, fragment
         )
         if refused is not None:
-            if not await discard_body(request, limits):
+            if declared_too_large(request, limits):
                 refused.headers["connection"] = "close"
             return _secured(refused)
         try:

@@ -26,6 +26,7 @@ can all use it.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -45,7 +46,8 @@ _SYNTAX_HINT = (
 
 
 class PatternError(ValueError):
-    """A pattern that cannot be compiled for the linear-time engine; str() says why."""
+    """A pattern that cannot be compiled for the linear-time engine; str() says why, as a
+    predicate ("is not a valid regular expression: ...", "cannot be used: ...")."""
 
 
 class Pattern:
@@ -86,13 +88,25 @@ def compile_pattern(source: str) -> Pattern:
     try:
         regexp = re2.compile(translated, _options())
     except re2.error as exc:
-        raise PatternError(f"{_reason(exc)}; {_SYNTAX_HINT}") from None
+        raise PatternError(_refusal(source, _reason(exc))) from None
     return Pattern(source, translated, regexp)
 
 
 def search(source: str, text: str) -> bool:
     """Whether pattern ``source`` matches anywhere in ``text``."""
     return compile_pattern(source).search(text)
+
+
+def _refusal(source: str, reason: str) -> str:
+    # Python's compiler (never its matcher) tells a broken pattern, with the position of the
+    # mistake, from one that is valid but needs backtracking, which RE2 names the construct of.
+    try:
+        re.compile(source)
+    except re.error as exc:
+        return f"is not a valid regular expression: {exc}"
+    except (OverflowError, RecursionError):
+        return f"is not a valid regular expression: {reason}"
+    return f"cannot be used: {reason}; {_SYNTAX_HINT}"
 
 
 def _reason(exc: re2.error) -> str:

@@ -397,3 +397,137 @@ def test_additional_properties_schema_checks_extra_keys() -> None:
 def test_unknown_input_type_name() -> None:
     with pytest.raises(BundleError, match="input type 'Nope' is not defined in the schema"):
         parse_schema(RICH).apply_inputs("Nope", {}, where="spec")
+
+
+# -- patterns run in linear time, on the whole value, ASCII only (issue 10) -----------------
+
+CATASTROPHIC = "^(a+)+$"  # Python's re needs 2**n steps to refuse n "a"s and a "!"
+
+
+def _with_pattern(pattern: str, extra: str = "") -> str:
+    return HEADER + (
+        "    SvcInput:\n      type: object\n      properties:\n        a:\n"
+        f"          type: string\n          pattern: '{pattern}'\n{extra}"
+    )
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("length", [40, 26_000])
+def test_a_catastrophic_schema_pattern_refuses_a_long_spec_value_at_once(length: int) -> None:
+    schema = parse_schema(_with_pattern(CATASTROPHIC))
+    value = "a" * length + "!"
+    with pytest.raises(SpecError) as caught:
+        schema.apply_inputs("SvcInput", {"a": value}, where="spec")
+    (problem,) = caught.value.problems
+    assert problem.field == "spec.a"
+    assert problem.message.startswith(f"must match pattern '{CATASTROPHIC}', got ")
+    assert schema.apply_inputs("SvcInput", {"a": "a" * length}, where="spec") == {"a": "a" * length}
+
+
+@pytest.mark.timeout(60)
+def test_a_catastrophic_schema_pattern_checks_its_own_default_and_enum_at_once() -> None:
+    bad = "a" * 40 + "!"
+    (warning,) = parse_schema(_with_pattern(CATASTROPHIC, f"          default: '{bad}'\n")).warnings
+    assert warning.startswith(
+        "schema/schema.yaml line 12 (schema.types.SvcInput.properties.a.default): default "
+        f"must match pattern '{CATASTROPHIC}', got "
+    )
+    text = _with_pattern(CATASTROPHIC, f"          enum: [aaa, '{bad}']\n")
+    assert schema_error(text).startswith(
+        "schema/schema.yaml line 12 (schema.types.SvcInput.properties.a.enum[1]): enum value "
+        f"must match pattern '{CATASTROPHIC}', got "
+    )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "construct"),
+    [("^(?=a)a+$", "(?="), ("^(?!b)", "(?!"), ("(?<=a)b", "(?<="), ("^(a)\\1$", "\\1")],
+)
+def test_a_pattern_that_needs_backtracking_is_refused_at_registration(
+    pattern: str, construct: str
+) -> None:
+    message = schema_error(_with_pattern(pattern))
+    assert message.startswith(
+        f"schema/schema.yaml line 11 (schema.types.SvcInput.properties.a.pattern): pattern "
+        f"{pattern!r} cannot be used: "
+    )
+    assert construct in message
+    assert "linear-time engine" in message
+
+
+def test_schema_patterns_match_the_whole_value_in_ascii_only() -> None:
+    schema = parse_schema(
+        HEADER
+        + """\
+    SvcInput:
+      type: object
+      properties:
+        env: {type: string, pattern: '^[a-z]+$'}
+        count: {type: string, pattern: '^\\d+$'}
+        word: {type: string, pattern: '^\\w+$'}
+        gap: {type: string, pattern: '^a\\sb$'}
+        last: {type: string, pattern: 'x\\Z'}
+"""
+    )
+    accepted = {"env": "prod", "count": "12", "word": "a_1", "gap": "a\x0bb", "last": "ax"}
+    assert schema.apply_inputs("SvcInput", accepted, where="") == accepted
+    with pytest.raises(SpecError) as caught:
+        schema.apply_inputs(
+            "SvcInput",
+            {
+                "env": "prod\n",
+                "count": "1\u0661",
+                "word": "\u00e9",
+                "gap": "a\u00a0b",
+                "last": "x\n",
+            },
+            where="spec",
+        )
+    assert sorted(problem.field for problem in caught.value.problems) == [
+        "spec.count",
+        "spec.env",
+        "spec.gap",
+        "spec.last",
+        "spec.word",
+    ]
+
+
+def test_a_value_that_breaks_its_length_is_not_pattern_matched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from baryon import patterns
+
+    matched: list[str] = []
+    search = patterns.search
+    monkeypatch.setattr(
+        patterns, "search", lambda source, text: matched.append(text) or search(source, text)
+    )
+    schema = parse_schema(_with_pattern(CATASTROPHIC, "          maxLength: 8\n"))
+    with pytest.raises(SpecError) as caught:
+        schema.apply_inputs("SvcInput", {"a": "a" * 10_000 + "!"}, where="spec")
+    assert [str(problem) for problem in caught.value.problems] == [
+        "spec.a: must be at most 8 characters long, got 10001"
+    ]
+    assert matched == []
+
+
+@pytest.mark.timeout(60)
+def test_pattern_properties_and_regex_formats_use_the_linear_time_engine() -> None:
+    from baryon.bundles.schema_validator import SchemaValidator
+
+    keyed = SchemaValidator({"patternProperties": {CATASTROPHIC: {"type": "integer"}}})
+    assert list(keyed.iter_errors({"a" * 40 + "!": "not checked"})) == []
+    assert [error.validator for error in keyed.iter_errors({"aaa": "x"})] == ["type"]
+    formats = SchemaValidator(
+        {"type": "string", "format": "regex"}, format_checker=SchemaValidator.FORMAT_CHECKER
+    )
+    assert list(formats.iter_errors("^[a-z]+$")) == []
+    assert [error.validator for error in formats.iter_errors("(?=a)")] == ["format"]
+
+
+def test_a_ref_with_a_trailing_newline_is_refused() -> None:
+    body = '      properties:\n        a: {$ref: "#/SvcInput\\n"}\n'
+    assert type_error(body) == (
+        "schema/schema.yaml line 9 (schema.types.SvcInput.properties.a.$ref): $ref "
+        "'#/SvcInput\\n' must look like '#/TypeName'"
+    )

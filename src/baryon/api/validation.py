@@ -114,7 +114,7 @@ def _compile_model_patterns() -> None:
                 patterns.compile_pattern(shape["pattern"])
             except patterns.PatternError as exc:
                 raise LookupError(
-                    f"{service} shape {name}: pattern cannot be used: {exc}"
+                    f"{service} shape {name}: pattern {shape['pattern']!r} {exc}"
                 ) from None
 
 

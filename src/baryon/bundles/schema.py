@@ -13,13 +13,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from jsonschema import Draft202012Validator
+from jsonschema.protocols import Validator
 
 from baryon.bundles import checks, json_schema
 from baryon.bundles.errors import BundleError, field_path
 from baryon.bundles.inputs import AppliedInputs, apply_inputs, resolve_inputs
 from baryon.bundles.limits import BundleLimits
 from baryon.bundles.schema_objects import check_schema_object
+from baryon.bundles.schema_validator import SchemaValidator
 from baryon.bundles.validation_messages import describe_errors
 from baryon.bundles.yaml_source import Path, YamlDocument, load_yaml
 
@@ -44,7 +45,7 @@ class TemplateSchema:
     raw_text: str
     warnings: list[str] = field(default_factory=list)
     doc: YamlDocument | None = field(default=None, compare=False, repr=False)
-    _validators: dict[str, Draft202012Validator] = field(
+    _validators: dict[str, Validator] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )
 
@@ -66,9 +67,9 @@ class TemplateSchema:
         self._require_type(input_type_name)
         return json_schema.document(self.types, input_type_name)
 
-    def validator(self, input_type_name: str) -> Draft202012Validator:
+    def validator(self, input_type_name: str) -> Validator:
         if input_type_name not in self._validators:
-            self._validators[input_type_name] = Draft202012Validator(
+            self._validators[input_type_name] = SchemaValidator(
                 self.json_schema(input_type_name)
             )
         return self._validators[input_type_name]
@@ -247,7 +248,7 @@ def _check_values(
 def _value_problem(defs: dict[str, Any], node: dict[str, Any], value: Any, what: str) -> str | None:
     without_default = {key: item for key, item in node.items() if key != "default"}
     schema = json_schema.value_document(without_default, defs)
-    problems = describe_errors(Draft202012Validator(schema).iter_errors(value))
+    problems = describe_errors(SchemaValidator(schema).iter_errors(value))
     if not problems:
         return None
     inner, message = problems[0]

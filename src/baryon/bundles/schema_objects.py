@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from baryon import patterns
 from baryon.bundles import checks
 from baryon.bundles.yaml_source import Path, YamlDocument
 
@@ -34,7 +35,7 @@ APPLIES_TO = {
     "maxItems": "array",
 }
 KEYWORDS = {"type", "default", "enum", "nullable", "$ref", *ANNOTATIONS, *APPLIES_TO}
-_REF = re.compile(r"^#/([A-Za-z0-9_.-]+)$")
+_REF = re.compile(r"#/([A-Za-z0-9_.-]+)")  # fullmatch: "$" would let "#/T\n" through
 
 
 def check_schema_object(
@@ -65,7 +66,7 @@ def check_schema_object(
 
 def _check_ref(doc: YamlDocument, path: Path, node: dict[str, Any], names: set[str]) -> None:
     ref = node["$ref"]
-    match = _REF.match(ref) if isinstance(ref, str) else None
+    match = _REF.fullmatch(ref) if isinstance(ref, str) else None
     if match is None:
         raise doc.error((*path, "$ref"), f"$ref {ref!r} must look like '#/TypeName'")
     if match.group(1) not in names:
@@ -83,11 +84,9 @@ def _check_pattern(doc: YamlDocument, path: Path, node: dict[str, Any]) -> None:
     if not isinstance(pattern, str):
         raise doc.error((*path, "pattern"), "'pattern' must be a string")
     try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise doc.error(
-            (*path, "pattern"), f"pattern {pattern!r} is not a valid regular expression: {exc}"
-        ) from None
+        patterns.compile_pattern(pattern)
+    except patterns.PatternError as exc:
+        raise doc.error((*path, "pattern"), f"pattern {pattern!r} {exc}") from None
 
 
 def _check_bounds(doc: YamlDocument, path: Path, node: dict[str, Any]) -> None:

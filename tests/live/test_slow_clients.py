@@ -30,7 +30,9 @@ from tests.support.processes import BaryonProcess, start_baryon
 TIMEOUT_SECONDS = 2.0
 STALLED_HEADS = 150
 STALLED_BODIES = 150
+STALLED_FORMS = 30
 PARTIAL_UPLOADS = 60
+DISCONNECTS = 20
 UPLOAD_BYTES = 2 * 1024 * 1024 - 64 * 1024  # declared; under the 2 MiB limit
 SENT_BYTES = UPLOAD_BYTES - 4096  # what the partial uploads send before they stop
 RSS_GROWTH_LIMIT = 40 * 1024 * 1024
@@ -130,6 +132,19 @@ def _stall_a_body(address: tuple[str, int], host: str) -> socket.socket:
     return sock
 
 
+def _stall_a_form(address: tuple[str, int], host: str) -> socket.socket:
+    """A portal form without a session: answered from its headers, its body never comes."""
+    sock = _connect(address)
+    sock.sendall(
+        (
+            f"POST /portal/new/environment HTTP/1.1\r\nHost: {host}\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: {400 * 1024}\r\n\r\nname=dev&spec="
+        ).encode()
+    )
+    return sock
+
+
 def _partial_upload(address: tuple[str, int], head: bytes, sockets: list[socket.socket]) -> None:
     """A signed upload that stops just short of its length (the server may cut it first)."""
     sock = _connect(address)
@@ -187,9 +202,13 @@ def test_stalled_and_partial_uploads_leave_the_server_answering_small_and_quiet(
     baseline = _rss_bytes(pid)
     log_offset = server.log_path.stat().st_size
 
+    head = _signed_head(server, UPLOAD_BYTES)
+    for _ in range(DISCONNECTS):  # clients that go away mid-upload
+        with _connect(address) as sock:
+            sock.sendall(head + b'{"nextToken":"' + b"a" * 65536)
     stalled = [_stall_a_head(address, host) for _ in range(STALLED_HEADS)]
     stalled += [_stall_a_body(address, host) for _ in range(STALLED_BODIES)]
-    head = _signed_head(server, UPLOAD_BYTES)
+    stalled += [_stall_a_form(address, host) for _ in range(STALLED_FORMS)]
     uploads: list[socket.socket] = []
     senders = [
         threading.Thread(target=_partial_upload, args=(address, head, uploads), daemon=True)
@@ -236,7 +255,9 @@ def test_stalled_and_partial_uploads_leave_the_server_answering_small_and_quiet(
     metrics = health.get("/metrics").text
     assert 'code="InternalServerException"' not in metrics
     assert _counter(metrics, "baryon_http_slow_clients_total", 'stage="head"') >= STALLED_HEADS
-    assert _counter(metrics, "baryon_http_slow_clients_total", 'stage="rest"') >= STALLED_BODIES
+    stopped = STALLED_BODIES + STALLED_FORMS
+    assert _counter(metrics, "baryon_http_slow_clients_total", 'stage="rest"') >= stopped
+    assert _counter(metrics, "baryon_api_requests_total", 'code="ClientDisconnected"') > 0
     assert _counter(metrics, "baryon_api_requests_total", 'code="RequestTimeoutException"') > 0
 
 

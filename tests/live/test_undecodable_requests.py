@@ -6,6 +6,7 @@ is the caller's mistake, named in the answer, and the server keeps working after
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -114,3 +115,20 @@ def test_a_yaml_surrogate_escape_in_a_spec_is_a_validation_error_naming_the_spec
     assert "spec line 3" in error_message(caught)
     with pytest.raises(proton.exceptions.ResourceNotFoundException):
         proton.get_environment(name=name)
+
+
+@pytest.mark.parametrize("encoded", ["%ED%A0%80", "%FF"], ids=["surrogate", "not-utf8"])
+def test_a_portal_form_field_that_is_not_utf8_is_refused_by_name(
+    baryon: BaryonProcess, encoded: str
+) -> None:
+    with httpx.Client(base_url=baryon.endpoint) as browser:
+        form = browser.get("/portal/sign-in")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert token, form.text
+        response = browser.post(
+            "/portal/sign-in",
+            content=f"csrf_token={token.group(1)}&name=ad{encoded}min&password=x".encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    assert response.status_code == 400, response.text
+    assert "The field &#39;name&#39; of that form is not valid UTF-8 text." in response.text

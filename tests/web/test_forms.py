@@ -3,6 +3,8 @@ beside their fields, and the specs they produce."""
 
 from __future__ import annotations
 
+import pytest
+
 from baryon.bundles.schema import parse_schema
 from baryon.domain import specs
 from baryon.web import forms
@@ -174,4 +176,48 @@ def test_current_value_placeholders_pass_through() -> None:
                                "in-port": specs.CURRENT_VALUE})
     assert values["port"] == specs.CURRENT_VALUE
     forms.check(form, SCHEMA, values, current={"port": 8080})
+    assert not form.has_errors
+
+
+# --- patterns and numbers: linear time, ASCII only (issue 10) --------------------------------
+
+CATASTROPHIC_SCHEMA = parse_schema("""\
+schema:
+  format:
+    openapi: "3.0.0"
+  environment_input_type: "Env"
+  types:
+    Env:
+      type: object
+      properties:
+        label:
+          type: string
+          pattern: '^(a+)+$'
+        short:
+          type: string
+          pattern: '^(a+)+$'
+          maxLength: 5
+""")
+
+
+@pytest.mark.timeout(60)
+def test_a_catastrophic_schema_pattern_puts_its_error_beside_the_field_at_once() -> None:
+    form = forms.input_form(CATASTROPHIC_SCHEMA, "Env", prefix="in-")
+    values = forms.read(form, {"in-label": "a" * 40 + "!", "in-short": "a" * 30_000 + "!"})
+    forms.check(form, CATASTROPHIC_SCHEMA, values)
+    fields = _by_name(form)
+    assert (fields["label"].error or "").startswith("must match pattern '^(a+)+$'")
+    assert fields["short"].error == "must be at most 5 characters long, got 30001"
+
+
+def test_numbers_in_a_form_are_ascii_digits_only() -> None:
+    form = _form()
+    forms.read(form, {"in-image": "nginx", "in-tier": "web", "in-port": "8\u0660",
+                      "in-ratio": "\u0660.5"})
+    fields = _by_name(form)
+    assert fields["port"].error == "must be a whole number"
+    assert fields["ratio"].error == "must be a number"
+    values = forms.read(form, {"in-image": "nginx", "in-tier": "web", "in-port": "+8080",
+                               "in-ratio": "-.5e1"})
+    assert (values["port"], values["ratio"]) == (8080, -5.0)
     assert not form.has_errors

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from baryon import patterns
 from baryon.bundles import json_schema
 from baryon.bundles.errors import SpecError
 from baryon.bundles.schema import TemplateSchema
@@ -33,6 +34,8 @@ from baryon.domain.specs import CURRENT_VALUE
 _SCALARS = ("string", "number", "integer", "boolean")
 _MAX_DEPTH = 8
 _PATH_HEAD = re.compile(r"^([^.\[]+)")
+_WHOLE_NUMBER = patterns.compile_pattern(r"^[+-]?[0-9]+$")
+_DECIMAL = patterns.compile_pattern(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")
 
 
 @dataclass
@@ -259,17 +262,18 @@ def fill(form: InputForm, values: Mapping[str, Any] | None) -> InputForm:
 
 
 def _number(text: str, kind: str) -> int | float:
+    # ASCII digits only: int() and float() also read "1\u0661" (an Arabic-Indic one) as 11.
+    whole = _WHOLE_NUMBER.search(text)
     if kind == "integer":
-        if not re.fullmatch(r"[+-]?\d+", text):
+        if not whole:
             raise ValueError("must be a whole number")
         return int(text)
-    try:
-        number = float(text)
-    except ValueError:
-        raise ValueError("must be a number") from None
+    if not _DECIMAL.search(text):
+        raise ValueError("must be a number")
+    number = float(text)
     if not math.isfinite(number):
         raise ValueError("must be a finite number")
-    return int(number) if number.is_integer() and re.fullmatch(r"[+-]?\d+", text) else number
+    return int(number) if number.is_integer() and whole else number
 
 
 def _scalar(text: str, kind: str) -> Any:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import click
 import pytest
 
 from baryon import patterns
@@ -14,6 +17,7 @@ from baryon.api.validation import (
     parse_input,
     string_problems,
 )
+from baryon.cli import template as template_cli
 
 
 def _input(operation: str):
@@ -279,3 +283,14 @@ def test_the_shared_validator_names_each_broken_constraint() -> None:
     assert problem.violation is Violation.NO_PATTERN_MATCH
     (problem,) = member_problems("CreateEnvironmentTemplate", ("name",), "a" * 101)
     assert problem.violation is Violation.TOO_LONG
+
+
+@pytest.mark.parametrize("item", ["env:1\u0661", "env\n:1", "env:01", ":1", "env:"])
+def test_the_cli_checks_compatible_environments_with_the_api_validator(
+    item: str, tmp_path: Path
+) -> None:
+    with pytest.raises(click.BadParameter):
+        template_cli._compatible(tmp_path, (item,))
+    assert template_cli._compatible(tmp_path, ("env:10",)) == [
+        {"templateName": "env", "majorVersion": "10"}
+    ]

@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
 from baryon.api.service_models import MODELS_DIR
+from baryon.api.validation import member_problems
 from baryon.bundles.archive import pack_directory
 from baryon.bundles.errors import BundleError
 from baryon.bundles.limits import BundleLimits
@@ -174,7 +175,15 @@ def _compatible(directory: Path, given: tuple[str, ...]) -> list[dict[str, str]]
     pairs: list[tuple[str, str]] = []
     for item in given:
         template_name, sep, major = item.rpartition(":")
-        if not sep or not template_name or not major.isdigit():
+        # The API's own check of these members: "1\u0661" passed isdigit().
+        member = ("compatibleEnvironmentTemplates",)
+        problems = [
+            *member_problems(
+                "CreateServiceTemplateVersion", (*member, "templateName"), template_name
+            ),
+            *member_problems("CreateServiceTemplateVersion", (*member, "majorVersion"), major),
+        ]
+        if not sep or problems:
             raise click.BadParameter(
                 f"{item!r} is not TEMPLATE:MAJOR", param_hint="--compatible-environment"
             )

@@ -62,6 +62,7 @@ class Settings:
     # Slow clients (api/request_body.py, modes/http_server.py). A connection must deliver a
     # complete request head (request line and headers, a few KiB) this soon after it opens or
     # after its first byte: any working client needs milliseconds, a stalled one holds a socket.
+    # A client answered before its body (refused from its headers) has as long to finish it.
     request_header_timeout_seconds: float = 10.0
     # A request body may pause this many seconds at most, and must keep up an average of
     # request_body_min_bytes_per_second after its first such period, so a slow but steady

@@ -258,6 +258,18 @@ def test_nan_and_infinity_are_not_json() -> None:
             decode_json_body(b'{"maxResults":' + constant + b"}")
 
 
+def test_numbers_that_overflow_or_run_to_thousands_of_digits_are_not_json() -> None:
+    # Python refuses int() of more than 4,300 digits with a plain ValueError, once a 500.
+    with pytest.raises(SerializationException, match="more than 100 digits"):
+        decode_json_body(b'{"maxResults":' + b"9" * 5000 + b"}")
+    with pytest.raises(SerializationException, match="too large for a number"):
+        decode_json_body(b'{"maxResults":1e999999}')
+    assert decode_json_body(b'{"a":-9223372036854775808,"b":1.5e3}') == {
+        "a": -9223372036854775808,
+        "b": 1500.0,
+    }
+
+
 def test_an_empty_body_is_an_empty_request() -> None:
     assert decode_json_body(b"") == {} and decode_json_body(b"  \n") == {}
 

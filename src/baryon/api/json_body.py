@@ -8,12 +8,15 @@ anything recurses into the document or stores one of its strings:
   RecursionError, and everything after it (validation, serialization) recurses too;
 - a ``\\ud800`` escape decodes to a lone surrogate, a str that no database or response can
   encode, so strings must be valid Unicode;
-- ``NaN`` and ``Infinity`` are not JSON.
+- ``NaN`` and ``Infinity`` are not JSON, and neither is a number literal that only reaches
+  them by overflowing (``1e999``); integer literals are bounded too, since Python refuses to
+  convert more than 4,300 digits (a ValueError that is no JSONDecodeError).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from itertools import accumulate
 from typing import Any
@@ -22,6 +25,8 @@ from baryon.api.errors import SerializationException
 
 # No Proton or Baryon input shape nests deeper than a handful of levels.
 MAX_JSON_DEPTH = 64
+# Digits in one integer literal: the model's largest integer is a 64-bit long (19 digits).
+MAX_INTEGER_DIGITS = 100
 
 _BOM = b"\xef\xbb\xbf"
 # A JSON string literal, unrolled so that the engine never backtracks; UTF-8 continuation
@@ -47,7 +52,9 @@ def decode_json_body(body: bytes) -> Any:
         ) from None
     _check_depth(body)
     try:
-        data = json.loads(text, parse_constant=_refuse_constant)
+        data = json.loads(
+            text, parse_constant=_refuse_constant, parse_int=_integer, parse_float=_finite
+        )
     except json.JSONDecodeError as exc:
         raise SerializationException(f"The request body is not valid JSON: {exc}") from None
     except RecursionError:  # the depth check makes this unreachable; never a 500 regardless
@@ -70,6 +77,25 @@ def _check_depth(body: bytes) -> None:
     inner = brackets.replace(b"[]", b"")
     if max(accumulate(map(_STEP.__getitem__, inner)), default=0) + 1 > MAX_JSON_DEPTH:
         raise SerializationException(_too_deep())
+
+
+def _integer(literal: str) -> int:
+    if len(literal.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise SerializationException(
+            f"The request body is not valid JSON: an integer of {len(literal)} characters has "
+            f"more than {MAX_INTEGER_DIGITS} digits."
+        )
+    return int(literal)
+
+
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        shown = literal if len(literal) <= 40 else literal[:40] + "..."
+        raise SerializationException(
+            f"The request body is not valid JSON: {shown} is too large for a number."
+        )
+    return value
 
 
 def _refuse_constant(name: str) -> Any:

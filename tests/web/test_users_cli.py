@@ -57,3 +57,10 @@ def test_weak_passwords_and_odd_names_are_refused(tmp_path: Path) -> None:
     assert short.exit_code != 0 and "at least" in short.output
     odd = _run(tmp_path, "create", "no spaces", "--password-stdin", stdin="long enough pass\n")
     assert odd.exit_code != 0 and "user name" in odd.output
+
+
+def test_a_name_with_a_trailing_newline_is_not_a_second_user(tmp_path: Path) -> None:
+    # `$` matches before a final newline: "alice\n" once became a user beside "alice".
+    for name in ("alice\n", "al\u0131ce", "\u0661\u0662"):
+        odd = _run(tmp_path, "create", name, "--password-stdin", stdin="long enough pass\n")
+        assert odd.exit_code != 0 and "user name" in odd.output, repr(name)

@@ -27,7 +27,7 @@ from baryon.store.tables import (
 Exists = Callable[[Session, str], bool]
 _RESOLVERS: dict[str, Exists] = {}
 
-_TEMPLATE_PATH = re.compile(r"^(?P<name>[^:/]+)(?::(?P<major>\d+)\.(?P<minor>\d+))?$")
+_TEMPLATE_PATH = re.compile(r"(?P<name>[^:/]+)(?::(?P<major>\d+)\.(?P<minor>\d+))?", re.ASCII)
 
 
 def register_resource_type(resource_type: str, exists: Exists) -> None:
@@ -49,7 +49,7 @@ def ensure_exists(session: Session, arns: Arns, arn: str) -> None:
 
 def _template_resolver(kind: TemplateKind) -> Exists:
     def exists(session: Session, path: str) -> bool:
-        match = _TEMPLATE_PATH.match(path)
+        match = _TEMPLATE_PATH.fullmatch(path)
         if not match:
             return False
         stmt = select(Template.id).where(

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from baryon.domain import versions
 from baryon.domain.template_versions import PUBLISHED, find_version
 from baryon.domain.templates import TemplateKind, find_template
-from baryon.web import forms, queries
+from baryon.web import forms, members, queries
 from baryon.web.http import NotFound, Visit
 
 _ROLE_WORDS = {
@@ -44,11 +44,11 @@ def template_page(visit: Visit) -> Response:
 def version_page(visit: Visit) -> Response:
     kind = template_kind(visit)
     number = visit.param("version")
-    major, _, minor = number.partition(".")
-    if not (major.isdigit() and minor.isdigit()):
+    parts = members.version_number(number)
+    if parts is None:
         raise NotFound(f"'{number}' is not a version number such as 1.0.")
     with visit.db.session() as session:
-        template, version = find_version(session, kind, visit.param("name"), int(major), int(minor))
+        template, version = find_version(session, kind, visit.param("name"), *parts)
         rows = {row.version.id: row for row in queries.versions_of(session, template)}
     schema = versions.version_schema(version) if version.schema_text else None
     sections = []

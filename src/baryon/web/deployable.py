@@ -15,7 +15,7 @@ from baryon.domain import deployments, versions
 from baryon.domain.templates import TemplateKind
 from baryon.runtime import Runtime
 from baryon.store.tables import Deployment, TemplateVersion
-from baryon.web import forms, preview, queries, resources, urls
+from baryon.web import forms, members, preview, queries, resources, urls
 from baryon.web.http import Handler, PortalError, Visit
 from baryon.web.resources import ENVIRONMENT, ResourceKey
 
@@ -205,7 +205,7 @@ def upgrade_page(key_of: KeyOf) -> Handler:
 
 def _start_upgrade(visit: Visit, key: ResourceKey, scope: str) -> Response:
     major, minor = visit.form.get("major", ""), visit.form.get("minor", "")
-    if not (major.isdigit() and minor.isdigit()):
+    if members.version_parts(major, minor) is None:
         raise PortalError("The upgrade form is missing its version; go back and reload it.")
     with visit.db.session(write=True) as session:
         resources.start_update(

@@ -49,10 +49,10 @@ def chosen_version(
     if not published:
         raise NotFound(f"The {kind.label} '{template_name}' has no published version yet.")
     if number:
-        major, _, minor = number.partition(".")
-        if not (major.isdigit() and minor.isdigit()):
+        parts = members.version_number(number)
+        if parts is None:
             raise NotFound(f"'{number}' is not a version number such as 1.0.")
-        version = versions.published_version(session, template, int(major), int(minor))
+        version = versions.published_version(session, template, *parts)
     else:
         version = versions.published_version(session, template, published[0].major, None)
     return template, version, published

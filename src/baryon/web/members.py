@@ -31,3 +31,21 @@ def _words(operation: str, member: str, value: str, found: StringProblem) -> str
     if found.violation is Violation.NOT_IN_ENUM:
         return f"must be one of {', '.join(shape.enum)}"
     return _PATTERN_WORDS.get(shape.name, f"must match {shape.metadata['pattern']}")
+
+
+def version_number(text: str) -> tuple[int, int] | None:
+    """``"1.0"`` as (1, 0) when both parts are what the API takes as a version part, else None.
+
+    ``str.isdigit`` accepts Arabic-Indic and other digits that ``int`` reads ("١.٠" is 1.0);
+    the model's TemplateVersionPart takes ASCII digits only.
+    """
+    major, dot, minor = text.partition(".")
+    return version_parts(major, minor) if dot else None
+
+
+def version_parts(major: str, minor: str) -> tuple[int, int] | None:
+    """Both parts of a version as numbers, checked as the API checks them, or None."""
+    for part, member in ((major, "majorVersion"), (minor, "minorVersion")):
+        if member_problems("GetEnvironmentTemplateVersion", (member,), part):
+            return None
+    return int(major), int(minor)

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from baryon.store.tables import TrustedDevice, User, WebSession
 from baryon.web.passwords import hash_password, unknown_user_hash, verify_password
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+# fullmatch: `$` also matches before a final newline, which let "alice\n" be a user name.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}", re.ASCII)
 FREE_ATTEMPTS = 5
 _FIRST_LOCK = timedelta(seconds=30)
 _LONGEST_LOCK = timedelta(minutes=15)
@@ -40,7 +41,7 @@ class SignIn:
 
 
 def check_name(name: str) -> None:
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         raise UserError(
             "A user name has 1 to 64 characters: letters, digits, '.', '_', '@' and '-', "
             "starting with a letter or a digit."

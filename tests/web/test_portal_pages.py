@@ -345,7 +345,7 @@ def test_a_major_upgrade_goes_to_the_newest_major(signed_in: Portal) -> None:
 
 
 def test_version_numbers_in_addresses_and_forms_are_ascii_digits_only(signed_in: Portal) -> None:
-    # str.isdigit() takes Arabic-Indic digits and int() reads them: "١.٠" showed version 1.0.
+    # str.isdigit() takes Arabic-Indic digits and int() reads them: "\\u0661.\\u0660" showed 1.0.
     assert signed_in.client.get("/portal/templates/environment/network/1.0").status_code == 200
     for number in ("\u0661.\u0660", "1.\u0660", "1.0%0A"):
         response = signed_in.client.get(f"/portal/templates/environment/network/{number}")

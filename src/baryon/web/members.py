@@ -36,7 +36,7 @@ def _words(operation: str, member: str, value: str, found: StringProblem) -> str
 def version_number(text: str) -> tuple[int, int] | None:
     """``"1.0"`` as (1, 0) when both parts are what the API takes as a version part, else None.
 
-    ``str.isdigit`` accepts Arabic-Indic and other digits that ``int`` reads ("\\u0661.\\u0660" is 1.0);
+    ``str.isdigit`` takes Arabic-Indic digits, which ``int`` reads ("\\u0661.\\u0660" is 1.0);
     the model's TemplateVersionPart takes ASCII digits only.
     """
     major, dot, minor = text.partition(".")

@@ -29,6 +29,7 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 USER, PASSWORD = "robin", "a password long enough"
+ROLE = "arn:aws:iam::111122223333:role/proton-service-role"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from baryon.store.tables import Environment, Job
 from baryon.web import signin
 from baryon.web.users import FREE_ATTEMPTS
-from tests.web.conftest import CSRF, PASSWORD, USER, Portal
+from tests.web.conftest import CSRF, PASSWORD, ROLE, USER, Portal
 
 ENV_FORM = {"mode": "form", "name": "dev", "description": "", "input-vpc_cidr": "10.0.0.0/16",
-            "input-size": "small"}
+            "input-size": "small", "role": ROLE}
 ENV_URL = "/portal/new/environment?template=network&version=1.0"
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from tests.support.bundles import SVC_SCHEMA, Registry, env_bundle, service_bundle, tar_gz
 from tests.support.processes import BaryonProcess, clean_environment, start_baryon
+from tests.web.conftest import ROLE
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -225,6 +226,7 @@ def test_the_developer_story(server: BaryonProcess, registry: Registry, page: Pa
     assert proton.list_environments()["environments"] == []  # nothing was created...
     assert not [s for s in live_stacks(server) if "dev" in s]  # ...and nothing deployed
     page.fill("#name", "dev")
+    page.fill("#role", ROLE)
     page.fill("#input-vpc_cidr", "10.1.0.0/16")
     page.click("text=Create environment")
     expect(page).to_have_url(portal + "environments/dev")

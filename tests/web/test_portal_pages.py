@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from baryon.store.tables import Deployment, Environment, Job, Service, ServiceInstance
 from tests.support.bundles import ENV_CFN, ENV_SCHEMA, env_bundle
-from tests.web.conftest import Portal, add_version, finish
+from tests.web.conftest import ROLE, Portal, add_version, finish
 
 ENV_URL = "/portal/new/environment?template=network&version=1.0"
 SVC_URL = "/portal/new/service?template=webapp&version=1.0"
@@ -31,7 +31,7 @@ def _error(page: str, field: str) -> str | None:
 
 
 def _create_environment(portal: Portal, name: str = "dev", size: str = "small") -> None:
-    response = portal.post(ENV_URL, {"mode": "form", "name": name, "description": "",
+    response = portal.post(ENV_URL, {"mode": "form", "name": name, "description": "", "role": ROLE,
                                      "input-vpc_cidr": "10.0.0.0/16", "input-size": size})
     assert response.status_code == 303, response.text
     assert finish(portal.runtime, {"BucketName": f"{name}-artifacts"}) >= 1
@@ -69,8 +69,22 @@ def test_wrong_input_shows_errors_beside_fields_and_creates_nothing(signed_in: P
     assert _count(signed_in, Job) == 0
 
 
+def test_an_environment_deploys_as_the_role_the_user_names_as_on_the_api(signed_in: Portal) -> None:
+    # Proton's rule holds at every front door: AWS-managed provisioning needs a role.
+    form = {"mode": "form", "name": "dev", "input-vpc_cidr": "10.0.0.0/16", "input-size": "small"}
+    missing = signed_in.post(ENV_URL, form)
+    assert missing.status_code == 400 and _error(missing.text, "role") == "is required"
+    wrong = signed_in.post(ENV_URL, {**form, "role": "arn:aws:iam::1:role/x"})
+    assert wrong.status_code == 400 and _error(wrong.text, "role")
+    assert _count(signed_in, Environment) == 0
+    assert signed_in.post(ENV_URL, {**form, "role": ROLE}).status_code == 303
+    with signed_in.runtime.db.session() as session:
+        assert session.scalars(select(Environment)).one().proton_service_role_arn == ROLE
+
+
 def test_an_environment_is_created_through_the_domain(signed_in: Portal) -> None:
     response = signed_in.post(ENV_URL, {"mode": "form", "name": "dev", "description": "mine",
+                                        "role": ROLE,
                                         "input-vpc_cidr": "10.0.0.0/16", "input-size": "large"})
     assert response.status_code == 303
     assert response.headers["location"] == "/portal/environments/dev"
@@ -83,13 +97,13 @@ def test_an_environment_is_created_through_the_domain(signed_in: Portal) -> None
     assert "being created" in page.text  # the flash, once
     assert 'data-active="true"' in page.text  # the page refreshes itself while it deploys
     assert "being created" not in signed_in.client.get("/portal/environments/dev").text
-    again = signed_in.post(ENV_URL, {"mode": "form", "name": "dev"})
+    again = signed_in.post(ENV_URL, {"mode": "form", "name": "dev", "role": ROLE})
     assert _error(again.text, "name") == "is already taken by another environment"
 
 
 def test_a_yaml_spec_with_a_mistake_is_shown_again_with_the_error(signed_in: Portal) -> None:
     spec = "proton: EnvironmentSpec\nspec:\n  size: enormous\n"
-    response = signed_in.post(ENV_URL, {"mode": "yaml", "name": "dev", "spec": spec})
+    response = signed_in.post(ENV_URL, {"mode": "yaml", "name": "dev", "spec": spec, "role": ROLE})
     assert response.status_code == 400
     assert "must be one of" in (_error(response.text, "spec") or "")
     assert "size: enormous" in response.text

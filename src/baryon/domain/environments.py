@@ -123,6 +123,7 @@ def create_environment(
 ) -> tuple[Environment, bool]:
     """Returns (environment, created); an identical retry returns the existing one."""
     template = find_template(session, TemplateKind.ENVIRONMENT, template_name)
+    check_provisioning_identity(template.provisioning, settings, creating=True)
     version = versions.published_version(
         session, template, int(major), None if minor is None else int(minor)
     )

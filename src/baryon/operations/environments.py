@@ -9,7 +9,6 @@ from sqlalchemy import and_, or_, select
 from baryon.domain import deployments, environments
 from baryon.domain.environments import EnvironmentSettings
 from baryon.domain.tags import set_tags
-from baryon.domain.templates import TemplateKind, find_template
 from baryon.operations import resource_outputs, views
 from baryon.operations.context import RequestContext
 from baryon.operations.unbuilt import proton_operation
@@ -31,9 +30,6 @@ def _settings(request: dict[str, Any]) -> EnvironmentSettings:
 def create_environment(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
     settings = _settings(request)
     with ctx.db.session(write=True) as session:
-        # The API's rule (the portal deploys with Baryon's own credentials and asks no role).
-        template = find_template(session, TemplateKind.ENVIRONMENT, request["templateName"])
-        environments.check_provisioning_identity(template.provisioning, settings, creating=True)
         environment, created = environments.create_environment(
             session,
             ctx.arns,

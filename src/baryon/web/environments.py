@@ -10,13 +10,15 @@ from starlette.responses import Response
 
 from baryon.api.errors import ApiError, ConflictException
 from baryon.domain import deployments, environments, versions
-from baryon.domain.environments import EnvironmentSettings
+from baryon.domain.environments import CUSTOMER_MANAGED, EnvironmentSettings
 from baryon.domain.templates import TemplateKind, find_template
 from baryon.store.tables import Environment, Template, TemplateVersion
 from baryon.web import forms, members, queries, resources, urls
 from baryon.web.http import NotFound, Visit
 
 INPUT_PREFIX = "input-"
+# The create form's own fields, by the CreateEnvironment member each one fills.
+_MEMBERS = {"name": "name", "description": "description", "role": "protonServiceRoleArn"}
 
 
 def environment_key(visit: Visit) -> resources.ResourceKey:
@@ -86,7 +88,9 @@ def new(visit: Visit) -> Response:
     schema = versions.version_schema(version)
     form = forms.input_form(schema, schema.environment_input_type, prefix=INPUT_PREFIX)
     yaml_mode = (visit.form.get("mode") or visit.query("mode")) == "yaml"
-    fields = {"name": "", "description": ""}
+    fields = {"name": "", "description": "", "role": ""}
+    # Proton's rule, as on the API: AWS-managed provisioning deploys as a role the user names.
+    needs_role = template.provisioning != CUSTOMER_MANAGED
     field_errors: dict[str, str] = {}
     errors: list[str] = []
     spec_text = starter_spec(schema, schema.environment_input_type)
@@ -94,12 +98,11 @@ def new(visit: Visit) -> Response:
         forms.fill(form, None)
     else:
         fields = {k: visit.form.get(k, "").strip() for k in fields}
-        for member in ("name", "description"):
-            problem = members.problem(
-                "CreateEnvironment", member, fields[member], required=member == "name"
-            )
+        for field, member in _MEMBERS.items():
+            required = field == "name" or (field == "role" and needs_role)
+            problem = members.problem("CreateEnvironment", member, fields[field], required=required)
             if problem:
-                field_errors[member] = problem
+                field_errors[field] = problem
         if yaml_mode:
             spec_text = visit.form.get("spec", "")
             if not spec_text.strip():
@@ -129,6 +132,7 @@ def new(visit: Visit) -> Response:
         fields=fields,
         field_errors=field_errors,
         errors=[*errors, *form.errors],
+        needs_role=needs_role,
         yaml_mode=yaml_mode,
         spec_text=spec_text,
     )
@@ -156,7 +160,10 @@ def _create(
                 major=str(version.major),
                 minor=str(version.minor),
                 spec=spec_text,
-                settings=EnvironmentSettings(description=fields["description"] or None),
+                settings=EnvironmentSettings(
+                    description=fields["description"] or None,
+                    proton_service_role_arn=fields["role"] or None,
+                ),
                 now=visit.now,
             )
     except ConflictException as exc:

@@ -1,4 +1,4 @@
-"""The deploy job's render check: a value must reach the stack as the value it is."""
+"""The guarded render: a value must reach the stack as the value it is."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import pytest
 
 from baryon.bundles.limits import BundleLimits
 from baryon.bundles.loader import IacSection, load_bundle_bytes
-from baryon.engine.deploy import Work, _render_checked
 from baryon.render.cloudformation import parse_cloudformation
 from baryon.render.context import EnvironmentRef, InstanceRef, ServiceRef, instance_namespace
 from baryon.render.errors import RenderError
+from baryon.render.iac import RenderedSection
+from baryon.render.value_guard import render_guarded
 from tests.support.bundles import SVC_CFN, service_bundle, tar_gz
 
 # The test bundle's template quotes every value; the second one also pastes the image into a
@@ -47,16 +48,13 @@ def unquoted(tmp_path_factory: pytest.TempPathFactory) -> IacSection:
     return _section(UNQUOTED, tmp_path_factory.mktemp("unquoted"))
 
 
-def _work(section: IacSection, namespace: dict[str, Any]) -> Work:
-    return Work(
-        "deployment",
-        "DEPLOY",
-        "stack",
-        False,
-        section=section,
-        namespace=namespace,
-        render_kind="service_instance",
-        target_arn="arn:aws:proton:us-east-1:123456789012:service/svc/service-instance/web",
+def _render_checked(section: IacSection, namespace: dict[str, Any]) -> RenderedSection:
+    return render_guarded(
+        section,
+        namespace,
+        kind="service_instance",
+        resource_arn="arn:aws:proton:us-east-1:123456789012:service/svc/service-instance/web",
+        proton_tags={},
     )
 
 
@@ -70,7 +68,7 @@ def _render(section: IacSection, image: str) -> dict[str, Any]:
             EnvironmentRef("dev", "123456789012", {}, {"BucketName": "b"}),
         ),
     )
-    rendered = _render_checked(_work(section, namespace))
+    rendered = _render_checked(section, namespace)
     return parse_cloudformation(rendered.files["cloudformation.yaml"], "t")
 
 
@@ -141,7 +139,7 @@ def test_values_that_would_change_an_unquoted_template_fail(
 
 def test_a_failure_no_value_explains_is_reported_as_it_is(quoted: IacSection) -> None:
     with pytest.raises(RenderError) as caught:
-        _render_checked(_work(quoted, {"service": {"name": "svc", "note": "it's"}}))
+        _render_checked(quoted, {"service": {"name": "svc", "note": "it's"}})
     assert "service_instance" in str(caught.value)
     assert "comes from the value" not in str(caught.value)
 

@@ -54,7 +54,8 @@ class _CloudFormationLoader(_BaseLoader):  # type: ignore[valid-type,misc]
                 )
             if isinstance(key, str):
                 seen[key] = key_node.start_mark.line
-        return super().construct_mapping(node, deep=deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: Node) -> dict[str, Any]:

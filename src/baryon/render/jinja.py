@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 import traceback
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from types import CodeType
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import Template, TemplateError, TemplateSyntaxError
 
@@ -88,7 +88,8 @@ def _compiled(text: str, file: str) -> CodeType:
 def _run(template: Template, context: dict[str, Any], file: str, limits: RenderLimits) -> str:
     chunks: list[str] = []
     size = 0
-    stream = template.generate(context)
+    # A generator (its stub says Iterator): closing it ends the render's frames at once.
+    stream = cast(Generator[str, None, None], template.generate(context))
     try:
         for chunk in stream:
             size += len(chunk)

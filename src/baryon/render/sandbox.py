@@ -15,7 +15,7 @@ lists and dicts. This subclass adds what a multi-tenant renderer needs on top:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, cast
 
 from jinja2 import StrictUndefined, pass_context
@@ -93,7 +93,8 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
         del self.filters["random"]
         self.filters.update(PROTON_FILTERS)
         self.filters = guard_filters(self.filters, budget)
-        self.tests = guard_tests(self.tests, budget)
+        # Jinja's stubs type its tests as plain functions; any callable will do here.
+        self.tests = guard_tests(cast(Mapping[str, Callable[..., Any]], self.tests), budget)
 
     # -- hooks called from rewritten templates (template_tree.py) ------------------------
 
@@ -119,7 +120,8 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
         # Name namespace containers by what they are to the template author.
-        kind = {ContextDict: "dict", ContextList: "list"}.get(type(obj), type(obj).__name__)
+        kinds: dict[type, str] = {ContextDict: "dict", ContextList: "list"}
+        kind = kinds.get(type(obj), type(obj).__name__)
         return self.undefined(
             f"access to attribute {attribute!r} of {kind!r} object is unsafe.",
             name=attribute,
@@ -170,7 +172,7 @@ class TemplateSandbox(ImmutableSandboxedEnvironment):
                     f"'list object' has no element {argument} "
                     f"({child_path(path_of(obj), argument)})"
                 )
-                return self.undefined(hint=hint, obj=obj, name=argument)
+                return self.undefined(hint=hint, obj=obj, name=str(argument))
         return super().getitem(obj, argument)
 
     def _lookup(self, obj: ContextDict, key: Any, *, methods: bool) -> Any:

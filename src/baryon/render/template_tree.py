@@ -59,6 +59,7 @@ def _hook(name: str, argument: nodes.Expr) -> nodes.Call:
 class _BudgetRewriter(NodeTransformer):
     def visit_For(self, node: nodes.For) -> nodes.Node:
         self.generic_visit(node)
+        assert isinstance(node.iter, nodes.Expr)  # the parser only puts expressions here
         node.iter = _hook("budget_iterate", node.iter)
         return node
 

@@ -32,6 +32,6 @@ def _is_plain(text: str) -> bool:
     if not _PLAIN.match(text) or text.endswith(":") or text.lower() in _YAML11_WORDS:
         return False
     try:
-        return yaml.safe_load(f"k: {text}") == {"k": text}
+        return bool(yaml.safe_load(f"k: {text}") == {"k": text})
     except yaml.YAMLError:
         return False

@@ -11,7 +11,14 @@ import pytest
 from botocore.config import Config
 
 from baryon.cloud.process import LocalCloudProcess
-from baryon.provisioners import CloudFormationProvisioner
+from baryon.provisioners import (
+    CloudFormationProvisioner,
+    DeployRequest,
+    ProvisioningEngine,
+    RenderedSection,
+    ResourceIdentity,
+    ResourceKind,
+)
 
 # Long enough that a test sees *_IN_PROGRESS, short enough to keep the suite quick.
 STACK_OPERATION_SECONDS = 1.0
@@ -48,6 +55,26 @@ class RecordingIO:
 
     def logged(self, text: str) -> bool:
         return any(text in line for line in self.lines)
+
+
+def identity(name: str, tags: dict[str, str] | None = None) -> ResourceIdentity:
+    """An environment named ``name``: its stack is named from it (names.resource_stack_name)."""
+    return ResourceIdentity(
+        ResourceKind.ENVIRONMENT,
+        (name,),
+        arn=f"arn:aws:proton:us-east-1:123456789012:environment/{name}",
+        account="123456789012",
+        region="us-east-1",
+        tags={"proton:env": "dev"} if tags is None else tags,
+    )
+
+
+def spec(
+    resource: ResourceIdentity, template: str, token: str | None = "deployment-1"
+) -> DeployRequest:
+    """A request to deploy ``template``, a CloudFormation section's one file."""
+    section = RenderedSection(ProvisioningEngine.CLOUDFORMATION, {"cloudformation.yaml": template})
+    return DeployRequest(section, resource, token)
 
 
 def cloud_client(endpoint: str, service: str) -> Any:

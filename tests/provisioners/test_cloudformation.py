@@ -4,13 +4,21 @@ take a while), through boto3 as in production."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from baryon.provisioners import CloudFormationProvisioner, StackSpec, stack_name_for
-from tests.provisioners.conftest import LeaseLost, RecordingIO, cloud_client, make_provisioner
+from baryon.provisioners import CloudFormationProvisioner, ResourceIdentity, resource_stack_name
+from tests.provisioners.conftest import (
+    LeaseLost,
+    RecordingIO,
+    cloud_client,
+    identity,
+    make_provisioner,
+    spec,
+)
 from tests.provisioners.templates import (
     rejected_template,
     settings_template,
@@ -20,13 +28,13 @@ from tests.provisioners.templates import (
 
 
 @pytest.fixture
-def name(request: pytest.FixtureRequest) -> str:
-    return stack_name_for("test", request.node.name, prefix="t")
+def resource(request: pytest.FixtureRequest) -> ResourceIdentity:
+    return identity(request.node.name)
 
 
-def spec(name: str, template: str, token: str = "deployment-1") -> StackSpec:
-    tags = {"proton:env": "dev"}
-    return StackSpec(name=name, template_body=template, tags=tags, client_token=token)
+@pytest.fixture
+def name(resource: ResourceIdentity) -> str:
+    return resource_stack_name(resource)
 
 
 def stack_events(cfn: Any, stack: str) -> list[str]:
@@ -35,10 +43,10 @@ def stack_events(cfn: Any, stack: str) -> list[str]:
 
 
 def test_create_reports_outputs_and_resources(
-    provisioner: CloudFormationProvisioner, cfn: Any, name: str
+    provisioner: CloudFormationProvisioner, cfn: Any, resource: ResourceIdentity, name: str
 ) -> None:
     io = RecordingIO()
-    outcome = provisioner.deploy(spec(name, settings_template("v1", with_queue=True)), io)
+    outcome = provisioner.deploy(spec(resource, settings_template("v1", with_queue=True)), io)
 
     assert outcome.status == "SUCCEEDED", outcome.message
     assert outcome.outputs["SettingName"] == f"/{name}/setting"
@@ -57,13 +65,15 @@ def test_create_reports_outputs_and_resources(
     assert {t["Key"]: t["Value"] for t in stack["Tags"]} == {"proton:env": "dev"}
 
 
-def test_update_and_no_op_update(provisioner: CloudFormationProvisioner, name: str) -> None:
-    assert provisioner.deploy(spec(name, settings_template("v1")), RecordingIO()).status == (
+def test_update_and_no_op_update(
+    provisioner: CloudFormationProvisioner, resource: ResourceIdentity
+) -> None:
+    assert provisioner.deploy(spec(resource, settings_template("v1")), RecordingIO()).status == (
         "SUCCEEDED"
     )
 
     updated = provisioner.deploy(
-        spec(name, settings_template("v2", with_queue=True)), RecordingIO()
+        spec(resource, settings_template("v2", with_queue=True)), RecordingIO()
     )
     assert updated.status == "SUCCEEDED", updated.message
     assert updated.outputs["Version"] == "v2"
@@ -71,55 +81,59 @@ def test_update_and_no_op_update(provisioner: CloudFormationProvisioner, name: s
     assert updated.engine_status == "UPDATE_COMPLETE"
 
     io = RecordingIO()
-    again = provisioner.deploy(spec(name, settings_template("v2", with_queue=True)), io)
+    again = provisioner.deploy(spec(resource, settings_template("v2", with_queue=True)), io)
     assert again.status == "SUCCEEDED"
     assert again.outputs == updated.outputs
     assert io.logged("already up to date")
 
 
 def test_rejected_template_fails_with_cloudformations_message_then_deploys(
-    provisioner: CloudFormationProvisioner, cfn: Any, name: str
+    provisioner: CloudFormationProvisioner, cfn: Any, resource: ResourceIdentity, name: str
 ) -> None:
-    outcome = provisioner.deploy(spec(name, rejected_template()), RecordingIO())
+    outcome = provisioner.deploy(spec(resource, rejected_template()), RecordingIO())
     assert outcome.status == "FAILED"
     assert outcome.message is not None
     assert "does not support attribute type Nope in Fn::GetAtt" in outcome.message
 
-    fixed = provisioner.deploy(spec(name, settings_template("v1")), RecordingIO())
+    fixed = provisioner.deploy(spec(resource, settings_template("v1")), RecordingIO())
     assert fixed.status == "SUCCEEDED", fixed.message
     assert stack_events(cfn, name).count("CREATE_IN_PROGRESS") == 1
 
 
 def test_failed_create_rolls_back_and_the_next_deploy_replaces_the_stack(
-    provisioner: CloudFormationProvisioner, timed_cloud: Any, cfn: Any, name: str
+    provisioner: CloudFormationProvisioner,
+    timed_cloud: Any,
+    cfn: Any,
+    resource: ResourceIdentity,
+    name: str,
 ) -> None:
     bucket = f"taken-{name[-12:]}"
     cloud_client(timed_cloud.endpoint, "s3").create_bucket(Bucket=bucket)
 
-    failed = provisioner.deploy(spec(name, taken_bucket_template(bucket)), RecordingIO())
+    failed = provisioner.deploy(spec(resource, taken_bucket_template(bucket)), RecordingIO())
     assert failed.status == "FAILED"
     assert failed.engine_status == "ROLLBACK_COMPLETE"
     assert failed.message is not None and "BucketAlreadyExists" in failed.message
     first_id = cfn.describe_stacks(StackName=name)["Stacks"][0]["StackId"]
 
     io = RecordingIO()
-    fixed = provisioner.deploy(spec(name, settings_template("v1"), token="deployment-2"), io)
+    fixed = provisioner.deploy(spec(resource, settings_template("v1"), token="deployment-2"), io)
     assert fixed.status == "SUCCEEDED", fixed.message
     assert io.logged("ROLLBACK_COMPLETE and cannot be updated: deleting it first")
     assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackId"] != first_id
 
 
 def test_resumes_a_create_after_a_crash_without_creating_twice(
-    provisioner: CloudFormationProvisioner, cfn: Any, name: str
+    provisioner: CloudFormationProvisioner, cfn: Any, resource: ResourceIdentity, name: str
 ) -> None:
     template = settings_template("v1")
     crashing = RecordingIO(crash_when=lambda io: io.logged("creating stack"))
     with pytest.raises(LeaseLost):
-        provisioner.deploy(spec(name, template), crashing)
+        provisioner.deploy(spec(resource, template), crashing)
     assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "CREATE_IN_PROGRESS"
 
     io = RecordingIO()
-    outcome = provisioner.deploy(spec(name, template), io)
+    outcome = provisioner.deploy(spec(resource, template), io)
     assert outcome.status == "SUCCEEDED", outcome.message
     assert outcome.outputs["Version"] == "v1"
     assert io.logged("is CREATE_IN_PROGRESS: waiting for that operation to finish")
@@ -128,10 +142,10 @@ def test_resumes_a_create_after_a_crash_without_creating_twice(
 
 
 def test_resumes_an_update_after_a_crash_without_updating_twice(
-    provisioner: CloudFormationProvisioner, cfn: Any, name: str
+    provisioner: CloudFormationProvisioner, cfn: Any, resource: ResourceIdentity, name: str
 ) -> None:
-    provisioner.deploy(spec(name, settings_template("v1")), RecordingIO())
-    v2 = spec(name, settings_template("v2"), token="deployment-2")
+    provisioner.deploy(spec(resource, settings_template("v1")), RecordingIO())
+    v2 = spec(resource, settings_template("v2"), token="deployment-2")
     with pytest.raises(LeaseLost):
         provisioner.deploy(v2, RecordingIO(crash_when=lambda io: io.logged("updating stack")))
     assert cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "UPDATE_IN_PROGRESS"
@@ -145,11 +159,11 @@ def test_resumes_an_update_after_a_crash_without_updating_twice(
 
 
 def test_cancel_during_an_update_rolls_back_to_the_previous_version(
-    provisioner: CloudFormationProvisioner, cfn: Any, name: str
+    provisioner: CloudFormationProvisioner, cfn: Any, resource: ResourceIdentity, name: str
 ) -> None:
-    first = provisioner.deploy(spec(name, settings_template("v1")), RecordingIO())
+    first = provisioner.deploy(spec(resource, settings_template("v1")), RecordingIO())
     io = RecordingIO(cancel_when=lambda io: io.logged("updating stack"))
-    v2 = spec(name, settings_template("v2", with_queue=True), token="deployment-2")
+    v2 = spec(resource, settings_template("v2", with_queue=True), token="deployment-2")
 
     cancelled = provisioner.deploy(v2, io)
 
@@ -162,65 +176,67 @@ def test_cancel_during_an_update_rolls_back_to_the_previous_version(
     assert io.logged("cancelling the update")
 
     later = provisioner.deploy(
-        spec(name, settings_template("v2"), token="deployment-3"), RecordingIO()
+        spec(resource, settings_template("v2"), token="deployment-3"), RecordingIO()
     )
     assert later.status == "SUCCEEDED", later.message
     assert later.outputs["Version"] == "v2"
 
 
 def test_cancel_during_a_create_deletes_the_stack(
-    provisioner: CloudFormationProvisioner, cfn: Any, name: str
+    provisioner: CloudFormationProvisioner, cfn: Any, resource: ResourceIdentity, name: str
 ) -> None:
     io = RecordingIO(cancel_when=lambda io: io.logged("creating stack"))
-    outcome = provisioner.deploy(spec(name, settings_template("v1")), io)
+    outcome = provisioner.deploy(spec(resource, settings_template("v1")), io)
     assert outcome.status == "CANCELLED", outcome.message
     assert io.logged("deleting it")
-    assert provisioner.describe(name) is None
+    assert provisioner.status(resource) is None
     summaries = cfn.list_stacks()["StackSummaries"]
     assert [s["StackStatus"] for s in summaries if s["StackName"] == name] == ["DELETE_COMPLETE"]
 
 
 def test_cancel_before_anything_started_changes_nothing(
-    provisioner: CloudFormationProvisioner, name: str
+    provisioner: CloudFormationProvisioner, resource: ResourceIdentity
 ) -> None:
     outcome = provisioner.deploy(
-        spec(name, settings_template("v1")), RecordingIO(cancel_when=lambda io: True)
+        spec(resource, settings_template("v1")), RecordingIO(cancel_when=lambda io: True)
     )
     assert outcome.status == "CANCELLED"
-    assert provisioner.describe(name) is None
+    assert provisioner.status(resource) is None
 
 
-def test_destroy_and_destroy_again(provisioner: CloudFormationProvisioner, name: str) -> None:
-    provisioner.deploy(spec(name, settings_template("v1")), RecordingIO())
+def test_destroy_and_destroy_again(
+    provisioner: CloudFormationProvisioner, resource: ResourceIdentity
+) -> None:
+    provisioner.deploy(spec(resource, settings_template("v1")), RecordingIO())
 
     io = RecordingIO()
-    assert provisioner.destroy(name, io).status == "SUCCEEDED"
+    assert provisioner.destroy(resource, io).status == "SUCCEEDED"
     assert io.logged("DELETE_IN_PROGRESS") and io.logged("DELETE_COMPLETE")
-    assert provisioner.describe(name) is None
+    assert provisioner.status(resource) is None
 
     again = RecordingIO()
-    assert provisioner.destroy(name, again).status == "SUCCEEDED"
+    assert provisioner.destroy(resource, again).status == "SUCCEEDED"
     assert again.logged("does not exist")
 
 
 def test_destroy_waits_for_an_update_in_progress(
-    provisioner: CloudFormationProvisioner, name: str
+    provisioner: CloudFormationProvisioner, resource: ResourceIdentity
 ) -> None:
-    provisioner.deploy(spec(name, settings_template("v1")), RecordingIO())
-    v2 = spec(name, settings_template("v2"), token="deployment-2")
+    provisioner.deploy(spec(resource, settings_template("v1")), RecordingIO())
+    v2 = spec(resource, settings_template("v2"), token="deployment-2")
     with pytest.raises(LeaseLost):
         provisioner.deploy(v2, RecordingIO(crash_when=lambda io: io.logged("updating stack")))
 
     io = RecordingIO()
-    assert provisioner.destroy(name, io).status == "SUCCEEDED"
+    assert provisioner.destroy(resource, io).status == "SUCCEEDED"
     assert io.logged("UPDATE_IN_PROGRESS: waiting before deleting it")
 
 
 def test_missing_outputs_are_a_warning_not_a_failure(
-    provisioner: CloudFormationProvisioner, name: str
+    provisioner: CloudFormationProvisioner, resource: ResourceIdentity
 ) -> None:
     io = RecordingIO()
-    outcome = provisioner.deploy(spec(name, unsupported_output_template()), io)
+    outcome = provisioner.deploy(spec(resource, unsupported_output_template()), io)
     assert outcome.status == "SUCCEEDED", outcome.message
     assert set(outcome.outputs) == {"QueueUrl"}
     assert [r.name for r in outcome.resources] == ["Queue"]  # moto's blank row is skipped
@@ -266,12 +282,14 @@ class _Body:
         yield self.content
 
 
-def test_server_errors_are_retried_a_bounded_number_of_times(timed_cloud: Any, name: str) -> None:
+def test_server_errors_are_retried_a_bounded_number_of_times(
+    timed_cloud: Any, resource: ResourceIdentity
+) -> None:
     broken = DescribeStacksBreaksAfterCreate(timed_cloud.endpoint)
     provisioner = make_provisioner(timed_cloud.endpoint, max_retries=2)
     provisioner.client_factory = broken.client
     io = RecordingIO()
-    outcome = provisioner.deploy(spec(name, settings_template("v1")), io)
+    outcome = provisioner.deploy(spec(resource, settings_template("v1")), io)
     assert broken.created
     assert outcome.status == "FAILED"
     assert outcome.message is not None
@@ -281,35 +299,37 @@ def test_server_errors_are_retried_a_bounded_number_of_times(timed_cloud: Any, n
 
     # Once CloudFormation answers again, the same stack is found, and destroyed or redeployed.
     broken.healed = True
-    assert provisioner.destroy(name, RecordingIO()).status == "SUCCEEDED"
-    assert provisioner.deploy(spec(name, settings_template("v1")), RecordingIO()).status == (
+    assert provisioner.destroy(resource, RecordingIO()).status == "SUCCEEDED"
+    assert provisioner.deploy(spec(resource, settings_template("v1")), RecordingIO()).status == (
         "SUCCEEDED"
     )
 
 
-def test_describe(provisioner: CloudFormationProvisioner, name: str) -> None:
-    assert provisioner.describe(name) is None
-    deployed = provisioner.deploy(spec(name, settings_template("v1")), RecordingIO())
-    described = provisioner.describe(name)
+def test_describe(provisioner: CloudFormationProvisioner, resource: ResourceIdentity) -> None:
+    assert provisioner.status(resource) is None
+    deployed = provisioner.deploy(spec(resource, settings_template("v1")), RecordingIO())
+    described = provisioner.status(resource)
     assert described is not None
     assert (described.status, described.outputs) == ("SUCCEEDED", deployed.outputs)
     assert described.resources == deployed.resources
 
 
-def test_timeout_is_a_failure_with_a_clear_message(timed_cloud: Any, name: str) -> None:
+def test_timeout_is_a_failure_with_a_clear_message(
+    timed_cloud: Any, resource: ResourceIdentity
+) -> None:
     impatient = make_provisioner(timed_cloud.endpoint, timeout=0.0)
-    outcome = impatient.deploy(spec(name, settings_template("v1")), RecordingIO())
+    outcome = impatient.deploy(spec(resource, settings_template("v1")), RecordingIO())
     assert outcome.status == "FAILED"
     assert outcome.message is not None and "timed out" in outcome.message
     # The stack carried on; a patient deploy picks it up.
     patient = make_provisioner(timed_cloud.endpoint)
-    assert patient.deploy(spec(name, settings_template("v1")), RecordingIO()).status == (
+    assert patient.deploy(spec(resource, settings_template("v1")), RecordingIO()).status == (
         "SUCCEEDED"
     )
 
 
 def test_requests_carry_role_capabilities_and_deployment_tokens(
-    timed_cloud: Any, cfn: Any, name: str
+    timed_cloud: Any, cfn: Any, resource: ResourceIdentity, name: str
 ) -> None:
     sent: list[tuple[str, dict[str, Any]]] = []
 
@@ -325,9 +345,11 @@ def test_requests_carry_role_capabilities_and_deployment_tokens(
         recording_client, poll_initial=0.05, poll_max=0.2, heartbeat_interval=0.05
     )
     role = "arn:aws:iam::123456789012:role/proton-service-role"
-    first = StackSpec(name, settings_template("v1"), role, {"a": "b"}, client_token="dep-1")
+    first = spec(
+        replace(resource, role_arn=role, tags={"a": "b"}), settings_template("v1"), "dep-1"
+    )
     assert provisioner.deploy(first, RecordingIO()).status == "SUCCEEDED"
-    second = StackSpec(name, settings_template("v2"), role, client_token="dep_2")
+    second = spec(replace(resource, role_arn=role, tags={}), settings_template("v2"), "dep_2")
     assert provisioner.deploy(second, RecordingIO()).status == "SUCCEEDED"
 
     writes = {op: params for op, params in sent if op in ("CreateStack", "UpdateStack")}

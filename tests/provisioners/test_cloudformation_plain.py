@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from baryon.cloud.process import LocalCloudProcess
-from baryon.provisioners import StackSpec
-from tests.provisioners.conftest import RecordingIO, make_provisioner
+from tests.provisioners.conftest import RecordingIO, identity, make_provisioner, spec
 from tests.provisioners.templates import rejected_template, settings_template
 
 
@@ -24,16 +23,17 @@ def plain_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud
 
 def test_deploy_update_destroy_on_instant_moto(plain_cloud: LocalCloudProcess) -> None:
     provisioner = make_provisioner(plain_cloud.endpoint)
-    rejected = provisioner.deploy(StackSpec("plain", rejected_template()), RecordingIO())
+    plain = identity("plain", tags={})
+    rejected = provisioner.deploy(spec(plain, rejected_template(), None), RecordingIO())
     assert rejected.status == "FAILED"
 
-    created = provisioner.deploy(StackSpec("plain", settings_template("v1")), RecordingIO())
+    created = provisioner.deploy(spec(plain, settings_template("v1"), None), RecordingIO())
     assert created.status == "SUCCEEDED", created.message
-    updated = provisioner.deploy(StackSpec("plain", settings_template("v2")), RecordingIO())
+    updated = provisioner.deploy(spec(plain, settings_template("v2"), None), RecordingIO())
     assert (updated.status, updated.outputs["Version"]) == ("SUCCEEDED", "v2")
     # moto applies an identical update instead of refusing it; the result is the same.
-    again = provisioner.deploy(StackSpec("plain", settings_template("v2")), RecordingIO())
+    again = provisioner.deploy(spec(plain, settings_template("v2"), None), RecordingIO())
     assert again.status == "SUCCEEDED" and again.outputs == updated.outputs
 
-    assert provisioner.destroy("plain", RecordingIO()).status == "SUCCEEDED"
-    assert provisioner.describe("plain") is None
+    assert provisioner.destroy(plain, RecordingIO()).status == "SUCCEEDED"
+    assert provisioner.status(plain) is None

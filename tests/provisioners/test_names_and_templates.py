@@ -6,7 +6,12 @@ import re
 
 import pytest
 
-from baryon.provisioners import stack_name_for
+from baryon.provisioners import (
+    ResourceIdentity,
+    ResourceKind,
+    resource_stack_name,
+    stack_name_for,
+)
 from baryon.provisioners.cloudformation_template import declared_outputs
 from baryon.provisioners.names import request_token
 
@@ -90,3 +95,23 @@ Outputs:
     assert declared_outputs('{"Resources": {}, "Outputs": {"A": {"Value": "x"}}}') == {"A": False}
     assert declared_outputs("Resources: {}") == {}
     assert declared_outputs("Outputs: [unclosed") is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "names", "stack"),
+    [
+        (ResourceKind.ENVIRONMENT, ("dev",), stack_name_for("environment", "dev")),
+        (
+            ResourceKind.SERVICE_INSTANCE,
+            ("web", "prod"),
+            stack_name_for("service-instance", "web", "prod"),
+        ),
+        (ResourceKind.SERVICE_PIPELINE, ("web",), stack_name_for("service-pipeline", "web")),
+        (ResourceKind.COMPONENT, ("db",), stack_name_for("component", "db")),
+    ],
+)
+def test_a_resource_keeps_the_stack_name_it_always_had(
+    kind: ResourceKind, names: tuple[str, ...], stack: str
+) -> None:
+    resource = ResourceIdentity(kind, names, arn="arn", account="1", region="r")
+    assert resource_stack_name(resource) == stack

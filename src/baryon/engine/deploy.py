@@ -2,16 +2,14 @@
 
 Reads happen in one short transaction, the slow cloud work outside any transaction, and the
 outcome in one more; re-running the job after a crash repeats the provisioner's idempotent
-steps (an existing stack is awaited or updated, never created twice).
+steps (what the cloud already holds is awaited or updated, never created twice).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,22 +23,18 @@ from baryon.domain import deployments, outcomes, specs, versions
 from baryon.domain.account_settings import read as read_account_settings
 from baryon.domain.deployments import (
     CANCELLED,
-    COMPONENT,
     DELETE,
     DEPLOY_JOB,
-    ENVIRONMENT,
     FAILED,
-    SERVICE_INSTANCE,
     SUCCEEDED,
 )
 from baryon.domain.environments import CUSTOMER_MANAGED
 from baryon.domain.templates import template_arn
+from baryon.engine import provisioning
 from baryon.engine.deployment_io import DatabaseDeploymentIO
 from baryon.engine.handlers import JobContext, register_job
-from baryon.provisioners.base import Outcome, StackSpec
-from baryon.provisioners.names import stack_name_for
-from baryon.provisioners.selection import provisioner_for
-from baryon.render.cloudformation import parse_cloudformation
+from baryon.provisioners.base import DeployRequest, Outcome, ResourceIdentity
+from baryon.provisioners.selection import provisioner_for, unsupported_message
 from baryon.render.context import (
     ComponentRef,
     EnvironmentRef,
@@ -52,7 +46,8 @@ from baryon.render.context import (
     pipeline_namespace,
 )
 from baryon.render.errors import RenderError
-from baryon.render.iac import RenderedSection, render_section
+from baryon.render.iac import RenderedSection
+from baryon.render.value_guard import render_guarded
 from baryon.runtime import Runtime
 from baryon.store.tables import (
     Component,
@@ -74,7 +69,7 @@ class Work:
 
     deployment_id: str
     operation: str
-    stack_name: str
+    resource: ResourceIdentity  # role and tags filled in once the resource is read
     cancel_requested: bool
     role_arn: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
@@ -85,21 +80,6 @@ class Work:
     render_kind: str = ""
     target_arn: str = ""
     proton_tags: dict[str, str] = field(default_factory=dict)
-
-
-def stack_name(deployment: Deployment) -> str:
-    """Derived from names only, so any worker finds the same stack after a crash."""
-    if deployment.target_type == ENVIRONMENT:
-        return stack_name_for("environment", deployment.environment_name)
-    if deployment.target_type == SERVICE_INSTANCE:
-        return stack_name_for(
-            "service-instance",
-            deployment.service_name or "",
-            deployment.service_instance_name or "",
-        )
-    if deployment.target_type == COMPONENT:
-        return stack_name_for("component", deployment.component_name or "")
-    return stack_name_for("service-pipeline", deployment.service_name or "")
 
 
 def run(context: JobContext, payload: dict[str, Any]) -> None:
@@ -130,33 +110,22 @@ def _execute(runtime: Runtime, work: Work, io: DatabaseDeploymentIO) -> outcomes
         io.log("Customer-managed environment: outputs come from the spec; nothing to deploy.")
         return outcomes.Result(SUCCEEDED, outputs=work.spec_outputs)
     if work.operation == DELETE:
-        provisioner = provisioner_for("cloudformation", runtime.settings)
-        io.log(f"Deleting stack {work.stack_name}.")
-        return _result(provisioner.destroy(work.stack_name, io))
+        return _result(provisioning.destroy(work.resource, runtime.settings, io))
     assert work.section is not None and work.namespace is not None
     try:
         rendered = _render_checked(work)
     except RenderError as exc:
         io.log(f"Rendering failed: {exc}")
         return outcomes.Result(FAILED, str(exc))
-    provisioner = provisioner_for(rendered.engine, runtime.settings)
+    section = provisioning.provisioned_section(rendered, work.resource.kind)
+    provisioner = provisioner_for(section.engine, runtime.settings)
     if provisioner is None:
-        message = (
-            f"{rendered.engine} provisioning is not available in this Baryon server yet; "
-            "only CloudFormation bundles deploy."
-        )
+        message = unsupported_message(section.engine)
         io.log(message)
         return outcomes.Result(FAILED, message)
-    template_body = next(iter(rendered.files.values()))
-    io.log(f"Deploying stack {work.stack_name}.")
-    spec = StackSpec(
-        name=work.stack_name,
-        template_body=template_body,
-        role_arn=work.role_arn,
-        tags=work.tags,
-        client_token=work.deployment_id,
-    )
-    return _result(provisioner.deploy(spec, io))
+    resource = replace(work.resource, role_arn=work.role_arn, tags=work.tags)
+    request = DeployRequest(section, resource, request_token=work.deployment_id)
+    return _result(provisioner.deploy(request, io))
 
 
 @dataclass(frozen=True)
@@ -188,138 +157,20 @@ def _output_text(value: Any) -> str:
     return str(value)
 
 
-# --- rendering, with values kept as data -----------------------------------------------------
-
-# Strings that read back as themselves wherever a template writes them (quoted or not). Any
-# other value (quotes, line breaks, '#', ': ', flow punctuation, leading YAML indicators) is
-# checked after rendering: Jinja pastes text, and YAML could read such a value as syntax.
-_INERT = re.compile(r"(?!- )[A-Za-z0-9_./=+-][A-Za-z0-9 _./=+@:()*?$^~-]*\Z")
-_TOKEN = "BaryonValue{:05d}Q"
-
-
 def _render_checked(work: Work) -> RenderedSection:
-    """Renders the section and proves that every non-trivial value in it survived as data.
-
-    Proton pastes values into the template text, so a value with a quote and a line break can
-    end a YAML scalar and add keys, even resources, of its own; one with ' #' silently cuts
-    the rest of a line. The section is rendered a second time with a plain stand-in token for
-    each such value; the real render must parse to the same shape, with each value exactly
-    where the stand-in render has its token. Otherwise the deployment fails, and nothing is
-    deployed."""
     assert work.section is not None and work.namespace is not None
-    section, namespace = work.section, work.namespace
-
-    def render(values: dict[str, Any]) -> RenderedSection:
-        return render_section(
-            section,
-            values,
-            kind=work.render_kind,
-            resource_arn=work.target_arn,
-            proton_tags=work.proton_tags,
-        )
-
-    probes: dict[str, tuple[str, str]] = {}  # token -> (where the value sits, the value)
-
-    def probe(path: str, value: str) -> str | None:
-        if not value or (_INERT.match(value) and ": " not in value and value[-1] not in ": "):
-            return None
-        token = _TOKEN.format(len(probes))
-        probes[token] = (path, value)
-        return token
-
-    stand_in_namespace = _replace_strings(namespace, "", probe)
-    try:
-        rendered, failure = render(namespace), None
-    except RenderError as exc:
-        if not probes:
-            raise
-        rendered, failure = None, exc
-    if rendered is not None and (not probes or rendered.engine != "cloudformation"):
-        return rendered
-    try:
-        stand_in = render(stand_in_namespace)
-        # A value the template transforms (or ignores) does not appear verbatim and cannot be
-        # followed; render again with stand-ins only for the values that do.
-        text = "".join(stand_in.files.values())
-        used = {token: found for token, found in probes.items() if token in text}
-        if used and len(used) < len(probes):
-            tokens = {path: token for token, (path, _) in used.items()}
-            stand_in = render(_replace_strings(namespace, "", lambda path, _: tokens.get(path)))
-    except RenderError:
-        used = {}  # the template inspects the values themselves: nothing to compare with
-    if failure is not None:
-        if not used:
-            raise failure
-        raise RenderError(
-            f"{failure.reason}; this comes from the value of {_names(used)}, which holds "
-            "quotes, line breaks or other characters that YAML reads as syntax where the "
-            "template writes it",
-            file=failure.file,
-            line=failure.line,
-        )
-    assert rendered is not None
-    for name, body in rendered.files.items():
-        where = f"{section.folder}/{name}"
-        intended = parse_cloudformation(stand_in.files[name], where)
-        if not _survives(intended, parse_cloudformation(body, where), used):
-            raise RenderError(
-                f"the value of {_names(used)} changes the rendered template: YAML reads the "
-                "quotes, line breaks, '#' or other punctuation in it as syntax, so the stack "
-                "would not hold the value as given (or would hold more than it). Nothing was "
-                "deployed; quote the value in the template or give a different value",
-                file=where,
-            )
-    return rendered
-
-
-def _replace_strings(value: Any, path: str, replace: Callable[[str, str], str | None]) -> Any:
-    """``value`` with each string for which ``replace(path, string)`` gives a stand-in
-    replaced by it; ``path`` says where a value sits (``service_instance.inputs.image``)."""
-    if isinstance(value, str):
-        stand_in = replace(path, value)
-        return value if stand_in is None else stand_in
-    if isinstance(value, dict):
-        return {
-            key: _replace_strings(item, f"{path}.{key}" if path else str(key), replace)
-            for key, item in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [_replace_strings(item, f"{path}[{i}]", replace) for i, item in enumerate(value)]
-    return value
-
-
-def _survives(stand_in: Any, real: Any, used: dict[str, tuple[str, str]]) -> bool:
-    """Whether the real render has the stand-in render's shape, and holds each value where
-    the stand-in holds its token. Text without a token is not compared: a template may
-    transform a value (``| upper``), and the token then reads differently."""
-    if isinstance(stand_in, dict):
-        if not isinstance(real, dict) or len(real) != len(stand_in):
-            return False
-        # YAML keeps the order of keys, so the two renders pair up by position.
-        for (key, item), (real_key, real_item) in zip(stand_in.items(), real.items(), strict=True):
-            if not _survives(key, real_key, used) or not _survives(item, real_item, used):
-                return False
-        return True
-    if isinstance(stand_in, list):
-        return (
-            isinstance(real, list)
-            and len(real) == len(stand_in)
-            and all(_survives(a, b, used) for a, b in zip(stand_in, real, strict=True))
-        )
-    if isinstance(stand_in, str) and any(token in stand_in for token in used):
-        for token, (_, value) in used.items():
-            stand_in = stand_in.replace(token, value)
-        return real == stand_in
-    return not isinstance(real, dict | list)
-
-
-def _names(used: dict[str, tuple[str, str]]) -> str:
-    return ", ".join(sorted({path for path, _ in used.values()}))
+    return render_guarded(
+        work.section,
+        work.namespace,
+        kind=work.render_kind,
+        resource_arn=work.target_arn,
+        proton_tags=work.proton_tags,
+    )
 
 
 def _result(outcome: Outcome) -> outcomes.Result:
     return outcomes.Result(
-        outcome.status,
+        str(outcome.status),
         outcome.message,
         dict(outcome.outputs),
         [(r.name, r.identifier, r.engine) for r in outcome.resources],
@@ -344,7 +195,7 @@ def _prepare(session: Session, runtime: Runtime, deployment: Deployment) -> Work
     work = Work(
         deployment_id=deployment.id,
         operation=deployment.operation,
-        stack_name=stack_name(deployment),
+        resource=provisioning.resource_identity(deployment, runtime.settings),
         cancel_requested=deployment.cancel_requested,
         target_arn=deployment.target_arn,
     )
@@ -432,7 +283,11 @@ def _prepare_from_template(
 
 
 def _prepare_component(
-    session: Session, runtime: Runtime, deployment: Deployment, component: Component, work: Work
+    session: Session,
+    runtime: Runtime,
+    deployment: Deployment,
+    component: Component,
+    work: Work,
 ) -> None:
     """A directly defined component: its IaC is inline, in the deployment's plan."""
     plan = deployment.plan

@@ -1,30 +1,90 @@
 """The one small interface every provisioner speaks (ARCHITECTURE rule 7).
 
-The engine hands a provisioner what to deploy and a `DeploymentIO`; it gets an `Outcome`
-back and never learns which engine did the work. Every method is safe to call again after a
-crash: a provisioner finds out from the cloud what already happened.
+The engine hands a provisioner a rendered bundle section (every file of it, and which one
+carries the resource's inputs), the identity of the resource it is for and a `DeploymentIO`;
+it gets an `Outcome` back and never learns which engine did the work. A provisioner derives
+everything engine-specific (a stack name, a Terraform state address, a CodeBuild project)
+from the `ResourceIdentity` alone, so any worker finds the same things again after a crash.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from enum import StrEnum
+from typing import Protocol
 
-OutcomeStatus = Literal["SUCCEEDED", "FAILED", "CANCELLED", "IN_PROGRESS"]
+
+class ProvisioningEngine(StrEnum):
+    """What provisions a bundle section; the manifest's rendering engine decides."""
+
+    CLOUDFORMATION = "cloudformation"
+    TERRAFORM = "terraform"
+    CODEBUILD = "codebuild"
+
+
+class OutcomeStatus(StrEnum):
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    IN_PROGRESS = "IN_PROGRESS"  # only from `Provisioner.status`
+
+
+class ResourceKind(StrEnum):
+    """The Proton resources a deployment provisions (the render kinds of render/)."""
+
+    ENVIRONMENT = "environment"
+    SERVICE_INSTANCE = "service_instance"
+    SERVICE_PIPELINE = "pipeline"
+    COMPONENT = "component"
 
 
 @dataclass(frozen=True)
-class StackSpec:
-    """One rendered stack to bring into being (or up to date)."""
+class InputsFile:
+    """Which file of a section carries the resource's inputs, as its engine reads them:
+    ``proton-inputs.json`` (CodeBuild), ``proton.auto.tfvars.json`` with the variables file
+    that declares them (Terraform). CloudFormation sections have none: values are in the
+    template text."""
 
     name: str
-    template_body: str
+    variables_file: str | None = None
+
+
+@dataclass(frozen=True)
+class RenderedSection:
+    """One rendered IaC section of a bundle, as a provisioner receives it."""
+
+    engine: ProvisioningEngine
+    files: Mapping[str, str]  # every file, by name relative to the section's folder
+    inputs_file: InputsFile | None = None
+
+
+@dataclass(frozen=True)
+class ResourceIdentity:
+    """The resource a deployment is for, and what it deploys as."""
+
+    kind: ResourceKind
+    # The Proton names that make the resource unique: (environment,), (service, instance),
+    # (service,) for a pipeline, (component,).
+    names: tuple[str, ...]
+    arn: str
+    account: str
+    region: str
     role_arn: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    # Unique per deployment (its id will do). Engines that deduplicate requests (CloudFormation's
-    # ClientRequestToken) use it so that a retry after a crash is not a second operation.
-    client_token: str | None = None
-    parameters: dict[str, str] = field(default_factory=dict)
+    # Put on everything provisioned (Proton's managed tags only).
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """What one deployment asks a provisioner to bring into being (or up to date)."""
+
+    section: RenderedSection
+    resource: ResourceIdentity
+    # Unique per deployment (its id will do). Engines that deduplicate requests
+    # (CloudFormation's ClientRequestToken) use it so a retry after a crash is not a second
+    # operation.
+    request_token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -36,10 +96,10 @@ class ProvisionedResource:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How an operation ended, or (from `Provisioner.describe`) where the stack stands.
+    """How an operation ended, or (from `Provisioner.status`) where the resource stands.
 
-    IN_PROGRESS only comes from `describe`. A FAILED or CANCELLED update may still carry
-    outputs and resources: the stack rolled back to the previous version, which still runs.
+    A FAILED or CANCELLED update may still carry outputs and resources: the engine rolled
+    back to the previous version, which still runs.
     """
 
     status: OutcomeStatus
@@ -65,19 +125,31 @@ class DeploymentIO(Protocol):
 
 
 class Provisioner(Protocol):
-    def deploy(self, spec: StackSpec, io: DeploymentIO) -> Outcome: ...
+    """Every method is safe to call again after a crash, by any process: a provisioner finds
+    out from the cloud what already happened and never remembers anything between calls."""
 
-    def destroy(self, stack_name: str, io: DeploymentIO) -> Outcome: ...
+    engine: ProvisioningEngine
 
-    def cancel(self, stack_name: str) -> None:
-        """Asks the engine to stop what it is doing to the stack; does not wait."""
+    def deploy(self, request: DeployRequest, io: DeploymentIO) -> Outcome:
+        """Brings the resource to the section's state and waits for it. Re-run after a crash,
+        it continues what is under way (never starting a second operation) or starts again;
+        a cancel request (io.cancel_requested) stops the engine and ends CANCELLED."""
 
-    def describe(self, stack_name: str) -> Outcome | None:
-        """Current status, outputs and resources; None when there is no such stack."""
+    def destroy(self, resource: ResourceIdentity, io: DeploymentIO) -> Outcome:
+        """Removes everything provisioned for the resource and waits; SUCCEEDED when nothing
+        is there, so re-running after a crash (or after a delete by hand) is harmless."""
+
+    def cancel(self, resource: ResourceIdentity) -> None:
+        """Asks the engine to stop what it is doing to the resource; does not wait, and does
+        nothing when nothing is under way."""
+
+    def status(self, resource: ResourceIdentity) -> Outcome | None:
+        """Current status (IN_PROGRESS while an operation runs), outputs and resources; None
+        when nothing is provisioned. Reads only."""
 
 
 class SilentIO:
-    """For calls that come without a deployment (`cancel`, `describe`)."""
+    """For calls that come without a deployment (`cancel`, `status`)."""
 
     def log(self, message: str) -> None:
         pass

@@ -1,4 +1,7 @@
-"""CloudFormation as a provisioner: one rendered template, one stack.
+"""CloudFormation as a provisioner: one rendered template, one stack per resource.
+
+The stack is named from the resource's identity (names.stack_name), its template is the
+section's one file, and it runs as the identity's role with the identity's tags.
 
 Every operation is a small reconcile loop: look at the stack, take the one step its status
 calls for, wait, look again. Nothing is remembered between calls, so a deploy re-run after a
@@ -22,11 +25,20 @@ CloudFormation treats a retried request as the same operation.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from baryon.provisioners.base import DeploymentIO, Outcome, SilentIO, StackSpec
+from baryon.provisioners.base import (
+    DeploymentIO,
+    DeployRequest,
+    Outcome,
+    OutcomeStatus,
+    ProvisioningEngine,
+    ResourceIdentity,
+    SilentIO,
+)
 from baryon.provisioners.cloudformation_api import (
     CLOUD_ERRORS,
     CloudFailure,
@@ -34,7 +46,6 @@ from baryon.provisioners.cloudformation_api import (
     error_message,
 )
 from baryon.provisioners.cloudformation_session import (
-    ENGINE,
     GONE,
     SUCCESS,
     UPDATABLE,
@@ -42,7 +53,7 @@ from baryon.provisioners.cloudformation_session import (
     Settled,
     in_progress,
 )
-from baryon.provisioners.names import request_token, stack_name_for
+from baryon.provisioners.names import request_token, resource_stack_name, stack_name_for
 
 __all__ = ["CloudFormationProvisioner", "stack_name_for"]
 
@@ -57,11 +68,41 @@ NO_UPDATES = "No updates are to be performed"
 # wait -> delete -> create. More rounds mean someone else keeps changing the stack.
 MAX_ROUNDS = 6
 
+SUCCEEDED, FAILED = OutcomeStatus.SUCCEEDED, OutcomeStatus.FAILED
+CANCELLED, IN_PROGRESS = OutcomeStatus.CANCELLED, OutcomeStatus.IN_PROGRESS
+
+
+@dataclass(frozen=True)
+class StackSpec:
+    """One rendered stack to bring into being (or up to date): a DeployRequest in
+    CloudFormation's terms."""
+
+    name: str
+    template_body: str
+    role_arn: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    client_token: str | None = None
+
+    @classmethod
+    def of(cls, request: DeployRequest) -> StackSpec:
+        section, resource = request.section, request.resource
+        if section.engine != ProvisioningEngine.CLOUDFORMATION:
+            raise ValueError(f"a {section.engine} section is not a CloudFormation template")
+        # A CloudFormation section is its one template (bundles/ allows no other files).
+        template_body = next(iter(section.files.values()))
+        return cls(
+            name=resource_stack_name(resource),
+            template_body=template_body,
+            role_arn=resource.role_arn,
+            tags=dict(resource.tags),
+            client_token=request.request_token,
+        )
+
 
 class CloudFormationProvisioner:
     """Deploys rendered CloudFormation templates as stacks; see the module docstring."""
 
-    engine = ENGINE
+    engine = ProvisioningEngine.CLOUDFORMATION
 
     def __init__(
         self,
@@ -82,7 +123,9 @@ class CloudFormationProvisioner:
 
     # --- deploy ---
 
-    def deploy(self, spec: StackSpec, io: DeploymentIO) -> Outcome:
+    def deploy(self, request: DeployRequest, io: DeploymentIO) -> Outcome:
+        spec = StackSpec.of(request)
+        io.log(f"Deploying stack {spec.name}.")
         return self._guarded(io, lambda session: self._deploy(session, spec))
 
     def _deploy(self, s: Session, spec: StackSpec) -> Outcome:
@@ -99,7 +142,7 @@ class CloudFormationProvisioner:
                 outcome = self._advance(s, spec, stack)
             if outcome is not None:
                 return outcome
-        return Outcome("FAILED", f"stack {spec.name} kept changing under Baryon; try again")
+        return Outcome(FAILED, f"stack {spec.name} kept changing under Baryon; try again")
 
     def _advance(self, s: Session, spec: StackSpec, stack: dict[str, Any]) -> Outcome | None:
         """One step for an existing stack; None means: look at it again."""
@@ -110,7 +153,7 @@ class CloudFormationProvisioner:
             settled = s.wait(stack_id, cancellable=False)
             if settled.status != GONE:
                 reason = settled.reason or settled.status
-                return Outcome("FAILED", f"could not delete the failed stack: {reason}")
+                return Outcome(FAILED, f"could not delete the failed stack: {reason}")
             return None
         if in_progress(status):
             s.io.log(f"stack {spec.name} is {status}: waiting for that operation to finish")
@@ -122,12 +165,12 @@ class CloudFormationProvisioner:
             return self._update(s, spec, stack)
         if status == "UPDATE_ROLLBACK_FAILED":
             return Outcome(
-                "FAILED",
+                FAILED,
                 f"stack {spec.name} is UPDATE_ROLLBACK_FAILED: continue the rollback "
                 "(ContinueUpdateRollback) or destroy it",
                 engine_status=status,
             )
-        return Outcome("FAILED", f"stack {spec.name} is {status}; Baryon cannot deploy over it")
+        return Outcome(FAILED, f"stack {spec.name} is {status}; Baryon cannot deploy over it")
 
     def _stack_arguments(self, spec: StackSpec, action: str) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -139,31 +182,27 @@ class CloudFormationProvisioner:
             kwargs["RoleARN"] = spec.role_arn
         if spec.tags:
             kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in spec.tags.items()]
-        if spec.parameters:
-            kwargs["Parameters"] = [
-                {"ParameterKey": k, "ParameterValue": v} for k, v in spec.parameters.items()
-            ]
         if spec.client_token:
             kwargs["ClientRequestToken"] = request_token(spec.client_token, action)
         return kwargs
 
     def _create(self, s: Session, spec: StackSpec, action: str) -> Outcome | None:
         if s.io.cancel_requested():
-            return Outcome("CANCELLED", "cancelled before the stack was created")
+            return Outcome(CANCELLED, "cancelled before the stack was created")
         s.io.log(f"creating stack {spec.name}")
         try:
             created = s.api.call("create_stack", **self._stack_arguments(spec, action))
         except ClientError as exc:
             if error_code(exc) == "AlreadyExistsException":
                 return None  # created meanwhile, maybe by our own earlier attempt
-            return Outcome("FAILED", f"CloudFormation rejected the stack: {error_message(exc)}")
+            return Outcome(FAILED, f"CloudFormation rejected the stack: {error_message(exc)}")
         return s.outcome(s.wait(created["StackId"], cancellable=True), spec.template_body)
 
     def _update(self, s: Session, spec: StackSpec, stack: dict[str, Any]) -> Outcome | None:
         if s.io.cancel_requested():
             outputs, resources = s.state_of(stack)
             message = f"cancelled before the stack was updated; it is {stack['StackStatus']}"
-            return Outcome("CANCELLED", message, outputs, resources, stack["StackStatus"])
+            return Outcome(CANCELLED, message, outputs, resources, stack["StackStatus"])
         s.io.log(f"updating stack {spec.name} (now {stack['StackStatus']})")
         try:
             s.api.call("update_stack", **self._stack_arguments(spec, "update"))
@@ -175,7 +214,7 @@ class CloudFormationProvisioner:
             if "can not be updated" in message:
                 return None  # another operation began since we looked
             return Outcome(
-                "FAILED",
+                FAILED,
                 f"CloudFormation rejected the update: {message}",
                 *s.state_of(stack),
                 engine_status=stack["StackStatus"],
@@ -184,8 +223,10 @@ class CloudFormationProvisioner:
 
     # --- destroy ---
 
-    def destroy(self, stack_name: str, io: DeploymentIO) -> Outcome:
-        return self._guarded(io, lambda session: self._destroy(session, stack_name))
+    def destroy(self, resource: ResourceIdentity, io: DeploymentIO) -> Outcome:
+        name = resource_stack_name(resource)
+        io.log(f"Deleting stack {name}.")
+        return self._guarded(io, lambda session: self._destroy(session, name))
 
     def _destroy(self, s: Session, stack_name: str) -> Outcome:
         for _ in range(MAX_ROUNDS):
@@ -199,7 +240,7 @@ class CloudFormationProvisioner:
                 return self._deleted(s.wait(stack_name, cancellable=False), stack_name)
             if stack is None:
                 s.io.log(f"stack {stack_name} does not exist: nothing to delete")
-                return Outcome("SUCCEEDED", None, engine_status=GONE)
+                return Outcome(SUCCEEDED, None, engine_status=GONE)
             status, stack_id = stack["StackStatus"], stack["StackId"]
             if status == "DELETE_IN_PROGRESS":
                 return self._deleted(s.wait(stack_id, cancellable=False), stack_name)
@@ -209,41 +250,41 @@ class CloudFormationProvisioner:
                 s.wait(stack_id, cancellable=False)
                 continue
             if s.io.cancel_requested():
-                return Outcome("CANCELLED", "cancelled before the stack was deleted")
+                return Outcome(CANCELLED, "cancelled before the stack was deleted")
             s.io.log(f"deleting stack {stack_name} (now {status})")
             s.api.call("delete_stack", StackName=stack_id)
             return self._deleted(s.wait(stack_id, cancellable=False), stack_name)
-        return Outcome("FAILED", f"stack {stack_name} kept changing under Baryon; try again")
+        return Outcome(FAILED, f"stack {stack_name} kept changing under Baryon; try again")
 
     @staticmethod
     def _deleted(settled: Settled, stack_name: str) -> Outcome:
         if settled.status == GONE:
-            return Outcome("SUCCEEDED", None, engine_status=GONE)
+            return Outcome(SUCCEEDED, None, engine_status=GONE)
         reason = settled.reason or f"the stack ended in {settled.status}"
         message = f"could not delete stack {stack_name}: {reason}"
-        return Outcome("FAILED", message, engine_status=settled.status)
+        return Outcome(FAILED, message, engine_status=settled.status)
 
     # --- out of band ---
 
-    def cancel(self, stack_name: str) -> None:
+    def cancel(self, resource: ResourceIdentity) -> None:
         session = Session(self, SilentIO())
-        stack = session.api.stack(stack_name)
+        stack = session.api.stack(resource_stack_name(resource))
         if stack is not None:
             session.stop(stack, stack["StackStatus"])
 
-    def describe(self, stack_name: str) -> Outcome | None:
+    def status(self, resource: ResourceIdentity) -> Outcome | None:
         session = Session(self, SilentIO())
-        stack = session.api.stack(stack_name)
+        stack = session.api.stack(resource_stack_name(resource))
         if stack is None:
             return None
         status = stack["StackStatus"]
         if in_progress(status):
-            return Outcome("IN_PROGRESS", None, engine_status=status)
+            return Outcome(IN_PROGRESS, None, engine_status=status)
         outputs, resources = session.state_of(stack)
         if status in SUCCESS:
-            return Outcome("SUCCEEDED", None, outputs, resources, status)
+            return Outcome(SUCCEEDED, None, outputs, resources, status)
         reason = stack.get("StackStatusReason") or f"the stack is {status}"
-        return Outcome("FAILED", reason, outputs, resources, status)
+        return Outcome(FAILED, reason, outputs, resources, status)
 
     # --- plumbing ---
 
@@ -253,8 +294,8 @@ class CloudFormationProvisioner:
             return work(Session(self, io))
         except CloudFailure as exc:
             io.log(str(exc))
-            return Outcome("FAILED", str(exc))
+            return Outcome(FAILED, str(exc))
         except CLOUD_ERRORS as exc:
             message = f"CloudFormation error: {error_message(exc)}"
             io.log(message)
-            return Outcome("FAILED", message)
+            return Outcome(FAILED, message)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from baryon.provisioners.base import DeploymentIO, Outcome, ProvisionedResource
+from baryon.provisioners.base import DeploymentIO, Outcome, OutcomeStatus, ProvisionedResource
 from baryon.provisioners.cloudformation_api import (
     CloudFailure,
     OperationEvents,
@@ -127,15 +127,15 @@ class Session:
         outputs, resources = self.state_of(stack) if healthy and stack else ({}, [])
         if settled.cancelled:
             message = f"cancelled; the stack is {status}"
-            return Outcome("CANCELLED", message, outputs, resources, status)
+            return Outcome(OutcomeStatus.CANCELLED, message, outputs, resources, status)
         message = settled.reason or f"the stack ended in {status}"
-        return Outcome("FAILED", message, outputs, resources, status)
+        return Outcome(OutcomeStatus.FAILED, message, outputs, resources, status)
 
     def succeeded(self, stack: dict[str, Any], template_body: str | None) -> Outcome:
         outputs, resources = self.state_of(stack)
         if template_body is not None:
             self._warn_missing_outputs(outputs, template_body)
-        return Outcome("SUCCEEDED", None, outputs, resources, stack["StackStatus"])
+        return Outcome(OutcomeStatus.SUCCEEDED, None, outputs, resources, stack["StackStatus"])
 
     def state_of(self, stack: dict[str, Any]) -> tuple[dict[str, str], list[ProvisionedResource]]:
         outputs = {

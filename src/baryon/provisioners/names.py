@@ -11,6 +11,8 @@ import hashlib
 import json
 import re
 
+from baryon.provisioners.base import ResourceIdentity, ResourceKind
+
 STACK_NAME_MAX = 128
 TOKEN_MAX = 128
 HASH_CHARS = 12  # 48 bits: collisions stay improbable across millions of stacks
@@ -40,6 +42,20 @@ def stack_name_for(*parts: str, prefix: str = "baryon") -> str:
     readable = "-".join(p for p in (_sanitize(part) for part in parts) if p)
     readable = readable[:room].rstrip("-")
     return "-".join(p for p in (prefix, readable, suffix) if p)
+
+
+# The word each kind's stacks are named with; stacks already exist under these names.
+_STACK_KINDS = {
+    ResourceKind.ENVIRONMENT: "environment",
+    ResourceKind.SERVICE_INSTANCE: "service-instance",
+    ResourceKind.SERVICE_PIPELINE: "service-pipeline",
+    ResourceKind.COMPONENT: "component",
+}
+
+
+def resource_stack_name(resource: ResourceIdentity) -> str:
+    """The stack of a resource, derived from its names only so any worker finds it again."""
+    return stack_name_for(_STACK_KINDS[resource.kind], *resource.names)
 
 
 def request_token(base: str, action: str) -> str:

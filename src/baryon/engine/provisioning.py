@@ -1,0 +1,90 @@
+"""What the engine hands a provisioner: the rendered section with its inputs file, and the
+identity of the resource; and the one way out every provisioner offers, destroy.
+
+Nothing here names an engine's own terms (stacks, state, projects): each provisioner derives
+those from the ResourceIdentity (ARCHITECTURE rule 7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from baryon.domain.deployments import COMPONENT, ENVIRONMENT, SERVICE_INSTANCE, SERVICE_PIPELINE
+from baryon.provisioners.base import (
+    DeploymentIO,
+    InputsFile,
+    Outcome,
+    OutcomeStatus,
+    ProvisioningEngine,
+    RenderedSection,
+    ResourceIdentity,
+    ResourceKind,
+)
+from baryon.provisioners.selection import deploying_provisioners
+from baryon.render.iac import RenderedSection as RenderOutput
+from baryon.render.terraform import TFVARS_FILE, variables_file
+from baryon.settings import Settings
+from baryon.store.tables import Deployment
+
+# Deployment.target_type -> the resource kind provisioners know.
+_KINDS = {
+    ENVIRONMENT: ResourceKind.ENVIRONMENT,
+    SERVICE_INSTANCE: ResourceKind.SERVICE_INSTANCE,
+    SERVICE_PIPELINE: ResourceKind.SERVICE_PIPELINE,
+    COMPONENT: ResourceKind.COMPONENT,
+}
+
+
+def resource_identity(
+    deployment: Deployment,
+    settings: Settings,
+    *,
+    role_arn: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> ResourceIdentity:
+    """Names only from the deployment's record, so any worker derives the same identity (and
+    so finds the same stack or state) after a crash."""
+    kind = _KINDS[deployment.target_type]
+    names: tuple[str, ...]
+    if kind == ResourceKind.ENVIRONMENT:
+        names = (deployment.environment_name,)
+    elif kind == ResourceKind.SERVICE_INSTANCE:
+        names = (deployment.service_name or "", deployment.service_instance_name or "")
+    elif kind == ResourceKind.COMPONENT:
+        names = (deployment.component_name or "",)
+    else:
+        names = (deployment.service_name or "",)
+    return ResourceIdentity(
+        kind=kind,
+        names=names,
+        arn=deployment.target_arn,
+        account=settings.account_id,
+        region=settings.region,
+        role_arn=role_arn,
+        tags=dict(tags or {}),
+    )
+
+
+def provisioned_section(rendered: RenderOutput, kind: ResourceKind) -> RenderedSection:
+    """The render's output as a provisioner takes it: every file, and which one holds the
+    inputs (Terraform: the tfvars and the variables file declaring them; CodeBuild: the
+    inputs file its commands read)."""
+    engine = ProvisioningEngine(rendered.engine)
+    inputs_file = None
+    if engine == ProvisioningEngine.TERRAFORM:
+        inputs_file = InputsFile(TFVARS_FILE, variables_file(kind.value))
+    elif engine == ProvisioningEngine.CODEBUILD and rendered.codebuild is not None:
+        inputs_file = InputsFile(rendered.codebuild.inputs_file)
+    return RenderedSection(engine, rendered.files, inputs_file)
+
+
+def destroy(resource: ResourceIdentity, settings: Settings, io: DeploymentIO) -> Outcome:
+    """Every provisioner Baryon deploys with removes what it holds for the resource (each
+    succeeds when it holds nothing). A delete needs no bundle, so a resource whose template
+    version is gone can still be deleted."""
+    outcome = Outcome(OutcomeStatus.SUCCEEDED)
+    for provisioner in deploying_provisioners(settings):
+        outcome = provisioner.destroy(resource, io)
+        if outcome.status != OutcomeStatus.SUCCEEDED:
+            return outcome
+    return outcome

@@ -208,7 +208,9 @@ def test_five_thousand_hostile_signed_requests_get_no_5xx_and_health_stays_fast(
     assert {status for status in declared.values()} <= set(range(400, 500)), declared
     assert all(status is None or 400 <= status < 500 for status in chunked.values()), chunked
     assert len(latencies) > 20
-    assert _p99(latencies) < 100, f"/healthz p99 {_p99(latencies):.1f} ms over {len(latencies)}"
+    summary = f"/healthz p99 {_p99(latencies):.1f} ms over {len(latencies)} probes"
+    assert _p99(latencies) < 100, summary
+    print(f"{len(answers) + len(declared) + len(chunked)} hostile requests, no 5xx; {summary}")
 
 
 def test_the_fuzzed_server_logged_no_error_and_still_answers(

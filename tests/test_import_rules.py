@@ -57,13 +57,10 @@ ROOTS = frozenset({"app", "runtime", "modes", "__main__"})
 # _violations; print(sorted(_violations()))" (issue 9 removes these).
 KNOWN_DEBT: frozenset[tuple[str, str]] = frozenset(
     {
-        ("baryon.api.app", "web"),
         ("baryon.cli.users", "web"),
-        ("baryon.cloud.server", "modes"),
         ("baryon.domain.account_settings", "api"),
         ("baryon.domain.components", "api"),
         ("baryon.domain.deployments", "api"),
-        ("baryon.domain.deployments", "engine"),
         ("baryon.domain.environments", "api"),
         ("baryon.domain.idempotency", "api"),
         ("baryon.domain.resources", "api"),
@@ -71,13 +68,8 @@ KNOWN_DEBT: frozenset[tuple[str, str]] = frozenset(
         ("baryon.domain.specs", "api"),
         ("baryon.domain.tags", "api"),
         ("baryon.domain.template_versions", "api"),
-        ("baryon.domain.template_versions", "engine"),
         ("baryon.domain.templates", "api"),
         ("baryon.domain.versions", "api"),
-        ("baryon.engine.deploy", "runtime"),
-        ("baryon.engine.deployment_io", "runtime"),
-        ("baryon.engine.handlers", "runtime"),
-        ("baryon.engine.worker", "runtime"),
         ("baryon.operations.deployments", "api"),
         ("baryon.operations.resource_outputs", "api"),
         ("baryon.operations.server_info", "api"),

@@ -16,7 +16,7 @@ import pytest
 
 LOOP = """
 import signal
-from baryon.modes.stop_signals import StopSignals
+from baryon.cloud.stop_signals import StopSignals
 stop = StopSignals()
 print("ready", flush=True)
 while not stop.wait(0.0002):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
-from baryon.engine import jobs
+from baryon.store import jobs
 from baryon.store.database import Database
 from baryon.store.tables import Job
 
@@ -62,7 +62,7 @@ def test_an_expired_lease_is_taken_over_and_the_old_owner_loses_it(database: Dat
     assert jobs.heartbeat(database, job.id, "alive", LEASE)
     jobs.finish(database, job.id, "dead")  # a stale owner's late write changes nothing
     with database.session() as session:
-        assert session.get(Job, job.id).status == jobs.RUNNING
+        assert session.get(Job, job.id).status == jobs.JobStatus.RUNNING
 
 
 def test_retry_later_waits_for_its_time(database: Database) -> None:
@@ -73,4 +73,4 @@ def test_retry_later_waits_for_its_time(database: Database) -> None:
     assert jobs.claim(database, "w", LEASE) is None
     with database.session() as session:
         row = session.get(Job, job.id)
-        assert row.status == jobs.QUEUED and row.last_error == "throttled"
+        assert row.status == jobs.JobStatus.QUEUED and row.last_error == "throttled"

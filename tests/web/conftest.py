@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from baryon.api.app import create_app
+from baryon.app import create_app
 from baryon.domain import outcomes
 from baryon.runtime import Runtime, build_runtime
 from baryon.settings import load_settings

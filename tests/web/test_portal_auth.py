@@ -45,7 +45,7 @@ def test_signing_in_sets_a_protected_session_cookie(portal: Portal) -> None:
 def test_over_https_the_cookie_is_secure(runtime) -> None:  # type: ignore[no-untyped-def]
     from starlette.testclient import TestClient
 
-    from baryon.api.app import create_app
+    from baryon.app import create_app
 
     with TestClient(create_app(runtime), base_url="https://portal.test") as client:
         response = Portal(runtime, client).sign_in()

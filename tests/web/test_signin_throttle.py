@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from baryon.api.app import create_app
+from baryon.app import create_app
 from baryon.runtime import Runtime
 from baryon.web import signin
 from baryon.web.users import FREE_ATTEMPTS, create_user

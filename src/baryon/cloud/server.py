@@ -22,7 +22,7 @@ from typing import Any
 from baryon.cloud import cloudformation_timing, template_references
 from baryon.cloud.request_gate import RequestGate, gated
 from baryon.cloud.state import StateFile, lock_state, write_atomically
-from baryon.modes.stop_signals import StopSignals
+from baryon.cloud.stop_signals import StopSignals
 
 log = logging.getLogger("baryon.cloud")
 

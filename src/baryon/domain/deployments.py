@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from baryon.api.errors import ConflictException, ResourceNotFoundException
-from baryon.engine.jobs import enqueue
+from baryon.store.jobs import JobKind, enqueue
 from baryon.store.tables import (
     Component,
     Deployment,
@@ -27,8 +27,6 @@ from baryon.store.tables import (
     ServiceInstance,
     ServicePipeline,
 )
-
-DEPLOY_JOB = "deploy"
 
 IN_PROGRESS, SUCCEEDED, FAILED = "IN_PROGRESS", "SUCCEEDED", "FAILED"
 DELETE_IN_PROGRESS, DELETE_COMPLETE, DELETE_FAILED = (
@@ -133,7 +131,7 @@ def start(
 
 
 def enqueue_job(session: Session, deployment: Deployment, now: datetime) -> None:
-    enqueue(session, DEPLOY_JOB, {"deployment_id": deployment.id}, now)
+    enqueue(session, JobKind.DEPLOY, {"deployment_id": deployment.id}, now)
 
 
 def request_cancel(session: Session, resource: Deployable, label: str, now: datetime) -> None:

@@ -23,7 +23,7 @@ from baryon.api.errors import (
 from baryon.domain.arns import Arns
 from baryon.domain.deployments import ACTIVE, DEPLOY
 from baryon.domain.templates import TemplateKind, find_template, recommended_minors
-from baryon.engine.jobs import enqueue
+from baryon.store.jobs import JobKind, enqueue
 from baryon.store.tables import (
     Deployment,
     Environment,
@@ -39,8 +39,6 @@ REGISTRATION_IN_PROGRESS = "REGISTRATION_IN_PROGRESS"
 REGISTRATION_FAILED = "REGISTRATION_FAILED"
 DRAFT = "DRAFT"
 PUBLISHED = "PUBLISHED"
-
-REGISTER_JOB = "register-template-version"
 
 
 @dataclass(frozen=True)
@@ -128,7 +126,7 @@ def create_version(
             f"Version {major}.{minor} of {kind.label} '{template_name}' is being created "
             "by another request; retry."
         ) from exc
-    enqueue(session, REGISTER_JOB, {"version_id": version.id}, now)
+    enqueue(session, JobKind.REGISTER_TEMPLATE_VERSION, {"version_id": version.id}, now)
     return template, version
 
 

@@ -24,7 +24,6 @@ from baryon.domain.account_settings import read as read_account_settings
 from baryon.domain.deployments import (
     CANCELLED,
     DELETE,
-    DEPLOY_JOB,
     FAILED,
     SUCCEEDED,
 )
@@ -33,6 +32,7 @@ from baryon.domain.templates import template_arn
 from baryon.engine import provisioning
 from baryon.engine.deployment_io import DatabaseDeploymentIO
 from baryon.engine.handlers import JobContext, register_job
+from baryon.engine.worker_runtime import WorkerRuntime
 from baryon.provisioners.base import DeployRequest, Outcome, ResourceIdentity
 from baryon.provisioners.selection import provisioner_for, unsupported_message
 from baryon.render.context import (
@@ -48,7 +48,7 @@ from baryon.render.context import (
 from baryon.render.errors import RenderError
 from baryon.render.iac import RenderedSection
 from baryon.render.value_guard import render_guarded
-from baryon.runtime import Runtime
+from baryon.store.jobs import JobKind
 from baryon.store.tables import (
     Component,
     Deployment,
@@ -102,7 +102,7 @@ def run(context: JobContext, payload: dict[str, Any]) -> None:
     _record(runtime, deployment_id, _execute(runtime, work, io))
 
 
-def _execute(runtime: Runtime, work: Work, io: DatabaseDeploymentIO) -> outcomes.Result:
+def _execute(runtime: WorkerRuntime, work: Work, io: DatabaseDeploymentIO) -> outcomes.Result:
     if work.cancel_requested:
         io.log("Cancelled before any change was made.")
         return outcomes.Result(CANCELLED, "Cancelled before any change was made.")
@@ -137,7 +137,7 @@ class Planned:
     outputs: dict[str, str] | None = None
 
 
-def plan_of(session: Session, runtime: Runtime, deployment: Deployment) -> Planned:
+def plan_of(session: Session, runtime: WorkerRuntime, deployment: Deployment) -> Planned:
     """Runs the job's own preparation and render on a (possibly unsaved) deployment, so a
     preview shows exactly what the deployment would deploy. Raises RenderError/BundleError."""
     work = _prepare(session, runtime, deployment)
@@ -177,7 +177,7 @@ def _result(outcome: Outcome) -> outcomes.Result:
     )
 
 
-def _record(runtime: Runtime, deployment_id: str, result: outcomes.Result) -> None:
+def _record(runtime: WorkerRuntime, deployment_id: str, result: outcomes.Result) -> None:
     with runtime.db.session(write=True) as session:
         outcomes.record(session, runtime.arns, deployment_id, result, datetime.now(UTC))
     runtime.job_wakeup.set()  # a finished instance may release its service's pipeline
@@ -191,7 +191,7 @@ def give_up(context: JobContext, payload: dict[str, Any], error: str) -> None:
 # --- reading what a deployment needs --------------------------------------------------------
 
 
-def _prepare(session: Session, runtime: Runtime, deployment: Deployment) -> Work:
+def _prepare(session: Session, runtime: WorkerRuntime, deployment: Deployment) -> Work:
     work = Work(
         deployment_id=deployment.id,
         operation=deployment.operation,
@@ -221,7 +221,7 @@ def _prepare(session: Session, runtime: Runtime, deployment: Deployment) -> Work
 
 
 def _prepare_from_template(
-    session: Session, runtime: Runtime, deployment: Deployment, resource: Any, work: Work
+    session: Session, runtime: WorkerRuntime, deployment: Deployment, resource: Any, work: Work
 ) -> None:
     """Environments, service instances and pipelines: IaC from a template version's bundle."""
     version = session.get(TemplateVersion, deployment.plan["template_version_id"])
@@ -284,7 +284,7 @@ def _prepare_from_template(
 
 def _prepare_component(
     session: Session,
-    runtime: Runtime,
+    runtime: WorkerRuntime,
     deployment: Deployment,
     component: Component,
     work: Work,
@@ -395,4 +395,4 @@ def _instance_refs(session: Session, settings: Any, service: Service) -> list[In
     return refs
 
 
-register_job(DEPLOY_JOB, run, give_up)
+register_job(JobKind.DEPLOY, run, give_up)

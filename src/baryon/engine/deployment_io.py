@@ -11,14 +11,16 @@ from sqlalchemy import select
 
 from baryon.domain.deployments import log_event
 from baryon.engine.handlers import LeaseLost
-from baryon.runtime import Runtime
+from baryon.engine.worker_runtime import WorkerRuntime
 from baryon.store.tables import Deployment
 
 _CANCEL_CHECK_SECONDS = 1.0
 
 
 class DatabaseDeploymentIO:
-    def __init__(self, runtime: Runtime, deployment_id: str, lease_lost: threading.Event) -> None:
+    def __init__(
+        self, runtime: WorkerRuntime, deployment_id: str, lease_lost: threading.Event
+    ) -> None:
         self._runtime = runtime
         self._deployment_id = deployment_id
         self._lease_lost = lease_lost

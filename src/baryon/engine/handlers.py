@@ -9,10 +9,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from baryon.runtime import Runtime
+from baryon.engine.worker_runtime import WorkerRuntime
+from baryon.store.jobs import JobKind
 
 
 class TransientError(Exception):
@@ -25,7 +25,7 @@ class LeaseLost(Exception):
 
 @dataclass
 class JobContext:
-    runtime: Runtime
+    runtime: WorkerRuntime
     job_id: int
     attempt: int
     max_attempts: int
@@ -39,15 +39,15 @@ GiveUp = Callable[[JobContext, dict[str, Any], str], None]
 
 @dataclass(frozen=True)
 class JobHandler:
-    kind: str
+    kind: JobKind
     run: Run
     give_up: GiveUp
 
 
-_HANDLERS: dict[str, JobHandler] = {}
+_HANDLERS: dict[JobKind, JobHandler] = {}
 
 
-def register_job(kind: str, run: Run, give_up: GiveUp) -> JobHandler:
+def register_job(kind: JobKind, run: Run, give_up: GiveUp) -> JobHandler:
     if kind in _HANDLERS:
         raise LookupError(f"job kind {kind!r} is registered twice")
     handler = JobHandler(kind, run, give_up)
@@ -56,4 +56,8 @@ def register_job(kind: str, run: Run, give_up: GiveUp) -> JobHandler:
 
 
 def handler_for(kind: str) -> JobHandler | None:
-    return _HANDLERS.get(kind)
+    """The handler of a claimed job's kind, None for a kind this build does not know."""
+    try:
+        return _HANDLERS.get(JobKind(kind))
+    except ValueError:
+        return None

@@ -21,7 +21,6 @@ from baryon.cloud.clients import cloud_client
 from baryon.domain.template_versions import (
     DRAFT,
     PUBLISHED,
-    REGISTER_JOB,
     REGISTRATION_FAILED,
     REGISTRATION_IN_PROGRESS,
 )
@@ -31,6 +30,7 @@ from baryon.engine.handlers import JobContext, TransientError, register_job
 from baryon.render.errors import RenderError
 from baryon.render.iac import check_section
 from baryon.settings import Settings
+from baryon.store.jobs import JobKind
 from baryon.store.tables import Template, TemplateVersion
 
 log = logging.getLogger(__name__)
@@ -183,4 +183,4 @@ def _finish(
             setattr(version, name, value)
 
 
-register_job(REGISTER_JOB, run, give_up)
+register_job(JobKind.REGISTER_TEMPLATE_VERSION, run, give_up)

@@ -18,11 +18,12 @@ import uuid
 from datetime import timedelta
 
 # deploy and registration are imported for the job kinds they register.
-from baryon.engine import deploy, jobs, registration  # noqa: F401
+from baryon.engine import deploy, registration  # noqa: F401
 from baryon.engine.handlers import JobContext, LeaseLost, TransientError, handler_for
+from baryon.engine.worker_runtime import WorkerRuntime
 from baryon.observability import context as log_context
 from baryon.observability import metrics
-from baryon.runtime import Runtime
+from baryon.store import jobs
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def backoff(attempt: int) -> timedelta:
 
 
 class WorkerPool:
-    def __init__(self, runtime: Runtime, threads: int | None = None) -> None:
+    def __init__(self, runtime: WorkerRuntime, threads: int | None = None) -> None:
         self.runtime = runtime
         self.threads = threads or runtime.settings.worker_threads
         self.owner_prefix = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"

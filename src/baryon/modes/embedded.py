@@ -9,16 +9,16 @@ from collections.abc import Callable
 
 import uvicorn
 
-from baryon.api.app import create_app
+from baryon.app import create_app
 from baryon.auth.access_keys import create_access_key, list_access_keys, read_secret
 from baryon.cloud.buckets import ensure_bundle_bucket
 from baryon.cloud.process import LocalCloudProcess
-from baryon.engine.jobs import release_all_leases
 from baryon.engine.worker import WorkerPool
 from baryon.modes.env_file import env_exports, render, write_env_file
 from baryon.modes.http_server import server_config
 from baryon.runtime import Runtime, build_runtime
 from baryon.settings import Settings
+from baryon.store.jobs import release_all_leases
 
 log = logging.getLogger(__name__)
 

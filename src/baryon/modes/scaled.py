@@ -10,11 +10,11 @@ from collections.abc import Callable
 import uvicorn
 from prometheus_client import start_http_server
 
-from baryon.api.app import create_app
+from baryon.app import create_app
 from baryon.cloud.buckets import ensure_bundle_bucket
+from baryon.cloud.stop_signals import StopSignals
 from baryon.engine.worker import WorkerPool
 from baryon.modes.http_server import server_config
-from baryon.modes.stop_signals import StopSignals
 from baryon.observability import metrics
 from baryon.runtime import build_runtime
 from baryon.settings import Settings

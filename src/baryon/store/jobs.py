@@ -1,15 +1,18 @@
 """The durable job queue, kept in the same database as the desired state.
 
-An API operation writes its desired state and ``enqueue``s a job in ONE transaction, so a job
+A domain change writes its desired state and ``enqueue``s a job in ONE transaction, so a job
 exists exactly when its state change does. Workers ``claim`` a job with a lease; a worker
 that dies simply lets its lease expire and another worker claims the job again, which is why
-every job step must be idempotent.
+every job step must be idempotent. The queue lives in store/ because claiming is
+engine-specific SQL (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), and so that domain/ can ask
+for a job without knowing who runs it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -18,22 +21,36 @@ from sqlalchemy.orm import Session
 from baryon.store.database import Database
 from baryon.store.tables import Job
 
-QUEUED, RUNNING, DONE, FAILED = "QUEUED", "RUNNING", "DONE", "FAILED"
+
+class JobKind(StrEnum):
+    """What a job does; the engine registers one handler per kind."""
+
+    DEPLOY = "deploy"
+    REGISTER_TEMPLATE_VERSION = "register-template-version"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    FAILED = "FAILED"
 
 
 @dataclass(frozen=True)
 class ClaimedJob:
     id: int
+    # As stored: a row may name a kind this build has no handler for (the worker fails it).
     kind: str
     payload: dict[str, Any]
     attempts: int  # including this one
 
 
-def enqueue(session: Session, kind: str, payload: dict[str, Any], now: datetime) -> Job:
+def enqueue(session: Session, kind: JobKind, payload: dict[str, Any], now: datetime) -> Job:
+    """Adds a job to ``session``'s transaction: it exists only if that transaction commits."""
     job = Job(
         kind=kind,
         payload=payload,
-        status=QUEUED,
+        status=JobStatus.QUEUED,
         attempts=0,
         run_after=now,
         created_at=now,
@@ -46,8 +63,8 @@ def enqueue(session: Session, kind: str, payload: dict[str, Any], now: datetime)
 def claim(db: Database, owner: str, lease: timedelta) -> ClaimedJob | None:
     now = datetime.now(UTC)
     ready = or_(
-        and_(Job.status == QUEUED, Job.run_after <= now),
-        and_(Job.status == RUNNING, Job.lease_expires_at < now),
+        and_(Job.status == JobStatus.QUEUED, Job.run_after <= now),
+        and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now),
     )
     stmt = select(Job).where(ready).order_by(Job.run_after, Job.id).limit(1)
     if not db.is_sqlite:
@@ -57,7 +74,7 @@ def claim(db: Database, owner: str, lease: timedelta) -> ClaimedJob | None:
         job = session.scalars(stmt).first()
         if job is None:
             return None
-        job.status = RUNNING
+        job.status = JobStatus.RUNNING
         job.lease_owner = owner
         job.lease_expires_at = now + lease
         job.attempts += 1
@@ -72,7 +89,7 @@ def release_all_leases(db: Database) -> int:
     with db.session(write=True) as session:
         result = session.execute(
             update(Job)
-            .where(Job.status == RUNNING)
+            .where(Job.status == JobStatus.RUNNING)
             .values(lease_expires_at=now - timedelta(seconds=1), updated_at=now)
         )
         return result.rowcount
@@ -84,14 +101,15 @@ def heartbeat(db: Database, job_id: int, owner: str, lease: timedelta) -> bool:
     with db.session(write=True) as session:
         result = session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.lease_owner == owner, Job.status == RUNNING)
+            .where(Job.id == job_id, Job.lease_owner == owner, Job.status == JobStatus.RUNNING)
             .values(lease_expires_at=now + lease, updated_at=now)
         )
         return result.rowcount == 1
 
 
 def finish(db: Database, job_id: int, owner: str, *, error: str | None = None) -> None:
-    _settle(db, job_id, owner, status=FAILED if error else DONE, last_error=error)
+    status = JobStatus.FAILED if error else JobStatus.DONE
+    _settle(db, job_id, owner, status=status, last_error=error)
 
 
 def release(db: Database, job_id: int, owner: str) -> None:
@@ -101,9 +119,9 @@ def release(db: Database, job_id: int, owner: str) -> None:
     with db.session(write=True) as session:
         session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.lease_owner == owner, Job.status == RUNNING)
+            .where(Job.id == job_id, Job.lease_owner == owner, Job.status == JobStatus.RUNNING)
             .values(
-                status=QUEUED, lease_owner=None, lease_expires_at=None, run_after=now,
+                status=JobStatus.QUEUED, lease_owner=None, lease_expires_at=None, run_after=now,
                 attempts=Job.attempts - 1, updated_at=now,
             )
         )
@@ -111,7 +129,9 @@ def release(db: Database, job_id: int, owner: str) -> None:
 
 def retry_later(db: Database, job_id: int, owner: str, error: str, delay: timedelta) -> None:
     now = datetime.now(UTC)
-    _settle(db, job_id, owner, status=QUEUED, last_error=error, run_after=now + delay)
+    _settle(
+        db, job_id, owner, status=JobStatus.QUEUED, last_error=error, run_after=now + delay
+    )
 
 
 def _settle(db: Database, job_id: int, owner: str, **values: Any) -> None:

@@ -1,4 +1,8 @@
-"""The ASGI application: the API front door, health, metrics and the portal on one port."""
+"""The ASGI application: the API front door, health, metrics and the portal on one port.
+
+This is the composition root of the HTTP side: it alone knows every front door, so that none
+of them imports another (the portal is not the API's to mount).
+"""
 
 from __future__ import annotations
 

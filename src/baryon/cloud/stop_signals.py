@@ -4,6 +4,9 @@ The handler only writes a byte to a pipe. A handler that took a lock, as
 ``threading.Event.set`` does, runs on the main thread between two bytecodes, possibly while
 that same thread holds the Event's lock inside ``Event.wait``: the process then hangs
 forever on its own lock (seen in the local cloud, orphaned and never snapshotting).
+
+It sits in cloud/ because the local cloud's server process needs it and imports nothing
+above cloud/; the modes (``baryon up``, ``baryon server``/``worker``) use it from here.
 """
 
 from __future__ import annotations

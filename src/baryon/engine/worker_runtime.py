@@ -1,0 +1,29 @@
+"""What workers need of the process they run in.
+
+The composition root's ``Runtime`` satisfies this structurally; the engine names only these
+pieces so that it does not import the root (and, through it, the front doors).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+from baryon.domain.arns import Arns
+from baryon.settings import Settings
+from baryon.store.database import Database
+
+
+class WorkerRuntime(Protocol):
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def arns(self) -> Arns: ...
+
+    # Set when a job is enqueued or a deployment ends, so idle workers claim at once.
+    @property
+    def job_wakeup(self) -> threading.Event: ...

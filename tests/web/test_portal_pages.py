@@ -256,7 +256,7 @@ def test_a_crash_is_a_page_with_a_reference_not_a_traceback(
     def broken(_session: object) -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr("baryon.web.queries.catalog", broken)
+    monkeypatch.setattr("baryon.operations.catalog.catalog", broken)
     response = signed_in.client.get("/portal/templates")
     assert response.status_code == 500
     assert "Something went wrong" in response.text

@@ -7,68 +7,48 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from baryon.api.errors import ApiError, ConflictException, ResourceNotFoundException
-from baryon.domain import deployments, versions
-from baryon.domain.templates import TemplateKind
-from baryon.runtime import Runtime
-from baryon.store.tables import Deployment, TemplateVersion
-from baryon.web import forms, members, preview, queries, resources, urls
+from baryon.api.errors import ApiError, ConflictException
+from baryon.operations import deployed_resources, previews
+from baryon.operations.deployed_resources import ResourceStatus, Upgrade
+from baryon.operations.errors import NotFound
+from baryon.web import forms, members, resources, urls
 from baryon.web.http import Handler, PortalError, Visit
-from baryon.web.resources import ENVIRONMENT, ResourceKey
+from baryon.web.resources import ENVIRONMENT, PageKey
 
-KeyOf = Callable[[Visit], ResourceKey]
-_EVENTS_ON_RESOURCE_PAGE = 12
-UPGRADES = {"minor": versions.MINOR_VERSION, "major": versions.MAJOR_VERSION}
+KeyOf = Callable[[Visit], PageKey]
 
 
-def live_context(session: Session, runtime: Runtime, key: ResourceKey) -> dict[str, Any]:
+def live_context(visit: Visit, key: PageKey) -> dict[str, Any]:
     """Everything the live part of a resource page shows."""
-    loaded = resources.load(session, key)
-    row = loaded.row
-    arn = key.arn(runtime.arns)
-    attempted = (
-        session.get(Deployment, row.last_attempted_deployment_id)
-        if row.last_attempted_deployment_id
-        else None
+    status: ResourceStatus = deployed_resources.resource_status(
+        visit.context("resource_status"), key
     )
-    events: list[Any] = []
-    if attempted is not None and attempted.status in deployments.ACTIVE:
-        all_events, _ = queries.events_of(session, attempted.id)
-        events = all_events[-_EVENTS_ON_RESOURCE_PAGE:]
-    instances = []
-    if key.kind == ENVIRONMENT:
-        instances = queries.instances_with_status(session, environment_id=row.id)
-    busy = loaded.busy or any(i.deployment_status in deployments.ACTIVE for i, _ in instances)
+    loaded = status.loaded
     return {
         "key": key,
         "loaded": loaded,
-        "row": row,
+        "row": loaded.row,
         "template": loaded.template,
-        "template_kind": TemplateKind(loaded.template.kind),
-        "standing": queries.standing(
-            session, loaded.template.id, row.template_major, row.template_minor
-        ),
-        "attempted": attempted,
-        "events": events,
-        "outputs": deployments.outputs_of(session, row.last_succeeded_deployment_id),
-        "provisioned": queries.provisioned_resources(session, arn),
-        "history": queries.deployments_of(session, arn, 10),
-        "instances": instances,
-        "busy": busy,
-        "can_cancel": row.deployment_status == deployments.IN_PROGRESS,
-        "arn": arn,
+        "template_kind": status.template_kind,
+        "standing": status.standing,
+        "attempted": status.attempted,
+        "events": status.events,
+        "outputs": status.outputs,
+        "provisioned": status.provisioned,
+        "history": status.history,
+        "instances": status.instances,
+        "busy": status.busy,
+        "can_cancel": status.can_cancel,
+        "arn": status.arn,
     }
 
 
 def resource_page(key_of: KeyOf) -> Handler:
     def handler(visit: Visit) -> Response:
         key = key_of(visit)
-        with visit.db.session() as session:
-            context = live_context(session, visit.runtime, key)
-        return visit.page("resource.html", **context)
+        return visit.page("resource.html", **live_context(visit, key))
 
     return handler
 
@@ -77,16 +57,15 @@ def live_fragment(key_of: KeyOf) -> Handler:
     def handler(visit: Visit) -> Response:
         key = key_of(visit)
         try:
-            with visit.db.session() as session:
-                context = live_context(session, visit.runtime, key)
-        except ResourceNotFoundException:
+            context = live_context(visit, key)
+        except NotFound:
             return visit.page("_gone.html", what=key.label, back=_list_url(key))
         return visit.page("_resource_live.html", **context)
 
     return handler
 
 
-def _list_url(key: ResourceKey) -> str:
+def _list_url(key: PageKey) -> str:
     if key.kind == ENVIRONMENT:
         return urls.environments()
     return urls.service(key.service or "")
@@ -101,8 +80,7 @@ def edit_page(key_of: KeyOf) -> Handler:
     def handler(visit: Visit) -> Response:
         key = key_of(visit)
         yaml_mode = (visit.form.get("mode") or visit.query("mode")) == "yaml"
-        with visit.db.session() as session:
-            loaded = resources.load(session, key)
+        loaded = deployed_resources.deployed_resource(visit.context("deployed_resource"), key)
         if loaded.version is None:
             raise PortalError(
                 f"The deployed version {loaded.row.template_major}.{loaded.row.template_minor} "
@@ -115,27 +93,17 @@ def edit_page(key_of: KeyOf) -> Handler:
         errors: list[str] = []
         spec_error = None
         if visit.request.method == "GET":
-            forms.fill(form, loaded.raw_inputs)
+            forms.fill(form, resources.raw_inputs(loaded))
         else:
             if yaml_mode:
                 spec_text = visit.form.get("spec", "")
             else:
                 values = forms.read(form, visit.form)
                 forms.check(form, loaded.schema, values, current=loaded.row.inputs)
-                spec_text = loaded.spec_with_inputs(values)
+                spec_text = resources.spec_with_inputs(loaded, values)
             if not form.has_errors and (not yaml_mode or spec_text.strip()):
                 try:
-                    with visit.db.session(write=True) as session:
-                        resources.start_update(
-                            session,
-                            visit.runtime.arns,
-                            key,
-                            deployment_type=versions.CURRENT_VERSION,
-                            spec=spec_text,
-                            major=None,
-                            minor=None,
-                            now=visit.now,
-                        )
+                    deployed_resources.redeploy_spec(visit.context("redeploy_spec"), key, spec_text)
                 except ConflictException:
                     raise
                 except ApiError as exc:
@@ -144,7 +112,6 @@ def edit_page(key_of: KeyOf) -> Handler:
                     else:
                         errors.append(exc.message)
                 else:
-                    visit.wakeup_workers()
                     return visit.redirect(
                         key.url(), f"The new spec of {key.label} is being deployed."
                     )
@@ -168,66 +135,53 @@ def edit_page(key_of: KeyOf) -> Handler:
 # --- upgrades -----------------------------------------------------------------------------------
 
 
-def _target(session: Session, loaded: resources.Loaded, scope: str) -> TemplateVersion:
-    standing = queries.standing(
-        session, loaded.template.id, loaded.row.template_major, loaded.row.template_minor
-    )
-    wanted = standing.minor_target if scope == "minor" else standing.major_target
-    if wanted is None:
-        raise PortalError(
-            f"{loaded.key.title} is already on the recommended {scope} version.",
-            409,
-            "Nothing to upgrade",
-        )
-    return versions.published_version(session, loaded.template, *wanted)
-
-
 def upgrade_page(key_of: KeyOf) -> Handler:
     """GET: what the upgrade will change. POST: start it, to exactly the version shown."""
 
     def handler(visit: Visit) -> Response:
         key = key_of(visit)
-        scope = visit.param("scope")
-        if scope not in UPGRADES:
-            raise PortalError("An upgrade is to the recommended minor or major version.", 404)
+        upgrade = upgrade_of(visit.param("scope"))
         if visit.request.method == "POST":
-            return _start_upgrade(visit, key, scope)
-        with visit.db.session() as session:
-            loaded = resources.load(session, key)
-            target = _target(session, loaded, scope)
-            shown = preview.build(session, visit.runtime, loaded, target)
+            return _start_upgrade(visit, key, upgrade)
+        found = previews.upgrade_preview(visit.context("upgrade_preview"), key, upgrade)
+        if found.target is None:
+            raise PortalError(
+                f"{key.title} is already on the recommended {upgrade.value} version.",
+                409,
+                "Nothing to upgrade",
+            )
         return visit.page(
-            "upgrade.html", key=key, loaded=loaded, scope=scope, preview=shown, target=target
+            "upgrade.html",
+            key=key,
+            loaded=found.loaded,
+            scope=upgrade.value,
+            preview=found.preview,
+            target=found.target,
         )
 
     return handler
 
 
-def _start_upgrade(visit: Visit, key: ResourceKey, scope: str) -> Response:
+def upgrade_of(scope: str) -> Upgrade:
+    """The upgrade an address names: ``minor`` or ``major``."""
+    if scope not in Upgrade.__members__.values():
+        raise PortalError("An upgrade is to the recommended minor or major version.", 404)
+    return Upgrade(scope)
+
+
+def _start_upgrade(visit: Visit, key: PageKey, upgrade: Upgrade) -> Response:
     major, minor = visit.form.get("major", ""), visit.form.get("minor", "")
-    if members.version_parts(major, minor) is None:
+    parts = members.version_parts(major, minor)
+    if parts is None:
         raise PortalError("The upgrade form is missing its version; go back and reload it.")
-    with visit.db.session(write=True) as session:
-        resources.start_update(
-            session,
-            visit.runtime.arns,
-            key,
-            deployment_type=UPGRADES[scope],
-            spec=None,
-            major=major if scope == "major" else None,
-            minor=minor,
-            now=visit.now,
-        )
-    visit.wakeup_workers()
+    deployed_resources.upgrade(visit.context("upgrade"), key, upgrade, *parts)
     return visit.redirect(key.url(), f"Upgrading {key.label} to {major}.{minor}.")
 
 
 def cancel(key_of: KeyOf) -> Handler:
     def handler(visit: Visit) -> Response:
         key = key_of(visit)
-        with visit.db.session(write=True) as session:
-            resources.start_cancel(session, key, visit.now)
-        visit.wakeup_workers()
+        deployed_resources.cancel_deployment(visit.context("cancel_deployment"), key)
         return visit.redirect(key.url(), f"Cancelling the deployment of {key.label}.")
 
     return handler

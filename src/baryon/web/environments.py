@@ -5,37 +5,37 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from baryon.api.errors import ApiError, ConflictException
-from baryon.domain import deployments, environments, versions
+from baryon.domain import environments
 from baryon.domain.environments import CUSTOMER_MANAGED, EnvironmentSettings
-from baryon.domain.templates import TemplateKind, find_template
+from baryon.operations import catalog, fleet
+from baryon.operations.catalog import CreateChoice, TemplateKind
+from baryon.operations.errors import Conflict, DomainError, FieldPath
 from baryon.store.tables import Environment, Template, TemplateVersion
-from baryon.web import forms, members, queries, resources, urls
+from baryon.web import forms, members, resources, urls
 from baryon.web.http import NotFound, Visit
 
 INPUT_PREFIX = "input-"
 # The create form's own fields, by the CreateEnvironment member each one fills.
 _MEMBERS = {"name": "name", "description": "description", "role": "protonServiceRoleArn"}
+# The form field that shows an error whose path names a CreateEnvironment member.
+_FIELD_OF: dict[FieldPath, str] = {(member,): field for field, member in _MEMBERS.items()}
 
 
-def environment_key(visit: Visit) -> resources.ResourceKey:
+def environment_key(visit: Visit) -> resources.PageKey:
     return resources.environment_key(visit.param("name"))
 
 
 def index(visit: Visit) -> Response:
-    with visit.db.session() as session:
-        rows = queries.environments_with_status(session)
-    busy = any(row.deployment_status in deployments.ACTIVE for row, _ in rows)
+    rows = fleet.environments_with_status(visit.context("environments_with_status"))
+    busy = any(row.deployment_status in fleet.BUSY_STATUSES for row, _ in rows)
     return visit.page("environments.html", rows=rows, busy=busy)
 
 
 def live_index(visit: Visit) -> Response:
-    with visit.db.session() as session:
-        rows = queries.environments_with_status(session)
-    busy = any(row.deployment_status in deployments.ACTIVE for row, _ in rows)
+    rows = fleet.environments_with_status(visit.context("environments_with_status"))
+    busy = any(row.deployment_status in fleet.BUSY_STATUSES for row, _ in rows)
     return visit.page("_environments_live.html", rows=rows, busy=busy)
 
 
@@ -43,21 +43,15 @@ def live_index(visit: Visit) -> Response:
 
 
 def chosen_version(
-    session: Session, kind: TemplateKind, template_name: str, number: str
-) -> tuple[Template, TemplateVersion, list[TemplateVersion]]:
+    visit: Visit, kind: TemplateKind, template_name: str, number: str
+) -> CreateChoice:
     """The published version a create form is for: ``number`` or the recommended one."""
-    template = find_template(session, kind, template_name)
-    published = queries.published_versions(session, template)
-    if not published:
-        raise NotFound(f"The {kind.label} '{template_name}' has no published version yet.")
+    parts = None
     if number:
         parts = members.version_number(number)
         if parts is None:
             raise NotFound(f"'{number}' is not a version number such as 1.0.")
-        version = versions.published_version(session, template, *parts)
-    else:
-        version = versions.published_version(session, template, published[0].major, None)
-    return template, version, published
+    return catalog.create_choice(visit.context("create_choice"), kind, template_name, parts)
 
 
 def starter_spec(schema: Any, type_name: str | None) -> str:
@@ -71,21 +65,18 @@ def new(visit: Visit) -> Response:
     template_name = visit.query("template") or visit.form.get("template", "")
     number = visit.query("version") or visit.form.get("version", "")
     if not template_name:
-        with visit.db.session() as session:
-            rows = [
-                r
-                for r in queries.catalog(session)
-                if r.template.kind == TemplateKind.ENVIRONMENT.value and r.published
-            ]
+        rows = [
+            r
+            for r in catalog.catalog(visit.context("catalog"))
+            if r.template.kind == TemplateKind.ENVIRONMENT.value and r.published
+        ]
         return visit.page(
             "choose_template.html", rows=rows, what="environment", new_url=urls.new_environment
         )
-    with visit.db.session() as session:
-        template, version, published = chosen_version(
-            session, TemplateKind.ENVIRONMENT, template_name, number
-        )
-        recommended = published[0]
-    schema = versions.version_schema(version)
+    choice = chosen_version(visit, TemplateKind.ENVIRONMENT, template_name, number)
+    template, version, published = choice.template, choice.version, choice.published
+    recommended = choice.recommended
+    schema = choice.schema
     form = forms.input_form(schema, schema.environment_input_type, prefix=INPUT_PREFIX)
     yaml_mode = (visit.form.get("mode") or visit.query("mode")) == "yaml"
     fields = {"name": "", "description": "", "role": ""}
@@ -151,7 +142,9 @@ def _create(
     try:
         with visit.db.session(write=True) as session:
             if session.scalar(select(Environment.id).where(Environment.name == fields["name"])):
-                raise ConflictException(f"The environment '{fields['name']}' already exists.")
+                raise Conflict(
+                    f"The environment '{fields['name']}' already exists.", field=("name",)
+                )
             environments.create_environment(
                 session,
                 visit.runtime.arns,
@@ -166,21 +159,30 @@ def _create(
                 ),
                 now=visit.now,
             )
-    except ConflictException as exc:
-        field_errors["name"] = (
-            "is already taken by another environment"
-            if "already exists" in exc.message
-            else exc.message
-        )
-        return False
-    except ApiError as exc:
-        if yaml_mode:
-            field_errors["spec"] = exc.message
-        else:
-            errors.append(exc.message)
+    except DomainError as exc:
+        place_error(exc, yaml_mode, field_errors, errors)
         return False
     visit.wakeup_workers()
     return True
+
+
+def place_error(
+    error: DomainError, yaml_mode: bool, field_errors: dict[str, str], errors: list[str]
+) -> None:
+    """Puts an error beside the form field its path names; an error of no field of the form
+    goes to the spec (in YAML, where the spec is one field) or above the form."""
+    if isinstance(error, Conflict):
+        # Only the name can clash with what exists when an environment is created.
+        taken = error.field == ("name",)
+        field_errors["name"] = "is already taken by another environment" if taken else error.message
+        return
+    field = _FIELD_OF.get(error.field) if error.field else None
+    if field is not None:
+        field_errors[field] = error.reason
+    elif yaml_mode:
+        field_errors["spec"] = error.message
+    else:
+        errors.append(error.message)
 
 
 # --- deleting -------------------------------------------------------------------------------
@@ -189,9 +191,7 @@ def _create(
 def delete(visit: Visit) -> Response:
     name = visit.param("name")
     if visit.request.method == "GET":
-        with visit.db.session() as session:
-            environment = environments.find_environment(session, name)
-            users = queries.instances_with_status(session, environment_id=environment.id)
+        users = fleet.environment_instances(visit.context("environment_instances"), name)
         return visit.page(
             "confirm_delete.html",
             what=f"environment {name}",

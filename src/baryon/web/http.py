@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from baryon.api.errors import ApiError, ConflictException, ResourceNotFoundException
+from baryon.api.errors import ApiError
 from baryon.api.request_body import (
     BodyBudgetExhausted,
     BodyLimits,
@@ -33,6 +33,9 @@ from baryon.api.request_body import (
     buffered_body,
     declared_too_large,
 )
+from baryon.operations import errors as domain_errors
+from baryon.operations import in_process
+from baryon.operations.context import RequestContext
 from baryon.runtime import Runtime
 from baryon.store.database import Database
 from baryon.web import csrf, urls
@@ -153,6 +156,12 @@ class Visit:
     @property
     def secure(self) -> bool:
         return self.request.url.scheme == "https"
+
+    def context(self, operation: str) -> RequestContext:
+        """The context to call an operation in, with the signed-in user as the caller."""
+        return in_process.context(
+            self.runtime, in_process.portal_caller(self.user_name or ""), operation, self.now
+        )
 
     def param(self, name: str) -> str:
         return str(self.request.path_params.get(name, ""))
@@ -304,11 +313,13 @@ def _handle(
         response = handler(visit)
     except PortalError as error:
         return _error_page(jinja, request, error, visit)
-    except ResourceNotFoundException as error:
+    except domain_errors.NotFound as error:
         return _error_page(jinja, request, NotFound(error.message), visit)
-    except ConflictException as error:
+    except domain_errors.Conflict as error:
         return _error_page(jinja, request, PortalError(error.message, 409, "Not now"), visit)
-    except ApiError as error:
+    except domain_errors.DomainError as error:
+        return _error_page(jinja, request, PortalError(error.message), visit)
+    except ApiError as error:  # the API's own checks, such as a page token's
         return _error_page(jinja, request, PortalError(error.message, error.status), visit)
     except OperationalError:
         log.warning("portal request %s: the database is unavailable", request.url.path)

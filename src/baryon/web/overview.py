@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.responses import Response
 
-from baryon.web import queries
+from baryon.operations import overview
 from baryon.web.deployments import resource_url, resource_words
 from baryon.web.http import Visit
 
 
-def _context(visit: Visit) -> dict:
-    with visit.db.session() as session:
-        summary = queries.summary(session)
-        active = queries.active_deployments(session)
-        recent, _ = queries.deployment_history(session, {}, 0)
+def _context(visit: Visit) -> dict[str, Any]:
+    found = overview.overview(visit.context("overview"))
     return {
-        "summary": summary,
-        "active": active,
-        "recent": recent[:10],
-        "busy": bool(active),
+        "summary": found.summary,
+        "active": found.active,
+        "recent": found.recent,
+        "busy": found.busy,
         "resource_url": resource_url,
         "resource_words": resource_words,
     }

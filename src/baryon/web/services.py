@@ -8,19 +8,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from baryon.api.errors import (
-    ApiError,
-    ConflictException,
-    ResourceNotFoundException,
-)
-from baryon.domain import deployments, services, versions
-from baryon.domain.templates import TemplateKind
-from baryon.runtime import Runtime
-from baryon.store.tables import Environment, Service, Template, TemplateVersion
-from baryon.web import forms, members, queries, resources, urls
+from baryon.domain import services
+from baryon.operations import catalog, fleet, service_overview
+from baryon.operations.catalog import TemplateKind
+from baryon.operations.errors import Conflict, DomainError, NotFound
+from baryon.store.tables import Service, Template, TemplateVersion
+from baryon.web import forms, members, resources, urls
 from baryon.web.environments import chosen_version
 from baryon.web.http import Visit
 
@@ -30,72 +25,52 @@ _REPOSITORY = (
     ("repositoryId", "Repository (owner/name)"),
     ("branchName", "Branch"),
 )
-_DOMAIN_FIELD = re.compile(r"^instances\[(\d+)\]\.(name|environment)\b")
 
 
-def instance_key(visit: Visit) -> resources.ResourceKey:
+def instance_key(visit: Visit) -> resources.PageKey:
     return resources.instance_key(visit.param("service"), visit.param("name"))
 
 
-def pipeline_key(visit: Visit) -> resources.ResourceKey:
+def pipeline_key(visit: Visit) -> resources.PageKey:
     return resources.pipeline_key(visit.param("service"))
 
 
 def index(visit: Visit) -> Response:
-    with visit.db.session() as session:
-        rows = queries.services_overview(session)
+    rows = service_overview.services_overview(visit.context("services_overview"))
     return visit.page("services.html", rows=rows, busy=any(r.busy for r in rows))
 
 
 def live_index(visit: Visit) -> Response:
-    with visit.db.session() as session:
-        rows = queries.services_overview(session)
+    rows = service_overview.services_overview(visit.context("services_overview"))
     return visit.page("_services_live.html", rows=rows, busy=any(r.busy for r in rows))
 
 
 # --- one service ----------------------------------------------------------------------------
 
 
-def _service_context(session: Session, runtime: Runtime, name: str) -> dict[str, Any]:
-    service = services.find_service(session, name)
-    template = session.get(Template, service.template_id)
-    assert template is not None
-    instances = queries.instances_with_status(session, service_id=service.id)
-    pipeline = services.pipeline_of(session, service)
-    pipeline_standing = (
-        queries.standing(session, template.id, pipeline.template_major, pipeline.template_minor)
-        if pipeline is not None
-        else None
-    )
-    busy = (
-        service.operation is not None
-        or any(i.deployment_status in deployments.ACTIVE for i, _ in instances)
-        or (pipeline is not None and pipeline.deployment_status in deployments.ACTIVE)
-    )
+def _service_context(visit: Visit, name: str) -> dict[str, Any]:
+    detail = service_overview.service_detail(visit.context("service_detail"), name)
     return {
-        "service": service,
-        "template": template,
-        "instances": instances,
-        "pipeline": pipeline,
-        "pipeline_standing": pipeline_standing,
-        "history": queries.deployment_history(session, {"service": service.name}, 0)[0][:10],
-        "busy": busy,
-        "can_change": service.status not in services.BUSY and not busy,
+        "service": detail.service,
+        "template": detail.template,
+        "instances": detail.instances,
+        "pipeline": detail.pipeline,
+        "pipeline_standing": detail.pipeline_standing,
+        "history": detail.history,
+        "busy": detail.busy,
+        "can_change": detail.can_change,
     }
 
 
 def service_page(visit: Visit) -> Response:
-    with visit.db.session() as session:
-        context = _service_context(session, visit.runtime, visit.param("service"))
-    return visit.page("service.html", **context)
+    return visit.page("service.html", **_service_context(visit, visit.param("service")))
 
 
 def service_live(visit: Visit) -> Response:
     name = visit.param("service")
     try:
-        with visit.db.session() as session:
-            context = _service_context(session, visit.runtime, name)
-    except ResourceNotFoundException:
+        context = _service_context(visit, name)
+    except NotFound:
         return visit.page("_gone.html", what=f"service {name}", back=urls.services())
     return visit.page("_service_live.html", **context)
 
@@ -140,22 +115,18 @@ def new(visit: Visit) -> Response:
     template_name = visit.query("template") or visit.form.get("template", "")
     number = visit.query("version") or visit.form.get("version", "")
     if not template_name:
-        with visit.db.session() as session:
-            rows = [
-                r
-                for r in queries.catalog(session)
-                if r.template.kind == TemplateKind.SERVICE.value and r.published
-            ]
+        rows = [
+            r
+            for r in catalog.catalog(visit.context("catalog"))
+            if r.template.kind == TemplateKind.SERVICE.value and r.published
+        ]
         return visit.page(
             "choose_template.html", rows=rows, what="service", new_url=urls.new_service
         )
-    with visit.db.session() as session:
-        template, version, published = chosen_version(
-            session, TemplateKind.SERVICE, template_name, number
-        )
-        environments = queries.compatible_environments(session, version)
-    schema = versions.version_schema(version)
-    with_pipeline = services.has_pipeline(template, schema)
+    choice = chosen_version(visit, TemplateKind.SERVICE, template_name, number)
+    template, version, published = choice.template, choice.version, choice.published
+    environments, schema = choice.environments, choice.schema
+    with_pipeline = choice.with_pipeline
     yaml_mode = (visit.form.get("mode") or visit.query("mode")) == "yaml"
     action = visit.form.get("action", "create")
     count = _count(visit.form.get("instances", "1"))
@@ -317,7 +288,7 @@ def _create(
     try:
         with visit.db.session(write=True) as session:
             if session.scalar(select(Service.id).where(Service.name == fields["name"])):
-                raise ConflictException(f"The service '{fields['name']}' already exists.")
+                raise Conflict(f"The service '{fields['name']}' already exists.", field=("name",))
             services.create_service(
                 session,
                 visit.runtime.arns,
@@ -330,38 +301,39 @@ def _create(
                 repository=repository,
                 now=visit.now,
             )
-    except ConflictException as exc:
-        if "already exists" in exc.message and "instance" not in exc.message:
-            field_errors["name"] = "is already taken by another service"
-        else:
-            errors.append(exc.message)
-        return False
-    except ApiError as exc:
-        _place_domain_error(exc.message, yaml_mode, instances, field_errors, errors)
+    except DomainError as exc:
+        place_error(exc, yaml_mode, instances, field_errors, errors)
         return False
     visit.wakeup_workers()
     return True
 
 
-def _place_domain_error(
-    message: str,
+def place_error(
+    error: DomainError,
     yaml_mode: bool,
     instances: list[tuple[InstanceForm, dict[str, Any]]],
     field_errors: dict[str, str],
     errors: list[str],
 ) -> None:
-    """Puts a domain message that names an instance's field beside that field."""
-    if yaml_mode:
-        field_errors["spec"] = message
+    """Puts an error beside the field its path names: the service's name, or an instance's
+    name or environment; anything else goes to the spec (in YAML) or above the form. A
+    conflict is about what exists now, not about the spec: above the form, unless the name."""
+    if isinstance(error, Conflict):
+        if error.field == ("name",):
+            field_errors["name"] = "is already taken by another service"
+        else:
+            errors.append(error.message)
         return
-    match = _DOMAIN_FIELD.match(message)
-    if match:
-        index, member = int(match.group(1)), match.group(2)
-        for entry, _ in instances:
-            if entry.index == index:
-                entry.errors[member] = message[match.end() :].lstrip(": ")
-                return
-    errors.append(message)
+    if yaml_mode:
+        field_errors["spec"] = error.message
+        return
+    match error.field:
+        case ("instances", int(index), ("name" | "environment") as member):
+            for entry, _ in instances:
+                if entry.index == index:
+                    entry.errors[member] = error.reason
+                    return
+    errors.append(error.message)
 
 
 # --- changing the instances, deleting -------------------------------------------------------
@@ -370,9 +342,10 @@ def _place_domain_error(
 def edit(visit: Visit) -> Response:
     """UpdateService: the spec's instance list decides which instances exist."""
     name = visit.param("service")
-    with visit.db.session() as session:
-        service = services.find_service(session, name)
-        environments = list(session.scalars(select(Environment).order_by(Environment.name)))
+    service = service_overview.service_detail(visit.context("service_detail"), name).service
+    environments = [
+        row for row, _ in fleet.environments_with_status(visit.context("environments_with_status"))
+    ]
     spec_text = service.spec
     spec_error = None
     if visit.request.method == "POST":
@@ -390,9 +363,9 @@ def edit(visit: Visit) -> Response:
                         spec=spec_text,
                         now=visit.now,
                     )
-            except ConflictException:
+            except Conflict:
                 raise
-            except ApiError as exc:
+            except DomainError as exc:
                 spec_error = exc.message
             else:
                 visit.wakeup_workers()
@@ -410,10 +383,9 @@ def edit(visit: Visit) -> Response:
 def delete(visit: Visit) -> Response:
     name = visit.param("service")
     if visit.request.method == "GET":
-        with visit.db.session() as session:
-            service = services.find_service(session, name)
-            instances = services.instances_of(session, service)
-            pipeline = services.pipeline_of(session, service)
+        detail = service_overview.service_detail(visit.context("service_detail"), name)
+        instances = [instance for instance, _ in detail.instances]
+        pipeline = detail.pipeline
         consequences = [
             f"Its {len(instances)} instance(s) ({', '.join(i.name for i in instances) or 'none'})"
             " and their stacks are deleted.",

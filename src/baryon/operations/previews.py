@@ -1,5 +1,7 @@
 """What an upgrade will change, before it starts: the resource's IaC rendered with its
 deployed version and inputs, and again with the target version and inputs, as a unified diff.
+The portal's upgrade page shows it; the API is to offer it as an operation too, so that both
+show the same preview for the same input.
 
 Both renders go through the deployment job's own preparation (``engine.deploy``) on a
 deployment that is never saved, and through the same pure renderer, so the right-hand side is
@@ -14,14 +16,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from baryon.api.errors import ApiError
 from baryon.bundles.errors import BundleError
 from baryon.domain import deployments, services, specs, versions
+from baryon.domain.errors import DomainError
 from baryon.engine import deploy
+from baryon.operations.context import RequestContext
+from baryon.operations.deployed_resources import Loaded, Upgrade, load, upgrade_target
+from baryon.operations.resource_keys import ENVIRONMENT, INSTANCE, ResourceKey
 from baryon.render.errors import RenderError
 from baryon.runtime import Runtime
 from baryon.store.tables import Deployment, Environment, TemplateVersion
-from baryon.web.resources import ENVIRONMENT, INSTANCE, Loaded
 
 _CONTEXT_LINES = 3
 
@@ -144,7 +148,7 @@ def build(
     )
     try:
         new_inputs = target_inputs(loaded, target, spec_text)
-    except ApiError as exc:
+    except DomainError as exc:
         preview.problem = (
             f"The spec does not fit version {preview.target}, so this upgrade would be "
             f"refused: {exc.message}"
@@ -186,7 +190,7 @@ def _compatibility_problem(session: Session, loaded: Loaded, target: TemplateVer
         return None
     try:
         services.check_compatible(target, environment, "environment")
-    except ApiError as exc:
+    except DomainError as exc:
         return exc.message
     return None
 
@@ -229,3 +233,20 @@ def _diff(name: str, before: str | None, after: str | None, preview: Preview) ->
             kind = "same"
         lines.append(DiffLine(kind, text))
     return FileDiff(name, lines)
+
+
+@dataclass(frozen=True)
+class UpgradePreview:
+    loaded: Loaded
+    target: TemplateVersion | None  # None: already on the recommended version of the scope
+    preview: Preview | None
+
+
+def upgrade_preview(ctx: RequestContext, key: ResourceKey, upgrade: Upgrade) -> UpgradePreview:
+    """What ``upgrade`` of ``key`` would deploy, against what it runs now."""
+    with ctx.db.session() as session:
+        loaded = load(session, key)
+        target = upgrade_target(session, loaded, upgrade)
+        if target is None:
+            return UpgradePreview(loaded, None, None)
+        return UpgradePreview(loaded, target, build(session, ctx.runtime, loaded, target))

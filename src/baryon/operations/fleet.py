@@ -1,0 +1,311 @@
+"""Read models of the fleet: where each resource stands against its template's recommended
+versions, counts per template, and the outdated resources one upgrade action covers.
+
+The version status of every row comes from ``domain.fleet`` (the same rules as the API's
+GetResourcesSummary); rows are returned detached from their session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from baryon.domain import deployments, environments, fleet
+from baryon.domain.templates import (
+    TemplateKind,
+    find_template,
+    recommended_minors,
+    recommended_versions,
+)
+from baryon.operations.context import RequestContext
+from baryon.operations.resource_keys import ENVIRONMENT, INSTANCE, PIPELINE
+from baryon.store.tables import (
+    Environment,
+    Service,
+    ServiceInstance,
+    ServicePipeline,
+    Template,
+)
+
+FAILED_STATUSES = (deployments.FAILED, deployments.DELETE_FAILED)
+BUSY_STATUSES = deployments.ACTIVE  # an upgrade skips a resource that is deploying
+
+
+# --- where a resource stands ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A deployed resource's version against its template's recommended versions."""
+
+    status: str  # UP_TO_DATE | BEHIND_MINOR | BEHIND_MAJOR
+    minor_target: tuple[int, int] | None  # the recommended minor of its major, if newer
+    major_target: tuple[int, int] | None  # the recommended version of a newer major
+
+
+def standing(session: Session, template_id: int, major: int, minor: int) -> Standing:
+    """Same rules as domain.fleet, for one resource."""
+    minors = recommended_minors(session, template_id)
+    minor_target = None
+    if minors.get(major) is not None and minors[major] > minor:
+        minor_target = (major, minors[major])
+    newest = max(minors) if minors else None
+    major_target = (newest, minors[newest]) if newest is not None and newest > major else None
+    if major_target is not None:
+        status = fleet.BEHIND_MAJOR
+    elif minor_target is not None:
+        status = fleet.BEHIND_MINOR
+    else:
+        status = fleet.UP_TO_DATE
+    return Standing(status, minor_target, major_target)
+
+
+def environments_with_status(ctx: RequestContext) -> list[tuple[Environment, str]]:
+    """Every environment with its version status, by name."""
+    with ctx.db.session() as session:
+        stmt, status = fleet.with_version_status(
+            select(Environment),
+            Environment.template_id,
+            Environment.template_major,
+            Environment.template_minor,
+        )
+        return [
+            (row, state)
+            for row, state in session.execute(stmt.add_columns(status).order_by(Environment.name))
+        ]
+
+
+def environment_instances(
+    ctx: RequestContext, environment_name: str
+) -> list[tuple[ServiceInstance, str]]:
+    """The service instances running in an environment, with their version status."""
+    with ctx.db.session() as session:
+        environment = environments.find_environment(session, environment_name)
+        return instances_with_status(session, environment_id=environment.id)
+
+
+def instances_with_status(
+    session: Session, *, service_id: int | None = None, environment_id: int | None = None
+) -> list[tuple[ServiceInstance, str]]:
+    stmt, status = fleet.with_version_status(
+        select(ServiceInstance),
+        ServiceInstance.template_id,
+        ServiceInstance.template_major,
+        ServiceInstance.template_minor,
+    )
+    if service_id is not None:
+        stmt = stmt.where(ServiceInstance.service_id == service_id)
+    if environment_id is not None:
+        stmt = stmt.where(ServiceInstance.environment_id == environment_id)
+    stmt = stmt.add_columns(status).order_by(ServiceInstance.service_name, ServiceInstance.name)
+    return [(row, state) for row, state in session.execute(stmt)]
+
+
+# --- counts per template --------------------------------------------------------------------
+
+
+@dataclass
+class FleetCounts:
+    total: int = 0
+    up_to_date: int = 0
+    behind_minor: int = 0
+    behind_major: int = 0
+    failed: int = 0
+    busy: int = 0
+
+
+@dataclass
+class FleetRow:
+    template: Template
+    recommended: str | None
+    resource_kind: str  # environment | instance | pipeline
+    counts: FleetCounts
+    # Set on a template's first row only: the one upgrade action covers all its resources.
+    upgrade_minor: int = 0
+    upgrade_major: int = 0
+
+
+def _fleet_counts(
+    session: Session, base: Any, model: Any, template_id: Any
+) -> dict[int, FleetCounts]:
+    stmt, status = fleet.with_version_status(
+        base, template_id, model.template_major, model.template_minor
+    )
+    failed = case((model.deployment_status.in_(FAILED_STATUSES), 1), else_=0)
+    busy = case((model.deployment_status.in_(deployments.ACTIVE), 1), else_=0)
+    rows = stmt.add_columns(
+        template_id.label("tid"),
+        status.label("vstatus"),
+        failed.label("failed"),
+        busy.label("busy"),
+    ).subquery()
+    result: dict[int, FleetCounts] = {}
+    for tid, state, count, failures, busy_count in session.execute(
+        select(
+            rows.c.tid,
+            rows.c.vstatus,
+            func.count(),
+            func.sum(rows.c.failed),
+            func.sum(rows.c.busy),
+        ).group_by(rows.c.tid, rows.c.vstatus)
+    ):
+        counts = result.setdefault(tid, FleetCounts())
+        counts.total += count
+        counts.failed += int(failures or 0)
+        counts.busy += int(busy_count or 0)
+        if state == fleet.UP_TO_DATE:
+            counts.up_to_date += count
+        elif state == fleet.BEHIND_MINOR:
+            counts.behind_minor += count
+        elif state == fleet.BEHIND_MAJOR:
+            counts.behind_major += count
+    return result
+
+
+def fleet_rows(ctx: RequestContext) -> list[FleetRow]:
+    """Per template (and, for service templates, per instances and pipelines)."""
+    with ctx.db.session() as session:
+        return _fleet_rows(session)
+
+
+def _fleet_rows(session: Session) -> list[FleetRow]:
+    templates = list(session.scalars(select(Template).order_by(Template.kind, Template.name)))
+    recommended = recommended_versions(session, [t.id for t in templates])
+    environments = _fleet_counts(
+        session, select(Environment.id), Environment, Environment.template_id
+    )
+    instances = _fleet_counts(
+        session, select(ServiceInstance.id), ServiceInstance, ServiceInstance.template_id
+    )
+    pipelines = _fleet_counts(
+        session,
+        select(ServicePipeline.id).join(Service, Service.id == ServicePipeline.service_id),
+        ServicePipeline,
+        Service.template_id,
+    )
+    rows = []
+    for template in templates:
+        if template.kind == TemplateKind.ENVIRONMENT.value:
+            kinds = [(ENVIRONMENT, environments)]
+        else:
+            kinds = [(INSTANCE, instances), (PIPELINE, pipelines)]
+        own = [
+            FleetRow(
+                template,
+                recommended.get(template.id),
+                kind,
+                counts.get(template.id, FleetCounts()),
+            )
+            for kind, counts in kinds
+            # Most service templates never had a pipeline: no empty row for them.
+            if kind != PIPELINE or template.id in counts
+        ]
+        own[0].upgrade_minor = sum(row.counts.behind_minor for row in own)
+        own[0].upgrade_major = sum(row.counts.behind_major for row in own)
+        rows.extend(own)
+    return rows
+
+
+# --- the outdated resources of one template -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outdated:
+    kind: str  # environment | instance | pipeline
+    name: str  # environment or instance name; service name for a pipeline
+    service: str | None
+    major: int
+    minor: int
+    deployment_status: str
+
+
+@dataclass(frozen=True)
+class OutdatedFleet:
+    template: Template
+    items: list[Outdated]
+    # Where each item would go, by (kind, service, name).
+    targets: dict[tuple[str, str | None, str], Standing]
+
+
+def outdated_fleet(
+    ctx: RequestContext, kind: TemplateKind, template_name: str, status: str
+) -> OutdatedFleet:
+    """The resources of a template with version status ``status`` (BEHIND_MINOR/MAJOR)."""
+    with ctx.db.session() as session:
+        template = find_template(session, kind, template_name)
+        items = _outdated(session, template, status)
+        targets = {
+            (item.kind, item.service, item.name): standing(
+                session, template.id, item.major, item.minor
+            )
+            for item in items
+        }
+    return OutdatedFleet(template, items, targets)
+
+
+def _outdated(session: Session, template: Template, status: str) -> list[Outdated]:
+    found: list[Outdated] = []
+    if template.kind == TemplateKind.ENVIRONMENT.value:
+        stmt, state = fleet.with_version_status(
+            select(Environment),
+            Environment.template_id,
+            Environment.template_major,
+            Environment.template_minor,
+        )
+        stmt = stmt.where(Environment.template_id == template.id, state == status)
+        for env in session.scalars(stmt.order_by(Environment.name)):
+            found.append(
+                Outdated(
+                    ENVIRONMENT,
+                    env.name,
+                    None,
+                    env.template_major,
+                    env.template_minor,
+                    env.deployment_status,
+                )
+            )
+        return found
+    stmt, state = fleet.with_version_status(
+        select(ServiceInstance),
+        ServiceInstance.template_id,
+        ServiceInstance.template_major,
+        ServiceInstance.template_minor,
+    )
+    stmt = stmt.where(ServiceInstance.template_id == template.id, state == status)
+    for instance in session.scalars(
+        stmt.order_by(ServiceInstance.service_name, ServiceInstance.name)
+    ):
+        found.append(
+            Outdated(
+                INSTANCE,
+                instance.name,
+                instance.service_name,
+                instance.template_major,
+                instance.template_minor,
+                instance.deployment_status,
+            )
+        )
+    stmt, state = fleet.with_version_status(
+        select(ServicePipeline, Service.name).join(
+            Service, Service.id == ServicePipeline.service_id
+        ),
+        Service.template_id,
+        ServicePipeline.template_major,
+        ServicePipeline.template_minor,
+    )
+    stmt = stmt.where(Service.template_id == template.id, state == status)
+    for pipeline, service_name in session.execute(stmt.order_by(Service.name)):
+        found.append(
+            Outdated(
+                PIPELINE,
+                service_name,
+                service_name,
+                pipeline.template_major,
+                pipeline.template_minor,
+                pipeline.deployment_status,
+            )
+        )
+    return found

@@ -7,6 +7,7 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
 from baryon.store.database import Database
+from baryon.store.jobs import JobStatus
 from baryon.store.tables import Job
 
 REGISTRY = CollectorRegistry()
@@ -38,6 +39,10 @@ jobs_running = Gauge(
 )
 
 
+# What the queue depth counts: jobs not yet settled.
+_WAITING = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
 class QueueDepthCollector:
     """Jobs waiting in the shared queue, read from the database at scrape time."""
 
@@ -52,13 +57,13 @@ class QueueDepthCollector:
             with self._db.session() as session:
                 rows = session.execute(
                     select(Job.status, func.count())
-                    .where(Job.status.in_(["QUEUED", "RUNNING"]))
+                    .where(Job.status.in_(_WAITING))
                     .group_by(Job.status)
                 ).all()
         except Exception:  # the database may be away; a scrape must still answer
             rows = []
         counts = dict(rows)
-        for status in ("QUEUED", "RUNNING"):
+        for status in _WAITING:
             family.add_metric([status], counts.get(status, 0))
         yield family
 

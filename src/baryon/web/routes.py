@@ -1,4 +1,4 @@
-"""The portal's routes, mounted at /portal in the one ASGI app (api/app.py)."""
+"""The portal's routes, mounted at /portal in the one ASGI app (app.py)."""
 
 from __future__ import annotations
 

@@ -305,13 +305,13 @@ def test_a_spec_holding_a_lone_surrogate_is_refused_naming_its_line(
 ) -> None:
     import yaml
 
-    from baryon.api.errors import ValidationException
     from baryon.bundles import yaml_source
+    from baryon.domain.errors import InvalidInput
     from baryon.domain.specs import parse_environment_spec
 
     if loader == "pure-python":  # what runs where PyYAML was built without libyaml
         resolvers = yaml_source._Loader.yaml_implicit_resolvers
         pure = type("PureLoader", (yaml.SafeLoader,), {"yaml_implicit_resolvers": resolvers})
         monkeypatch.setattr(yaml_source, "_Loader", pure)
-    with pytest.raises(ValidationException, match="spec line 3"):
+    with pytest.raises(InvalidInput, match="spec line 3"):
         parse_environment_spec(spec)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from baryon.api.errors import ValidationException
 from baryon.domain import specs
+from baryon.domain.errors import InvalidInput
 
 SERVICE = (
     "proton: ServiceSpec\n"
@@ -75,6 +75,6 @@ def test_edit_service_spec_replaces_adds_and_leaves_alone() -> None:
     ],
 )
 def test_unreadable_specs_say_why(text: str, fragment: str) -> None:
-    with pytest.raises(ValidationException) as caught:
+    with pytest.raises(InvalidInput) as caught:
         specs.parse_environment_spec(text)
     assert fragment in caught.value.message

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from baryon.api.errors import ValidationException
 from baryon.bundles.schema import parse_schema
 from baryon.domain import specs
+from baryon.domain.errors import InvalidInput
 from tests.support.bundles import ENV_SCHEMA, SVC_SCHEMA
 
 ENV = parse_schema(ENV_SCHEMA)
@@ -23,7 +23,7 @@ def test_environment_spec_errors_name_the_field() -> None:
     values = specs.parse_environment_spec(
         "proton: EnvironmentSpec\nspec:\n  size: huge\n  vpc_cidr: nope\n  extra: 1\n"
     )
-    with pytest.raises(ValidationException) as caught:
+    with pytest.raises(InvalidInput) as caught:
         specs.apply_inputs(ENV, ENV.environment_input_type, values, where="spec")
     message = caught.value.message
     assert "spec.size" in message and "huge" in message
@@ -42,7 +42,7 @@ def test_environment_spec_errors_name_the_field() -> None:
     ],
 )
 def test_malformed_environment_specs(text: str, fragment: str) -> None:
-    with pytest.raises(ValidationException, match=None) as caught:
+    with pytest.raises(InvalidInput, match=None) as caught:
         specs.parse_environment_spec(text)
     assert fragment in caught.value.message
 
@@ -63,7 +63,7 @@ def test_service_spec_instances_and_pipeline() -> None:
 
 
 def test_service_spec_errors_name_the_instance() -> None:
-    with pytest.raises(ValidationException) as caught:
+    with pytest.raises(InvalidInput) as caught:
         specs.parse_service_spec(
             "proton: ServiceSpec\ninstances:\n  - name: a\n  - environment: e\n"
             "  - name: a\n    environment: e\n"
@@ -76,7 +76,7 @@ def test_service_spec_errors_name_the_instance() -> None:
         "proton: ServiceSpec\ninstances:\n  - name: a\n    environment: e\n"
         "    spec:\n      port: 70000\n"
     )
-    with pytest.raises(ValidationException, match=r"instances\[0\]\.spec\.port"):
+    with pytest.raises(InvalidInput, match=r"instances\[0\]\.spec\.port"):
         specs.apply_inputs(
             SVC, SVC.service_input_type, document.instance("a").spec, where="instances[0].spec"
         )
@@ -88,7 +88,7 @@ def test_current_value_keeps_what_is_deployed() -> None:
         SVC, SVC.service_input_type, values, where="spec", current={"port": 9000}
     )
     assert inputs == {"port": 9000, "image": "httpd"}
-    with pytest.raises(ValidationException, match="needs a current value"):
+    with pytest.raises(InvalidInput, match="needs a current value"):
         specs.apply_inputs(SVC, SVC.service_input_type, values, where="spec", current={})
 
 
@@ -97,7 +97,7 @@ def test_a_nan_spec_value_is_a_validation_exception_naming_the_field() -> None:
         "proton: ServiceSpec\ninstances:\n  - name: a\n    environment: e\n"
         "    spec:\n      port: .nan\n"
     )
-    with pytest.raises(ValidationException) as caught:
+    with pytest.raises(InvalidInput) as caught:
         specs.apply_inputs(
             SVC, SVC.service_input_type, document.instance("a").spec, where="instances[0].spec"
         )
@@ -106,7 +106,7 @@ def test_a_nan_spec_value_is_a_validation_exception_naming_the_field() -> None:
 
 def test_an_infinite_environment_input_is_refused_even_where_a_string_is_expected() -> None:
     values = specs.parse_environment_spec("proton: EnvironmentSpec\nspec:\n  size: -.inf\n")
-    with pytest.raises(ValidationException) as caught:
+    with pytest.raises(InvalidInput) as caught:
         specs.apply_inputs(ENV, ENV.environment_input_type, values, where="spec")
     assert "spec.size: must be a finite number, got -inf" in caught.value.message
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from baryon.api.errors import ConflictException, ValidationException
 from baryon.domain import idempotency, templates
+from baryon.domain.errors import Conflict, InvalidInput
 from baryon.domain.template_versions import DRAFT, PUBLISHED, NewVersion, create_version
 from baryon.domain.templates import TemplateFields, TemplateKind
 from baryon.store.database import Database
@@ -32,7 +32,7 @@ def test_same_name_may_exist_once_per_kind(database: Database) -> None:
         templates.create_template(
             session, TemplateKind.SERVICE, "shared", FIELDS, now=NOW, max_templates=10
         )
-    with database.session(write=True) as session, pytest.raises(ConflictException):
+    with database.session(write=True) as session, pytest.raises(Conflict):
         templates.create_template(
             session,
             ENV,
@@ -123,5 +123,5 @@ def test_client_tokens(database: Database) -> None:
     with database.session(write=True) as session:
         assert idempotency.recall(session, "Op", dict(request), NOW) == "42"
         changed = {**request, "description": "other"}
-        with pytest.raises(ValidationException, match="IdempotentParameterMismatch"):
+        with pytest.raises(InvalidInput, match="IdempotentParameterMismatch"):
             idempotency.recall(session, "Op", changed, NOW)

@@ -22,9 +22,12 @@ from starlette.responses import Response
 from baryon.api import registry, sigv4
 from baryon.api.errors import (
     ApiError,
+    ConflictException,
     InternalServerException,
     RequestTimeoutException,
+    ResourceNotFoundException,
     SerializationException,
+    ServiceQuotaExceededException,
     ThrottlingException,
     UnknownOperationException,
     ValidationException,
@@ -45,6 +48,13 @@ from baryon.api.validation import parse_input
 from baryon.auth.access_keys import SecretResolver
 from baryon.observability import context, metrics
 from baryon.operations.context import RequestContext
+from baryon.operations.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    QuotaExceeded,
+)
 from baryon.runtime import Runtime
 
 log = logging.getLogger("baryon.api")
@@ -71,6 +81,8 @@ class FrontDoor:
             response = _json_response(200, result, request_id)
         except ApiError as error:
             response = _error_response(error, request_id)
+        except DomainError as error:
+            response = _error_response(proton_error(error), request_id)
         except BodyRefused as refused:
             # Not read in full: what is left of it must not be taken for the next request.
             call.close = True
@@ -221,6 +233,27 @@ def _database_unavailable(operation: str, exc: Exception) -> InternalServerExcep
     return InternalServerException(
         "The service is temporarily unable to reach its database; retry shortly."
     )
+
+
+# The one place a domain error becomes one of Proton's modeled errors; the message goes out
+# unchanged (clients and tests compare it), the field path stays on this side of the wire.
+_PROTON_ERRORS: dict[type[DomainError], type[ApiError]] = {
+    InvalidInput: ValidationException,
+    NotFound: ResourceNotFoundException,
+    Conflict: ConflictException,
+    QuotaExceeded: ServiceQuotaExceededException,
+}
+
+
+def proton_error(error: DomainError) -> ApiError:
+    """The Proton error that answers ``error``."""
+    for kind in type(error).__mro__:
+        answer = _PROTON_ERRORS.get(kind)
+        if answer is not None:
+            return answer(error.message)
+    # A DomainError of no known kind is a bug in the domain, not the caller's fault.
+    log.error("%s has no Proton error: %s", type(error).__name__, error.message)
+    return InternalServerException("An internal error occurred.")
 
 
 def _refusal_error(refused: BodyRefused) -> ApiError:

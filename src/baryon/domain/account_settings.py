@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from baryon.api.errors import ValidationException
+from baryon.domain.errors import InvalidInput
 from baryon.store.tables import AccountSettingsRow
 
 _ROW_ID = 1
@@ -23,7 +23,7 @@ def update(
     delete_pipeline_repository: bool,
 ) -> AccountSettingsRow:
     if delete_pipeline_repository and pipeline_repository:
-        raise ValidationException(
+        raise InvalidInput(
             "Set either pipelineProvisioningRepository or deletePipelineProvisioningRepository, "
             "not both."
         )

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from baryon.api.errors import ValidationException
+from baryon.domain.errors import InvalidInput
 from baryon.store.tables import IdempotencyToken
 
 TOKEN_LIFETIME = timedelta(hours=8)
@@ -43,7 +43,7 @@ def recall(session: Session, operation: str, request: dict[str, Any], now: datet
         session.flush()
         return None
     if row.request_digest != request_digest(request):
-        raise ValidationException(
+        raise InvalidInput(
             f"The clientToken '{token}' was already used with different parameters "
             f"(IdempotentParameterMismatch)."
         )

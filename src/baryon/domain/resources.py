@@ -11,8 +11,8 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from baryon.api.errors import ResourceNotFoundException
 from baryon.domain.arns import Arns, parse_arn
+from baryon.domain.errors import NotFound
 from baryon.domain.templates import TemplateKind
 from baryon.store.tables import (
     Component,
@@ -44,7 +44,7 @@ def ensure_exists(session: Session, arns: Arns, arn: str) -> None:
         or parsed.account_id != arns.account_id
         or not resolver(session, parsed.resource_path)
     ):
-        raise ResourceNotFoundException(f"The resource '{arn}' was not found.")
+        raise NotFound(f"The resource '{arn}' was not found.")
 
 
 def _template_resolver(kind: TemplateKind) -> Exists:

@@ -1,8 +1,8 @@
 """Environment and service specs: parsed as YAML, checked against a version's schema.
 
-Every error becomes one ValidationException that lists all problems, each naming where it is
-(``spec.vpc_cidr``, ``instances[1].spec.port``) and what was expected, so that a developer
-fixes a spec in one round trip.
+Every error becomes one InvalidInput on the ``spec`` member that lists all problems, each
+naming where it is (``spec.vpc_cidr``, ``instances[1].spec.port``) and what was expected, so
+that a developer fixes a spec in one round trip.
 """
 
 from __future__ import annotations
@@ -15,17 +15,19 @@ from typing import Any
 
 import yaml
 
-from baryon.api.errors import ValidationException
 from baryon.bundles.errors import BundleError, SpecError
 from baryon.bundles.inputs import AppliedInputs
 from baryon.bundles.schema import TemplateSchema
 from baryon.bundles.yaml_source import load_yaml
+from baryon.domain.errors import FieldPath, InvalidInput
 
 ENVIRONMENT_SPEC = "EnvironmentSpec"
 SERVICE_SPEC = "ServiceSpec"
 # A spec value that means "keep what is deployed now" (update operations only).
 CURRENT_VALUE = "${Proton::CURRENT_VAL}"
 _MAX_SPEC_BYTES = 51_200
+# Where spec errors belong: the request's ``spec`` member, whichever part of it is at fault.
+SPEC: FieldPath = ("spec",)
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class ServiceSpecDocument:
         for entry in self.instances:
             if entry.name == name:
                 return entry
-        raise ValidationException(f"spec: the ServiceSpec has no instance named '{name}'.")
+        raise InvalidInput.at(SPEC, f"the ServiceSpec has no instance named '{name}'.")
 
 
 def _read(text: str) -> Any:
@@ -55,15 +57,15 @@ def _read(text: str) -> Any:
     except BundleError as exc:
         # Syntax errors say "invalid YAML"; the rest are limits (aliases, nesting, size).
         problem = "is not valid YAML" if "invalid YAML" in exc.reason else "was refused"
-        raise ValidationException(f"The spec {problem}: {exc}") from exc
+        raise InvalidInput(f"The spec {problem}: {exc}", field=SPEC) from exc
 
 
 def _load(text: str, kind: str) -> dict[str, Any]:
     data = _read(text)
     if not isinstance(data, dict):
-        raise ValidationException(f"spec: must be a YAML mapping starting with 'proton: {kind}'.")
+        raise InvalidInput.at(SPEC, f"must be a YAML mapping starting with 'proton: {kind}'.")
     if data.get("proton") != kind:
-        raise ValidationException(f"spec.proton: must be '{kind}', got {data.get('proton')!r}.")
+        raise InvalidInput.at(("spec", "proton"), f"must be '{kind}', got {data.get('proton')!r}.")
     return data
 
 
@@ -72,10 +74,10 @@ def parse_environment_spec(text: str) -> dict[str, Any] | None:
     data = _load(text, ENVIRONMENT_SPEC)
     unknown = sorted(set(data) - {"proton", "spec"})
     if unknown:
-        raise ValidationException(f"spec: unknown top-level key(s) {', '.join(unknown)}.")
+        raise InvalidInput.at(SPEC, f"unknown top-level key(s) {', '.join(unknown)}.")
     values = data.get("spec")
     if values is not None and not isinstance(values, dict):
-        raise ValidationException("spec.spec: must be a mapping of inputs.")
+        raise InvalidInput.at(("spec", "spec"), "must be a mapping of inputs.")
     return values
 
 
@@ -91,13 +93,13 @@ def _parsed_service_spec(text: str) -> ServiceSpecDocument:
     data = _load(text, SERVICE_SPEC)
     unknown = sorted(set(data) - {"proton", "pipeline", "instances"})
     if unknown:
-        raise ValidationException(f"spec: unknown top-level key(s) {', '.join(unknown)}.")
+        raise InvalidInput.at(SPEC, f"unknown top-level key(s) {', '.join(unknown)}.")
     pipeline = data.get("pipeline")
     if pipeline is not None and not isinstance(pipeline, dict):
-        raise ValidationException("spec.pipeline: must be a mapping of pipeline inputs.")
+        raise InvalidInput.at(("spec", "pipeline"), "must be a mapping of pipeline inputs.")
     raw_instances = data.get("instances") or []
     if not isinstance(raw_instances, list):
-        raise ValidationException("spec.instances: must be a list.")
+        raise InvalidInput.at(("spec", "instances"), "must be a list.")
     problems: list[str] = []
     instances: list[InstanceSpec] = []
     seen: set[str] = set()
@@ -124,7 +126,7 @@ def _parsed_service_spec(text: str) -> ServiceSpecDocument:
             spec = None
         instances.append(InstanceSpec(name, str(environment or ""), spec, index))
     if problems:
-        raise ValidationException("Invalid ServiceSpec: " + "; ".join(problems))
+        raise InvalidInput("Invalid ServiceSpec: " + "; ".join(problems), field=SPEC)
     return ServiceSpecDocument(pipeline, "pipeline" in data, instances)
 
 
@@ -156,13 +158,15 @@ def resolve_inputs(
     """
     if type_name is None:
         if values:
-            raise ValidationException(f"{where}: this template version takes no inputs here.")
+            raise InvalidInput(f"{where}: this template version takes no inputs here.", field=SPEC)
         return AppliedInputs({})
     resolved = _substitute_current(values or {}, current or {}, where)
     try:
         return schema.resolve_inputs(type_name, resolved, where=where)
     except SpecError as exc:
-        raise ValidationException(f"The spec does not match the template's schema: {exc}") from exc
+        raise InvalidInput(
+            f"The spec does not match the template's schema: {exc}", field=SPEC
+        ) from exc
 
 
 def ignored_input_messages(applied: AppliedInputs) -> list[str]:
@@ -175,9 +179,10 @@ def _substitute_current(values: dict[str, Any], current: dict[str, Any], where: 
     for key, value in values.items():
         if value == CURRENT_VALUE:
             if key not in current:
-                raise ValidationException(
+                raise InvalidInput(
                     f"{where}.{key}: {CURRENT_VALUE} needs a current value, but nothing is "
-                    "deployed for this input."
+                    "deployed for this input.",
+                    field=SPEC,
                 )
             result[key] = current[key]
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from baryon.api.errors import ValidationException
+from baryon.domain.errors import InvalidInput
 from baryon.store.tables import Tag
 
 MAX_TAGS_PER_RESOURCE = 50
@@ -16,7 +16,7 @@ def set_tags(session: Session, arn: str, tags: list[dict[str, str]]) -> None:
     """Adds tags or overwrites the values of existing keys."""
     reserved = [t["key"] for t in tags if t["key"].lower().startswith(RESERVED_PREFIX)]
     if reserved:
-        raise ValidationException(
+        raise InvalidInput(
             f"Tag keys starting with '{RESERVED_PREFIX}' are reserved: {', '.join(reserved)}"
         )
     wanted = {t["key"]: t["value"] for t in tags}
@@ -24,7 +24,7 @@ def set_tags(session: Session, arn: str, tags: list[dict[str, str]]) -> None:
     added = [key for key in wanted if key not in existing]
     total = len(existing) + len(added)
     if total > MAX_TAGS_PER_RESOURCE:
-        raise ValidationException(
+        raise InvalidInput(
             f"A resource can have at most {MAX_TAGS_PER_RESOURCE} tags; this request would "
             f"give '{arn}' {total}."
         )

@@ -14,14 +14,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from baryon.api.errors import (
-    ConflictException,
-    ResourceNotFoundException,
-    ServiceQuotaExceededException,
-    ValidationException,
-)
 from baryon.domain.arns import Arns
 from baryon.domain.deployments import ACTIVE, DEPLOY
+from baryon.domain.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from baryon.domain.templates import TemplateKind, find_template, recommended_minors
 from baryon.store.jobs import JobKind, enqueue
 from baryon.store.tables import (
@@ -66,7 +61,7 @@ def find_version(
     )
     version = session.scalars(stmt.with_for_update() if lock else stmt).first()
     if version is None:
-        raise ResourceNotFoundException(
+        raise NotFound(
             f"The {kind.label} version '{name}' {major}.{minor} was not found."
         )
     return template, version
@@ -77,7 +72,7 @@ def version_by_id(
 ) -> tuple[Template, TemplateVersion]:
     version = session.get(TemplateVersion, version_id)
     if version is None:
-        raise ResourceNotFoundException(f"The {kind.label} version was deleted.")
+        raise NotFound(f"The {kind.label} version was deleted.")
     return version.template, version
 
 
@@ -101,7 +96,7 @@ def create_version(
         session.scalar(select(func.count()).where(TemplateVersion.template_id == template.id)) or 0
     )
     if count >= max_versions:
-        raise ServiceQuotaExceededException(
+        raise QuotaExceeded(
             f"The {kind.label} '{template_name}' already has {count} versions, "
             f"the quota is {max_versions}."
         )
@@ -122,7 +117,7 @@ def create_version(
     try:
         session.flush()
     except IntegrityError as exc:
-        raise ConflictException(
+        raise Conflict(
             f"Version {major}.{minor} of {kind.label} '{template_name}' is being created "
             "by another request; retry."
         ) from exc
@@ -146,7 +141,7 @@ def _next_number(
         )
     )
     if highest_minor is None:
-        raise ResourceNotFoundException(
+        raise NotFound(
             f"The {kind.label} '{template.name}' has no major version {major}; "
             "omit majorVersion to create a new major version."
         )
@@ -180,7 +175,7 @@ def check_compatible_environments(session: Session, entries: list[dict]) -> list
         if item not in result:
             result.append(item)
     if problems:
-        raise ValidationException("; ".join(problems))
+        raise InvalidInput("; ".join(problems))
     return result
 
 
@@ -216,11 +211,11 @@ def update_version(
 def _check_transition(kind: TemplateKind, name: str, version: TemplateVersion, to: str) -> None:
     number = f"{version.major}.{version.minor}"
     if version.status == REGISTRATION_IN_PROGRESS:
-        raise ConflictException(
+        raise Conflict(
             f"The {kind.label} version '{name}' {number} is still being registered."
         )
     if not (version.status == DRAFT and to == PUBLISHED):
-        raise ValidationException(
+        raise InvalidInput(
             f"The {kind.label} version '{name}' {number} cannot go from {version.status} "
             f"to {to}: the only allowed change is DRAFT to PUBLISHED."
         )
@@ -237,7 +232,7 @@ def delete_version(
     if users:
         shown = ", ".join(users[:_USERS_SHOWN])
         more = f" and {len(users) - _USERS_SHOWN} more" if len(users) > _USERS_SHOWN else ""
-        raise ValidationException(
+        raise InvalidInput(
             f"Version {number} of {kind.label} '{name}' is in use by {shown}{more}; move them "
             "to another version (or delete them) before deleting it."
         )
@@ -248,12 +243,12 @@ def delete_version(
         is_major_recommended = minors.get(major) == minor
         is_recommended = bool(minors) and (major, minor) == max(minors.items())
         if is_recommended and others:
-            raise ValidationException(
+            raise InvalidInput(
                 f"{number} is the recommended version of {kind.label} '{name}'; it can only "
                 f"be deleted when it is the last version ({others} other(s) remain)."
             )
         if is_major_recommended and siblings:
-            raise ValidationException(
+            raise InvalidInput(
                 f"{number} is the recommended minor version of major version {major} of "
                 f"{kind.label} '{name}'; delete the other {siblings} minor version(s) first."
             )

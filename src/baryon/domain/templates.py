@@ -14,13 +14,8 @@ from sqlalchemy import and_, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from baryon.api.errors import (
-    ConflictException,
-    ResourceNotFoundException,
-    ServiceQuotaExceededException,
-    ValidationException,
-)
 from baryon.domain.arns import Arns
+from baryon.domain.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from baryon.store.tables import Environment, Service, Tag, Template, TemplateVersion
 
 PUBLISHED = "PUBLISHED"
@@ -64,7 +59,7 @@ def find_template(
         stmt = stmt.with_for_update()
     template = session.scalars(stmt).first()
     if template is None:
-        raise ResourceNotFoundException(f"The {kind.label} '{name}' was not found.")
+        raise NotFound(f"The {kind.label} '{name}' was not found.")
     return template
 
 
@@ -88,10 +83,10 @@ def create_template(
     if existing is not None:
         if _same_fields(existing, fields) and existing.last_modified_at == existing.created_at:
             return existing, False
-        raise ConflictException(f"The {kind.label} '{name}' already exists.")
+        raise Conflict(f"The {kind.label} '{name}' already exists.", field=("name",))
     count = session.scalar(select(func.count()).where(Template.kind == kind.value)) or 0
     if count >= max_templates:
-        raise ServiceQuotaExceededException(
+        raise QuotaExceeded(
             f"This account already has {count} {kind.label}s, the quota is {max_templates}."
         )
     template = Template(
@@ -108,7 +103,7 @@ def create_template(
     try:
         session.flush()
     except IntegrityError as exc:  # a concurrent create of the same name won the race
-        raise ConflictException(f"The {kind.label} '{name}' already exists.") from exc
+        raise Conflict(f"The {kind.label} '{name}' already exists.", field=("name",)) from exc
     return template, True
 
 
@@ -147,12 +142,12 @@ def delete_template(session: Session, arns: Arns, kind: TemplateKind, name: str)
         select(func.count()).where(TemplateVersion.template_id == template.id)
     )
     if remaining:
-        raise ValidationException(
+        raise InvalidInput(
             f"The {kind.label} '{name}' still has {remaining} version(s); delete them first."
         )
     users = _template_users(session, template)
     if users:
-        raise ValidationException(
+        raise InvalidInput(
             f"The {kind.label} '{name}' is still used by {', '.join(users)}; delete them first."
         )
     arn = template_arn(arns, template)

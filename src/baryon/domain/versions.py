@@ -14,10 +14,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from baryon.api.errors import ResourceNotFoundException, ValidationException
 from baryon.bundles.limits import BundleLimits
 from baryon.bundles.loader import Bundle, load_bundle_bytes
 from baryon.bundles.schema import TemplateSchema, parse_schema
+from baryon.domain.errors import InvalidInput, NotFound
 from baryon.domain.template_versions import PUBLISHED
 from baryon.domain.templates import TemplateKind, recommended_minors
 from baryon.store.tables import Template, TemplateVersion
@@ -50,17 +50,17 @@ def published_version(
     if minor is None:
         minor = recommended_minors(session, template.id).get(major)
         if minor is None:
-            raise ValidationException(
+            raise InvalidInput(
                 f"The {kind.label} '{template.name}' has no published version in major "
                 f"version {major}."
             )
     version = version_numbered(session, template, major, minor)
     if version is None:
-        raise ResourceNotFoundException(
+        raise NotFound(
             f"The {kind.label} version '{template.name}' {major}.{minor} was not found."
         )
     if version.status != PUBLISHED:
-        raise ValidationException(
+        raise InvalidInput(
             f"The {kind.label} version '{template.name}' {major}.{minor} is {version.status}; "
             "only PUBLISHED versions can be deployed."
         )
@@ -83,7 +83,7 @@ def target_version(
     if deployment_type == CURRENT_VERSION:
         # Proton: "Don't include minor or major version parameters" with CURRENT_VERSION.
         if major is not None or minor is not None:
-            raise ValidationException(
+            raise InvalidInput(
                 "deploymentType CURRENT_VERSION keeps the deployed version "
                 f"{current_major}.{current_minor} and takes no templateMajorVersion or "
                 "templateMinorVersion; use MINOR_VERSION or MAJOR_VERSION to change the version."
@@ -91,7 +91,7 @@ def target_version(
         return published_or_current(session, template, current_major, current_minor)
     if deployment_type == MINOR_VERSION:
         if wanted_major not in (None, current_major):
-            raise ValidationException(
+            raise InvalidInput(
                 f"deploymentType MINOR_VERSION stays in major version {current_major}; "
                 "use MAJOR_VERSION to change the major version."
             )
@@ -100,18 +100,18 @@ def target_version(
         if wanted_major is None:
             recommended = max(recommended_minors(session, template.id), default=None)
             if recommended is None or recommended <= current_major:
-                raise ValidationException(
+                raise InvalidInput(
                     f"There is no published major version of '{template.name}' higher than "
                     f"{current_major}."
                 )
             wanted_major = recommended
         if wanted_major <= current_major:
-            raise ValidationException(
+            raise InvalidInput(
                 f"deploymentType MAJOR_VERSION moves to a higher major version than "
                 f"{current_major}; got {wanted_major}."
             )
         return published_version(session, template, wanted_major, wanted_minor)
-    raise ValidationException(f"deploymentType {deployment_type} does not deploy a version.")
+    raise InvalidInput(f"deploymentType {deployment_type} does not deploy a version.")
 
 
 def published_or_current(
@@ -120,7 +120,7 @@ def published_or_current(
     """The deployed version itself: redeploying it is allowed even if it is not the newest."""
     version = version_numbered(session, template, major, minor)
     if version is None:
-        raise ValidationException(
+        raise InvalidInput(
             f"The deployed version {major}.{minor} of '{template.name}' was deleted; deploy "
             "another version with MINOR_VERSION or MAJOR_VERSION."
         )

@@ -6,12 +6,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from baryon.api.errors import (
-    ConflictException,
-    ResourceNotFoundException,
-    ValidationException,
-)
 from baryon.domain import deployments, outcomes
+from baryon.domain.errors import Conflict, InvalidInput, NotFound
 from baryon.domain.resources_summary import resources_summary
 from baryon.operations import views
 from baryon.operations.context import RequestContext
@@ -29,7 +25,7 @@ _NAME_FILTERS = {
 def _check_instance_filter(request: dict[str, Any]) -> None:
     # Instance names are unique within a service only.
     if request.get("serviceInstanceName") and not request.get("serviceName"):
-        raise ValidationException(
+        raise InvalidInput(
             "serviceInstanceName needs serviceName: instance names are unique only within "
             "their service."
         )
@@ -38,7 +34,7 @@ def _check_instance_filter(request: dict[str, Any]) -> None:
 def _check_names(deployment: Deployment, request: dict[str, Any]) -> None:
     for member, column in _NAME_FILTERS.items():
         if request.get(member) and getattr(deployment, column.key) != request[member]:
-            raise ResourceNotFoundException(
+            raise NotFound(
                 f"The deployment '{deployment.id}' does not belong to {member} '{request[member]}'."
             )
 
@@ -81,13 +77,13 @@ def delete_deployment(ctx: RequestContext, request: dict[str, Any]) -> dict[str,
     with ctx.db.session(write=True) as session:
         deployment = deployments.find_deployment(session, request["id"])
         if deployment.status not in deployments.TERMINAL:
-            raise ConflictException(
+            raise Conflict(
                 f"The deployment '{deployment.id}' is {deployment.status}; only finished "
                 "deployments can be deleted."
             )
         resource = outcomes.resource_of(session, deployment)
         if resource is not None and resource.last_succeeded_deployment_id == deployment.id:
-            raise ConflictException(
+            raise Conflict(
                 f"The deployment '{deployment.id}' is what {deployment.target_arn} runs now; "
                 "it can be deleted once another deployment succeeds or the resource is gone."
             )

@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from baryon.api.errors import ResourceNotFoundException
 from baryon.domain.deployments import Deployable, outputs_of
+from baryon.domain.errors import NotFound
 from baryon.store.tables import Deployment, ProvisionedResourceRow
 
 
@@ -19,7 +19,7 @@ def outputs(
     if deployment_id is not None:
         deployment = session.get(Deployment, deployment_id)
         if deployment is None or deployment.target_arn != arn:
-            raise ResourceNotFoundException(
+            raise NotFound(
                 f"The deployment '{deployment_id}' of '{arn}' was not found."
             )
     else:

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import defer
 
-from baryon.api.errors import ResourceNotFoundException, ValidationException
 from baryon.domain import deployments, fleet, idempotency, services
+from baryon.domain.errors import InvalidInput, NotFound
 from baryon.domain.tags import set_tags
 from baryon.operations import resource_outputs, views
 from baryon.operations.context import RequestContext
@@ -110,14 +110,14 @@ def _retried(
     if ref is None:
         return None
     if ref != f"{service_name}/{name}":
-        raise ValidationException(
+        raise InvalidInput(
             f"The clientToken '{request['clientToken']}' was already used for another service "
             "instance."
         )
     try:
         return services.find_instance(session, service_name, name)
-    except ResourceNotFoundException as exc:
-        raise ValidationException(
+    except NotFound as exc:
+        raise InvalidInput(
             f"The clientToken '{request['clientToken']}' was used for service instance "
             f"'{name}', which has been deleted since; retry with a new token."
         ) from exc
@@ -169,7 +169,7 @@ def _apply_filters(stmt: Any, filters: list[dict[str, str]]) -> Any:
     by_key: dict[str, list[str]] = {}
     for index, item in enumerate(filters, start=1):
         if "key" not in item or "value" not in item:
-            raise ValidationException(f"filters.{index}.member: needs both key and value.")
+            raise InvalidInput(f"filters.{index}.member: needs both key and value.")
         by_key.setdefault(item["key"], []).append(item["value"])
     for key, values in by_key.items():
         if key in _EQUALITY_FILTERS:
@@ -188,7 +188,7 @@ def _apply_filters(stmt: Any, filters: list[dict[str, str]]) -> Any:
         elif key == "deployedTemplateVersionStatus":
             bad = [v for v in values if v not in fleet.VERSION_STATUSES]
             if bad:
-                raise ValidationException(
+                raise InvalidInput(
                     f"filters: deployedTemplateVersionStatus must be one of "
                     f"{', '.join(fleet.VERSION_STATUSES)}; got {', '.join(bad)}."
                 )
@@ -203,7 +203,7 @@ def _timestamp(key: str, value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise ValidationException(
+        raise InvalidInput(
             f"filters: {key} needs an RFC 3339 time such as 1985-04-12T23:20:50.52Z, got '{value}'."
         ) from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

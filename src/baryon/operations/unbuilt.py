@@ -2,7 +2,7 @@
 
 Proton's model accepts them, and storing them would look like success while Baryon ignores
 them (an environment "in" an account connection would still deploy with Baryon's own
-credentials). Until a feature exists, its members answer a ValidationException naming the
+credentials). Until a feature exists, its members answer an InvalidInput naming the
 member and the feature; an empty string (Proton's "remove it") is accepted, as it asks for
 nothing. Operations register through ``proton_operation`` here, which applies the table.
 """
@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from baryon.api import registry
-from baryon.api.errors import ValidationException
 from baryon.api.service_models import PROTON, service_model
+from baryon.domain.errors import InvalidInput
 
 ACCOUNT_CONNECTIONS = "environment account connections"
 SELF_MANAGED = "self-managed provisioning (pull requests to a provisioning repository)"
@@ -55,13 +55,18 @@ _check_table()
 
 
 def refuse_unbuilt(operation: str, request: dict[str, Any]) -> None:
-    problems = [
-        f"{member}: {feature} is not yet available in Baryon; leave {member} out"
+    refused = [
+        (member, feature)
         for member, feature in UNBUILT_MEMBERS.get(operation, {}).items()
         if request.get(member) not in (None, "")
     ]
-    if problems:
-        raise ValidationException("; ".join(problems) + ".")
+    if refused:
+        message = "; ".join(
+            f"{member}: {feature} is not yet available in Baryon; leave {member} out"
+            for member, feature in refused
+        )
+        # The message names every refused member; the field, for a form, the first of them.
+        raise InvalidInput(message + ".", field=(refused[0][0],))
 
 
 Handler = Callable[[Any, dict[str, Any]], dict[str, Any] | None]

@@ -15,13 +15,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from baryon.api.errors import ConflictException, ResourceNotFoundException, ValidationException
 from baryon.bundles.errors import BundleError
 from baryon.bundles.manifest import parse_manifest
 from baryon.domain import deployments, services
 from baryon.domain.arns import Arns
 from baryon.domain.deployments import COMPONENT, DELETE, DEPLOY, Target
 from baryon.domain.environments import find_environment
+from baryon.domain.errors import Conflict, InvalidInput, NotFound
+from baryon.domain.plan import ComponentPlan, DeletePlan
 from baryon.store.tables import Component, Environment, ServiceInstance, Tag, TemplateVersion
 
 DIRECTLY_DEFINED = "DIRECTLY_DEFINED"
@@ -31,7 +32,7 @@ def find_component(session: Session, name: str, *, lock: bool = False) -> Compon
     stmt = select(Component).where(Component.name == name)
     component = session.scalars(stmt.with_for_update() if lock else stmt).first()
     if component is None:
-        raise ResourceNotFoundException(f"The component '{name}' was not found.")
+        raise NotFound(f"The component '{name}' was not found.")
     return component
 
 
@@ -86,7 +87,7 @@ def check_manifest(manifest: str) -> None:
     try:
         parse_manifest(manifest, "manifest", component=True)
     except BundleError as exc:
-        raise ValidationException(f"manifest: {exc}") from exc
+        raise InvalidInput.at(("manifest",), str(exc)) from exc
 
 
 def _attachment(
@@ -96,13 +97,13 @@ def _attachment(
     environment_name: str | None,
 ) -> tuple[Environment, ServiceInstance | None]:
     if bool(service_name) != bool(instance_name):
-        raise ValidationException(
+        raise InvalidInput(
             "serviceName and serviceInstanceName go together: name both to attach the "
             "component to a service instance, or neither."
         )
     if not service_name:
         if not environment_name:
-            raise ValidationException(
+            raise InvalidInput(
                 "A component needs an environment: give environmentName, or attach it with "
                 "serviceName and serviceInstanceName."
             )
@@ -111,7 +112,7 @@ def _attachment(
     environment = session.get(Environment, instance.environment_id)
     assert environment is not None
     if environment_name and environment_name != environment.name:
-        raise ValidationException(
+        raise InvalidInput(
             f"environmentName '{environment_name}' is not the environment of service instance "
             f"'{instance.name}' ('{environment.name}')."
         )
@@ -123,7 +124,7 @@ def _attachment(
         )
     ).first()
     if version is None or DIRECTLY_DEFINED not in (version.supported_component_sources or []):
-        raise ValidationException(
+        raise InvalidInput(
             f"Service instance '{instance.name}' runs service template version "
             f"{instance.template_major}.{instance.template_minor}, which does not support "
             "directly defined components (supportedComponentSources)."
@@ -133,7 +134,7 @@ def _attachment(
 
 def _check_environment(environment: Environment) -> None:
     if not environment.component_role_arn:
-        raise ValidationException(
+        raise InvalidInput(
             f"Environment '{environment.name}' has no componentRoleArn; set one with "
             "UpdateEnvironment before deploying components in it."
         )
@@ -158,7 +159,7 @@ def create_component(
     environment, instance = _attachment(session, service_name, instance_name, environment_name)
     _check_environment(environment)
     if instance is not None and attached_to(session, instance) is not None:
-        raise ConflictException(
+        raise Conflict(
             f"Service instance '{instance.name}' already has a component attached."
         )
     component = Component(
@@ -178,7 +179,7 @@ def create_component(
     try:
         session.flush()
     except IntegrityError as exc:
-        raise ConflictException(f"The component '{name}' already exists.") from exc
+        raise Conflict(f"The component '{name}' already exists.", field=("name",)) from exc
     deployments.start(
         session,
         component,
@@ -196,14 +197,14 @@ def create_component(
 
 def _plan(
     manifest: str, template_file: str, service_spec: str | None, component: Component
-) -> dict[str, Any]:
-    return {
-        "manifest": manifest,
-        "template_file": template_file,
-        "service_spec": service_spec,
-        "service_name": component.service_name,
-        "service_instance_name": component.service_instance_name,
-    }
+) -> ComponentPlan:
+    return ComponentPlan(
+        manifest,
+        template_file,
+        service_spec,
+        component.service_name,
+        component.service_instance_name,
+    )
 
 
 def update_component(
@@ -232,7 +233,7 @@ def update_component(
     )
     if deployment_type == "NONE":
         if changes_deployment:
-            raise ValidationException(
+            raise InvalidInput(
                 "deploymentType NONE changes the description only; use CURRENT_VERSION to "
                 "change the template file, the spec or the attachment."
             )
@@ -247,15 +248,14 @@ def update_component(
             session, new_service, new_instance, component.environment_name
         )
         if environment.id != component.environment_id:
-            raise ValidationException("A component cannot move to another environment.")
+            raise InvalidInput("A component cannot move to another environment.")
         if instance is not None and attached_to(session, instance) is not None:
-            raise ConflictException(
+            raise Conflict(
                 f"Service instance '{instance.name}' already has a component attached."
             )
     body = component.template_file if template_file is None else template_file
     spec = component.service_spec if service_spec is None else service_spec
-    plan = _plan(component.manifest, body, spec, component)
-    plan.update(service_name=new_service, service_instance_name=new_instance)
+    plan = ComponentPlan(component.manifest, body, spec, new_service, new_instance)
     deployments.start(
         session,
         component,
@@ -276,7 +276,7 @@ def delete_component(session: Session, arns: Arns, name: str, now: datetime) -> 
     if component.service_instance_name:
         # Proton: the instance's templates read the component's outputs, so it goes only once
         # detached (UpdateComponent with empty serviceName and serviceInstanceName).
-        raise ValidationException(
+        raise InvalidInput(
             f"The component '{name}' is attached to service instance "
             f"'{component.service_name}/{component.service_instance_name}'; detach it first "
             "(UpdateComponent with serviceName and serviceInstanceName set to ''), check that "
@@ -290,7 +290,7 @@ def delete_component(session: Session, arns: Arns, name: str, now: datetime) -> 
         operation=DELETE,
         initial_state=deployed_state(component),
         target_state=None,
-        plan={},
+        plan=DeletePlan(),
         now=now,
     )
     return component

@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from baryon.api.errors import ConflictException, ResourceNotFoundException
+from baryon.domain.errors import Conflict, NotFound
+from baryon.domain.plan import DeploymentPlan, plan_to_json
 from baryon.store.jobs import JobKind, enqueue
 from baryon.store.tables import (
     Component,
@@ -74,7 +75,7 @@ def initial_columns(now: datetime) -> dict[str, Any]:
 
 def ensure_idle(resource: Deployable, label: str) -> None:
     if resource.deployment_status in ACTIVE:
-        raise ConflictException(
+        raise Conflict(
             f"{label} has a deployment in progress ({resource.deployment_status}, deployment "
             f"{resource.last_attempted_deployment_id}); wait for it or cancel it."
         )
@@ -88,7 +89,7 @@ def start(
     operation: str,
     initial_state: dict[str, Any] | None,
     target_state: dict[str, Any] | None,
-    plan: dict[str, Any],
+    plan: DeploymentPlan,
     now: datetime,
     run_now: bool = True,
 ) -> Deployment:
@@ -107,7 +108,7 @@ def start(
         cancel_requested=False,
         initial_state=initial_state,
         target_state=target_state,
-        plan=plan,
+        plan=plan_to_json(plan),
         last_attempted_deployment_id=resource.last_attempted_deployment_id,
         last_succeeded_deployment_id=resource.last_succeeded_deployment_id,
         target_resource_created_at=resource.created_at or now,
@@ -115,7 +116,7 @@ def start(
         last_modified_at=now,
     )
     session.add(deployment)
-    warnings = plan.get("warnings") or []  # e.g. spec inputs the schema does not declare
+    warnings = plan.warnings  # e.g. spec inputs the schema does not declare
     if warnings:
         session.flush()  # the events refer to the deployment row
     for warning in warnings:
@@ -137,7 +138,7 @@ def enqueue_job(session: Session, deployment: Deployment, now: datetime) -> None
 def request_cancel(session: Session, resource: Deployable, label: str, now: datetime) -> None:
     """CANCELLING now; the worker running it (or about to) ends it CANCELLED."""
     if resource.deployment_status != IN_PROGRESS or not resource.last_attempted_deployment_id:
-        raise ConflictException(
+        raise Conflict(
             f"{label} has no deployment in progress to cancel (status "
             f"{resource.deployment_status})."
         )
@@ -145,7 +146,7 @@ def request_cancel(session: Session, resource: Deployable, label: str, now: date
         Deployment, resource.last_attempted_deployment_id, with_for_update=True
     )
     if deployment is None or deployment.status != IN_PROGRESS:
-        raise ConflictException(f"{label} has no deployment in progress to cancel.")
+        raise Conflict(f"{label} has no deployment in progress to cancel.")
     deployment.cancel_requested = True
     deployment.status = CANCELLING
     deployment.last_modified_at = now
@@ -198,5 +199,5 @@ def forget_resource(session: Session, arn: str) -> None:
 def find_deployment(session: Session, deployment_id: str) -> Deployment:
     deployment = session.get(Deployment, deployment_id)
     if deployment is None:
-        raise ResourceNotFoundException(f"The deployment '{deployment_id}' was not found.")
+        raise NotFound(f"The deployment '{deployment_id}' was not found.")
     return deployment

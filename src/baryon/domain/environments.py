@@ -10,11 +10,12 @@ from sqlalchemy import and_, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from baryon.api.errors import ConflictException, ResourceNotFoundException, ValidationException
 from baryon.bundles.inputs import AppliedInputs
 from baryon.domain import deployments, specs, versions
 from baryon.domain.arns import Arns
 from baryon.domain.deployments import DELETE, DEPLOY, ENVIRONMENT, Target
+from baryon.domain.errors import Conflict, InvalidInput, NotFound
+from baryon.domain.plan import DeletePlan, TemplatePlan
 from baryon.domain.templates import TemplateKind, find_template
 from baryon.store.tables import (
     Component,
@@ -48,16 +49,18 @@ def check_provisioning_identity(
     (CUSTOMER_MANAGED) environments deploy nothing themselves and take no role."""
     if provisioning == CUSTOMER_MANAGED:
         if settings.proton_service_role_arn:
-            raise ValidationException(
-                "protonServiceRoleArn: this environment uses self-managed provisioning "
-                "(CUSTOMER_MANAGED), which deploys nothing as a role; leave it out."
+            raise InvalidInput.at(
+                ("protonServiceRoleArn",),
+                "this environment uses self-managed provisioning (CUSTOMER_MANAGED), which "
+                "deploys nothing as a role; leave it out.",
             )
         return
     if creating and not settings.proton_service_role_arn:
-        raise ValidationException(
-            "protonServiceRoleArn: an environment with AWS-managed provisioning needs the role "
-            "it deploys as (Proton also takes an environmentAccountConnectionId instead, which "
-            "Baryon does not support yet)."
+        raise InvalidInput.at(
+            ("protonServiceRoleArn",),
+            "an environment with AWS-managed provisioning needs the role it deploys as (Proton "
+            "also takes an environmentAccountConnectionId instead, which Baryon does not "
+            "support yet).",
         )
 
 
@@ -65,7 +68,7 @@ def find_environment(session: Session, name: str, *, lock: bool = False) -> Envi
     stmt = select(Environment).where(Environment.name == name)
     environment = session.scalars(stmt.with_for_update() if lock else stmt).first()
     if environment is None:
-        raise ResourceNotFoundException(f"The environment '{name}' was not found.")
+        raise NotFound(f"The environment '{name}' was not found.")
     return environment
 
 
@@ -131,9 +134,10 @@ def create_environment(
     if existing is not None:
         if _same_request(existing, template, major, minor, spec, settings):
             return existing, False
-        raise ConflictException(
+        raise Conflict(
             f"The environment '{name}' already exists (with another template, spec or settings, "
-            "or changed since it was created)."
+            "or changed since it was created).",
+            field=("name",),
         )
     applied = _inputs(version, spec)
     inputs = applied.values
@@ -153,7 +157,7 @@ def create_environment(
     try:
         session.flush()
     except IntegrityError as exc:
-        raise ConflictException(f"The environment '{name}' already exists.") from exc
+        raise Conflict(f"The environment '{name}' already exists.", field=("name",)) from exc
     deployments.start(
         session,
         environment,
@@ -161,12 +165,7 @@ def create_environment(
         operation=DEPLOY,
         initial_state=None,
         target_state=state(environment, version, spec),
-        plan={
-            "template_version_id": version.id,
-            "spec": spec,
-            "inputs": inputs,
-            "warnings": specs.ignored_input_messages(applied),
-        },
+        plan=TemplatePlan(version.id, spec, inputs, tuple(specs.ignored_input_messages(applied))),
         now=now,
     )
     return environment, True
@@ -225,7 +224,7 @@ def update_environment(
     environment.last_modified_at = now
     if deployment_type == versions.NONE:
         if spec is not None or major is not None or minor is not None:
-            raise ValidationException(
+            raise InvalidInput(
                 "deploymentType NONE updates metadata only; a spec or template version needs "
                 "CURRENT_VERSION, MINOR_VERSION or MAJOR_VERSION."
             )
@@ -253,12 +252,9 @@ def update_environment(
         operation=DEPLOY,
         initial_state=deployed_state(environment),
         target_state=state(environment, version, new_spec),
-        plan={
-            "template_version_id": version.id,
-            "spec": new_spec,
-            "inputs": inputs,
-            "warnings": specs.ignored_input_messages(applied),
-        },
+        plan=TemplatePlan(
+            version.id, new_spec, inputs, tuple(specs.ignored_input_messages(applied))
+        ),
         now=now,
     )
     return environment
@@ -290,11 +286,12 @@ def _check_instances_compatible(
         if wanted not in (service_version.compatible_environment_templates or [])
     ]
     if blocked:
-        raise ValidationException(
-            f"templateMajorVersion: service instance(s) {', '.join(blocked)} in environment "
-            f"'{environment.name}' run service template versions that do not support "
+        raise InvalidInput.at(
+            ("templateMajorVersion",),
+            f"service instance(s) {', '.join(blocked)} in environment '{environment.name}' "
+            "run service template versions that do not support "
             f"{environment.template_name}:{version.major}; move them to a compatible service "
-            "template version first."
+            "template version first.",
         )
 
 
@@ -307,7 +304,7 @@ def delete_environment(session: Session, arns: Arns, name: str, now: datetime) -
         select(func.count()).where(ServiceInstance.environment_id == environment.id)
     )
     if users:
-        raise ConflictException(
+        raise Conflict(
             f"The environment '{name}' still has {users} service instance(s); delete them "
             "(or their services) first."
         )
@@ -315,7 +312,7 @@ def delete_environment(session: Session, arns: Arns, name: str, now: datetime) -
         select(func.count()).where(Component.environment_id == environment.id)
     )
     if components:
-        raise ConflictException(
+        raise Conflict(
             f"The environment '{name}' still has {components} component(s); delete them first."
         )
     deployments.start(
@@ -325,7 +322,7 @@ def delete_environment(session: Session, arns: Arns, name: str, now: datetime) -
         operation=DELETE,
         initial_state=deployed_state(environment),
         target_state=None,
-        plan={},
+        plan=DeletePlan(),
         now=now,
     )
     return environment

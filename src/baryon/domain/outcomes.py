@@ -23,6 +23,7 @@ from baryon.domain.deployments import (
     SUCCEEDED,
     Deployable,
 )
+from baryon.domain.plan import ComponentPlan, TemplatePlan, plan_from_json
 from baryon.store.tables import (
     Component,
     Deployment,
@@ -101,16 +102,18 @@ def _record_deploy(
         resource.deployment_status_message = result.message
         resource.last_modified_at = now
         return
-    plan = deployment.plan
+    plan = plan_from_json(deployment.plan)
     if isinstance(resource, Component):
+        assert isinstance(plan, ComponentPlan)
         _adopt_component_plan(resource, plan)
     else:
-        version = session.get(TemplateVersion, plan["template_version_id"])
+        assert isinstance(plan, TemplatePlan)
+        version = session.get(TemplateVersion, plan.template_version_id)
         target = next(iter((deployment.target_state or {}).values()), {})
         resource.template_major = version.major if version else int(target["templateMajorVersion"])
         resource.template_minor = version.minor if version else int(target["templateMinorVersion"])
-        resource.spec = plan.get("spec")
-        resource.inputs = plan.get("inputs")
+        resource.spec = plan.spec
+        resource.inputs = dict(plan.inputs)
     resource.deployment_status = SUCCEEDED
     resource.deployment_status_message = result.message
     resource.last_succeeded_deployment_id = deployment.id
@@ -121,12 +124,12 @@ def _record_deploy(
     deployments.replace_provisioned_resources(session, deployment.target_arn, result.resources)
 
 
-def _adopt_component_plan(component: Component, plan: dict) -> None:
+def _adopt_component_plan(component: Component, plan: ComponentPlan) -> None:
     """A component's deployed state is its inline IaC and where it is attached."""
-    component.template_file = plan["template_file"]
-    component.service_spec = plan.get("service_spec")
-    component.service_name = plan.get("service_name")
-    component.service_instance_name = plan.get("service_instance_name")
+    component.template_file = plan.template_file
+    component.service_spec = plan.service_spec
+    component.service_name = plan.service_name
+    component.service_instance_name = plan.service_instance_name
 
 
 def _record_delete(

@@ -15,7 +15,6 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from baryon.api.errors import ConflictException, ResourceNotFoundException, ValidationException
 from baryon.bundles.schema import TemplateSchema
 from baryon.domain import deployments, specs, versions
 from baryon.domain.arns import Arns
@@ -30,6 +29,8 @@ from baryon.domain.deployments import (
     Target,
 )
 from baryon.domain.environments import CUSTOMER_MANAGED, find_environment
+from baryon.domain.errors import Conflict, FieldPath, InvalidInput, NotFound
+from baryon.domain.plan import DeletePlan, TemplatePlan
 from baryon.domain.specs import InstanceSpec, ServiceSpecDocument
 from baryon.domain.tags import inherit_tags, set_tags
 from baryon.domain.templates import TemplateKind, find_template
@@ -67,7 +68,7 @@ def find_service(session: Session, name: str, *, lock: bool = False) -> Service:
     stmt = select(Service).where(Service.name == name)
     service = session.scalars(stmt.with_for_update() if lock else stmt).first()
     if service is None:
-        raise ResourceNotFoundException(f"The service '{name}' was not found.")
+        raise NotFound(f"The service '{name}' was not found.")
     return service
 
 
@@ -79,7 +80,7 @@ def find_instance(
     )
     instance = session.scalars(stmt.with_for_update() if lock else stmt).first()
     if instance is None:
-        raise ResourceNotFoundException(
+        raise NotFound(
             f"The service instance '{name}' of service '{service_name}' was not found."
         )
     return instance
@@ -89,7 +90,7 @@ def find_pipeline(session: Session, service: Service, *, lock: bool = False) -> 
     stmt = select(ServicePipeline).where(ServicePipeline.service_id == service.id)
     pipeline = session.scalars(stmt.with_for_update() if lock else stmt).first()
     if pipeline is None:
-        raise ResourceNotFoundException(f"The service '{service.name}' has no pipeline.")
+        raise NotFound(f"The service '{service.name}' has no pipeline.")
     return pipeline
 
 
@@ -184,20 +185,22 @@ def _instance_plan(
     *,
     spec_text: str,
     current: dict[str, Any] | None = None,
-) -> tuple[Environment, dict[str, Any]]:
+) -> tuple[Environment, TemplatePlan]:
     """Checks an instance entry against ``version`` and returns (environment, plan)."""
     where = f"instances[{entry.index}]"
     try:
         environment = find_environment(session, entry.environment)
-    except ResourceNotFoundException as exc:
-        raise ValidationException(
-            f"{where}.environment: the environment '{entry.environment}' does not exist."
+    except NotFound as exc:
+        raise InvalidInput.at(
+            ("instances", entry.index, "environment"),
+            f"the environment '{entry.environment}' does not exist.",
         ) from exc
-    check_compatible(version, environment, where)
+    check_compatible(version, environment, where, field=("instances", entry.index, "environment"))
     if environment.last_succeeded_deployment_id is None:
-        raise ValidationException(
-            f"{where}.environment: the environment '{environment.name}' has not been deployed "
-            f"successfully yet (status {environment.deployment_status})."
+        raise InvalidInput.at(
+            ("instances", entry.index, "environment"),
+            f"the environment '{environment.name}' has not been deployed successfully yet "
+            f"(status {environment.deployment_status}).",
         )
     schema = versions.version_schema(version)
     applied = specs.resolve_inputs(
@@ -205,15 +208,19 @@ def _instance_plan(
     )
     inputs = applied.values
     spec_text = specs.with_current_values(spec_text, specs.instance_section(entry.name), inputs)
-    return environment, {
-        "template_version_id": version.id,
-        "spec": spec_text,
-        "inputs": inputs,
-        "warnings": specs.ignored_input_messages(applied),
-    }
+    warnings = tuple(specs.ignored_input_messages(applied))
+    return environment, TemplatePlan(version.id, spec_text, inputs, warnings)
 
 
-def check_compatible(version: TemplateVersion, environment: Environment, where: str) -> None:
+def check_compatible(
+    version: TemplateVersion,
+    environment: Environment,
+    where: str,
+    *,
+    field: FieldPath | None = None,
+) -> None:
+    """Refuses an environment ``version`` cannot run in; the message says ``where``, the
+    error's ``field`` (when given) names the environment member it belongs to."""
     wanted = {
         "templateName": environment.template_name,
         "majorVersion": str(environment.template_major),
@@ -223,12 +230,13 @@ def check_compatible(version: TemplateVersion, environment: Environment, where: 
             f"{c['templateName']}:{c['majorVersion']}"
             for c in version.compatible_environment_templates or []
         )
-        raise ValidationException(
-            f"{where}.environment: environment '{environment.name}' runs "
+        reason = (
+            f"environment '{environment.name}' runs "
             f"{environment.template_name}:{environment.template_major}, which version "
             f"{version.major}.{version.minor} of this service template does not support "
             f"(compatible: {allowed or 'none'})."
         )
+        raise InvalidInput(f"{where}.environment: {reason}", field=field, reason=reason)
 
 
 def _pipeline_plan(
@@ -236,19 +244,14 @@ def _pipeline_plan(
     document: ServiceSpecDocument,
     spec_text: str,
     current: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> TemplatePlan:
     schema = versions.version_schema(version)
     applied = specs.resolve_inputs(
         schema, schema.pipeline_input_type, document.pipeline, where="pipeline", current=current
     )
     inputs = applied.values
     spec_text = specs.with_current_values(spec_text, specs.pipeline_section, inputs)
-    return {
-        "template_version_id": version.id,
-        "spec": spec_text,
-        "inputs": inputs,
-        "warnings": specs.ignored_input_messages(applied),
-    }
+    return TemplatePlan(version.id, spec_text, inputs, tuple(specs.ignored_input_messages(applied)))
 
 
 def _new_instance(
@@ -269,7 +272,7 @@ def _new_instance(
         )
     )
     if exists is not None:
-        raise ConflictException(taken)
+        raise Conflict(taken)
     instance = ServiceInstance(
         service_id=service.id,
         environment_id=environment.id,
@@ -287,7 +290,7 @@ def _new_instance(
     try:
         session.flush()
     except IntegrityError as exc:  # created concurrently
-        raise ConflictException(taken) from exc
+        raise Conflict(taken) from exc
     inherit_tags(session, arns.service(service.name), arns.service_instance(service.name, name))
     return instance
 
@@ -297,7 +300,7 @@ def _start_instance(
     arns: Arns,
     instance: ServiceInstance,
     version: TemplateVersion,
-    plan: dict[str, Any],
+    plan: TemplatePlan,
     initial: dict | None,
     now: datetime,
 ) -> Deployment:
@@ -307,7 +310,7 @@ def _start_instance(
         instance_target(arns, instance),
         operation=DEPLOY,
         initial_state=initial,
-        target_state=instance_state(session, instance, version.major, version.minor, plan["spec"]),
+        target_state=instance_state(session, instance, version.major, version.minor, plan.spec),
         plan=plan,
         now=now,
     )
@@ -349,9 +352,10 @@ def create_service(
         )
         if retry:
             return existing, False
-        raise ConflictException(
+        raise Conflict(
             f"The service '{name}' already exists (with another template, spec or settings, or "
-            "changed since it was created)."
+            "changed since it was created).",
+            field=("name",),
         )
     schema = versions.version_schema(version)
     document = specs.parse_service_spec(spec)
@@ -380,7 +384,7 @@ def create_service(
     try:
         session.flush()
     except IntegrityError as exc:
-        raise ConflictException(f"The service '{name}' already exists.") from exc
+        raise Conflict(f"The service '{name}' already exists.", field=("name",)) from exc
     if tags:
         set_tags(session, arns.service(name), tags)
     started = []
@@ -388,7 +392,7 @@ def create_service(
         instance = _new_instance(
             session, arns, service, entry.name, environment, version, spec, now
         )
-        instance.inputs = plan["inputs"]
+        instance.inputs = plan.inputs
         started.append(_start_instance(session, arns, instance, version, plan, None, now).id)
     waiting = None
     if pipeline_plan is not None:
@@ -397,7 +401,7 @@ def create_service(
             template_major=version.major,
             template_minor=version.minor,
             spec=spec,
-            inputs=pipeline_plan["inputs"],
+            inputs=pipeline_plan.inputs,
             **deployments.initial_columns(now),
         )
         session.add(pipeline)
@@ -434,7 +438,7 @@ def _check_pipeline_request(
         if not repository.get(k)
     ]
     if missing:
-        raise ValidationException(
+        raise InvalidInput(
             "This service template provisions a pipeline, which builds from a source "
             f"repository: {', '.join(missing)} must be given."
         )
@@ -442,9 +446,10 @@ def _check_pipeline_request(
 
 def _refuse_pipeline_key(document: ServiceSpecDocument) -> None:
     if document.has_pipeline_key:
-        raise ValidationException(
-            "spec.pipeline: this service has no pipeline (its template provisions none, or "
-            "leaves it to the customer); remove 'pipeline:'."
+        raise InvalidInput.at(
+            ("spec", "pipeline"),
+            "this service has no pipeline (its template provisions none, or leaves it to the "
+            "customer); remove 'pipeline:'.",
         )
 
 
@@ -467,7 +472,7 @@ def update_service(
 ) -> Service:
     service = find_service(session, name, lock=True)
     if service.status in BUSY:
-        raise ConflictException(f"The service '{name}' is {service.status}; wait for it.")
+        raise Conflict(f"The service '{name}' is {service.status}; wait for it.")
     if description is not None:
         service.description = description
     service.last_modified_at = now
@@ -475,7 +480,7 @@ def update_service(
         return service
     document = specs.parse_service_spec(spec)
     if not document.instances:
-        raise ValidationException("spec.instances: a service keeps at least one instance.")
+        raise InvalidInput.at(("spec", "instances"), "a service keeps at least one instance.")
     current = {instance.name: instance for instance in instances_of(session, service)}
     for instance in current.values():
         deployments.ensure_idle(instance, f"Service instance '{instance.name}'")
@@ -498,7 +503,7 @@ def update_service(
         instance = _new_instance(
             session, arns, service, entry.name, environment, version, spec, now
         )
-        instance.inputs = plan["inputs"]
+        instance.inputs = plan.inputs
         started.append(_start_instance(session, arns, instance, version, plan, None, now).id)
     for instance_name, instance in current.items():
         if instance_name not in wanted:
@@ -550,11 +555,7 @@ def _redeploy_pipeline(
         operation=DEPLOY,
         initial_state=_pipeline_deployed_state(service, pipeline),
         target_state=pipeline_state(service.template_name, version.major, version.minor, spec_text),
-        plan={
-            "template_version_id": version.id,
-            "spec": spec_text,
-            "inputs": pipeline.inputs or {},
-        },
+        plan=TemplatePlan(version.id, spec_text, pipeline.inputs or {}),
         now=now,
         run_now=False,
     )
@@ -576,22 +577,25 @@ def _check_unchanged(
         if instance is None:
             continue
         if entry.environment != instance.environment_name:
-            raise ValidationException(
-                f"instances[{entry.index}].environment: instance '{name}' runs in "
-                f"'{instance.environment_name}' and cannot move; add a new instance instead."
+            raise InvalidInput.at(
+                ("instances", entry.index, "environment"),
+                f"instance '{name}' runs in '{instance.environment_name}' and cannot move; add "
+                "a new instance instead.",
             )
         if not _same_inputs(session, instance, entry.spec):
-            raise ValidationException(
-                f"instances[{entry.index}].spec: UpdateService adds and removes instances and "
-                f"cannot edit instance '{name}'; change it with UpdateServiceInstance."
+            raise InvalidInput.at(
+                ("instances", entry.index, "spec"),
+                "UpdateService adds and removes instances and cannot edit instance "
+                f"'{name}'; change it with UpdateServiceInstance.",
             )
     if (
         pipeline is not None
         and document.has_pipeline_key
         and not _same_inputs(session, pipeline, document.pipeline)
     ):
-        raise ValidationException(
-            "spec.pipeline: UpdateService cannot change the pipeline; use UpdateServicePipeline."
+        raise InvalidInput.at(
+            ("spec", "pipeline"),
+            "UpdateService cannot change the pipeline; use UpdateServicePipeline.",
         )
 
 
@@ -620,7 +624,7 @@ def _same_inputs(
     type_name = schema.service_input_type if kind == "service" else schema.pipeline_input_type
     try:
         resolved = specs.apply_inputs(schema, type_name, values, where=kind, current=deployed)
-    except ValidationException:
+    except InvalidInput:
         return False
     return resolved == deployed
 
@@ -643,7 +647,7 @@ def _start_delete(
             session, instance, instance.template_major, instance.template_minor, instance.spec
         ),
         target_state=None,
-        plan={},
+        plan=DeletePlan(),
         now=now,
     )
 
@@ -662,7 +666,7 @@ def _refuse_removing_with_components(
     ).all()
     if attached:
         listed = ", ".join(f"'{c}' on instance '{i}'" for c, i in attached)
-        raise ConflictException(f"Detach or delete the component(s) first: {listed}.")
+        raise Conflict(f"Detach or delete the component(s) first: {listed}.")
 
 
 def delete_service(session: Session, arns: Arns, name: str, now: datetime) -> Service:
@@ -670,7 +674,7 @@ def delete_service(session: Session, arns: Arns, name: str, now: datetime) -> Se
     if service.status == DELETE_IN_PROGRESS:
         return service  # an idempotent retry
     if service.status in BUSY:
-        raise ConflictException(f"The service '{name}' is {service.status}; wait for it.")
+        raise Conflict(f"The service '{name}' is {service.status}; wait for it.")
     instances = instances_of(session, service)
     _refuse_removing_with_components(session, service, [i.name for i in instances])
     pipeline = pipeline_of(session, service)
@@ -686,7 +690,7 @@ def delete_service(session: Session, arns: Arns, name: str, now: datetime) -> Se
                 operation=DELETE,
                 initial_state=_pipeline_deployed_state(service, pipeline),
                 target_state=None,
-                plan={},
+                plan=DeletePlan(),
                 now=now,
             ).id
         )
@@ -727,7 +731,7 @@ def create_service_instance(
     # A pipeline deployment already waits for this service's instances: the new one joins.
     joins = bool(operation.get("pipeline")) and service.status != DELETE_IN_PROGRESS
     if service.status in BUSY and not joins:
-        raise ConflictException(f"The service '{service_name}' is {service.status}; wait for it.")
+        raise Conflict(f"The service '{service_name}' is {service.status}; wait for it.")
     pipeline = pipeline_of(session, service)
     if pipeline is not None and not joins:
         deployments.ensure_idle(pipeline, f"The pipeline of service '{service_name}'")
@@ -742,8 +746,8 @@ def create_service_instance(
     document = specs.parse_service_spec(spec)
     entry = document.instance(name)
     environment, plan = _instance_plan(session, version, entry, spec_text=spec)
-    instance = _new_instance(session, arns, service, name, environment, version, plan["spec"], now)
-    instance.inputs = plan["inputs"]
+    instance = _new_instance(session, arns, service, name, environment, version, plan.spec, now)
+    instance.inputs = plan.inputs
     instance.last_client_request_token = client_token
     started = _start_instance(session, arns, instance, version, plan, None, now).id
     service.spec = specs.edit_service_spec(service.spec, instance=entry)
@@ -777,7 +781,7 @@ def update_service_instance(
         instance.last_client_request_token = client_token
     if deployment_type == versions.NONE:
         if spec is not None or major is not None or minor is not None:
-            raise ValidationException(
+            raise InvalidInput(
                 "deploymentType NONE deploys nothing; a spec or template version needs "
                 "CURRENT_VERSION, MINOR_VERSION or MAJOR_VERSION."
             )
@@ -796,9 +800,10 @@ def update_service_instance(
     spec_text = spec if spec is not None else instance.spec or ""
     entry = specs.parse_service_spec(spec_text).instance(name)
     if entry.environment != instance.environment_name:
-        raise ValidationException(
-            f"instances[{entry.index}].environment: instance '{name}' runs in "
-            f"'{instance.environment_name}'; an instance cannot move to '{entry.environment}'."
+        raise InvalidInput.at(
+            ("instances", entry.index, "environment"),
+            f"instance '{name}' runs in '{instance.environment_name}'; an instance cannot move "
+            f"to '{entry.environment}'.",
         )
     _, plan = _instance_plan(session, version, entry, spec_text=spec_text, current=instance.inputs)
     initial = instance_state(
@@ -830,7 +835,7 @@ def update_service_pipeline(
             session, pipeline, document.pipeline
         )
         if major is not None or minor is not None or changes_spec:
-            raise ValidationException(
+            raise InvalidInput(
                 "deploymentType NONE deploys nothing; a new pipeline spec or template version "
                 "needs CURRENT_VERSION, MINOR_VERSION or MAJOR_VERSION."
             )
@@ -951,7 +956,7 @@ def _sync_service_spec(service: Service, deployment: Deployment) -> None:
             service.spec = specs.edit_service_spec(service.spec, instance=entry)
         elif deployment.target_type == SERVICE_PIPELINE and document.has_pipeline_key:
             service.spec = specs.edit_service_spec(service.spec, pipeline=document.pipeline or {})
-    except ValidationException:
+    except InvalidInput:
         return  # a spec that no longer parses (older rules): leave the service's as it is
 
 

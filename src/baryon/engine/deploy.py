@@ -28,6 +28,7 @@ from baryon.domain.deployments import (
     SUCCEEDED,
 )
 from baryon.domain.environments import CUSTOMER_MANAGED
+from baryon.domain.plan import ComponentPlan, TemplatePlan, plan_from_json
 from baryon.domain.templates import template_arn
 from baryon.engine import provisioning
 from baryon.engine.deployment_io import DatabaseDeploymentIO
@@ -224,12 +225,14 @@ def _prepare_from_template(
     session: Session, runtime: WorkerRuntime, deployment: Deployment, resource: Any, work: Work
 ) -> None:
     """Environments, service instances and pipelines: IaC from a template version's bundle."""
-    version = session.get(TemplateVersion, deployment.plan["template_version_id"])
+    plan = plan_from_json(deployment.plan)
+    assert isinstance(plan, TemplatePlan)
+    version = session.get(TemplateVersion, plan.template_version_id)
     if version is None:
         raise BundleError("the template version this deployment targets was deleted")
     template = session.get(Template, version.template_id)
     assert template is not None
-    inputs = deployment.plan.get("inputs") or {}
+    inputs = dict(plan.inputs)
     if isinstance(resource, Environment) and template.provisioning == CUSTOMER_MANAGED:
         work.spec_outputs = {key: _output_text(value) for key, value in inputs.items()}
         return
@@ -290,10 +293,11 @@ def _prepare_component(
     work: Work,
 ) -> None:
     """A directly defined component: its IaC is inline, in the deployment's plan."""
-    plan = deployment.plan
-    manifest = parse_manifest(plan["manifest"], "manifest", component=True)
+    plan = plan_from_json(deployment.plan)
+    assert isinstance(plan, ComponentPlan)
+    manifest = parse_manifest(plan.manifest, "manifest", component=True)
     file_name = manifest.templates[0].file or "template"
-    work.section = IacSection("component", manifest, {file_name: plan["template_file"]})
+    work.section = IacSection("component", manifest, {file_name: plan.template_file})
     work.render_kind = "component"
     settings = runtime.settings
     environment = session.get(Environment, component.environment_id)
@@ -305,7 +309,7 @@ def _prepare_component(
         "proton:environment": runtime.arns.environment(environment.name),
         "proton:component": deployment.target_arn,
     }
-    service_name, instance_name = plan.get("service_name"), plan.get("service_instance_name")
+    service_name, instance_name = plan.service_name, plan.service_instance_name
     if not (service_name and instance_name):
         work.namespace = component_namespace(component.name, env_ref)
         return
@@ -318,9 +322,9 @@ def _prepare_component(
     if service is None or instance is None:
         raise BundleError(f"the service instance {service_name}/{instance_name} is gone")
     inputs = dict(instance.inputs or {})
-    if plan.get("service_spec"):
+    if plan.service_spec:
         # The spec the developer gave the component wins over the instance's deployed inputs.
-        entry = specs.parse_service_spec(plan["service_spec"]).instance(instance_name)
+        entry = specs.parse_service_spec(plan.service_spec).instance(instance_name)
         inputs.update(entry.spec or {})
     work.namespace = component_namespace(
         component.name,

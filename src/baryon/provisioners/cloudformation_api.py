@@ -122,7 +122,8 @@ class StackApi:
             raise
         if not stacks or stacks[0].get("StackStatus") == "DELETE_COMPLETE":
             return None
-        return stacks[0]
+        stack: dict[str, Any] = stacks[0]
+        return stack
 
 
 def _is_operation_start(event: dict[str, Any], stack_id: str) -> bool:

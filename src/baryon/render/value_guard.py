@@ -146,7 +146,7 @@ def _survives(stand_in: Any, real: Any, used: _Probes) -> bool:
     if isinstance(stand_in, str) and any(token in stand_in for token in used):
         for token, (_, value) in used.items():
             stand_in = stand_in.replace(token, value)
-        return real == stand_in
+        return bool(real == stand_in)
     return not isinstance(real, dict | list)
 
 

@@ -9,10 +9,9 @@ from typing import Any
 
 from starlette.responses import Response
 
-from baryon.api.errors import ApiError, ConflictException
 from baryon.operations import deployed_resources, previews
 from baryon.operations.deployed_resources import ResourceStatus, Upgrade
-from baryon.operations.errors import NotFound
+from baryon.operations.errors import Conflict, DomainError, NotFound
 from baryon.web import forms, members, resources, urls
 from baryon.web.http import Handler, PortalError, Visit
 from baryon.web.resources import ENVIRONMENT, PageKey
@@ -104,9 +103,9 @@ def edit_page(key_of: KeyOf) -> Handler:
             if not form.has_errors and (not yaml_mode or spec_text.strip()):
                 try:
                     deployed_resources.redeploy_spec(visit.context("redeploy_spec"), key, spec_text)
-                except ConflictException:
+                except Conflict:
                     raise
-                except ApiError as exc:
+                except DomainError as exc:
                     if yaml_mode:
                         spec_error = exc.message
                     else:

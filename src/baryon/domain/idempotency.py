@@ -45,7 +45,8 @@ def recall(session: Session, operation: str, request: dict[str, Any], now: datet
     if row.request_digest != request_digest(request):
         raise InvalidInput(
             f"The clientToken '{token}' was already used with different parameters "
-            f"(IdempotentParameterMismatch)."
+            f"(IdempotentParameterMismatch).",
+            field=("clientToken",),
         )
     return row.resource_ref
 

@@ -17,7 +17,8 @@ def set_tags(session: Session, arn: str, tags: list[dict[str, str]]) -> None:
     reserved = [t["key"] for t in tags if t["key"].lower().startswith(RESERVED_PREFIX)]
     if reserved:
         raise InvalidInput(
-            f"Tag keys starting with '{RESERVED_PREFIX}' are reserved: {', '.join(reserved)}"
+            f"Tag keys starting with '{RESERVED_PREFIX}' are reserved: {', '.join(reserved)}",
+            field=("tags",),
         )
     wanted = {t["key"]: t["value"] for t in tags}
     existing = {row.key: row for row in session.scalars(select(Tag).where(Tag.resource_arn == arn))}
@@ -26,7 +27,8 @@ def set_tags(session: Session, arn: str, tags: list[dict[str, str]]) -> None:
     if total > MAX_TAGS_PER_RESOURCE:
         raise InvalidInput(
             f"A resource can have at most {MAX_TAGS_PER_RESOURCE} tags; this request would "
-            f"give '{arn}' {total}."
+            f"give '{arn}' {total}.",
+            field=("tags",),
         )
     for key, value in wanted.items():
         if key in existing:

@@ -86,14 +86,16 @@ def target_version(
             raise InvalidInput(
                 "deploymentType CURRENT_VERSION keeps the deployed version "
                 f"{current_major}.{current_minor} and takes no templateMajorVersion or "
-                "templateMinorVersion; use MINOR_VERSION or MAJOR_VERSION to change the version."
+                "templateMinorVersion; use MINOR_VERSION or MAJOR_VERSION to change the version.",
+                field=("templateMajorVersion",) if major is not None else ("templateMinorVersion",),
             )
         return published_or_current(session, template, current_major, current_minor)
     if deployment_type == MINOR_VERSION:
         if wanted_major not in (None, current_major):
             raise InvalidInput(
                 f"deploymentType MINOR_VERSION stays in major version {current_major}; "
-                "use MAJOR_VERSION to change the major version."
+                "use MAJOR_VERSION to change the major version.",
+                field=("templateMajorVersion",),
             )
         return published_version(session, template, current_major, wanted_minor)
     if deployment_type == MAJOR_VERSION:
@@ -102,16 +104,20 @@ def target_version(
             if recommended is None or recommended <= current_major:
                 raise InvalidInput(
                     f"There is no published major version of '{template.name}' higher than "
-                    f"{current_major}."
+                    f"{current_major}.",
+                    field=("templateMajorVersion",),
                 )
             wanted_major = recommended
         if wanted_major <= current_major:
             raise InvalidInput(
                 f"deploymentType MAJOR_VERSION moves to a higher major version than "
-                f"{current_major}; got {wanted_major}."
+                f"{current_major}; got {wanted_major}.",
+                field=("templateMajorVersion",),
             )
         return published_version(session, template, wanted_major, wanted_minor)
-    raise InvalidInput(f"deploymentType {deployment_type} does not deploy a version.")
+    raise InvalidInput(
+        f"deploymentType {deployment_type} does not deploy a version.", field=("deploymentType",)
+    )
 
 
 def published_or_current(

@@ -27,7 +27,8 @@ def _check_instance_filter(request: dict[str, Any]) -> None:
     if request.get("serviceInstanceName") and not request.get("serviceName"):
         raise InvalidInput(
             "serviceInstanceName needs serviceName: instance names are unique only within "
-            "their service."
+            "their service.",
+            field=("serviceName",),
         )
 
 

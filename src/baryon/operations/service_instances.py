@@ -112,14 +112,16 @@ def _retried(
     if ref != f"{service_name}/{name}":
         raise InvalidInput(
             f"The clientToken '{request['clientToken']}' was already used for another service "
-            "instance."
+            "instance.",
+            field=("clientToken",),
         )
     try:
         return services.find_instance(session, service_name, name)
     except NotFound as exc:
         raise InvalidInput(
             f"The clientToken '{request['clientToken']}' was used for service instance "
-            f"'{name}', which has been deleted since; retry with a new token."
+            f"'{name}', which has been deleted since; retry with a new token.",
+            field=("clientToken",),
         ) from exc
 
 
@@ -169,7 +171,10 @@ def _apply_filters(stmt: Any, filters: list[dict[str, str]]) -> Any:
     by_key: dict[str, list[str]] = {}
     for index, item in enumerate(filters, start=1):
         if "key" not in item or "value" not in item:
-            raise InvalidInput(f"filters.{index}.member: needs both key and value.")
+            # AWS messages number list members from 1; a field path indexes from 0.
+            raise InvalidInput(
+                f"filters.{index}.member: needs both key and value.", field=("filters", index - 1)
+            )
         by_key.setdefault(item["key"], []).append(item["value"])
     for key, values in by_key.items():
         if key in _EQUALITY_FILTERS:
@@ -190,7 +195,8 @@ def _apply_filters(stmt: Any, filters: list[dict[str, str]]) -> Any:
             if bad:
                 raise InvalidInput(
                     f"filters: deployedTemplateVersionStatus must be one of "
-                    f"{', '.join(fleet.VERSION_STATUSES)}; got {', '.join(bad)}."
+                    f"{', '.join(fleet.VERSION_STATUSES)}; got {', '.join(bad)}.",
+                    field=("filters",),
                 )
             stmt, status = fleet.with_version_status(
                 stmt, SI.template_id, SI.template_major, SI.template_minor
@@ -204,7 +210,9 @@ def _timestamp(key: str, value: str) -> datetime:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         raise InvalidInput(
-            f"filters: {key} needs an RFC 3339 time such as 1985-04-12T23:20:50.52Z, got '{value}'."
+            f"filters: {key} needs an RFC 3339 time such as 1985-04-12T23:20:50.52Z, "
+            f"got '{value}'.",
+            field=("filters",),
         ) from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 

@@ -54,6 +54,11 @@ class BundleError(Exception):
         return f"{where}: {self.reason}" if where else self.reason
 
 
+class YamlSyntaxError(BundleError):
+    """The text is not YAML at all, as opposed to YAML refused for its size or shape; callers
+    word the two differently and tell them apart by type, never by message."""
+
+
 @dataclass(frozen=True)
 class SpecProblem:
     """One reason why spec values do not fit an input type."""

@@ -21,7 +21,7 @@ import yaml
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from baryon.bundles.errors import BundleError, PathPart, field_path
+from baryon.bundles.errors import BundleError, PathPart, YamlSyntaxError, field_path
 
 MAX_ALIASES = 100
 # Without aliases a document cannot hold more nodes than characters, so this only
@@ -119,7 +119,7 @@ def load_yaml(text: str, file: str, *, max_bytes: int) -> YamlDocument:
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, file) from None
     except yaml.YAMLError as exc:
-        raise BundleError(f"invalid YAML: {exc}", file=file) from None
+        raise YamlSyntaxError(f"invalid YAML: {exc}", file=file) from None
     except _Refused as exc:
         raise BundleError(exc.reason, file=file, line=exc.line) from None
     except RecursionError:
@@ -129,7 +129,7 @@ def load_yaml(text: str, file: str, *, max_bytes: int) -> YamlDocument:
     return YamlDocument(file=file, data=data, lines=converter.lines if root else {})
 
 
-def _syntax_error(exc: yaml.MarkedYAMLError, file: str) -> BundleError:
+def _syntax_error(exc: yaml.MarkedYAMLError, file: str) -> YamlSyntaxError:
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark is not None else None
     problem = ", ".join(part for part in (exc.context, exc.problem) if part) or "syntax error"
@@ -143,7 +143,7 @@ def _syntax_error(exc: yaml.MarkedYAMLError, file: str) -> BundleError:
         and "block" not in (exc.context or "")
     ):
         problem += f" (opened on line {opened.line + 1})"
-    return BundleError(f"invalid YAML: {problem}", file=file, line=line)
+    return YamlSyntaxError(f"invalid YAML: {problem}", file=file, line=line)
 
 
 class _Converter:

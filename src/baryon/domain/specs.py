@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from baryon.bundles.errors import BundleError, SpecError
+from baryon.bundles.errors import BundleError, SpecError, YamlSyntaxError
 from baryon.bundles.inputs import AppliedInputs
 from baryon.bundles.schema import TemplateSchema
 from baryon.bundles.yaml_source import load_yaml
@@ -55,8 +55,8 @@ def _read(text: str) -> Any:
     try:
         return load_yaml(text, "spec", max_bytes=_MAX_SPEC_BYTES).data
     except BundleError as exc:
-        # Syntax errors say "invalid YAML"; the rest are limits (aliases, nesting, size).
-        problem = "is not valid YAML" if "invalid YAML" in exc.reason else "was refused"
+        # Not YAML at all, or YAML over a limit (aliases, nesting, size).
+        problem = "is not valid YAML" if isinstance(exc, YamlSyntaxError) else "was refused"
         raise InvalidInput(f"The spec {problem}: {exc}", field=SPEC) from exc
 
 

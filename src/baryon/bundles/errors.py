@@ -65,6 +65,9 @@ class SpecProblem:
 
     field: str
     message: str
+    # The same place as data, inside the inputs (without the ``where`` prefix of ``field``),
+    # for a form that puts the problem beside the input it names.
+    path: tuple[PathPart, ...] = ()
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message

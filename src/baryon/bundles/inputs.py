@@ -76,13 +76,13 @@ def resolve_inputs(
     ignored: list[Path] = []
     _drop_undeclared(merged, root, schema.types, (), ignored)
     problems = [
-        SpecProblem(field_path(path, where), f"must be a finite number, got {value}")
+        SpecProblem(field_path(path, where), f"must be a finite number, got {value}", path)
         for path, value in _non_finite(merged, ())
     ]
     filled: list[Path] = []
     _fill_defaults(merged, root, schema.types, (), filled)
     problems += [
-        SpecProblem(field_path(path, where), message)
+        SpecProblem(field_path(path, where), message, path)
         for path, message in describe_errors(validator.iter_errors(merged))
         if not _inside_any(path, filled)
     ]
@@ -97,7 +97,7 @@ def _ignored(schema: TemplateSchema, input_type_name: str, path: Path, where: st
     parent = _node_at(schema.types[input_type_name], schema.types, path[:-1])
     known = sorted(parent.get("properties", {}))
     message = unknown_key_message(path[:-1], str(path[-1]), known)
-    return SpecProblem(field_path(path, where), f"{message}; it is ignored")
+    return SpecProblem(field_path(path, where), f"{message}; it is ignored", path)
 
 
 def _inside_any(path: Path, prefixes: list[Path]) -> bool:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,13 +26,12 @@ import yaml
 
 from baryon import patterns
 from baryon.bundles import json_schema
-from baryon.bundles.errors import SpecError
+from baryon.bundles.errors import SpecError, field_path
 from baryon.bundles.schema import TemplateSchema
 from baryon.domain.specs import CURRENT_VALUE
 
 _SCALARS = ("string", "number", "integer", "boolean")
 _MAX_DEPTH = 8
-_PATH_HEAD = re.compile(r"^([^.\[]+)")
 _WHOLE_NUMBER = patterns.compile_pattern(r"^[+-]?[0-9]+$")
 _DECIMAL = patterns.compile_pattern(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")
 
@@ -356,12 +354,12 @@ def check(
     except SpecError as exc:
         by_name = {f.name: f for f in form.fields}
         for problem in exc.problems:
-            match = _PATH_HEAD.match(problem.field or "")
-            target = by_name.get(match.group(1)) if match else None
+            head = problem.path[0] if problem.path else None
+            target = by_name.get(head) if isinstance(head, str) else None
             if target is None:
                 form.errors.append(str(problem))
                 continue
-            inner = problem.field[len(target.name) :].lstrip(".")
+            inner = field_path(problem.path[1:])
             message = f"{inner}: {problem.message}" if inner else problem.message
             target.error = message if target.error is None else f"{target.error}; {message}"
 

@@ -1,7 +1,8 @@
 """The domain's own errors: which rule a request broke, and where.
 
 The domain knows no wire format. api/ answers each kind with Proton's modeled error
-(api/errors.py); the portal shows an error beside the form field its path names. The path is
+(api/front_door.py, in one table); the portal shows an error beside the form field its path
+names. The path is
 data, so no front door ever reads an error's text to find out where it belongs.
 """
 
@@ -12,7 +13,9 @@ from typing import Self
 from baryon.bundles.errors import PathPart, field_path
 
 # Where in the request an error belongs, as member names and list indexes:
-# ("spec",), ("instances", 0, "environment"), ("protonServiceRoleArn",).
+# ("name",), ("protonServiceRoleArn",), ("spec",). A service spec's entries are named as the
+# spec and the message name them, ("instances", 0, "environment"): the portal's service form
+# mirrors the spec's instances.
 FieldPath = tuple[PathPart, ...]
 
 

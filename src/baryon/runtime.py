@@ -5,12 +5,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from baryon.api.pagination import PageTokens
 from baryon.api.request_body import BodyBudget
 from baryon.auth.master_key import SecretBox, load_master_key
 from baryon.domain.arns import Arns
 from baryon.settings import Settings
 from baryon.store.database import Database
+from baryon.store.page_tokens import PageTokens
 
 
 @dataclass

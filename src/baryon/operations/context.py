@@ -11,9 +11,11 @@ from sqlalchemy import ColumnElement, Select
 from sqlalchemy.orm import Session
 
 from baryon.domain.arns import Arns
+from baryon.domain.errors import InvalidInput
 from baryon.runtime import Runtime
 from baryon.settings import Settings
 from baryon.store.database import Database
+from baryon.store.page_tokens import InvalidPageToken
 from baryon.store.paging import fetch_page
 
 DEFAULT_PAGE_SIZE = 100
@@ -56,7 +58,10 @@ class RequestContext:
         scope = scope or {}
         token = request.get("nextToken")
         tokens = self.runtime.page_tokens
-        after = tokens.decode(token, self.operation, scope) if token else None
+        try:
+            after = tokens.decode(token, self.operation, scope) if token else None
+        except InvalidPageToken as exc:
+            raise InvalidInput(str(exc), field=("nextToken",)) from exc
         limit = request.get("maxResults") or DEFAULT_PAGE_SIZE
         rows, position = fetch_page(
             session, stmt, keys, after=after, limit=limit, descending=descending

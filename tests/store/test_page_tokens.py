@@ -6,8 +6,7 @@ import re
 
 import pytest
 
-from baryon.api.errors import ValidationException
-from baryon.api.pagination import PageTokens
+from baryon.store.page_tokens import InvalidPageToken, PageTokens
 
 
 def test_round_trip_and_model_pattern() -> None:
@@ -28,15 +27,15 @@ def test_round_trip_and_model_pattern() -> None:
 def test_tampered_tokens_are_refused(mutate) -> None:
     tokens = PageTokens(b"key")
     token = tokens.encode("ListServices", {}, ["x"])
-    with pytest.raises(ValidationException, match="nextToken"):
+    with pytest.raises(InvalidPageToken, match="nextToken"):
         tokens.decode(mutate(token), "ListServices", {})
 
 
 def test_token_is_bound_to_operation_filters_and_key() -> None:
     token = PageTokens(b"key").encode("ListServices", {"f": 1}, ["x"])
-    with pytest.raises(ValidationException):
+    with pytest.raises(InvalidPageToken):
         PageTokens(b"key").decode(token, "ListEnvironments", {"f": 1})
-    with pytest.raises(ValidationException, match="different parameters"):
+    with pytest.raises(InvalidPageToken, match="different parameters"):
         PageTokens(b"key").decode(token, "ListServices", {"f": 2})
-    with pytest.raises(ValidationException):
+    with pytest.raises(InvalidPageToken):
         PageTokens(b"other").decode(token, "ListServices", {"f": 1})

@@ -4,6 +4,9 @@ A token carries the position after the last item served (keyset pagination: stab
 inserts and cheap at any depth) plus a digest of the request's filters, and is signed so
 that clients cannot forge positions or reuse a token with other filters. The alphabet is plain
 base64, which the model's NextToken pattern allows.
+
+Tokens live beside keyset paging (store/paging.py) because a position is the store's; they
+raise their own error, which the operation turns into a refusal of its ``nextToken``.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ import hmac
 import json
 from typing import Any
 
-from baryon.api.errors import ValidationException
-
 _MAC_BYTES = 16
+
+
+class InvalidPageToken(ValueError):
+    """A nextToken that was forged, damaged, or issued for another request."""
 
 
 class PageTokens:
@@ -38,14 +43,14 @@ class PageTokens:
         except (ValueError, json.JSONDecodeError):
             data = None
         if not isinstance(data, dict) or data.get("o") != operation:
-            raise ValidationException("The nextToken is not valid for this operation.")
+            raise InvalidPageToken("The nextToken is not valid for this operation.")
         if data.get("s") != _digest(scope):
-            raise ValidationException(
+            raise InvalidPageToken(
                 "The nextToken was issued for a request with different parameters."
             )
         position = data.get("p")
         if not isinstance(position, list):
-            raise ValidationException("The nextToken is not valid for this operation.")
+            raise InvalidPageToken("The nextToken is not valid for this operation.")
         return position
 
     def _mac(self, body: bytes) -> bytes:

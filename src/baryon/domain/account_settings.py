@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from baryon.domain.errors import InvalidInput
@@ -19,7 +21,7 @@ def update(
     *,
     pipeline_service_role_arn: str | None,
     pipeline_codebuild_role_arn: str | None,
-    pipeline_repository: dict | None,
+    pipeline_repository: dict[str, Any] | None,
     delete_pipeline_repository: bool,
 ) -> AccountSettingsRow:
     if delete_pipeline_repository and pipeline_repository:

@@ -166,7 +166,7 @@ def outputs_of(session: Session, deployment_id: str | None) -> dict[str, str]:
         .where(DeploymentOutput.deployment_id == deployment_id)
         .order_by(DeploymentOutput.key)
     )
-    return dict(rows.all())
+    return {key: value for key, value in rows.all()}
 
 
 def store_outputs(session: Session, deployment_id: str, outputs: dict[str, str]) -> None:

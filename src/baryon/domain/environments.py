@@ -80,7 +80,7 @@ def target(arns: Arns, environment: Environment) -> Target:
     return Target(ENVIRONMENT, arns.environment(environment.name), environment.name)
 
 
-def state(environment: Environment, version: TemplateVersion, spec: str | None) -> dict:
+def state(environment: Environment, version: TemplateVersion, spec: str | None) -> dict[str, Any]:
     return {
         "environment": {
             "spec": spec,
@@ -91,7 +91,7 @@ def state(environment: Environment, version: TemplateVersion, spec: str | None) 
     }
 
 
-def deployed_state(environment: Environment) -> dict:
+def deployed_state(environment: Environment) -> dict[str, Any]:
     return {
         "environment": {
             "spec": environment.spec,

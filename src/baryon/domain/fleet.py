@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, select
+from sqlalchemy.orm import QueryableAttribute
 
 from baryon.domain.template_versions import PUBLISHED
 from baryon.store.tables import TemplateVersion
@@ -21,9 +22,9 @@ VERSION_STATUSES = (UP_TO_DATE, BEHIND_MINOR, BEHIND_MAJOR)
 
 def with_version_status(
     stmt: Select[Any],
-    template_id: ColumnElement[int],
-    major: ColumnElement[int],
-    minor: ColumnElement[int],
+    template_id: ColumnElement[int] | QueryableAttribute[int],
+    major: ColumnElement[int] | QueryableAttribute[int],
+    minor: ColumnElement[int] | QueryableAttribute[int],
 ) -> tuple[Select[Any], ColumnElement[str]]:
     """Joins the recommended versions into ``stmt``; returns it and the status expression."""
     newest_major = (

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
 from baryon.domain import components, deployments, environments, services
@@ -48,6 +49,7 @@ def resource_of(
     session: Session, deployment: Deployment, *, lock: bool = False
 ) -> Deployable | None:
     """The resource a deployment targets, or None if it is gone."""
+    stmt: Select[Any]
     if deployment.target_type == ENVIRONMENT:
         stmt = select(Environment).where(Environment.name == deployment.environment_name)
     elif deployment.target_type == SERVICE_INSTANCE:
@@ -109,7 +111,7 @@ def _record_deploy(
     else:
         assert isinstance(plan, TemplatePlan)
         version = session.get(TemplateVersion, plan.template_version_id)
-        target = next(iter((deployment.target_state or {}).values()), {})
+        target: dict[str, Any] = next(iter((deployment.target_state or {}).values()), {})
         resource.template_major = version.major if version else int(target["templateMajorVersion"])
         resource.template_minor = version.minor if version else int(target["templateMinorVersion"])
         resource.spec = plan.spec

@@ -110,7 +110,9 @@ def _component_counts(session: Session) -> dict[str, int]:
 def _service_counts(session: Session) -> dict[str, int]:
     """A service is as stale as its stalest part: an instance or its pipeline behind a major
     version makes it behindMajor, else one behind a minor version behindMinor."""
-    by_rank = dict(session.execute(_service_staleness_statement()).all())
+    by_rank: dict[Any, int] = {
+        rank: count for rank, count in session.execute(_service_staleness_statement()).all()
+    }
     total = session.scalar(select(func.count()).select_from(Service)) or 0
     failed = session.scalar(
         select(func.count()).select_from(Service).where(Service.status.like("%FAILED%"))

@@ -138,7 +138,7 @@ def pipeline_target(session: Session, arns: Arns, service: Service) -> Target:
 
 def instance_state(
     session: Session, instance: ServiceInstance, major: int, minor: int, spec: str | None
-) -> dict:
+) -> dict[str, Any]:
     environment = session.get(Environment, instance.environment_id)
     pipeline = session.scalars(
         select(ServicePipeline).where(ServicePipeline.service_id == instance.service_id)
@@ -160,7 +160,7 @@ def instance_state(
     }
 
 
-def pipeline_state(template_name: str, major: int, minor: int, spec: str | None) -> dict:
+def pipeline_state(template_name: str, major: int, minor: int, spec: str | None) -> dict[str, Any]:
     return {
         "servicePipeline": {
             "spec": spec,
@@ -261,7 +261,7 @@ def _new_instance(
     name: str,
     environment: Environment,
     version: TemplateVersion,
-    spec_text: str,
+    spec_text: str | None,
     now: datetime,
 ) -> ServiceInstance:
     # The message is made first: a failed flush expires the session's objects.
@@ -301,7 +301,7 @@ def _start_instance(
     instance: ServiceInstance,
     version: TemplateVersion,
     plan: TemplatePlan,
-    initial: dict | None,
+    initial: dict[str, Any] | None,
     now: datetime,
 ) -> Deployment:
     return deployments.start(
@@ -392,7 +392,7 @@ def create_service(
         instance = _new_instance(
             session, arns, service, entry.name, environment, version, spec, now
         )
-        instance.inputs = plan.inputs
+        instance.inputs = dict(plan.inputs)
         started.append(_start_instance(session, arns, instance, version, plan, None, now).id)
     waiting = None
     if pipeline_plan is not None:
@@ -503,7 +503,7 @@ def update_service(
         instance = _new_instance(
             session, arns, service, entry.name, environment, version, spec, now
         )
-        instance.inputs = plan.inputs
+        instance.inputs = dict(plan.inputs)
         started.append(_start_instance(session, arns, instance, version, plan, None, now).id)
     for instance_name, instance in current.items():
         if instance_name not in wanted:
@@ -603,6 +603,7 @@ def _same_inputs(
     session: Session, resource: ServiceInstance | ServicePipeline, values: dict[str, Any] | None
 ) -> bool:
     """Whether ``values`` resolve to the inputs ``resource`` runs, under its deployed version."""
+    template_id: int | None
     if isinstance(resource, ServiceInstance):
         template_id, kind = resource.template_id, "service"
     else:
@@ -629,7 +630,7 @@ def _same_inputs(
     return resolved == deployed
 
 
-def _pipeline_deployed_state(service: Service, pipeline: ServicePipeline) -> dict:
+def _pipeline_deployed_state(service: Service, pipeline: ServicePipeline) -> dict[str, Any]:
     return pipeline_state(
         service.template_name, pipeline.template_major, pipeline.template_minor, pipeline.spec
     )
@@ -678,7 +679,8 @@ def delete_service(session: Session, arns: Arns, name: str, now: datetime) -> Se
     instances = instances_of(session, service)
     _refuse_removing_with_components(session, service, [i.name for i in instances])
     pipeline = pipeline_of(session, service)
-    for resource in [*instances, *([pipeline] if pipeline else [])]:
+    parts: list[ServiceInstance | ServicePipeline] = [*instances, *([pipeline] if pipeline else [])]
+    for resource in parts:
         deployments.ensure_idle(resource, f"A resource of service '{name}'")
     started = [_start_delete(session, arns, instance, now).id for instance in instances]
     if pipeline is not None:
@@ -747,7 +749,7 @@ def create_service_instance(
     entry = document.instance(name)
     environment, plan = _instance_plan(session, version, entry, spec_text=spec)
     instance = _new_instance(session, arns, service, name, environment, version, plan.spec, now)
-    instance.inputs = plan.inputs
+    instance.inputs = dict(plan.inputs)
     instance.last_client_request_token = client_token
     started = _start_instance(session, arns, instance, version, plan, None, now).id
     service.spec = specs.edit_service_spec(service.spec, instance=entry)
@@ -866,7 +868,8 @@ def update_service_pipeline(
 
 def cancel_waiting_pipeline(session: Session, service: Service, now: datetime) -> bool:
     """Cancels a pipeline deployment that has not started (it waits for instances)."""
-    waiting = (service.operation or {}).get("pipeline")
+    operation = service.operation or {}
+    waiting = operation.get("pipeline")
     if not waiting:
         return False
     deployment = session.get(Deployment, waiting)
@@ -875,9 +878,9 @@ def cancel_waiting_pipeline(session: Session, service: Service, now: datetime) -
         return False
     _end_unstarted(deployment, pipeline, CANCELLED, "Cancelled before it started.", now)
     service.operation = {
-        **(service.operation or {}),
+        **operation,
         "pipeline": None,
-        "deployments": [*service.operation["deployments"], deployment.id],
+        "deployments": [*operation["deployments"], deployment.id],
     }
     return True
 
@@ -966,7 +969,10 @@ def _recover(session: Session, service: Service, now: datetime) -> None:
     if service.status not in ("CREATE_FAILED", "UPDATE_FAILED"):
         return
     pipeline = pipeline_of(session, service)
-    parts = [*instances_of(session, service), *([pipeline] if pipeline else [])]
+    parts: list[ServiceInstance | ServicePipeline] = [
+        *instances_of(session, service),
+        *([pipeline] if pipeline else []),
+    ]
     if all(part.deployment_status == SUCCEEDED for part in parts):
         service.status = ACTIVE
         service.status_message = None

@@ -174,7 +174,9 @@ def ignored_input_messages(applied: AppliedInputs) -> list[str]:
     return [f"Spec input ignored: {problem}" for problem in applied.ignored]
 
 
-def _substitute_current(values: dict[str, Any], current: dict[str, Any], where: str) -> dict:
+def _substitute_current(
+    values: dict[str, Any], current: dict[str, Any], where: str
+) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in values.items():
         if value == CURRENT_VALUE:
@@ -248,7 +250,7 @@ def edit_service_spec(
     entries = [e for e in data.get("instances") or [] if isinstance(e, dict)]
     changed = False
     if instance is not None:
-        wanted = {"name": instance.name, "environment": instance.environment}
+        wanted: dict[str, Any] = {"name": instance.name, "environment": instance.environment}
         if instance.spec:
             wanted["spec"] = instance.spec
         names = [e.get("name") for e in entries]

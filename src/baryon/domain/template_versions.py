@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -40,8 +41,8 @@ PUBLISHED = "PUBLISHED"
 class NewVersion:
     major: int | None  # None: start a new major version
     description: str | None
-    source: dict
-    compatible_environment_templates: list[dict] | None  # service templates only
+    source: dict[str, Any]
+    compatible_environment_templates: list[dict[str, Any]] | None  # service templates only
     supported_component_sources: list[str] | None  # service templates only
 
 
@@ -61,9 +62,7 @@ def find_version(
     )
     version = session.scalars(stmt.with_for_update() if lock else stmt).first()
     if version is None:
-        raise NotFound(
-            f"The {kind.label} version '{name}' {major}.{minor} was not found."
-        )
+        raise NotFound(f"The {kind.label} version '{name}' {major}.{minor} was not found.")
     return template, version
 
 
@@ -148,10 +147,12 @@ def _next_number(
     return major, highest_minor + 1
 
 
-def check_compatible_environments(session: Session, entries: list[dict]) -> list[dict]:
+def check_compatible_environments(
+    session: Session, entries: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Each entry must name an environment template major version that exists."""
     problems: list[str] = []
-    result: list[dict] = []
+    result: list[dict[str, Any]] = []
     for index, entry in enumerate(entries, start=1):
         name, major = entry["templateName"], int(entry["majorVersion"])
         usable = session.scalar(
@@ -188,7 +189,7 @@ def update_version(
     *,
     description: str | None,
     status: str | None,
-    compatible_environment_templates: list[dict] | None,
+    compatible_environment_templates: list[dict[str, Any]] | None,
     supported_component_sources: list[str] | None,
     now: datetime,
 ) -> tuple[Template, TemplateVersion]:
@@ -211,9 +212,7 @@ def update_version(
 def _check_transition(kind: TemplateKind, name: str, version: TemplateVersion, to: str) -> None:
     number = f"{version.major}.{version.minor}"
     if version.status == REGISTRATION_IN_PROGRESS:
-        raise Conflict(
-            f"The {kind.label} version '{name}' {number} is still being registered."
-        )
+        raise Conflict(f"The {kind.label} version '{name}' {number} is still being registered.")
     if not (version.status == DRAFT and to == PUBLISHED):
         raise InvalidInput(
             f"The {kind.label} version '{name}' {number} cannot go from {version.status} "

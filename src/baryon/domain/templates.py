@@ -14,6 +14,7 @@ from sqlalchemy import and_, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from baryon.bundles.loader import BundleKind
 from baryon.domain.arns import Arns
 from baryon.domain.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from baryon.store.tables import Environment, Service, Tag, Template, TemplateVersion
@@ -39,7 +40,7 @@ class TemplateKind(Enum):
         return "environment template" if self is TemplateKind.ENVIRONMENT else "service template"
 
     @property
-    def bundle_kind(self) -> str:
+    def bundle_kind(self) -> BundleKind:
         return "environment" if self is TemplateKind.ENVIRONMENT else "service"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from baryon.api import registry
 from baryon.api.service_models import PROTON, service_model
@@ -70,23 +70,36 @@ def refuse_unbuilt(operation: str, request: dict[str, Any]) -> None:
 
 
 Handler = Callable[[Any, dict[str, Any]], dict[str, Any] | None]
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def proton_operation(name: str) -> Callable[[Handler], Handler]:
+def proton_operation(
+    name: str,
+) -> Callable[
+    [Callable[Concatenate[Any, dict[str, Any], P], R]],
+    Callable[Concatenate[Any, dict[str, Any], P], R],
+]:
     """``baryon.api.registry.proton_operation``, with the operation's unbuilt members refused
-    before the handler runs."""
+    before the handler runs. Options a handler takes besides its request (keyword-only, for
+    in-process callers) pass through."""
     register = registry.proton_operation(name)
 
-    def decorate(handler: Handler) -> Handler:
+    def decorate(
+        handler: Callable[Concatenate[Any, dict[str, Any], P], R],
+    ) -> Callable[Concatenate[Any, dict[str, Any], P], R]:
         if name not in UNBUILT_MEMBERS:
-            return register(handler)
+            register(handler)  # type: ignore[arg-type]  # the API calls it with no options
+            return handler
 
         @functools.wraps(handler)
-        def checked(ctx: Any, request: dict[str, Any]) -> dict[str, Any] | None:
+        def checked(ctx: Any, request: dict[str, Any], /, *args: P.args, **kwargs: P.kwargs) -> R:
             refuse_unbuilt(name, request)
-            return handler(ctx, request)
+            return handler(ctx, request, *args, **kwargs)
 
-        register(checked)
-        return handler
+        # The module keeps the checked function, so that in-process callers (the portal, the
+        # CLI) meet the same refusals as the API.
+        register(checked)  # type: ignore[arg-type]
+        return checked
 
     return decorate

@@ -33,8 +33,8 @@ from cryptography.fernet import Fernet
 from tests.support.children import die_with_parent, free_port
 from tests.support.postgres import PostgresServer, find_bin_dir
 
-from baryon.api.service_models import MODELS_DIR
 from baryon.cloud.process import LocalCloudProcess
+from baryon.service_models import MODELS_DIR
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"

@@ -266,7 +266,7 @@ class InProcess:
             self.captured.append((statement, params))
 
     def handler(self, operation: str) -> Callable[[dict[str, Any]], Any]:
-        from baryon.api import registry
+        from baryon.operations import registry
         from baryon.operations.context import RequestContext
 
         function = registry.handler_for("proton", operation)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from baryon.api.serialization import OutputShapeError, serialize_output
-from baryon.api.service_models import PROTON, service_model
+from baryon.service_models import PROTON, service_model
 
 
 def _output(operation: str):

@@ -9,7 +9,6 @@ import pytest
 
 from baryon import patterns
 from baryon.api.errors import ValidationException
-from baryon.api.service_models import BARYON, PROTON, load_json, service_model
 from baryon.api.validation import (
     REDACTED,
     Violation,
@@ -18,6 +17,7 @@ from baryon.api.validation import (
     string_problems,
 )
 from baryon.cli import template as template_cli
+from baryon.service_models import BARYON, PROTON, load_json, service_model
 
 
 def _input(operation: str):

@@ -11,8 +11,8 @@ import pytest
 from botocore import xform_name
 
 import baryon.operations  # noqa: F401  (fills the registry this test compares against)
-from baryon.api import registry
-from baryon.api.service_models import PROTON, service_model
+from baryon.operations import registry
+from baryon.service_models import PROTON, service_model
 from tests.support.model_inputs import sample_input
 from tests.support.processes import BaryonProcess
 

@@ -28,7 +28,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from baryon.api.front_door import MAX_BODY_BYTES
-from baryon.api.service_models import BARYON, PROTON, service_model
+from baryon.service_models import BARYON, PROTON, service_model
 from tests.support.fuzz_inputs import FuzzCase, all_cases
 from tests.support.processes import BaryonProcess, start_baryon
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 import baryon.operations  # noqa: F401  (registers the handlers)
-from baryon.api import registry
+from baryon.operations import registry
 from baryon.operations.context import RequestContext
 from baryon.runtime import Runtime, build_runtime
 from baryon.settings import load_settings

@@ -17,7 +17,7 @@ import botocore.session
 import httpx
 from botocore.config import Config
 
-from baryon.api.service_models import MODELS_DIR
+from baryon.service_models import MODELS_DIR
 
 # Tests retry nothing behind the caller's back: a failure shows up at once.
 NO_RETRIES = Config(retries={"mode": "standard", "max_attempts": 1}, read_timeout=60)

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from baryon.api import registry, sigv4
+from baryon.api import sigv4
 from baryon.api.errors import (
     ApiError,
     ConflictException,
@@ -43,10 +43,10 @@ from baryon.api.request_body import (
     declared_too_large,
 )
 from baryon.api.serialization import OutputShapeError, serialize_output
-from baryon.api.service_models import models_by_target_prefix
 from baryon.api.validation import parse_input
 from baryon.auth.access_keys import SecretResolver
 from baryon.observability import context, metrics
+from baryon.operations import registry
 from baryon.operations.context import RequestContext
 from baryon.operations.errors import (
     Conflict,
@@ -56,6 +56,7 @@ from baryon.operations.errors import (
     QuotaExceeded,
 )
 from baryon.runtime import Runtime
+from baryon.service_models import models_by_target_prefix
 
 log = logging.getLogger("baryon.api")
 

@@ -18,7 +18,7 @@ from botocore.model import ListShape, Shape, StructureShape
 
 from baryon import patterns
 from baryon.api.errors import ValidationException
-from baryon.api.service_models import BARYON, PROTON, load_json, service_model
+from baryon.service_models import BARYON, PROTON, load_json, service_model
 
 REDACTED = "*** Sensitive Data Redacted ***"
 _MAX_SHOWN = 80

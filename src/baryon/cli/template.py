@@ -18,12 +18,12 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
-from baryon.api.service_models import MODELS_DIR
 from baryon.api.validation import member_problems
 from baryon.bundles.archive import pack_directory
 from baryon.bundles.errors import BundleError
 from baryon.bundles.limits import BundleLimits
 from baryon.bundles.loader import read_registration_file
+from baryon.service_models import MODELS_DIR
 
 console = Console(stderr=True)
 

@@ -6,7 +6,7 @@ import os
 import shlex
 from pathlib import Path
 
-from baryon.api.service_models import MODELS_DIR
+from baryon.service_models import MODELS_DIR
 
 # Cloud services whose endpoint users may want to inspect with the AWS CLI.
 LOCAL_CLOUD_SERVICES = ("S3", "CLOUDFORMATION", "IAM", "STS")

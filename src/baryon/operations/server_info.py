@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from baryon import __version__
-from baryon.api.registry import baryon_operation
 from baryon.operations.context import RequestContext
+from baryon.operations.registry import baryon_operation
 
 
 @baryon_operation("GetServerInfo")

@@ -13,9 +13,9 @@ import functools
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from baryon.api import registry
-from baryon.api.service_models import PROTON, service_model
 from baryon.domain.errors import InvalidInput
+from baryon.operations import registry
+from baryon.service_models import PROTON, service_model
 
 ACCOUNT_CONNECTIONS = "environment account connections"
 SELF_MANAGED = "self-managed provisioning (pull requests to a provisioning repository)"
@@ -80,7 +80,7 @@ def proton_operation(
     [Callable[Concatenate[Any, dict[str, Any], P], R]],
     Callable[Concatenate[Any, dict[str, Any], P], R],
 ]:
-    """``baryon.api.registry.proton_operation``, with the operation's unbuilt members refused
+    """``operations.registry.proton_operation``, with the operation's unbuilt members refused
     before the handler runs. Options a handler takes besides its request (keyword-only, for
     in-process callers) pass through."""
     register = registry.proton_operation(name)

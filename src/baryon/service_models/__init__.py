@@ -1,5 +1,9 @@
 """Loads the vendored service models that define Baryon's wire protocol.
 
+A leaf every layer may import: the front doors parse and serialize by the models, operations
+check their names against them, and the modules generated from them (``proton.py``,
+``baryon.py``, see generate.py) type requests, results and the model's enums everywhere.
+
 ``models/proton`` is botocore's Proton model (Apache-2.0, see models/LICENSE-botocore.txt),
 vendored so that Baryon keeps speaking Proton even if botocore drops it. ``models/baryon`` is
 Baryon's own extension model (ARCHITECTURE rule 2), laid out the way botocore expects so that

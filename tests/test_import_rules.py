@@ -63,19 +63,10 @@ KNOWN_DEBT: frozenset[tuple[str, str]] = frozenset(
         # A template's schema (bundles/) as the portal's forms read it.
         ("baryon.operations.catalog", "bundles"),
         ("baryon.operations.deployed_resources", "bundles"),
-        # Previews render through the deployment job's own preparation until render/ offers
-        # a pure preview entry point (moved here from web/preview.py).
-        ("baryon.operations.previews", "bundles"),
-        ("baryon.operations.previews", "engine"),
-        ("baryon.operations.previews", "render"),
         ("baryon.web.devices", "store"),
-        ("baryon.web.environments", "domain"),
-        ("baryon.web.environments", "store"),
         ("baryon.web.forms", "bundles"),
         ("baryon.web.forms", "domain"),
         ("baryon.web.http", "store"),
-        ("baryon.web.services", "domain"),
-        ("baryon.web.services", "store"),
         ("baryon.web.sessions", "store"),
         ("baryon.web.users", "store"),
     }

@@ -11,8 +11,9 @@ from baryon.domain.environments import EnvironmentSettings
 from baryon.domain.tags import set_tags
 from baryon.operations import resource_outputs, views
 from baryon.operations.context import RequestContext
+from baryon.operations.existing_names import ExistingName, refuse_unless_created
 from baryon.operations.unbuilt import proton_operation
-from baryon.store.tables import Environment
+from baryon.store.tables import Environment, Template
 
 
 def _settings(request: dict[str, Any]) -> EnvironmentSettings:
@@ -27,7 +28,12 @@ def _settings(request: dict[str, Any]) -> EnvironmentSettings:
 
 
 @proton_operation("CreateEnvironment")
-def create_environment(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def create_environment(
+    ctx: RequestContext,
+    request: dict[str, Any],
+    *,
+    existing: ExistingName = ExistingName.RETURN_IT,
+) -> dict[str, Any]:
     settings = _settings(request)
     with ctx.db.session(write=True) as session:
         environment, created = environments.create_environment(
@@ -41,11 +47,18 @@ def create_environment(ctx: RequestContext, request: dict[str, Any]) -> dict[str
             settings=settings,
             now=ctx.now,
         )
+        refuse_unless_created(existing, created, f"environment '{environment.name}'")
         if created and request.get("tags"):
             set_tags(session, ctx.arns.environment(environment.name), request["tags"])
         result = {"environment": views.environment(ctx.arns, environment)}
     ctx.jobs_enqueued()
     return result
+
+
+def needs_service_role(template: Template) -> bool:
+    """Whether creating an environment from ``template`` needs a protonServiceRoleArn (the
+    domain's rule, check_provisioning_identity), for a form to mark the field required."""
+    return template.provisioning != environments.CUSTOMER_MANAGED
 
 
 @proton_operation("GetEnvironment")

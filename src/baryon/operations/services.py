@@ -10,6 +10,7 @@ from sqlalchemy.orm import defer
 from baryon.domain import deployments, services
 from baryon.operations import resource_outputs, views
 from baryon.operations.context import RequestContext
+from baryon.operations.existing_names import ExistingName, refuse_unless_created
 from baryon.operations.unbuilt import proton_operation
 from baryon.store.tables import Service
 
@@ -19,9 +20,14 @@ def _service_view(ctx: RequestContext, session: Any, service: Service) -> dict[s
 
 
 @proton_operation("CreateService")
-def create_service(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def create_service(
+    ctx: RequestContext,
+    request: dict[str, Any],
+    *,
+    existing: ExistingName = ExistingName.RETURN_IT,
+) -> dict[str, Any]:
     with ctx.db.session(write=True) as session:
-        service, _created = services.create_service(
+        service, created = services.create_service(
             session,
             ctx.arns,
             name=request["name"],
@@ -36,6 +42,7 @@ def create_service(ctx: RequestContext, request: dict[str, Any]) -> dict[str, An
             now=ctx.now,
             tags=request.get("tags"),
         )
+        refuse_unless_created(existing, created, f"service '{service.name}'")
         result = _service_view(ctx, session, service)
     ctx.jobs_enqueued()
     return result

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from starlette.responses import Response
 
-from baryon.domain import environments
-from baryon.domain.environments import CUSTOMER_MANAGED, EnvironmentSettings
 from baryon.operations import catalog, fleet
+from baryon.operations import environments as operations
 from baryon.operations.catalog import CreateChoice, TemplateKind
 from baryon.operations.errors import Conflict, DomainError, FieldPath
-from baryon.store.tables import Environment, Template, TemplateVersion
+from baryon.operations.existing_names import ExistingName
 from baryon.web import forms, members, resources, urls
 from baryon.web.http import NotFound, Visit
 
@@ -21,6 +19,7 @@ INPUT_PREFIX = "input-"
 _MEMBERS = {"name": "name", "description": "description", "role": "protonServiceRoleArn"}
 # The form field that shows an error whose path names a CreateEnvironment member.
 _FIELD_OF: dict[FieldPath, str] = {(member,): field for field, member in _MEMBERS.items()}
+_OPTIONAL = {field: member for field, member in _MEMBERS.items() if field != "name"}
 
 
 def environment_key(visit: Visit) -> resources.PageKey:
@@ -81,7 +80,7 @@ def new(visit: Visit) -> Response:
     yaml_mode = (visit.form.get("mode") or visit.query("mode")) == "yaml"
     fields = {"name": "", "description": "", "role": ""}
     # Proton's rule, as on the API: AWS-managed provisioning deploys as a role the user names.
-    needs_role = template.provisioning != CUSTOMER_MANAGED
+    needs_role = operations.needs_service_role(template)
     field_errors: dict[str, str] = {}
     errors: list[str] = []
     spec_text = starter_spec(schema, schema.environment_input_type)
@@ -104,7 +103,7 @@ def new(visit: Visit) -> Response:
             spec_text = forms.environment_spec(values)
         if not field_errors and not form.has_errors:
             created = _create(
-                visit, template, version, fields, spec_text, yaml_mode, field_errors, errors
+                visit, choice, fields, spec_text, yaml_mode, field_errors, errors
             )
             if created:
                 return visit.redirect(
@@ -131,38 +130,31 @@ def new(visit: Visit) -> Response:
 
 def _create(
     visit: Visit,
-    template: Template,
-    version: TemplateVersion,
+    choice: CreateChoice,
     fields: dict[str, str],
     spec_text: str,
     yaml_mode: bool,
     field_errors: dict[str, str],
     errors: list[str],
 ) -> bool:
+    request = {
+        "name": fields["name"],
+        "templateName": choice.template.name,
+        "templateMajorVersion": str(choice.version.major),
+        "templateMinorVersion": str(choice.version.minor),
+        "spec": spec_text,
+    }
+    # An empty field is a member left out, as a client of the API would leave it.
+    request |= {member: fields[field] for field, member in _OPTIONAL.items() if fields[field]}
     try:
-        with visit.db.session(write=True) as session:
-            if session.scalar(select(Environment.id).where(Environment.name == fields["name"])):
-                raise Conflict(
-                    f"The environment '{fields['name']}' already exists.", field=("name",)
-                )
-            environments.create_environment(
-                session,
-                visit.runtime.arns,
-                name=fields["name"],
-                template_name=template.name,
-                major=str(version.major),
-                minor=str(version.minor),
-                spec=spec_text,
-                settings=EnvironmentSettings(
-                    description=fields["description"] or None,
-                    proton_service_role_arn=fields["role"] or None,
-                ),
-                now=visit.now,
-            )
+        # The API's own operation; only a taken name is refused where the API would answer
+        # an identical retry with what exists.
+        operations.create_environment(
+            visit.context("CreateEnvironment"), request, existing=ExistingName.REFUSE
+        )
     except DomainError as exc:
         place_error(exc, yaml_mode, field_errors, errors)
         return False
-    visit.wakeup_workers()
     return True
 
 
@@ -206,7 +198,5 @@ def delete(visit: Visit) -> Response:
                 for i, _ in users
             ],
         )
-    with visit.db.session(write=True) as session:
-        environments.delete_environment(session, visit.runtime.arns, name, visit.now)
-    visit.wakeup_workers()
+    operations.delete_environment(visit.context("DeleteEnvironment"), {"name": name})
     return visit.redirect(urls.environment(name), f"Environment {name} is being deleted.")

@@ -7,14 +7,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from starlette.responses import Response
 
-from baryon.domain import services
 from baryon.operations import catalog, fleet, service_overview
-from baryon.operations.catalog import TemplateKind
+from baryon.operations import services as operations
+from baryon.operations.catalog import CreateChoice, TemplateKind
 from baryon.operations.errors import Conflict, DomainError, NotFound
-from baryon.store.tables import Service, Template, TemplateVersion
+from baryon.operations.existing_names import ExistingName
 from baryon.web import forms, members, resources, urls
 from baryon.web.environments import chosen_version
 from baryon.web.http import Visit
@@ -172,8 +171,7 @@ def new(visit: Visit) -> Response:
             spec_text = visit.form.get("spec", "") if yaml_mode else spec_text
             created = _create(
                 visit,
-                template,
-                version,
+                choice,
                 schema,
                 with_pipeline,
                 yaml_mode,
@@ -232,8 +230,7 @@ def _renumber(kept: list[InstanceForm], schema: Any, visit: Visit) -> list[Insta
 
 def _create(
     visit: Visit,
-    template: Template,
-    version: TemplateVersion,
+    choice: CreateChoice,
     schema: Any,
     with_pipeline: bool,
     yaml_mode: bool,
@@ -284,27 +281,26 @@ def _create(
     )
     if invalid:
         return False
-    repository = {key: fields[key] or None for key, _ in _REPOSITORY} if with_pipeline else {}
+    request = {
+        "name": fields["name"],
+        "templateName": choice.template.name,
+        "templateMajorVersion": str(choice.version.major),
+        "templateMinorVersion": str(choice.version.minor),
+        "spec": spec_text,
+    }
+    # An empty field is a member left out, as a client of the API would leave it; only a
+    # service with a pipeline has a repository.
+    optional = ["description", *(key for key, _ in _REPOSITORY if with_pipeline)]
+    request |= {member: fields[member] for member in optional if fields[member]}
     try:
-        with visit.db.session(write=True) as session:
-            if session.scalar(select(Service.id).where(Service.name == fields["name"])):
-                raise Conflict(f"The service '{fields['name']}' already exists.", field=("name",))
-            services.create_service(
-                session,
-                visit.runtime.arns,
-                name=fields["name"],
-                template_name=template.name,
-                major=str(version.major),
-                minor=str(version.minor),
-                spec=spec_text,
-                description=fields["description"] or None,
-                repository=repository,
-                now=visit.now,
-            )
+        # The API's own operation; only a taken name is refused where the API would answer
+        # an identical retry with what exists.
+        operations.create_service(
+            visit.context("CreateService"), request, existing=ExistingName.REFUSE
+        )
     except DomainError as exc:
         place_error(exc, yaml_mode, instances, field_errors, errors)
         return False
-    visit.wakeup_workers()
     return True
 
 
@@ -354,21 +350,14 @@ def edit(visit: Visit) -> Response:
             spec_error = "Enter a spec."
         else:
             try:
-                with visit.db.session(write=True) as session:
-                    services.update_service(
-                        session,
-                        visit.runtime.arns,
-                        name=name,
-                        description=None,
-                        spec=spec_text,
-                        now=visit.now,
-                    )
+                operations.update_service(
+                    visit.context("UpdateService"), {"name": name, "spec": spec_text}
+                )
             except Conflict:
                 raise
             except DomainError as exc:
                 spec_error = exc.message
             else:
-                visit.wakeup_workers()
                 return visit.redirect(urls.service(name), f"Service {name} is being updated.")
     return visit.page(
         "service_edit.html",
@@ -401,11 +390,9 @@ def delete(visit: Visit) -> Response:
             consequences=consequences,
             blockers=[],
         )
-    with visit.db.session(write=True) as session:
-        services.delete_service(session, visit.runtime.arns, name, visit.now)
-    with visit.db.session() as session:
-        gone = session.scalar(select(Service.id).where(Service.name == name)) is None
-    visit.wakeup_workers()
-    if gone:
+    operations.delete_service(visit.context("DeleteService"), {"name": name})
+    try:
+        operations.get_service(visit.context("GetService"), {"name": name})
+    except NotFound:  # nothing was deployed, so nothing had to be destroyed first
         return visit.redirect(urls.services(), f"Service {name} was deleted.")
     return visit.redirect(urls.service(name), f"Service {name} is being deleted.")

@@ -1,38 +1,56 @@
-"""What an upgrade will change, before it starts: the resource's IaC rendered with its
-deployed version and inputs, and again with the target version and inputs, as a unified diff.
-The portal's upgrade page shows it; the API is to offer it as an operation too, so that both
-show the same preview for the same input.
+"""What a deployment will change, before it starts: the resource's IaC rendered with its
+deployed version and inputs, and again with the target version and inputs, file by file and
+as a unified diff.
 
-Both renders go through the deployment job's own preparation (``engine.deploy``) on a
-deployment that is never saved, and through the same pure renderer, so the right-hand side is
-byte for byte what the deployment will hand to its provisioner (ARCHITECTURE rule 6).
+One operation for every front door: the portal's upgrade page and the ``baryon`` API's
+GetDeploymentPreview (operations/deployment_previews.py) both call `preview_deployment`'s
+code with a `PreviewRequest`, so they show the same preview, and the same problem, for the
+same input. The target version is chosen by the rules an update follows
+(``versions.target_version``), and both renders go through the deploy job's own reading and
+render (``domain.render_target``), so the right-hand side is byte for byte what the
+deployment will hand to its provisioner (ARCHITECTURE rule 6). Nothing is recorded or
+enqueued.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from baryon.bundles.errors import BundleError
-from baryon.domain import deployments, services, specs, versions
+from baryon.domain import render_target, services, specs, versions
 from baryon.domain.errors import DomainError
-from baryon.engine import deploy
+from baryon.domain.plan import TemplatePlan
 from baryon.operations.context import RequestContext
 from baryon.operations.deployed_resources import Loaded, Upgrade, load, upgrade_target
 from baryon.operations.resource_keys import ENVIRONMENT, INSTANCE, ResourceKey
-from baryon.render.errors import RenderError
-from baryon.runtime import Runtime
-from baryon.store.tables import Deployment, Environment, TemplateVersion
+from baryon.store.tables import Environment, TemplateVersion
 
 _CONTEXT_LINES = 3
 
 
+class DiffLineKind(StrEnum):
+    ADD = "add"
+    DEL = "del"
+    HUNK = "hunk"
+    FILE = "file"
+    SAME = "same"
+
+
+class InputState(StrEnum):
+    ADDED = "added"
+    REMOVED = "removed"
+    CHANGED = "changed"
+    SAME = "same"
+
+
 @dataclass(frozen=True)
 class DiffLine:
-    kind: str  # add | del | hunk | file | same
+    kind: DiffLineKind
     text: str
 
 
@@ -40,10 +58,12 @@ class DiffLine:
 class FileDiff:
     name: str
     lines: list[DiffLine]
+    before: str | None = None  # the file as deployed now (None: it is new)
+    after: str | None = None  # the file as the deployment would deploy it (None: it goes)
 
     @property
     def changed(self) -> bool:
-        return any(line.kind in ("add", "del") for line in self.lines)
+        return any(line.kind in (DiffLineKind.ADD, DiffLineKind.DEL) for line in self.lines)
 
 
 @dataclass
@@ -51,13 +71,29 @@ class InputChange:
     name: str
     before: Any
     after: Any
-    state: str  # added | removed | changed | same
+    state: InputState
+
+
+@dataclass(frozen=True)
+class PreviewRequest:
+    """A deployment to preview: of ``resource``, to the version an update of
+    ``deployment_type`` (CURRENT_VERSION, MINOR_VERSION or MAJOR_VERSION, with an optional
+    major and minor, as Proton's update operations take them) would deploy, with ``spec``
+    (None: the deployed spec)."""
+
+    resource: ResourceKey
+    deployment_type: str
+    major: str | None = None
+    minor: str | None = None
+    spec: str | None = None
 
 
 @dataclass
 class Preview:
     current: str  # "1.0"
     target: str  # "1.1"
+    current_major: int
+    current_minor: int
     target_major: int
     target_minor: int
     inputs: list[InputChange] = field(default_factory=list)
@@ -67,7 +103,9 @@ class Preview:
 
     @property
     def changed(self) -> bool:
-        return any(f.changed for f in self.files) or any(c.state != "same" for c in self.inputs)
+        return any(f.changed for f in self.files) or any(
+            c.state != InputState.SAME for c in self.inputs
+        )
 
 
 def target_inputs(loaded: Loaded, version: TemplateVersion, spec_text: str) -> dict[str, Any]:
@@ -89,50 +127,33 @@ def target_inputs(loaded: Loaded, version: TemplateVersion, spec_text: str) -> d
 
 def _render(
     session: Session,
-    runtime: Runtime,
+    ctx: RequestContext,
     loaded: Loaded,
     version: TemplateVersion,
     inputs: dict[str, Any],
     spec_text: str,
 ) -> dict[str, str]:
     """The files a deployment of ``version`` with ``inputs`` would deploy."""
-    key = loaded.key
-    draft = Deployment(
-        id="preview",
-        target_type={
-            ENVIRONMENT: deployments.ENVIRONMENT,
-            INSTANCE: deployments.SERVICE_INSTANCE,
-        }.get(key.kind, deployments.SERVICE_PIPELINE),
-        target_arn=key.arn(runtime.arns),
-        operation=deployments.DEPLOY,
-        environment_name=_environment_name(loaded),
-        service_name=key.service,
-        service_instance_name=key.name if key.kind == INSTANCE else None,
-        cancel_requested=False,
-        plan={"template_version_id": version.id, "spec": spec_text, "inputs": inputs},
+    planned = render_target.preview(
+        session,
+        ctx.settings,
+        ctx.arns,
+        loaded.row,
+        loaded.key.arn(ctx.arns),
+        TemplatePlan(version.id, spec_text, inputs),
     )
-    planned = deploy.plan_of(session, runtime, draft)
     if planned.outputs is not None:
         return {"outputs (customer-managed: nothing is deployed)": _lines(planned.outputs)}
-    return planned.files
+    return dict(planned.files)
 
 
-def _environment_name(loaded: Loaded) -> str:
-    row = loaded.row
-    if loaded.key.kind == ENVIRONMENT:
-        return loaded.key.name
-    if loaded.key.kind == INSTANCE:
-        return row.environment_name  # type: ignore[union-attr]
-    return ""
-
-
-def _lines(mapping: dict[str, str]) -> str:
+def _lines(mapping: Mapping[str, str]) -> str:
     return "".join(f"{key}: {value}\n" for key, value in sorted(mapping.items()))
 
 
 def build(
     session: Session,
-    runtime: Runtime,
+    ctx: RequestContext,
     loaded: Loaded,
     target: TemplateVersion,
     spec_text: str | None = None,
@@ -143,6 +164,8 @@ def build(
     preview = Preview(
         current=f"{row.template_major}.{row.template_minor}",
         target=f"{target.major}.{target.minor}",
+        current_major=row.template_major,
+        current_minor=row.template_minor,
         target_major=target.major,
         target_minor=target.minor,
     )
@@ -162,8 +185,8 @@ def build(
     old_inputs = dict(row.inputs or {})
     preview.inputs = _input_changes(old_inputs, new_inputs)
     try:
-        after = _render(session, runtime, loaded, target, new_inputs, spec_text)
-    except (RenderError, BundleError) as exc:
+        after = _render(session, ctx, loaded, target, new_inputs, spec_text)
+    except render_target.NotRenderable as exc:
         preview.problem = f"Version {preview.target} does not render with these inputs: {exc}"
         return preview
     before: dict[str, str] = {}
@@ -176,8 +199,8 @@ def build(
         preview.note = "Nothing has been deployed successfully yet; everything is new."
     else:
         try:
-            before = _render(session, runtime, loaded, loaded.version, old_inputs, row.spec or "")
-        except (RenderError, BundleError) as exc:
+            before = _render(session, ctx, loaded, loaded.version, old_inputs, row.spec or "")
+        except render_target.NotRenderable as exc:
             preview.note = f"The deployed version no longer renders ({exc}); shown as new."
     names = sorted(set(before) | set(after))
     preview.files = [_diff(name, before.get(name), after.get(name), preview) for name in names]
@@ -199,13 +222,13 @@ def _input_changes(before: dict[str, Any], after: dict[str, Any]) -> list[InputC
     changes = []
     for name in list(dict.fromkeys([*before, *after])):
         if name not in before:
-            changes.append(InputChange(name, None, after[name], "added"))
+            changes.append(InputChange(name, None, after[name], InputState.ADDED))
         elif name not in after:
-            changes.append(InputChange(name, before[name], None, "removed"))
+            changes.append(InputChange(name, before[name], None, InputState.REMOVED))
         elif before[name] != after[name]:
-            changes.append(InputChange(name, before[name], after[name], "changed"))
+            changes.append(InputChange(name, before[name], after[name], InputState.CHANGED))
         else:
-            changes.append(InputChange(name, before[name], after[name], "same"))
+            changes.append(InputChange(name, before[name], after[name], InputState.SAME))
     return changes
 
 
@@ -222,17 +245,17 @@ def _diff(name: str, before: str | None, after: str | None, preview: Preview) ->
     ):
         text = text.rstrip("\n")
         if text.startswith(("+++", "---")):
-            kind = "file"
+            kind = DiffLineKind.FILE
         elif text.startswith("@@"):
-            kind = "hunk"
+            kind = DiffLineKind.HUNK
         elif text.startswith("+"):
-            kind = "add"
+            kind = DiffLineKind.ADD
         elif text.startswith("-"):
-            kind = "del"
+            kind = DiffLineKind.DEL
         else:
-            kind = "same"
+            kind = DiffLineKind.SAME
         lines.append(DiffLine(kind, text))
-    return FileDiff(name, lines)
+    return FileDiff(name, lines, before, after)
 
 
 @dataclass(frozen=True)
@@ -242,6 +265,39 @@ class UpgradePreview:
     preview: Preview | None
 
 
+def preview_deployment(ctx: RequestContext, request: PreviewRequest) -> Preview:
+    """What the deployment ``request`` describes would change. Raises the domain's errors for
+    a request an update would refuse before looking at the spec (no such resource or version,
+    a version the deployment type does not reach); a spec or version the update would refuse
+    later is the preview's ``problem``."""
+    with ctx.db.session() as session:
+        return _preview(session, ctx, load(session, request.resource), request)
+
+
+def _preview(
+    session: Session, ctx: RequestContext, loaded: Loaded, request: PreviewRequest
+) -> Preview:
+    target = versions.target_version(
+        session,
+        loaded.template,
+        deployed=(loaded.row.template_major, loaded.row.template_minor),
+        deployment_type=request.deployment_type,
+        major=request.major,
+        minor=request.minor,
+    )
+    return build(session, ctx, loaded, target, request.spec)
+
+
+def upgrade_request(key: ResourceKey, upgrade: Upgrade, target: TemplateVersion) -> PreviewRequest:
+    """The preview of ``upgrade`` to exactly ``target``, as an update request names it."""
+    return PreviewRequest(
+        key,
+        upgrade.deployment_type,
+        major=str(target.major) if upgrade is Upgrade.MAJOR else None,
+        minor=str(target.minor),
+    )
+
+
 def upgrade_preview(ctx: RequestContext, key: ResourceKey, upgrade: Upgrade) -> UpgradePreview:
     """What ``upgrade`` of ``key`` would deploy, against what it runs now."""
     with ctx.db.session() as session:
@@ -249,4 +305,5 @@ def upgrade_preview(ctx: RequestContext, key: ResourceKey, upgrade: Upgrade) -> 
         target = upgrade_target(session, loaded, upgrade)
         if target is None:
             return UpgradePreview(loaded, None, None)
-        return UpgradePreview(loaded, target, build(session, ctx.runtime, loaded, target))
+        preview = _preview(session, ctx, loaded, upgrade_request(key, upgrade, target))
+        return UpgradePreview(loaded, target, preview)

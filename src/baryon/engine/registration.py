@@ -105,7 +105,7 @@ def fetch_archive(settings: Settings, bucket: str, key: str) -> bytes:
                 f"{location} is {size:,} bytes; a template bundle may be at most {limit:,} bytes."
             )
         body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-        data = body.read(limit + 1)
+        data: bytes = body.read(limit + 1)
     except ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code in _PERMANENT_S3_CODES:

@@ -135,10 +135,8 @@ def check_call(budget: Budget, func: Any, args: tuple[Any, ...]) -> tuple[Any, .
         budget.check_size(args[0], f"str.{name}() output")
     elif name == "expandtabs":
         tabsize = args[0] if args and _is_int(args[0]) else 8
-        budget.check_size(
-            len(owner) + owner.count("\t" if isinstance(owner, str) else b"\t") * tabsize,
-            "str.expandtabs() output",
-        )
+        tabs = owner.count("\t") if isinstance(owner, str) else owner.count(b"\t")
+        budget.check_size(len(owner) + tabs * tabsize, "str.expandtabs() output")
     elif name == "replace" and len(args) >= 2:
         budget.check_size(_replaced_size(owner, args[0], args[1], args[2:]), "str.replace() output")
     elif name == "join" and args:
@@ -161,10 +159,11 @@ def _joined_size(budget: Budget, items: list[Any], separator: Any) -> int:
     return size + len(separator) * max(len(items) - 1, 0)
 
 
-def materialize(budget: Budget, iterable: Any) -> list[Any]:
-    """Consume an iterable (maybe a generator from `map`) with every item counted."""
+def materialize(budget: Budget, iterable: Any) -> Any:
+    """Consume an iterable (maybe a generator from `map`) with every item counted: a list,
+    or what was given when it is not iterable, so that the real call fails as it would."""
     if isinstance(iterable, Undefined) or not isinstance(iterable, Iterable):
-        return iterable  # type: ignore[no-any-return]  # let the real call fail as it would
+        return iterable
     items = []
     size = 0
     for item in iterable:

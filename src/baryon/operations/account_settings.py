@@ -7,6 +7,7 @@ from typing import Any
 from baryon.domain import account_settings
 from baryon.operations.context import RequestContext
 from baryon.operations.unbuilt import proton_operation
+from baryon.service_models import proton
 
 
 def _view(ctx: RequestContext, row: Any) -> dict[str, Any]:
@@ -26,13 +27,17 @@ def _view(ctx: RequestContext, row: Any) -> dict[str, Any]:
 
 
 @proton_operation("GetAccountSettings")
-def get_account_settings(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def get_account_settings(
+    ctx: RequestContext, request: proton.GetAccountSettingsInput
+) -> proton.GetAccountSettingsOutput:
     with ctx.db.session() as session:
         return _view(ctx, account_settings.read(session))
 
 
 @proton_operation("UpdateAccountSettings")
-def update_account_settings(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def update_account_settings(
+    ctx: RequestContext, request: proton.UpdateAccountSettingsInput
+) -> proton.UpdateAccountSettingsOutput:
     with ctx.db.session(write=True) as session:
         row = account_settings.update(
             session,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 
 from baryon.domain import components, deployments
@@ -11,6 +9,7 @@ from baryon.domain.tags import set_tags
 from baryon.operations import resource_outputs, views
 from baryon.operations.context import RequestContext
 from baryon.operations.unbuilt import proton_operation
+from baryon.service_models import proton
 from baryon.store.tables import Component
 
 _FILTERS = {
@@ -21,7 +20,9 @@ _FILTERS = {
 
 
 @proton_operation("CreateComponent")
-def create_component(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def create_component(
+    ctx: RequestContext, request: proton.CreateComponentInput
+) -> proton.CreateComponentOutput:
     with ctx.db.session(write=True) as session:
         component = components.create_component(
             session,
@@ -45,14 +46,18 @@ def create_component(ctx: RequestContext, request: dict[str, Any]) -> dict[str, 
 
 
 @proton_operation("GetComponent")
-def get_component(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def get_component(
+    ctx: RequestContext, request: proton.GetComponentInput
+) -> proton.GetComponentOutput:
     with ctx.db.session() as session:
         component = components.find_component(session, request["name"])
         return {"component": views.component(ctx.arns, component)}
 
 
 @proton_operation("UpdateComponent")
-def update_component(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def update_component(
+    ctx: RequestContext, request: proton.UpdateComponentInput
+) -> proton.UpdateComponentOutput:
     with ctx.db.session(write=True) as session:
         component = components.update_component(
             session,
@@ -73,7 +78,9 @@ def update_component(ctx: RequestContext, request: dict[str, Any]) -> dict[str, 
 
 
 @proton_operation("DeleteComponent")
-def delete_component(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def delete_component(
+    ctx: RequestContext, request: proton.DeleteComponentInput
+) -> proton.DeleteComponentOutput:
     with ctx.db.session(write=True) as session:
         component = components.delete_component(session, ctx.arns, request["name"], ctx.now)
         result = {"component": views.component(ctx.arns, component)}
@@ -82,7 +89,9 @@ def delete_component(ctx: RequestContext, request: dict[str, Any]) -> dict[str, 
 
 
 @proton_operation("ListComponents")
-def list_components(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def list_components(
+    ctx: RequestContext, request: proton.ListComponentsInput
+) -> proton.ListComponentsOutput:
     stmt = select(Component)
     scope = {}
     for member, column in _FILTERS.items():
@@ -98,7 +107,9 @@ def list_components(ctx: RequestContext, request: dict[str, Any]) -> dict[str, A
 
 
 @proton_operation("CancelComponentDeployment")
-def cancel_component_deployment(ctx: RequestContext, request: dict[str, Any]) -> dict:
+def cancel_component_deployment(
+    ctx: RequestContext, request: proton.CancelComponentDeploymentInput
+) -> proton.CancelComponentDeploymentOutput:
     with ctx.db.session(write=True) as session:
         component = components.find_component(session, request["componentName"], lock=True)
         deployments.request_cancel(session, component, components.label(component), ctx.now)
@@ -108,7 +119,9 @@ def cancel_component_deployment(ctx: RequestContext, request: dict[str, Any]) ->
 
 
 @proton_operation("ListComponentOutputs")
-def list_component_outputs(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def list_component_outputs(
+    ctx: RequestContext, request: proton.ListComponentOutputsInput
+) -> proton.ListComponentOutputsOutput:
     with ctx.db.session() as session:
         component = components.find_component(session, request["componentName"])
         return resource_outputs.outputs(
@@ -117,7 +130,9 @@ def list_component_outputs(ctx: RequestContext, request: dict[str, Any]) -> dict
 
 
 @proton_operation("ListComponentProvisionedResources")
-def list_component_provisioned_resources(ctx: RequestContext, request: dict) -> dict:
+def list_component_provisioned_resources(
+    ctx: RequestContext, request: proton.ListComponentProvisionedResourcesInput
+) -> proton.ListComponentProvisionedResourcesOutput:
     with ctx.db.session() as session:
         component = components.find_component(session, request["componentName"])
         return resource_outputs.provisioned_resources(session, ctx.arns.component(component.name))

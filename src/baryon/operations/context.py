@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 from baryon.domain.arns import Arns
@@ -16,7 +16,7 @@ from baryon.runtime import Runtime
 from baryon.settings import Settings
 from baryon.store.database import Database
 from baryon.store.page_tokens import InvalidPageToken
-from baryon.store.paging import fetch_page
+from baryon.store.paging import KeyColumn, fetch_page
 
 DEFAULT_PAGE_SIZE = 100
 
@@ -45,8 +45,8 @@ class RequestContext:
         self,
         session: Session,
         stmt: Select[Any],
-        keys: Sequence[ColumnElement[Any]],
-        request: dict[str, Any],
+        keys: Sequence[KeyColumn],
+        request: Mapping[str, Any],
         *,
         scope: dict[str, Any] | None = None,
         descending: bool = False,

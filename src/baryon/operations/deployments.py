@@ -12,6 +12,7 @@ from baryon.domain.resources_summary import resources_summary
 from baryon.operations import views
 from baryon.operations.context import RequestContext
 from baryon.operations.unbuilt import proton_operation
+from baryon.service_models import proton
 from baryon.store.tables import Deployment
 
 _NAME_FILTERS = {
@@ -41,7 +42,9 @@ def _check_names(deployment: Deployment, request: dict[str, Any]) -> None:
 
 
 @proton_operation("GetDeployment")
-def get_deployment(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def get_deployment(
+    ctx: RequestContext, request: proton.GetDeploymentInput
+) -> proton.GetDeploymentOutput:
     with ctx.db.session() as session:
         _check_instance_filter(request)
         deployment = deployments.find_deployment(session, request["id"])
@@ -50,7 +53,9 @@ def get_deployment(ctx: RequestContext, request: dict[str, Any]) -> dict[str, An
 
 
 @proton_operation("ListDeployments")
-def list_deployments(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def list_deployments(
+    ctx: RequestContext, request: proton.ListDeploymentsInput
+) -> proton.ListDeploymentsOutput:
     _check_instance_filter(request)
     stmt = select(Deployment)
     scope = {}
@@ -74,7 +79,9 @@ def list_deployments(ctx: RequestContext, request: dict[str, Any]) -> dict[str, 
 
 
 @proton_operation("DeleteDeployment")
-def delete_deployment(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def delete_deployment(
+    ctx: RequestContext, request: proton.DeleteDeploymentInput
+) -> proton.DeleteDeploymentOutput:
     with ctx.db.session(write=True) as session:
         deployment = deployments.find_deployment(session, request["id"])
         if deployment.status not in deployments.TERMINAL:
@@ -94,6 +101,8 @@ def delete_deployment(ctx: RequestContext, request: dict[str, Any]) -> dict[str,
 
 
 @proton_operation("GetResourcesSummary")
-def get_resources_summary(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def get_resources_summary(
+    ctx: RequestContext, request: proton.GetResourcesSummaryInput
+) -> proton.GetResourcesSummaryOutput:
     with ctx.db.session() as session:
         return {"counts": resources_summary(session)}

@@ -13,6 +13,7 @@ from baryon.operations import resource_outputs, views
 from baryon.operations.context import RequestContext
 from baryon.operations.existing_names import ExistingName, refuse_unless_created
 from baryon.operations.unbuilt import proton_operation
+from baryon.service_models import proton
 from baryon.store.tables import Environment, Template
 
 
@@ -62,14 +63,18 @@ def needs_service_role(template: Template) -> bool:
 
 
 @proton_operation("GetEnvironment")
-def get_environment(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def get_environment(
+    ctx: RequestContext, request: proton.GetEnvironmentInput
+) -> proton.GetEnvironmentOutput:
     with ctx.db.session() as session:
         environment = environments.find_environment(session, request["name"])
         return {"environment": views.environment(ctx.arns, environment)}
 
 
 @proton_operation("UpdateEnvironment")
-def update_environment(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def update_environment(
+    ctx: RequestContext, request: proton.UpdateEnvironmentInput
+) -> proton.UpdateEnvironmentOutput:
     with ctx.db.session(write=True) as session:
         environment = environments.update_environment(
             session,
@@ -88,7 +93,9 @@ def update_environment(ctx: RequestContext, request: dict[str, Any]) -> dict[str
 
 
 @proton_operation("DeleteEnvironment")
-def delete_environment(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def delete_environment(
+    ctx: RequestContext, request: proton.DeleteEnvironmentInput
+) -> proton.DeleteEnvironmentOutput:
     with ctx.db.session(write=True) as session:
         environment = environments.delete_environment(session, ctx.arns, request["name"], ctx.now)
         result = {"environment": views.environment(ctx.arns, environment)}
@@ -97,7 +104,9 @@ def delete_environment(ctx: RequestContext, request: dict[str, Any]) -> dict[str
 
 
 @proton_operation("ListEnvironments")
-def list_environments(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def list_environments(
+    ctx: RequestContext, request: proton.ListEnvironmentsInput
+) -> proton.ListEnvironmentsOutput:
     filters = request.get("environmentTemplates") or []
     with ctx.db.session() as session:
         stmt = select(Environment)
@@ -123,7 +132,9 @@ def list_environments(ctx: RequestContext, request: dict[str, Any]) -> dict[str,
 
 
 @proton_operation("CancelEnvironmentDeployment")
-def cancel_environment_deployment(ctx: RequestContext, request: dict[str, Any]) -> dict:
+def cancel_environment_deployment(
+    ctx: RequestContext, request: proton.CancelEnvironmentDeploymentInput
+) -> proton.CancelEnvironmentDeploymentOutput:
     with ctx.db.session(write=True) as session:
         environment = environments.find_environment(session, request["environmentName"], lock=True)
         deployments.request_cancel(session, environment, environments.label(environment), ctx.now)
@@ -133,7 +144,9 @@ def cancel_environment_deployment(ctx: RequestContext, request: dict[str, Any]) 
 
 
 @proton_operation("ListEnvironmentOutputs")
-def list_environment_outputs(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def list_environment_outputs(
+    ctx: RequestContext, request: proton.ListEnvironmentOutputsInput
+) -> proton.ListEnvironmentOutputsOutput:
     with ctx.db.session() as session:
         environment = environments.find_environment(session, request["environmentName"])
         return resource_outputs.outputs(
@@ -145,7 +158,9 @@ def list_environment_outputs(ctx: RequestContext, request: dict[str, Any]) -> di
 
 
 @proton_operation("ListEnvironmentProvisionedResources")
-def list_environment_provisioned_resources(ctx: RequestContext, request: dict) -> dict:
+def list_environment_provisioned_resources(
+    ctx: RequestContext, request: proton.ListEnvironmentProvisionedResourcesInput
+) -> proton.ListEnvironmentProvisionedResourcesOutput:
     with ctx.db.session() as session:
         environment = environments.find_environment(session, request["environmentName"])
         return resource_outputs.provisioned_resources(

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from baryon import __version__
 from baryon.operations.context import RequestContext
 from baryon.operations.registry import baryon_operation
+from baryon.service_models import baryon
 
 
 @baryon_operation("GetServerInfo")
-def get_server_info(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def get_server_info(
+    ctx: RequestContext, request: baryon.GetServerInfoInput
+) -> baryon.GetServerInfoOutput:
     settings = ctx.settings
     return {
         "version": __version__,

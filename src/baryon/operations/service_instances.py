@@ -14,6 +14,7 @@ from baryon.domain.tags import set_tags
 from baryon.operations import resource_outputs, views
 from baryon.operations.context import RequestContext
 from baryon.operations.unbuilt import proton_operation
+from baryon.service_models import proton
 from baryon.store.tables import ServiceInstance
 
 SI = ServiceInstance
@@ -42,7 +43,9 @@ _SORT_COLUMNS: dict[str, ColumnElement[Any]] = {
 
 
 @proton_operation("CreateServiceInstance")
-def create_service_instance(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def create_service_instance(
+    ctx: RequestContext, request: proton.CreateServiceInstanceInput
+) -> proton.CreateServiceInstanceOutput:
     with ctx.db.session(write=True) as session:
         previous = _retried(session, ctx, request, request["serviceName"], request["name"])
         if previous is not None:
@@ -71,14 +74,18 @@ def create_service_instance(ctx: RequestContext, request: dict[str, Any]) -> dic
 
 
 @proton_operation("GetServiceInstance")
-def get_service_instance(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def get_service_instance(
+    ctx: RequestContext, request: proton.GetServiceInstanceInput
+) -> proton.GetServiceInstanceOutput:
     with ctx.db.session() as session:
         instance = services.find_instance(session, request["serviceName"], request["name"])
         return {"serviceInstance": views.service_instance(ctx.arns, instance)}
 
 
 @proton_operation("UpdateServiceInstance")
-def update_service_instance(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def update_service_instance(
+    ctx: RequestContext, request: proton.UpdateServiceInstanceInput
+) -> proton.UpdateServiceInstanceOutput:
     with ctx.db.session(write=True) as session:
         previous = _retried(session, ctx, request, request["serviceName"], request["name"])
         if previous is not None:
@@ -133,7 +140,9 @@ def _remember(
 
 
 @proton_operation("ListServiceInstances")
-def list_service_instances(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def list_service_instances(
+    ctx: RequestContext, request: proton.ListServiceInstancesInput
+) -> proton.ListServiceInstancesOutput:
     filters = request.get("filters") or []
     # Summaries carry no spec: an instance's spec is its service's whole spec, often kilobytes,
     # and reading it for every row of a page cost more than the rest of the listing.
@@ -218,7 +227,9 @@ def _timestamp(key: str, value: str) -> datetime:
 
 
 @proton_operation("CancelServiceInstanceDeployment")
-def cancel_service_instance_deployment(ctx: RequestContext, request: dict) -> dict:
+def cancel_service_instance_deployment(
+    ctx: RequestContext, request: proton.CancelServiceInstanceDeploymentInput
+) -> proton.CancelServiceInstanceDeploymentOutput:
     with ctx.db.session(write=True) as session:
         instance = services.find_instance(
             session, request["serviceName"], request["serviceInstanceName"], lock=True
@@ -232,7 +243,9 @@ def cancel_service_instance_deployment(ctx: RequestContext, request: dict) -> di
 
 
 @proton_operation("ListServiceInstanceOutputs")
-def list_service_instance_outputs(ctx: RequestContext, request: dict[str, Any]) -> dict:
+def list_service_instance_outputs(
+    ctx: RequestContext, request: proton.ListServiceInstanceOutputsInput
+) -> proton.ListServiceInstanceOutputsOutput:
     with ctx.db.session() as session:
         instance = services.find_instance(
             session, request["serviceName"], request["serviceInstanceName"]
@@ -246,7 +259,9 @@ def list_service_instance_outputs(ctx: RequestContext, request: dict[str, Any]) 
 
 
 @proton_operation("ListServiceInstanceProvisionedResources")
-def list_service_instance_provisioned_resources(ctx: RequestContext, request: dict) -> dict:
+def list_service_instance_provisioned_resources(
+    ctx: RequestContext, request: proton.ListServiceInstanceProvisionedResourcesInput
+) -> proton.ListServiceInstanceProvisionedResourcesOutput:
     with ctx.db.session() as session:
         instance = services.find_instance(
             session, request["serviceName"], request["serviceInstanceName"]

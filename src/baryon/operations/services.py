@@ -12,6 +12,7 @@ from baryon.operations import resource_outputs, views
 from baryon.operations.context import RequestContext
 from baryon.operations.existing_names import ExistingName, refuse_unless_created
 from baryon.operations.unbuilt import proton_operation
+from baryon.service_models import proton
 from baryon.store.tables import Service
 
 
@@ -49,13 +50,15 @@ def create_service(
 
 
 @proton_operation("GetService")
-def get_service(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def get_service(ctx: RequestContext, request: proton.GetServiceInput) -> proton.GetServiceOutput:
     with ctx.db.session() as session:
         return _service_view(ctx, session, services.find_service(session, request["name"]))
 
 
 @proton_operation("UpdateService")
-def update_service(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def update_service(
+    ctx: RequestContext, request: proton.UpdateServiceInput
+) -> proton.UpdateServiceOutput:
     with ctx.db.session(write=True) as session:
         service = services.update_service(
             session,
@@ -71,7 +74,9 @@ def update_service(ctx: RequestContext, request: dict[str, Any]) -> dict[str, An
 
 
 @proton_operation("DeleteService")
-def delete_service(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def delete_service(
+    ctx: RequestContext, request: proton.DeleteServiceInput
+) -> proton.DeleteServiceOutput:
     with ctx.db.session(write=True) as session:
         service = services.delete_service(session, ctx.arns, request["name"], ctx.now)
         pipeline = (
@@ -85,7 +90,9 @@ def delete_service(ctx: RequestContext, request: dict[str, Any]) -> dict[str, An
 
 
 @proton_operation("ListServices")
-def list_services(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def list_services(
+    ctx: RequestContext, request: proton.ListServicesInput
+) -> proton.ListServicesOutput:
     with ctx.db.session() as session:
         # Summaries carry no spec, the largest column of a service.
         listing = select(Service).options(defer(Service.spec, raiseload=True))
@@ -97,7 +104,9 @@ def list_services(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any
 
 
 @proton_operation("UpdateServicePipeline")
-def update_service_pipeline(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def update_service_pipeline(
+    ctx: RequestContext, request: proton.UpdateServicePipelineInput
+) -> proton.UpdateServicePipelineOutput:
     with ctx.db.session(write=True) as session:
         pipeline = services.update_service_pipeline(
             session,
@@ -116,7 +125,9 @@ def update_service_pipeline(ctx: RequestContext, request: dict[str, Any]) -> dic
 
 
 @proton_operation("CancelServicePipelineDeployment")
-def cancel_service_pipeline_deployment(ctx: RequestContext, request: dict) -> dict:
+def cancel_service_pipeline_deployment(
+    ctx: RequestContext, request: proton.CancelServicePipelineDeploymentInput
+) -> proton.CancelServicePipelineDeploymentOutput:
     with ctx.db.session(write=True) as session:
         service = services.find_service(session, request["serviceName"], lock=True)
         pipeline = services.find_pipeline(session, service, lock=True)
@@ -130,7 +141,9 @@ def cancel_service_pipeline_deployment(ctx: RequestContext, request: dict) -> di
 
 
 @proton_operation("ListServicePipelineOutputs")
-def list_service_pipeline_outputs(ctx: RequestContext, request: dict[str, Any]) -> dict:
+def list_service_pipeline_outputs(
+    ctx: RequestContext, request: proton.ListServicePipelineOutputsInput
+) -> proton.ListServicePipelineOutputsOutput:
     with ctx.db.session() as session:
         service = services.find_service(session, request["serviceName"])
         pipeline = services.find_pipeline(session, service)
@@ -143,7 +156,9 @@ def list_service_pipeline_outputs(ctx: RequestContext, request: dict[str, Any]) 
 
 
 @proton_operation("ListServicePipelineProvisionedResources")
-def list_service_pipeline_provisioned_resources(ctx: RequestContext, request: dict) -> dict:
+def list_service_pipeline_provisioned_resources(
+    ctx: RequestContext, request: proton.ListServicePipelineProvisionedResourcesInput
+) -> proton.ListServicePipelineProvisionedResourcesOutput:
     with ctx.db.session() as session:
         service = services.find_service(session, request["serviceName"])
         services.find_pipeline(session, service)

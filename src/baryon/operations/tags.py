@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 
 from baryon.domain.resources import ensure_exists
 from baryon.domain.tags import remove_tags, set_tags
 from baryon.operations.context import RequestContext
 from baryon.operations.unbuilt import proton_operation
+from baryon.service_models import proton
 from baryon.store.tables import Tag
 
 
 @proton_operation("TagResource")
-def tag_resource(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def tag_resource(ctx: RequestContext, request: proton.TagResourceInput) -> proton.TagResourceOutput:
     with ctx.db.session(write=True) as session:
         ensure_exists(session, ctx.arns, request["resourceArn"])
         set_tags(session, request["resourceArn"], request["tags"])
@@ -22,7 +21,9 @@ def tag_resource(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]
 
 
 @proton_operation("UntagResource")
-def untag_resource(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def untag_resource(
+    ctx: RequestContext, request: proton.UntagResourceInput
+) -> proton.UntagResourceOutput:
     with ctx.db.session(write=True) as session:
         ensure_exists(session, ctx.arns, request["resourceArn"])
         remove_tags(session, request["resourceArn"], request["tagKeys"])
@@ -30,7 +31,9 @@ def untag_resource(ctx: RequestContext, request: dict[str, Any]) -> dict[str, An
 
 
 @proton_operation("ListTagsForResource")
-def list_tags_for_resource(ctx: RequestContext, request: dict[str, Any]) -> dict[str, Any]:
+def list_tags_for_resource(
+    ctx: RequestContext, request: proton.ListTagsForResourceInput
+) -> proton.ListTagsForResourceOutput:
     arn = request["resourceArn"]
     with ctx.db.session() as session:
         ensure_exists(session, ctx.arns, arn)

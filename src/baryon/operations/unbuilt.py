@@ -10,11 +10,12 @@ nothing. Operations register through ``proton_operation`` here, which applies th
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from baryon.domain.errors import InvalidInput
 from baryon.operations import registry
+from baryon.operations.context import RequestContext
 from baryon.service_models import PROTON, service_model
 
 ACCOUNT_CONNECTIONS = "environment account connections"
@@ -54,7 +55,7 @@ def _check_table() -> None:
 _check_table()
 
 
-def refuse_unbuilt(operation: str, request: dict[str, Any]) -> None:
+def refuse_unbuilt(operation: str, request: Mapping[str, Any]) -> None:
     refused = [
         (member, feature)
         for member, feature in UNBUILT_MEMBERS.get(operation, {}).items()
@@ -69,16 +70,17 @@ def refuse_unbuilt(operation: str, request: dict[str, Any]) -> None:
         raise InvalidInput(message + ".", field=(refused[0][0],))
 
 
-Handler = Callable[[Any, dict[str, Any]], dict[str, Any] | None]
+# A handler's request is its operation's generated input TypedDict, its result the output's.
+Request = TypeVar("Request", bound=Mapping[str, Any])
 P = ParamSpec("P")
-R = TypeVar("R")
+R = TypeVar("R", bound=Mapping[str, Any] | None)
 
 
 def proton_operation(
     name: str,
 ) -> Callable[
-    [Callable[Concatenate[Any, dict[str, Any], P], R]],
-    Callable[Concatenate[Any, dict[str, Any], P], R],
+    [Callable[Concatenate[RequestContext, Request, P], R]],
+    Callable[Concatenate[RequestContext, Request, P], R],
 ]:
     """``operations.registry.proton_operation``, with the operation's unbuilt members refused
     before the handler runs. Options a handler takes besides its request (keyword-only, for
@@ -86,20 +88,22 @@ def proton_operation(
     register = registry.proton_operation(name)
 
     def decorate(
-        handler: Callable[Concatenate[Any, dict[str, Any], P], R],
-    ) -> Callable[Concatenate[Any, dict[str, Any], P], R]:
+        handler: Callable[Concatenate[RequestContext, Request, P], R],
+    ) -> Callable[Concatenate[RequestContext, Request, P], R]:
         if name not in UNBUILT_MEMBERS:
-            register(handler)  # type: ignore[arg-type]  # the API calls it with no options
+            register(handler)  # the API calls it with no options
             return handler
 
         @functools.wraps(handler)
-        def checked(ctx: Any, request: dict[str, Any], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        def checked(
+            ctx: RequestContext, request: Request, /, *args: P.args, **kwargs: P.kwargs
+        ) -> R:
             refuse_unbuilt(name, request)
             return handler(ctx, request, *args, **kwargs)
 
         # The module keeps the checked function, so that in-process callers (the portal, the
         # CLI) meet the same refusals as the API.
-        register(checked)  # type: ignore[arg-type]
+        register(checked)
         return checked
 
     return decorate

@@ -1,13 +1,20 @@
-"""Rows to API dicts. Each function builds one modeled shape; the serializer drops nothing
-but unset members, so what is returned here is exactly what clients see."""
+"""Rows to API results. Each function builds one modeled shape, typed by the shape generated
+from the model (baryon.service_models.proton); the serializer drops nothing but unset (None)
+members, so what is returned here is exactly what clients see.
+
+Stored statuses become the model's StrEnums here, so a value the model does not know fails
+loudly on the way out instead of reaching a client.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict, cast
 
 from baryon.domain.arns import Arns
 from baryon.domain.template_versions import version_arn
 from baryon.domain.templates import TemplateKind, template_arn
+from baryon.service_models import proton
 from baryon.store.tables import (
     Component,
     Deployment,
@@ -19,61 +26,128 @@ from baryon.store.tables import (
     TemplateVersion,
 )
 
+# The two kinds share one row type; their results differ in one member's name.
+TemplateView = proton.EnvironmentTemplate | proton.ServiceTemplate
+TemplateSummaryView = proton.EnvironmentTemplateSummary | proton.ServiceTemplateSummary
+VersionView = proton.EnvironmentTemplateVersion | proton.ServiceTemplateVersion
 
-def template(arns: Arns, row: Template, recommended: str | None) -> dict[str, Any]:
-    view = template_summary(arns, row, recommended)
-    view["encryptionKey"] = row.encryption_key
-    return view
+
+class _TemplateMembers(TypedDict):
+    """The members both kinds of template (and their summaries) share."""
+
+    arn: str
+    name: str
+    displayName: str | None
+    description: str | None
+    recommendedVersion: str | None
+    createdAt: datetime
+    lastModifiedAt: datetime
 
 
-def template_summary(arns: Arns, row: Template, recommended: str | None) -> dict[str, Any]:
-    provisioning_member = (
-        "provisioning" if row.kind == TemplateKind.ENVIRONMENT.value else "pipelineProvisioning"
-    )
+class _DeployableMembers(TypedDict):
+    """The members environments, instances and pipelines share."""
+
+    deploymentStatus: proton.DeploymentStatus
+    deploymentStatusMessage: str | None
+    lastAttemptedDeploymentId: str | None
+    lastSucceededDeploymentId: str | None
+    lastDeploymentAttemptedAt: datetime
+    lastDeploymentSucceededAt: datetime
+    templateMajorVersion: str
+    templateMinorVersion: str
+    createdAt: datetime
+
+
+def _provisioning(value: str | None) -> proton.Provisioning | None:
+    return None if value is None else proton.Provisioning(value)
+
+
+def _template_members(arns: Arns, row: Template, recommended: str | None) -> _TemplateMembers:
     return {
         "arn": template_arn(arns, row),
         "name": row.name,
         "displayName": row.display_name,
         "description": row.description,
-        provisioning_member: row.provisioning,
         "recommendedVersion": recommended,
         "createdAt": row.created_at,
         "lastModifiedAt": row.last_modified_at,
     }
 
 
+def template(arns: Arns, row: Template, recommended: str | None) -> TemplateView:
+    members = _template_members(arns, row, recommended)
+    provisioning = _provisioning(row.provisioning)
+    if row.kind == TemplateKind.ENVIRONMENT.value:
+        environment: proton.EnvironmentTemplate = {
+            **members,
+            "provisioning": provisioning,
+            "encryptionKey": row.encryption_key,
+        }
+        return environment
+    service: proton.ServiceTemplate = {
+        **members,
+        "pipelineProvisioning": provisioning,
+        "encryptionKey": row.encryption_key,
+    }
+    return service
+
+
+def template_summary(arns: Arns, row: Template, recommended: str | None) -> TemplateSummaryView:
+    members = _template_members(arns, row, recommended)
+    provisioning = _provisioning(row.provisioning)
+    if row.kind == TemplateKind.ENVIRONMENT.value:
+        environment: proton.EnvironmentTemplateSummary = {**members, "provisioning": provisioning}
+        return environment
+    service: proton.ServiceTemplateSummary = {**members, "pipelineProvisioning": provisioning}
+    return service
+
+
 def version_summary(
     arns: Arns, template_row: Template, row: TemplateVersion, recommended_minor: int | None
-) -> dict[str, Any]:
-    return {
+) -> proton.EnvironmentTemplateVersionSummary | proton.ServiceTemplateVersionSummary:
+    # Both kinds' summaries have the same members.
+    summary: proton.EnvironmentTemplateVersionSummary = {
         "arn": version_arn(arns, template_row, row),
         "templateName": template_row.name,
         "majorVersion": str(row.major),
         "minorVersion": str(row.minor),
         "recommendedMinorVersion": None if recommended_minor is None else str(recommended_minor),
-        "status": row.status,
+        "status": proton.TemplateVersionStatus(row.status),
         "statusMessage": row.status_message,
         "description": row.description,
         "createdAt": row.created_at,
         "lastModifiedAt": row.last_modified_at,
     }
+    return summary
 
 
 def version(
     arns: Arns, template_row: Template, row: TemplateVersion, recommended_minor: int | None
-) -> dict[str, Any]:
-    view = version_summary(arns, template_row, row, recommended_minor)
-    view["schema"] = row.schema_text
-    if template_row.kind == TemplateKind.SERVICE.value:
-        view["compatibleEnvironmentTemplates"] = row.compatible_environment_templates or []
-        view["supportedComponentSources"] = row.supported_component_sources
-    return view
+) -> VersionView:
+    summary: proton.EnvironmentTemplateVersionSummary = {
+        **version_summary(arns, template_row, row, recommended_minor)
+    }
+    if template_row.kind != TemplateKind.SERVICE.value:
+        environment: proton.EnvironmentTemplateVersion = {**summary, "schema": row.schema_text}
+        return environment
+    sources = row.supported_component_sources
+    service: proton.ServiceTemplateVersion = {
+        **summary,
+        "schema": row.schema_text,
+        "compatibleEnvironmentTemplates": [
+            {"templateName": entry["templateName"], "majorVersion": entry["majorVersion"]}
+            for entry in row.compatible_environment_templates or []
+        ],
+        "supportedComponentSources": None
+        if sources is None
+        else [proton.ServiceTemplateSupportedComponentSourceType(source) for source in sources],
+    }
+    return service
 
 
-def _deployable(row: Any) -> dict[str, Any]:
-    """The members environments, instances and pipelines share."""
+def _deployable(row: Environment | ServicePipeline | ServiceInstance) -> _DeployableMembers:
     return {
-        "deploymentStatus": row.deployment_status,
+        "deploymentStatus": proton.DeploymentStatus(row.deployment_status),
         "deploymentStatusMessage": row.deployment_status_message,
         "lastAttemptedDeploymentId": row.last_attempted_deployment_id,
         "lastSucceededDeploymentId": row.last_succeeded_deployment_id,
@@ -85,8 +159,18 @@ def _deployable(row: Any) -> dict[str, Any]:
     }
 
 
-def environment(arns: Arns, row: Environment) -> dict[str, Any]:
-    repository = row.provisioning_repository
+def _repository(arns: Arns, stored: dict[str, Any] | None) -> proton.RepositoryBranch | None:
+    if not stored:
+        return None
+    return {
+        "arn": arns.repository(stored["provider"], stored["name"]),
+        "provider": proton.RepositoryProvider(stored["provider"]),
+        "name": stored["name"],
+        "branch": stored["branch"],
+    }
+
+
+def environment(arns: Arns, row: Environment) -> proton.Environment:
     return {
         **_deployable(row),
         "arn": arns.environment(row.name),
@@ -94,26 +178,32 @@ def environment(arns: Arns, row: Environment) -> dict[str, Any]:
         "templateName": row.template_name,
         "description": row.description,
         "spec": row.spec,
-        "provisioning": row.provisioning,
+        "provisioning": _provisioning(row.provisioning),
         "protonServiceRoleArn": row.proton_service_role_arn,
         "codebuildRoleArn": row.codebuild_role_arn,
         "componentRoleArn": row.component_role_arn,
         "environmentAccountConnectionId": row.environment_account_connection_id,
         "environmentAccountId": row.environment_account_id,
-        "provisioningRepository": None
-        if not repository
-        else {"arn": arns.repository(repository["provider"], repository["name"]), **repository},
+        "provisioningRepository": _repository(arns, row.provisioning_repository),
     }
 
 
-def environment_summary(arns: Arns, row: Environment) -> dict[str, Any]:
-    view = environment(arns, row)
-    for member in ("spec", "codebuildRoleArn", "provisioningRepository"):
-        view.pop(member)
-    return view
+def environment_summary(arns: Arns, row: Environment) -> proton.EnvironmentSummary:
+    return {
+        **_deployable(row),
+        "arn": arns.environment(row.name),
+        "name": row.name,
+        "templateName": row.template_name,
+        "description": row.description,
+        "provisioning": _provisioning(row.provisioning),
+        "protonServiceRoleArn": row.proton_service_role_arn,
+        "componentRoleArn": row.component_role_arn,
+        "environmentAccountConnectionId": row.environment_account_connection_id,
+        "environmentAccountId": row.environment_account_id,
+    }
 
 
-def service(arns: Arns, row: Service, pipeline: ServicePipeline | None) -> dict[str, Any]:
+def service(arns: Arns, row: Service, pipeline: ServicePipeline | None) -> proton.Service:
     return {
         **service_summary(arns, row),
         "spec": row.spec,
@@ -124,20 +214,22 @@ def service(arns: Arns, row: Service, pipeline: ServicePipeline | None) -> dict[
     }
 
 
-def service_summary(arns: Arns, row: Service) -> dict[str, Any]:
+def service_summary(arns: Arns, row: Service) -> proton.ServiceSummary:
     return {
         "arn": arns.service(row.name),
         "name": row.name,
         "templateName": row.template_name,
         "description": row.description,
-        "status": row.status,
+        "status": proton.ServiceStatus(row.status),
         "statusMessage": row.status_message,
         "createdAt": row.created_at,
         "lastModifiedAt": row.last_modified_at,
     }
 
 
-def service_pipeline(arns: Arns, service_row: Service, row: ServicePipeline) -> dict[str, Any]:
+def service_pipeline(
+    arns: Arns, service_row: Service, row: ServicePipeline
+) -> proton.ServicePipeline:
     return {
         **_deployable(row),
         "arn": arns.service_pipeline(service_row.name),
@@ -146,7 +238,7 @@ def service_pipeline(arns: Arns, service_row: Service, row: ServicePipeline) -> 
     }
 
 
-def service_instance(arns: Arns, row: ServiceInstance) -> dict[str, Any]:
+def service_instance(arns: Arns, row: ServiceInstance) -> proton.ServiceInstance:
     return {
         **service_instance_summary(arns, row),
         "spec": row.spec,
@@ -154,7 +246,7 @@ def service_instance(arns: Arns, row: ServiceInstance) -> dict[str, Any]:
     }
 
 
-def service_instance_summary(arns: Arns, row: ServiceInstance) -> dict[str, Any]:
+def service_instance_summary(arns: Arns, row: ServiceInstance) -> proton.ServiceInstanceSummary:
     return {
         **_deployable(row),
         "arn": arns.service_instance(row.service_name, row.name),
@@ -165,14 +257,14 @@ def service_instance_summary(arns: Arns, row: ServiceInstance) -> dict[str, Any]
     }
 
 
-def deployment_summary(arns: Arns, row: Deployment) -> dict[str, Any]:
+def deployment_summary(arns: Arns, row: Deployment) -> proton.DeploymentSummary:
     return {
         "arn": arns.deployment(row.id),
         "id": row.id,
         "targetArn": row.target_arn,
-        "targetResourceType": row.target_type,
+        "targetResourceType": proton.DeploymentTargetResourceType(row.target_type),
         "targetResourceCreatedAt": row.target_resource_created_at,
-        "deploymentStatus": row.status,
+        "deploymentStatus": proton.DeploymentStatus(row.status),
         "environmentName": row.environment_name,
         "serviceName": row.service_name,
         "serviceInstanceName": row.service_instance_name,
@@ -185,23 +277,28 @@ def deployment_summary(arns: Arns, row: Deployment) -> dict[str, Any]:
     }
 
 
-def deployment(arns: Arns, row: Deployment) -> dict[str, Any]:
+def _state(stored: dict[str, Any] | None) -> proton.DeploymentState | None:
+    # Recorded in the wire form of proton.DeploymentState when the deployment was made.
+    return cast(proton.DeploymentState, stored) if stored else None
+
+
+def deployment(arns: Arns, row: Deployment) -> proton.Deployment:
     return {
         **deployment_summary(arns, row),
         "deploymentStatusMessage": row.status_message,
-        "initialState": row.initial_state or None,
-        "targetState": row.target_state or None,
+        "initialState": _state(row.initial_state),
+        "targetState": _state(row.target_state),
     }
 
 
-def component_summary(arns: Arns, row: Component) -> dict[str, Any]:
+def component_summary(arns: Arns, row: Component) -> proton.ComponentSummary:
     return {
         "arn": arns.component(row.name),
         "name": row.name,
         "environmentName": row.environment_name,
         "serviceName": row.service_name,
         "serviceInstanceName": row.service_instance_name,
-        "deploymentStatus": row.deployment_status,
+        "deploymentStatus": proton.DeploymentStatus(row.deployment_status),
         "deploymentStatusMessage": row.deployment_status_message,
         "lastAttemptedDeploymentId": row.last_attempted_deployment_id,
         "lastSucceededDeploymentId": row.last_succeeded_deployment_id,
@@ -212,7 +309,7 @@ def component_summary(arns: Arns, row: Component) -> dict[str, Any]:
     }
 
 
-def component(arns: Arns, row: Component) -> dict[str, Any]:
+def component(arns: Arns, row: Component) -> proton.Component:
     return {
         **component_summary(arns, row),
         "description": row.description,

@@ -11,15 +11,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from baryon.store.tables import UtcDateTime
+
+# A sort key: a mapped column (Template.name) or any column expression.
+KeyColumn = ColumnElement[Any] | InstrumentedAttribute[Any]
 
 
 def fetch_page(
     session: Session,
     stmt: Select[Any],
-    keys: Sequence[ColumnElement[Any]],
+    keys: Sequence[KeyColumn],
     *,
     after: list[Any] | None,
     limit: int,

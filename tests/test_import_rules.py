@@ -59,16 +59,11 @@ ROOTS = frozenset({"app", "runtime", "modes", "__main__"})
 # _violations; print(sorted(_violations()))" (issue 9 removes these).
 KNOWN_DEBT: frozenset[tuple[str, str]] = frozenset(
     {
-        ("baryon.cli.users", "web"),
         # A template's schema (bundles/) as the portal's forms read it.
         ("baryon.operations.catalog", "bundles"),
         ("baryon.operations.deployed_resources", "bundles"),
-        ("baryon.web.devices", "store"),
         ("baryon.web.forms", "bundles"),
         ("baryon.web.forms", "domain"),
-        ("baryon.web.http", "store"),
-        ("baryon.web.sessions", "store"),
-        ("baryon.web.users", "store"),
     }
 )
 

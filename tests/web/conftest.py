@@ -18,10 +18,10 @@ from sqlalchemy import select
 
 from baryon.app import create_app
 from baryon.domain import outcomes
+from baryon.operations.portal_users import create_user
 from baryon.runtime import Runtime, build_runtime
 from baryon.settings import load_settings
 from baryon.store.tables import Deployment, Template, TemplateVersion
-from baryon.web.users import create_user
 from tests.support.bundles import ENV_SCHEMA, SVC_SCHEMA, env_bundle, service_bundle, tar_gz
 
 with warnings.catch_warnings():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from baryon.web.passwords import hash_password, password_problem, verify_password
+from baryon.operations.portal_passwords import hash_password, password_problem, verify_password
 
 
 def test_a_hash_verifies_only_its_password() -> None:

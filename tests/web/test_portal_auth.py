@@ -7,9 +7,9 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from baryon.operations.portal_users import FREE_ATTEMPTS
 from baryon.store.tables import Environment, Job
 from baryon.web import signin
-from baryon.web.users import FREE_ATTEMPTS
 from tests.web.conftest import CSRF, PASSWORD, ROLE, USER, Portal
 
 ENV_FORM = {"mode": "form", "name": "dev", "description": "", "input-vpc_cidr": "10.0.0.0/16",

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from baryon.operations import portal_sessions as sessions
+from baryon.operations import portal_users as users
 from baryon.runtime import Runtime
 from baryon.store.tables import WebSession
-from baryon.web import sessions, users
 from tests.web.conftest import PASSWORD, USER
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

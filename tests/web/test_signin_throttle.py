@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from baryon.app import create_app
+from baryon.operations.portal_users import FREE_ATTEMPTS, create_user
 from baryon.runtime import Runtime
 from baryon.web import signin
-from baryon.web.users import FREE_ATTEMPTS, create_user
 from tests.support.processes import start_baryon
 from tests.web.conftest import CSRF, PASSWORD, USER
 
@@ -122,7 +122,7 @@ def test_a_trusted_browser_gets_only_a_few_guesses_of_its_own(two_users: Runtime
 
 
 def test_a_new_password_ends_the_trust_of_every_browser(two_users: Runtime) -> None:
-    from baryon.web.users import set_password
+    from baryon.operations.portal_users import set_password
 
     with browser(two_users) as own, browser(two_users, "10.0.0.9") as guesser:
         sign_in_and_out(own, USER, PASSWORD)

@@ -8,10 +8,10 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from baryon.cli.main import cli
+from baryon.operations.portal_passwords import verify_password
 from baryon.runtime import build_runtime
 from baryon.settings import load_settings
 from baryon.store.tables import User
-from baryon.web.passwords import verify_password
 
 
 def _run(data_dir: Path, *args: str, stdin: str | None = None) -> object:

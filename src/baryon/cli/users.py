@@ -11,9 +11,15 @@ from rich.console import Console
 from rich.table import Table
 
 from baryon.cli.options import data_dir_option, settings_from
+from baryon.operations.portal_passwords import password_problem
+from baryon.operations.portal_users import (
+    UserError,
+    create_user,
+    delete_user,
+    list_users,
+    set_password,
+)
 from baryon.runtime import Runtime, build_runtime
-from baryon.web.passwords import password_problem
-from baryon.web.users import UserError, create_user, delete_user, list_users, set_password
 
 
 def _runtime(data_dir: Path | None) -> Runtime:

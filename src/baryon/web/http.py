@@ -34,12 +34,11 @@ from baryon.api.request_body import (
     declared_too_large,
 )
 from baryon.operations import errors as domain_errors
-from baryon.operations import in_process
+from baryon.operations import in_process, portal_sessions
 from baryon.operations.context import RequestContext
+from baryon.operations.portal_sessions import ActiveSession
 from baryon.runtime import Runtime
-from baryon.store.database import Database
-from baryon.web import csrf, urls
-from baryon.web.sessions import COOKIE, ActiveSession, find_session, refresh, set_flash
+from baryon.web import cookies, csrf, urls
 
 log = logging.getLogger("baryon.web")
 
@@ -142,10 +141,6 @@ class Visit:
     flash: str | None = None
 
     @property
-    def db(self) -> Database:
-        return self.runtime.db
-
-    @property
     def user_name(self) -> str | None:
         return self.account.user_name if self.account else None
 
@@ -186,13 +181,8 @@ class Visit:
     def redirect(self, url: str, flash: str | None = None) -> Response:
         """After a POST: 303, so that reloading the next page does not post again."""
         if flash and self.account is not None:
-            with self.db.session(write=True) as session:
-                set_flash(session, self.account.id, flash)
+            portal_sessions.leave_flash(self.runtime, self.account.id, flash)
         return RedirectResponse(url, status_code=303)
-
-    def wakeup_workers(self) -> None:
-        """After a transaction that enqueued jobs has committed."""
-        self.runtime.job_wakeup.set()
 
 
 Handler = Callable[[Visit], Response]
@@ -268,8 +258,9 @@ def _refusal_before_form(
             return _error_page(jinja, request, _form_expired(), None)
         return None
     try:
-        with runtime.db.session() as session:
-            account = find_session(session, request.cookies.get(COOKIE), datetime.now(UTC))
+        account = portal_sessions.current(
+            runtime, request.cookies.get(cookies.SESSION), datetime.now(UTC)
+        )
     except OperationalError:
         return None  # _handle answers this with its "temporarily unavailable" page
     if account is None:
@@ -343,9 +334,9 @@ def _handle(
 
 
 def _sign_in_check(visit: Visit, fragment: bool) -> Response | None:
-    token = visit.request.cookies.get(COOKIE)
-    with visit.db.session() as session:
-        account = find_session(session, token, visit.now)
+    account = portal_sessions.current(
+        visit.runtime, visit.request.cookies.get(cookies.SESSION), visit.now
+    )
     if account is None:
         return _signed_out(visit.request, fragment)
     visit.account = account
@@ -353,8 +344,7 @@ def _sign_in_check(visit: Visit, fragment: bool) -> Response | None:
     if take_flash:
         visit.flash = account.flash
     if take_flash or account.needs_refresh:
-        with visit.db.session(write=True) as session:
-            refresh(session, account.id, visit.now, take_flash=take_flash)
+        portal_sessions.keep_alive(visit.runtime, account.id, visit.now, take_flash=take_flash)
     return None
 
 

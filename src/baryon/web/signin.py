@@ -5,14 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 
 from starlette.responses import RedirectResponse, Response
 
-from baryon.web import csrf, devices, urls
+from baryon.operations import portal_sessions, trusted_devices
+from baryon.operations.portal_sign_in import SignInOutcome, SignInResult, sign_in
+from baryon.web import cookies, csrf, urls
 from baryon.web.http import Visit, check_sign_in_form
-from baryon.web.sessions import COOKIE, end_session, find_session, start_session
-from baryon.web.users import sign_in
 
 # The same words whether the user exists, the password is wrong or the user is paused:
 # anything else would tell a guesser which names are real.
@@ -29,12 +28,13 @@ NAMES_PER_ADDRESS = 20
 class _Throttle:
     """User names that failed to sign in from each client address, in this process.
 
-    One user's password guessed many times is the per-user pause's business (web/users.py, in
-    the database). This catches the other attack, one password tried on many names from one
-    place, by counting distinct names rather than failures: many people behind one address
-    (all of embedded mode is 127.0.0.1) then do not lock each other out by mistyping. Browsers
-    trusted for the name they sign in as (web/devices.py) are neither counted nor held back.
-    It stays per process: a spray through N replicas gets N times the names, which the
+    One user's password guessed many times is the per-user pause's business
+    (operations/portal_users.py, in the database). This catches the other attack, one password
+    tried on many names from one place, by counting distinct names rather than failures: many
+    people behind one address (all of embedded mode is 127.0.0.1) then do not lock each other
+    out by mistyping. Browsers trusted for the name they sign in as
+    (operations/trusted_devices.py) are neither counted nor held back. It stays per process: a
+    spray through N replicas gets N times the names, which the
     per-user pause, shared by all, still bounds per account.
     """
 
@@ -75,15 +75,6 @@ class _Throttle:
 _throttle = _Throttle()
 
 
-@dataclass(frozen=True)
-class _Attempt:
-    """What a sign-in attempt came to, decided inside its transaction."""
-
-    session_token: str | None = None
-    device_token: str | None = None
-    held_back: bool = False
-
-
 def _safe_next(target: str) -> str:
     """Only a path inside the portal: never another site (no open redirect)."""
     if target.startswith(urls.PREFIX + "/") and not target.startswith("//") and "\\" not in target:
@@ -113,8 +104,9 @@ def _form(visit: Visit, *, error: str | None = None, name: str = "", status: int
 
 
 def show(visit: Visit) -> Response:
-    with visit.db.session() as session:
-        signed_in = find_session(session, visit.request.cookies.get(COOKIE), visit.now)
+    signed_in = portal_sessions.current(
+        visit.runtime, visit.request.cookies.get(cookies.SESSION), visit.now
+    )
     if signed_in is not None:
         return RedirectResponse(_safe_next(visit.query("next")), status_code=303)
     return _form(visit)
@@ -127,13 +119,13 @@ def submit(visit: Visit) -> Response:
     if not name or not password:
         return _form(visit, error="Enter your user name and password.", name=name, status=400)
     attempt = _attempt(visit, name[:64], password)
-    if attempt.held_back:
+    if attempt.result is SignInResult.HELD_BACK:
         return _form(visit, error=_TOO_MANY_NAMES, name=name, status=429)
     if attempt.session_token is None or attempt.device_token is None:
         return _form(visit, error=_REFUSED, name=name, status=401)
     response = RedirectResponse(_safe_next(visit.form.get("next", "")), status_code=303)
     response.set_cookie(
-        COOKIE,
+        cookies.SESSION,
         attempt.session_token,
         path=urls.PREFIX,
         httponly=True,
@@ -142,9 +134,9 @@ def submit(visit: Visit) -> Response:
     )
     # Sent only to the sign-in form, never readable by scripts, kept for months.
     response.set_cookie(
-        devices.COOKIE,
+        cookies.DEVICE,
         attempt.device_token,
-        max_age=int(devices.LIFETIME.total_seconds()),
+        max_age=int(trusted_devices.LIFETIME.total_seconds()),
         path=urls.sign_in(),
         httponly=True,
         samesite="strict",
@@ -154,31 +146,24 @@ def submit(visit: Visit) -> Response:
     return response
 
 
-def _attempt(visit: Visit, name: str, password: str) -> _Attempt:
+def _attempt(visit: Visit, name: str, password: str) -> SignInOutcome:
     client = visit.request.client.host if visit.request.client else "unknown"
-    presented = visit.request.cookies.get(devices.COOKIE)
-    with visit.db.session(write=True) as session:
-        device = devices.find(session, presented, name, visit.now)
-        if device is None and not _throttle.allowed(client):
-            return _Attempt(held_back=True)
-        outcome = sign_in(session, name, password, visit.now, trusted_device=device is not None)
-        if outcome.user_id is None:
-            if device is not None:
-                devices.failed(device)
-            else:
-                _throttle.failed(client, name)
-            return _Attempt()
-        # A fresh token for every sign-in; one planted beforehand is worth nothing.
-        end_session(session, visit.request.cookies.get(COOKIE))
-        return _Attempt(
-            session_token=start_session(session, outcome.user_id, visit.now),
-            device_token=devices.signed_in(session, device, presented, outcome.user_id, visit.now),
-        )
+    outcome = sign_in(
+        visit.runtime,
+        name,
+        password,
+        visit.now,
+        device_token=visit.request.cookies.get(cookies.DEVICE),
+        old_session_token=visit.request.cookies.get(cookies.SESSION),
+        may_try=lambda: _throttle.allowed(client),
+    )
+    if outcome.result is SignInResult.REFUSED and not outcome.trusted_browser:
+        _throttle.failed(client, name)
+    return outcome
 
 
 def sign_out(visit: Visit) -> Response:
-    with visit.db.session(write=True) as session:
-        end_session(session, visit.request.cookies.get(COOKIE))
+    portal_sessions.sign_out(visit.runtime, visit.request.cookies.get(cookies.SESSION))
     response = RedirectResponse(urls.sign_in(), status_code=303)
-    response.delete_cookie(COOKIE, path=urls.PREFIX)
+    response.delete_cookie(cookies.SESSION, path=urls.PREFIX)
     return response

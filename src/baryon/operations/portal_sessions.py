@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from baryon.runtime import Runtime
 from baryon.store.tables import User, WebSession
 
-COOKIE = "baryon_session"
 IDLE_LIFETIME = timedelta(hours=12)
 ABSOLUTE_LIFETIME = timedelta(days=7)
 # Extending the idle expiry on every request would write on every page view; once an hour is
@@ -96,3 +96,28 @@ def set_flash(session: Session, session_id: int, message: str) -> None:
 def end_session(session: Session, token: str | None) -> None:
     if token:
         session.execute(delete(WebSession).where(WebSession.token_hash == hash_token(token)))
+
+
+# --- for the portal: each call its own transaction ------------------------------------------
+
+
+def current(runtime: Runtime, token: str | None, now: datetime) -> ActiveSession | None:
+    """The signed-in session a browser's cookie names, if it is still valid."""
+    with runtime.db.session() as session:
+        return find_session(session, token, now)
+
+
+def keep_alive(runtime: Runtime, session_id: int, now: datetime, *, take_flash: bool) -> None:
+    with runtime.db.session(write=True) as session:
+        refresh(session, session_id, now, take_flash=take_flash)
+
+
+def leave_flash(runtime: Runtime, session_id: int, message: str) -> None:
+    """A message for the session's next page (after a redirect)."""
+    with runtime.db.session(write=True) as session:
+        set_flash(session, session_id, message)
+
+
+def sign_out(runtime: Runtime, token: str | None) -> None:
+    with runtime.db.session(write=True) as session:
+        end_session(session, token)

@@ -14,8 +14,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from baryon.operations.portal_passwords import hash_password, unknown_user_hash, verify_password
 from baryon.store.tables import TrustedDevice, User, WebSession
-from baryon.web.passwords import hash_password, unknown_user_hash, verify_password
 
 # fullmatch: `$` also matches before a final newline, which let "alice\n" be a user name.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}", re.ASCII)
@@ -101,9 +101,10 @@ def sign_in(
 ) -> SignIn:
     """Checks a password (in a write transaction: failures are counted).
 
-    In a browser trusted for this user (web/devices.py, which counts its failures) the user's
-    pause does not apply, and neither its failures nor its success touch the pause: others'
-    guesses must not lock the user out, nor the user's sign-in reopen a guesser's window.
+    In a browser trusted for this user (operations/trusted_devices.py, which counts its
+    failures) the user's pause does not apply, and neither its failures nor its success touch
+    the pause: others' guesses must not lock the user out, nor the user's sign-in reopen a
+    guesser's window.
     """
     user = session.scalars(select(User).where(User.name == name).with_for_update()).first()
     if user is None:

@@ -1,12 +1,12 @@
 """Browsers where a user has signed in before ("device cookies", OWASP's answer to lockouts).
 
-Wrong passwords pause a user's sign-in (web/users.py), in the database so that every replica
-enforces it and a guesser spread over many addresses still gets only a few tries an hour. A
-pause for everyone would let anyone who knows a user name keep that user out for good, so a
-browser where the user has signed in carries a random token (only its hash is kept, as for
-sessions): there the user is not paused by others' failures, and the browser's own wrong
-passwords are counted on it instead; after a few it is trusted no more, so a stolen cookie
-buys only a few guesses. A new password ends the trust of every browser.
+Wrong passwords pause a user's sign-in (operations/portal_users.py), in the database so that every
+replica enforces it and a guesser spread over many addresses still gets only a few tries an hour. A
+pause for everyone would let anyone who knows a user name keep that user out for good, so a browser
+where the user has signed in carries a random token (only its hash is kept, as for sessions): there
+the user is not paused by others' failures, and the browser's own wrong passwords are counted on it
+instead; after a few it is trusted no more, so a stolen cookie buys only a few guesses.
+A new password ends the trust of every browser.
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from baryon.operations.portal_sessions import hash_token
+from baryon.operations.portal_users import FREE_ATTEMPTS
 from baryon.store.tables import TrustedDevice, User
-from baryon.web.sessions import hash_token
-from baryon.web.users import FREE_ATTEMPTS
 
-COOKIE = "baryon_device"
 LIFETIME = timedelta(days=90)
 
 

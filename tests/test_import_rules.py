@@ -62,8 +62,7 @@ KNOWN_DEBT: frozenset[tuple[str, str]] = frozenset(
         # A template's schema (bundles/) as the portal's forms read it.
         ("baryon.operations.catalog", "bundles"),
         ("baryon.operations.deployed_resources", "bundles"),
-        ("baryon.web.forms", "bundles"),
-        ("baryon.web.forms", "domain"),
+        ("baryon.operations.spec_documents", "bundles"),
     }
 )
 

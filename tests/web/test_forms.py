@@ -7,6 +7,7 @@ import pytest
 
 from baryon.bundles.schema import parse_schema
 from baryon.domain import specs
+from baryon.operations import spec_documents
 from baryon.web import forms
 
 SCHEMA = parse_schema("""\
@@ -151,11 +152,11 @@ def test_a_missing_required_input_is_reported_on_its_field() -> None:
 
 
 def test_generated_specs_are_what_the_domain_reads() -> None:
-    text = forms.environment_spec({"size": "large"})
+    text = spec_documents.environment_spec({"size": "large"})
     assert specs.parse_environment_spec(text) == {"size": "large"}
-    assert specs.parse_environment_spec(forms.environment_spec({})) is None
-    service = forms.service_spec({"dockerfile": "Dockerfile.prod"},
-                                 [("a", "dev", {"port": 1}), ("b", "dev", {})])
+    assert specs.parse_environment_spec(spec_documents.environment_spec({})) is None
+    service = spec_documents.service_spec({"dockerfile": "Dockerfile.prod"},
+                                          [("a", "dev", {"port": 1}), ("b", "dev", {})])
     document = specs.parse_service_spec(service)
     assert document.pipeline == {"dockerfile": "Dockerfile.prod"}
     assert [(i.name, i.environment, i.spec) for i in document.instances] == [
@@ -163,11 +164,13 @@ def test_generated_specs_are_what_the_domain_reads() -> None:
 
 
 def test_editing_one_instance_leaves_the_others_alone() -> None:
-    service = forms.service_spec(None, [("a", "dev", {"port": 1}), ("b", "dev", {"port": 2})])
-    changed = forms.with_instance_inputs(service, "b", {"port": 3})
-    assert forms.instance_inputs(changed, "a") == {"port": 1}
-    assert forms.instance_inputs(changed, "b") == {"port": 3}
-    assert forms.pipeline_inputs(forms.with_pipeline_inputs(changed, {"x": 1})) == {"x": 1}
+    service = spec_documents.service_spec(
+        None, [("a", "dev", {"port": 1}), ("b", "dev", {"port": 2})])
+    changed = spec_documents.with_instance_inputs(service, "b", {"port": 3})
+    assert spec_documents.instance_inputs(changed, "a") == {"port": 1}
+    assert spec_documents.instance_inputs(changed, "b") == {"port": 3}
+    piped = spec_documents.with_pipeline_inputs(changed, {"x": 1})
+    assert spec_documents.pipeline_inputs(piped) == {"x": 1}
 
 
 def test_current_value_placeholders_pass_through() -> None:

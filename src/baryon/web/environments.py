@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from baryon.operations import catalog, fleet
+from baryon.operations import catalog, fleet, spec_documents
 from baryon.operations import environments as operations
 from baryon.operations.catalog import CreateChoice, TemplateKind
 from baryon.operations.errors import Conflict, DomainError, FieldPath
@@ -57,7 +57,7 @@ def starter_spec(schema: Any, type_name: str | None) -> str:
     """A YAML spec with every default written out, for the YAML editor to start from."""
     form = forms.input_form(schema, type_name, prefix="")
     values = {f.name: f.default for f in form.fields if f.has_default}
-    return forms.environment_spec(values)
+    return spec_documents.environment_spec(values)
 
 
 def new(visit: Visit) -> Response:
@@ -100,7 +100,7 @@ def new(visit: Visit) -> Response:
         else:
             values = forms.read(form, visit.form)
             forms.check(form, schema, values)
-            spec_text = forms.environment_spec(values)
+            spec_text = spec_documents.environment_spec(values)
         if not field_errors and not form.has_errors:
             created = _create(
                 visit, choice, fields, spec_text, yaml_mode, field_errors, errors

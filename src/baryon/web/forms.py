@@ -5,8 +5,8 @@ yes/no choice, a string or a number a text box (browsers would silently drop a w
 from a number box, and the developer should see what they typed and why it is wrong), a list
 of scalars one item per line, anything deeper a small YAML box. Defaults are filled in and
 required fields are marked. Submitted text is turned back into typed values, then checked by
-the same ``TemplateSchema.apply_inputs`` the domain uses, and each problem is put beside the
-field it is about.
+the same ``TemplateSchema.apply_inputs`` the domain uses (operations/spec_documents.py), and
+each problem is put beside the field it is about. Specs are written and read there too.
 
 A value equal to the schema's default is left out of the generated spec, so that a resource
 keeps following its template's defaults (a later minor version may change them) unless the
@@ -25,10 +25,13 @@ from typing import Any
 import yaml
 
 from baryon import patterns
-from baryon.bundles import json_schema
-from baryon.bundles.errors import SpecError, field_path
-from baryon.bundles.schema import TemplateSchema
-from baryon.domain.specs import CURRENT_VALUE
+from baryon.operations.spec_documents import (
+    CURRENT_VALUE,
+    TemplateSchema,
+    field_path,
+    input_problems,
+    ref_name,
+)
 
 _SCALARS = ("string", "number", "integer", "boolean")
 _MAX_DEPTH = 8
@@ -86,7 +89,7 @@ def _resolve(node: Mapping[str, Any], types: Mapping[str, Any]) -> tuple[dict[st
     name = ""
     seen = 0
     while isinstance(node, Mapping) and "$ref" in node and seen < _MAX_DEPTH:
-        name = json_schema.ref_name(node["$ref"])
+        name = ref_name(node["$ref"])
         node = types.get(name, {})
         seen += 1
     return dict(node) if isinstance(node, Mapping) else {}, name
@@ -349,91 +352,13 @@ def check(
         key: (current or {}).get(key, value) if value == CURRENT_VALUE else value
         for key, value in values.items()
     }
-    try:
-        schema.apply_inputs(form.type_name, resolved, where="")
-    except SpecError as exc:
-        by_name = {f.name: f for f in form.fields}
-        for problem in exc.problems:
-            head = problem.path[0] if problem.path else None
-            target = by_name.get(head) if isinstance(head, str) else None
-            if target is None:
-                form.errors.append(str(problem))
-                continue
-            inner = field_path(problem.path[1:])
-            message = f"{inner}: {problem.message}" if inner else problem.message
-            target.error = message if target.error is None else f"{target.error}; {message}"
-
-
-# --- specs ----------------------------------------------------------------------------------
-
-
-def dump_yaml(data: Any) -> str:
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
-
-
-def environment_spec(values: Mapping[str, Any]) -> str:
-    data: dict[str, Any] = {"proton": "EnvironmentSpec"}
-    if values:
-        data["spec"] = dict(values)
-    return dump_yaml(data)
-
-
-def service_spec(
-    pipeline: Mapping[str, Any] | None, instances: list[tuple[str, str, Mapping[str, Any]]]
-) -> str:
-    """A ServiceSpec from (name, environment, inputs) per instance."""
-    data: dict[str, Any] = {"proton": "ServiceSpec"}
-    if pipeline is not None:
-        data["pipeline"] = dict(pipeline)
-    data["instances"] = [
-        {"name": name, "environment": environment, "spec": dict(inputs)}
-        for name, environment, inputs in instances
-    ]
-    return dump_yaml(data)
-
-
-def spec_mapping(text: str | None) -> dict[str, Any]:
-    """A spec document as a mapping, or an empty one if it is not readable."""
-    if not text:
-        return {}
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def with_instance_inputs(spec_text: str | None, instance: str, inputs: Mapping[str, Any]) -> str:
-    """The service spec with one instance's ``spec:`` replaced (the others untouched)."""
-    data = spec_mapping(spec_text) or {"proton": "ServiceSpec", "instances": []}
-    entries = data.get("instances") or []
-    for entry in entries:
-        if isinstance(entry, dict) and entry.get("name") == instance:
-            entry["spec"] = dict(inputs)
-            break
-    data["instances"] = entries
-    return dump_yaml(data)
-
-
-def with_pipeline_inputs(spec_text: str | None, inputs: Mapping[str, Any]) -> str:
-    data = spec_mapping(spec_text) or {"proton": "ServiceSpec"}
-    data["pipeline"] = dict(inputs)
-    return dump_yaml(data)
-
-
-def instance_inputs(spec_text: str | None, instance: str) -> dict[str, Any] | None:
-    for entry in spec_mapping(spec_text).get("instances") or []:
-        if isinstance(entry, dict) and entry.get("name") == instance:
-            spec = entry.get("spec")
-            return spec if isinstance(spec, dict) else {}
-    return None
-
-
-def pipeline_inputs(spec_text: str | None) -> dict[str, Any] | None:
-    spec = spec_mapping(spec_text).get("pipeline")
-    return spec if isinstance(spec, dict) else None
-
-
-def environment_inputs(spec_text: str | None) -> dict[str, Any] | None:
-    spec = spec_mapping(spec_text).get("spec")
-    return spec if isinstance(spec, dict) else None
+    by_name = {f.name: f for f in form.fields}
+    for problem in input_problems(schema, form.type_name, resolved):
+        head = problem.path[0] if problem.path else None
+        target = by_name.get(head) if isinstance(head, str) else None
+        if target is None:
+            form.errors.append(str(problem))
+            continue
+        inner = field_path(problem.path[1:])
+        message = f"{inner}: {problem.message}" if inner else problem.message
+        target.error = message if target.error is None else f"{target.error}; {message}"

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from baryon.operations import resource_keys
+from baryon.operations import resource_keys, spec_documents
 from baryon.operations.deployed_resources import Loaded
 from baryon.operations.resource_keys import ENVIRONMENT, INSTANCE, ResourceKey
-from baryon.web import forms, urls
+from baryon.web import urls
 
 
 @dataclass(frozen=True)
@@ -44,15 +44,15 @@ def pipeline_key(service: str) -> PageKey:
 def raw_inputs(loaded: Loaded) -> dict[str, Any] | None:
     """The inputs the spec names (defaults not filled in)."""
     if loaded.key.kind == ENVIRONMENT:
-        return forms.environment_inputs(loaded.row.spec)
+        return spec_documents.environment_inputs(loaded.row.spec)
     if loaded.key.kind == INSTANCE:
-        return forms.instance_inputs(loaded.row.spec, loaded.key.name)
-    return forms.pipeline_inputs(loaded.row.spec)
+        return spec_documents.instance_inputs(loaded.row.spec, loaded.key.name)
+    return spec_documents.pipeline_inputs(loaded.row.spec)
 
 
 def spec_with_inputs(loaded: Loaded, values: dict[str, Any]) -> str:
     if loaded.key.kind == ENVIRONMENT:
-        return forms.environment_spec(values)
+        return spec_documents.environment_spec(values)
     if loaded.key.kind == INSTANCE:
-        return forms.with_instance_inputs(loaded.row.spec, loaded.key.name, values)
-    return forms.with_pipeline_inputs(loaded.row.spec, values)
+        return spec_documents.with_instance_inputs(loaded.row.spec, loaded.key.name, values)
+    return spec_documents.with_pipeline_inputs(loaded.row.spec, values)

@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from baryon.operations import catalog, fleet, service_overview
+from baryon.operations import catalog, fleet, service_overview, spec_documents
 from baryon.operations import services as operations
 from baryon.operations.catalog import CreateChoice, TemplateKind
 from baryon.operations.errors import Conflict, DomainError, NotFound
@@ -104,7 +104,7 @@ def _starter_spec(schema: Any, with_pipeline: bool, environment: str) -> str:
         form = forms.input_form(schema, type_name, prefix="")
         return {f.name: f.default for f in form.fields if f.has_default}
 
-    return forms.service_spec(
+    return spec_documents.service_spec(
         defaults(schema.pipeline_input_type) if with_pipeline else None,
         [("instance-1", environment or "ENVIRONMENT-NAME", defaults(schema.service_input_type))],
     )
@@ -270,7 +270,7 @@ def _create(
             if not entry.environment:
                 entry.errors["environment"] = "choose the environment this instance runs in"
             forms.check(entry.inputs, schema, values)
-        spec_text = forms.service_spec(
+        spec_text = spec_documents.service_spec(
             pipeline_values if with_pipeline else None,
             [(entry.name, entry.environment, values) for entry, values in instances],
         )

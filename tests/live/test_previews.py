@@ -26,6 +26,7 @@ from baryon.operations.errors import NotFound
 from baryon.operations.previews import Preview, PreviewRequest
 from baryon.operations.resource_keys import environment_key, instance_key, pipeline_key
 from baryon.runtime import Runtime, build_runtime
+from baryon.service_models.baryon import PreviewDeploymentType
 from baryon.settings import load_settings
 from baryon.store.tables import Job
 from tests.support.bundles import ENV_CFN, ENV_SCHEMA, Registry, env_bundle
@@ -210,7 +211,7 @@ def test_the_same_spec_and_target_give_the_same_preview_of_instances_and_pipelin
     ):
         api = _api(baryon, **names, deploymentType="CURRENT_VERSION", spec=spec)
         in_portal = previews.preview_deployment(
-            context, PreviewRequest(key, "CURRENT_VERSION", spec=spec)
+            context, PreviewRequest(key, PreviewDeploymentType.CURRENT_VERSION, spec=spec)
         )
         assert api == _as_wire(in_portal)
         assert api["changed"] and "problem" not in api
@@ -226,9 +227,8 @@ def test_the_same_spec_and_target_give_the_same_preview_of_instances_and_pipelin
 def test_a_bad_spec_and_a_bad_request_are_refused_alike(baryon: Any, runtime: Runtime) -> None:
     bad = env_spec(size="huge")
     api = _api(baryon, environmentName=ENV, deploymentType="MINOR_VERSION", spec=bad)
-    in_portal = previews.preview_deployment(
-        _portal_context(runtime), PreviewRequest(environment_key(ENV), "MINOR_VERSION", spec=bad)
-    )
+    request = PreviewRequest(environment_key(ENV), PreviewDeploymentType.MINOR_VERSION, spec=bad)
+    in_portal = previews.preview_deployment(_portal_context(runtime), request)
     assert api == _as_wire(in_portal)
     assert "huge" in api["problem"] and api["files"] == [] and api["inputs"] == []
 
@@ -236,7 +236,8 @@ def test_a_bad_spec_and_a_bad_request_are_refused_alike(baryon: Any, runtime: Ru
         baryon.get_deployment_preview(environmentName="nowhere", deploymentType="MINOR_VERSION")
     with pytest.raises(NotFound) as in_process_error:
         previews.preview_deployment(
-            _portal_context(runtime), PreviewRequest(environment_key("nowhere"), "MINOR_VERSION")
+            _portal_context(runtime),
+            PreviewRequest(environment_key("nowhere"), PreviewDeploymentType.MINOR_VERSION),
         )
     assert error_message(caught) == in_process_error.value.message
 

@@ -25,6 +25,7 @@ from baryon.service_models.baryon import (
     GetDeploymentPreviewInput,
     GetDeploymentPreviewOutput,
     PreviewChange,
+    PreviewDeploymentType,
     PreviewFile,
     PreviewInputChange,
 )
@@ -48,7 +49,7 @@ def get_deployment_preview(
 def preview_request(request: GetDeploymentPreviewInput) -> PreviewRequest:
     return PreviewRequest(
         resource_of(request),
-        str(request["deploymentType"]),
+        PreviewDeploymentType(request["deploymentType"]),
         major=request.get("templateMajorVersion"),
         minor=request.get("templateMinorVersion"),
         spec=request.get("spec"),

@@ -28,6 +28,7 @@ from baryon.domain.plan import TemplatePlan
 from baryon.operations.context import RequestContext
 from baryon.operations.deployed_resources import Loaded, Upgrade, load, upgrade_target
 from baryon.operations.resource_keys import ENVIRONMENT, INSTANCE, ResourceKey
+from baryon.service_models.baryon import PreviewDeploymentType
 from baryon.store.tables import Environment, TemplateVersion
 
 _CONTEXT_LINES = 3
@@ -77,12 +78,11 @@ class InputChange:
 @dataclass(frozen=True)
 class PreviewRequest:
     """A deployment to preview: of ``resource``, to the version an update of
-    ``deployment_type`` (CURRENT_VERSION, MINOR_VERSION or MAJOR_VERSION, with an optional
-    major and minor, as Proton's update operations take them) would deploy, with ``spec``
-    (None: the deployed spec)."""
+    ``deployment_type`` (with an optional major and minor, as Proton's update operations take
+    them) would deploy, with ``spec`` (None: the deployed spec)."""
 
     resource: ResourceKey
-    deployment_type: str
+    deployment_type: PreviewDeploymentType
     major: str | None = None
     minor: str | None = None
     spec: str | None = None
@@ -292,7 +292,7 @@ def upgrade_request(key: ResourceKey, upgrade: Upgrade, target: TemplateVersion)
     """The preview of ``upgrade`` to exactly ``target``, as an update request names it."""
     return PreviewRequest(
         key,
-        upgrade.deployment_type,
+        PreviewDeploymentType(upgrade.deployment_type),
         major=str(target.major) if upgrade is Upgrade.MAJOR else None,
         minor=str(target.minor),
     )

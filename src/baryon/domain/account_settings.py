@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -21,7 +22,7 @@ def update(
     *,
     pipeline_service_role_arn: str | None,
     pipeline_codebuild_role_arn: str | None,
-    pipeline_repository: dict[str, Any] | None,
+    pipeline_repository: Mapping[str, Any] | None,
     delete_pipeline_repository: bool,
 ) -> AccountSettingsRow:
     if delete_pipeline_repository and pipeline_repository:

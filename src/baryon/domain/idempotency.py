@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,13 +21,15 @@ from baryon.store.tables import IdempotencyToken
 TOKEN_LIFETIME = timedelta(hours=8)
 
 
-def request_digest(request: dict[str, Any]) -> str:
+def request_digest(request: Mapping[str, Any]) -> str:
     relevant = {k: v for k, v in request.items() if k != "clientToken"}
     text = json.dumps(relevant, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def recall(session: Session, operation: str, request: dict[str, Any], now: datetime) -> str | None:
+def recall(
+    session: Session, operation: str, request: Mapping[str, Any], now: datetime
+) -> str | None:
     """The resource reference a previous identical request produced, if any."""
     token = request.get("clientToken")
     if not token:
@@ -52,7 +55,7 @@ def recall(session: Session, operation: str, request: dict[str, Any], now: datet
 
 
 def remember(
-    session: Session, operation: str, request: dict[str, Any], resource_ref: str, now: datetime
+    session: Session, operation: str, request: Mapping[str, Any], resource_ref: str, now: datetime
 ) -> None:
     token = request.get("clientToken")
     if not token:

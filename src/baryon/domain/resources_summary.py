@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from baryon.domain import fleet
 from baryon.domain.templates import TemplateKind
+from baryon.service_models import proton
 from baryon.store.tables import (
     Component,
     Environment,
@@ -29,7 +30,7 @@ _FAILED_DEPLOYMENTS = ("FAILED", "DELETE_FAILED")
 _RANK = {fleet.UP_TO_DATE: 0, fleet.BEHIND_MINOR: 1, fleet.BEHIND_MAJOR: 2}
 
 
-def resources_summary(session: Session) -> dict[str, dict[str, int]]:
+def resources_summary(session: Session) -> proton.CountsSummary:
     return {
         "environmentTemplates": _template_count(session, TemplateKind.ENVIRONMENT),
         "serviceTemplates": _template_count(session, TemplateKind.SERVICE),
@@ -42,12 +43,12 @@ def resources_summary(session: Session) -> dict[str, dict[str, int]]:
     }
 
 
-def _template_count(session: Session, kind: TemplateKind) -> dict[str, int]:
+def _template_count(session: Session, kind: TemplateKind) -> proton.ResourceCountsSummary:
     total = session.scalar(select(func.count()).where(Template.kind == kind.value)) or 0
     return {"total": total}
 
 
-def _deployable_counts(session: Session, kind: str) -> dict[str, int]:
+def _deployable_counts(session: Session, kind: str) -> proton.ResourceCountsSummary:
     counted = session.execute(_deployable_statement(kind)).all()
     by_status = {status: int(count or 0) for status, count, _ in counted}
     return {
@@ -97,7 +98,7 @@ def _deployable_statement(kind: str) -> Select[Any]:
     ).group_by(classified.c.status)
 
 
-def _component_counts(session: Session) -> dict[str, int]:
+def _component_counts(session: Session) -> proton.ResourceCountsSummary:
     total = session.scalar(select(func.count()).select_from(Component)) or 0
     failed = session.scalar(
         select(func.count())
@@ -107,7 +108,7 @@ def _component_counts(session: Session) -> dict[str, int]:
     return {"total": total, "failed": failed or 0}
 
 
-def _service_counts(session: Session) -> dict[str, int]:
+def _service_counts(session: Session) -> proton.ResourceCountsSummary:
     """A service is as stale as its stalest part: an instance or its pipeline behind a major
     version makes it behindMajor, else one behind a minor version behindMinor."""
     by_rank: dict[Any, int] = {

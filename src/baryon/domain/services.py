@@ -8,6 +8,7 @@ worker in the transaction that records each outcome) advances it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,7 @@ from baryon.domain.plan import DeletePlan, TemplatePlan
 from baryon.domain.specs import InstanceSpec, ServiceSpecDocument
 from baryon.domain.tags import inherit_tags, set_tags
 from baryon.domain.templates import TemplateKind, find_template
+from baryon.service_models import proton
 from baryon.store.tables import (
     Component,
     Deployment,
@@ -331,7 +333,7 @@ def create_service(
     description: str | None,
     repository: dict[str, str | None],
     now: datetime,
-    tags: list[dict[str, str]] | None = None,
+    tags: Sequence[proton.Tag] | None = None,
 ) -> tuple[Service, bool]:
     """Returns (service, created); an identical retry returns the existing one. ``tags`` go on
     the service before its instances and pipeline exist, so that they inherit them."""

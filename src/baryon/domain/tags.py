@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from baryon.domain.errors import InvalidInput
+from baryon.service_models import proton
 from baryon.store.tables import Tag
 
 MAX_TAGS_PER_RESOURCE = 50
 RESERVED_PREFIX = "aws:"
 
 
-def set_tags(session: Session, arn: str, tags: list[dict[str, str]]) -> None:
+def set_tags(session: Session, arn: str, tags: Sequence[proton.Tag]) -> None:
     """Adds tags or overwrites the values of existing keys."""
     reserved = [t["key"] for t in tags if t["key"].lower().startswith(RESERVED_PREFIX)]
     if reserved:
@@ -45,7 +48,7 @@ def inherit_tags(session: Session, parent_arn: str, child_arn: str) -> None:
     """A new Proton resource starts with its parent's customer tags (Proton: they "propagate to
     child AWS Proton resources ... except ... to existing AWS Proton resources or to
     provisioned resources"); its own tags, set afterwards, win on a shared key."""
-    inherited = [
+    inherited: list[proton.Tag] = [
         {"key": row.key, "value": row.value}
         for row in session.scalars(select(Tag).where(Tag.resource_arn == parent_arn))
     ]

@@ -10,19 +10,20 @@ from baryon.operations.unbuilt import proton_operation
 from baryon.service_models import proton
 
 
-def _view(ctx: RequestContext, row: Any) -> dict[str, Any]:
+def _view(ctx: RequestContext, row: Any) -> proton.AccountSettings:
     repository = row.pipeline_repository if row else None
-    return {
-        "accountSettings": {
-            "pipelineServiceRoleArn": row.pipeline_service_role_arn if row else None,
-            "pipelineCodebuildRoleArn": row.pipeline_codebuild_role_arn if row else None,
-            "pipelineProvisioningRepository": None
-            if not repository
-            else {
-                "arn": ctx.arns.repository(repository["provider"], repository["name"]),
-                **repository,
-            },
+    branch: proton.RepositoryBranch | None = None
+    if repository:
+        branch = {
+            "arn": ctx.arns.repository(repository["provider"], repository["name"]),
+            "branch": repository["branch"],
+            "name": repository["name"],
+            "provider": proton.RepositoryProvider(repository["provider"]),
         }
+    return {
+        "pipelineServiceRoleArn": row.pipeline_service_role_arn if row else None,
+        "pipelineCodebuildRoleArn": row.pipeline_codebuild_role_arn if row else None,
+        "pipelineProvisioningRepository": branch,
     }
 
 
@@ -31,7 +32,7 @@ def get_account_settings(
     ctx: RequestContext, request: proton.GetAccountSettingsInput
 ) -> proton.GetAccountSettingsOutput:
     with ctx.db.session() as session:
-        return _view(ctx, account_settings.read(session))
+        return {"accountSettings": _view(ctx, account_settings.read(session))}
 
 
 @proton_operation("UpdateAccountSettings")
@@ -46,4 +47,4 @@ def update_account_settings(
             pipeline_repository=request.get("pipelineProvisioningRepository"),
             delete_pipeline_repository=bool(request.get("deletePipelineProvisioningRepository")),
         )
-        return _view(ctx, row)
+        return {"accountSettings": _view(ctx, row)}

@@ -138,9 +138,7 @@ def create_choice(
         template = find_template(session, kind, template_name)
         published = _published_versions(session, template)
         if not published:
-            raise NotFound(
-                f"The {kind.label} '{template_name}' has no published version yet."
-            )
+            raise NotFound(f"The {kind.label} '{template_name}' has no published version yet.")
         if number is not None:
             version = versions.published_version(session, template, *number)
         else:

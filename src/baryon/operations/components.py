@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy import select
 
 from baryon.domain import components, deployments
@@ -40,7 +43,7 @@ def create_component(
         )
         if request.get("tags"):
             set_tags(session, ctx.arns.component(component.name), request["tags"])
-        result = {"component": views.component(ctx.arns, component)}
+        result: proton.CreateComponentOutput = {"component": views.component(ctx.arns, component)}
     ctx.jobs_enqueued()
     return result
 
@@ -72,7 +75,7 @@ def update_component(
             client_token=request.get("clientToken"),
             now=ctx.now,
         )
-        result = {"component": views.component(ctx.arns, component)}
+        result: proton.UpdateComponentOutput = {"component": views.component(ctx.arns, component)}
     ctx.jobs_enqueued()
     return result
 
@@ -83,7 +86,7 @@ def delete_component(
 ) -> proton.DeleteComponentOutput:
     with ctx.db.session(write=True) as session:
         component = components.delete_component(session, ctx.arns, request["name"], ctx.now)
-        result = {"component": views.component(ctx.arns, component)}
+        result: proton.DeleteComponentOutput = {"component": views.component(ctx.arns, component)}
     ctx.jobs_enqueued()
     return result
 
@@ -94,10 +97,11 @@ def list_components(
 ) -> proton.ListComponentsOutput:
     stmt = select(Component)
     scope = {}
+    named: Mapping[str, Any] = request  # filters by member name, looked up by name
     for member, column in _FILTERS.items():
-        if request.get(member):
-            stmt = stmt.where(column == request[member])
-            scope[member] = request[member]
+        if named.get(member):
+            stmt = stmt.where(column == named[member])
+            scope[member] = named[member]
     with ctx.db.session() as session:
         rows, next_token = ctx.page(session, stmt, [Component.name], request, scope=scope)
         return {
@@ -113,7 +117,9 @@ def cancel_component_deployment(
     with ctx.db.session(write=True) as session:
         component = components.find_component(session, request["componentName"], lock=True)
         deployments.request_cancel(session, component, components.label(component), ctx.now)
-        result = {"component": views.component(ctx.arns, component)}
+        result: proton.CancelComponentDeploymentOutput = {
+            "component": views.component(ctx.arns, component)
+        }
     ctx.jobs_enqueued()
     return result
 
@@ -124,9 +130,11 @@ def list_component_outputs(
 ) -> proton.ListComponentOutputsOutput:
     with ctx.db.session() as session:
         component = components.find_component(session, request["componentName"])
-        return resource_outputs.outputs(
-            session, ctx.arns.component(component.name), component, request.get("deploymentId")
-        )
+        return {
+            "outputs": resource_outputs.outputs(
+                session, ctx.arns.component(component.name), component, request.get("deploymentId")
+            )
+        }
 
 
 @proton_operation("ListComponentProvisionedResources")
@@ -135,4 +143,8 @@ def list_component_provisioned_resources(
 ) -> proton.ListComponentProvisionedResourcesOutput:
     with ctx.db.session() as session:
         component = components.find_component(session, request["componentName"])
-        return resource_outputs.provisioned_resources(session, ctx.arns.component(component.name))
+        return {
+            "provisionedResources": resource_outputs.provisioned_resources(
+                session, ctx.arns.component(component.name)
+            )
+        }

@@ -158,9 +158,7 @@ def resource_status(ctx: RequestContext, key: ResourceKey) -> ResourceStatus:
         return ResourceStatus(
             loaded=loaded,
             template_kind=TemplateKind(loaded.template.kind),
-            standing=standing(
-                session, loaded.template.id, row.template_major, row.template_minor
-            ),
+            standing=standing(session, loaded.template.id, row.template_major, row.template_minor),
             attempted=attempted,
             events=events,
             outputs=deployments.outputs_of(session, row.last_succeeded_deployment_id),
@@ -173,9 +171,7 @@ def resource_status(ctx: RequestContext, key: ResourceKey) -> ResourceStatus:
         )
 
 
-def upgrade_target(
-    session: Session, loaded: Loaded, upgrade: Upgrade
-) -> TemplateVersion | None:
+def upgrade_target(session: Session, loaded: Loaded, upgrade: Upgrade) -> TemplateVersion | None:
     """The published version ``upgrade`` takes ``loaded`` to; None if it is already there."""
     where = standing(
         session, loaded.template.id, loaded.row.template_major, loaded.row.template_minor
@@ -193,7 +189,12 @@ def redeploy_spec(ctx: RequestContext, key: ResourceKey, spec: str) -> None:
     """Deploys ``spec`` with the version the resource runs (deployment type CURRENT_VERSION)."""
     with ctx.db.session(write=True) as session:
         _start_update(
-            session, ctx, key, deployment_type=versions.CURRENT_VERSION, spec=spec, major=None,
+            session,
+            ctx,
+            key,
+            deployment_type=versions.CURRENT_VERSION,
+            spec=spec,
+            major=None,
             minor=None,
         )
     ctx.jobs_enqueued()
@@ -279,9 +280,7 @@ def cancel_deployment(ctx: RequestContext, key: ResourceKey) -> None:
             )
         elif key.kind == INSTANCE:
             instance = services.find_instance(session, key.service or "", key.name, lock=True)
-            deployments.request_cancel(
-                session, instance, f"Service instance '{key.name}'", ctx.now
-            )
+            deployments.request_cancel(session, instance, f"Service instance '{key.name}'", ctx.now)
         else:
             service = services.find_service(session, key.service or "", lock=True)
             pipeline = services.find_pipeline(session, service, lock=True)

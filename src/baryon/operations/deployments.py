@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -23,7 +24,7 @@ _NAME_FILTERS = {
 }
 
 
-def _check_instance_filter(request: dict[str, Any]) -> None:
+def _check_instance_filter(request: Mapping[str, Any]) -> None:
     # Instance names are unique within a service only.
     if request.get("serviceInstanceName") and not request.get("serviceName"):
         raise InvalidInput(
@@ -33,7 +34,7 @@ def _check_instance_filter(request: dict[str, Any]) -> None:
         )
 
 
-def _check_names(deployment: Deployment, request: dict[str, Any]) -> None:
+def _check_names(deployment: Deployment, request: Mapping[str, Any]) -> None:
     for member, column in _NAME_FILTERS.items():
         if request.get(member) and getattr(deployment, column.key) != request[member]:
             raise NotFound(
@@ -59,10 +60,11 @@ def list_deployments(
     _check_instance_filter(request)
     stmt = select(Deployment)
     scope = {}
+    named: Mapping[str, Any] = request  # filters by member name, looked up by name
     for member, column in _NAME_FILTERS.items():
-        if request.get(member):
-            stmt = stmt.where(column == request[member])
-            scope[member] = request[member]
+        if named.get(member):
+            stmt = stmt.where(column == named[member])
+            scope[member] = named[member]
     with ctx.db.session() as session:
         rows, next_token = ctx.page(
             session,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -17,7 +18,7 @@ from baryon.service_models import proton
 from baryon.store.tables import Environment, Template
 
 
-def _settings(request: dict[str, Any]) -> EnvironmentSettings:
+def _settings(request: Mapping[str, Any]) -> EnvironmentSettings:
     return EnvironmentSettings(
         description=request.get("description"),
         proton_service_role_arn=request.get("protonServiceRoleArn"),
@@ -87,7 +88,9 @@ def update_environment(
             settings=_settings(request),
             now=ctx.now,
         )
-        result = {"environment": views.environment(ctx.arns, environment)}
+        result: proton.UpdateEnvironmentOutput = {
+            "environment": views.environment(ctx.arns, environment)
+        }
     ctx.jobs_enqueued()
     return result
 
@@ -98,7 +101,9 @@ def delete_environment(
 ) -> proton.DeleteEnvironmentOutput:
     with ctx.db.session(write=True) as session:
         environment = environments.delete_environment(session, ctx.arns, request["name"], ctx.now)
-        result = {"environment": views.environment(ctx.arns, environment)}
+        result: proton.DeleteEnvironmentOutput = {
+            "environment": views.environment(ctx.arns, environment)
+        }
     ctx.jobs_enqueued()
     return result
 
@@ -138,7 +143,9 @@ def cancel_environment_deployment(
     with ctx.db.session(write=True) as session:
         environment = environments.find_environment(session, request["environmentName"], lock=True)
         deployments.request_cancel(session, environment, environments.label(environment), ctx.now)
-        result = {"environment": views.environment(ctx.arns, environment)}
+        result: proton.CancelEnvironmentDeploymentOutput = {
+            "environment": views.environment(ctx.arns, environment)
+        }
     ctx.jobs_enqueued()
     return result
 
@@ -149,12 +156,14 @@ def list_environment_outputs(
 ) -> proton.ListEnvironmentOutputsOutput:
     with ctx.db.session() as session:
         environment = environments.find_environment(session, request["environmentName"])
-        return resource_outputs.outputs(
-            session,
-            ctx.arns.environment(environment.name),
-            environment,
-            request.get("deploymentId"),
-        )
+        return {
+            "outputs": resource_outputs.outputs(
+                session,
+                ctx.arns.environment(environment.name),
+                environment,
+                request.get("deploymentId"),
+            )
+        }
 
 
 @proton_operation("ListEnvironmentProvisionedResources")
@@ -163,6 +172,8 @@ def list_environment_provisioned_resources(
 ) -> proton.ListEnvironmentProvisionedResourcesOutput:
     with ctx.db.session() as session:
         environment = environments.find_environment(session, request["environmentName"])
-        return resource_outputs.provisioned_resources(
-            session, ctx.arns.environment(environment.name)
-        )
+        return {
+            "provisionedResources": resource_outputs.provisioned_resources(
+                session, ctx.arns.environment(environment.name)
+            )
+        }

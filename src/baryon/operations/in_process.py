@@ -31,4 +31,3 @@ def context(
         caller=caller,
         now=now or datetime.now(UTC),
     )
-

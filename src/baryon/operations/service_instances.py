@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import defer
 
 from baryon.domain import deployments, fleet, idempotency, services
@@ -15,10 +16,11 @@ from baryon.operations import resource_outputs, views
 from baryon.operations.context import RequestContext
 from baryon.operations.unbuilt import proton_operation
 from baryon.service_models import proton
+from baryon.store.paging import KeyColumn
 from baryon.store.tables import ServiceInstance
 
 SI = ServiceInstance
-_EQUALITY_FILTERS: dict[str, ColumnElement[Any]] = {
+_EQUALITY_FILTERS: dict[str, KeyColumn] = {
     "name": SI.name,
     "deploymentStatus": SI.deployment_status,
     "templateName": SI.template_name,
@@ -31,7 +33,7 @@ _TIME_FILTERS = {
     "createdAtBefore": (SI.created_at, "before"),
     "createdAtAfter": (SI.created_at, "after"),
 }
-_SORT_COLUMNS: dict[str, ColumnElement[Any]] = {
+_SORT_COLUMNS: dict[str, KeyColumn] = {
     "name": SI.name,
     "deploymentStatus": SI.deployment_status,
     "templateName": SI.template_name,
@@ -68,7 +70,9 @@ def create_service_instance(
                 request["tags"],
             )
         _remember(session, ctx, request, instance)
-        result = {"serviceInstance": views.service_instance(ctx.arns, instance)}
+        result: proton.CreateServiceInstanceOutput = {
+            "serviceInstance": views.service_instance(ctx.arns, instance)
+        }
     ctx.jobs_enqueued()
     return result
 
@@ -103,13 +107,15 @@ def update_service_instance(
             now=ctx.now,
         )
         _remember(session, ctx, request, instance)
-        result = {"serviceInstance": views.service_instance(ctx.arns, instance)}
+        result: proton.UpdateServiceInstanceOutput = {
+            "serviceInstance": views.service_instance(ctx.arns, instance)
+        }
     ctx.jobs_enqueued()
     return result
 
 
 def _retried(
-    session: Any, ctx: RequestContext, request: dict[str, Any], service_name: str, name: str
+    session: Any, ctx: RequestContext, request: Mapping[str, Any], service_name: str, name: str
 ) -> ServiceInstance | None:
     """The instance a previous request with this clientToken (and these parameters) made or
     updated: a retry of it changes nothing and starts no second deployment."""
@@ -133,7 +139,7 @@ def _retried(
 
 
 def _remember(
-    session: Any, ctx: RequestContext, request: dict[str, Any], instance: ServiceInstance
+    session: Any, ctx: RequestContext, request: Mapping[str, Any], instance: ServiceInstance
 ) -> None:
     ref = f"{instance.service_name}/{instance.name}"
     idempotency.remember(session, ctx.operation, request, ref, ctx.now)
@@ -153,7 +159,7 @@ def list_service_instances(
     sort_by, descending = request.get("sortBy"), request.get("sortOrder") == "DESCENDING"
     # Ties keep a stable, readable order: by service, then by instance name (ListServiceInstances
     # documents that sorting by serviceName sorts each service's instances by name).
-    keys: list[ColumnElement[Any]] = []
+    keys: list[KeyColumn] = []
     for column in (_SORT_COLUMNS[sort_by or "serviceName"], SI.service_name, SI.name, SI.id):
         if not any(column is key for key in keys):
             keys.append(column)
@@ -175,7 +181,7 @@ def list_service_instances(
         }
 
 
-def _apply_filters(stmt: Any, filters: list[dict[str, str]]) -> Any:
+def _apply_filters(stmt: Any, filters: Sequence[Mapping[str, Any]]) -> Any:
     """Filters with different keys all apply; repeating a key accepts any of its values."""
     by_key: dict[str, list[str]] = {}
     for index, item in enumerate(filters, start=1):
@@ -237,7 +243,9 @@ def cancel_service_instance_deployment(
         deployments.request_cancel(
             session, instance, f"Service instance '{instance.name}'", ctx.now
         )
-        result = {"serviceInstance": views.service_instance(ctx.arns, instance)}
+        result: proton.CancelServiceInstanceDeploymentOutput = {
+            "serviceInstance": views.service_instance(ctx.arns, instance)
+        }
     ctx.jobs_enqueued()
     return result
 
@@ -250,12 +258,14 @@ def list_service_instance_outputs(
         instance = services.find_instance(
             session, request["serviceName"], request["serviceInstanceName"]
         )
-        return resource_outputs.outputs(
-            session,
-            ctx.arns.service_instance(instance.service_name, instance.name),
-            instance,
-            request.get("deploymentId"),
-        )
+        return {
+            "outputs": resource_outputs.outputs(
+                session,
+                ctx.arns.service_instance(instance.service_name, instance.name),
+                instance,
+                request.get("deploymentId"),
+            )
+        }
 
 
 @proton_operation("ListServiceInstanceProvisionedResources")
@@ -266,6 +276,8 @@ def list_service_instance_provisioned_resources(
         instance = services.find_instance(
             session, request["serviceName"], request["serviceInstanceName"]
         )
-        return resource_outputs.provisioned_resources(
-            session, ctx.arns.service_instance(instance.service_name, instance.name)
-        )
+        return {
+            "provisionedResources": resource_outputs.provisioned_resources(
+                session, ctx.arns.service_instance(instance.service_name, instance.name)
+            )
+        }

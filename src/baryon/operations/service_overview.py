@@ -31,13 +31,12 @@ class ServiceRow:
 
 def services_overview(ctx: RequestContext) -> list[ServiceRow]:
     with ctx.db.session() as session:
-        counts = dict(
-            session.execute(
-                select(ServiceInstance.service_id, func.count()).group_by(
-                    ServiceInstance.service_id
-                )
-            ).all()
+        per_service = select(ServiceInstance.service_id, func.count()).group_by(
+            ServiceInstance.service_id
         )
+        counts: dict[int, int] = {
+            service_id: count for service_id, count in session.execute(per_service).all()
+        }
         busy_ids = set(
             session.scalars(
                 select(ServiceInstance.service_id).where(

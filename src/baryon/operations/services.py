@@ -16,17 +16,17 @@ from baryon.service_models import proton
 from baryon.store.tables import Service
 
 
-def _service_view(ctx: RequestContext, session: Any, service: Service) -> dict[str, Any]:
-    return {"service": views.service(ctx.arns, service, services.pipeline_of(session, service))}
+def _service_view(ctx: RequestContext, session: Any, service: Service) -> proton.Service:
+    return views.service(ctx.arns, service, services.pipeline_of(session, service))
 
 
 @proton_operation("CreateService")
 def create_service(
     ctx: RequestContext,
-    request: dict[str, Any],
+    request: proton.CreateServiceInput,
     *,
     existing: ExistingName = ExistingName.RETURN_IT,
-) -> dict[str, Any]:
+) -> proton.CreateServiceOutput:
     with ctx.db.session(write=True) as session:
         service, created = services.create_service(
             session,
@@ -38,13 +38,15 @@ def create_service(
             spec=request["spec"],
             description=request.get("description"),
             repository={
-                k: request.get(k) for k in ("repositoryConnectionArn", "repositoryId", "branchName")
+                "repositoryConnectionArn": request.get("repositoryConnectionArn"),
+                "repositoryId": request.get("repositoryId"),
+                "branchName": request.get("branchName"),
             },
             now=ctx.now,
             tags=request.get("tags"),
         )
         refuse_unless_created(existing, created, f"service '{service.name}'")
-        result = _service_view(ctx, session, service)
+        result: proton.CreateServiceOutput = {"service": _service_view(ctx, session, service)}
     ctx.jobs_enqueued()
     return result
 
@@ -52,7 +54,8 @@ def create_service(
 @proton_operation("GetService")
 def get_service(ctx: RequestContext, request: proton.GetServiceInput) -> proton.GetServiceOutput:
     with ctx.db.session() as session:
-        return _service_view(ctx, session, services.find_service(session, request["name"]))
+        service = services.find_service(session, request["name"])
+        return {"service": _service_view(ctx, session, service)}
 
 
 @proton_operation("UpdateService")
@@ -68,7 +71,7 @@ def update_service(
             spec=request.get("spec"),
             now=ctx.now,
         )
-        result = _service_view(ctx, session, service)
+        result: proton.UpdateServiceOutput = {"service": _service_view(ctx, session, service)}
     ctx.jobs_enqueued()
     return result
 
@@ -84,7 +87,7 @@ def delete_service(
             if service.status != services.DELETE_IN_PROGRESS
             else (services.pipeline_of(session, service))
         )
-        result = {"service": views.service(ctx.arns, service, pipeline)}
+        result: proton.DeleteServiceOutput = {"service": views.service(ctx.arns, service, pipeline)}
     ctx.jobs_enqueued()
     return result
 
@@ -119,7 +122,9 @@ def update_service_pipeline(
             now=ctx.now,
         )
         service = services.find_service(session, request["serviceName"])
-        result = {"pipeline": views.service_pipeline(ctx.arns, service, pipeline)}
+        result: proton.UpdateServicePipelineOutput = {
+            "pipeline": views.service_pipeline(ctx.arns, service, pipeline)
+        }
     ctx.jobs_enqueued()
     return result
 
@@ -135,7 +140,9 @@ def cancel_service_pipeline_deployment(
             deployments.request_cancel(
                 session, pipeline, f"The pipeline of service '{service.name}'", ctx.now
             )
-        result = {"pipeline": views.service_pipeline(ctx.arns, service, pipeline)}
+        result: proton.CancelServicePipelineDeploymentOutput = {
+            "pipeline": views.service_pipeline(ctx.arns, service, pipeline)
+        }
     ctx.jobs_enqueued()
     return result
 
@@ -147,12 +154,14 @@ def list_service_pipeline_outputs(
     with ctx.db.session() as session:
         service = services.find_service(session, request["serviceName"])
         pipeline = services.find_pipeline(session, service)
-        return resource_outputs.outputs(
-            session,
-            ctx.arns.service_pipeline(service.name),
-            pipeline,
-            request.get("deploymentId"),
-        )
+        return {
+            "outputs": resource_outputs.outputs(
+                session,
+                ctx.arns.service_pipeline(service.name),
+                pipeline,
+                request.get("deploymentId"),
+            )
+        }
 
 
 @proton_operation("ListServicePipelineProvisionedResources")
@@ -162,6 +171,8 @@ def list_service_pipeline_provisioned_resources(
     with ctx.db.session() as session:
         service = services.find_service(session, request["serviceName"])
         services.find_pipeline(session, service)
-        return resource_outputs.provisioned_resources(
-            session, ctx.arns.service_pipeline(service.name)
-        )
+        return {
+            "provisionedResources": resource_outputs.provisioned_resources(
+                session, ctx.arns.service_pipeline(service.name)
+            )
+        }

@@ -26,7 +26,9 @@ ENV, SVC = TemplateKind.ENVIRONMENT, TemplateKind.SERVICE
 _OUTPUT_MEMBER = {ENV: "environmentTemplateVersion", SVC: "serviceTemplateVersion"}
 
 
-def _view(session: Session, ctx: RequestContext, template: Template, row: TemplateVersion) -> dict:
+def _view(
+    session: Session, ctx: RequestContext, template: Template, row: TemplateVersion
+) -> views.VersionView:
     minors = recommended_minors(session, template.id)
     return views.version(ctx.arns, template, row, minors.get(row.major))
 

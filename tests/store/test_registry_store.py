@@ -9,8 +9,9 @@ import pytest
 
 from baryon.domain import idempotency, templates
 from baryon.domain.errors import Conflict, InvalidInput
-from baryon.domain.template_versions import DRAFT, PUBLISHED, NewVersion, create_version
+from baryon.domain.template_versions import NewVersion, create_version
 from baryon.domain.templates import TemplateFields, TemplateKind
+from baryon.service_models.proton import TemplateVersionStatus
 from baryon.store.database import Database
 from baryon.store.paging import fetch_page
 from baryon.store.tables import Template, TemplateVersion
@@ -76,12 +77,12 @@ def test_recommended_version_is_the_highest_published(database: Database) -> Non
     template_id = _template(database, "rec")
     with database.session(write=True) as session:
         for major, minor, status in [
-            (1, 0, PUBLISHED),
-            (1, 1, PUBLISHED),
-            (1, 2, DRAFT),
-            (2, 0, DRAFT),
-            (3, 0, PUBLISHED),
-            (3, 1, DRAFT),
+            (1, 0, TemplateVersionStatus.PUBLISHED),
+            (1, 1, TemplateVersionStatus.PUBLISHED),
+            (1, 2, TemplateVersionStatus.DRAFT),
+            (2, 0, TemplateVersionStatus.DRAFT),
+            (3, 0, TemplateVersionStatus.PUBLISHED),
+            (3, 1, TemplateVersionStatus.DRAFT),
         ]:
             session.add(
                 TemplateVersion(

@@ -16,10 +16,11 @@ from typing import Any
 from baryon.bundles import checks
 from baryon.bundles.errors import BundleError
 from baryon.bundles.yaml_source import YamlDocument, load_yaml
+from baryon.service_models.proton import ServiceTemplateSupportedComponentSourceType
 
 REGISTRATION_FILE = ".template-registration.yaml"
 LEGACY_FILE = ".compatible-envs"
-COMPONENT_SOURCES = ("DIRECTLY_DEFINED",)
+COMPONENT_SOURCES = frozenset(ServiceTemplateSupportedComponentSourceType)
 _TYPO_KEY = "compatible_environment"
 _KNOWN_KEYS = {"compatible_environments", "supported_component_sources", _TYPO_KEY}
 # Proton's ResourceName and TemplateVersionPart shapes.

@@ -24,6 +24,11 @@ from baryon.bundles.errors import BundleError
 from baryon.bundles.limits import BundleLimits
 from baryon.bundles.loader import read_registration_file
 from baryon.service_models import MODELS_DIR
+from baryon.service_models.proton import (
+    Provisioning,
+    ServiceTemplateSupportedComponentSourceType,
+    TemplateVersionStatus,
+)
 
 console = Console(stderr=True)
 
@@ -102,12 +107,14 @@ def publish(
     if kind == "service":
         request["compatibleEnvironmentTemplates"] = _compatible(directory, compatible)
         if component_support:
-            request["supportedComponentSources"] = ["DIRECTLY_DEFINED"]
+            request["supportedComponentSources"] = [
+                ServiceTemplateSupportedComponentSourceType.DIRECTLY_DEFINED
+            ]
     created = _call(getattr(clients.proton, f"create_{method}_version"), **request)
     version = created[f"{member}Version"]
     number = f"{version['majorVersion']}.{version['minorVersion']}"
     final = _follow(clients.proton, method, member, name, version, timeout)
-    if final["status"] == "REGISTRATION_FAILED":
+    if final["status"] == TemplateVersionStatus.REGISTRATION_FAILED:
         raise click.ClickException(
             f"{name} {number} failed to register: {final.get('statusMessage')}"
         )
@@ -117,7 +124,7 @@ def publish(
             templateName=name,
             majorVersion=version["majorVersion"],
             minorVersion=version["minorVersion"],
-            status="PUBLISHED",
+            status=TemplateVersionStatus.PUBLISHED,
         )
         console.print(f"[green]{name} {number} is PUBLISHED[/green]")
     else:
@@ -166,7 +173,7 @@ def _ensure_template(
         pass
     request: dict[str, Any] = {"name": name}
     if customer_managed:
-        request[provisioning] = "CUSTOMER_MANAGED"
+        request[provisioning] = Provisioning.CUSTOMER_MANAGED
     _call(getattr(proton, f"create_{method}"), **request)
     console.print(f"Created {method.replace('_', ' ')} {name}")
 
@@ -215,7 +222,7 @@ def _follow(
                 minorVersion=version["minorVersion"],
             )[f"{member}Version"]
             status.update(f"{name} {number}: {current['status']}")
-            if current["status"] != "REGISTRATION_IN_PROGRESS":
+            if current["status"] != TemplateVersionStatus.REGISTRATION_IN_PROGRESS:
                 return current
             if time.monotonic() > deadline:
                 raise click.ClickException(

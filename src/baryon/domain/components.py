@@ -19,13 +19,17 @@ from baryon.bundles.errors import BundleError
 from baryon.bundles.manifest import parse_manifest
 from baryon.domain import deployments, services
 from baryon.domain.arns import Arns
-from baryon.domain.deployments import COMPONENT, DELETE, DEPLOY, Target
+from baryon.domain.deployments import DeploymentOperation, Target
 from baryon.domain.environments import find_environment
 from baryon.domain.errors import Conflict, InvalidInput, NotFound
 from baryon.domain.plan import ComponentPlan, DeletePlan
+from baryon.service_models.proton import (
+    ComponentDeploymentUpdateType,
+    DeploymentStatus,
+    DeploymentTargetResourceType,
+    ServiceTemplateSupportedComponentSourceType,
+)
 from baryon.store.tables import Component, Environment, ServiceInstance, Tag, TemplateVersion
-
-DIRECTLY_DEFINED = "DIRECTLY_DEFINED"
 
 
 def find_component(session: Session, name: str, *, lock: bool = False) -> Component:
@@ -51,7 +55,7 @@ def label(component: Component) -> str:
 
 def target(arns: Arns, component: Component) -> Target:
     return Target(
-        COMPONENT,
+        DeploymentTargetResourceType.COMPONENT,
         arns.component(component.name),
         component.environment_name,
         service_name=component.service_name,
@@ -123,7 +127,9 @@ def _attachment(
             TemplateVersion.minor == instance.template_minor,
         )
     ).first()
-    if version is None or DIRECTLY_DEFINED not in (version.supported_component_sources or []):
+    if version is None or ServiceTemplateSupportedComponentSourceType.DIRECTLY_DEFINED not in (
+        version.supported_component_sources or []
+    ):
         raise InvalidInput(
             f"Service instance '{instance.name}' runs service template version "
             f"{instance.template_major}.{instance.template_minor}, which does not support "
@@ -159,9 +165,7 @@ def create_component(
     environment, instance = _attachment(session, service_name, instance_name, environment_name)
     _check_environment(environment)
     if instance is not None and attached_to(session, instance) is not None:
-        raise Conflict(
-            f"Service instance '{instance.name}' already has a component attached."
-        )
+        raise Conflict(f"Service instance '{instance.name}' already has a component attached.")
     component = Component(
         name=name,
         description=description,
@@ -184,7 +188,7 @@ def create_component(
         session,
         component,
         target(arns, component),
-        operation=DEPLOY,
+        operation=DeploymentOperation.DEPLOY,
         initial_state=None,
         target_state=state(
             component.service_name, component.service_instance_name, service_spec, template_file
@@ -212,7 +216,7 @@ def update_component(
     arns: Arns,
     *,
     name: str,
-    deployment_type: str,
+    deployment_type: ComponentDeploymentUpdateType,
     description: str | None,
     service_name: str | None,
     instance_name: str | None,
@@ -231,7 +235,7 @@ def update_component(
     changes_deployment = any(
         v is not None for v in (service_name, instance_name, service_spec, template_file)
     )
-    if deployment_type == "NONE":
+    if deployment_type == ComponentDeploymentUpdateType.NONE:
         if changes_deployment:
             raise InvalidInput(
                 "deploymentType NONE changes the description only; use CURRENT_VERSION to "
@@ -250,9 +254,7 @@ def update_component(
         if environment.id != component.environment_id:
             raise InvalidInput("A component cannot move to another environment.")
         if instance is not None and attached_to(session, instance) is not None:
-            raise Conflict(
-                f"Service instance '{instance.name}' already has a component attached."
-            )
+            raise Conflict(f"Service instance '{instance.name}' already has a component attached.")
     body = component.template_file if template_file is None else template_file
     spec = component.service_spec if service_spec is None else service_spec
     plan = ComponentPlan(component.manifest, body, spec, new_service, new_instance)
@@ -260,7 +262,7 @@ def update_component(
         session,
         component,
         target(arns, component),
-        operation=DEPLOY,
+        operation=DeploymentOperation.DEPLOY,
         initial_state=deployed_state(component),
         target_state=state(new_service, new_instance, spec, body),
         plan=plan,
@@ -271,7 +273,7 @@ def update_component(
 
 def delete_component(session: Session, arns: Arns, name: str, now: datetime) -> Component:
     component = find_component(session, name, lock=True)
-    if component.deployment_status == deployments.DELETE_IN_PROGRESS:
+    if component.deployment_status == DeploymentStatus.DELETE_IN_PROGRESS:
         return component
     if component.service_instance_name:
         # Proton: the instance's templates read the component's outputs, so it goes only once
@@ -287,7 +289,7 @@ def delete_component(session: Session, arns: Arns, name: str, now: datetime) -> 
         session,
         component,
         target(arns, component),
-        operation=DELETE,
+        operation=DeploymentOperation.DELETE,
         initial_state=deployed_state(component),
         target_state=None,
         plan=DeletePlan(),

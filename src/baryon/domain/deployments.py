@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from baryon.domain.errors import Conflict, NotFound
 from baryon.domain.plan import DeploymentPlan, plan_to_json
+from baryon.service_models.proton import DeploymentStatus, DeploymentTargetResourceType
 from baryon.store.jobs import JobKind, enqueue
 from baryon.store.tables import (
     Component,
@@ -29,23 +31,32 @@ from baryon.store.tables import (
     ServicePipeline,
 )
 
-IN_PROGRESS, SUCCEEDED, FAILED = "IN_PROGRESS", "SUCCEEDED", "FAILED"
-DELETE_IN_PROGRESS, DELETE_COMPLETE, DELETE_FAILED = (
-    "DELETE_IN_PROGRESS",
-    "DELETE_COMPLETE",
-    "DELETE_FAILED",
+# A deployment in one of these holds its resource: a second one is refused until it ends.
+ACTIVE = frozenset(
+    {
+        DeploymentStatus.IN_PROGRESS,
+        DeploymentStatus.DELETE_IN_PROGRESS,
+        DeploymentStatus.CANCELLING,
+    }
 )
-CANCELLING, CANCELLED = "CANCELLING", "CANCELLED"
-ACTIVE = frozenset({IN_PROGRESS, DELETE_IN_PROGRESS, CANCELLING})
-TERMINAL = frozenset({SUCCEEDED, FAILED, DELETE_COMPLETE, DELETE_FAILED, CANCELLED})
+TERMINAL = frozenset(
+    {
+        DeploymentStatus.SUCCEEDED,
+        DeploymentStatus.FAILED,
+        DeploymentStatus.DELETE_COMPLETE,
+        DeploymentStatus.DELETE_FAILED,
+        DeploymentStatus.CANCELLED,
+    }
+)
 
-DEPLOY, DELETE = "DEPLOY", "DELETE"
-ENVIRONMENT, SERVICE_INSTANCE, SERVICE_PIPELINE, COMPONENT = (
-    "ENVIRONMENT",
-    "SERVICE_INSTANCE",
-    "SERVICE_PIPELINE",
-    "COMPONENT",
-)
+
+class DeploymentOperation(StrEnum):
+    """What a deployment does to its resource: Baryon's own record, Proton's API has no name
+    for it (it tells a delete by its DELETE_* statuses)."""
+
+    DEPLOY = "DEPLOY"
+    DELETE = "DELETE"
+
 
 Deployable = Environment | ServiceInstance | ServicePipeline | Component
 
@@ -54,7 +65,7 @@ Deployable = Environment | ServiceInstance | ServicePipeline | Component
 class Target:
     """Names and ARN of the resource a deployment changes."""
 
-    type: str
+    type: DeploymentTargetResourceType
     arn: str
     environment_name: str
     service_name: str | None = None
@@ -65,7 +76,7 @@ class Target:
 def initial_columns(now: datetime) -> dict[str, Any]:
     """A new resource's deployment columns before its first deployment starts."""
     return {
-        "deployment_status": IN_PROGRESS,
+        "deployment_status": DeploymentStatus.IN_PROGRESS,
         "last_deployment_attempted_at": now,
         "last_deployment_succeeded_at": now,  # Proton requires a value; creation time it is
         "created_at": now,
@@ -86,7 +97,7 @@ def start(
     resource: Deployable,
     target: Target,
     *,
-    operation: str,
+    operation: DeploymentOperation,
     initial_state: dict[str, Any] | None,
     target_state: dict[str, Any] | None,
     plan: DeploymentPlan,
@@ -104,7 +115,11 @@ def start(
         service_name=target.service_name,
         service_instance_name=target.service_instance_name,
         component_name=target.component_name,
-        status=IN_PROGRESS if operation == DEPLOY else DELETE_IN_PROGRESS,
+        status=(
+            DeploymentStatus.IN_PROGRESS
+            if operation == DeploymentOperation.DEPLOY
+            else DeploymentStatus.DELETE_IN_PROGRESS
+        ),
         cancel_requested=False,
         initial_state=initial_state,
         target_state=target_state,
@@ -137,7 +152,10 @@ def enqueue_job(session: Session, deployment: Deployment, now: datetime) -> None
 
 def request_cancel(session: Session, resource: Deployable, label: str, now: datetime) -> None:
     """CANCELLING now; the worker running it (or about to) ends it CANCELLED."""
-    if resource.deployment_status != IN_PROGRESS or not resource.last_attempted_deployment_id:
+    if (
+        resource.deployment_status != DeploymentStatus.IN_PROGRESS
+        or not resource.last_attempted_deployment_id
+    ):
         raise Conflict(
             f"{label} has no deployment in progress to cancel (status "
             f"{resource.deployment_status})."
@@ -145,12 +163,12 @@ def request_cancel(session: Session, resource: Deployable, label: str, now: date
     deployment = session.get(
         Deployment, resource.last_attempted_deployment_id, with_for_update=True
     )
-    if deployment is None or deployment.status != IN_PROGRESS:
+    if deployment is None or deployment.status != DeploymentStatus.IN_PROGRESS:
         raise Conflict(f"{label} has no deployment in progress to cancel.")
     deployment.cancel_requested = True
-    deployment.status = CANCELLING
+    deployment.status = DeploymentStatus.CANCELLING
     deployment.last_modified_at = now
-    resource.deployment_status = CANCELLING
+    resource.deployment_status = DeploymentStatus.CANCELLING
     resource.last_modified_at = now
 
 

@@ -13,10 +13,16 @@ from sqlalchemy.orm import Session
 from baryon.bundles.inputs import AppliedInputs
 from baryon.domain import deployments, specs, versions
 from baryon.domain.arns import Arns
-from baryon.domain.deployments import DELETE, DEPLOY, ENVIRONMENT, Target
+from baryon.domain.deployments import DeploymentOperation, Target
 from baryon.domain.errors import Conflict, InvalidInput, NotFound
 from baryon.domain.plan import DeletePlan, TemplatePlan
 from baryon.domain.templates import TemplateKind, find_template
+from baryon.service_models.proton import (
+    DeploymentStatus,
+    DeploymentTargetResourceType,
+    DeploymentUpdateType,
+    Provisioning,
+)
 from baryon.store.tables import (
     Component,
     Environment,
@@ -25,8 +31,6 @@ from baryon.store.tables import (
     Template,
     TemplateVersion,
 )
-
-CUSTOMER_MANAGED = "CUSTOMER_MANAGED"
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ def check_provisioning_identity(
     """Proton's rule: AWS-managed provisioning deploys as a protonServiceRoleArn (or through an
     environment account connection, which Baryon does not support yet); self-managed
     (CUSTOMER_MANAGED) environments deploy nothing themselves and take no role."""
-    if provisioning == CUSTOMER_MANAGED:
+    if provisioning == Provisioning.CUSTOMER_MANAGED:
         if settings.proton_service_role_arn:
             raise InvalidInput.at(
                 ("protonServiceRoleArn",),
@@ -77,7 +81,11 @@ def label(environment: Environment) -> str:
 
 
 def target(arns: Arns, environment: Environment) -> Target:
-    return Target(ENVIRONMENT, arns.environment(environment.name), environment.name)
+    return Target(
+        DeploymentTargetResourceType.ENVIRONMENT,
+        arns.environment(environment.name),
+        environment.name,
+    )
 
 
 def state(environment: Environment, version: TemplateVersion, spec: str | None) -> dict[str, Any]:
@@ -162,7 +170,7 @@ def create_environment(
         session,
         environment,
         target(arns, environment),
-        operation=DEPLOY,
+        operation=DeploymentOperation.DEPLOY,
         initial_state=None,
         target_state=state(environment, version, spec),
         plan=TemplatePlan(version.id, spec, inputs, tuple(specs.ignored_input_messages(applied))),
@@ -208,7 +216,7 @@ def update_environment(
     arns: Arns,
     *,
     name: str,
-    deployment_type: str,
+    deployment_type: DeploymentUpdateType,
     spec: str | None,
     major: str | None,
     minor: str | None,
@@ -222,7 +230,7 @@ def update_environment(
         if value is not None:
             setattr(environment, column, value)
     environment.last_modified_at = now
-    if deployment_type == versions.NONE:
+    if deployment_type == DeploymentUpdateType.NONE:
         if spec is not None or major is not None or minor is not None:
             raise InvalidInput(
                 "deploymentType NONE updates metadata only; a spec or template version needs "
@@ -249,7 +257,7 @@ def update_environment(
         session,
         environment,
         target(arns, environment),
-        operation=DEPLOY,
+        operation=DeploymentOperation.DEPLOY,
         initial_state=deployed_state(environment),
         target_state=state(environment, version, new_spec),
         plan=TemplatePlan(
@@ -297,7 +305,7 @@ def _check_instances_compatible(
 
 def delete_environment(session: Session, arns: Arns, name: str, now: datetime) -> Environment:
     environment = find_environment(session, name, lock=True)
-    if environment.deployment_status == deployments.DELETE_IN_PROGRESS:
+    if environment.deployment_status == DeploymentStatus.DELETE_IN_PROGRESS:
         return environment  # an idempotent retry of a delete in progress
     deployments.ensure_idle(environment, label(environment))
     users = session.scalar(
@@ -319,7 +327,7 @@ def delete_environment(session: Session, arns: Arns, name: str, now: datetime) -
         session,
         environment,
         target(arns, environment),
-        operation=DELETE,
+        operation=DeploymentOperation.DELETE,
         initial_state=deployed_state(environment),
         target_state=None,
         plan=DeletePlan(),

@@ -8,16 +8,23 @@ instances.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, select
 from sqlalchemy.orm import QueryableAttribute
 
-from baryon.domain.template_versions import PUBLISHED
+from baryon.service_models.proton import TemplateVersionStatus
 from baryon.store.tables import TemplateVersion
 
-UP_TO_DATE, BEHIND_MINOR, BEHIND_MAJOR = "UP_TO_DATE", "BEHIND_MINOR", "BEHIND_MAJOR"
-VERSION_STATUSES = (UP_TO_DATE, BEHIND_MINOR, BEHIND_MAJOR)
+
+class VersionStatus(StrEnum):
+    """Baryon's own (Proton names no such status): how far a resource is behind; the
+    deployedTemplateVersionStatus filter of ListServiceInstances takes these values."""
+
+    UP_TO_DATE = "UP_TO_DATE"
+    BEHIND_MINOR = "BEHIND_MINOR"
+    BEHIND_MAJOR = "BEHIND_MAJOR"
 
 
 def with_version_status(
@@ -29,7 +36,7 @@ def with_version_status(
     """Joins the recommended versions into ``stmt``; returns it and the status expression."""
     newest_major = (
         select(TemplateVersion.template_id, func.max(TemplateVersion.major).label("major"))
-        .where(TemplateVersion.status == PUBLISHED)
+        .where(TemplateVersion.status == TemplateVersionStatus.PUBLISHED)
         .group_by(TemplateVersion.template_id)
         .subquery("newest_major")
     )
@@ -39,7 +46,7 @@ def with_version_status(
             TemplateVersion.major,
             func.max(TemplateVersion.minor).label("minor"),
         )
-        .where(TemplateVersion.status == PUBLISHED)
+        .where(TemplateVersion.status == TemplateVersionStatus.PUBLISHED)
         .group_by(TemplateVersion.template_id, TemplateVersion.major)
         .subquery("newest_minor")
     )
@@ -48,9 +55,12 @@ def with_version_status(
         and_(newest_minor.c.template_id == template_id, newest_minor.c.major == major),
     )
     status = case(
-        (newest_major.c.major.is_(None), UP_TO_DATE),
-        (major < newest_major.c.major, BEHIND_MAJOR),
-        (and_(newest_minor.c.minor.is_not(None), minor < newest_minor.c.minor), BEHIND_MINOR),
-        else_=UP_TO_DATE,
+        (newest_major.c.major.is_(None), VersionStatus.UP_TO_DATE),
+        (major < newest_major.c.major, VersionStatus.BEHIND_MAJOR),
+        (
+            and_(newest_minor.c.minor.is_not(None), minor < newest_minor.c.minor),
+            VersionStatus.BEHIND_MINOR,
+        ),
+        else_=VersionStatus.UP_TO_DATE,
     )
     return stmt, status

@@ -11,20 +11,9 @@ from sqlalchemy.orm import Session
 
 from baryon.domain import components, deployments, environments, services
 from baryon.domain.arns import Arns
-from baryon.domain.deployments import (
-    CANCELLED,
-    COMPONENT,
-    DELETE,
-    DELETE_COMPLETE,
-    DELETE_FAILED,
-    ENVIRONMENT,
-    FAILED,
-    SERVICE_INSTANCE,
-    SERVICE_PIPELINE,
-    SUCCEEDED,
-    Deployable,
-)
+from baryon.domain.deployments import Deployable, DeploymentOperation
 from baryon.domain.plan import ComponentPlan, TemplatePlan, plan_from_json
+from baryon.service_models.proton import DeploymentStatus, DeploymentTargetResourceType
 from baryon.store.tables import (
     Component,
     Deployment,
@@ -39,7 +28,7 @@ from baryon.store.tables import (
 
 @dataclass(frozen=True)
 class Result:
-    status: str  # SUCCEEDED | FAILED | CANCELLED
+    status: DeploymentStatus  # SUCCEEDED | FAILED | CANCELLED
     message: str | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     resources: list[tuple[str, str, str]] = field(default_factory=list)  # name, id, engine
@@ -50,20 +39,20 @@ def resource_of(
 ) -> Deployable | None:
     """The resource a deployment targets, or None if it is gone."""
     stmt: Select[Any]
-    if deployment.target_type == ENVIRONMENT:
+    if deployment.target_type == DeploymentTargetResourceType.ENVIRONMENT:
         stmt = select(Environment).where(Environment.name == deployment.environment_name)
-    elif deployment.target_type == SERVICE_INSTANCE:
+    elif deployment.target_type == DeploymentTargetResourceType.SERVICE_INSTANCE:
         stmt = select(ServiceInstance).where(
             ServiceInstance.service_name == deployment.service_name,
             ServiceInstance.name == deployment.service_instance_name,
         )
-    elif deployment.target_type == SERVICE_PIPELINE:
+    elif deployment.target_type == DeploymentTargetResourceType.SERVICE_PIPELINE:
         stmt = (
             select(ServicePipeline)
             .join(Service, Service.id == ServicePipeline.service_id)
             .where(Service.name == deployment.service_name)
         )
-    elif deployment.target_type == COMPONENT:
+    elif deployment.target_type == DeploymentTargetResourceType.COMPONENT:
         stmt = select(Component).where(Component.name == deployment.component_name)
     else:
         return None
@@ -76,18 +65,25 @@ def record(session: Session, arns: Arns, deployment_id: str, result: Result, now
         return  # recorded already (a retried job), or the deployment was deleted
     resource = resource_of(session, deployment, lock=True)
     if resource is None or resource.last_attempted_deployment_id != deployment.id:
-        _end(deployment, FAILED, "The target resource no longer exists or moved on.", now)
+        _end(
+            deployment,
+            DeploymentStatus.FAILED,
+            "The target resource no longer exists or moved on.",
+            now,
+        )
         # It may still be one of a service operation's deployments: let that finish too.
         services.after_deployment(session, arns, deployment, now)
         return
-    if deployment.operation == DELETE:
+    if deployment.operation == DeploymentOperation.DELETE:
         _record_delete(session, arns, deployment, resource, result, now)
     else:
         _record_deploy(session, deployment, resource, result, now)
     services.after_deployment(session, arns, deployment, now)
 
 
-def _end(deployment: Deployment, status: str, message: str | None, now: datetime) -> None:
+def _end(
+    deployment: Deployment, status: DeploymentStatus, message: str | None, now: datetime
+) -> None:
     deployment.status = status
     deployment.status_message = message
     deployment.completed_at = now
@@ -97,8 +93,12 @@ def _end(deployment: Deployment, status: str, message: str | None, now: datetime
 def _record_deploy(
     session: Session, deployment: Deployment, resource: Deployable, result: Result, now: datetime
 ) -> None:
-    if result.status != SUCCEEDED:
-        status = CANCELLED if result.status == CANCELLED else FAILED
+    if result.status != DeploymentStatus.SUCCEEDED:
+        status = (
+            DeploymentStatus.CANCELLED
+            if result.status == DeploymentStatus.CANCELLED
+            else DeploymentStatus.FAILED
+        )
         _end(deployment, status, result.message, now)
         resource.deployment_status = status
         resource.deployment_status_message = result.message
@@ -116,12 +116,12 @@ def _record_deploy(
         resource.template_minor = version.minor if version else int(target["templateMinorVersion"])
         resource.spec = plan.spec
         resource.inputs = dict(plan.inputs)
-    resource.deployment_status = SUCCEEDED
+    resource.deployment_status = DeploymentStatus.SUCCEEDED
     resource.deployment_status_message = result.message
     resource.last_succeeded_deployment_id = deployment.id
     resource.last_deployment_succeeded_at = now
     resource.last_modified_at = now
-    _end(deployment, SUCCEEDED, result.message, now)
+    _end(deployment, DeploymentStatus.SUCCEEDED, result.message, now)
     deployments.store_outputs(session, deployment.id, result.outputs)
     deployments.replace_provisioned_resources(session, deployment.target_arn, result.resources)
 
@@ -142,13 +142,13 @@ def _record_delete(
     result: Result,
     now: datetime,
 ) -> None:
-    if result.status != SUCCEEDED:
-        _end(deployment, DELETE_FAILED, result.message, now)
-        resource.deployment_status = DELETE_FAILED
+    if result.status != DeploymentStatus.SUCCEEDED:
+        _end(deployment, DeploymentStatus.DELETE_FAILED, result.message, now)
+        resource.deployment_status = DeploymentStatus.DELETE_FAILED
         resource.deployment_status_message = result.message
         resource.last_modified_at = now
         return
-    _end(deployment, DELETE_COMPLETE, result.message, now)
+    _end(deployment, DeploymentStatus.DELETE_COMPLETE, result.message, now)
     if isinstance(resource, Environment):
         environments.remove_environment(session, arns, resource)
         return

@@ -27,7 +27,6 @@ from baryon.bundles.manifest import parse_manifest
 from baryon.domain import deployments, specs, versions
 from baryon.domain.account_settings import read as read_account_settings
 from baryon.domain.arns import Arns
-from baryon.domain.environments import CUSTOMER_MANAGED
 from baryon.domain.plan import ComponentPlan, DeploymentPlan, TemplatePlan
 from baryon.domain.templates import template_arn
 from baryon.render.context import (
@@ -43,6 +42,7 @@ from baryon.render.context import (
 from baryon.render.errors import RenderError
 from baryon.render.iac import RenderedSection
 from baryon.render.value_guard import render_guarded
+from baryon.service_models.proton import Provisioning
 from baryon.settings import Settings
 from baryon.store.tables import (
     Component,
@@ -133,7 +133,7 @@ def template_target(
     template = session.get(Template, version.template_id)
     assert template is not None
     inputs = dict(plan.inputs)
-    if isinstance(resource, Environment) and template.provisioning == CUSTOMER_MANAGED:
+    if isinstance(resource, Environment) and template.provisioning == Provisioning.CUSTOMER_MANAGED:
         return SpecOutputs({key: _output_text(value) for key, value in inputs.items()})
     bundle = versions.version_bundle(
         version, template, settings.bundle_limits, settings.work_dir

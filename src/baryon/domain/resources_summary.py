@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from baryon.domain import fleet
 from baryon.domain.templates import TemplateKind
 from baryon.service_models import proton
+from baryon.service_models.proton import DeploymentStatus
 from baryon.store.tables import (
     Component,
     Environment,
@@ -26,8 +27,12 @@ from baryon.store.tables import (
     Template,
 )
 
-_FAILED_DEPLOYMENTS = ("FAILED", "DELETE_FAILED")
-_RANK = {fleet.UP_TO_DATE: 0, fleet.BEHIND_MINOR: 1, fleet.BEHIND_MAJOR: 2}
+_FAILED_DEPLOYMENTS = (DeploymentStatus.FAILED, DeploymentStatus.DELETE_FAILED)
+_RANK = {
+    fleet.VersionStatus.UP_TO_DATE: 0,
+    fleet.VersionStatus.BEHIND_MINOR: 1,
+    fleet.VersionStatus.BEHIND_MAJOR: 2,
+}
 
 
 def resources_summary(session: Session) -> proton.CountsSummary:
@@ -54,9 +59,9 @@ def _deployable_counts(session: Session, kind: str) -> proton.ResourceCountsSumm
     return {
         "total": sum(by_status.values()),
         "failed": sum(int(failures or 0) for _, _, failures in counted),
-        "upToDate": by_status.get(fleet.UP_TO_DATE, 0),
-        "behindMinor": by_status.get(fleet.BEHIND_MINOR, 0),
-        "behindMajor": by_status.get(fleet.BEHIND_MAJOR, 0),
+        "upToDate": by_status.get(fleet.VersionStatus.UP_TO_DATE, 0),
+        "behindMinor": by_status.get(fleet.VersionStatus.BEHIND_MINOR, 0),
+        "behindMajor": by_status.get(fleet.VersionStatus.BEHIND_MAJOR, 0),
     }
 
 

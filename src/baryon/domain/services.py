@@ -19,23 +19,21 @@ from sqlalchemy.orm import Session
 from baryon.bundles.schema import TemplateSchema
 from baryon.domain import deployments, specs, versions
 from baryon.domain.arns import Arns
-from baryon.domain.deployments import (
-    CANCELLED,
-    DELETE,
-    DEPLOY,
-    FAILED,
-    SERVICE_INSTANCE,
-    SERVICE_PIPELINE,
-    SUCCEEDED,
-    Target,
-)
-from baryon.domain.environments import CUSTOMER_MANAGED, find_environment
+from baryon.domain.deployments import DeploymentOperation, Target
+from baryon.domain.environments import find_environment
 from baryon.domain.errors import Conflict, FieldPath, InvalidInput, NotFound
 from baryon.domain.plan import DeletePlan, TemplatePlan
 from baryon.domain.specs import InstanceSpec, ServiceSpecDocument
 from baryon.domain.tags import inherit_tags, set_tags
 from baryon.domain.templates import TemplateKind, find_template
 from baryon.service_models import proton
+from baryon.service_models.proton import (
+    DeploymentStatus,
+    DeploymentTargetResourceType,
+    DeploymentUpdateType,
+    Provisioning,
+    ServiceStatus,
+)
 from baryon.store.tables import (
     Component,
     Deployment,
@@ -48,19 +46,22 @@ from baryon.store.tables import (
     TemplateVersion,
 )
 
-CREATE_IN_PROGRESS, UPDATE_IN_PROGRESS, DELETE_IN_PROGRESS = (
-    "CREATE_IN_PROGRESS",
-    "UPDATE_IN_PROGRESS",
-    "DELETE_IN_PROGRESS",
+BUSY = frozenset(
+    {
+        ServiceStatus.CREATE_IN_PROGRESS,
+        ServiceStatus.UPDATE_IN_PROGRESS,
+        ServiceStatus.DELETE_IN_PROGRESS,
+    }
 )
-ACTIVE = "ACTIVE"
-BUSY = frozenset({CREATE_IN_PROGRESS, UPDATE_IN_PROGRESS, DELETE_IN_PROGRESS})
-_FAILED_STATUS = {
-    CREATE_IN_PROGRESS: "CREATE_FAILED",
-    UPDATE_IN_PROGRESS: "UPDATE_FAILED",
-    DELETE_IN_PROGRESS: "DELETE_FAILED",
+# Keyed by str: a status read back from the database is a plain string.
+_FAILED_STATUS: dict[str, ServiceStatus] = {
+    ServiceStatus.CREATE_IN_PROGRESS: ServiceStatus.CREATE_FAILED,
+    ServiceStatus.UPDATE_IN_PROGRESS: ServiceStatus.UPDATE_FAILED,
+    ServiceStatus.DELETE_IN_PROGRESS: ServiceStatus.DELETE_FAILED,
 }
-_UNSUCCESSFUL = frozenset({FAILED, deployments.DELETE_FAILED, CANCELLED})
+_UNSUCCESSFUL = frozenset(
+    {DeploymentStatus.FAILED, DeploymentStatus.DELETE_FAILED, DeploymentStatus.CANCELLED}
+)
 
 
 # --- lookups and descriptions ---------------------------------------------------------------
@@ -114,7 +115,7 @@ def instances_of(session: Session, service: Service) -> list[ServiceInstance]:
 
 def instance_target(arns: Arns, instance: ServiceInstance) -> Target:
     return Target(
-        SERVICE_INSTANCE,
+        DeploymentTargetResourceType.SERVICE_INSTANCE,
         arns.service_instance(instance.service_name, instance.name),
         instance.environment_name,
         service_name=instance.service_name,
@@ -131,7 +132,7 @@ def pipeline_target(session: Session, arns: Arns, service: Service) -> Target:
         .limit(1)
     )
     return Target(
-        SERVICE_PIPELINE,
+        DeploymentTargetResourceType.SERVICE_PIPELINE,
         arns.service_pipeline(service.name),
         first or "",
         service_name=service.name,
@@ -177,7 +178,10 @@ def pipeline_state(template_name: str, major: int, minor: int, spec: str | None)
 
 
 def has_pipeline(template: Template, schema: TemplateSchema) -> bool:
-    return template.provisioning != CUSTOMER_MANAGED and schema.pipeline_input_type is not None
+    return (
+        template.provisioning != Provisioning.CUSTOMER_MANAGED
+        and schema.pipeline_input_type is not None
+    )
 
 
 def _instance_plan(
@@ -310,7 +314,7 @@ def _start_instance(
         session,
         instance,
         instance_target(arns, instance),
-        operation=DEPLOY,
+        operation=DeploymentOperation.DEPLOY,
         initial_state=initial,
         target_state=instance_state(session, instance, version.major, version.minor, plan.spec),
         plan=plan,
@@ -375,7 +379,7 @@ def create_service(
         template_major=version.major,
         description=description,
         spec=spec,
-        status=CREATE_IN_PROGRESS,
+        status=ServiceStatus.CREATE_IN_PROGRESS,
         created_at=now,
         last_modified_at=now,
         repository_connection_arn=repository.get("repositoryConnectionArn"),
@@ -413,7 +417,7 @@ def create_service(
             session,
             pipeline,
             pipeline_target(session, arns, service),
-            operation=DEPLOY,
+            operation=DeploymentOperation.DEPLOY,
             initial_state=None,
             target_state=pipeline_state(service.template_name, version.major, version.minor, spec),
             plan=pipeline_plan,
@@ -457,7 +461,7 @@ def _refuse_pipeline_key(document: ServiceSpecDocument) -> None:
 
 def _begin_operation(service: Service, started: list[str], waiting: str | None) -> None:
     if not started and waiting is None:
-        service.status = ACTIVE
+        service.status = ServiceStatus.ACTIVE
         service.operation = None
         return
     service.operation = {"deployments": started, "pipeline": waiting}
@@ -518,7 +522,7 @@ def update_service(
         # The pipeline builds for every instance: it runs again once they are all done.
         pipeline_spec = spec if document.has_pipeline_key else None
         waiting = _redeploy_pipeline(session, arns, service, pipeline, pipeline_spec, now).id
-    service.status = UPDATE_IN_PROGRESS
+    service.status = ServiceStatus.UPDATE_IN_PROGRESS
     service.status_message = None
     _begin_operation(service, started, waiting)
     return service
@@ -554,7 +558,7 @@ def _redeploy_pipeline(
         session,
         pipeline,
         pipeline_target(session, arns, service),
-        operation=DEPLOY,
+        operation=DeploymentOperation.DEPLOY,
         initial_state=_pipeline_deployed_state(service, pipeline),
         target_state=pipeline_state(service.template_name, version.major, version.minor, spec_text),
         plan=TemplatePlan(version.id, spec_text, pipeline.inputs or {}),
@@ -645,7 +649,7 @@ def _start_delete(
         session,
         instance,
         instance_target(arns, instance),
-        operation=DELETE,
+        operation=DeploymentOperation.DELETE,
         initial_state=instance_state(
             session, instance, instance.template_major, instance.template_minor, instance.spec
         ),
@@ -674,7 +678,7 @@ def _refuse_removing_with_components(
 
 def delete_service(session: Session, arns: Arns, name: str, now: datetime) -> Service:
     service = find_service(session, name, lock=True)
-    if service.status == DELETE_IN_PROGRESS:
+    if service.status == ServiceStatus.DELETE_IN_PROGRESS:
         return service  # an idempotent retry
     if service.status in BUSY:
         raise Conflict(f"The service '{name}' is {service.status}; wait for it.")
@@ -691,14 +695,14 @@ def delete_service(session: Session, arns: Arns, name: str, now: datetime) -> Se
                 session,
                 pipeline,
                 pipeline_target(session, arns, service),
-                operation=DELETE,
+                operation=DeploymentOperation.DELETE,
                 initial_state=_pipeline_deployed_state(service, pipeline),
                 target_state=None,
                 plan=DeletePlan(),
                 now=now,
             ).id
         )
-    service.status = DELETE_IN_PROGRESS
+    service.status = ServiceStatus.DELETE_IN_PROGRESS
     service.status_message = None
     service.last_modified_at = now
     if not started:
@@ -733,7 +737,7 @@ def create_service_instance(
     service = find_service(session, service_name, lock=True)
     operation = service.operation or {}
     # A pipeline deployment already waits for this service's instances: the new one joins.
-    joins = bool(operation.get("pipeline")) and service.status != DELETE_IN_PROGRESS
+    joins = bool(operation.get("pipeline")) and service.status != ServiceStatus.DELETE_IN_PROGRESS
     if service.status in BUSY and not joins:
         raise Conflict(f"The service '{service_name}' is {service.status}; wait for it.")
     pipeline = pipeline_of(session, service)
@@ -760,7 +764,7 @@ def create_service_instance(
         service.operation = {**operation, "deployments": [*operation["deployments"], started]}
     elif pipeline is not None:
         waiting = _redeploy_pipeline(session, arns, service, pipeline, None, now).id
-        service.status = UPDATE_IN_PROGRESS
+        service.status = ServiceStatus.UPDATE_IN_PROGRESS
         service.status_message = None
         _begin_operation(service, [started], waiting)
     return instance
@@ -772,7 +776,7 @@ def update_service_instance(
     *,
     service_name: str,
     name: str,
-    deployment_type: str,
+    deployment_type: DeploymentUpdateType,
     spec: str | None,
     major: str | None,
     minor: str | None,
@@ -783,7 +787,7 @@ def update_service_instance(
     deployments.ensure_idle(instance, f"Service instance '{name}'")
     if client_token:
         instance.last_client_request_token = client_token
-    if deployment_type == versions.NONE:
+    if deployment_type == DeploymentUpdateType.NONE:
         if spec is not None or major is not None or minor is not None:
             raise InvalidInput(
                 "deploymentType NONE deploys nothing; a spec or template version needs "
@@ -822,7 +826,7 @@ def update_service_pipeline(
     arns: Arns,
     *,
     service_name: str,
-    deployment_type: str,
+    deployment_type: DeploymentUpdateType,
     spec: str,
     major: str | None,
     minor: str | None,
@@ -831,7 +835,7 @@ def update_service_pipeline(
     service = find_service(session, service_name, lock=True)
     pipeline = find_pipeline(session, service, lock=True)
     deployments.ensure_idle(pipeline, f"The pipeline of service '{service_name}'")
-    if deployment_type == versions.NONE:
+    if deployment_type == DeploymentUpdateType.NONE:
         # The model requires a spec even here: one that resolves to the inputs the pipeline
         # runs changes nothing; any other would be dropped, so it is refused, as elsewhere.
         document = specs.parse_service_spec(spec)
@@ -859,7 +863,7 @@ def update_service_pipeline(
         session,
         pipeline,
         pipeline_target(session, arns, service),
-        operation=DEPLOY,
+        operation=DeploymentOperation.DEPLOY,
         initial_state=_pipeline_deployed_state(service, pipeline),
         target_state=pipeline_state(service.template_name, version.major, version.minor, spec),
         plan=plan,
@@ -878,7 +882,9 @@ def cancel_waiting_pipeline(session: Session, service: Service, now: datetime) -
     pipeline = pipeline_of(session, service)
     if deployment is None or pipeline is None:
         return False
-    _end_unstarted(deployment, pipeline, CANCELLED, "Cancelled before it started.", now)
+    _end_unstarted(
+        deployment, pipeline, DeploymentStatus.CANCELLED, "Cancelled before it started.", now
+    )
     service.operation = {
         **operation,
         "pipeline": None,
@@ -888,7 +894,11 @@ def cancel_waiting_pipeline(session: Session, service: Service, now: datetime) -
 
 
 def _end_unstarted(
-    deployment: Deployment, pipeline: ServicePipeline, status: str, message: str, now: datetime
+    deployment: Deployment,
+    pipeline: ServicePipeline,
+    status: DeploymentStatus,
+    message: str,
+    now: datetime,
 ) -> None:
     deployment.status = status
     deployment.status_message = message
@@ -911,10 +921,13 @@ def after_deployment(session: Session, arns: Arns, deployment: Deployment, now: 
     ).first()
     if service is None:
         return
-    if deployment.status == SUCCEEDED and deployment.operation == DEPLOY:
+    if (
+        deployment.status == DeploymentStatus.SUCCEEDED
+        and deployment.operation == DeploymentOperation.DEPLOY
+    ):
         _sync_service_spec(service, deployment)
     if not service.operation:
-        if deployment.status == SUCCEEDED:
+        if deployment.status == DeploymentStatus.SUCCEEDED:
             _recover(session, service, now)
         return
     operation = service.operation
@@ -937,7 +950,7 @@ def after_deployment(session: Session, arns: Arns, deployment: Deployment, now: 
             _end_unstarted(
                 pipeline_deployment,
                 pipeline,
-                FAILED,
+                DeploymentStatus.FAILED,
                 "Not started: " + _describe_failures(failed),
                 now,
             )
@@ -956,10 +969,13 @@ def _sync_service_spec(service: Service, deployment: Deployment) -> None:
         return
     try:
         document = specs.parse_service_spec(deployed)
-        if deployment.target_type == SERVICE_INSTANCE:
+        if deployment.target_type == DeploymentTargetResourceType.SERVICE_INSTANCE:
             entry = document.instance(deployment.service_instance_name or "")
             service.spec = specs.edit_service_spec(service.spec, instance=entry)
-        elif deployment.target_type == SERVICE_PIPELINE and document.has_pipeline_key:
+        elif (
+            deployment.target_type == DeploymentTargetResourceType.SERVICE_PIPELINE
+            and document.has_pipeline_key
+        ):
             service.spec = specs.edit_service_spec(service.spec, pipeline=document.pipeline or {})
     except InvalidInput:
         return  # a spec that no longer parses (older rules): leave the service's as it is
@@ -968,15 +984,15 @@ def _sync_service_spec(service: Service, deployment: Deployment) -> None:
 def _recover(session: Session, service: Service, now: datetime) -> None:
     """A failed service whose every part has since been deployed successfully (fixed one by
     one with UpdateServiceInstance and UpdateServicePipeline) is ACTIVE again."""
-    if service.status not in ("CREATE_FAILED", "UPDATE_FAILED"):
+    if service.status not in (ServiceStatus.CREATE_FAILED, ServiceStatus.UPDATE_FAILED):
         return
     pipeline = pipeline_of(session, service)
     parts: list[ServiceInstance | ServicePipeline] = [
         *instances_of(session, service),
         *([pipeline] if pipeline else []),
     ]
-    if all(part.deployment_status == SUCCEEDED for part in parts):
-        service.status = ACTIVE
+    if all(part.deployment_status == DeploymentStatus.SUCCEEDED for part in parts):
+        service.status = ServiceStatus.ACTIVE
         service.status_message = None
         service.last_modified_at = now
 
@@ -987,13 +1003,13 @@ def _finish_operation(
     service.operation = None
     service.last_modified_at = now
     if failed:
-        service.status = _FAILED_STATUS.get(service.status, "UPDATE_FAILED")
+        service.status = _FAILED_STATUS.get(service.status, ServiceStatus.UPDATE_FAILED)
         service.status_message = _describe_failures(failed)
         return
-    if service.status == DELETE_IN_PROGRESS:
+    if service.status == ServiceStatus.DELETE_IN_PROGRESS:
         remove_service(session, arns, service)
         return
-    service.status = ACTIVE
+    service.status = ServiceStatus.ACTIVE
     service.status_message = None
 
 

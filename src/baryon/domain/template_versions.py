@@ -16,9 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from baryon.domain.arns import Arns
-from baryon.domain.deployments import ACTIVE, DEPLOY
+from baryon.domain.deployments import ACTIVE, DeploymentOperation
 from baryon.domain.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from baryon.domain.templates import TemplateKind, find_template, recommended_minors
+from baryon.service_models.proton import TemplateVersionStatus
 from baryon.store.jobs import JobKind, enqueue
 from baryon.store.tables import (
     Deployment,
@@ -30,11 +31,6 @@ from baryon.store.tables import (
     Template,
     TemplateVersion,
 )
-
-REGISTRATION_IN_PROGRESS = "REGISTRATION_IN_PROGRESS"
-REGISTRATION_FAILED = "REGISTRATION_FAILED"
-DRAFT = "DRAFT"
-PUBLISHED = "PUBLISHED"
 
 
 @dataclass(frozen=True)
@@ -104,7 +100,7 @@ def create_version(
         template_id=template.id,
         major=major,
         minor=minor,
-        status=REGISTRATION_IN_PROGRESS,
+        status=TemplateVersionStatus.REGISTRATION_IN_PROGRESS,
         description=new.description,
         source=new.source,
         compatible_environment_templates=compatible,
@@ -163,7 +159,7 @@ def check_compatible_environments(
                 Template.kind == TemplateKind.ENVIRONMENT.value,
                 Template.name == name,
                 TemplateVersion.major == major,
-                TemplateVersion.status != REGISTRATION_FAILED,
+                TemplateVersion.status != TemplateVersionStatus.REGISTRATION_FAILED,
             )
         )
         if not usable:
@@ -211,9 +207,11 @@ def update_version(
 
 def _check_transition(kind: TemplateKind, name: str, version: TemplateVersion, to: str) -> None:
     number = f"{version.major}.{version.minor}"
-    if version.status == REGISTRATION_IN_PROGRESS:
+    if version.status == TemplateVersionStatus.REGISTRATION_IN_PROGRESS:
         raise Conflict(f"The {kind.label} version '{name}' {number} is still being registered.")
-    if not (version.status == DRAFT and to == PUBLISHED):
+    if not (
+        version.status == TemplateVersionStatus.DRAFT and to == TemplateVersionStatus.PUBLISHED
+    ):
         raise InvalidInput(
             f"The {kind.label} version '{name}' {number} cannot go from {version.status} "
             f"to {to}: the only allowed change is DRAFT to PUBLISHED."
@@ -235,7 +233,7 @@ def delete_version(
             f"Version {number} of {kind.label} '{name}' is in use by {shown}{more}; move them "
             "to another version (or delete them) before deleting it."
         )
-    if version.status == PUBLISHED:
+    if version.status == TemplateVersionStatus.PUBLISHED:
         siblings = _count(session, template.id, major=major) - 1
         others = _count(session, template.id) - 1
         minors = recommended_minors(session, template.id)
@@ -305,7 +303,7 @@ def version_users(session: Session, template: Template, version: TemplateVersion
     # A deployment in flight to this version would lose its bundle half-way.
     in_flight = session.execute(
         select(Deployment.target_arn, Deployment.plan).where(
-            Deployment.status.in_(ACTIVE), Deployment.operation == DEPLOY
+            Deployment.status.in_(ACTIVE), Deployment.operation == DeploymentOperation.DEPLOY
         )
     )
     users += [

@@ -17,9 +17,8 @@ from sqlalchemy.orm import Session
 from baryon.bundles.loader import BundleKind
 from baryon.domain.arns import Arns
 from baryon.domain.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
+from baryon.service_models.proton import TemplateVersionStatus
 from baryon.store.tables import Environment, Service, Tag, Template, TemplateVersion
-
-PUBLISHED = "PUBLISHED"
 
 
 class TemplateKind(Enum):
@@ -177,7 +176,10 @@ def recommended_versions(session: Session, template_ids: list[int]) -> dict[int,
         return {}
     top_major = (
         select(TemplateVersion.template_id, func.max(TemplateVersion.major).label("major"))
-        .where(TemplateVersion.template_id.in_(template_ids), TemplateVersion.status == PUBLISHED)
+        .where(
+            TemplateVersion.template_id.in_(template_ids),
+            TemplateVersion.status == TemplateVersionStatus.PUBLISHED,
+        )
         .group_by(TemplateVersion.template_id)
         .subquery()
     )
@@ -190,7 +192,7 @@ def recommended_versions(session: Session, template_ids: list[int]) -> dict[int,
                 TemplateVersion.major == top_major.c.major,
             ),
         )
-        .where(TemplateVersion.status == PUBLISHED)
+        .where(TemplateVersion.status == TemplateVersionStatus.PUBLISHED)
         .group_by(TemplateVersion.template_id, top_major.c.major)
     )
     return {template_id: f"{major}.{minor}" for template_id, major, minor in rows}
@@ -200,7 +202,10 @@ def recommended_minors(session: Session, template_id: int) -> dict[int, int]:
     """For each major version of a template, its highest PUBLISHED minor version."""
     rows = session.execute(
         select(TemplateVersion.major, func.max(TemplateVersion.minor))
-        .where(TemplateVersion.template_id == template_id, TemplateVersion.status == PUBLISHED)
+        .where(
+            TemplateVersion.template_id == template_id,
+            TemplateVersion.status == TemplateVersionStatus.PUBLISHED,
+        )
         .group_by(TemplateVersion.major)
     )
     return {major: minor for major, minor in rows}

@@ -18,16 +18,13 @@ from baryon.bundles.limits import BundleLimits
 from baryon.bundles.loader import Bundle, load_bundle_bytes
 from baryon.bundles.schema import TemplateSchema, parse_schema
 from baryon.domain.errors import InvalidInput, NotFound
-from baryon.domain.template_versions import PUBLISHED
 from baryon.domain.templates import TemplateKind, recommended_minors
-from baryon.store.tables import Template, TemplateVersion
-
-NONE, CURRENT_VERSION, MINOR_VERSION, MAJOR_VERSION = (
-    "NONE",
-    "CURRENT_VERSION",
-    "MINOR_VERSION",
-    "MAJOR_VERSION",
+from baryon.service_models.proton import (
+    DeploymentUpdateType,
+    Provisioning,
+    TemplateVersionStatus,
 )
+from baryon.store.tables import Template, TemplateVersion
 
 
 def version_numbered(
@@ -59,7 +56,7 @@ def published_version(
         raise NotFound(
             f"The {kind.label} version '{template.name}' {major}.{minor} was not found."
         )
-    if version.status != PUBLISHED:
+    if version.status != TemplateVersionStatus.PUBLISHED:
         raise InvalidInput(
             f"The {kind.label} version '{template.name}' {major}.{minor} is {version.status}; "
             "only PUBLISHED versions can be deployed."
@@ -72,7 +69,7 @@ def target_version(
     template: Template,
     *,
     deployed: tuple[int, int],
-    deployment_type: str,
+    deployment_type: DeploymentUpdateType,
     major: str | None,
     minor: str | None,
 ) -> TemplateVersion:
@@ -80,7 +77,7 @@ def target_version(
     current_major, current_minor = deployed
     wanted_major = None if major is None else int(major)
     wanted_minor = None if minor is None else int(minor)
-    if deployment_type == CURRENT_VERSION:
+    if deployment_type == DeploymentUpdateType.CURRENT_VERSION:
         # Proton: "Don't include minor or major version parameters" with CURRENT_VERSION.
         if major is not None or minor is not None:
             raise InvalidInput(
@@ -90,7 +87,7 @@ def target_version(
                 field=("templateMajorVersion",) if major is not None else ("templateMinorVersion",),
             )
         return published_or_current(session, template, current_major, current_minor)
-    if deployment_type == MINOR_VERSION:
+    if deployment_type == DeploymentUpdateType.MINOR_VERSION:
         if wanted_major not in (None, current_major):
             raise InvalidInput(
                 f"deploymentType MINOR_VERSION stays in major version {current_major}; "
@@ -98,7 +95,7 @@ def target_version(
                 field=("templateMajorVersion",),
             )
         return published_version(session, template, current_major, wanted_minor)
-    if deployment_type == MAJOR_VERSION:
+    if deployment_type == DeploymentUpdateType.MAJOR_VERSION:
         if wanted_major is None:
             recommended = max(recommended_minors(session, template.id), default=None)
             if recommended is None or recommended <= current_major:
@@ -173,7 +170,7 @@ def load_template_bundle(
     data: bytes, kind: TemplateKind, provisioning: str | None, limits: BundleLimits, workdir: Path
 ) -> Bundle:
     """Loads a bundle with the rules its template's provisioning imposes."""
-    customer_managed = provisioning == "CUSTOMER_MANAGED"
+    customer_managed = provisioning == Provisioning.CUSTOMER_MANAGED
     return load_bundle_bytes(
         data,
         kind.bundle_kind,

@@ -16,13 +16,7 @@ from sqlalchemy.orm import Session
 
 from baryon.bundles.errors import BundleError
 from baryon.domain import deployments, outcomes, render_target
-from baryon.domain.deployments import (
-    CANCELLED,
-    DELETE,
-    FAILED,
-    SUCCEEDED,
-)
-from baryon.domain.environments import CUSTOMER_MANAGED
+from baryon.domain.deployments import DeploymentOperation
 from baryon.domain.plan import plan_from_json
 from baryon.domain.render_target import RenderTarget, SpecOutputs
 from baryon.engine import provisioning
@@ -32,6 +26,7 @@ from baryon.engine.worker_runtime import WorkerRuntime
 from baryon.provisioners.base import DeployRequest, Outcome, ResourceIdentity
 from baryon.provisioners.selection import provisioner_for, unsupported_message
 from baryon.render.errors import RenderError
+from baryon.service_models.proton import DeploymentStatus, Provisioning
 from baryon.store.jobs import JobKind
 from baryon.store.tables import Deployment, Environment
 
@@ -43,7 +38,7 @@ class Work:
     """Everything the slow part needs, read up front so no transaction stays open."""
 
     deployment_id: str
-    operation: str
+    operation: DeploymentOperation
     resource: ResourceIdentity  # role and tags filled in once the resource is read
     cancel_requested: bool
     # Set for CUSTOMER_MANAGED environments: their outputs are their spec; nothing deploys.
@@ -66,7 +61,7 @@ def run(context: JobContext, payload: dict[str, Any]) -> None:
     io = DatabaseDeploymentIO(runtime, deployment_id, context.lease_lost)
     if work is None:
         io.log(f"Rendering failed: {failure}")
-        _record(runtime, deployment_id, outcomes.Result(FAILED, failure))
+        _record(runtime, deployment_id, outcomes.Result(DeploymentStatus.FAILED, failure))
         return
     _record(runtime, deployment_id, _execute(runtime, work, io))
 
@@ -74,24 +69,24 @@ def run(context: JobContext, payload: dict[str, Any]) -> None:
 def _execute(runtime: WorkerRuntime, work: Work, io: DatabaseDeploymentIO) -> outcomes.Result:
     if work.cancel_requested:
         io.log("Cancelled before any change was made.")
-        return outcomes.Result(CANCELLED, "Cancelled before any change was made.")
+        return outcomes.Result(DeploymentStatus.CANCELLED, "Cancelled before any change was made.")
     if work.spec_outputs is not None:
         io.log("Customer-managed environment: outputs come from the spec; nothing to deploy.")
-        return outcomes.Result(SUCCEEDED, outputs=work.spec_outputs)
-    if work.operation == DELETE:
+        return outcomes.Result(DeploymentStatus.SUCCEEDED, outputs=work.spec_outputs)
+    if work.operation == DeploymentOperation.DELETE:
         return _result(provisioning.destroy(work.resource, runtime.settings, io))
     assert work.target is not None
     try:
         rendered = work.target.render()
     except RenderError as exc:
         io.log(f"Rendering failed: {exc}")
-        return outcomes.Result(FAILED, str(exc))
+        return outcomes.Result(DeploymentStatus.FAILED, str(exc))
     section = provisioning.provisioned_section(rendered, work.resource.kind)
     provisioner = provisioner_for(section.engine, runtime.settings)
     if provisioner is None:
         message = unsupported_message(section.engine)
         io.log(message)
-        return outcomes.Result(FAILED, message)
+        return outcomes.Result(DeploymentStatus.FAILED, message)
     resource = replace(
         work.resource, role_arn=work.target.role_arn, tags=dict(work.target.proton_tags)
     )
@@ -101,7 +96,8 @@ def _execute(runtime: WorkerRuntime, work: Work, io: DatabaseDeploymentIO) -> ou
 
 def _result(outcome: Outcome) -> outcomes.Result:
     return outcomes.Result(
-        str(outcome.status),
+        # The provisioner's outcomes are named as the deployment statuses they end in.
+        DeploymentStatus(outcome.status),
         outcome.message,
         dict(outcome.outputs),
         [(r.name, r.identifier, r.engine) for r in outcome.resources],
@@ -116,7 +112,8 @@ def _record(runtime: WorkerRuntime, deployment_id: str, result: outcomes.Result)
 
 def give_up(context: JobContext, payload: dict[str, Any], error: str) -> None:
     message = f"The deployment could not complete after {context.attempt} attempts: {error}"
-    _record(context.runtime, payload["deployment_id"], outcomes.Result(FAILED, message))
+    result = outcomes.Result(DeploymentStatus.FAILED, message)
+    _record(context.runtime, payload["deployment_id"], result)
 
 
 # --- reading what a deployment needs --------------------------------------------------------
@@ -125,15 +122,18 @@ def give_up(context: JobContext, payload: dict[str, Any], error: str) -> None:
 def _prepare(session: Session, runtime: WorkerRuntime, deployment: Deployment) -> Work:
     work = Work(
         deployment_id=deployment.id,
-        operation=deployment.operation,
+        operation=DeploymentOperation(deployment.operation),
         resource=provisioning.resource_identity(deployment, runtime.settings),
         cancel_requested=deployment.cancel_requested,
     )
     resource = outcomes.resource_of(session, deployment)
     if resource is None or work.cancel_requested:
         return work
-    if deployment.operation == DELETE:
-        if isinstance(resource, Environment) and resource.provisioning == CUSTOMER_MANAGED:
+    if deployment.operation == DeploymentOperation.DELETE:
+        if (
+            isinstance(resource, Environment)
+            and resource.provisioning == Provisioning.CUSTOMER_MANAGED
+        ):
             work.spec_outputs = {}
         return work
     # The same reading a preview does (domain.render_target), so both render alike.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from baryon.domain.deployments import COMPONENT, ENVIRONMENT, SERVICE_INSTANCE, SERVICE_PIPELINE
 from baryon.provisioners.base import (
     DeploymentIO,
     InputsFile,
@@ -23,15 +22,16 @@ from baryon.provisioners.base import (
 from baryon.provisioners.selection import deploying_provisioners
 from baryon.render.iac import RenderedSection as RenderOutput
 from baryon.render.terraform import TFVARS_FILE, variables_file
+from baryon.service_models.proton import DeploymentTargetResourceType
 from baryon.settings import Settings
 from baryon.store.tables import Deployment
 
 # Deployment.target_type -> the resource kind provisioners know.
-_KINDS = {
-    ENVIRONMENT: ResourceKind.ENVIRONMENT,
-    SERVICE_INSTANCE: ResourceKind.SERVICE_INSTANCE,
-    SERVICE_PIPELINE: ResourceKind.SERVICE_PIPELINE,
-    COMPONENT: ResourceKind.COMPONENT,
+_KINDS: dict[str, ResourceKind] = {
+    DeploymentTargetResourceType.ENVIRONMENT: ResourceKind.ENVIRONMENT,
+    DeploymentTargetResourceType.SERVICE_INSTANCE: ResourceKind.SERVICE_INSTANCE,
+    DeploymentTargetResourceType.SERVICE_PIPELINE: ResourceKind.SERVICE_PIPELINE,
+    DeploymentTargetResourceType.COMPONENT: ResourceKind.COMPONENT,
 }
 
 

@@ -18,17 +18,12 @@ from baryon.bundles.errors import BundleError
 from baryon.bundles.loader import Bundle
 from baryon.bundles.schema import parse_schema
 from baryon.cloud.clients import cloud_client
-from baryon.domain.template_versions import (
-    DRAFT,
-    PUBLISHED,
-    REGISTRATION_FAILED,
-    REGISTRATION_IN_PROGRESS,
-)
 from baryon.domain.templates import TemplateKind
 from baryon.domain.versions import load_template_bundle
 from baryon.engine.handlers import JobContext, TransientError, register_job
 from baryon.render.errors import RenderError
 from baryon.render.iac import check_section
+from baryon.service_models.proton import TemplateVersionStatus
 from baryon.settings import Settings
 from baryon.store.jobs import JobKind
 from baryon.store.tables import Template, TemplateVersion
@@ -57,7 +52,7 @@ def run(context: JobContext, payload: dict[str, Any]) -> None:
     version_id = payload["version_id"]
     with runtime.db.session() as session:
         version = session.get(TemplateVersion, version_id)
-        if version is None or version.status != REGISTRATION_IN_PROGRESS:
+        if version is None or version.status != TemplateVersionStatus.REGISTRATION_IN_PROGRESS:
             return  # deleted meanwhile, or a previous attempt already finished it
         template = version.template
         kind = TemplateKind(template.kind)
@@ -71,12 +66,12 @@ def run(context: JobContext, payload: dict[str, Any]) -> None:
         _check_templates(bundle)
         _check_compatibility(bundle, siblings, major)
     except RegistrationFailed as failure:
-        _finish(context, version_id, REGISTRATION_FAILED, str(failure))
+        _finish(context, version_id, TemplateVersionStatus.REGISTRATION_FAILED, str(failure))
         return
     _finish(
         context,
         version_id,
-        DRAFT,
+        TemplateVersionStatus.DRAFT,
         "; ".join(bundle.warnings) or None,
         schema_text=bundle.schema.raw_text,
         bundle=data,
@@ -89,7 +84,7 @@ def give_up(context: JobContext, payload: dict[str, Any], error: str) -> None:
     _finish(
         context,
         payload["version_id"],
-        REGISTRATION_FAILED,
+        TemplateVersionStatus.REGISTRATION_FAILED,
         f"Registration could not complete after {context.attempt} attempts: {error}",
     )
 
@@ -149,7 +144,9 @@ def _sibling_schemas(session: Any, template: Template, version: TemplateVersion)
             TemplateVersion.template_id == template.id,
             TemplateVersion.major == version.major,
             TemplateVersion.id != version.id,
-            TemplateVersion.status.in_([DRAFT, PUBLISHED]),
+            TemplateVersion.status.in_(
+                [TemplateVersionStatus.DRAFT, TemplateVersionStatus.PUBLISHED]
+            ),
         )
         .order_by(TemplateVersion.minor)
     )
@@ -170,11 +167,15 @@ def _check_compatibility(bundle: Bundle, siblings: dict[str, str], major: int) -
 
 
 def _finish(
-    context: JobContext, version_id: int, status: str, message: str | None, **values: Any
+    context: JobContext,
+    version_id: int,
+    status: TemplateVersionStatus,
+    message: str | None,
+    **values: Any,
 ) -> None:
     with context.runtime.db.session(write=True) as session:
         version = session.get(TemplateVersion, version_id, with_for_update=True)
-        if version is None or version.status != REGISTRATION_IN_PROGRESS:
+        if version is None or version.status != TemplateVersionStatus.REGISTRATION_IN_PROGRESS:
             return
         version.status = status
         version.status_message = message

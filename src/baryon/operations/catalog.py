@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from baryon.bundles.schema import TemplateSchema
 from baryon.domain import services, versions
 from baryon.domain.errors import NotFound
-from baryon.domain.template_versions import PUBLISHED, find_version
+from baryon.domain.template_versions import find_version
 from baryon.domain.templates import (
     TemplateKind,
     find_template,
@@ -22,6 +22,7 @@ from baryon.domain.templates import (
     recommended_versions,
 )
 from baryon.operations.context import RequestContext
+from baryon.service_models.proton import TemplateVersionStatus
 from baryon.store.tables import Environment, Template, TemplateVersion
 
 
@@ -47,7 +48,9 @@ def _catalog(session: Session) -> list[TemplateRow]:
             select(
                 TemplateVersion.template_id,
                 func.count(),
-                func.sum(case((TemplateVersion.status == PUBLISHED, 1), else_=0)),
+                func.sum(
+                    case((TemplateVersion.status == TemplateVersionStatus.PUBLISHED, 1), else_=0)
+                ),
             ).group_by(TemplateVersion.template_id)
         )
     }
@@ -100,7 +103,7 @@ class VersionDetail:
 
     @property
     def published(self) -> bool:
-        return self.version.status == PUBLISHED
+        return self.version.status == TemplateVersionStatus.PUBLISHED
 
 
 def version_detail(
@@ -155,7 +158,10 @@ def _published_versions(session: Session, template: Template) -> list[TemplateVe
     return list(
         session.scalars(
             select(TemplateVersion)
-            .where(TemplateVersion.template_id == template.id, TemplateVersion.status == PUBLISHED)
+            .where(
+                TemplateVersion.template_id == template.id,
+                TemplateVersion.status == TemplateVersionStatus.PUBLISHED,
+            )
             .order_by(TemplateVersion.major.desc(), TemplateVersion.minor.desc())
         )
     )

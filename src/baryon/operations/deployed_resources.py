@@ -22,6 +22,7 @@ from baryon.operations.context import RequestContext
 from baryon.operations.deployment_history import deployments_of, events_of, provisioned_resources
 from baryon.operations.fleet import Standing, instances_with_status, standing
 from baryon.operations.resource_keys import ENVIRONMENT, INSTANCE, PIPELINE, ResourceKey
+from baryon.service_models.proton import DeploymentStatus, DeploymentUpdateType
 from baryon.store.tables import (
     Deployment,
     DeploymentEvent,
@@ -46,13 +47,17 @@ class Upgrade(StrEnum):
     MAJOR = "major"
 
     @property
-    def deployment_type(self) -> str:
-        return versions.MINOR_VERSION if self is Upgrade.MINOR else versions.MAJOR_VERSION
+    def deployment_type(self) -> DeploymentUpdateType:
+        if self is Upgrade.MINOR:
+            return DeploymentUpdateType.MINOR_VERSION
+        return DeploymentUpdateType.MAJOR_VERSION
 
     @property
-    def behind(self) -> str:
+    def behind(self) -> fleet.VersionStatus:
         """The version status of the resources this upgrade moves."""
-        return fleet.BEHIND_MINOR if self is Upgrade.MINOR else fleet.BEHIND_MAJOR
+        if self is Upgrade.MINOR:
+            return fleet.VersionStatus.BEHIND_MINOR
+        return fleet.VersionStatus.BEHIND_MAJOR
 
     def target(self, where: Standing) -> tuple[int, int] | None:
         return where.minor_target if self is Upgrade.MINOR else where.major_target
@@ -166,7 +171,7 @@ def resource_status(ctx: RequestContext, key: ResourceKey) -> ResourceStatus:
             history=deployments_of(session, arn, _HISTORY_ON_RESOURCE_PAGE),
             instances=instances,
             busy=busy,
-            can_cancel=row.deployment_status == deployments.IN_PROGRESS,
+            can_cancel=row.deployment_status == DeploymentStatus.IN_PROGRESS,
             arn=arn,
         )
 
@@ -192,7 +197,7 @@ def redeploy_spec(ctx: RequestContext, key: ResourceKey, spec: str) -> None:
             session,
             ctx,
             key,
-            deployment_type=versions.CURRENT_VERSION,
+            deployment_type=DeploymentUpdateType.CURRENT_VERSION,
             spec=spec,
             major=None,
             minor=None,
@@ -222,7 +227,7 @@ def _start_update(
     ctx: RequestContext,
     key: ResourceKey,
     *,
-    deployment_type: str,
+    deployment_type: DeploymentUpdateType,
     spec: str | None,
     major: str | None,
     minor: str | None,

@@ -60,7 +60,7 @@ def create_environment(
 def needs_service_role(template: Template) -> bool:
     """Whether creating an environment from ``template`` needs a protonServiceRoleArn (the
     domain's rule, check_provisioning_identity), for a form to mark the field required."""
-    return template.provisioning != environments.CUSTOMER_MANAGED
+    return template.provisioning != proton.Provisioning.CUSTOMER_MANAGED
 
 
 @proton_operation("GetEnvironment")

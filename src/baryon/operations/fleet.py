@@ -14,6 +14,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from baryon.domain import deployments, environments, fleet
+from baryon.domain.fleet import VersionStatus
 from baryon.domain.templates import (
     TemplateKind,
     find_template,
@@ -22,6 +23,7 @@ from baryon.domain.templates import (
 )
 from baryon.operations.context import RequestContext
 from baryon.operations.resource_keys import ENVIRONMENT, INSTANCE, PIPELINE
+from baryon.service_models.proton import DeploymentStatus
 from baryon.store.tables import (
     Environment,
     Service,
@@ -30,7 +32,7 @@ from baryon.store.tables import (
     Template,
 )
 
-FAILED_STATUSES = (deployments.FAILED, deployments.DELETE_FAILED)
+FAILED_STATUSES = (DeploymentStatus.FAILED, DeploymentStatus.DELETE_FAILED)
 BUSY_STATUSES = deployments.ACTIVE  # an upgrade skips a resource that is deploying
 
 
@@ -41,7 +43,7 @@ BUSY_STATUSES = deployments.ACTIVE  # an upgrade skips a resource that is deploy
 class Standing:
     """A deployed resource's version against its template's recommended versions."""
 
-    status: str  # UP_TO_DATE | BEHIND_MINOR | BEHIND_MAJOR
+    status: VersionStatus
     minor_target: tuple[int, int] | None  # the recommended minor of its major, if newer
     major_target: tuple[int, int] | None  # the recommended version of a newer major
 
@@ -55,11 +57,11 @@ def standing(session: Session, template_id: int, major: int, minor: int) -> Stan
     newest = max(minors) if minors else None
     major_target = (newest, minors[newest]) if newest is not None and newest > major else None
     if major_target is not None:
-        status = fleet.BEHIND_MAJOR
+        status = VersionStatus.BEHIND_MAJOR
     elif minor_target is not None:
-        status = fleet.BEHIND_MINOR
+        status = VersionStatus.BEHIND_MINOR
     else:
-        status = fleet.UP_TO_DATE
+        status = VersionStatus.UP_TO_DATE
     return Standing(status, minor_target, major_target)
 
 
@@ -156,11 +158,11 @@ def _fleet_counts(
         counts.total += count
         counts.failed += int(failures or 0)
         counts.busy += int(busy_count or 0)
-        if state == fleet.UP_TO_DATE:
+        if state == VersionStatus.UP_TO_DATE:
             counts.up_to_date += count
-        elif state == fleet.BEHIND_MINOR:
+        elif state == VersionStatus.BEHIND_MINOR:
             counts.behind_minor += count
-        elif state == fleet.BEHIND_MAJOR:
+        elif state == VersionStatus.BEHIND_MAJOR:
             counts.behind_major += count
     return result
 
@@ -231,7 +233,7 @@ class OutdatedFleet:
 
 
 def outdated_fleet(
-    ctx: RequestContext, kind: TemplateKind, template_name: str, status: str
+    ctx: RequestContext, kind: TemplateKind, template_name: str, status: VersionStatus
 ) -> OutdatedFleet:
     """The resources of a template with version status ``status`` (BEHIND_MINOR/MAJOR)."""
     with ctx.db.session() as session:
@@ -246,7 +248,7 @@ def outdated_fleet(
     return OutdatedFleet(template, items, targets)
 
 
-def _outdated(session: Session, template: Template, status: str) -> list[Outdated]:
+def _outdated(session: Session, template: Template, status: VersionStatus) -> list[Outdated]:
     found: list[Outdated] = []
     if template.kind == TemplateKind.ENVIRONMENT.value:
         stmt, state = fleet.with_version_status(

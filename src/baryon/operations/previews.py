@@ -29,6 +29,7 @@ from baryon.operations.context import RequestContext
 from baryon.operations.deployed_resources import Loaded, Upgrade, load, upgrade_target
 from baryon.operations.resource_keys import ENVIRONMENT, INSTANCE, ResourceKey
 from baryon.service_models.baryon import PreviewDeploymentType
+from baryon.service_models.proton import DeploymentUpdateType
 from baryon.store.tables import Environment, TemplateVersion
 
 _CONTEXT_LINES = 3
@@ -281,7 +282,8 @@ def _preview(
         session,
         loaded.template,
         deployed=(loaded.row.template_major, loaded.row.template_minor),
-        deployment_type=request.deployment_type,
+        # A preview's types are a subset of an update's, with the same names.
+        deployment_type=DeploymentUpdateType(request.deployment_type),
         major=request.major,
         minor=request.minor,
     )

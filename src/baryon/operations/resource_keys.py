@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from baryon.domain import deployments
 from baryon.domain.arns import Arns
+from baryon.service_models.proton import DeploymentTargetResourceType
 from baryon.store.tables import Deployment
 
 ENVIRONMENT, INSTANCE, PIPELINE = "environment", "instance", "pipeline"
@@ -45,10 +45,13 @@ class ResourceKey:
 
     def history_filters(self) -> dict[str, str]:
         if self.kind == ENVIRONMENT:
-            return {"environment": self.name, "type": deployments.ENVIRONMENT}
+            return {"environment": self.name, "type": DeploymentTargetResourceType.ENVIRONMENT}
         if self.kind == INSTANCE:
             return {"service": self.service or "", "instance": self.name}
-        return {"service": self.service or "", "type": deployments.SERVICE_PIPELINE}
+        return {
+            "service": self.service or "",
+            "type": DeploymentTargetResourceType.SERVICE_PIPELINE,
+        }
 
 
 def environment_key(name: str) -> ResourceKey:
@@ -65,8 +68,8 @@ def pipeline_key(service: str) -> ResourceKey:
 
 def target_of(deployment: Deployment) -> ResourceKey:
     """The resource ``deployment`` deploys (which may be gone since)."""
-    if deployment.target_type == deployments.ENVIRONMENT:
+    if deployment.target_type == DeploymentTargetResourceType.ENVIRONMENT:
         return environment_key(deployment.environment_name or "")
-    if deployment.target_type == deployments.SERVICE_INSTANCE:
+    if deployment.target_type == DeploymentTargetResourceType.SERVICE_INSTANCE:
         return instance_key(deployment.service_name or "", deployment.service_instance_name or "")
     return pipeline_key(deployment.service_name or "")

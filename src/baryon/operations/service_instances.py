@@ -156,7 +156,8 @@ def list_service_instances(
     if request.get("serviceName"):
         stmt = stmt.where(SI.service_name == request["serviceName"])
     stmt = _apply_filters(stmt, filters)
-    sort_by, descending = request.get("sortBy"), request.get("sortOrder") == "DESCENDING"
+    sort_by = request.get("sortBy")
+    descending = request.get("sortOrder") == proton.SortOrder.DESCENDING
     # Ties keep a stable, readable order: by service, then by instance name (ListServiceInstances
     # documents that sorting by serviceName sorts each service's instances by name).
     keys: list[KeyColumn] = []
@@ -206,11 +207,11 @@ def _apply_filters(stmt: Any, filters: Sequence[Mapping[str, Any]]) -> Any:
                 )
             )
         elif key == "deployedTemplateVersionStatus":
-            bad = [v for v in values if v not in fleet.VERSION_STATUSES]
+            bad = [v for v in values if v not in set(fleet.VersionStatus)]  # 3.11: no `in Enum`
             if bad:
                 raise InvalidInput(
                     f"filters: deployedTemplateVersionStatus must be one of "
-                    f"{', '.join(fleet.VERSION_STATUSES)}; got {', '.join(bad)}.",
+                    f"{', '.join(fleet.VersionStatus)}; got {', '.join(bad)}.",
                     field=("filters",),
                 )
             stmt, status = fleet.with_version_status(

@@ -84,7 +84,7 @@ def delete_service(
         service = services.delete_service(session, ctx.arns, request["name"], ctx.now)
         pipeline = (
             None
-            if service.status != services.DELETE_IN_PROGRESS
+            if service.status != proton.ServiceStatus.DELETE_IN_PROGRESS
             else (services.pipeline_of(session, service))
         )
         result: proton.DeleteServiceOutput = {"service": views.service(ctx.arns, service, pipeline)}

@@ -12,30 +12,54 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from baryon.operations.fleet import VersionStatus
+from baryon.service_models.proton import (
+    DeploymentStatus,
+    DeploymentTargetResourceType,
+    ServiceStatus,
+    TemplateVersionStatus,
+)
+
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 
-_GOOD = {"SUCCEEDED", "ACTIVE", "PUBLISHED", "UP_TO_DATE", "DELETE_COMPLETE"}
-_BAD = {
-    "FAILED",
-    "DELETE_FAILED",
-    "CREATE_FAILED",
-    "UPDATE_FAILED",
-    "REGISTRATION_FAILED",
-    "BEHIND_MAJOR",
-}
-_BUSY = {
-    "IN_PROGRESS",
-    "DELETE_IN_PROGRESS",
-    "CANCELLING",
-    "CREATE_IN_PROGRESS",
-    "UPDATE_IN_PROGRESS",
-    "REGISTRATION_IN_PROGRESS",
-}
-_WORDS = {
-    "UP_TO_DATE": "up to date",
-    "BEHIND_MINOR": "a minor version behind",
-    "BEHIND_MAJOR": "a major version behind",
+# Pages show statuses of several kinds (deployments, services, template versions, version
+# standing) through one filter; members of different enums with the same name are equal.
+_GOOD = frozenset(
+    {
+        DeploymentStatus.SUCCEEDED,
+        DeploymentStatus.DELETE_COMPLETE,
+        ServiceStatus.ACTIVE,
+        TemplateVersionStatus.PUBLISHED,
+        VersionStatus.UP_TO_DATE,
+    }
+)
+_BAD = frozenset(
+    {
+        DeploymentStatus.FAILED,
+        DeploymentStatus.DELETE_FAILED,
+        ServiceStatus.CREATE_FAILED,
+        ServiceStatus.UPDATE_FAILED,
+        ServiceStatus.DELETE_FAILED,
+        TemplateVersionStatus.REGISTRATION_FAILED,
+        VersionStatus.BEHIND_MAJOR,
+    }
+)
+_BUSY = frozenset(
+    {
+        DeploymentStatus.IN_PROGRESS,
+        DeploymentStatus.DELETE_IN_PROGRESS,
+        DeploymentStatus.CANCELLING,
+        ServiceStatus.CREATE_IN_PROGRESS,
+        ServiceStatus.UPDATE_IN_PROGRESS,
+        ServiceStatus.DELETE_IN_PROGRESS,
+        TemplateVersionStatus.REGISTRATION_IN_PROGRESS,
+    }
+)
+_WORDS: dict[str, str] = {
+    VersionStatus.UP_TO_DATE: "up to date",
+    VersionStatus.BEHIND_MINOR: "a minor version behind",
+    VersionStatus.BEHIND_MAJOR: "a major version behind",
 }
 
 
@@ -89,5 +113,6 @@ def create_jinja() -> Environment:
         iso=iso,
         clock=clock,
     )
-    env.globals.update(vnum=version)
+    # Templates compare what they show with the model's enums, never with bare strings.
+    env.globals.update(vnum=version, DeploymentTargetResourceType=DeploymentTargetResourceType)
     return env

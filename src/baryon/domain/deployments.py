@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from baryon.domain.errors import Conflict, NotFound
-from baryon.domain.plan import DeploymentPlan, plan_to_json
+from baryon.domain.plan import DeploymentPlan, plan_from_json, plan_to_json
 from baryon.service_models.proton import DeploymentStatus, DeploymentTargetResourceType
 from baryon.store.jobs import JobKind, enqueue
 from baryon.store.tables import (
@@ -123,7 +123,8 @@ def start(
         cancel_requested=False,
         initial_state=initial_state,
         target_state=target_state,
-        plan=plan_to_json(plan),
+        # The spec is stored once: the plan refers to the target state's (domain/plan.py).
+        plan=plan_to_json(plan, target_state),
         last_attempted_deployment_id=resource.last_attempted_deployment_id,
         last_succeeded_deployment_id=resource.last_succeeded_deployment_id,
         target_resource_created_at=resource.created_at or now,
@@ -144,6 +145,11 @@ def start(
     if run_now:
         enqueue_job(session, deployment, now)
     return deployment
+
+
+def plan_of(deployment: Deployment) -> DeploymentPlan:
+    """The plan a deployment record holds, typed (with what it shares with the target state)."""
+    return plan_from_json(deployment.plan, deployment.target_state)
 
 
 def enqueue_job(session: Session, deployment: Deployment, now: datetime) -> None:

@@ -111,12 +111,13 @@ def deployed_state(environment: Environment) -> dict[str, Any]:
 
 
 def _inputs(
-    version: TemplateVersion, spec: str, current: dict[str, Any] | None = None
+    version: TemplateVersion,
+    document: specs.EnvironmentSpecDocument,
+    current: dict[str, Any] | None = None,
 ) -> AppliedInputs:
     schema = versions.version_schema(version)
-    values = specs.parse_environment_spec(spec)
     return specs.resolve_inputs(
-        schema, schema.environment_input_type, values, where="spec", current=current
+        schema, schema.environment_input_type, document.values, where="spec", current=current
     )
 
 
@@ -147,7 +148,7 @@ def create_environment(
             "or changed since it was created).",
             field=("name",),
         )
-    applied = _inputs(version, spec)
+    applied = _inputs(version, specs.read_environment_spec(spec))
     inputs = applied.values
     environment = Environment(
         name=name,
@@ -249,10 +250,10 @@ def update_environment(
     )
     if version.major != environment.template_major:
         _check_instances_compatible(session, environment, version)
-    new_spec = spec if spec is not None else environment.spec or ""
-    applied = _inputs(version, new_spec, current=environment.inputs)
+    document = specs.read_environment_spec(spec if spec is not None else environment.spec or "")
+    applied = _inputs(version, document, current=environment.inputs)
     inputs = applied.values
-    new_spec = specs.with_current_values(new_spec, specs.environment_section, inputs)
+    new_spec = document.source.with_current_values(specs.environment_section, inputs)
     deployments.start(
         session,
         environment,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from baryon.domain import components, deployments, environments, services
 from baryon.domain.arns import Arns
 from baryon.domain.deployments import Deployable, DeploymentOperation
-from baryon.domain.plan import ComponentPlan, TemplatePlan, plan_from_json
+from baryon.domain.plan import ComponentPlan, TemplatePlan
 from baryon.service_models.proton import DeploymentStatus, DeploymentTargetResourceType
 from baryon.store.tables import (
     Component,
@@ -104,7 +104,7 @@ def _record_deploy(
         resource.deployment_status_message = result.message
         resource.last_modified_at = now
         return
-    plan = plan_from_json(deployment.plan)
+    plan = deployments.plan_of(deployment)
     if isinstance(resource, Component):
         assert isinstance(plan, ComponentPlan)
         _adopt_component_plan(resource, plan)

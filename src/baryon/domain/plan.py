@@ -4,6 +4,12 @@ The domain makes the plan in the request's transaction; the deployment record st
 JSON (the ``deployments.plan`` column) and the worker reads it back, typed, with
 `plan_from_json`. The stored form is the one Baryon always wrote, plus a ``format`` number:
 records written before it existed read as format 1.
+
+Format 2 stores a spec (and a component's template file and attachment) once per deployment:
+the deployment's target state (Proton's shape, which GetDeployment answers) already holds it,
+so the plan leaves out every value equal to the target state's and reads it from there. A value
+that differs (a pipeline's target state keeps ``${Proton::CURRENT_VAL}`` as the request gave
+it, the plan the resolved text) is still stored. Format 1 records carry everything.
 """
 
 from __future__ import annotations
@@ -12,7 +18,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-PLAN_FORMAT = 1
+PLAN_FORMAT = 2
+_READABLE = frozenset({1, PLAN_FORMAT})
+
+# The target state's member for each plan field it may share (components.state,
+# environments.state, services.instance_state and services.pipeline_state write them).
+_TEMPLATE_SHARED = {"spec": "spec"}
+_COMPONENT_SHARED = {
+    "template_file": "templateFile",
+    "service_spec": "serviceSpec",
+    "service_name": "serviceName",
+    "service_instance_name": "serviceInstanceName",
+}
 
 
 @dataclass(frozen=True)
@@ -50,8 +67,17 @@ class DeletePlan:
 DeploymentPlan = TemplatePlan | ComponentPlan | DeletePlan
 
 
-def plan_to_json(plan: DeploymentPlan) -> dict[str, Any]:
-    """The stored form (the keys every Baryon version wrote, so older readers still read it)."""
+def _target_entry(target_state: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The one resource entry of a target state ({"environment": {...}} and the like)."""
+    entries = list((target_state or {}).values())
+    return entries[0] if len(entries) == 1 and isinstance(entries[0], Mapping) else {}
+
+
+def plan_to_json(
+    plan: DeploymentPlan, target_state: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The stored form: the keys every Baryon version wrote, less those ``target_state`` (the
+    deployment's own record) holds with the same value."""
     if isinstance(plan, TemplatePlan):
         stored: dict[str, Any] = {
             "template_version_id": plan.template_version_id,
@@ -70,16 +96,36 @@ def plan_to_json(plan: DeploymentPlan) -> dict[str, Any]:
         }
     else:
         stored = {}
+    shared = _TEMPLATE_SHARED if isinstance(plan, TemplatePlan) else _COMPONENT_SHARED
+    entry = _target_entry(target_state)
+    for key, member in shared.items():
+        if key in stored and member in entry and entry[member] == stored[key]:
+            del stored[key]
     stored["format"] = PLAN_FORMAT
     return stored
 
 
-def plan_from_json(stored: Mapping[str, Any] | None) -> DeploymentPlan:
-    """The plan a deployment record holds; ValueError for a format this Baryon cannot read."""
+def plan_from_json(
+    stored: Mapping[str, Any] | None, target_state: Mapping[str, Any] | None = None
+) -> DeploymentPlan:
+    """The plan a deployment record holds (``stored``, its ``plan``, with ``target_state``,
+    its target state); ValueError for a format this Baryon cannot read."""
     stored = stored or {}
     version = stored.get("format", 1)
-    if version != PLAN_FORMAT:
+    if version not in _READABLE:
         raise ValueError(f"deployment plan format {version!r} is newer than this Baryon reads")
+    entry = _target_entry(target_state)
+    shared = (
+        _TEMPLATE_SHARED
+        if "template_version_id" in stored
+        else _COMPONENT_SHARED
+        if "manifest" in stored
+        else {}
+    )
+    stored = {
+        **{key: entry[member] for key, member in shared.items() if member in entry},
+        **stored,
+    }
     if "template_version_id" in stored:
         return TemplatePlan(
             template_version_id=stored["template_version_id"],

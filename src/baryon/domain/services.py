@@ -187,12 +187,13 @@ def has_pipeline(template: Template, schema: TemplateSchema) -> bool:
 def _instance_plan(
     session: Session,
     version: TemplateVersion,
+    document: ServiceSpecDocument,
     entry: InstanceSpec,
     *,
-    spec_text: str,
     current: dict[str, Any] | None = None,
 ) -> tuple[Environment, TemplatePlan]:
-    """Checks an instance entry against ``version`` and returns (environment, plan)."""
+    """Checks an instance entry of ``document`` against ``version`` and returns
+    (environment, plan)."""
     where = f"instances[{entry.index}]"
     try:
         environment = find_environment(session, entry.environment)
@@ -213,7 +214,7 @@ def _instance_plan(
         schema, schema.service_input_type, entry.spec, where=f"{where}.spec", current=current
     )
     inputs = applied.values
-    spec_text = specs.with_current_values(spec_text, specs.instance_section(entry.name), inputs)
+    spec_text = document.source.with_current_values(specs.instance_section(entry.name), inputs)
     warnings = tuple(specs.ignored_input_messages(applied))
     return environment, TemplatePlan(version.id, spec_text, inputs, warnings)
 
@@ -248,7 +249,6 @@ def check_compatible(
 def _pipeline_plan(
     version: TemplateVersion,
     document: ServiceSpecDocument,
-    spec_text: str,
     current: dict[str, Any] | None = None,
 ) -> TemplatePlan:
     schema = versions.version_schema(version)
@@ -256,7 +256,7 @@ def _pipeline_plan(
         schema, schema.pipeline_input_type, document.pipeline, where="pipeline", current=current
     )
     inputs = applied.values
-    spec_text = specs.with_current_values(spec_text, specs.pipeline_section, inputs)
+    spec_text = document.source.with_current_values(specs.pipeline_section, inputs)
     return TemplatePlan(version.id, spec_text, inputs, tuple(specs.ignored_input_messages(applied)))
 
 
@@ -368,10 +368,9 @@ def create_service(
     with_pipeline = has_pipeline(template, schema)
     _check_pipeline_request(with_pipeline, document, repository)
     plans = [
-        (entry, *_instance_plan(session, version, entry, spec_text=spec))
-        for entry in document.instances
+        (entry, *_instance_plan(session, version, document, entry)) for entry in document.instances
     ]
-    pipeline_plan = _pipeline_plan(version, document, spec) if with_pipeline else None
+    pipeline_plan = _pipeline_plan(version, document) if with_pipeline else None
     service = Service(
         name=name,
         template_id=template.id,
@@ -505,7 +504,7 @@ def update_service(
     for entry in document.instances:
         if entry.name in current:
             continue
-        environment, plan = _instance_plan(session, version, entry, spec_text=spec)
+        environment, plan = _instance_plan(session, version, document, entry)
         instance = _new_instance(
             session, arns, service, entry.name, environment, version, spec, now
         )
@@ -753,7 +752,7 @@ def create_service_instance(
     )
     document = specs.parse_service_spec(spec)
     entry = document.instance(name)
-    environment, plan = _instance_plan(session, version, entry, spec_text=spec)
+    environment, plan = _instance_plan(session, version, document, entry)
     instance = _new_instance(session, arns, service, name, environment, version, plan.spec, now)
     instance.inputs = dict(plan.inputs)
     instance.last_client_request_token = client_token
@@ -805,15 +804,15 @@ def update_service_instance(
         major=major,
         minor=minor,
     )
-    spec_text = spec if spec is not None else instance.spec or ""
-    entry = specs.parse_service_spec(spec_text).instance(name)
+    document = specs.parse_service_spec(spec if spec is not None else instance.spec or "")
+    entry = document.instance(name)
     if entry.environment != instance.environment_name:
         raise InvalidInput.at(
             ("instances", entry.index, "environment"),
             f"instance '{name}' runs in '{instance.environment_name}'; an instance cannot move "
             f"to '{entry.environment}'.",
         )
-    _, plan = _instance_plan(session, version, entry, spec_text=spec_text, current=instance.inputs)
+    _, plan = _instance_plan(session, version, document, entry, current=instance.inputs)
     initial = instance_state(
         session, instance, instance.template_major, instance.template_minor, instance.spec
     )
@@ -858,7 +857,7 @@ def update_service_pipeline(
         major=major,
         minor=minor,
     )
-    plan = _pipeline_plan(version, specs.parse_service_spec(spec), spec, current=pipeline.inputs)
+    plan = _pipeline_plan(version, specs.parse_service_spec(spec), current=pipeline.inputs)
     deployments.start(
         session,
         pipeline,
@@ -961,7 +960,8 @@ def after_deployment(session: Session, arns: Arns, deployment: Deployment, now: 
 def _sync_service_spec(service: Service, deployment: Deployment) -> None:
     """GetService's spec follows what its instances and pipeline run: a successful
     UpdateServiceInstance or UpdateServicePipeline rewrites that part of it."""
-    deployed = (deployment.plan or {}).get("spec") or ""
+    plan = deployments.plan_of(deployment)
+    deployed = (plan.spec if isinstance(plan, TemplatePlan) else None) or ""
     if deployed == service.spec:
         # Deployed from the service's own spec (a version upgrade, a redeploy): nothing to
         # rewrite, and parsing a fleet-sized spec after every instance would cost more than

@@ -3,6 +3,11 @@
 Every error becomes one InvalidInput on the ``spec`` member that lists all problems, each
 naming where it is (``spec.vpc_cidr``, ``instances[1].spec.port``) and what was expected, so
 that a developer fixes a spec in one round trip.
+
+A request's spec is parsed once, where the request arrives: the parsed document keeps its text
+and the YAML it read (`SpecSource`), and everything after that (resolving
+``${Proton::CURRENT_VAL}`` into the stored text, the plan's inputs) works from the document.
+`_read` is the one place spec text becomes YAML.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
@@ -31,6 +36,39 @@ SPEC: FieldPath = ("spec",)
 
 
 @dataclass(frozen=True)
+class SpecSource:
+    """A spec's text and the YAML mapping it parsed to. ``data`` is shared by every reader of
+    the same text and never changed in place: edits work on a copy."""
+
+    text: str
+    data: dict[str, Any]
+
+    def with_current_values(self, section: Section, inputs: dict[str, Any]) -> str:
+        """The text with the ``${Proton::CURRENT_VAL}`` values of one section replaced by the
+        values they resolved to, so that a stored spec says what is deployed. Other text stays
+        as given, byte for byte."""
+        if CURRENT_VALUE not in self.text:
+            return self.text
+        values = section(self.data)
+        if not isinstance(values, dict):
+            return self.text
+        resolved = {k: inputs[k] for k, v in values.items() if v == CURRENT_VALUE and k in inputs}
+        if not resolved:
+            return self.text
+        data = copy.deepcopy(self.data)
+        changed = section(data)
+        assert isinstance(changed, dict)
+        changed.update(resolved)
+        return dump(data)
+
+
+@dataclass(frozen=True)
+class EnvironmentSpecDocument:
+    values: dict[str, Any] | None  # the raw ``spec:`` mapping (None when absent or empty)
+    source: SpecSource
+
+
+@dataclass(frozen=True)
 class InstanceSpec:
     name: str
     environment: str
@@ -43,6 +81,7 @@ class ServiceSpecDocument:
     pipeline: dict[str, Any] | None
     has_pipeline_key: bool
     instances: list[InstanceSpec]
+    source: SpecSource
 
     def instance(self, name: str) -> InstanceSpec:
         for entry in self.instances:
@@ -52,6 +91,7 @@ class ServiceSpecDocument:
 
 
 def _read(text: str) -> Any:
+    """Spec text as YAML: the only parse of a spec (tests count its calls)."""
     try:
         return load_yaml(text, "spec", max_bytes=_MAX_SPEC_BYTES).data
     except BundleError as exc:
@@ -71,6 +111,11 @@ def _load(text: str, kind: str) -> dict[str, Any]:
 
 def parse_environment_spec(text: str) -> dict[str, Any] | None:
     """The raw ``spec:`` mapping of an EnvironmentSpec (None when absent or empty)."""
+    return read_environment_spec(text).values
+
+
+def read_environment_spec(text: str) -> EnvironmentSpecDocument:
+    """An EnvironmentSpec, checked, with what it was read from."""
     data = _load(text, ENVIRONMENT_SPEC)
     unknown = sorted(set(data) - {"proton", "spec"})
     if unknown:
@@ -78,12 +123,18 @@ def parse_environment_spec(text: str) -> dict[str, Any] | None:
     values = data.get("spec")
     if values is not None and not isinstance(values, dict):
         raise InvalidInput.at(("spec", "spec"), "must be a mapping of inputs.")
-    return values
+    # The caller may change its values; the source keeps what the text says.
+    return EnvironmentSpecDocument(copy.deepcopy(values), SpecSource(text, data))
 
 
 def parse_service_spec(text: str) -> ServiceSpecDocument:
-    """The parsed spec, the caller's own copy to change."""
-    return copy.deepcopy(_parsed_service_spec(text))
+    """The parsed spec, the caller's own copy to change (its source stays shared)."""
+    cached = _parsed_service_spec(text)
+    return replace(
+        cached,
+        pipeline=copy.deepcopy(cached.pipeline),
+        instances=copy.deepcopy(cached.instances),
+    )
 
 
 # A service's instances are all deployed from the service's one spec, so updating a fleet
@@ -127,7 +178,13 @@ def _parsed_service_spec(text: str) -> ServiceSpecDocument:
         instances.append(InstanceSpec(name, str(environment or ""), spec, index))
     if problems:
         raise InvalidInput("Invalid ServiceSpec: " + "; ".join(problems), field=SPEC)
-    return ServiceSpecDocument(pipeline, "pipeline" in data, instances)
+    # The document's values are copies, so that nothing it hands out aliases its source.
+    return ServiceSpecDocument(
+        copy.deepcopy(pipeline),
+        "pipeline" in data,
+        copy.deepcopy(instances),
+        SpecSource(text, data),
+    )
 
 
 def apply_inputs(
@@ -217,19 +274,13 @@ def instance_section(name: str) -> Section:
 
 
 def with_current_values(text: str, section: Section, inputs: dict[str, Any]) -> str:
-    """``text`` with the ``${Proton::CURRENT_VAL}`` values of one section replaced by the values
-    they resolved to, so that a stored spec says what is deployed. Other text stays as given."""
+    """`SpecSource.with_current_values` for a caller holding only text (it parses it)."""
     if CURRENT_VALUE not in text:
         return text
     data = _read(text)
-    values = section(data) if isinstance(data, dict) else None
-    if not isinstance(values, dict):
+    if not isinstance(data, dict):
         return text
-    resolved = {k: inputs[k] for k, v in values.items() if v == CURRENT_VALUE and k in inputs}
-    if not resolved:
-        return text
-    values.update(resolved)
-    return dump(data)
+    return SpecSource(text, data).with_current_values(section, inputs)
 
 
 def dump(data: dict[str, Any]) -> str:

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from baryon.bundles.errors import BundleError
 from baryon.domain import deployments, outcomes, render_target
 from baryon.domain.deployments import DeploymentOperation
-from baryon.domain.plan import plan_from_json
 from baryon.domain.render_target import RenderTarget, SpecOutputs
 from baryon.engine import provisioning
 from baryon.engine.deployment_io import DatabaseDeploymentIO
@@ -143,7 +142,7 @@ def _prepare(session: Session, runtime: WorkerRuntime, deployment: Deployment) -
         runtime.arns,
         resource,
         deployment.target_arn,
-        plan_from_json(deployment.plan),
+        deployments.plan_of(deployment),
     )
     if isinstance(target, SpecOutputs):
         work.spec_outputs = dict(target.outputs)

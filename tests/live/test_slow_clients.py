@@ -241,6 +241,12 @@ def test_stalled_and_partial_uploads_leave_the_server_answering_small_and_quiet(
     peak = max(peak, _rss_bytes(pid))
 
     assert len(api_latency) >= 20 and len(health_latency) >= 10
+    print(
+        f"{STALLED_HEADS + STALLED_BODIES + STALLED_FORMS} stalled, {PARTIAL_UPLOADS} partial, "
+        f"{DISCONNECTS} abandoned uploads: API p99 {_p99(api_latency) * 1000:.1f} ms, "
+        f"/healthz p99 {_p99(health_latency) * 1000:.1f} ms, "
+        f"RSS +{(peak - baseline) / 2**20:.1f} MiB"
+    )
     assert _p99(api_latency) < LATENCY_GOAL_SECONDS, sorted(api_latency)[-5:]
     assert _p99(health_latency) < LATENCY_GOAL_SECONDS, sorted(health_latency)[-5:]
     assert peak - baseline < RSS_GROWTH_LIMIT, (baseline, peak)

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from alembic import command
-from sqlalchemy import select
 
 from baryon.domain.deployments import plan_of
 from baryon.domain.plan import (
@@ -115,9 +115,25 @@ def _migrate(db: Database, revision: str, *, down: bool = False) -> None:
         connection.commit()
 
 
+# The deployments table as revisions 0006 and 0007 have it (the mapped class is the head's).
+_DEPLOYMENTS = sa.table(
+    "deployments",
+    *(sa.column(name) for name in ("id", "target_type", "target_arn", "operation")),
+    *(sa.column(name) for name in ("environment_name", "status", "cancel_requested")),
+    sa.column("initial_state", sa.JSON()),
+    sa.column("target_state", sa.JSON()),
+    sa.column("plan", sa.JSON()),
+    *(sa.column(name) for name in ("target_resource_created_at", "created_at")),
+    sa.column("last_modified_at"),
+)
+
+
 def _stored(db: Database) -> list[Deployment]:
-    with db.session() as session:
-        return list(session.scalars(select(Deployment).order_by(Deployment.id)))
+    with db.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(_DEPLOYMENTS.c.plan, _DEPLOYMENTS.c.target_state).order_by(_DEPLOYMENTS.c.id)
+        ).all()
+    return [Deployment(plan=row.plan, target_state=row.target_state) for row in rows]
 
 
 def test_migration_0007_moves_specs_to_the_target_state_and_back(
@@ -125,10 +141,10 @@ def test_migration_0007_moves_specs_to_the_target_state_and_back(
 ) -> None:
     db = database_at_0006
     now = datetime.now(UTC)
-    with db.session(write=True) as session:
+    with db.engine.begin() as connection:
         for number, (plan, target_state) in enumerate(OLD_RECORDS):
-            session.add(
-                Deployment(
+            connection.execute(
+                sa.insert(_DEPLOYMENTS).values(
                     id=f"d{number}",
                     target_type="SERVICE_INSTANCE",
                     target_arn=f"arn:{number}",
@@ -146,7 +162,7 @@ def test_migration_0007_moves_specs_to_the_target_state_and_back(
             )
     before = [plan_from_json(plan, state) for plan, state in OLD_RECORDS]
 
-    db.migrate()
+    _migrate(db, "0007")
     rows = _stored(db)
     assert [plan_of(row) for row in rows] == before
     assert all(row.plan["format"] == 2 for row in rows)

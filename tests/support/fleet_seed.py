@@ -28,10 +28,12 @@ from typing import Any
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
+from baryon.store.spec_texts import key_of
 from baryon.store.tables import (
     Environment,
     Service,
     ServiceInstance,
+    SpecText,
     Template,
     TemplateVersion,
 )
@@ -78,7 +80,7 @@ def _deployable(major: int, minor: int, spec: str, inputs: dict, status: str, at
     return {
         "template_major": major,
         "template_minor": minor,
-        "spec": spec,
+        "spec_key": key_of(spec),
         "inputs": inputs,
         "deployment_status": status,
         "deployment_status_message": "stack failed: bench" if status == "FAILED" else None,
@@ -189,6 +191,7 @@ def _environments(
     connection: Any, names: list[str], template_id: int, now: datetime
 ) -> dict[str, int]:
     spec = "proton: EnvironmentSpec\nspec:\n  size: small\n"
+    connection.execute(insert(SpecText), {"key": key_of(spec), "text": spec})
     rows = [
         {
             "name": name,
@@ -221,17 +224,23 @@ def _instance_rows(
 ) -> list[dict[str, Any]]:
     services: list[dict[str, Any]] = []
     members: list[list[tuple[str, str]]] = []
+    written: set[str] = set()
     for index, name in enumerate(svc_names):
         count = min(per_service, instances - index * per_service)
         own = [(f"inst-{i:03d}", env_names[(index + i) % len(env_names)]) for i in range(count)]
         members.append(own)
+        # Each service's spec is stored once; the service and its instances name it.
+        spec = service_spec(own)
+        if key_of(spec) not in written:
+            connection.execute(insert(SpecText), {"key": key_of(spec), "text": spec})
+            written.add(key_of(spec))
         services.append(
             {
                 "name": name,
                 "template_id": svc_template_id,
                 "template_name": SVC_TEMPLATE,
                 "description": None,
-                "spec": service_spec(own),
+                "spec_key": key_of(spec),
                 "status": "ACTIVE",
                 "status_message": None,
                 "template_major": 2,
@@ -248,6 +257,7 @@ def _instance_rows(
     weights = [share for _, _, share in FLEET_VERSIONS]
     rows = []
     for service, own in zip(services, members, strict=True):
+        spec = service_spec(own)
         for instance_name, environment in own:
             major, minor, _ = rng.choices(FLEET_VERSIONS, weights)[0]
             status = "FAILED" if rng.random() < FAILED_SHARE else "SUCCEEDED"
@@ -263,7 +273,7 @@ def _instance_rows(
                     "environment_name": environment,
                     "template_name": SVC_TEMPLATE,
                     "last_client_request_token": None,
-                    **_deployable(major, minor, service["spec"], inputs, status, attempted),
+                    **_deployable(major, minor, spec, inputs, status, attempted),
                 }
             )
             seeded.append((service["name"], instance_name))

@@ -23,6 +23,7 @@ from baryon.operations.deployment_history import deployments_of, events_of, prov
 from baryon.operations.fleet import Standing, instances_with_status, standing
 from baryon.operations.resource_keys import ENVIRONMENT, INSTANCE, PIPELINE, ResourceKey
 from baryon.service_models.proton import DeploymentStatus, DeploymentUpdateType
+from baryon.store import spec_texts
 from baryon.store.tables import (
     Deployment,
     DeploymentEvent,
@@ -116,6 +117,8 @@ def load(session: Session, key: ResourceKey, *, lock: bool = False) -> Loaded:
             TemplateVersion.minor == row.template_minor,
         )
     ).first()
+    # Pages show the spec after the session has ended: read it (and the service's) now.
+    spec_texts.read_texts(row, service)
     return Loaded(key, row, template, service, version)
 
 

@@ -150,9 +150,9 @@ def list_service_instances(
     ctx: RequestContext, request: proton.ListServiceInstancesInput
 ) -> proton.ListServiceInstancesOutput:
     filters = request.get("filters") or []
-    # Summaries carry no spec: an instance's spec is its service's whole spec, often kilobytes,
-    # and reading it for every row of a page cost more than the rest of the listing.
-    stmt = select(SI).options(defer(SI.spec, raiseload=True), defer(SI.inputs, raiseload=True))
+    # Summaries carry no spec: an instance's spec is its service's whole spec, often kilobytes;
+    # the row holds only its key (store/spec_texts.py), and the listing never reads the text.
+    stmt = select(SI).options(defer(SI.inputs, raiseload=True))
     if request.get("serviceName"):
         stmt = stmt.where(SI.service_name == request["serviceName"])
     stmt = _apply_filters(stmt, filters)

@@ -11,6 +11,7 @@ from baryon.domain import deployments, services
 from baryon.operations.context import RequestContext
 from baryon.operations.deployment_history import history_page
 from baryon.operations.fleet import Standing, instances_with_status, standing
+from baryon.store import spec_texts
 from baryon.store.tables import (
     Deployment,
     Service,
@@ -84,6 +85,8 @@ def service_detail(ctx: RequestContext, name: str) -> ServiceDetail:
             or (pipeline is not None and pipeline.deployment_status in deployments.ACTIVE)
         )
         history = history_page(session, {"service": service.name}, 0).rows
+        # The page shows the service's spec after the session has ended.
+        spec_texts.read_texts(service)
         return ServiceDetail(
             service=service,
             template=template,

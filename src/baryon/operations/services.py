@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import defer
 
 from baryon.domain import deployments, services
 from baryon.operations import resource_outputs, views
@@ -97,8 +96,8 @@ def list_services(
     ctx: RequestContext, request: proton.ListServicesInput
 ) -> proton.ListServicesOutput:
     with ctx.db.session() as session:
-        # Summaries carry no spec, the largest column of a service.
-        listing = select(Service).options(defer(Service.spec, raiseload=True))
+        # Summaries carry no spec: the row holds only its key, the text is not read.
+        listing = select(Service)
         rows, next_token = ctx.page(session, listing, [Service.name], request)
         return {
             "services": [views.service_summary(ctx.arns, row[0]) for row in rows],

@@ -25,6 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from baryon.store.spec_texts import StateWithStoredSpec, StoredText
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -165,6 +167,15 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class SpecText(Base):
+    """One spec's text, under its SHA-256: rows that carry a spec name it by this key."""
+
+    __tablename__ = "spec_texts"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+
+
 class DeploymentColumns:
     """What every deployed resource records about its deployments (components included)."""
 
@@ -187,7 +198,9 @@ class DeployableColumns(DeploymentColumns):
 
     template_major: Mapped[int] = mapped_column(BigInteger)
     template_minor: Mapped[int] = mapped_column(BigInteger)
-    spec: Mapped[str | None] = mapped_column(Text)
+    # The spec's text is in spec_texts (store/spec_texts.py), kept once however many name it.
+    spec_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    spec = StoredText("spec_key")
     # The spec's inputs merged with the schema's defaults, exactly as rendered.
     inputs: Mapped[dict | None] = mapped_column(JSON)
 
@@ -217,7 +230,8 @@ class Service(Base):
     template_id: Mapped[int] = mapped_column(ForeignKey("templates.id"))
     template_name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(String(500))
-    spec: Mapped[str] = mapped_column(Text)
+    spec_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    spec = StoredText("spec_key")
     status: Mapped[str] = mapped_column(String(40))
     status_message: Mapped[str | None] = mapped_column(Text)
     repository_connection_arn: Mapped[str | None] = mapped_column(String(200))
@@ -307,8 +321,13 @@ class Deployment(Base):
     status: Mapped[str] = mapped_column(String(32))
     status_message: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
-    initial_state: Mapped[dict | None] = mapped_column(JSON)
-    target_state: Mapped[dict | None] = mapped_column(JSON)
+    # The states as Proton reports them; their spec is in spec_texts (store/spec_texts.py).
+    initial_state_document: Mapped[dict | None] = mapped_column("initial_state", JSON)
+    initial_spec_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    initial_state = StateWithStoredSpec("initial_state_document", "initial_spec_key")
+    target_state_document: Mapped[dict | None] = mapped_column("target_state", JSON)
+    target_spec_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    target_state = StateWithStoredSpec("target_state_document", "target_spec_key")
     # What the worker needs beyond the modeled states: template version id, resolved inputs.
     plan: Mapped[dict] = mapped_column(JSON)
     # The resource's last deployments when this one was created (Proton reports both).

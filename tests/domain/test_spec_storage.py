@@ -1,0 +1,175 @@
+"""Each spec text is stored once: a service, its instances, its pipeline and their deployments
+name the text by key (store/spec_texts.py), and the operations answer with it as before.
+
+Requests run through the same operation functions as the API's, in process, on a private
+SQLite database; deployments run as in tests/domain/test_spec_parsing.py (no cloud).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, select
+
+from baryon.operations import deployments as deployment_operations
+from baryon.operations import environments as environment_operations
+from baryon.operations import service_instances as instance_operations
+from baryon.operations import services as service_operations
+from baryon.runtime import Runtime, build_runtime
+from baryon.settings import load_settings
+from baryon.store.tables import (
+    Base,
+    Deployment,
+    Service,
+    ServiceInstance,
+    ServicePipeline,
+    SpecText,
+)
+from tests.domain.test_spec_parsing import (
+    ENV_SPEC,
+    REPOSITORY,
+    SERVICE_SPEC,
+    _add_version,
+    _call,
+    _environment,
+    _work_off,
+)
+from tests.support.bundles import ENV_SCHEMA, SVC_SCHEMA, env_bundle, service_bundle
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    runtime = build_runtime(load_settings({"data_dir": tmp_path / "data"}, environ={}))
+    _add_version(runtime, "ENVIRONMENT", "network", env_bundle(), ENV_SCHEMA)
+    _add_version(
+        runtime,
+        "SERVICE",
+        "webapp",
+        service_bundle(),
+        SVC_SCHEMA,
+        compatible=[{"templateName": "network", "majorVersion": "1"}],
+    )
+    yield runtime
+    runtime.close()
+
+
+def _copies(runtime: Runtime, text: str) -> int:
+    """How many times ``text`` is in the database: every cell of every table, as stored (JSON
+    columns hold it escaped)."""
+    escaped = json.dumps(text)[1:-1]
+    found = 0
+    with runtime.db.engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            for row in connection.execute(select(table)):
+                for cell in row:
+                    if isinstance(cell, bytes):
+                        continue
+                    stored = cell if isinstance(cell, str) else json.dumps(cell, default=str)
+                    found += stored.count(text) + (stored.count(escaped) if escaped != text else 0)
+    return found
+
+
+def _create_service(runtime: Runtime) -> None:
+    _environment(runtime)
+    _work_off(runtime)
+    _call(
+        runtime,
+        service_operations.create_service,
+        "CreateService",
+        {
+            "name": "web",
+            "templateName": "webapp",
+            "templateMajorVersion": "1",
+            "spec": SERVICE_SPEC,
+            **REPOSITORY,
+        },
+    )
+
+
+def test_a_service_spec_is_stored_once_for_the_service_its_instances_and_deployments(
+    runtime: Runtime,
+) -> None:
+    _create_service(runtime)
+    assert _work_off(runtime) == 3
+    assert _copies(runtime, SERVICE_SPEC) == 1
+    assert _copies(runtime, ENV_SPEC) == 1
+    with runtime.db.session() as session:
+        service = session.scalars(select(Service)).one()
+        keys = {service.spec_key}
+        keys |= {row.spec_key for row in session.scalars(select(ServiceInstance))}
+        keys |= {row.spec_key for row in session.scalars(select(ServicePipeline))}
+        keys |= {
+            row.target_spec_key
+            for row in session.scalars(select(Deployment).where(Deployment.service_name == "web"))
+        }
+    assert len(keys) == 1
+
+    # The operations answer with the whole text, as before.
+    instance = _call(
+        runtime,
+        instance_operations.get_service_instance,
+        "GetServiceInstance",
+        {"serviceName": "web", "name": "one"},
+    )["serviceInstance"]
+    assert instance["spec"] == SERVICE_SPEC
+    assert (
+        _call(runtime, service_operations.get_service, "GetService", {"name": "web"})["service"][
+            "spec"
+        ]
+        == SERVICE_SPEC
+    )
+    environment = _call(
+        runtime, environment_operations.get_environment, "GetEnvironment", {"name": "dev"}
+    )["environment"]
+    assert environment["spec"] == ENV_SPEC
+    deployment = _call(
+        runtime,
+        deployment_operations.get_deployment,
+        "GetDeployment",
+        {"id": instance["lastAttemptedDeploymentId"]},
+    )["deployment"]
+    assert deployment["targetState"]["serviceInstance"]["spec"] == SERVICE_SPEC
+
+
+def test_an_update_keeps_both_texts_once_and_the_deployment_keeps_its_initial_state(
+    runtime: Runtime,
+) -> None:
+    _create_service(runtime)
+    _work_off(runtime)
+    update = SERVICE_SPEC.replace("      port: 8080\n", "      port: 9090\n")
+    _call(
+        runtime,
+        instance_operations.update_service_instance,
+        "UpdateServiceInstance",
+        {"serviceName": "web", "name": "one", "deploymentType": "CURRENT_VERSION", "spec": update},
+    )
+    assert _work_off(runtime) == 1
+    assert _copies(runtime, SERVICE_SPEC) == 1
+    with runtime.db.session() as session:
+        attempted = session.scalars(
+            select(ServiceInstance.last_attempted_deployment_id).where(
+                ServiceInstance.name == "one"
+            )
+        ).one()
+    deployment = _call(
+        runtime, deployment_operations.get_deployment, "GetDeployment", {"id": attempted}
+    )["deployment"]
+    assert deployment["initialState"]["serviceInstance"]["spec"] == SERVICE_SPEC
+    assert "port: 9090" in deployment["targetState"]["serviceInstance"]["spec"]
+
+
+def test_a_text_nothing_names_any_more_is_removed(runtime: Runtime) -> None:
+    _create_service(runtime)
+    _work_off(runtime)
+    with runtime.db.session(write=True) as session:
+        session.execute(delete(Deployment).where(Deployment.service_name == "web"))
+        for model in (ServiceInstance, ServicePipeline, Service):
+            for row in session.scalars(select(model)):
+                session.delete(row)
+    with runtime.db.session() as session:
+        texts = set(session.scalars(select(SpecText.text)))
+    assert SERVICE_SPEC not in texts
+    assert ENV_SPEC in texts

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 
 from baryon.operations import deployments as deployment_operations
 from baryon.operations import environments as environment_operations
@@ -173,3 +173,28 @@ def test_a_text_nothing_names_any_more_is_removed(runtime: Runtime) -> None:
         texts = set(session.scalars(select(SpecText.text)))
     assert SERVICE_SPEC not in texts
     assert ENV_SPEC in texts
+
+
+def test_get_service_instance_reads_the_instance_and_its_spec_in_one_statement(
+    runtime: Runtime,
+) -> None:
+    _create_service(runtime)
+    _work_off(runtime)
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(runtime.db.engine, "before_cursor_execute", count)
+    try:
+        instance = _call(
+            runtime,
+            instance_operations.get_service_instance,
+            "GetServiceInstance",
+            {"serviceName": "web", "name": "one"},
+        )["serviceInstance"]
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", count)
+    assert instance["spec"] == SERVICE_SPEC
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(reads) == 1, reads

@@ -34,6 +34,7 @@ from baryon.service_models.proton import (
     Provisioning,
     ServiceStatus,
 )
+from baryon.store.spec_texts import first_with_text
 from baryon.store.tables import (
     Component,
     Deployment,
@@ -76,12 +77,17 @@ def find_service(session: Session, name: str, *, lock: bool = False) -> Service:
 
 
 def find_instance(
-    session: Session, service_name: str, name: str, *, lock: bool = False
+    session: Session, service_name: str, name: str, *, lock: bool = False, with_spec: bool = False
 ) -> ServiceInstance:
+    """``with_spec``: the caller reads the instance's spec, which then comes in the same
+    statement (not with ``lock``)."""
     stmt = select(ServiceInstance).where(
         ServiceInstance.service_name == service_name, ServiceInstance.name == name
     )
-    instance = session.scalars(stmt.with_for_update() if lock else stmt).first()
+    if with_spec and not lock:
+        instance = first_with_text(session, stmt, ServiceInstance.spec_key)
+    else:
+        instance = session.scalars(stmt.with_for_update() if lock else stmt).first()
     if instance is None:
         raise NotFound(
             f"The service instance '{name}' of service '{service_name}' was not found."

@@ -82,7 +82,9 @@ def get_service_instance(
     ctx: RequestContext, request: proton.GetServiceInstanceInput
 ) -> proton.GetServiceInstanceOutput:
     with ctx.db.session() as session:
-        instance = services.find_instance(session, request["serviceName"], request["name"])
+        instance = services.find_instance(
+            session, request["serviceName"], request["name"], with_spec=True
+        )
         return {"serviceInstance": views.service_instance(ctx.arns, instance)}
 
 

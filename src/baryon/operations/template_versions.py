@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from baryon.domain import idempotency, template_versions
+from baryon.domain.arns import Arns
 from baryon.domain.tags import inherit_tags, set_tags
 from baryon.domain.template_versions import NewVersion, version_arn
 from baryon.domain.templates import (
@@ -20,20 +22,47 @@ from baryon.domain.templates import (
 from baryon.operations import views
 from baryon.operations.context import RequestContext
 from baryon.operations.unbuilt import proton_operation
+from baryon.service_models import proton
 from baryon.store.tables import Template, TemplateVersion
 
-ENV, SVC = TemplateKind.ENVIRONMENT, TemplateKind.SERVICE
-_OUTPUT_MEMBER = {ENV: "environmentTemplateVersion", SVC: "serviceTemplateVersion"}
+View = TypeVar("View")
+Summary = TypeVar("Summary")
+
+
+@dataclass(frozen=True)
+class _Kind(Generic[View, Summary]):
+    """What one kind of template version's operations differ in: both kinds share one
+    implementation per operation, typed by the kind's own result shapes."""
+
+    kind: TemplateKind
+    view: Callable[[Arns, Template, TemplateVersion, int | None], View]
+    summary: Callable[[Arns, Template, TemplateVersion, int | None], Summary]
+
+
+_ENVIRONMENT = _Kind(
+    TemplateKind.ENVIRONMENT,
+    views.environment_template_version,
+    views.environment_template_version_summary,
+)
+_SERVICE = _Kind(
+    TemplateKind.SERVICE,
+    views.service_template_version,
+    views.service_template_version_summary,
+)
 
 
 def _view(
-    session: Session, ctx: RequestContext, template: Template, row: TemplateVersion
-) -> views.VersionView:
+    session: Session,
+    ctx: RequestContext,
+    kind: _Kind[View, Any],
+    template: Template,
+    row: TemplateVersion,
+) -> View:
     minors = recommended_minors(session, template.id)
-    return views.version(ctx.arns, template, row, minors.get(row.major))
+    return kind.view(ctx.arns, template, row, minors.get(row.major))
 
 
-def _create(ctx: RequestContext, request: dict[str, Any], kind: TemplateKind) -> dict[str, Any]:
+def _create(ctx: RequestContext, request: Mapping[str, Any], kind: _Kind[View, Any]) -> View:
     major = request.get("majorVersion")
     new = NewVersion(
         major=None if major is None else int(major),
@@ -45,11 +74,11 @@ def _create(ctx: RequestContext, request: dict[str, Any], kind: TemplateKind) ->
     with ctx.db.session(write=True) as session:
         previous = idempotency.recall(session, ctx.operation, request, ctx.now)
         if previous is not None:
-            template, row = template_versions.version_by_id(session, kind, int(previous))
-            return {_OUTPUT_MEMBER[kind]: _view(session, ctx, template, row)}
+            template, row = template_versions.version_by_id(session, kind.kind, int(previous))
+            return _view(session, ctx, kind, template, row)
         template, row = template_versions.create_version(
             session,
-            kind,
+            kind.kind,
             request["templateName"],
             new,
             now=ctx.now,
@@ -60,28 +89,28 @@ def _create(ctx: RequestContext, request: dict[str, Any], kind: TemplateKind) ->
         if request.get("tags"):
             set_tags(session, arn, request["tags"])
         idempotency.remember(session, ctx.operation, request, str(row.id), ctx.now)
-        result = {_OUTPUT_MEMBER[kind]: _view(session, ctx, template, row)}
+        result = _view(session, ctx, kind, template, row)
     ctx.jobs_enqueued()
     return result
 
 
-def _get(ctx: RequestContext, request: dict[str, Any], kind: TemplateKind) -> dict[str, Any]:
+def _get(ctx: RequestContext, request: Mapping[str, Any], kind: _Kind[View, Any]) -> View:
     with ctx.db.session() as session:
         template, row = template_versions.find_version(
             session,
-            kind,
+            kind.kind,
             request["templateName"],
             int(request["majorVersion"]),
             int(request["minorVersion"]),
         )
-        return {_OUTPUT_MEMBER[kind]: _view(session, ctx, template, row)}
+        return _view(session, ctx, kind, template, row)
 
 
-def _update(ctx: RequestContext, request: dict[str, Any], kind: TemplateKind) -> dict[str, Any]:
+def _update(ctx: RequestContext, request: Mapping[str, Any], kind: _Kind[View, Any]) -> View:
     with ctx.db.session(write=True) as session:
         template, row = template_versions.update_version(
             session,
-            kind,
+            kind.kind,
             request["templateName"],
             int(request["majorVersion"]),
             int(request["minorVersion"]),
@@ -92,26 +121,30 @@ def _update(ctx: RequestContext, request: dict[str, Any], kind: TemplateKind) ->
             now=ctx.now,
         )
         session.flush()
-        return {_OUTPUT_MEMBER[kind]: _view(session, ctx, template, row)}
+        return _view(session, ctx, kind, template, row)
 
 
-def _delete(ctx: RequestContext, request: dict[str, Any], kind: TemplateKind) -> dict[str, Any]:
+def _delete(ctx: RequestContext, request: Mapping[str, Any], kind: _Kind[View, Any]) -> View:
     with ctx.db.session(write=True) as session:
         template, row = template_versions.delete_version(
             session,
             ctx.arns,
-            kind,
+            kind.kind,
             request["templateName"],
             int(request["majorVersion"]),
             int(request["minorVersion"]),
         )
-        return {_OUTPUT_MEMBER[kind]: views.version(ctx.arns, template, row, None)}
+        return kind.view(ctx.arns, template, row, None)
 
 
-def _list(ctx: RequestContext, request: dict[str, Any], kind: TemplateKind) -> dict[str, Any]:
+def _list(
+    ctx: RequestContext, request: Mapping[str, Any], kind: _Kind[Any, Summary]
+) -> tuple[list[Summary], str | None]:
+    """One page of the template's versions (of one major version if asked), and the token of
+    the next page."""
     major = request.get("majorVersion")
     with ctx.db.session() as session:
-        template = find_template(session, kind, request["templateName"])
+        template = find_template(session, kind.kind, request["templateName"])
         stmt = select(TemplateVersion).where(TemplateVersion.template_id == template.id)
         if major is not None:
             stmt = stmt.where(TemplateVersion.major == int(major))
@@ -123,23 +156,77 @@ def _list(ctx: RequestContext, request: dict[str, Any], kind: TemplateKind) -> d
             scope={"templateName": template.name, "majorVersion": major},
         )
         minors = recommended_minors(session, template.id)
-        return {
-            "templateVersions": [
-                views.version_summary(ctx.arns, template, row[0], minors.get(row[0].major))
-                for row in rows
-            ],
-            "nextToken": next_token,
-        }
+        found = [kind.summary(ctx.arns, template, row[0], minors.get(row[0].major)) for row in rows]
+        return found, next_token
 
 
-# Both kinds share one implementation per operation; only the names differ.
-_HANDLERS = {
-    "Create{}TemplateVersion": _create,
-    "Get{}TemplateVersion": _get,
-    "Update{}TemplateVersion": _update,
-    "Delete{}TemplateVersion": _delete,
-    "List{}TemplateVersions": _list,
-}
-for _kind in TemplateKind:
-    for _pattern, _handler in _HANDLERS.items():
-        proton_operation(_pattern.format(_kind.api_word))(partial(_handler, kind=_kind))
+@proton_operation("CreateEnvironmentTemplateVersion")
+def create_environment_template_version(
+    ctx: RequestContext, request: proton.CreateEnvironmentTemplateVersionInput
+) -> proton.CreateEnvironmentTemplateVersionOutput:
+    return {"environmentTemplateVersion": _create(ctx, request, _ENVIRONMENT)}
+
+
+@proton_operation("GetEnvironmentTemplateVersion")
+def get_environment_template_version(
+    ctx: RequestContext, request: proton.GetEnvironmentTemplateVersionInput
+) -> proton.GetEnvironmentTemplateVersionOutput:
+    return {"environmentTemplateVersion": _get(ctx, request, _ENVIRONMENT)}
+
+
+@proton_operation("UpdateEnvironmentTemplateVersion")
+def update_environment_template_version(
+    ctx: RequestContext, request: proton.UpdateEnvironmentTemplateVersionInput
+) -> proton.UpdateEnvironmentTemplateVersionOutput:
+    return {"environmentTemplateVersion": _update(ctx, request, _ENVIRONMENT)}
+
+
+@proton_operation("DeleteEnvironmentTemplateVersion")
+def delete_environment_template_version(
+    ctx: RequestContext, request: proton.DeleteEnvironmentTemplateVersionInput
+) -> proton.DeleteEnvironmentTemplateVersionOutput:
+    return {"environmentTemplateVersion": _delete(ctx, request, _ENVIRONMENT)}
+
+
+@proton_operation("ListEnvironmentTemplateVersions")
+def list_environment_template_versions(
+    ctx: RequestContext, request: proton.ListEnvironmentTemplateVersionsInput
+) -> proton.ListEnvironmentTemplateVersionsOutput:
+    found, next_token = _list(ctx, request, _ENVIRONMENT)
+    return {"templateVersions": found, "nextToken": next_token}
+
+
+@proton_operation("CreateServiceTemplateVersion")
+def create_service_template_version(
+    ctx: RequestContext, request: proton.CreateServiceTemplateVersionInput
+) -> proton.CreateServiceTemplateVersionOutput:
+    return {"serviceTemplateVersion": _create(ctx, request, _SERVICE)}
+
+
+@proton_operation("GetServiceTemplateVersion")
+def get_service_template_version(
+    ctx: RequestContext, request: proton.GetServiceTemplateVersionInput
+) -> proton.GetServiceTemplateVersionOutput:
+    return {"serviceTemplateVersion": _get(ctx, request, _SERVICE)}
+
+
+@proton_operation("UpdateServiceTemplateVersion")
+def update_service_template_version(
+    ctx: RequestContext, request: proton.UpdateServiceTemplateVersionInput
+) -> proton.UpdateServiceTemplateVersionOutput:
+    return {"serviceTemplateVersion": _update(ctx, request, _SERVICE)}
+
+
+@proton_operation("DeleteServiceTemplateVersion")
+def delete_service_template_version(
+    ctx: RequestContext, request: proton.DeleteServiceTemplateVersionInput
+) -> proton.DeleteServiceTemplateVersionOutput:
+    return {"serviceTemplateVersion": _delete(ctx, request, _SERVICE)}
+
+
+@proton_operation("ListServiceTemplateVersions")
+def list_service_template_versions(
+    ctx: RequestContext, request: proton.ListServiceTemplateVersionsInput
+) -> proton.ListServiceTemplateVersionsOutput:
+    found, next_token = _list(ctx, request, _SERVICE)
+    return {"templateVersions": found, "nextToken": next_token}

@@ -13,7 +13,7 @@ from typing import Any, TypedDict, cast
 
 from baryon.domain.arns import Arns
 from baryon.domain.template_versions import version_arn
-from baryon.domain.templates import TemplateKind, template_arn
+from baryon.domain.templates import template_arn
 from baryon.service_models import proton
 from baryon.store.tables import (
     Component,
@@ -25,11 +25,6 @@ from baryon.store.tables import (
     Template,
     TemplateVersion,
 )
-
-# The two kinds share one row type; their results differ in one member's name.
-TemplateView = proton.EnvironmentTemplate | proton.ServiceTemplate
-TemplateSummaryView = proton.EnvironmentTemplateSummary | proton.ServiceTemplateSummary
-VersionView = proton.EnvironmentTemplateVersion | proton.ServiceTemplateVersion
 
 
 class _TemplateMembers(TypedDict):
@@ -74,39 +69,51 @@ def _template_members(arns: Arns, row: Template, recommended: str | None) -> _Te
     }
 
 
-def template(arns: Arns, row: Template, recommended: str | None) -> TemplateView:
-    members = _template_members(arns, row, recommended)
-    provisioning = _provisioning(row.provisioning)
-    if row.kind == TemplateKind.ENVIRONMENT.value:
-        environment: proton.EnvironmentTemplate = {
-            **members,
-            "provisioning": provisioning,
-            "encryptionKey": row.encryption_key,
-        }
-        return environment
-    service: proton.ServiceTemplate = {
-        **members,
-        "pipelineProvisioning": provisioning,
+# The two kinds of template share one row type; their results differ in one member's name
+# (provisioning / pipelineProvisioning), and a service template's version has members an
+# environment template's has not. Each kind has its own function, typed by its own shape.
+
+
+def environment_template(
+    arns: Arns, row: Template, recommended: str | None
+) -> proton.EnvironmentTemplate:
+    return {
+        **_template_members(arns, row, recommended),
+        "provisioning": _provisioning(row.provisioning),
         "encryptionKey": row.encryption_key,
     }
-    return service
 
 
-def template_summary(arns: Arns, row: Template, recommended: str | None) -> TemplateSummaryView:
-    members = _template_members(arns, row, recommended)
-    provisioning = _provisioning(row.provisioning)
-    if row.kind == TemplateKind.ENVIRONMENT.value:
-        environment: proton.EnvironmentTemplateSummary = {**members, "provisioning": provisioning}
-        return environment
-    service: proton.ServiceTemplateSummary = {**members, "pipelineProvisioning": provisioning}
-    return service
+def service_template(arns: Arns, row: Template, recommended: str | None) -> proton.ServiceTemplate:
+    return {
+        **_template_members(arns, row, recommended),
+        "pipelineProvisioning": _provisioning(row.provisioning),
+        "encryptionKey": row.encryption_key,
+    }
 
 
-def version_summary(
+def environment_template_summary(
+    arns: Arns, row: Template, recommended: str | None
+) -> proton.EnvironmentTemplateSummary:
+    return {
+        **_template_members(arns, row, recommended),
+        "provisioning": _provisioning(row.provisioning),
+    }
+
+
+def service_template_summary(
+    arns: Arns, row: Template, recommended: str | None
+) -> proton.ServiceTemplateSummary:
+    return {
+        **_template_members(arns, row, recommended),
+        "pipelineProvisioning": _provisioning(row.provisioning),
+    }
+
+
+def environment_template_version_summary(
     arns: Arns, template_row: Template, row: TemplateVersion, recommended_minor: int | None
-) -> proton.EnvironmentTemplateVersionSummary | proton.ServiceTemplateVersionSummary:
-    # Both kinds' summaries have the same members.
-    summary: proton.EnvironmentTemplateVersionSummary = {
+) -> proton.EnvironmentTemplateVersionSummary:
+    return {
         "arn": version_arn(arns, template_row, row),
         "templateName": template_row.name,
         "majorVersion": str(row.major),
@@ -118,21 +125,30 @@ def version_summary(
         "createdAt": row.created_at,
         "lastModifiedAt": row.last_modified_at,
     }
-    return summary
 
 
-def version(
+def service_template_version_summary(
     arns: Arns, template_row: Template, row: TemplateVersion, recommended_minor: int | None
-) -> VersionView:
-    summary: proton.EnvironmentTemplateVersionSummary = {
-        **version_summary(arns, template_row, row, recommended_minor)
+) -> proton.ServiceTemplateVersionSummary:
+    # Both kinds' summaries have the same members.
+    return {**environment_template_version_summary(arns, template_row, row, recommended_minor)}
+
+
+def environment_template_version(
+    arns: Arns, template_row: Template, row: TemplateVersion, recommended_minor: int | None
+) -> proton.EnvironmentTemplateVersion:
+    return {
+        **environment_template_version_summary(arns, template_row, row, recommended_minor),
+        "schema": row.schema_text,
     }
-    if template_row.kind != TemplateKind.SERVICE.value:
-        environment: proton.EnvironmentTemplateVersion = {**summary, "schema": row.schema_text}
-        return environment
+
+
+def service_template_version(
+    arns: Arns, template_row: Template, row: TemplateVersion, recommended_minor: int | None
+) -> proton.ServiceTemplateVersion:
     sources = row.supported_component_sources
-    service: proton.ServiceTemplateVersion = {
-        **summary,
+    return {
+        **service_template_version_summary(arns, template_row, row, recommended_minor),
         "schema": row.schema_text,
         "compatibleEnvironmentTemplates": [
             {"templateName": entry["templateName"], "majorVersion": entry["majorVersion"]}
@@ -142,7 +158,6 @@ def version(
         if sources is None
         else [proton.ServiceTemplateSupportedComponentSourceType(source) for source in sources],
     }
-    return service
 
 
 def _deployable(row: Environment | ServicePipeline | ServiceInstance) -> _DeployableMembers:

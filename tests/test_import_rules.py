@@ -57,14 +57,7 @@ ROOTS = frozenset({"app", "runtime", "modes", "__main__"})
 
 # Regenerate after paying some off: .venv/bin/python -c "from tests.test_import_rules import
 # _violations; print(sorted(_violations()))" (issue 9 removes these).
-KNOWN_DEBT: frozenset[tuple[str, str]] = frozenset(
-    {
-        # A template's schema (bundles/) as the portal's forms read it.
-        ("baryon.operations.catalog", "bundles"),
-        ("baryon.operations.deployed_resources", "bundles"),
-        ("baryon.operations.spec_documents", "bundles"),
-    }
-)
+KNOWN_DEBT: frozenset[tuple[str, str]] = frozenset()
 
 
 def _package_of(module: str) -> str | None:

@@ -14,13 +14,20 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
 
-from baryon.bundles.errors import BundleError, SpecError, YamlSyntaxError
+from baryon.bundles.errors import (
+    BundleError,
+    PathPart,
+    SpecError,
+    SpecProblem,
+    YamlSyntaxError,
+    field_path,
+)
 from baryon.bundles.inputs import AppliedInputs
 from baryon.bundles.schema import TemplateSchema
 from baryon.bundles.yaml_source import load_yaml
@@ -224,6 +231,25 @@ def resolve_inputs(
         raise InvalidInput(
             f"The spec does not match the template's schema: {exc}", field=SPEC
         ) from exc
+
+
+def input_problems(
+    schema: TemplateSchema, type_name: str, values: Mapping[str, Any]
+) -> list[SpecProblem]:
+    """Why ``values`` do not fit the input type ``type_name`` (none when they do), each with
+    its path inside the inputs (``SpecProblem.path``): the check resolve_inputs runs on a
+    submitted spec, as data, for a form that shows each problem beside its input."""
+    try:
+        schema.apply_inputs(type_name, dict(values), where="")
+    except SpecError as exc:
+        return list(exc.problems)
+    return []
+
+
+def input_path(parts: Sequence[PathPart]) -> str:
+    """A place inside a spec's inputs as the spec's messages write it: ("a", 0, "b") ->
+    "a[0].b"."""
+    return field_path(parts)
 
 
 def ignored_input_messages(applied: AppliedInputs) -> list[str]:

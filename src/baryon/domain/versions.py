@@ -10,10 +10,12 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from pathlib import Path
+from typing import TypeAlias
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from baryon.bundles.json_schema import ref_name
 from baryon.bundles.limits import BundleLimits
 from baryon.bundles.loader import Bundle, load_bundle_bytes
 from baryon.bundles.schema import TemplateSchema, parse_schema
@@ -153,11 +155,23 @@ class _LruCache:
                 self._items.popitem(last=False)
 
 
+# The domain's view of a version's schema: its input types, each with the JSON schema a spec's
+# values are checked against. Operations and the portal's forms name it by this alias, so that
+# only the domain knows it is the bundle's parsed schema.yaml (bundles/schema.py).
+VersionSchema: TypeAlias = TemplateSchema
+
+
+def referenced_type(ref: str) -> str:
+    """The input type a schema node's ``$ref`` names ("#/SvcInput" -> "SvcInput"), for a
+    reader that walks a version's input types (the portal's forms)."""
+    return ref_name(ref)
+
+
 _SCHEMAS = _LruCache(256)
 _BUNDLES = _LruCache(64)
 
 
-def version_schema(version: TemplateVersion) -> TemplateSchema:
+def version_schema(version: TemplateVersion) -> VersionSchema:
     key = version.bundle_digest or f"id:{version.id}"
     cached = _SCHEMAS.get(key)
     if cached is None:

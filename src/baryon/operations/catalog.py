@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from baryon.bundles.schema import TemplateSchema
 from baryon.domain import services, versions
 from baryon.domain.errors import NotFound
 from baryon.domain.template_versions import find_version
@@ -99,7 +98,7 @@ class VersionDetail:
     template: Template
     version: TemplateVersion
     row: VersionRow | None
-    schema: TemplateSchema | None  # None while the version has no schema
+    schema: versions.VersionSchema | None  # None while the version has no schema
 
     @property
     def published(self) -> bool:
@@ -123,7 +122,7 @@ class CreateChoice:
     template: Template
     version: TemplateVersion
     published: list[TemplateVersion]  # newest first
-    schema: TemplateSchema
+    schema: versions.VersionSchema
     # For a service template: the environments its instances can go in (deployed ones first).
     environments: list[Environment]
     with_pipeline: bool  # a service template whose schema has pipeline inputs

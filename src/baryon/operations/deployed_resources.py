@@ -14,7 +14,6 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from baryon.bundles.schema import TemplateSchema
 from baryon.domain import deployments, environments, fleet, services, versions
 from baryon.domain.environments import EnvironmentSettings
 from baryon.domain.templates import TemplateKind
@@ -73,7 +72,7 @@ class Loaded:
     version: TemplateVersion | None  # the deployed version (None if it was deleted)
 
     @property
-    def schema(self) -> TemplateSchema | None:
+    def schema(self) -> versions.VersionSchema | None:
         if self.version is None or not self.version.schema_text:
             return None
         return versions.version_schema(self.version)

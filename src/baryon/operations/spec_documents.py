@@ -3,7 +3,8 @@
 API cannot drift apart on what a spec is.
 
 Also what a form needs to show a version's schema and to check values against it before the
-spec is sent; the problems come back as data (``SpecProblem.path``), never as text to parse.
+spec is sent (the domain's check, domain/specs.input_problems); the problems come back as data
+(``SpecProblem.path``), never as text to parse.
 """
 
 from __future__ import annotations
@@ -11,40 +12,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from baryon.bundles.errors import SpecError, SpecProblem, field_path
-from baryon.bundles.json_schema import ref_name
-from baryon.bundles.schema import TemplateSchema
 from baryon.domain import specs
 from baryon.domain.errors import InvalidInput
-from baryon.domain.specs import CURRENT_VALUE, ServiceSpecDocument
+from baryon.domain.specs import CURRENT_VALUE, ServiceSpecDocument, input_path, input_problems
+from baryon.domain.versions import VersionSchema, referenced_type
 
 __all__ = [
     "CURRENT_VALUE",
-    "SpecProblem",
-    "TemplateSchema",
+    "VersionSchema",
     "environment_inputs",
     "environment_spec",
-    "field_path",
+    "input_path",
     "input_problems",
     "instance_inputs",
     "pipeline_inputs",
-    "ref_name",
+    "referenced_type",
     "service_spec",
     "with_instance_inputs",
     "with_pipeline_inputs",
 ]
-
-
-def input_problems(
-    schema: TemplateSchema, type_name: str, values: Mapping[str, Any]
-) -> list[SpecProblem]:
-    """Why ``values`` do not fit the input type ``type_name`` (none when they do), each with
-    its path inside the inputs; the same check the domain runs on a submitted spec."""
-    try:
-        schema.apply_inputs(type_name, dict(values), where="")
-    except SpecError as exc:
-        return list(exc.problems)
-    return []
 
 
 # --- writing --------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ yes/no choice, a string or a number a text box (browsers would silently drop a w
 from a number box, and the developer should see what they typed and why it is wrong), a list
 of scalars one item per line, anything deeper a small YAML box. Defaults are filled in and
 required fields are marked. Submitted text is turned back into typed values, then checked by
-the same ``TemplateSchema.apply_inputs`` the domain uses (operations/spec_documents.py), and
+the domain's own check of a submitted spec (operations/spec_documents.py), and
 each problem is put beside the field it is about. Specs are written and read there too.
 
 A value equal to the schema's default is left out of the generated spec, so that a resource
@@ -27,10 +27,10 @@ import yaml
 from baryon import patterns
 from baryon.operations.spec_documents import (
     CURRENT_VALUE,
-    TemplateSchema,
-    field_path,
+    VersionSchema,
+    input_path,
     input_problems,
-    ref_name,
+    referenced_type,
 )
 
 _SCALARS = ("string", "number", "integer", "boolean")
@@ -89,7 +89,7 @@ def _resolve(node: Mapping[str, Any], types: Mapping[str, Any]) -> tuple[dict[st
     name = ""
     seen = 0
     while isinstance(node, Mapping) and "$ref" in node and seen < _MAX_DEPTH:
-        name = ref_name(node["$ref"])
+        name = referenced_type(node["$ref"])
         node = types.get(name, {})
         seen += 1
     return dict(node) if isinstance(node, Mapping) else {}, name
@@ -211,7 +211,7 @@ def _is_scalar(value: Any) -> bool:
     return isinstance(value, (str, int, float, bool))
 
 
-def input_form(schema: TemplateSchema | None, type_name: str | None, prefix: str) -> InputForm:
+def input_form(schema: VersionSchema | None, type_name: str | None, prefix: str) -> InputForm:
     """The fields of ``type_name`` (none when the version takes no such inputs)."""
     if schema is None or type_name is None or type_name not in schema.types:
         return InputForm(type_name, [])
@@ -224,7 +224,7 @@ def input_form(schema: TemplateSchema | None, type_name: str | None, prefix: str
     return InputForm(type_name, fields)
 
 
-def describe_type(schema: TemplateSchema, type_name: str) -> InputForm:
+def describe_type(schema: VersionSchema, type_name: str) -> InputForm:
     """The documentation view: the same fields, nested properties included."""
     return input_form(schema, type_name, prefix="")
 
@@ -341,7 +341,7 @@ def read(form: InputForm, submitted: Mapping[str, str]) -> dict[str, Any]:
 
 def check(
     form: InputForm,
-    schema: TemplateSchema | None,
+    schema: VersionSchema | None,
     values: dict[str, Any],
     current: Mapping[str, Any] | None = None,
 ) -> None:
@@ -359,6 +359,6 @@ def check(
         if target is None:
             form.errors.append(str(problem))
             continue
-        inner = field_path(problem.path[1:])
+        inner = input_path(problem.path[1:])
         message = f"{inner}: {problem.message}" if inner else problem.message
         target.error = message if target.error is None else f"{target.error}; {message}"

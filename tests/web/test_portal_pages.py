@@ -73,7 +73,8 @@ def test_an_environment_deploys_as_the_role_the_user_names_as_on_the_api(signed_
     # Proton's rule holds at every front door: AWS-managed provisioning needs a role.
     form = {"mode": "form", "name": "dev", "input-vpc_cidr": "10.0.0.0/16", "input-size": "small"}
     missing = signed_in.post(ENV_URL, form)
-    assert missing.status_code == 400 and _error(missing.text, "role") == "is required"
+    assert missing.status_code == 400
+    assert "needs the role it deploys as" in (_error(missing.text, "role") or "")
     wrong = signed_in.post(ENV_URL, {**form, "role": "arn:aws:iam::1:role/x"})
     assert wrong.status_code == 400 and _error(wrong.text, "role")
     assert _count(signed_in, Environment) == 0

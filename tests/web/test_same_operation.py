@@ -197,11 +197,12 @@ def test_a_missing_role(api: Api, signed_in: Portal) -> None:
          "spec": "proton: EnvironmentSpec\n"},
     )
     assert code == "ValidationException" and message.startswith("protonServiceRoleArn: ")
-    # The form marks the role required before it calls the operation (the field is shown as
-    # required); the operation refuses the same request for the member the form's field fills.
+    # The form marks the role required, but the operation refuses the request: the same
+    # words, beside the field the error's path names.
     page = signed_in.post(ENV_URL, {"mode": "yaml", "name": "dev",
                                     "spec": "proton: EnvironmentSpec\n"})
-    assert page.status_code == 400 and _beside(page.text, "role") == "is required"
+    reason = message.removeprefix("protonServiceRoleArn: ")
+    assert page.status_code == 400 and _beside(page.text, "role") == reason
     context = in_process.context(signed_in.runtime, "portal:robin", "CreateEnvironment")
     with pytest.raises(InvalidInput) as refused:
         environment_operations.create_environment(

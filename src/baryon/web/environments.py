@@ -89,7 +89,9 @@ def new(visit: Visit) -> Response:
     else:
         fields = {k: visit.form.get(k, "").strip() for k in fields}
         for field, member in _MEMBERS.items():
-            required = field == "name" or (field == "role" and needs_role)
+            # A missing role is the operation's to refuse (the form only marks the field
+            # required), so the portal says what the API says, beside the field.
+            required = field == "name"
             problem = members.problem("CreateEnvironment", member, fields[field], required=required)
             if problem:
                 field_errors[field] = problem

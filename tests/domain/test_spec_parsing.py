@@ -10,11 +10,8 @@ counts (with the parsed-spec cache emptied, so that a cached parse cannot hide a
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,10 +25,8 @@ from baryon.operations import environments as environment_operations
 from baryon.operations import in_process
 from baryon.operations import service_instances as instance_operations
 from baryon.operations import services as service_operations
-from baryon.runtime import Runtime, build_runtime
-from baryon.settings import load_settings
-from baryon.store.tables import Deployment, Service, Template, TemplateVersion
-from tests.support.bundles import ENV_SCHEMA, SVC_SCHEMA, env_bundle, service_bundle, tar_gz
+from baryon.runtime import Runtime
+from baryon.store.tables import Deployment, Service
 
 ROLE = "arn:aws:iam::111122223333:role/proton-service-role"
 REPOSITORY = {
@@ -73,53 +68,6 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> Parses:
     monkeypatch.setattr(specs, "load_yaml", counted)
     seen.reset()
     return seen
-
-
-def _add_version(
-    runtime: Runtime,
-    kind: str,
-    name: str,
-    files: dict[str, str],
-    schema: str,
-    compatible: list[dict[str, str]] | None = None,
-) -> None:
-    now = datetime.now(UTC)
-    archive = tar_gz(files)
-    with runtime.db.session(write=True) as session:
-        template = Template(kind=kind, name=name, created_at=now, last_modified_at=now)
-        session.add(template)
-        session.flush()
-        session.add(
-            TemplateVersion(
-                template_id=template.id,
-                major=1,
-                minor=0,
-                status="PUBLISHED",
-                source={},
-                schema_text=schema,
-                bundle=archive,
-                bundle_digest=hashlib.sha256(archive).hexdigest(),
-                compatible_environment_templates=compatible,
-                created_at=now,
-                last_modified_at=now,
-            )
-        )
-
-
-@pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    runtime = build_runtime(load_settings({"data_dir": tmp_path / "data"}, environ={}))
-    _add_version(runtime, "ENVIRONMENT", "network", env_bundle(), ENV_SCHEMA)
-    _add_version(
-        runtime,
-        "SERVICE",
-        "webapp",
-        service_bundle(),
-        SVC_SCHEMA,
-        compatible=[{"templateName": "network", "majorVersion": "1"}],
-    )
-    yield runtime
-    runtime.close()
 
 
 def _call(runtime: Runtime, operation: Any, name: str, request: dict[str, Any]) -> Any:

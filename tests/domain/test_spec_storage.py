@@ -8,18 +8,14 @@ SQLite database; deployments run as in tests/domain/test_spec_parsing.py (no clo
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import delete, event, select
 
 from baryon.operations import deployments as deployment_operations
 from baryon.operations import environments as environment_operations
 from baryon.operations import service_instances as instance_operations
 from baryon.operations import services as service_operations
-from baryon.runtime import Runtime, build_runtime
-from baryon.settings import load_settings
+from baryon.runtime import Runtime
 from baryon.store.tables import (
     Base,
     Deployment,
@@ -32,28 +28,10 @@ from tests.domain.test_spec_parsing import (
     ENV_SPEC,
     REPOSITORY,
     SERVICE_SPEC,
-    _add_version,
     _call,
     _environment,
     _work_off,
 )
-from tests.support.bundles import ENV_SCHEMA, SVC_SCHEMA, env_bundle, service_bundle
-
-
-@pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    runtime = build_runtime(load_settings({"data_dir": tmp_path / "data"}, environ={}))
-    _add_version(runtime, "ENVIRONMENT", "network", env_bundle(), ENV_SCHEMA)
-    _add_version(
-        runtime,
-        "SERVICE",
-        "webapp",
-        service_bundle(),
-        SVC_SCHEMA,
-        compatible=[{"templateName": "network", "majorVersion": "1"}],
-    )
-    yield runtime
-    runtime.close()
 
 
 def _copies(runtime: Runtime, text: str) -> int:

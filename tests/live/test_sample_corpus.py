@@ -6,61 +6,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.support.bundles import Registry, tar_directory
-
-
-def _bundles(samples: Path) -> tuple[list[Path], list[Path]]:
-    environments, services = [], []
-    for schema in sorted(samples.rglob("schema/schema.yaml")):
-        bundle = schema.parent.parent
-        header = yaml.safe_load(schema.read_text())["schema"]
-        (environments if "environment_input_type" in header else services).append(bundle)
-    return environments, services
-
-
-def _template_name(bundle: Path) -> str:
-    # Bundles live in <template-name>/v<major>/, as template sync expects.
-    return bundle.parent.name
+from tests.support.samples import sample_bundles
 
 
 def test_every_sample_bundle_registers_and_publishes(samples: Path, proton: Any, s3: Any) -> None:
     registry = Registry(proton, s3)
-    environments, services = _bundles(samples)
-    assert (len(environments), len(services)) == (6, 17)
+    bundles = sample_bundles()
+    kinds = [bundle.kind for bundle in bundles]
+    assert (kinds.count("environment"), kinds.count("service")) == (6, 17)
     pending: list[tuple[str, str, dict[str, Any]]] = []
-    for bundle in environments:
-        name = _template_name(bundle)
-        registry.ensure_template("environment", name)
-        # Alternate the two archive shapes AWS's own instructions produce.
-        wrapper = name if len(pending) % 2 else None
+    for bundle in bundles:
+        name, extra = bundle.template, {}
+        registry.ensure_template(bundle.kind, name)
+        if bundle.kind == "environment":
+            # Alternate the two archive shapes AWS's own instructions produce.
+            wrapper = name if len(pending) % 2 else None
+        else:
+            wrapper = None
+            extra["compatibleEnvironmentTemplates"] = [
+                {"templateName": template, "majorVersion": major}
+                for template, major in bundle.compatible_environments
+            ]
+        archive = tar_directory(bundle.path, wrapper)
         pending.append(
-            (
-                "environment",
-                name,
-                registry.register("environment", name, tar_directory(bundle, wrapper), wait=False),
-            )
-        )
-    for bundle in services:
-        name = _template_name(bundle)
-        compatible = [
-            {"templateName": line.split(":")[0], "majorVersion": line.split(":")[1]}
-            for line in (bundle / ".compatible-envs").read_text().split()
-        ]
-        registry.ensure_template("service", name)
-        pending.append(
-            (
-                "service",
-                name,
-                registry.register(
-                    "service",
-                    name,
-                    tar_directory(bundle),
-                    wait=False,
-                    compatibleEnvironmentTemplates=compatible,
-                ),
-            )
+            (bundle.kind, name, registry.register(bundle.kind, name, archive, wait=False, **extra))
         )
     for kind, name, version in pending:
         final = registry.wait(kind, name, version, timeout=120)

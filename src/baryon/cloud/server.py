@@ -19,7 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from baryon.cloud import cloudformation_timing, template_references
+from baryon.cloud import cloudformation_timing, template_front_end
+from baryon.cloud.error_responses import answering_errors, propagating
 from baryon.cloud.request_gate import RequestGate, gated
 from baryon.cloud.state import StateFile, lock_state, write_atomically
 from baryon.cloud.stop_signals import StopSignals
@@ -67,7 +68,7 @@ def serve(
 
     Call it from the main thread (signal handlers). ``on_ready`` gets the port once listening.
     ``stack_operation_seconds`` > 0 makes stack operations take that long, as on AWS
-    (`baryon.cloud.cloudformation_timing`); 0 leaves moto's instant CloudFormation.
+    (`baryon.cloud.cloudformation_timing`); with 0 they end within the request.
     """
     stop = StopSignals()
 
@@ -92,9 +93,9 @@ def serve(
         # (or by the warm-up), so a cloud that never sees a stack skips it.
         if service == "cloudformation":
             _patch_cloudformation(stack_operation_seconds)
-        return create_backend_app(service)
+        return propagating(create_backend_app(service))
 
-    app = DomainDispatcherApplication(backend_app_factory)
+    app = answering_errors(DomainDispatcherApplication(backend_app_factory))
     if store is not None:
         app = gated(app, gate)
     server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
@@ -132,9 +133,8 @@ def _patch_cloudformation(stack_operation_seconds: float) -> None:
     """What makes moto's CloudFormation behave like AWS's; safe to call more than once.
     One at a time: each patch wraps the methods the previous one left."""
     with _patch_lock:
-        template_references.install()
-        if stack_operation_seconds > 0:
-            cloudformation_timing.install(stack_operation_seconds)
+        template_front_end.install()
+        cloudformation_timing.install(stack_operation_seconds)
 
 
 def _warm_up(stack_operation_seconds: float) -> None:

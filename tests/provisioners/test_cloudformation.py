@@ -245,12 +245,13 @@ def test_missing_outputs_are_a_warning_not_a_failure(
 
 
 class DescribeStacksBreaksAfterCreate:
-    """A cloud whose DescribeStacks answers HTTP 500 once the stack is created, as an
-    overloaded endpoint might: injected in botocore's send path, so parsing and retries run
-    as for a real answer."""
+    """A cloud whose DescribeStacks fails once the stack is created, as an overloaded or
+    broken endpoint might: injected in botocore's send path, so parsing and retries run as
+    for a real answer. ``answer`` is the failing response (status, content type, body)."""
 
-    def __init__(self, endpoint: str) -> None:
-        self.endpoint, self.created, self.healed = endpoint, False, False
+    def __init__(self, endpoint: str, answer: tuple[int, str, bytes]) -> None:
+        self.endpoint, self.answer = endpoint, answer
+        self.created, self.healed, self.calls = False, False, 0
 
     def client(self) -> Any:
         client = cloud_client(self.endpoint, "cloudformation")
@@ -264,13 +265,33 @@ class DescribeStacksBreaksAfterCreate:
     def _answer(self, request: Any, **_: Any) -> AWSResponse | None:
         if not self.created or self.healed:
             return None
-        return AWSResponse(request.url, 500, {"Content-Type": "text/html"}, _Body(_ERROR_PAGE))
+        self.calls += 1
+        status, content_type, body = self.answer
+        return AWSResponse(request.url, status, {"Content-Type": content_type}, _Body(body))
 
 
 # What a Python web server answers for an unhandled exception.
 _ERROR_PAGE = (
+    500,
+    "text/html",
     b"<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n"
-    b"<h1>Internal Server Error</h1>\n<p>The server encountered an internal error.</p>\n"
+    b"<h1>Internal Server Error</h1>\n<p>The server encountered an internal error.</p>\n",
+)
+# What AWS (and the local cloud) answers when the service itself failed a call.
+_INTERNAL_FAILURE = (
+    500,
+    "text/xml",
+    b'<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><Error>'
+    b"<Type>Receiver</Type><Code>InternalFailure</Code>"
+    b"<Message>DescribeStacks failed: KeyError 'Bucket' in the stack's resources</Message>"
+    b"</Error><RequestId>r-1</RequestId></ErrorResponse>",
+)
+_THROTTLED = (
+    400,
+    "text/xml",
+    b'<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><Error>'
+    b"<Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message>"
+    b"</Error><RequestId>r-2</RequestId></ErrorResponse>",
 )
 
 
@@ -282,25 +303,65 @@ class _Body:
         yield self.content
 
 
-def test_server_errors_are_retried_a_bounded_number_of_times(
-    timed_cloud: Any, resource: ResourceIdentity
-) -> None:
-    broken = DescribeStacksBreaksAfterCreate(timed_cloud.endpoint)
-    provisioner = make_provisioner(timed_cloud.endpoint, max_retries=2)
+def _deploy_against(
+    timed_cloud: Any, resource: ResourceIdentity, broken: DescribeStacksBreaksAfterCreate
+) -> tuple[Any, RecordingIO]:
+    # max_retries is generous on purpose: a server error must not be given that many tries.
+    provisioner = make_provisioner(timed_cloud.endpoint, max_retries=4, server_error_pause=0.05)
     provisioner.client_factory = broken.client
     io = RecordingIO()
-    outcome = provisioner.deploy(spec(resource, settings_template("v1")), io)
-    assert broken.created
-    assert outcome.status == "FAILED"
+    return provisioner.deploy(spec(resource, settings_template("v1")), io), io
+
+
+def test_a_server_error_is_retried_once_then_fails_with_the_clouds_own_code_and_message(
+    timed_cloud: Any, resource: ResourceIdentity
+) -> None:
+    broken = DescribeStacksBreaksAfterCreate(timed_cloud.endpoint, _INTERNAL_FAILURE)
+    outcome, io = _deploy_against(timed_cloud, resource, broken)
+
+    assert broken.created and outcome.status == "FAILED"
     assert outcome.message is not None
-    assert "DescribeStacks kept failing (3 attempts)" in outcome.message
-    assert "500 Internal Server Error" in outcome.message
-    assert sum("retrying" in line for line in io.lines) == 2
+    assert "DescribeStacks kept failing (2 attempts)" in outcome.message
+    assert "InternalFailure: DescribeStacks failed: KeyError 'Bucket'" in outcome.message
+    assert sum("retrying" in line for line in io.lines) == 1
+    assert io.logged("InternalFailure: DescribeStacks failed: KeyError 'Bucket'")
 
     # Once CloudFormation answers again, the same stack is found, and destroyed or redeployed.
     broken.healed = True
+    provisioner = make_provisioner(timed_cloud.endpoint)
     assert provisioner.destroy(resource, RecordingIO()).status == "SUCCEEDED"
     assert provisioner.deploy(spec(resource, settings_template("v1")), RecordingIO()).status == (
+        "SUCCEEDED"
+    )
+
+
+def test_an_error_page_from_another_cloud_fails_naming_the_page(
+    timed_cloud: Any, resource: ResourceIdentity
+) -> None:
+    broken = DescribeStacksBreaksAfterCreate(timed_cloud.endpoint, _ERROR_PAGE)
+    outcome, _ = _deploy_against(timed_cloud, resource, broken)
+
+    assert outcome.status == "FAILED" and outcome.message is not None
+    assert "DescribeStacks kept failing (2 attempts)" in outcome.message
+    assert "Internal Server Error" in outcome.message
+    broken.healed = True
+    assert make_provisioner(timed_cloud.endpoint).destroy(resource, RecordingIO()).status == (
+        "SUCCEEDED"
+    )
+
+
+def test_throttling_is_waited_out_longer_than_a_server_error(
+    timed_cloud: Any, resource: ResourceIdentity
+) -> None:
+    broken = DescribeStacksBreaksAfterCreate(timed_cloud.endpoint, _THROTTLED)
+    outcome, io = _deploy_against(timed_cloud, resource, broken)
+
+    assert outcome.status == "FAILED" and outcome.message is not None
+    assert "DescribeStacks kept failing (5 attempts)" in outcome.message
+    assert "Throttling: Rate exceeded" in outcome.message
+    assert sum("retrying" in line for line in io.lines) == 4
+    broken.healed = True
+    assert make_provisioner(timed_cloud.endpoint).destroy(resource, RecordingIO()).status == (
         "SUCCEEDED"
     )
 

@@ -9,7 +9,7 @@ from the `ResourceIdentity` alone, so any worker finds the same things again aft
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -92,6 +92,9 @@ class ProvisionedResource:
     name: str  # the engine's logical name (CloudFormation: LogicalResourceId)
     identifier: str  # the cloud's id for it (CloudFormation: PhysicalResourceId)
     engine: str  # "CLOUDFORMATION", ...
+    # The local cloud stood in for it (moto lacks the type): nothing real exists behind the
+    # identifier. Baryon's own mark; Proton's shape has no place for it.
+    simulated: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,9 @@ class Outcome:
     resources: list[ProvisionedResource] = field(default_factory=list)
     # The engine's own word for the state (CloudFormation: StackStatus), for logs and status.
     engine_status: str | None = None
+    # The engine's rollback failed too, so nothing deploys until `continue_rollback` brings
+    # the resource back (CloudFormation: UPDATE_ROLLBACK_FAILED).
+    rollback_failed: bool = False
 
 
 class DeploymentIO(Protocol):
@@ -146,6 +152,15 @@ class Provisioner(Protocol):
     def status(self, resource: ResourceIdentity) -> Outcome | None:
         """Current status (IN_PROGRESS while an operation runs), outputs and resources; None
         when nothing is provisioned. Reads only."""
+
+    def continue_rollback(
+        self, resource: ResourceIdentity, resources_to_skip: Sequence[str], io: DeploymentIO
+    ) -> Outcome:
+        """Finishes a rollback that failed (`Outcome.rollback_failed`), leaving the engine's
+        resources named in ``resources_to_skip`` as they are, and waits: SUCCEEDED once the
+        resource is back at its last good state. Re-run after a crash, it waits for the
+        rollback under way or finds it done (SUCCEEDED again); FAILED with a reason when
+        nothing is left to roll back or the engine has no such step."""
 
 
 class SilentIO:

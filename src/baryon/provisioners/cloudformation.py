@@ -15,8 +15,9 @@ crash (by any process) continues from what CloudFormation says:
 - CREATE_COMPLETE, UPDATE_COMPLETE,
   UPDATE_ROLLBACK_COMPLETE (healthy)      -> UpdateStack ("No updates are to be performed"
                                              is success)
-- UPDATE_ROLLBACK_FAILED                  -> FAILED: a person must continue the rollback or
-                                             destroy the stack
+- UPDATE_ROLLBACK_FAILED                  -> FAILED (rollback_failed): a person must
+                                             continue the rollback (`continue_rollback`,
+                                             ContinueUpdateRollback) or destroy the stack
 
 Create and update carry a ClientRequestToken made from the deployment's token, so real
 CloudFormation treats a retried request as the same operation.
@@ -24,7 +25,7 @@ CloudFormation treats a retried request as the same operation.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,9 +45,11 @@ from baryon.provisioners.cloudformation_api import (
     CloudFailure,
     error_code,
     error_message,
+    error_text,
 )
 from baryon.provisioners.cloudformation_session import (
     GONE,
+    ROLLBACK_FAILED,
     SUCCESS,
     UPDATABLE,
     Session,
@@ -64,6 +67,9 @@ REPLACEABLE = frozenset({
     "REVIEW_IN_PROGRESS",
 })  # fmt: skip
 NO_UPDATES = "No updates are to be performed"
+ROLLED_BACK = "UPDATE_ROLLBACK_COMPLETE"
+# Where a continued rollback ends well: the stack is back at its last good template.
+RECOVERED = frozenset({ROLLED_BACK})
 # Each round observes the stack once and takes one step; a deploy needs at most
 # wait -> delete -> create. More rounds mean someone else keeps changing the stack.
 MAX_ROUNDS = 6
@@ -112,6 +118,8 @@ class CloudFormationProvisioner:
         poll_max: float = 15.0,
         timeout: float = 3600.0,
         max_retries: int = 5,
+        server_error_retries: int = 1,
+        server_error_pause: float = 1.0,
         heartbeat_interval: float = 2.0,
     ) -> None:
         self.client_factory = client_factory
@@ -119,6 +127,8 @@ class CloudFormationProvisioner:
         self.poll_max = poll_max
         self.timeout = timeout
         self.max_retries = max_retries
+        self.server_error_retries = server_error_retries
+        self.server_error_pause = server_error_pause
         self.heartbeat_interval = heartbeat_interval
 
     # --- deploy ---
@@ -163,12 +173,13 @@ class CloudFormationProvisioner:
             return None
         if status in UPDATABLE:
             return self._update(s, spec, stack)
-        if status == "UPDATE_ROLLBACK_FAILED":
+        if status == ROLLBACK_FAILED:
             return Outcome(
                 FAILED,
-                f"stack {spec.name} is UPDATE_ROLLBACK_FAILED: continue the rollback "
-                "(ContinueUpdateRollback) or destroy it",
+                f"stack {spec.name} is {status} (an earlier update's rollback failed): "
+                "continue the rollback or destroy it before deploying again",
                 engine_status=status,
+                rollback_failed=True,
             )
         return Outcome(FAILED, f"stack {spec.name} is {status}; Baryon cannot deploy over it")
 
@@ -264,6 +275,47 @@ class CloudFormationProvisioner:
         message = f"could not delete stack {stack_name}: {reason}"
         return Outcome(FAILED, message, engine_status=settled.status)
 
+    # --- continuing a failed rollback ---
+
+    def continue_rollback(
+        self, resource: ResourceIdentity, resources_to_skip: Sequence[str], io: DeploymentIO
+    ) -> Outcome:
+        name = resource_stack_name(resource)
+        io.log(f"Continuing the rollback of stack {name}.")
+        return self._guarded(
+            io, lambda session: self._continue_rollback(session, name, resources_to_skip)
+        )
+
+    def _continue_rollback(self, s: Session, name: str, skip: Sequence[str]) -> Outcome:
+        stack = s.api.stack(name)
+        if stack is None:
+            return Outcome(FAILED, f"stack {name} does not exist: there is no rollback to continue")
+        status, stack_id = stack["StackStatus"], stack["StackId"]
+        if status == ROLLBACK_FAILED:
+            skipped = f", skipping {', '.join(skip)}" if skip else ""
+            s.io.log(f"continuing the rollback of stack {name}{skipped}")
+            kwargs: dict[str, Any] = {"StackName": stack_id}
+            if skip:
+                kwargs["ResourcesToSkip"] = list(skip)
+            try:
+                s.api.call("continue_update_rollback", **kwargs)
+            except ClientError as exc:
+                return Outcome(
+                    FAILED,
+                    f"CloudFormation refused to continue the rollback: {error_text(exc)}",
+                    engine_status=status,
+                    rollback_failed=True,
+                )
+        elif status != ROLLED_BACK and not in_progress(status):
+            return Outcome(
+                FAILED,
+                f"stack {name} is {status}, not {ROLLBACK_FAILED}: "
+                "there is no rollback to continue",
+                engine_status=status,
+            )
+        # UPDATE_ROLLBACK_IN_PROGRESS (ours, before a crash) is waited for; COMPLETE is done.
+        return s.outcome(s.wait(stack_id, cancellable=False), None, success=RECOVERED)
+
     # --- out of band ---
 
     def cancel(self, resource: ResourceIdentity) -> None:
@@ -284,18 +336,21 @@ class CloudFormationProvisioner:
         if status in SUCCESS:
             return Outcome(SUCCEEDED, None, outputs, resources, status)
         reason = stack.get("StackStatusReason") or f"the stack is {status}"
-        return Outcome(FAILED, reason, outputs, resources, status)
+        return Outcome(
+            FAILED, reason, outputs, resources, status, rollback_failed=status == ROLLBACK_FAILED
+        )
 
     # --- plumbing ---
 
     def _guarded(self, io: DeploymentIO, work: Callable[[Session], Outcome]) -> Outcome:
         """Cloud trouble becomes a FAILED outcome; io.heartbeat()'s exception does not."""
+        session = Session(self, io)
         try:
-            return work(Session(self, io))
+            return work(session)
         except CloudFailure as exc:
-            io.log(str(exc))
-            return Outcome(FAILED, str(exc))
+            message = str(exc)
         except CLOUD_ERRORS as exc:
-            message = f"CloudFormation error: {error_message(exc)}"
-            io.log(message)
-            return Outcome(FAILED, message)
+            message = f"CloudFormation error: {error_text(exc)}"
+        io.log(message)
+        failed = session.last_look()
+        return Outcome(FAILED, f"{message}; failed resources: {failed}" if failed else message)

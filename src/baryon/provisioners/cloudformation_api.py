@@ -1,4 +1,10 @@
-"""CloudFormation calls with bounded retries, and the stack events of the current operation."""
+"""CloudFormation calls with bounded retries, and the stack events of the current operation.
+
+Two retry budgets: throttling and connection trouble are waited out (the cloud is busy or
+far), while a 5xx (InternalFailure, an error page) gets only a short second chance -- botocore
+has already retried it a few times within a second, and a cloud that keeps failing a call has
+a cause worth showing at once, in its own words.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +40,15 @@ _TITLE = re.compile(
 
 
 class CloudFailure(Exception):
-    """CloudFormation could not be reached or kept failing; the operation ends FAILED."""
+    """CloudFormation could not be reached or kept failing; the operation ends FAILED.
+
+    ``code`` is the cloud's own error code (InternalFailure, Throttling, ...) when it gave
+    one; the message carries the cloud's own message.
+    """
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def error_code(exc: BaseException) -> str:
@@ -56,16 +70,32 @@ def error_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def error_text(exc: BaseException) -> str:
+    """The cloud's code and message together (``InternalFailure: <cause>``), for logs and
+    failure messages: the code says what kind of trouble, the message why."""
+    code, message = error_code(exc), error_message(exc)
+    if not code or code == message or code.isdigit():
+        return message  # an error page's bare HTTP status adds nothing to its text
+    return f"{code}: {message}"
+
+
 def api_name(operation: str) -> str:
     """describe_stacks -> DescribeStacks, as CloudFormation's documentation says it."""
     return "".join(word.title() for word in operation.split("_"))
 
 
+def is_server_error(exc: BaseException) -> bool:
+    """The cloud failed the call itself (HTTP 5xx, or an error page where XML was due)."""
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return int(status) >= 500 and error_code(exc) not in THROTTLING_CODES
+    return isinstance(exc, ResponseParserError)
+
+
 def is_transient(exc: BaseException) -> bool:
     """Worth retrying: throttling, 5xx, connection trouble, a garbled (error) page."""
     if isinstance(exc, ClientError):
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return error_code(exc) in THROTTLING_CODES or int(status) >= 500
+        return error_code(exc) in THROTTLING_CODES or is_server_error(exc)
     return isinstance(exc, HTTPClientError | BotoConnectionError | ResponseParserError)
 
 
@@ -73,14 +103,21 @@ def is_missing_stack(exc: BaseException) -> bool:
     return error_code(exc) == "ValidationError" and "does not exist" in error_message(exc)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Retrying:
-    """Settings for `StackApi.call`'s bounded retries of transient errors."""
+    """Settings for `StackApi.call`'s bounded retries of transient errors: throttling and
+    connection trouble ``max_retries`` times with backoff, a server error (5xx)
+    ``server_error_retries`` times after ``server_error_pause`` seconds."""
 
     poll_initial: float
     poll_max: float
     max_retries: int
     heartbeat_interval: float
+    server_error_retries: int = 1
+    server_error_pause: float = 1.0
+
+    def budget(self, exc: BaseException) -> int:
+        return self.server_error_retries if is_server_error(exc) else self.max_retries
 
 
 class StackApi:
@@ -92,25 +129,32 @@ class StackApi:
         self.retrying = retrying
 
     def call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        """Calls ``client.<operation>``; transient errors are retried ``max_retries`` times
-        with backoff, then raise `CloudFailure`. Other errors propagate at once."""
+        """Calls ``client.<operation>``; transient errors are retried within their budget
+        (`Retrying`), then raise `CloudFailure` with the cloud's code and message. Other
+        errors propagate at once."""
         method: Callable[..., dict[str, Any]] = getattr(self.client, operation)
         r = self.retrying
         backoff = Backoff(r.poll_initial, r.poll_max)
-        for attempt in range(r.max_retries + 1):
+        attempts = 0
+        while True:
+            attempts += 1
             try:
                 return method(**kwargs)
             except CLOUD_ERRORS as exc:
                 if not is_transient(exc):
                     raise
-                failure = error_message(exc)
-            if attempt < r.max_retries:
-                self.io.log(f"CloudFormation {api_name(operation)} failed ({failure}); retrying")
-                pause(backoff.next_delay(), self.io, heartbeat_interval=r.heartbeat_interval)
-        raise CloudFailure(
-            f"CloudFormation {api_name(operation)} kept failing "
-            f"({r.max_retries + 1} attempts): {failure}"
-        )
+                failure, code = error_text(exc), error_code(exc)
+                server_error = is_server_error(exc)
+                budget = r.budget(exc)
+            if attempts > budget:
+                raise CloudFailure(
+                    f"CloudFormation {api_name(operation)} kept failing "
+                    f"({attempts} attempts): {failure}",
+                    code,
+                )
+            self.io.log(f"CloudFormation {api_name(operation)} failed ({failure}); retrying")
+            delay = r.server_error_pause if server_error else backoff.next_delay()
+            pause(delay, self.io, heartbeat_interval=r.heartbeat_interval)
 
     def stack(self, name_or_id: str) -> dict[str, Any] | None:
         """The stack as DescribeStacks tells it; None if absent or DELETE_COMPLETE."""
@@ -134,13 +178,29 @@ def _is_operation_start(event: dict[str, Any], stack_id: str) -> bool:
     )
 
 
+# How the local cloud marks a resource it simulates from CloudFormation's resource schemas
+# instead of creating it (moto lacks the type); real CloudFormation never writes it. The
+# reason text is the only place the wire carries that fact.
+SIMULATED_MARK = "Simulated by the local cloud"
+
+
+def is_simulated(reason: object) -> bool:
+    return isinstance(reason, str) and reason.startswith(SIMULATED_MARK)
+
+
+def describe_resource(event: dict[str, Any]) -> str:
+    return f"{event.get('LogicalResourceId')} ({event.get('ResourceType')})"
+
+
 def describe_event(event: dict[str, Any]) -> str:
     reason = event.get("ResourceStatusReason")
-    text = (
-        f"CloudFormation: {event.get('LogicalResourceId')} ({event.get('ResourceType')}) "
-        f"{event.get('ResourceStatus')}"
-    )
+    mark = " [simulated, not a real resource]" if is_simulated(reason) else ""
+    text = f"CloudFormation: {describe_resource(event)} {event.get('ResourceStatus')}{mark}"
     return f"{text}: {reason}" if reason else text
+
+
+def is_failure(event: dict[str, Any]) -> bool:
+    return str(event.get("ResourceStatus", "")).endswith("_FAILED")
 
 
 class OperationEvents:
@@ -185,12 +245,29 @@ class OperationEvents:
             self.api.io.log(describe_event(event))
         return len(fresh)
 
+    def failures(self) -> list[dict[str, Any]]:
+        """The operation's resource-level *_FAILED events with a reason, oldest first."""
+        return [
+            event
+            for event in self.events
+            if is_failure(event)
+            and event.get("ResourceStatusReason")
+            and event.get("PhysicalResourceId") != self.stack_id
+        ]
+
     def failure_reason(self) -> str | None:
-        """The first failure: a resource's *_FAILED reason, else a stack-level rollback's."""
+        """Every failed resource with its reason (the first is the cause; real CloudFormation
+        then fails the others as cancelled), else a stack-level failure or rollback reason."""
+        failed = self.failures()
+        if failed:
+            return "; ".join(
+                f"{describe_resource(e)} {e.get('ResourceStatus')}: {e.get('ResourceStatusReason')}"
+                for e in failed
+            )
         for event in self.events:
             reason = event.get("ResourceStatusReason")
-            if reason and str(event.get("ResourceStatus", "")).endswith("_FAILED"):
-                return f"{event.get('LogicalResourceId')}: {reason}"
+            if reason and is_failure(event):
+                return str(reason)
         for event in self.events:
             reason = event.get("ResourceStatusReason")
             if reason and "ROLLBACK" in str(event.get("ResourceStatus", "")):

@@ -11,11 +11,13 @@ from botocore.exceptions import ClientError
 
 from baryon.provisioners.base import DeploymentIO, Outcome, OutcomeStatus, ProvisionedResource
 from baryon.provisioners.cloudformation_api import (
+    CLOUD_ERRORS,
     CloudFailure,
     OperationEvents,
     Retrying,
     StackApi,
     error_message,
+    is_simulated,
 )
 from baryon.provisioners.cloudformation_template import declared_outputs
 from baryon.provisioners.polling import Backoff, pause
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 
 ENGINE = "CLOUDFORMATION"
 GONE = "DELETE_COMPLETE"  # how a deleted stack's status reads, and what absent means
+# A failed update whose rollback failed too: nothing deploys until the rollback is continued.
+ROLLBACK_FAILED = "UPDATE_ROLLBACK_FAILED"
 SUCCESS = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"})
 UPDATABLE = frozenset({
     "CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE",
@@ -57,9 +61,14 @@ class Session:
             provisioner.poll_max,
             provisioner.max_retries,
             provisioner.heartbeat_interval,
+            provisioner.server_error_retries,
+            provisioner.server_error_pause,
         )
         self.api = StackApi(provisioner.client_factory(), io, retrying)
         self.deadline = time.monotonic() + provisioner.timeout
+        # The events of the stack the last wait watched, for a last look when the cloud fails
+        # a call mid-way.
+        self.events: OperationEvents | None = None
 
     # --- waiting ---
 
@@ -73,7 +82,7 @@ class Session:
             stack = self.api.stack(ref)
             status = stack["StackStatus"] if stack else GONE
             if events is None and stack is not None:
-                events = OperationEvents(self.api, stack["StackId"])
+                events = self.events = OperationEvents(self.api, stack["StackId"])
             # By id, events stay readable after the stack is gone: the last ones say so.
             if events is not None and events.poll():
                 backoff.reset()  # things are moving: look again soon
@@ -117,9 +126,16 @@ class Session:
 
     # --- results ---
 
-    def outcome(self, settled: Settled, template_body: str | None) -> Outcome:
+    def outcome(
+        self,
+        settled: Settled,
+        template_body: str | None,
+        *,
+        success: frozenset[str] = SUCCESS,
+    ) -> Outcome:
+        """``success``: the statuses that mean the operation did what it was for."""
         status, stack = settled.status, settled.stack
-        if status in SUCCESS and stack is not None:
+        if status in success and stack is not None:
             if settled.cancelled:
                 self.io.log("the cancel came too late: CloudFormation had already finished")
             return self.succeeded(stack, template_body)
@@ -129,13 +145,43 @@ class Session:
             message = f"cancelled; the stack is {status}"
             return Outcome(OutcomeStatus.CANCELLED, message, outputs, resources, status)
         message = settled.reason or f"the stack ended in {status}"
-        return Outcome(OutcomeStatus.FAILED, message, outputs, resources, status)
+        if status == ROLLBACK_FAILED:
+            message = f"{message} (the rollback failed too: the stack is {status})"
+        return Outcome(
+            OutcomeStatus.FAILED,
+            message,
+            outputs,
+            resources,
+            status,
+            rollback_failed=status == ROLLBACK_FAILED,
+        )
 
     def succeeded(self, stack: dict[str, Any], template_body: str | None) -> Outcome:
         outputs, resources = self.state_of(stack)
         if template_body is not None:
             self._warn_missing_outputs(outputs, template_body)
+        self._note_simulated(resources)
         return Outcome(OutcomeStatus.SUCCEEDED, None, outputs, resources, stack["StackStatus"])
+
+    def _note_simulated(self, resources: list[ProvisionedResource]) -> None:
+        simulated = sorted(r.name for r in resources if r.simulated)
+        if simulated:
+            self.io.log(
+                "note: the local cloud simulated these resources (nothing real was created): "
+                + ", ".join(simulated)
+            )
+
+    def last_look(self) -> str | None:
+        """After the cloud failed a call mid-way: logs the watched stack's events not yet
+        logged and returns its failed resources with their reasons; None if there are none
+        or the cloud cannot answer that either."""
+        if self.events is None:
+            return None
+        try:
+            self.events.poll()
+        except (CloudFailure, *CLOUD_ERRORS):
+            return None
+        return self.events.failure_reason() if self.events.failures() else None
 
     def state_of(self, stack: dict[str, Any]) -> tuple[dict[str, str], list[ProvisionedResource]]:
         outputs = {
@@ -153,7 +199,10 @@ class Session:
                 if row.get("LogicalResourceId") and row.get("PhysicalResourceId"):
                     found.append(
                         ProvisionedResource(
-                            row["LogicalResourceId"], row["PhysicalResourceId"], ENGINE
+                            row["LogicalResourceId"],
+                            row["PhysicalResourceId"],
+                            ENGINE,
+                            simulated=is_simulated(row.get("ResourceStatusReason")),
                         )
                     )
             if not page.get("NextToken"):

@@ -177,12 +177,17 @@ def test_a_failed_resource_rolls_the_create_back(cloud: LocalCloudProcess, cfn: 
     assert status(cfn, "rolled-back") == "CREATE_IN_PROGRESS"
     assert settle(cfn, "rolled-back") == "ROLLBACK_COMPLETE"
     described = cfn.describe_stacks(StackName="rolled-back")["Stacks"][0]
-    assert "BucketAlreadyExists" in described["StackStatusReason"]
+    assert described["StackStatusReason"] == "The following resource(s) failed to create: [B]. "
     assert stack_events(cfn, "rolled-back") == [
         "CREATE_IN_PROGRESS",
+        "CREATE_FAILED",
         "ROLLBACK_IN_PROGRESS",
         "ROLLBACK_COMPLETE",
     ]
+    failed = cfn.describe_stack_events(StackName="rolled-back")["StackEvents"][2]
+    assert (failed["LogicalResourceId"], failed["ResourceType"]) == ("B", "AWS::S3::Bucket")
+    assert failed["ResourceStatusReason"].startswith("Resource handler returned message: ")
+    assert "BucketAlreadyExists" in failed["ResourceStatusReason"]
     assert cfn.list_stack_resources(StackName="rolled-back")["StackResourceSummaries"] == []
     with pytest.raises(ClientError, match="ParameterNotFound"):
         client(cloud, "ssm").get_parameter(Name="/rolled-back")  # rolled back

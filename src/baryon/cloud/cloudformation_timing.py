@@ -1,21 +1,25 @@
-"""The local cloud's CloudFormation with real AWS's timing: stack operations take a while.
+"""The local cloud's CloudFormation with real AWS's stack lifecycle: operations take a while,
+failures roll back and name their resource, and every state has a way out.
 
-moto finishes CreateStack, UpdateStack and DeleteStack inside the request and has no
-CancelUpdateStack, so a provisioner's waiting, cancelling and resuming paths would never run
-against it. With ``stack_operation_seconds`` > 0 moto still does the work at once, but the
-stack *shows* ``*_IN_PROGRESS`` for that long; the final status and the held-back stack events
+moto finishes CreateStack, UpdateStack and DeleteStack inside the request, lets a resource's
+failure escape as an HTTP 500, and has neither CancelUpdateStack nor ContinueUpdateRollback,
+so a provisioner's waiting, failing, cancelling and recovering paths would never run against
+it. Here moto still does the work at once, but the stack *shows* ``*_IN_PROGRESS`` for
+``stack_operation_seconds`` (0: not at all); the final status and the held-back stack events
 appear afterwards:
 
 - CreateStack: CREATE_IN_PROGRESS, then CREATE_COMPLETE. A resource that moto fails to
-  create ends in ROLLBACK_COMPLETE; a template error (moto's ValidationError or KeyError) is a
-  synchronous ValidationError that leaves no stack behind, as on AWS.
+  create gets a CREATE_FAILED event (`stack_failures`) and the stack ends in
+  ROLLBACK_COMPLETE; a template error (moto's own CloudFormation errors) is a synchronous
+  ValidationError that leaves no stack behind, as on AWS.
 - UpdateStack: UPDATE_IN_PROGRESS, then UPDATE_COMPLETE; a moto failure half-way re-applies
-  the previous template and ends in UPDATE_ROLLBACK_COMPLETE. Like AWS, an update identical to
-  the stack is refused ("No updates are to be performed.") and so is one while an operation
-  is in progress.
+  the previous template (`stack_rollback`) and ends in UPDATE_ROLLBACK_COMPLETE, or in
+  UPDATE_ROLLBACK_FAILED when that fails too. Like AWS, an update identical to the stack is
+  refused ("No updates are to be performed.") and so is one while an operation is in progress.
 - CancelUpdateStack (missing in moto): only during UPDATE_IN_PROGRESS; re-applies the previous
-  template, parameters and tags through moto's update path; UPDATE_ROLLBACK_IN_PROGRESS, then
-  UPDATE_ROLLBACK_COMPLETE.
+  template, parameters and tags; UPDATE_ROLLBACK_IN_PROGRESS, then UPDATE_ROLLBACK_COMPLETE.
+- ContinueUpdateRollback (missing in moto): only in UPDATE_ROLLBACK_FAILED; tries the
+  rollback again, leaving ResourcesToSkip as they are.
 - DeleteStack: DELETE_IN_PROGRESS (still found by name), then DELETE_COMPLETE; a failed
   resource deletion ends in DELETE_FAILED where moto would lose the stack.
 
@@ -36,11 +40,32 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from baryon.cloud import stack_failures
+from baryon.cloud.stack_failures import describe, failure_event, stack_event, stack_reason
+from baryon.cloud.stack_rollback import (
+    PendingRollback,
+    PreviousStack,
+    definitions,
+    drop_pending,
+    forget_removed,
+    keep_pending,
+    pending_rollback,
+    previous_of,
+    reapply,
+    restore_left_behind,
+)
+
 log = logging.getLogger("baryon.cloud")
+
+__all__ = ["PreviousStack", "Window", "end_due_windows", "end_restored_windows", "install"]
 
 WINDOW_ATTRIBUTE = "baryon_window"
 CANCEL_REFUSED = "CancelUpdateStack cannot be called from current stack status"
+CONTINUE_REFUSED = "ContinueUpdateRollback cannot be called from current stack status"
 NO_UPDATES = "No updates are to be performed."
+CANCELLED = "Resource update cancelled"
+CONTINUED = "Continue update rollback requested by user"
+SKIPPED = "Skipped by ContinueUpdateRollback (ResourcesToSkip)"
 UPDATABLE = frozenset({
     "CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE",
     "IMPORT_COMPLETE", "IMPORT_ROLLBACK_COMPLETE",
@@ -49,16 +74,6 @@ UPDATABLE = frozenset({
 # Re-entrant: moto may call itself while a request holds it (custom resources).
 _lock = threading.RLock()
 _installed: list[float] = []
-
-
-@dataclass
-class PreviousStack:
-    """What an update replaced, so that a cancel can put it back."""
-
-    template: Any
-    parameters: dict[str, Any]
-    role_arn: str | None
-    tags: dict[str, str]
 
 
 @dataclass
@@ -72,17 +87,30 @@ class Window:
     deleting: bool = False
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How an operation's held-back part ends: its events, final status and reason."""
+
+    events: list[Any]
+    final_status: str
+    reason: str | None
+
+
 # --- Installing ------------------------------------------------------------------------------
 
 
 def install(seconds: float) -> None:
-    from moto.cloudformation.responses import CloudFormationResponse as Response
+    """Patches moto's CloudFormation; ``seconds`` may be 0 (no visible in-progress window)."""
+    from moto.cloudformation import responses
 
+    # Patched as plain attributes: moto's class is typed, its patching is not.
+    Response: Any = responses.CloudFormationResponse
     with _lock:
         if _installed:
             _installed[0] = seconds
             return
         _installed.append(seconds)
+        stack_failures.install()
         backend_property = Response.cloudformation_backend
         create, update, delete = Response.create_stack, Response.update_stack, Response.delete_stack
 
@@ -99,6 +127,7 @@ def install(seconds: float) -> None:
         Response.delete_stack = lambda self: _delete_stack(self, delete)
         # moto dispatches an action to the class's plain function of the same (snake) name.
         Response.cancel_update_stack = _cancel_update_stack
+        Response.continue_update_rollback = _continue_update_rollback
 
 
 def _seconds() -> float:
@@ -112,24 +141,16 @@ def _window(stack: Any) -> Window | None:
     return getattr(stack, WINDOW_ATTRIBUTE, None)
 
 
-def _open(stack: Any, shown_status: str, window: Window) -> None:
+def _open(backend: Any, stack: Any, shown_status: str, window: Window) -> None:
+    """Shows ``shown_status`` until the window is due; without timing, ends it at once."""
     stack.status = shown_status
     setattr(stack, WINDOW_ATTRIBUTE, window)
+    if _seconds() <= 0:
+        _end(backend, stack, window)
 
 
-def _event(stack: Any, status: str, reason: str | None = None) -> Any:
-    from moto.cloudformation.models import Event
-
-    return Event(
-        stack_id=stack.stack_id,
-        stack_name=stack.name,
-        logical_resource_id=stack.name,
-        physical_resource_id=stack.stack_id,
-        resource_type="AWS::CloudFormation::Stack",
-        resource_status=status,
-        resource_status_reason=reason,
-        resource_properties=None,
-    )
+def _new_window(outcome: Outcome) -> Window:
+    return Window(time.time() + _seconds(), outcome.final_status, outcome.events, outcome.reason)
 
 
 def _end(backend: Any, stack: Any, window: Window) -> None:
@@ -189,14 +210,6 @@ def _forget_uncreated(stack: Any) -> None:
     stack.output_map._output_json_map = {}
 
 
-def _forget_removed(stack: Any, before: set[str]) -> None:
-    """moto deletes a removed resource but keeps its object, so adding the logical id back
-    later would "create" nothing; forgetting it makes the next add create it again."""
-    resources = stack.resource_map
-    for logical_id in before - set(resources._resource_json_map):
-        resources._parsed_resources.pop(logical_id, None)
-
-
 def _drop_exports(backend: Any, stack: Any) -> None:
     for name, export in list(backend.exports.items()):
         if export.exporting_stack_id == stack.stack_id:
@@ -211,45 +224,46 @@ def _delete_resources(stack: Any) -> Exception | None:
     return None
 
 
-def _reapply(stack: Any, previous: PreviousStack) -> Exception | None:
-    """Puts the previous template back through moto's own update path, without its events."""
-    count, before = len(stack.events), set(stack.resource_map._resource_json_map)
-    try:
-        stack.update(
-            previous.template,
-            previous.role_arn,
-            parameters=previous.parameters,
-            tags=previous.tags,
-        )
-    except Exception as exc:
-        return exc
-    finally:
-        _forget_removed(stack, before)
-        del stack.events[count:]
-        # moto keeps the newer parameters when the previous ones are empty.
-        stack.parameters = dict(previous.parameters)
-        stack.resource_map.input_parameters = dict(previous.parameters)
-    return None
-
-
 def _template_error(exc: Exception) -> Exception | None:
-    """AWS rejects these before it creates anything; moto finds them half-way."""
-    from moto.cloudformation.exceptions import CloudFormationError, ValidationError
+    """AWS rejects these before it creates anything; moto finds them half-way.
 
-    if isinstance(exc, CloudFormationError):
-        return exc
-    if isinstance(exc, KeyError):
-        return ValidationError(
-            message="Template format error: Unresolved resource dependencies "
-            f"[{exc.args[0] if exc.args else ''}] in the Resources block of the template"
-        )
-    return None
+    Unresolved references are refused up front (`template_references`); what is left are
+    moto's own CloudFormation errors (a missing parameter, a bad Fn::GetAtt, an unknown
+    export). Any other exception is a resource's failure.
+    """
+    from moto.cloudformation.exceptions import CloudFormationError
+
+    return exc if isinstance(exc, CloudFormationError) else None
 
 
-def _describe(exc: Exception) -> str:
-    # moto's service errors already start their text with their code.
-    message = getattr(exc, "message", None) or str(exc)
-    return f"{getattr(exc, 'code', None) or type(exc).__name__}: {message}"
+def _failure(stack: Any, exc: Exception, unnamed: str) -> tuple[list[Any], str]:
+    """The failed resource's event (if a resource raised) and the stack reason, AWS-shaped."""
+    found = failure_event(stack, exc)
+    if found is None:
+        return [], f"{unnamed}: {describe(exc)}"
+    event, resource = found
+    return [event], stack_reason([resource])
+
+
+def _rollback_outcome(stack: Any, rollback_failure: Exception | None) -> Outcome:
+    """How an update's rollback ends; a failed one keeps the stack ready for a continue."""
+    if rollback_failure is None:
+        drop_pending(stack)
+        tail = ["UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE"]
+        return Outcome([stack_event(stack, s) for s in tail], "UPDATE_ROLLBACK_COMPLETE", None)
+    events, reason = _failure(stack, rollback_failure, "Rollback failed in the local cloud")
+    events.append(stack_event(stack, "UPDATE_ROLLBACK_FAILED", reason))
+    return Outcome(events, "UPDATE_ROLLBACK_FAILED", reason)
+
+
+def _roll_back(stack: Any, previous: PreviousStack, skip: list[str] | None = None) -> Outcome:
+    """Re-applies ``previous``; when that fails, remembers where the stack should go."""
+    pending = pending_rollback(stack) or PendingRollback(previous, definitions(stack))
+    failure = reapply(stack, previous, skip or ())
+    if failure is not None:
+        log.info("stack %s: rollback failed: %s", stack.name, describe(failure))
+        keep_pending(stack, pending)
+    return _rollback_outcome(stack, failure)
 
 
 # --- Operations ------------------------------------------------------------------------------
@@ -283,18 +297,25 @@ def _create_stack(response: Any, original: Callable[[Any], Any]) -> Any:
             # Shown now: CREATE_IN_PROGRESS "User Initiated"; held back: CREATE_COMPLETE.
             window = Window(time.time() + _seconds(), stack.status, stack.events[1:])
             del stack.events[1:]
-            _open(stack, "CREATE_IN_PROGRESS", window)
+            _open(backend, stack, "CREATE_IN_PROGRESS", window)
         return result
 
 
 def _fail_create(backend: Any, stack: Any, exc: Exception) -> None:
-    reason = f"Resource creation failed in the local cloud: {_describe(exc)}"
+    events, reason = _failure(stack, exc, "Resource creation failed in the local cloud")
+    log.info("stack %s: create failed: %s", stack.name, describe(exc))
+    del stack.events[1:]
     failure = _delete_resources(stack)
     _forget_uncreated(stack)
     _drop_exports(backend, stack)
     final = "ROLLBACK_COMPLETE" if failure is None else "ROLLBACK_FAILED"
-    events = [_event(stack, "ROLLBACK_IN_PROGRESS", reason), _event(stack, final)]
-    _open(stack, "CREATE_IN_PROGRESS", Window(time.time() + _seconds(), final, events, reason))
+    events.append(stack_event(stack, "ROLLBACK_IN_PROGRESS", reason))
+    if failure is not None:
+        failed, rollback_reason = _failure(stack, failure, "Rollback failed in the local cloud")
+        events += failed
+        reason = rollback_reason
+    events.append(stack_event(stack, final, None if failure is None else reason))
+    _open(backend, stack, "CREATE_IN_PROGRESS", _new_window(Outcome(events, final, reason)))
 
 
 def _update_stack(response: Any, original: Callable[[Any], Any]) -> Any:
@@ -310,9 +331,7 @@ def _update_stack(response: Any, original: Callable[[Any], Any]) -> Any:
             )
         if _changes_nothing(response, backend, stack):
             raise ValidationError(message=NO_UPDATES)
-        previous = PreviousStack(
-            stack.template, dict(stack.parameters), stack.role_arn, dict(stack.tags)
-        )
+        previous = previous_of(stack)
         count, status = len(stack.events), stack.status
         before = set(stack.resource_map._resource_json_map)
         try:
@@ -320,20 +339,21 @@ def _update_stack(response: Any, original: Callable[[Any], Any]) -> Any:
         except Exception as exc:
             if len(stack.events) == count:
                 raise  # refused before moto changed anything
-            failure = _reapply(stack, previous)
-            del stack.events[count:]
             rejection = _template_error(exc)
-            if rejection is not None and failure is None:
-                stack.status = status
-                raise rejection from exc
-            _fail_update(stack, exc, failure)
+            if rejection is not None:
+                failure = reapply(stack, previous)
+                del stack.events[count:]
+                if failure is None:
+                    stack.status = status
+                    raise rejection from exc
+            _fail_update(backend, stack, exc, previous, count)
             return ActionResult({"StackId": stack.stack_id})
-        _forget_removed(stack, before)
+        forget_removed(stack, before)
         window = Window(time.time() + _seconds(), stack.status, stack.events[count + 1 :])
         window.previous = previous
         del stack.events[count + 1 :]
         stack.status_reason = None
-        _open(stack, "UPDATE_IN_PROGRESS", window)
+        _open(backend, stack, "UPDATE_IN_PROGRESS", window)
         return result
 
 
@@ -364,19 +384,18 @@ def _changes_nothing(response: Any, backend: Any, stack: Any) -> bool:
     )
 
 
-def _fail_update(stack: Any, exc: Exception, rollback_failure: Exception | None) -> None:
-    reason = f"Resource update failed in the local cloud: {_describe(exc)}"
-    if rollback_failure is None:
-        final = "UPDATE_ROLLBACK_COMPLETE"
-        tail = ["UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", final]
-    else:
-        final = "UPDATE_ROLLBACK_FAILED"
-        tail = [final]
-        reason += f"; the rollback failed too: {_describe(rollback_failure)}"
-    stack.events.append(_event(stack, "UPDATE_IN_PROGRESS", "User Initiated"))
-    events = [_event(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason)]
-    events += [_event(stack, status) for status in tail]
-    _open(stack, "UPDATE_IN_PROGRESS", Window(time.time() + _seconds(), final, events, reason))
+def _fail_update(
+    backend: Any, stack: Any, exc: Exception, previous: PreviousStack, count: int
+) -> None:
+    log.info("stack %s: update failed: %s", stack.name, describe(exc))
+    events, reason = _failure(stack, exc, "Resource update failed in the local cloud")
+    rollback = _roll_back(stack, previous)
+    del stack.events[count:]
+    stack.events.append(stack_event(stack, "UPDATE_IN_PROGRESS", "User Initiated"))
+    events.append(stack_event(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason))
+    final_reason = rollback.reason if rollback.reason is not None else reason
+    outcome = Outcome(events + rollback.events, rollback.final_status, final_reason)
+    _open(backend, stack, "UPDATE_IN_PROGRESS", _new_window(outcome))
 
 
 def _cancel_update_stack(response: Any) -> Any:
@@ -391,17 +410,51 @@ def _cancel_update_stack(response: Any) -> Any:
             raise ValidationError(message=CANCEL_REFUSED)
         if window.previous is None:
             return EmptyResult()  # already rolling back
-        reason = "Resource update cancelled"
-        failure = _reapply(stack, window.previous)
-        final = "UPDATE_ROLLBACK_COMPLETE" if failure is None else "UPDATE_ROLLBACK_FAILED"
-        final_reason = None if failure is None else f"Rollback failed: {_describe(failure)}"
-        stack.events.append(_event(stack, "UPDATE_ROLLBACK_IN_PROGRESS", reason))
-        tail = ["UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"] if failure is None else []
-        events = [_event(stack, status) for status in [*tail, final]]
-        rollback = Window(time.time() + _seconds(), final, events, final_reason)
-        _open(stack, "UPDATE_ROLLBACK_IN_PROGRESS", rollback)
-        stack.status_reason = reason
+        rollback = _roll_back(stack, window.previous)
+        stack.events.append(stack_event(stack, "UPDATE_ROLLBACK_IN_PROGRESS", CANCELLED))
+        _open(backend, stack, "UPDATE_ROLLBACK_IN_PROGRESS", _new_window(rollback))
+        stack.status_reason = CANCELLED
         return EmptyResult()
+
+
+def _continue_update_rollback(response: Any) -> Any:
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.core.responses import EmptyResult
+
+    backend = response.cloudformation_backend
+    with _lock:
+        stack = backend.get_stack(response._get_param("StackName"))
+        pending = pending_rollback(stack)
+        if stack.status != "UPDATE_ROLLBACK_FAILED" or _window(stack) is not None:
+            raise ValidationError(message=CONTINUE_REFUSED)
+        if pending is None:
+            raise ValidationError(
+                message=f"Stack:{stack.stack_id} holds no previous template to roll back to "
+                "(the local cloud keeps it only for rollbacks that failed in it)"
+            )
+        skip = [str(s) for s in response._get_param("ResourcesToSkip", []) or []]
+        restore_left_behind(stack, pending)
+        rollback = _roll_back(stack, pending.previous, skip)
+        stack.events.append(stack_event(stack, "UPDATE_ROLLBACK_IN_PROGRESS", CONTINUED))
+        skipped = [_skipped_event(stack, pending, s) for s in skip]
+        outcome = Outcome(
+            [e for e in skipped if e is not None] + rollback.events,
+            rollback.final_status,
+            rollback.reason,
+        )
+        _open(backend, stack, "UPDATE_ROLLBACK_IN_PROGRESS", _new_window(outcome))
+        stack.status_reason = CONTINUED
+        return EmptyResult()
+
+
+def _skipped_event(stack: Any, pending: PendingRollback, logical_id: str) -> Any:
+    definition = pending.left_behind.get(logical_id)
+    if definition is None:
+        return None
+    resource = stack_failures.FailedResource(
+        logical_id, str(definition.get("Type")), stack_failures.ResourceAction.UPDATE
+    )
+    return stack_failures.resource_event(stack, resource, "UPDATE_COMPLETE", SKIPPED)
 
 
 def _delete_stack(response: Any, original: Callable[[Any], Any]) -> Any:
@@ -427,19 +480,21 @@ def _delete_stack(response: Any, original: Callable[[Any], Any]) -> Any:
             # moto dropped the stack before its resources failed to go; AWS keeps it.
             backend.stacks[stack.stack_id] = stack
             backend.deleted_stacks.pop(stack.stack_id, None)
-            reason = f"Resource deletion failed in the local cloud: {_describe(exc)}"
+            log.info("stack %s: delete failed: %s", stack.name, describe(exc))
+            events, reason = _failure(stack, exc, "Resource deletion failed in the local cloud")
             del stack.events[count + 1 :]
-            events = [_event(stack, "DELETE_FAILED", reason)]
-            final = Window(time.time() + _seconds(), "DELETE_FAILED", events, reason)
-            _open(stack, "DELETE_IN_PROGRESS", final)
+            events.append(stack_event(stack, "DELETE_FAILED", reason))
+            outcome = Outcome(events, "DELETE_FAILED", reason)
+            _open(backend, stack, "DELETE_IN_PROGRESS", _new_window(outcome))
             return EmptyResult()
         backend.deleted_stacks.pop(stack.stack_id, None)
         backend.stacks[stack.stack_id] = stack
+        drop_pending(stack)
         window = Window(time.time() + _seconds(), stack.status, stack.events[count + 1 :])
         window.deleting = True
         del stack.events[count + 1 :]
         # The resources are gone; outputs referring to them would fail every DescribeStacks.
         _forget_uncreated(stack)
         stack.status_reason = None
-        _open(stack, "DELETE_IN_PROGRESS", window)
+        _open(backend, stack, "DELETE_IN_PROGRESS", window)
         return EmptyResult()

@@ -62,6 +62,25 @@ class ResourceType:
                 node = (node.get("properties") or {}).get(step)
         return _resolve(self.schema, node)
 
+    def attribute_schema(self, attribute: str) -> Mapping[str, Any] | None:
+        """The schema of a GetAtt attribute as ``attributes`` names it (dotted when nested)."""
+        return self.property_schema(tuple(attribute.split(".")))
+
+    @property
+    def service_prefix(self) -> str:
+        """The service name ARNs and IAM actions use for this type (``AWS::KinesisFirehose::*``
+        -> ``firehose``), read from the schema's own handler permissions; else the type's
+        service segment in lower case."""
+        namespace = self.name.split("::")[1].lower()
+        permissions = (self.schema.get("handlers") or {}).get("create", {}).get("permissions", ())
+        candidates = {str(p).split(":", 1)[0] for p in permissions if ":" in str(p)}
+        fitting = [
+            prefix
+            for prefix in candidates
+            if (flat := prefix.replace("-", "")) in namespace or namespace in flat
+        ]
+        return max(fitting, key=len) if fitting else namespace
+
 
 def _property_name(path: str) -> str:
     return path.removeprefix("/properties/").replace("/", ".")
@@ -93,7 +112,9 @@ def _index(region: str) -> Mapping[str, str]:
 
 @cache
 def _schema_file(digest: str) -> Mapping[str, Any]:
-    document: Mapping[str, Any] = json.loads((_SCHEMAS / "resources" / f"{digest}.json").read_text())
+    document: Mapping[str, Any] = json.loads(
+        (_SCHEMAS / "resources" / f"{digest}.json").read_text()
+    )
     return document
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from baryon.cloud import cloudformation_timing, template_front_end
+from baryon.cloud import cloudformation_timing, simulated_resources, template_front_end
 from baryon.cloud.error_responses import answering_errors, propagating
 from baryon.cloud.request_gate import RequestGate, gated
 from baryon.cloud.state import StateFile, lock_state, write_atomically
@@ -133,6 +133,7 @@ def _patch_cloudformation(stack_operation_seconds: float) -> None:
     """What makes moto's CloudFormation behave like AWS's; safe to call more than once.
     One at a time: each patch wraps the methods the previous one left."""
     with _patch_lock:
+        simulated_resources.install()
         template_front_end.install()
         cloudformation_timing.install(stack_operation_seconds)
 

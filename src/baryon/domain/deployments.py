@@ -8,6 +8,7 @@ per resource is in flight: a second request gets ConflictException.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -56,6 +57,9 @@ class DeploymentOperation(StrEnum):
 
     DEPLOY = "DEPLOY"
     DELETE = "DELETE"
+    # Continues the engine's failed rollback (CloudFormation's ContinueUpdateRollback): the
+    # resource goes back to what its last successful deployment left.
+    RECOVER = "RECOVER"
 
 
 Deployable = Environment | ServiceInstance | ServicePipeline | Component
@@ -116,9 +120,9 @@ def start(
         service_instance_name=target.service_instance_name,
         component_name=target.component_name,
         status=(
-            DeploymentStatus.IN_PROGRESS
-            if operation == DeploymentOperation.DEPLOY
-            else DeploymentStatus.DELETE_IN_PROGRESS
+            DeploymentStatus.DELETE_IN_PROGRESS
+            if operation == DeploymentOperation.DELETE
+            else DeploymentStatus.IN_PROGRESS
         ),
         cancel_requested=False,
         initial_state=initial_state,
@@ -199,16 +203,30 @@ def store_outputs(session: Session, deployment_id: str, outputs: dict[str, str])
         session.add(DeploymentOutput(deployment_id=deployment_id, key=key, value=value))
 
 
+@dataclass(frozen=True)
+class Provisioned:
+    """One thing a deployment left in the cloud, as the worker reports it."""
+
+    name: str
+    identifier: str
+    engine: str
+    simulated: bool = False  # the local cloud stood in for it: nothing real exists
+
+
 def replace_provisioned_resources(
-    session: Session, arn: str, resources: list[tuple[str, str, str]]
+    session: Session, arn: str, resources: Sequence[Provisioned]
 ) -> None:
     session.execute(
         delete(ProvisionedResourceRow).where(ProvisionedResourceRow.resource_arn == arn)
     )
-    for name, identifier, engine in resources:
+    for resource in resources:
         session.add(
             ProvisionedResourceRow(
-                resource_arn=arn, name=name, identifier=identifier, engine=engine
+                resource_arn=arn,
+                name=resource.name,
+                identifier=resource.identifier,
+                engine=resource.engine,
+                simulated=resource.simulated,
             )
         )
 

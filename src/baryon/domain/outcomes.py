@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from baryon.domain import components, deployments, environments, services
 from baryon.domain.arns import Arns
-from baryon.domain.deployments import Deployable, DeploymentOperation
-from baryon.domain.plan import ComponentPlan, TemplatePlan
+from baryon.domain.deployments import Deployable, DeploymentOperation, Provisioned
+from baryon.domain.plan import ComponentPlan, RecoveryPlan, TemplatePlan
+from baryon.domain.recovery_hints import recovery_hint
 from baryon.service_models.proton import DeploymentStatus, DeploymentTargetResourceType
 from baryon.store.tables import (
     Component,
@@ -31,7 +32,9 @@ class Result:
     status: DeploymentStatus  # SUCCEEDED | FAILED | CANCELLED
     message: str | None = None
     outputs: dict[str, str] = field(default_factory=dict)
-    resources: list[tuple[str, str, str]] = field(default_factory=list)  # name, id, engine
+    resources: list[Provisioned] = field(default_factory=list)
+    # The engine's rollback failed too: the resource waits for ContinueUpdateRollback.
+    rollback_failed: bool = False
 
 
 def resource_of(
@@ -99,12 +102,19 @@ def _record_deploy(
             if result.status == DeploymentStatus.CANCELLED
             else DeploymentStatus.FAILED
         )
-        _end(deployment, status, result.message, now)
+        message = result.message
+        if result.rollback_failed:
+            deployment.rollback_failed = True
+            message = f"{message or 'The rollback failed.'} {recovery_hint(deployment)}"
+        _end(deployment, status, message, now)
         resource.deployment_status = status
-        resource.deployment_status_message = result.message
+        resource.deployment_status_message = message
         resource.last_modified_at = now
         return
     plan = deployments.plan_of(deployment)
+    if isinstance(plan, RecoveryPlan):
+        _record_recovery(session, deployment, resource, result, now)
+        return
     if isinstance(resource, Component):
         assert isinstance(plan, ComponentPlan)
         _adopt_component_plan(resource, plan)
@@ -123,6 +133,21 @@ def _record_deploy(
     resource.last_modified_at = now
     _end(deployment, DeploymentStatus.SUCCEEDED, result.message, now)
     deployments.store_outputs(session, deployment.id, result.outputs)
+    deployments.replace_provisioned_resources(session, deployment.target_arn, result.resources)
+
+
+def _record_recovery(
+    session: Session, deployment: Deployment, resource: Deployable, result: Result, now: datetime
+) -> None:
+    """The rollback finished: the resource runs what its last successful deployment left
+    (its version, spec and outputs stay that deployment's), with what stands now."""
+    message = result.message or (
+        "The rollback was continued: the resource is back at its last successful deployment."
+    )
+    resource.deployment_status = DeploymentStatus.SUCCEEDED
+    resource.deployment_status_message = message
+    resource.last_modified_at = now
+    _end(deployment, DeploymentStatus.SUCCEEDED, message, now)
     deployments.replace_provisioned_resources(session, deployment.target_arn, result.resources)
 
 

@@ -64,7 +64,16 @@ class DeletePlan:
     warnings: tuple[str, ...] = field(default=(), init=False)
 
 
-DeploymentPlan = TemplatePlan | ComponentPlan | DeletePlan
+@dataclass(frozen=True)
+class RecoveryPlan:
+    """Continue the engine's failed rollback, leaving ``resources_to_skip`` (the engine's
+    logical names) as they are."""
+
+    resources_to_skip: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = field(default=(), init=False)
+
+
+DeploymentPlan = TemplatePlan | ComponentPlan | DeletePlan | RecoveryPlan
 
 
 def _target_entry(target_state: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -94,6 +103,8 @@ def plan_to_json(
             "service_name": plan.service_name,
             "service_instance_name": plan.service_instance_name,
         }
+    elif isinstance(plan, RecoveryPlan):
+        stored = {"resources_to_skip": list(plan.resources_to_skip)}
     else:
         stored = {}
     shared = _TEMPLATE_SHARED if isinstance(plan, TemplatePlan) else _COMPONENT_SHARED
@@ -141,4 +152,6 @@ def plan_from_json(
             service_name=stored.get("service_name"),
             service_instance_name=stored.get("service_instance_name"),
         )
+    if "resources_to_skip" in stored:
+        return RecoveryPlan(tuple(stored["resources_to_skip"]))
     return DeletePlan()

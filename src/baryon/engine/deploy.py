@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from baryon.bundles.errors import BundleError
 from baryon.domain import deployments, outcomes, render_target
-from baryon.domain.deployments import DeploymentOperation
+from baryon.domain.deployments import DeploymentOperation, Provisioned
+from baryon.domain.plan import RecoveryPlan
 from baryon.domain.render_target import RenderTarget, SpecOutputs
 from baryon.engine import provisioning
 from baryon.engine.deployment_io import DatabaseDeploymentIO
@@ -43,6 +44,8 @@ class Work:
     # Set for CUSTOMER_MANAGED environments: their outputs are their spec; nothing deploys.
     spec_outputs: dict[str, str] | None = None
     target: RenderTarget | None = None  # what a deploy renders (None for a delete)
+    # What a RECOVER deployment leaves as it is while continuing the failed rollback.
+    resources_to_skip: tuple[str, ...] = ()
 
 
 def run(context: JobContext, payload: dict[str, Any]) -> None:
@@ -74,6 +77,11 @@ def _execute(runtime: WorkerRuntime, work: Work, io: DatabaseDeploymentIO) -> ou
         return outcomes.Result(DeploymentStatus.SUCCEEDED, outputs=work.spec_outputs)
     if work.operation == DeploymentOperation.DELETE:
         return _result(provisioning.destroy(work.resource, runtime.settings, io))
+    if work.operation == DeploymentOperation.RECOVER:
+        outcome = provisioning.continue_rollback(
+            work.resource, work.resources_to_skip, runtime.settings, io
+        )
+        return _result(outcome)
     assert work.target is not None
     try:
         rendered = work.target.render()
@@ -99,7 +107,8 @@ def _result(outcome: Outcome) -> outcomes.Result:
         DeploymentStatus(outcome.status),
         outcome.message,
         dict(outcome.outputs),
-        [(r.name, r.identifier, r.engine) for r in outcome.resources],
+        [Provisioned(r.name, r.identifier, r.engine, r.simulated) for r in outcome.resources],
+        rollback_failed=outcome.rollback_failed,
     )
 
 
@@ -135,6 +144,10 @@ def _prepare(session: Session, runtime: WorkerRuntime, deployment: Deployment) -
         ):
             work.spec_outputs = {}
         return work
+    plan = deployments.plan_of(deployment)
+    if isinstance(plan, RecoveryPlan):
+        work.resources_to_skip = plan.resources_to_skip
+        return work
     # The same reading a preview does (domain.render_target), so both render alike.
     target = render_target.target_for(
         session,
@@ -142,7 +155,7 @@ def _prepare(session: Session, runtime: WorkerRuntime, deployment: Deployment) -
         runtime.arns,
         resource,
         deployment.target_arn,
-        deployments.plan_of(deployment),
+        plan,
     )
     if isinstance(target, SpecOutputs):
         work.spec_outputs = dict(target.outputs)

@@ -7,7 +7,7 @@ those from the ResourceIdentity (ARCHITECTURE rule 7).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from baryon.provisioners.base import (
     DeploymentIO,
@@ -86,5 +86,21 @@ def destroy(resource: ResourceIdentity, settings: Settings, io: DeploymentIO) ->
     for provisioner in deploying_provisioners(settings):
         outcome = provisioner.destroy(resource, io)
         if outcome.status != OutcomeStatus.SUCCEEDED:
+            return outcome
+    return outcome
+
+
+def continue_rollback(
+    resource: ResourceIdentity,
+    resources_to_skip: Sequence[str],
+    settings: Settings,
+    io: DeploymentIO,
+) -> Outcome:
+    """Each provisioner Baryon deploys with is asked in turn (one that holds nothing for the
+    resource answers FAILED, saying so) until one brings the resource back."""
+    outcome = Outcome(OutcomeStatus.FAILED, "No provisioner can continue a rollback.")
+    for provisioner in deploying_provisioners(settings):
+        outcome = provisioner.continue_rollback(resource, resources_to_skip, io)
+        if outcome.status == OutcomeStatus.SUCCEEDED:
             return outcome
     return outcome

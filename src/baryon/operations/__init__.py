@@ -7,6 +7,7 @@ from baryon.operations import (  # noqa: F401  (imported for their registrations
     account_settings,
     components,
     deployment_previews,
+    deployment_recovery,
     deployments,
     environments,
     server_info,

@@ -21,6 +21,33 @@ class PreviewDeploymentType(StrEnum):
     MAJOR_VERSION = "MAJOR_VERSION"
 
 
+class RecoverableResourceType(StrEnum):
+    ENVIRONMENT = "ENVIRONMENT"
+    SERVICE_PIPELINE = "SERVICE_PIPELINE"
+    SERVICE_INSTANCE = "SERVICE_INSTANCE"
+    COMPONENT = "COMPONENT"
+
+
+class ContinueUpdateRollbackInput(TypedDict):
+    resourceType: RecoverableResourceType
+    environmentName: NotRequired[str]
+    serviceName: NotRequired[str]
+    serviceInstanceName: NotRequired[str]
+    componentName: NotRequired[str]
+    resourcesToSkip: NotRequired[list[str]]
+
+
+class StartedDeployment(TypedDict):
+    id: str
+    status: str
+    targetArn: str
+    targetResourceType: RecoverableResourceType
+
+
+class ContinueUpdateRollbackOutput(TypedDict):
+    deployment: StartedDeployment
+
+
 class GetDeploymentPreviewInput(TypedDict):
     environmentName: NotRequired[str]
     serviceName: NotRequired[str]
@@ -67,3 +94,11 @@ class GetServerInfoOutput(TypedDict):
     accountId: str
     bundleBucket: str
     cloudEndpoint: NotRequired[str | None]
+
+
+class RetryDeploymentInput(TypedDict):
+    id: str
+
+
+class RetryDeploymentOutput(TypedDict):
+    deployment: StartedDeployment

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -321,6 +322,8 @@ class Deployment(Base):
     status: Mapped[str] = mapped_column(String(32))
     status_message: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
+    # The engine's rollback failed too (UPDATE_ROLLBACK_FAILED): ContinueUpdateRollback is due.
+    rollback_failed: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The states as Proton reports them; their spec is in spec_texts (store/spec_texts.py).
     initial_state_document: Mapped[dict | None] = mapped_column("initial_state", JSON)
     initial_spec_key: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -372,6 +375,8 @@ class ProvisionedResourceRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     identifier: Mapped[str] = mapped_column(String(2048))
     engine: Mapped[str] = mapped_column(String(32))
+    # The local cloud simulated it (moto lacks the type): nothing real stands behind it.
+    simulated: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class User(Base):

@@ -371,3 +371,31 @@ def test_simulated_resources_say_so_in_events_and_stack_resources(
         assert described_reasons[logical_id] == simulation_note(type_name)
     # moto's own resources are real and are not marked.
     assert reasons["Vpc"] is None and described_reasons["Bucket"] is None
+
+
+def test_getatt_of_an_attribute_moto_does_not_answer_gets_a_simulated_value(
+    cloud: LocalCloudProcess,
+) -> None:
+    resources = json.loads(template())["Resources"]
+    real = {name: resources[name] for name in ("Vpc", "Subnet", "Group")}
+    outputs: dict[str, Any] = {f"{name}Ref": {"Value": {"Ref": name}} for name in real}
+    for logical_id, resource in real.items():
+        kind = schema(resource["Type"])
+        for attribute in kind.attributes:
+            if (kind.attribute_schema(attribute) or {}).get("type") in ("object", "array"):
+                continue  # GetAtt of an object is refused; of a list, only joined
+            value = {"Fn::GetAtt": [logical_id, attribute]}
+            outputs[output_key(logical_id, attribute)] = {"Value": value}
+    cloud.start()
+    cloudformation = client(cloud, "cloudformation")
+    body = json.dumps({"Resources": real, "Outputs": outputs})
+    cloudformation.create_stack(StackName="real", TemplateBody=body)
+
+    values = outputs_of(cloudformation, "real")
+    assert set(values) == set(outputs)
+    # The resource's own id is moto's physical id, whether or not moto's model answers it.
+    assert values["VpcVpcId"] == values["VpcRef"]
+    assert values["SubnetSubnetId"] == values["SubnetRef"]
+    assert values["GroupGroupId"] == values["GroupRef"]
+    assert all(values.values())
+    assert outputs_of(cloudformation, "real") == values

@@ -185,6 +185,8 @@ def _conventional_string(
         return f"https://{_dns_name(origin, digest)}/"
     if leaf.endswith(("Ip", "IP", "IpAddress")):
         return f"10.{int(digest[0:2], 16)}.{int(digest[2:4], 16)}.{int(digest[4:6], 16)}"
+    if "Cidr" in leaf and "Ipv6" in leaf:
+        return f"2600:1f18:{digest[:4]}:{digest[4:6]}00::/56"
     if "Cidr" in leaf:
         return f"10.{int(digest[0:2], 16)}.0.0/16"
     if leaf.endswith(("DnsName", "DNSName", "DomainName", "Endpoint", "Hostname", "Address")):
@@ -481,7 +483,9 @@ def fallback_attribute(resource: Any, type_name: str, attribute: str) -> Any:
     kind = resource_type(type_name)
     if kind is None or attribute not in kind.attributes:
         return _MISSING
-    identity = str(getattr(resource, "physical_resource_id", "") or id(resource))
+    identity = str(getattr(resource, "physical_resource_id", "") or "")
+    if identity and _names_the_resource(kind, attribute):
+        return identity
     origin = Origin(
         stack_name=str(getattr(resource, "logical_resource_id", "") or "stack"),
         logical_id=str(getattr(resource, "logical_resource_id", "") or "Resource"),
@@ -491,6 +495,16 @@ def fallback_attribute(resource: Any, type_name: str, attribute: str) -> Any:
         created=_FIXED_TIME,
     )
     return attribute_value(kind, attribute, origin, {})
+
+
+def _names_the_resource(kind: ResourceType, attribute: str) -> bool:
+    """An attribute that is the resource's own id (``VpcId`` of a VPC, ``GroupId`` of a
+    security group): moto's physical id is its value."""
+    short = kind.name.split("::")[-1]
+    if attribute == "Id" or kind.primary_identifier == (attribute,):
+        return True
+    stem = attribute.removesuffix("Id")
+    return stem != attribute and bool(stem) and short.endswith(stem)
 
 
 def _answer_every_schema_attribute(model: type[Any], type_name: str) -> None:

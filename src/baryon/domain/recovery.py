@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from baryon.domain import components, deployments, environments, services
@@ -119,24 +120,32 @@ def _checked_skips(resources_to_skip: Sequence[str]) -> tuple[str, ...]:
 
 def retry(session: Session, arns: Arns, failed: Deployment, now: datetime) -> Deployment:
     """Runs ``failed`` again as a new deployment with the same target (and plan); Conflict
-    unless it is its resource's last deployment and ended FAILED or DELETE_FAILED."""
+    unless it ended FAILED or DELETE_FAILED and is its resource's last deployment but for
+    the rollback continues that brought the resource back."""
     if failed.status not in RETRYABLE:
         raise Conflict(
             f"The deployment '{failed.id}' is {failed.status}; only a FAILED or DELETE_FAILED "
             "deployment can be retried."
         )
     resource = resource_of(session, failed, lock=True)
-    if resource is None or resource.last_attempted_deployment_id != failed.id:
+    later = session.scalars(
+        select(Deployment.operation).where(
+            Deployment.target_arn == failed.target_arn,
+            Deployment.created_at > failed.created_at,
+        )
+    ).all()
+    if resource is None or any(op != DeploymentOperation.RECOVER for op in later):
         raise Conflict(
             f"The deployment '{failed.id}' is not its resource's last deployment (the resource "
             "is gone or was deployed since); only the last one can be retried."
         )
-    if failed.rollback_failed:
+    deployments.ensure_idle(resource, f"The target of deployment '{failed.id}'")
+    last = session.get(Deployment, resource.last_attempted_deployment_id or failed.id)
+    if last is not None and last.rollback_failed and last.status in RETRYABLE:
         raise Conflict(
-            f"The deployment '{failed.id}' left a failed rollback: continue the rollback "
+            f"The rollback of deployment '{last.id}' failed: continue it "
             "(ContinueUpdateRollback) before retrying."
         )
-    deployments.ensure_idle(resource, f"The target of deployment '{failed.id}'")
     target = Target(
         DeploymentTargetResourceType(failed.target_type),
         failed.target_arn,

@@ -1,0 +1,195 @@
+"""A stack left UPDATE_ROLLBACK_FAILED, recovered through Baryon's API, against `baryon up`.
+
+The environment's bucket is deleted out of band (drift); an update that changes the bucket
+and adds a bucket whose name is taken fails, and its rollback fails too (the bucket it would
+put back is gone). The failure names every failed resource and says what to run;
+ContinueUpdateRollback (boto3, the baryon model) continues the rollback -- again failing
+while the bucket is missing, then succeeding when told to skip it -- and RetryDeployment runs
+the failed update again once the drift is repaired.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, WaiterError
+
+from tests.support.bundles import Registry, env_bundle
+from tests.support.deploying import (
+    FAST,
+    env_spec,
+    publish_environment_template,
+    stack,
+)
+from tests.support.processes import BaryonProcess, start_baryon
+
+SUFFIX = uuid.uuid4().hex[:6]
+TEMPLATE = f"rollback-{SUFFIX}"
+ENV, HEALTHY = f"drift{SUFFIX}", f"calm{SUFFIX}"
+ROLE = {"protonServiceRoleArn": "arn:aws:iam::123456789012:role/proton"}
+DRIFTED, TAKEN = f"{ENV}-drift", f"{ENV}-taken"
+
+_CFN = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Resources:
+  Bucket:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: '{{{{ environment.name }}}}-drift'
+      Tags:
+        - Key: version
+          Value: '{version}'
+{extra}Outputs:
+  BucketName:
+    Value: !Ref Bucket
+"""
+_TAKEN = """\
+  Taken:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: '{{ environment.name }}-taken'
+"""
+
+
+def _files(version: str, extra: str = "") -> dict[str, str]:
+    files = env_bundle()
+    files["infrastructure/cloudformation.yaml"] = _CFN.format(version=version, extra=extra)
+    return files
+
+
+def _log(baryon: BaryonProcess, deployment_id: str) -> list[str]:
+    """The deployment's log (what the portal's deployment page lists), read from the embedded
+    database, which the API does not expose."""
+    with sqlite3.connect(f"file:{baryon.data_dir / 'baryon.db'}?mode=ro", uri=True) as db:
+        rows = db.execute(
+            "SELECT message FROM deployment_events WHERE deployment_id = ? ORDER BY id",
+            (deployment_id,),
+        ).fetchall()
+    return [message for (message,) in rows]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
+    process = start_baryon(
+        tmp_path_factory.mktemp("rollback-recovery"),
+        env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.2"},
+    )
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def proton(server: BaryonProcess) -> Any:
+    return server.client("proton")
+
+
+@pytest.fixture(scope="module")
+def baryon(server: BaryonProcess) -> Any:
+    return server.client("baryon")
+
+
+@pytest.fixture(scope="module")
+def registry(server: BaryonProcess, proton: Any) -> Registry:
+    registry = Registry(proton, server.client("s3"))
+    publish_environment_template(registry, TEMPLATE, _files("v1"))
+    for name in (ENV, HEALTHY):
+        proton.create_environment(
+            name=name, templateName=TEMPLATE, templateMajorVersion="1", spec=env_spec(), **ROLE
+        )
+        proton.get_waiter("environment_deployed").wait(name=name, WaiterConfig=FAST)
+    return registry
+
+
+def _settle(proton: Any, name: str) -> dict[str, Any]:
+    # FAILED is what some steps expect: the waiter gives up on it, and the caller looks.
+    with contextlib.suppress(WaiterError):
+        proton.get_waiter("environment_deployed").wait(name=name, WaiterConfig=FAST)
+    environment: dict[str, Any] = proton.get_environment(name=name)["environment"]
+    return environment
+
+
+def _error(call: Any, **kwargs: Any) -> dict[str, str]:
+    with pytest.raises(ClientError) as raised:
+        call(**kwargs)
+    error: dict[str, str] = raised.value.response["Error"]
+    return error
+
+
+def test_a_failed_rollback_is_continued_through_the_api_and_the_update_retried(
+    server: BaryonProcess, proton: Any, baryon: Any, registry: Registry
+) -> None:
+    s3, cloudformation = server.client("s3"), server.client("cloudformation")
+    # Drift: the environment's bucket disappears, and the name the update wants is taken.
+    s3.delete_bucket(Bucket=DRIFTED)
+    s3.create_bucket(Bucket=TAKEN)
+    publish_environment_template(registry, TEMPLATE, _files("v2", _TAKEN), major="1")
+    proton.update_environment(name=ENV, deploymentType="MINOR_VERSION")
+    failed = _settle(proton, ENV)
+
+    # The failure names each failed resource with its reason and says what to run.
+    assert failed["deploymentStatus"] == "FAILED"
+    message = failed["deploymentStatusMessage"]
+    assert "Taken (AWS::S3::Bucket) CREATE_FAILED" in message, message
+    assert "BucketAlreadyExists" in message
+    assert "Bucket (AWS::S3::Bucket) UPDATE_FAILED" in message and "NoSuchBucket" in message
+    assert f"baryon deployment continue-rollback --environment {ENV}" in message
+    assert "ContinueUpdateRollback" in message
+    assert stack(cloudformation, "environment", ENV)["StackStatus"] == "UPDATE_ROLLBACK_FAILED"
+    failed_id = failed["lastAttemptedDeploymentId"]
+    log = _log(server, failed_id)
+    for fragment in (
+        "Taken (AWS::S3::Bucket) CREATE_FAILED",
+        "Bucket (AWS::S3::Bucket) UPDATE_FAILED",
+    ):
+        assert any(fragment in line for line in log), log
+
+    # A retry is refused until the rollback is continued, and so is a continue for a
+    # healthy resource or one named with the wrong members.
+    retry_first = _error(baryon.retry_deployment, id=failed_id)
+    assert retry_first["Code"] == "ConflictException", retry_first
+    assert "ContinueUpdateRollback" in retry_first["Message"]
+    healthy = _error(
+        baryon.continue_update_rollback, resourceType="ENVIRONMENT", environmentName=HEALTHY
+    )
+    assert healthy["Code"] == "ConflictException" and "no failed rollback" in healthy["Message"]
+    named_wrong = _error(
+        baryon.continue_update_rollback, resourceType="ENVIRONMENT", serviceName=ENV
+    )
+    assert named_wrong["Code"] == "ValidationException", named_wrong
+
+    # Continuing while the bucket is still missing fails again, and says so.
+    again = baryon.continue_update_rollback(resourceType="ENVIRONMENT", environmentName=ENV)
+    assert again["deployment"]["status"] == "IN_PROGRESS"
+    still = _settle(proton, ENV)
+    assert still["lastAttemptedDeploymentId"] == again["deployment"]["id"]
+    assert still["deploymentStatus"] == "FAILED"
+    assert "NoSuchBucket" in still["deploymentStatusMessage"]
+    assert "continue-rollback" in still["deploymentStatusMessage"]
+
+    # Skipping the bucket that cannot roll back brings the stack back.
+    skipped = baryon.continue_update_rollback(
+        resourceType="ENVIRONMENT", environmentName=ENV, resourcesToSkip=["Bucket"]
+    )["deployment"]
+    recovered = _settle(proton, ENV)
+    assert recovered["deploymentStatus"] == "SUCCEEDED", recovered.get("deploymentStatusMessage")
+    assert recovered["lastAttemptedDeploymentId"] == skipped["id"]
+    assert (recovered["templateMajorVersion"], recovered["templateMinorVersion"]) == ("1", "0")
+    assert stack(cloudformation, "environment", ENV)["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    assert any("skipping Bucket" in line for line in _log(server, skipped["id"]))
+    record = proton.get_deployment(id=skipped["id"])["deployment"]
+    assert record["deploymentStatus"] == "SUCCEEDED"
+
+    # With the drift repaired, the failed update runs again as a new deployment.
+    s3.create_bucket(Bucket=DRIFTED)
+    s3.delete_bucket(Bucket=TAKEN)
+    retried = baryon.retry_deployment(id=failed_id)["deployment"]
+    assert retried["id"] != failed_id and retried["targetResourceType"] == "ENVIRONMENT"
+    done = _settle(proton, ENV)
+    assert done["deploymentStatus"] == "SUCCEEDED", done.get("deploymentStatusMessage")
+    assert (done["templateMajorVersion"], done["templateMinorVersion"]) == ("1", "1")
+    assert stack(cloudformation, "environment", ENV)["StackStatus"] == "UPDATE_COMPLETE"

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from baryon.cloud.template_references import parse_template, unresolved_references
+from baryon.cloud.template_checks import parse_template, unresolved_references
 from baryon.render import parse_cloudformation, render_section
 from tests.render.cfn_lint import unexpected_errors
 from tests.render.corpus import (

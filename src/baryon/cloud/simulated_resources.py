@@ -425,7 +425,10 @@ class SimulatedResource(CloudFormationModel):
         """Nothing outside the stack holds a simulated resource."""
 
     def delete(self, account_id: str, region_name: str) -> None:
-        """Forgotten with the stack's resource map."""
+        """Forgotten with the stack's resource map. The events show when an update removes
+        it; a stack being deleted has already left moto's list, so its events stop there."""
+        self._record("DELETE_IN_PROGRESS", None)
+        self._record("DELETE_COMPLETE", self.note)
 
     def is_created(self) -> bool:
         return True

@@ -47,24 +47,24 @@ class Located:
     label: str
 
 
-def locate(session: Session, arns: Arns, ref: ResourceRef) -> Located:
-    """The resource ``ref`` names, locked for the deployment about to start; NotFound if
+def locate(session: Session, arns: Arns, ref: ResourceRef, *, lock: bool = True) -> Located:
+    """The resource ``ref`` names (``lock``: for the deployment about to start); NotFound if
     absent."""
     kind = ref.type
     if kind == DeploymentTargetResourceType.ENVIRONMENT:
-        environment = environments.find_environment(session, ref.environment or "", lock=True)
+        environment = environments.find_environment(session, ref.environment or "", lock=lock)
         return Located(
             environment, environments.target(arns, environment), environments.label(environment)
         )
     if kind == DeploymentTargetResourceType.COMPONENT:
-        component = components.find_component(session, ref.component or "", lock=True)
+        component = components.find_component(session, ref.component or "", lock=lock)
         return Located(component, components.target(arns, component), components.label(component))
-    service = services.find_service(session, ref.service or "", lock=True)
+    service = services.find_service(session, ref.service or "", lock=lock)
     if kind == DeploymentTargetResourceType.SERVICE_PIPELINE:
-        pipeline = services.find_pipeline(session, service, lock=True)
+        pipeline = services.find_pipeline(session, service, lock=lock)
         target = services.pipeline_target(session, arns, service)
         return Located(pipeline, target, f"The pipeline of service '{service.name}'")
-    instance = services.find_instance(session, service.name, ref.instance or "", lock=True)
+    instance = services.find_instance(session, service.name, ref.instance or "", lock=lock)
     label = f"Service instance '{instance.name}' of service '{service.name}'"
     return Located(instance, services.instance_target(arns, instance), label)
 
@@ -116,6 +116,43 @@ def _checked_skips(resources_to_skip: Sequence[str]) -> tuple[str, ...]:
         if name not in skip:
             skip.append(name)
     return tuple(skip)
+
+
+@dataclass(frozen=True)
+class Options:
+    """The ways out a resource offers now (what the portal shows as actions)."""
+
+    continue_rollback: bool  # its last deployment left a failed rollback
+    retryable: Deployment | None  # the failed deployment a retry would run again
+
+
+def options(session: Session, resource: Deployable) -> Options:
+    last_id = resource.last_attempted_deployment_id
+    last = session.get(Deployment, last_id) if last_id else None
+    if last is None or last.status not in RETRYABLE:
+        return Options(False, _recovered_from(session, last))
+    if last.rollback_failed:
+        return Options(True, None)
+    return Options(False, last if last.operation != DeploymentOperation.RECOVER else None)
+
+
+def _recovered_from(session: Session, last: Deployment | None) -> Deployment | None:
+    """After a successful continue: the failed deployment before the continues, if any."""
+    if last is None or last.operation != DeploymentOperation.RECOVER:
+        return None
+    if last.status != DeploymentStatus.SUCCEEDED:
+        return None
+    earlier = session.scalars(
+        select(Deployment)
+        .where(
+            Deployment.target_arn == last.target_arn,
+            Deployment.operation != DeploymentOperation.RECOVER,
+            Deployment.created_at < last.created_at,
+        )
+        .order_by(Deployment.created_at.desc())
+        .limit(1)
+    ).first()
+    return earlier if earlier is not None and earlier.status in RETRYABLE else None
 
 
 def retry(session: Session, arns: Arns, failed: Deployment, now: datetime) -> Deployment:

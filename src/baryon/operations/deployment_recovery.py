@@ -14,7 +14,9 @@ from baryon.domain import deployments, recovery
 from baryon.domain.errors import InvalidInput
 from baryon.domain.recovery import ResourceRef
 from baryon.operations.context import RequestContext
+from baryon.operations.deployment_history import provisioned_resources
 from baryon.operations.registry import baryon_operation
+from baryon.operations.resource_keys import ENVIRONMENT, INSTANCE, ResourceKey
 from baryon.service_models.baryon import (
     ContinueUpdateRollbackInput,
     ContinueUpdateRollbackOutput,
@@ -77,6 +79,40 @@ def retry(ctx: RequestContext, deployment_id: str) -> StartedDeployment:
         started = _started(deployment)
     ctx.jobs_enqueued()
     return started
+
+
+@dataclass(frozen=True)
+class RecoveryOptions:
+    """What a resource's page offers: continue its failed rollback (skipping any of
+    ``skippable``, the engine's names for what it provisioned), retry a failed deployment."""
+
+    continue_rollback: bool
+    retry_id: str | None
+    skippable: tuple[str, ...]
+
+
+def recovery_options(ctx: RequestContext, key: ResourceKey) -> RecoveryOptions:
+    with ctx.db.session() as session:
+        located = recovery.locate(session, ctx.arns, ref_of_key(key), lock=False)
+        found = recovery.options(session, located.resource)
+        skippable = (
+            tuple(row.name for row in provisioned_resources(session, located.target.arn))
+            if found.continue_rollback
+            else ()
+        )
+        retry_id = found.retryable.id if found.retryable is not None else None
+        return RecoveryOptions(found.continue_rollback, retry_id, skippable)
+
+
+def ref_of_key(key: ResourceKey) -> ResourceRef:
+    """The portal's resource key as the recovery actions name a resource."""
+    if key.kind == ENVIRONMENT:
+        return ResourceRef(DeploymentTargetResourceType.ENVIRONMENT, environment=key.name)
+    if key.kind == INSTANCE:
+        return ResourceRef(
+            DeploymentTargetResourceType.SERVICE_INSTANCE, service=key.service, instance=key.name
+        )
+    return ResourceRef(DeploymentTargetResourceType.SERVICE_PIPELINE, service=key.service)
 
 
 def resource_ref(request: ContinueUpdateRollbackInput) -> ResourceRef:

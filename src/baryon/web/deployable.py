@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from baryon.operations import deployed_resources, previews
+from baryon.operations import deployed_resources, deployment_recovery, previews
 from baryon.operations.deployed_resources import ResourceStatus, Upgrade
 from baryon.operations.errors import Conflict, DomainError, NotFound
 from baryon.web import forms, members, resources, urls
@@ -41,6 +41,7 @@ def live_context(visit: Visit, key: PageKey) -> dict[str, Any]:
         "busy": status.busy,
         "can_cancel": status.can_cancel,
         "arn": status.arn,
+        "recovery": deployment_recovery.recovery_options(visit.context("recovery_options"), key),
     }
 
 
@@ -182,5 +183,41 @@ def cancel(key_of: KeyOf) -> Handler:
         key = key_of(visit)
         deployed_resources.cancel_deployment(visit.context("cancel_deployment"), key)
         return visit.redirect(key.url(), f"Cancelling the deployment of {key.label}.")
+
+    return handler
+
+
+# --- ways out of a failed deployment ----------------------------------------------------------
+
+
+def continue_rollback(key_of: KeyOf) -> Handler:
+    """ContinueUpdateRollback for the page's resource, skipping the checked resources."""
+
+    def handler(visit: Visit) -> Response:
+        key = key_of(visit)
+        request = deployment_recovery.RollbackRequest(
+            deployment_recovery.ref_of_key(key), tuple(visit.form.all("skip"))
+        )
+        try:
+            deployment_recovery.continue_rollback(visit.context("ContinueUpdateRollback"), request)
+        except DomainError as error:
+            return visit.redirect(key.url(), error.message)
+        return visit.redirect(key.url(), f"Continuing the rollback of {key.label}.")
+
+    return handler
+
+
+def retry(key_of: KeyOf) -> Handler:
+    """RetryDeployment of the deployment the form names (the page's failed one)."""
+
+    def handler(visit: Visit) -> Response:
+        key = key_of(visit)
+        try:
+            deployment_recovery.retry(
+                visit.context("RetryDeployment"), visit.form.get("deployment", "")
+            )
+        except DomainError as error:
+            return visit.redirect(key.url(), error.message)
+        return visit.redirect(key.url(), f"Retrying the failed deployment of {key.label}.")
 
     return handler

@@ -31,6 +31,8 @@ def _resource_routes(
         (f"{base}/edit", deployable.edit_page(key_of), BOTH, False),
         (f"{base}/upgrade/{{scope}}", deployable.upgrade_page(key_of), BOTH, False),
         (f"{base}/cancel", deployable.cancel(key_of), POST, False),
+        (f"{base}/continue-rollback", deployable.continue_rollback(key_of), POST, False),
+        (f"{base}/retry", deployable.retry(key_of), POST, False),
     ]
 
 

@@ -248,10 +248,12 @@ def _slug(text: str) -> str:
 
 
 def _fitted(text: str, schema: Mapping[str, Any], origin: Origin, salt: str) -> str:
-    """The conventional value if the schema's pattern and length allow it, else one made
-    from the pattern (an ARN then gets the stack's partition, region and account back)."""
-    if _fits(text, schema):
-        return text
+    """The conventional value (or its lower case: many names allow only that) if the schema's
+    pattern and length allow it, else one made from the pattern (an ARN then gets the stack's
+    partition, region and account back)."""
+    for candidate in (text, text.lower()):
+        if _fits(candidate, schema):
+            return candidate
     pattern = schema.get("pattern")
     if isinstance(pattern, str):
         made = _from_pattern(pattern, origin, salt)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -26,11 +28,11 @@ from tests.support.deploying import (
     publish_environment_template,
     stack,
 )
-from tests.support.processes import BaryonProcess, start_baryon
+from tests.support.processes import BaryonProcess, clean_environment, start_baryon
 
 SUFFIX = uuid.uuid4().hex[:6]
 TEMPLATE = f"rollback-{SUFFIX}"
-ENV, HEALTHY = f"drift{SUFFIX}", f"calm{SUFFIX}"
+ENV, HEALTHY, BY_CLI = f"drift{SUFFIX}", f"calm{SUFFIX}", f"cli{SUFFIX}"
 ROLE = {"protonServiceRoleArn": "arn:aws:iam::123456789012:role/proton"}
 DRIFTED, TAKEN = f"{ENV}-drift", f"{ENV}-taken"
 
@@ -97,12 +99,29 @@ def baryon(server: BaryonProcess) -> Any:
 def registry(server: BaryonProcess, proton: Any) -> Registry:
     registry = Registry(proton, server.client("s3"))
     publish_environment_template(registry, TEMPLATE, _files("v1"))
-    for name in (ENV, HEALTHY):
+    # 1.1 changes the bucket and adds one whose name each test takes out of band first.
+    publish_environment_template(registry, TEMPLATE, _files("v2", _TAKEN), major="1")
+    for name in (ENV, HEALTHY, BY_CLI):
         proton.create_environment(
-            name=name, templateName=TEMPLATE, templateMajorVersion="1", spec=env_spec(), **ROLE
+            name=name,
+            templateName=TEMPLATE,
+            templateMajorVersion="1",
+            templateMinorVersion="0",
+            spec=env_spec(),
+            **ROLE,
         )
         proton.get_waiter("environment_deployed").wait(name=name, WaiterConfig=FAST)
     return registry
+
+
+def _fail_with_its_rollback(server: BaryonProcess, proton: Any, name: str) -> dict[str, Any]:
+    """Drift (the bucket deleted, the name 1.1 wants taken), then the update to 1.1: it
+    fails, and so does its rollback."""
+    s3 = server.client("s3")
+    s3.delete_bucket(Bucket=f"{name}-drift")
+    s3.create_bucket(Bucket=f"{name}-taken")
+    proton.update_environment(name=name, deploymentType="MINOR_VERSION")
+    return _settle(proton, name)
 
 
 def _settle(proton: Any, name: str) -> dict[str, Any]:
@@ -124,12 +143,7 @@ def test_a_failed_rollback_is_continued_through_the_api_and_the_update_retried(
     server: BaryonProcess, proton: Any, baryon: Any, registry: Registry
 ) -> None:
     s3, cloudformation = server.client("s3"), server.client("cloudformation")
-    # Drift: the environment's bucket disappears, and the name the update wants is taken.
-    s3.delete_bucket(Bucket=DRIFTED)
-    s3.create_bucket(Bucket=TAKEN)
-    publish_environment_template(registry, TEMPLATE, _files("v2", _TAKEN), major="1")
-    proton.update_environment(name=ENV, deploymentType="MINOR_VERSION")
-    failed = _settle(proton, ENV)
+    failed = _fail_with_its_rollback(server, proton, ENV)
 
     # The failure names each failed resource with its reason and says what to run.
     assert failed["deploymentStatus"] == "FAILED"
@@ -193,3 +207,36 @@ def test_a_failed_rollback_is_continued_through_the_api_and_the_update_retried(
     assert done["deploymentStatus"] == "SUCCEEDED", done.get("deploymentStatusMessage")
     assert (done["templateMajorVersion"], done["templateMinorVersion"]) == ("1", "1")
     assert stack(cloudformation, "environment", ENV)["StackStatus"] == "UPDATE_COMPLETE"
+
+
+def _cli(server: BaryonProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "baryon.cli.main", "deployment", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean_environment(**{k: v for k, v in server.exports.items() if k != "AWS_DATA_PATH"}),
+    )
+
+
+def test_the_cli_continues_a_failed_rollback_and_refuses_a_healthy_resource(
+    server: BaryonProcess, proton: Any, registry: Registry
+) -> None:
+    failed = _fail_with_its_rollback(server, proton, BY_CLI)
+    assert failed["deploymentStatus"] == "FAILED"
+    command = f"continue-rollback --environment {BY_CLI}"
+    assert command in failed["deploymentStatusMessage"]
+
+    refused = _cli(server, "continue-rollback", "--environment", HEALTHY)
+    assert refused.returncode != 0
+    assert "ConflictException" in refused.stderr and "no failed rollback" in refused.stderr
+
+    done = _cli(server, *command.split(), "--skip", "Bucket", "--wait", "--timeout", "120")
+    assert done.returncode == 0, done.stderr
+    recovered = proton.get_environment(name=BY_CLI)["environment"]
+    assert recovered["deploymentStatus"] == "SUCCEEDED"
+    assert recovered["lastAttemptedDeploymentId"] == done.stdout.strip()
+
+    retried = _cli(server, "retry", failed["lastAttemptedDeploymentId"])
+    assert retried.returncode == 0, retried.stderr
+    assert retried.stdout.strip() != failed["lastAttemptedDeploymentId"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from baryon import __version__
+from baryon.cli.deployment import deployment
 from baryon.cli.keys import keys
 from baryon.cli.serve import cloud, server, up, worker
 from baryon.cli.template import template
@@ -24,6 +25,7 @@ cli.add_command(cloud)
 cli.add_command(keys)
 cli.add_command(template)
 cli.add_command(users)
+cli.add_command(deployment)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
-import botocore.session
 import click
-from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
 from baryon.api.validation import member_problems
@@ -23,7 +20,7 @@ from baryon.bundles.archive import pack_directory
 from baryon.bundles.errors import BundleError
 from baryon.bundles.limits import BundleLimits
 from baryon.bundles.loader import read_registration_file
-from baryon.service_models import MODELS_DIR
+from baryon.cli.api_clients import ApiClients, call
 from baryon.service_models.proton import (
     Provisioning,
     ServiceTemplateSupportedComponentSourceType,
@@ -88,11 +85,11 @@ def publish(
         archive = pack_directory(directory, BundleLimits())
     except BundleError as exc:
         raise click.ClickException(str(exc)) from exc
-    clients = _Clients()
+    clients = ApiClients()
     info = clients.baryon.get_server_info()
     bucket = info["bundleBucket"]
     key = f"{kind}-templates/{name}/{hashlib.sha256(archive).hexdigest()[:20]}.tar.gz"
-    _call(clients.s3(info).put_object, Bucket=bucket, Key=key, Body=archive)
+    call(clients.s3(info).put_object, Bucket=bucket, Key=key, Body=archive)
     console.print(f"Uploaded {len(archive):,} bytes to s3://{bucket}/{key}")
 
     _ensure_template(clients.proton, method, name, provisioning, customer_managed)
@@ -110,7 +107,7 @@ def publish(
             request["supportedComponentSources"] = [
                 ServiceTemplateSupportedComponentSourceType.DIRECTLY_DEFINED
             ]
-    created = _call(getattr(clients.proton, f"create_{method}_version"), **request)
+    created = call(getattr(clients.proton, f"create_{method}_version"), **request)
     version = created[f"{member}Version"]
     number = f"{version['majorVersion']}.{version['minorVersion']}"
     final = _follow(clients.proton, method, member, name, version, timeout)
@@ -119,7 +116,7 @@ def publish(
             f"{name} {number} failed to register: {final.get('statusMessage')}"
         )
     if publish_after:
-        _call(
+        call(
             getattr(clients.proton, f"update_{method}_version"),
             templateName=name,
             majorVersion=version["majorVersion"],
@@ -135,34 +132,6 @@ def publish(
     click.echo(final["arn"])
 
 
-class _Clients:
-    def __init__(self) -> None:
-        core = botocore.session.get_session()
-        # Baryon's extension model is not part of botocore; load it from the package.
-        core.get_component("data_loader").search_paths.append(str(MODELS_DIR))
-        self.session = boto3.session.Session(botocore_session=core)
-        self.proton = self.session.client("proton")
-        # AWS_ENDPOINT_URL_BARYON (in the env file) wins; otherwise Baryon serves its
-        # extensions where it serves Proton.
-        self.baryon = self._local("baryon", self.proton.meta.endpoint_url)
-
-    def s3(self, info: dict[str, Any]) -> Any:
-        return self._local("s3", info.get("cloudEndpoint"))
-
-    def _local(self, service: str, fallback: str | None) -> Any:
-        client = self.session.client(service)
-        if fallback and client.meta.endpoint_url.endswith(".amazonaws.com"):
-            return self.session.client(service, endpoint_url=fallback)
-        return client
-
-
-def _call(function: Any, **kwargs: Any) -> Any:
-    try:
-        return function(**kwargs)
-    except (ClientError, BotoCoreError) as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
 def _ensure_template(
     proton: Any, method: str, name: str, provisioning: str, customer_managed: bool
 ) -> None:
@@ -174,7 +143,7 @@ def _ensure_template(
     request: dict[str, Any] = {"name": name}
     if customer_managed:
         request[provisioning] = Provisioning.CUSTOMER_MANAGED
-    _call(getattr(proton, f"create_{method}"), **request)
+    call(getattr(proton, f"create_{method}"), **request)
     console.print(f"Created {method.replace('_', ' ')} {name}")
 
 
@@ -215,7 +184,7 @@ def _follow(
     deadline = time.monotonic() + timeout
     with console.status(f"Registering {name} {number}...") as status:
         while True:
-            current = _call(
+            current = call(
                 getattr(proton, f"get_{method}_version"),
                 templateName=name,
                 majorVersion=version["majorVersion"],

@@ -5,7 +5,9 @@ and adds a bucket whose name is taken fails, and its rollback fails too (the buc
 put back is gone). The failure names every failed resource and says what to run;
 ContinueUpdateRollback (boto3, the baryon model) continues the rollback -- again failing
 while the bucket is missing, then succeeding when told to skip it -- and RetryDeployment runs
-the failed update again once the drift is repaired.
+the failed update again once the drift is repaired. The CLI does the same through the API.
+A resource the local cloud only simulates says so in the deployment log and in Baryon's
+record of provisioned resources, while Proton's listing keeps Proton's shape.
 """
 
 from __future__ import annotations
@@ -240,3 +242,53 @@ def test_the_cli_continues_a_failed_rollback_and_refuses_a_healthy_resource(
     retried = _cli(server, "retry", failed["lastAttemptedDeploymentId"])
     assert retried.returncode == 0, retried.stderr
     assert retried.stdout.strip() != failed["lastAttemptedDeploymentId"]
+
+
+_SIMULATING_CFN = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Resources:
+  Vpc:
+    Type: AWS::EC2::VPC
+    Properties:
+      CidrBlock: 10.0.0.0/16
+  Namespace:
+    Type: AWS::ServiceDiscovery::PrivateDnsNamespace
+    Properties:
+      Name: '{{ environment.name }}.internal'
+      Vpc: !Ref Vpc
+Outputs:
+  NamespaceId:
+    Value: !GetAtt Namespace.Id
+"""
+
+
+def test_a_resource_the_local_cloud_simulates_says_so_in_the_log_and_the_records(
+    server: BaryonProcess, proton: Any, registry: Registry
+) -> None:
+    files = env_bundle()
+    files["infrastructure/cloudformation.yaml"] = _SIMULATING_CFN
+    template, name = f"simulating-{SUFFIX}", f"sim{SUFFIX}"
+    publish_environment_template(registry, template, files)
+    proton.create_environment(
+        name=name, templateName=template, templateMajorVersion="1", spec=env_spec(), **ROLE
+    )
+    environment = _settle(proton, name)
+    assert environment["deploymentStatus"] == "SUCCEEDED", environment
+    log = _log(server, environment["lastAttemptedDeploymentId"])
+    marked = "Namespace (AWS::ServiceDiscovery::PrivateDnsNamespace) CREATE_COMPLETE [simulated"
+    assert any(marked in line for line in log), log
+    assert any("simulated these resources" in line and "Namespace" in line for line in log)
+    assert not any("Vpc (AWS::EC2::VPC)" in line and "simulated" in line for line in log)
+
+    # Proton's shape is unchanged; Baryon's own record (the portal's table) keeps the mark.
+    listed = proton.list_environment_provisioned_resources(environmentName=name)
+    assert {r["name"]: r["provisioningEngine"] for r in listed["provisionedResources"]} == {
+        "Vpc": "CLOUDFORMATION",
+        "Namespace": "CLOUDFORMATION",
+    }
+    with sqlite3.connect(f"file:{server.data_dir / 'baryon.db'}?mode=ro", uri=True) as db:
+        rows = db.execute(
+            "SELECT name, simulated FROM provisioned_resources WHERE resource_arn = ?",
+            (environment["arn"],),
+        ).fetchall()
+    assert dict(rows) == {"Vpc": 0, "Namespace": 1}

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from baryon.cloud import stack_failures
+from baryon.cloud import resource_lifecycle_fixes, stack_failures
 from baryon.cloud.stack_failures import describe, failure_event, stack_event, stack_reason
 from baryon.cloud.stack_rollback import (
     PendingRollback,
@@ -111,6 +111,7 @@ def install(seconds: float) -> None:
             return
         _installed.append(seconds)
         stack_failures.install()
+        resource_lifecycle_fixes.install()
         backend_property = Response.cloudformation_backend
         create, update, delete = Response.create_stack, Response.update_stack, Response.delete_stack
 

@@ -19,7 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from baryon.cloud import cloudformation_timing, simulated_resources, template_front_end
+from baryon.cloud import (
+    cloudformation_timing,
+    service_fixes,
+    simulated_resources,
+    template_front_end,
+)
 from baryon.cloud.error_responses import answering_errors, propagating
 from baryon.cloud.request_gate import RequestGate, gated
 from baryon.cloud.state import StateFile, lock_state, write_atomically
@@ -93,6 +98,8 @@ def serve(
         # (or by the warm-up), so a cloud that never sees a stack skips it.
         if service == "cloudformation":
             _patch_cloudformation(stack_operation_seconds)
+        elif service in ("elb", "elbv2"):  # one endpoint; moto routes v2 by API version
+            service_fixes.install()
         return propagating(create_backend_app(service))
 
     app = answering_errors(DomainDispatcherApplication(backend_app_factory))
@@ -133,6 +140,7 @@ def _patch_cloudformation(stack_operation_seconds: float) -> None:
     """What makes moto's CloudFormation behave like AWS's; safe to call more than once.
     One at a time: each patch wraps the methods the previous one left."""
     with _patch_lock:
+        service_fixes.install()  # CloudFormation reaches the services' backends directly
         simulated_resources.install()
         template_front_end.install()
         cloudformation_timing.install(stack_operation_seconds)

@@ -482,6 +482,9 @@ def simulates(type_name: str) -> bool:
 # --- Attributes moto's own models lack ---------------------------------------------------------
 
 
+_CAMEL_WORD = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
 def fallback_attribute(resource: Any, type_name: str, attribute: str) -> Any:
     """A simulated value for an attribute the schema lists but moto's model cannot answer;
     `_MISSING` when the schema does not list it either."""
@@ -491,6 +494,9 @@ def fallback_attribute(resource: Any, type_name: str, attribute: str) -> Any:
     identity = str(getattr(resource, "physical_resource_id", "") or "")
     if identity and _names_the_resource(kind, attribute):
         return identity
+    known = _known_value(resource, kind, attribute)
+    if known is not None:
+        return known
     origin = Origin(
         stack_name=str(getattr(resource, "logical_resource_id", "") or "stack"),
         logical_id=str(getattr(resource, "logical_resource_id", "") or "Resource"),
@@ -500,6 +506,23 @@ def fallback_attribute(resource: Any, type_name: str, attribute: str) -> Any:
         created=_FIXED_TIME,
     )
     return attribute_value(kind, attribute, origin, {})
+
+
+def _known_value(resource: Any, kind: ResourceType, attribute: str) -> Any:
+    """What moto's object already holds under the attribute's own name (``TargetGroupName``
+    as ``target_group_name``, or as ``name``/``arn`` when the attribute is the type's own
+    name or ARN): the real value beats a made-up one."""
+    short = kind.name.split("::")[-1]
+    candidates = [_CAMEL_WORD.sub("_", attribute).lower()]
+    if attribute in ("Name", f"{short}Name"):
+        candidates.append("name")
+    if attribute in ("Arn", f"{short}Arn"):
+        candidates.append("arn")
+    for candidate in candidates:
+        value = getattr(resource, candidate, None)
+        if isinstance(value, str | int | float | list) and not isinstance(value, bool) and value:
+            return value
+    return None
 
 
 def _names_the_resource(kind: ResourceType, attribute: str) -> bool:

@@ -43,7 +43,7 @@ Outputs:
 
 
 def unsupported_output_template() -> str:
-    """moto creates no AWS::CodePipeline::Pipeline and drops the output that refers to it."""
+    """moto has no AWS::CodePipeline::Pipeline: the local cloud simulates it."""
     return json.dumps({
         "Resources": {
             "Queue": {"Type": "AWS::SQS::Queue"},

@@ -232,16 +232,19 @@ def test_destroy_waits_for_an_update_in_progress(
     assert io.logged("UPDATE_IN_PROGRESS: waiting before deleting it")
 
 
-def test_missing_outputs_are_a_warning_not_a_failure(
+def test_a_resource_the_local_cloud_simulates_is_marked_simulated(
     provisioner: CloudFormationProvisioner, resource: ResourceIdentity
 ) -> None:
     io = RecordingIO()
     outcome = provisioner.deploy(spec(resource, unsupported_output_template()), io)
     assert outcome.status == "SUCCEEDED", outcome.message
-    assert set(outcome.outputs) == {"QueueUrl"}
-    assert [r.name for r in outcome.resources] == ["Queue"]  # moto's blank row is skipped
-    warnings = [line for line in io.lines if line.startswith("warning:")]
-    assert len(warnings) == 1 and "PipelineName" in warnings[0]
+    assert set(outcome.outputs) == {"QueueUrl", "PipelineName"}
+    assert {r.name: r.simulated for r in outcome.resources} == {"Queue": False, "Pipeline": True}
+    assert io.logged("Pipeline (AWS::CodePipeline::Pipeline) CREATE_COMPLETE [simulated")
+    assert io.logged(
+        "the local cloud simulated these resources (nothing real was created): Pipeline"
+    )
+    assert not io.logged("Queue (AWS::SQS::Queue) CREATE_COMPLETE [simulated")
 
 
 class DescribeStacksBreaksAfterCreate:

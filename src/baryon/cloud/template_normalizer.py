@@ -229,6 +229,22 @@ def _namer(original: Callable[[str, str, str], str]) -> Callable[[str, str, str]
             return name.lower()
         if resource_type.startswith("AWS::ElasticLoadBalancingV2::"):
             return re.sub(r"-{2,}", "-", name).strip("-")[:32]
+        if name == f"{stack_name}-{logical_id}-{name.rsplit('-', 1)[-1]}":
+            return _within(name.rsplit("-", 1)[-1], stack_name, logical_id, _GENERATED_NAME_MAX)
         return name
 
     return generate_resource_name
+
+
+# AWS keeps the names it generates short enough for the strictest of the types that take one
+# (IAM roles and Lambda functions: 64): a long stack name is cut, never the unique suffix.
+# moto writes the whole stack name, and then cuts the end off (SQS at 80), so two stacks
+# whose names differ only at the end got the same queue.
+_GENERATED_NAME_MAX = 64
+
+
+def _within(suffix: str, stack_name: str, logical_id: str, limit: int) -> str:
+    room = limit - len(suffix) - 2
+    logical = logical_id[: max(room // 2, room - len(stack_name))]
+    stack = stack_name[: room - len(logical)]
+    return f"{stack}-{logical}-{suffix}"

@@ -255,6 +255,7 @@ class DescribeStacksBreaksAfterCreate:
     def __init__(self, endpoint: str, answer: tuple[int, str, bytes]) -> None:
         self.endpoint, self.answer = endpoint, answer
         self.created, self.healed, self.calls = False, False, 0
+        self.stack_name = ""
 
     def client(self) -> Any:
         client = cloud_client(self.endpoint, "cloudformation")
@@ -363,6 +364,48 @@ def test_throttling_is_waited_out_longer_than_a_server_error(
     assert "DescribeStacks kept failing (5 attempts)" in outcome.message
     assert "Throttling: Rate exceeded" in outcome.message
     assert sum("retrying" in line for line in io.lines) == 4
+    broken.healed = True
+    assert make_provisioner(timed_cloud.endpoint).destroy(resource, RecordingIO()).status == (
+        "SUCCEEDED"
+    )
+
+
+class DescribeStacksBreaksOnceAResourceFailed(DescribeStacksBreaksAfterCreate):
+    """DescribeStacks fails from the moment the stack's events show a failed resource, so
+    the provisioner's wait ends in a cloud failure with the resource's failure unread."""
+
+    def _answer(self, request: Any, **kwargs: Any) -> AWSResponse | None:
+        if self.created and not self.healed and not self.calls:
+            plain = cloud_client(self.endpoint, "cloudformation")
+            stacks = plain.describe_stacks()["Stacks"]
+            events = [
+                e
+                for stack in stacks
+                if stack["StackName"] == self.stack_name
+                for e in plain.describe_stack_events(StackName=stack["StackId"])["StackEvents"]
+            ]
+            if not any(e["ResourceStatus"].endswith("_FAILED") for e in events):
+                return None
+        return super()._answer(request, **kwargs)
+
+
+def test_a_cloud_failure_mid_wait_still_names_the_failed_resource(
+    timed_cloud: Any, resource: ResourceIdentity, name: str
+) -> None:
+    bucket = f"taken-{name[-12:]}"
+    cloud_client(timed_cloud.endpoint, "s3").create_bucket(Bucket=bucket)
+    broken = DescribeStacksBreaksOnceAResourceFailed(timed_cloud.endpoint, _INTERNAL_FAILURE)
+    broken.stack_name = name
+    provisioner = make_provisioner(timed_cloud.endpoint, server_error_pause=0.05)
+    provisioner.client_factory = broken.client
+    io = RecordingIO()
+    outcome = provisioner.deploy(spec(resource, taken_bucket_template(bucket)), io)
+
+    assert outcome.status == "FAILED" and outcome.message is not None
+    assert "InternalFailure: DescribeStacks failed" in outcome.message
+    assert "failed resources: Bucket (AWS::S3::Bucket) CREATE_FAILED" in outcome.message
+    assert "BucketAlreadyExists" in outcome.message
+    assert io.logged("Bucket (AWS::S3::Bucket) CREATE_FAILED: ")
     broken.healed = True
     assert make_provisioner(timed_cloud.endpoint).destroy(resource, RecordingIO()).status == (
         "SUCCEEDED"

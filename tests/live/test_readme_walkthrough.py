@@ -1,0 +1,76 @@
+"""The README's walkthrough, run as written: the unmodified AWS CLI and the baryon CLI publish
+AWS's fargate-env and load-balanced-fargate-svc samples and deploy them with their own specs.
+
+Only the `git clone` line is replaced (there is no network here): the samples are linked from
+../shared instead, which is the same repository at a pinned commit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import BaryonProcess, clean_environment, start_baryon
+from tests.support.samples import REPO, SAMPLES
+
+pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/samples is absent")
+
+CLONE = re.compile(r"^git clone \S+aws-proton-cloudformation-sample-templates (\S+)$")
+SECTIONS = ("## Publishing templates", "## Deploying environments and services")
+
+
+def walkthrough() -> list[str]:
+    """The shell blocks of the README's two walkthrough sections, in order, one command per
+    entry (continuation lines joined)."""
+    text = (REPO / "README.md").read_text()
+    commands: list[str] = []
+    for heading in SECTIONS:
+        section = text[text.index(heading) :]
+        block = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
+        assert block is not None, f"no shell block under {heading}"
+        commands += block.group(1).replace("\\\n", " ").strip().splitlines()
+    return [" ".join(command.split()) for command in commands]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
+    process = start_baryon(
+        tmp_path_factory.mktemp("readme"), env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.2"}
+    )
+    yield process
+    process.stop()
+
+
+def test_the_readme_walkthrough_deploys_fargate_env_and_a_service(
+    server: BaryonProcess, tmp_path: Path
+) -> None:
+    commands = walkthrough()
+    assert any(command.startswith("aws proton wait service-created") for command in commands)
+    env = clean_environment(**server.exports)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    printed: dict[str, str] = {}
+    for command in commands:
+        clone = CLONE.match(command)
+        if clone is not None:
+            (tmp_path / clone.group(1)).symlink_to(SAMPLES)
+            continue
+        done = subprocess.run(
+            ["bash", "-c", command],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
+        printed[command] = done.stdout
+    instance_outputs = next(v for k, v in printed.items() if "list-service-instance-outputs" in k)
+    pipeline_outputs = next(v for k, v in printed.items() if "list-service-pipeline-outputs" in k)
+    assert "ServiceURL" in instance_outputs, instance_outputs
+    assert "PipelineEndpoint" in pipeline_outputs, pipeline_outputs

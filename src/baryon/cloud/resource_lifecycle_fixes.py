@@ -12,12 +12,22 @@ update path:
   value change of an unnamed parameter replaced it, and any later update re-created a name
   that was gone. AWS updates the value in place and replaces the parameter only on a rename.
 - SQS queue: a QueueName change was ignored; on AWS it replaces the queue.
+- Deletion: moto deletes a stack's resource through the model's ``delete(account_id,
+  region_name)`` (else ``delete_from_cloudformation_json``); ECS services, clusters and task
+  definitions, ELBv2 listeners, rules and target groups, Lambda permissions and IAM managed
+  policies have neither, so their stack's delete "succeeded" and left them behind. The EC2
+  network models are in ``ec2_lifecycle_fixes``. Each delete treats a resource already gone
+  as deleted, as CloudFormation does, and is a method on the class, so no object gains an
+  attribute a state snapshot would have to carry (the Lambda permission keeps two strings).
 """
 
 from __future__ import annotations
 
 import threading
+from enum import StrEnum
 from typing import Any
+
+from baryon.cloud import ec2_lifecycle_fixes
 
 _installed: list[bool] = []
 _install_lock = threading.Lock()
@@ -40,6 +50,8 @@ def install() -> None:
         _patch(Parameter, "create_from_cloudformation_json", _create_parameter)
         _patch(Parameter, "update_from_cloudformation_json", _update_parameter)
         _patch(Queue, "update_from_cloudformation_json", _queue_update(queue_update))
+        _install_deletions()
+        ec2_lifecycle_fixes.install()
 
 
 def _patch(model: Any, name: str, function: Any) -> None:
@@ -174,3 +186,142 @@ def _queue_update(original: Any) -> Any:
         return replacement
 
     return update
+
+
+# --- Deletion of models moto leaves behind ---------------------------------------------------
+
+
+def _install_deletions() -> None:
+    from moto.awslambda.models import Permission
+    from moto.ecs.models import Cluster, Service, TaskDefinition
+    from moto.elbv2.models import FakeListener, FakeListenerRule, FakeTargetGroup
+    from moto.iam.models import ManagedPolicy
+
+    deletions: list[tuple[Any, Any]] = [
+        (Service, _delete_ecs_service),
+        (Cluster, _delete_ecs_cluster),
+        (TaskDefinition, _deregister_task_definition),
+        (FakeListener, _delete_listener),
+        (FakeListenerRule, _delete_listener_rule),
+        (FakeTargetGroup, _delete_target_group),
+        (Permission, _remove_lambda_permission),
+        (ManagedPolicy, _delete_managed_policy),
+    ]
+    for model, delete in deletions:
+        model.delete = delete
+    create_permission = Permission.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    _patch(Permission, "create_from_cloudformation_json", _noted_permission(create_permission))
+
+
+class EcsStatus(StrEnum):
+    """ECS keeps a deleted service or cluster and a deregistered task definition, INACTIVE."""
+
+    INACTIVE = "INACTIVE"
+
+
+def _ecs(account_id: str, region_name: str) -> Any:
+    from moto.ecs.models import ecs_backends
+
+    return ecs_backends[account_id][region_name]
+
+
+def _delete_ecs_service(service: Any, account_id: str, region_name: str) -> None:
+    backend = _ecs(account_id, region_name)
+    current = backend.services.get(f"{service.cluster_name}:{service.name}")
+    if current is None or current.status == EcsStatus.INACTIVE:
+        return
+    # CloudFormation scales the service to zero and deletes it: moto's force does both.
+    backend.delete_service(service.cluster_name, service.name, force=True)
+
+
+def _delete_ecs_cluster(cluster: Any, account_id: str, region_name: str) -> None:
+    backend = _ecs(account_id, region_name)
+    current = backend.clusters.get(cluster.name)
+    if current is not None and current.status != EcsStatus.INACTIVE:
+        backend.delete_cluster(cluster.name)
+
+
+def _deregister_task_definition(definition: Any, account_id: str, region_name: str) -> None:
+    revisions = _ecs(account_id, region_name).task_definitions.get(definition.family, {})
+    current = revisions.get(definition.revision)
+    if current is not None:
+        current.status = EcsStatus.INACTIVE
+
+
+def _elbv2(account_id: str, region_name: str) -> Any:
+    from moto.elbv2.models import elbv2_backends
+
+    return elbv2_backends[account_id][region_name]
+
+
+def _delete_listener(listener: Any, account_id: str, region_name: str) -> None:
+    backend = _elbv2(account_id, region_name)
+    balancer = backend.load_balancers.get(listener.load_balancer_arn)
+    if balancer is not None and listener.arn in balancer.listeners:
+        backend.delete_listener(listener.arn)
+
+
+def _delete_listener_rule(rule: Any, account_id: str, region_name: str) -> None:
+    _elbv2(account_id, region_name).delete_rule(rule.arn)  # moto ignores an unknown rule
+
+
+def _delete_target_group(group: Any, account_id: str, region_name: str) -> None:
+    backend = _elbv2(account_id, region_name)
+    if group.arn in backend.target_groups:
+        # Still used by a listener or rule: moto raises ResourceInUse, as AWS does, and the
+        # stack's delete retries once they are gone.
+        backend.delete_target_group(group.arn)
+
+
+def _lambda(account_id: str, region_name: str) -> Any:
+    from moto.awslambda.models import lambda_backends
+
+    return lambda_backends[account_id][region_name]
+
+
+def _noted_permission(original: Any) -> Any:
+    """moto's Permission object keeps neither its function nor its statement: note both."""
+
+    def create(
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        properties = cloudformation_json["Properties"]
+        function = _lambda(account_id, region_name).get_function(properties["FunctionName"])
+        permission = original(
+            cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+        )
+        permission.function_name = str(function.function_name)
+        permission.statement_id = str(function.policy.statements[-1]["Sid"])
+        return permission
+
+    return create
+
+
+def _remove_lambda_permission(permission: Any, account_id: str, region_name: str) -> None:
+    name = getattr(permission, "function_name", None)
+    if name is None:  # created before this fix was installed: nothing to find it by
+        return
+    for function in _lambda(account_id, region_name).list_functions():
+        if function.function_name == name:
+            statements = function.policy.statements
+            statements[:] = [s for s in statements if s.get("Sid") != permission.statement_id]
+
+
+def _delete_managed_policy(policy: Any, account_id: str, region_name: str) -> None:
+    from moto.iam.models import iam_backends
+    from moto.utilities.utils import get_partition
+
+    backend = iam_backends[account_id][get_partition(region_name)]
+    if policy.arn not in backend.managed_policies:
+        return
+    # CloudFormation detaches the policy from every role, user and group before deleting it.
+    for holders in (backend.roles, backend.users, backend.groups):
+        for holder in holders.values():
+            if policy.arn in holder.managed_policies:
+                policy.detach_from(holder)
+    backend.delete_policy(policy.arn)

@@ -7,7 +7,8 @@ VPC then kept its attached internet gateway, its extra route tables and its NAT 
 (each with an ENI and an Elastic IP), and its delete ended DELETE_FAILED with
 DependencyViolation. A further leak: moto gives an instance's primary network interface
 DeleteOnTermination=false, where AWS defaults it to true, so an Auto Scaling group's
-terminated instance kept its ENI in the VPC.
+terminated instance kept its ENI in the VPC. And moto's DeleteNatGateway (API or stack)
+only marked the gateway deleted, keeping its ENI and its Elastic IP's association.
 
 Each ``delete`` here goes through moto's own EC2 backend and treats a resource that is
 already gone as deleted, as CloudFormation does. They are methods on the classes, so no
@@ -16,7 +17,12 @@ object gains an attribute that a state snapshot would have to carry.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
+
+
+class NatGatewayState(StrEnum):
+    DELETED = "deleted"
 
 
 def install() -> None:
@@ -24,7 +30,7 @@ def install() -> None:
     from moto.ec2.models.elastic_ip_addresses import ElasticAddress
     from moto.ec2.models.instances import Instance
     from moto.ec2.models.internet_gateways import InternetGateway
-    from moto.ec2.models.nat_gateways import NatGateway
+    from moto.ec2.models.nat_gateways import NatGateway, NatGatewayBackend
     from moto.ec2.models.route_tables import Route, RouteTable
     from moto.ec2.models.subnets import SubnetRouteTableAssociation
     from moto.ec2.models.vpcs import VPCEndPoint
@@ -42,7 +48,9 @@ def install() -> None:
     ]
     for model, delete in deletions:
         model.delete = delete
-    instance_model: Any = Instance  # moto's class is typed, its patching is not
+    gateways: Any = NatGatewayBackend  # moto's classes are typed, their patching is not
+    gateways.delete_nat_gateway = _nat_gateway_interface_freed(gateways.delete_nat_gateway)
+    instance_model: Any = Instance
     instance_model.prep_nics = _primary_interfaces_deleted_on_termination(Instance.prep_nics)
 
 
@@ -102,16 +110,27 @@ def _delete_subnet_association(association: Any, account_id: str, region_name: s
 def _delete_nat_gateway(gateway: Any, account_id: str, region_name: str) -> None:
     backend = _ec2(account_id, region_name)
     current = backend.nat_gateways.get(gateway.id)
-    if current is None or current.state == "deleted":
-        return
-    interface = current._eni
-    for address in list(backend.addresses):
-        if address.eni is interface:
-            backend.disassociate_address(address=address.public_ip)
-    if interface.id in backend.enis:
-        backend.delete_network_interface(interface.id)
-    # AWS, like moto, keeps a deleted NAT gateway visible in the state "deleted" for a while.
-    backend.delete_nat_gateway(gateway.id)
+    if current is not None and current.state != NatGatewayState.DELETED:
+        backend.delete_nat_gateway(gateway.id)
+
+
+def _nat_gateway_interface_freed(delete_nat_gateway: Any) -> Any:
+    """moto's DeleteNatGateway (the API's and so the stack's) only marks the gateway deleted;
+    AWS also disassociates its Elastic IP and deletes its network interface."""
+
+    def delete(backend: Any, nat_gateway_id: str) -> Any:
+        gateway = backend.nat_gateways.get(nat_gateway_id)
+        if gateway is not None:
+            interface = gateway._eni
+            for address in list(backend.addresses):
+                if address.eni is interface:
+                    backend.disassociate_address(address=address.public_ip)
+            if interface.id in backend.enis:
+                backend.delete_network_interface(interface.id)
+        # AWS, like moto, keeps a deleted NAT gateway visible as "deleted" for a while.
+        return delete_nat_gateway(backend, nat_gateway_id)
+
+    return delete
 
 
 def _release_address(address: Any, account_id: str, region_name: str) -> None:

@@ -8,6 +8,7 @@ deployment, and concurrent updates of one instance: exactly one wins, never a 50
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from tests.support.deploying import (
     publish_environment_template,
     publish_service_template,
     service_spec,
+    stack,
 )
 from tests.support.processes import BaryonProcess, start_baryon
 
@@ -61,7 +63,10 @@ def deployed(server: BaryonProcess, proton: Any) -> dict[str, Any]:
     ids: dict[str, Any] = {}
     proton.create_environment(
         protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
-        name=ENV, templateName=ENV_TEMPLATE, templateMajorVersion="1", spec=env_spec()
+        name=ENV,
+        templateName=ENV_TEMPLATE,
+        templateMajorVersion="1",
+        spec=env_spec(),
     )
     proton.get_waiter("environment_deployed").wait(name=ENV, WaiterConfig=FAST)
     ids["env-create"] = proton.get_environment(name=ENV)["environment"]["lastSucceededDeploymentId"]
@@ -279,7 +284,9 @@ def test_delete_deployment(proton: Any, deployed: dict[str, Any]) -> None:
         proton.delete_deployment(id=str(uuid.uuid4()))
 
 
-def test_cancel_service_pipeline_deployment(proton: Any, deployed: dict[str, Any]) -> None:
+def test_cancel_service_pipeline_deployment(
+    server: BaryonProcess, proton: Any, deployed: dict[str, Any]
+) -> None:
     before = proton.get_service(name=SERVICE)["service"]["pipeline"]
     kept = outputs(proton.list_service_pipeline_outputs(serviceName=SERVICE)["outputs"])
     with pytest.raises(proton.exceptions.ConflictException, match="no deployment in progress"):
@@ -290,6 +297,9 @@ def test_cancel_service_pipeline_deployment(proton: Any, deployed: dict[str, Any
         deploymentType="CURRENT_VERSION",
         spec="proton: ServiceSpec\npipeline:\n  dockerfile: Dockerfile.cancelled\n",
     )
+    # Cancelled once its stack update runs: a job cancelled before a worker takes it ends at
+    # once, and this test is about the CANCELLING that lasts while the cloud rolls back.
+    _wait_for_stack(server, "UPDATE_IN_PROGRESS", "service-pipeline", SERVICE)
     cancelling = proton.cancel_service_pipeline_deployment(serviceName=SERVICE)["pipeline"]
     assert cancelling["deploymentStatus"] == "CANCELLING"
     with pytest.raises(proton.exceptions.ConflictException):
@@ -371,3 +381,11 @@ def test_concurrent_updates_of_one_instance(server: BaryonProcess, proton: Any) 
         if d["deploymentStatus"] not in ("SUCCEEDED", "FAILED", "CANCELLED")
     ]
     assert running == []
+
+
+def _wait_for_stack(server: BaryonProcess, status: str, kind: str, *names: str) -> None:
+    cloudformation = server.client("cloudformation", endpoint_url=server.cloud_endpoint)
+    deadline = time.monotonic() + 60
+    while (shown := stack(cloudformation, kind, *names)) is None or shown["StackStatus"] != status:
+        assert time.monotonic() < deadline, f"the stack never showed {status}: {shown}"
+        time.sleep(0.05)

@@ -420,3 +420,41 @@ def test_a_stack_restored_from_a_snapshot_deletes_everything_it_made(tmp_path: P
         )
     finally:
         restarted.stop()
+
+
+def test_deleting_a_stack_revokes_the_ingress_rules_it_added_to_another_stacks_group(
+    cloud: LocalCloudProcess,
+) -> None:
+    cfn, ec2 = client(cloud, "cloudformation"), client(cloud, "ec2")
+    groups = {
+        "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.3.0.0/16"}},
+        **{
+            name: {
+                "Type": "AWS::EC2::SecurityGroup",
+                "Properties": {"GroupDescription": name, "VpcId": {"Ref": "Vpc"}},
+            }
+            for name in ("Service", "Balancer")
+        },
+    }
+    ids = physical_ids(cfn, deploy(cfn, "groups", json.dumps({"Resources": groups})))
+
+    def ingress(extra: dict[str, Any]) -> dict[str, Any]:
+        rule = {"GroupId": ids["Service"], "IpProtocol": "tcp", "FromPort": 80, "ToPort": 80}
+        return {"Type": "AWS::EC2::SecurityGroupIngress", "Properties": {**rule, **extra}}
+
+    rules = {
+        "FromBalancer": ingress({"SourceSecurityGroupId": ids["Balancer"]}),
+        "FromOffice": ingress({"CidrIp": "192.0.2.0/24", "Description": "office"}),
+    }
+    rules_stack = deploy(cfn, "rules", json.dumps({"Resources": rules}))
+
+    def permissions() -> list[Any]:
+        (group,) = ec2.describe_security_groups(GroupIds=[ids["Service"]])["SecurityGroups"]
+        return list(group["IpPermissions"])
+
+    assert permissions()
+
+    deleted = delete(cfn, rules_stack)
+
+    assert deleted["StackStatus"] == "DELETE_COMPLETE", deleted.get("StackStatusReason")
+    assert permissions() == []

@@ -17,6 +17,7 @@ object gains an attribute that a state snapshot would have to carry.
 
 from __future__ import annotations
 
+import contextlib
 from enum import StrEnum
 from typing import Any
 
@@ -32,6 +33,7 @@ def install() -> None:
     from moto.ec2.models.internet_gateways import InternetGateway
     from moto.ec2.models.nat_gateways import NatGateway, NatGatewayBackend
     from moto.ec2.models.route_tables import Route, RouteTable
+    from moto.ec2.models.security_groups import SecurityGroupIngress
     from moto.ec2.models.subnets import SubnetRouteTableAssociation
     from moto.ec2.models.vpcs import VPCEndPoint
     from moto.ec2.models.vpn_gateway import VPCGatewayAttachment
@@ -45,6 +47,7 @@ def install() -> None:
         (NatGateway, _delete_nat_gateway),
         (ElasticAddress, _release_address),
         (VPCEndPoint, _delete_vpc_endpoint),
+        (SecurityGroupIngress, _revoke_ingress),
     ]
     for model, delete in deletions:
         model.delete = delete
@@ -148,6 +151,35 @@ def _delete_vpc_endpoint(endpoint: Any, account_id: str, region_name: str) -> No
     # finds nothing left to free.
     if endpoint.state != "deleted":
         _ec2(account_id, region_name).delete_vpc_endpoints([endpoint.id])
+
+
+def _revoke_ingress(ingress: Any, account_id: str, region_name: str) -> None:
+    from moto.ec2.exceptions import (
+        InvalidPermissionNotFoundError,
+        InvalidSecurityGroupNotFoundError,
+    )
+
+    properties = ingress.properties
+    cidr = properties.get("CidrIp")
+    source = {
+        key: properties[name]
+        for key, name in (
+            ("GroupId", "SourceSecurityGroupId"),
+            ("GroupName", "SourceSecurityGroupName"),
+        )
+        if properties.get(name)
+    }
+    ranges = [{"CidrIp": cidr, "Description": properties.get("Description")}] if cidr else []
+    # The rule, or its group, may already be gone.
+    with contextlib.suppress(InvalidPermissionNotFoundError, InvalidSecurityGroupNotFoundError):
+        _ec2(account_id, region_name).revoke_security_group_ingress(
+            group_name_or_id=ingress.security_group.id,
+            ip_protocol=properties.get("IpProtocol"),
+            from_port=properties.get("FromPort"),
+            to_port=properties.get("ToPort"),
+            ip_ranges=ranges,
+            source_groups=[source] if source else [],
+        )
 
 
 def _primary_interfaces_deleted_on_termination(prep_nics: Any) -> Any:

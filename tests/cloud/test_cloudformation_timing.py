@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from baryon.cloud.process import LocalCloudProcess
-from tests.cloud.test_local_cloud import client
+from tests.support.local_cloud import client, settle, status
 
 WINDOW = 1.0
 
@@ -49,19 +49,6 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloudProces
 @pytest.fixture(scope="module")
 def cfn(cloud: LocalCloudProcess) -> Any:
     return client(cloud, "cloudformation")
-
-
-def status(cfn: Any, stack: str) -> str:
-    return str(cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"])
-
-
-def settle(cfn: Any, stack: str) -> str:
-    """Polls until the stack leaves *_IN_PROGRESS; generous bound, no timing assertion."""
-    deadline = time.monotonic() + 60
-    while (current := status(cfn, stack)).endswith("_IN_PROGRESS"):
-        assert time.monotonic() < deadline, f"{stack} stuck in {current}"
-        time.sleep(0.05)
-    return current
 
 
 def stack_events(cfn: Any, stack: str) -> list[str]:

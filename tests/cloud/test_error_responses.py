@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from baryon.cloud.process import LocalCloudProcess
-from tests.cloud.test_local_cloud import client
+from tests.support.local_cloud import client
 
 
 @pytest.fixture(scope="module")

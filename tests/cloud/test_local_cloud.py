@@ -15,26 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from baryon.cloud.process import LocalCloudProcess
 from baryon.cloud.server import SNAPSHOT_INTERVAL
-
-NO_RETRIES = Config(retries={"mode": "standard", "max_attempts": 1}, read_timeout=60)
-
-
-def client(cloud: LocalCloudProcess, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=cloud.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=NO_RETRIES,
-    )
+from tests.support.local_cloud import client
 
 
 def template(with_greeting_output: bool = False) -> str:

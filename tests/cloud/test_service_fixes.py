@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from baryon.cloud.process import LocalCloudProcess
+from tests.support.local_cloud import client
 
-NO_RETRIES = Config(retries={"mode": "standard", "max_attempts": 1})
 STACK = """\
 Resources:
   Vpc:
@@ -37,17 +34,6 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloudProces
     folder = tmp_path_factory.mktemp("service-fixes")
     with LocalCloudProcess(state_file=None, log_file=Path(folder, "cloud.log")) as process:
         yield process
-
-
-def client(cloud: LocalCloudProcess, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=cloud.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=NO_RETRIES,
-    )
 
 
 def test_a_target_group_name_with_two_hyphens_in_a_row_is_created_as_given(

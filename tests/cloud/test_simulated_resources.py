@@ -10,9 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from baryon.cloud import resource_schemas
@@ -26,8 +24,8 @@ from baryon.cloud.simulated_resources import (
     simulates,
     simulation_note,
 )
+from tests.support.local_cloud import client
 
-NO_RETRIES = Config(retries={"mode": "standard", "max_attempts": 1}, read_timeout=60)
 STACK_ID = "arn:aws:cloudformation:us-east-1:123456789012:stack/env-dev/0f0e7a60-1111-2222"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -145,17 +143,6 @@ def test_a_simulated_resource_survives_pickling() -> None:
 
 
 # --- The real local cloud ----------------------------------------------------------------------
-
-
-def client(cloud: LocalCloudProcess, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=cloud.endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=NO_RETRIES,
-    )
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from baryon.cloud import resource_lifecycle_fixes
 from baryon.cloud.process import LocalCloudProcess
 from baryon.cloud.simulated_resources import simulates
 from baryon.render import parse_cloudformation, render_text
-from tests.cloud.test_local_cloud import client
 from tests.render import corpus
+from tests.support.local_cloud import client
 from tests.support.samples import SAMPLES
 
 # An image moto knows in every region.

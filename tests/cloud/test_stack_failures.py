@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from baryon.cloud.process import LocalCloudProcess
-from tests.cloud.test_local_cloud import client
-from tests.cloud.test_stack_rollback import reason, settle
+from tests.support.local_cloud import client, reason, settle
 
 
 @pytest.fixture(scope="module", params=[0.0, 1.0], ids=["instant", "timed"])

@@ -4,7 +4,6 @@ every kind of resource a sample uses, and a rollback that fails can be continued
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from baryon.cloud.process import LocalCloudProcess
-from tests.cloud.test_local_cloud import client
+from tests.support.local_cloud import client, reason, settle, status
 
 WINDOW = 2.0  # long enough to cancel an update on a busy machine
 
@@ -32,23 +31,6 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloudProces
 
 def body(resources: dict[str, Any]) -> str:
     return json.dumps({"Resources": resources})
-
-
-def status(cfn: Any, stack: str) -> str:
-    return str(cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"])
-
-
-def settle(cfn: Any, stack: str) -> str:
-    """Polls until the stack leaves *_IN_PROGRESS; generous bound, no timing assertion."""
-    deadline = time.monotonic() + 60
-    while (current := status(cfn, stack)).endswith("_IN_PROGRESS"):
-        assert time.monotonic() < deadline, f"{stack} stuck in {current}"
-        time.sleep(0.1)
-    return current
-
-
-def reason(cfn: Any, stack: str) -> str | None:
-    return cfn.describe_stacks(StackName=stack)["Stacks"][0].get("StackStatusReason")
 
 
 def resource_events(cfn: Any, stack: str) -> list[tuple[str, str]]:

@@ -19,7 +19,7 @@ from baryon.cloud.template_checks import (
     rejection_message,
     unresolved_references,
 )
-from tests.cloud.test_local_cloud import client
+from tests.support.local_cloud import client
 
 QUEUE = {"Type": "AWS::SQS::Queue"}
 

@@ -12,7 +12,7 @@ import pytest
 
 from baryon.cloud.process import LocalCloudProcess
 from baryon.cloud.template_normalizer import normalize
-from tests.cloud.test_local_cloud import client
+from tests.support.local_cloud import client
 
 
 @pytest.fixture(scope="module")

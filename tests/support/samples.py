@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO.parent / "shared" / "samples" / "aws-proton-cloudformation-sample-templates"
 
 _ENVIRONMENT_OUTPUT = re.compile(r"environment\.outputs\.(\w+)")
-_INSTANCE_OUTPUT = re.compile(r"service_instance\.outputs\.(\w+)")
+_CONDITIONAL = re.compile(r"\{%-?\s*if\b.*?\{%-?\s*endif\s*-?%\}", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -57,15 +57,16 @@ class Sample:
             if p.is_file()
         }
 
-    def spec_documents(self) -> list[dict[str, Any]]:
-        """The example specs nearest to the bundle (``spec/`` or ``specs/`` folders above it)."""
+    def spec_documents(self) -> dict[str, dict[str, Any]]:
+        """The example specs nearest to the bundle (``spec/`` or ``specs/`` folders above it),
+        by file name."""
         for folder in self.path.parents:
             if folder == SAMPLES.parent:
-                return []
+                return {}
             found = sorted([*folder.glob("spec/*.yaml"), *folder.glob("specs/*.yaml")])
             if found:
-                return [yaml.safe_load(p.read_text()) for p in found]
-        return []
+                return {p.name: yaml.safe_load(p.read_text()) for p in found}
+        return {}
 
     def instance_inputs(self) -> set[str]:
         schema = yaml.safe_load((self.path / "schema" / "schema.yaml").read_text())["schema"]
@@ -73,12 +74,16 @@ class Sample:
         return set(node.get("properties") or {})
 
     def environment_outputs_read(self) -> set[str]:
-        """The environment outputs its instance template reads."""
-        return set(_ENVIRONMENT_OUTPUT.findall(self._iac("instance_infrastructure")))
+        """The environment outputs its instance template reads whatever the inputs."""
+        return set(_ENVIRONMENT_OUTPUT.findall(self._unconditional("instance_infrastructure")))
 
-    def instance_outputs_read(self) -> set[str]:
-        """The instance outputs its pipeline template reads."""
-        return set(_INSTANCE_OUTPUT.findall(self._iac("pipeline_infrastructure")))
+    @property
+    def lists_instances_in_pipeline(self) -> bool:
+        return "in service_instances" in self._iac("pipeline_infrastructure")
+
+    def _unconditional(self, folder: str) -> str:
+        """The IaC without its ``{% if %}`` blocks (the samples never nest them)."""
+        return _CONDITIONAL.sub("", self._iac(folder))
 
     def _iac(self, folder: str) -> str:
         return "".join(p.read_text() for p in sorted((self.path / folder).glob("*.yaml")))

@@ -3,13 +3,12 @@ instance's templates read as service_instance.components.default.outputs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.support.bundles import Registry, env_bundle, service_bundle, tar_gz
-from tests.support.processes import BaryonProcess, start_baryon
+from tests.support.processes import BaryonProcess, own_baryon
 
 FAST = {"Delay": 1, "MaxAttempts": 60}
 ROLE = "arn:aws:iam::123456789012:role/components"
@@ -43,13 +42,7 @@ def _outputs(items: list[dict[str, str]]) -> dict[str, str]:
     return {item["key"]: item["valueString"] for item in items}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
-    process = start_baryon(
-        tmp_path_factory.mktemp("components"), env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.2"}
-    )
-    yield process
-    process.stop()
+server = own_baryon("components", env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.2"})
 
 
 @pytest.fixture(scope="module")

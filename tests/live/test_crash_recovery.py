@@ -24,20 +24,31 @@ def _publish_templates(server: BaryonProcess) -> None:
     proton = server.client("proton")
     registry = Registry(proton, server.client("s3"))
     proton.create_environment_template(name="crash-env")
-    registry.publish("environment", "crash-env",
-                     registry.register("environment", "crash-env", tar_gz(env_bundle())))
+    registry.publish(
+        "environment",
+        "crash-env",
+        registry.register("environment", "crash-env", tar_gz(env_bundle())),
+    )
     proton.create_service_template(name="crash-svc")
-    registry.publish("service", "crash-svc", registry.register(
-        "service", "crash-svc", tar_gz(service_bundle()),
-        compatibleEnvironmentTemplates=[{"templateName": "crash-env", "majorVersion": "1"}]))
+    registry.publish(
+        "service",
+        "crash-svc",
+        registry.register(
+            "service",
+            "crash-svc",
+            tar_gz(service_bundle()),
+            compatibleEnvironmentTemplates=[{"templateName": "crash-env", "majorVersion": "1"}],
+        ),
+    )
 
 
 def _wait_for_stack_in_progress(server: BaryonProcess, fragment: str) -> None:
     cloudformation = server.client("cloudformation")
     for _ in range(100):
         stacks = cloudformation.list_stacks()["StackSummaries"]
-        if any(fragment in s["StackName"] and s["StackStatus"].endswith("_IN_PROGRESS")
-               for s in stacks):
+        if any(
+            fragment in s["StackName"] and s["StackStatus"].endswith("_IN_PROGRESS") for s in stacks
+        ):
             return
         time.sleep(0.1)
     raise AssertionError(f"no stack for {fragment} went IN_PROGRESS")
@@ -49,8 +60,11 @@ def _live_stacks(server: BaryonProcess) -> list[str]:
 
 
 def _all_deployments(proton: Any) -> list[dict[str, Any]]:
-    return [d for page in proton.get_paginator("list_deployments").paginate()
-            for d in page["deployments"]]
+    return [
+        d
+        for page in proton.get_paginator("list_deployments").paginate()
+        for d in page["deployments"]
+    ]
 
 
 def test_kill_mid_deployment_and_restart(tmp_path: Path) -> None:
@@ -59,9 +73,13 @@ def test_kill_mid_deployment_and_restart(tmp_path: Path) -> None:
     try:
         _publish_templates(first)
         proton = first.client("proton")
-        proton.create_environment(name="crashenv", templateName="crash-env",
-                                  templateMajorVersion="1", spec="proton: EnvironmentSpec\n",
-                                  protonServiceRoleArn="arn:aws:iam::123456789012:role/proton")
+        proton.create_environment(
+            name="crashenv",
+            templateName="crash-env",
+            templateMajorVersion="1",
+            spec="proton: EnvironmentSpec\n",
+            protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
+        )
         _wait_for_stack_in_progress(first, "crashenv")
     finally:
         first.stop(signal.SIGKILL)
@@ -71,10 +89,13 @@ def test_kill_mid_deployment_and_restart(tmp_path: Path) -> None:
         proton = second.client("proton")
         proton.get_waiter("environment_deployed").wait(name="crashenv", WaiterConfig=FAST)
         proton.create_service(
-            name="crashsvc", templateName="crash-svc", templateMajorVersion="1", **REPO,
+            name="crashsvc",
+            templateName="crash-svc",
+            templateMajorVersion="1",
+            **REPO,
             spec="proton: ServiceSpec\npipeline: {}\ninstances:\n"
-                 "  - name: one\n    environment: crashenv\n"
-                 "  - name: two\n    environment: crashenv\n",
+            "  - name: one\n    environment: crashenv\n"
+            "  - name: two\n    environment: crashenv\n",
         )
         _wait_for_stack_in_progress(second, "one")
     finally:

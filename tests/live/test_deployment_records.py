@@ -11,7 +11,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,22 +29,15 @@ from tests.support.deploying import (
     service_spec,
     stack,
 )
-from tests.support.processes import BaryonProcess, start_baryon
+from tests.support.processes import BaryonProcess, own_baryon
 
 SUFFIX = uuid.uuid4().hex[:6]
 ENV_TEMPLATE, SVC_TEMPLATE = f"denv-{SUFFIX}", f"dsvc-{SUFFIX}"
 ENV, SERVICE = f"rec{SUFFIX}", f"rec-{SUFFIX}"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
-    # Stack operations take long enough here to be cancelled or raced while in progress.
-    process = start_baryon(
-        tmp_path_factory.mktemp("deployment-records"),
-        env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "2"},
-    )
-    yield process
-    process.stop()
+# Stack operations take long enough here to be cancelled or raced while in progress.
+server = own_baryon("deployment-records", env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "2"})
 
 
 @pytest.fixture(scope="module")

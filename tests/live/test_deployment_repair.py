@@ -9,7 +9,6 @@ and line.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,7 +26,7 @@ from tests.support.deploying import (
     stack,
     stack_outputs,
 )
-from tests.support.processes import BaryonProcess, start_baryon
+from tests.support.processes import BaryonProcess, own_baryon
 
 SUFFIX = uuid.uuid4().hex[:6]
 ENV_TEMPLATE, BROKEN_ENV_TEMPLATE = f"renv-{SUFFIX}", f"rbroken-{SUFFIX}"
@@ -53,14 +52,7 @@ def _service_files(queue: str) -> dict[str, str]:
     return files
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
-    process = start_baryon(
-        tmp_path_factory.mktemp("deployment-repair"),
-        env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01"},
-    )
-    yield process
-    process.stop()
+server = own_baryon("deployment-repair", env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01"})
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +71,10 @@ def registry(server: BaryonProcess, proton: Any) -> Registry:
     publish_environment_template(registry, ENV_TEMPLATE)
     proton.create_environment(
         protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
-        name=ENV, templateName=ENV_TEMPLATE, templateMajorVersion="1", spec=env_spec()
+        name=ENV,
+        templateName=ENV_TEMPLATE,
+        templateMajorVersion="1",
+        spec=env_spec(),
     )
     proton.get_waiter("environment_deployed").wait(name=ENV, WaiterConfig=FAST)
     return registry
@@ -96,7 +91,10 @@ def test_environment_refused_by_the_cloud_then_repaired(
     name = f"fragile{SUFFIX}"
     created = proton.create_environment(
         protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
-        name=name, templateName=BROKEN_ENV_TEMPLATE, templateMajorVersion="1", spec=env_spec()
+        name=name,
+        templateName=BROKEN_ENV_TEMPLATE,
+        templateMajorVersion="1",
+        spec=env_spec(),
     )["environment"]
     with pytest.raises(WaiterError, match="FAILED"):
         proton.get_waiter("environment_deployed").wait(name=name, WaiterConfig=FAST)
@@ -240,7 +238,10 @@ def test_render_error_names_the_file_and_line(
     name = f"render{SUFFIX}"
     proton.create_environment(
         protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
-        name=name, templateName=ENV_TEMPLATE, templateMajorVersion="1", spec=env_spec(size="large")
+        name=name,
+        templateName=ENV_TEMPLATE,
+        templateMajorVersion="1",
+        spec=env_spec(size="large"),
     )
     proton.get_waiter("environment_deployed").wait(name=name, WaiterConfig=FAST)
     before = stack(cloudformation, "environment", name)

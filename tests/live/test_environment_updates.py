@@ -5,7 +5,6 @@ environments whose outputs come from their spec."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,7 +21,7 @@ from tests.support.deploying import (
     stack,
     stack_outputs,
 )
-from tests.support.processes import BaryonProcess, start_baryon
+from tests.support.processes import BaryonProcess, own_baryon
 
 SUFFIX = uuid.uuid4().hex[:6]
 ENV_TEMPLATE, SECOND_TEMPLATE = f"eenv-{SUFFIX}", f"esecond-{SUFFIX}"
@@ -55,14 +54,7 @@ def _generation(label: str) -> dict[str, str]:
     return files
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
-    process = start_baryon(
-        tmp_path_factory.mktemp("environment-updates"),
-        env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01"},
-    )
-    yield process
-    process.stop()
+server = own_baryon("environment-updates", env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01"})
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +91,10 @@ def registry(server: BaryonProcess, proton: Any) -> Registry:
 def _create(proton: Any, name: str, template: str = ENV_TEMPLATE, **spec: Any) -> dict:
     created = proton.create_environment(
         protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
-        name=name, templateName=template, templateMajorVersion="1", spec=env_spec(**spec)
+        name=name,
+        templateName=template,
+        templateMajorVersion="1",
+        spec=env_spec(**spec),
     )["environment"]
     proton.get_waiter("environment_deployed").wait(name=name, WaiterConfig=FAST)
     return created
@@ -135,9 +130,7 @@ def test_update_none_changes_metadata_without_a_deployment(proton: Any, registry
         proton.update_environment(
             name=name, deploymentType="NONE", codebuildRoleArn=ROLE.format("codebuild")
         )
-    assert "codebuildRoleArn: CodeBuild provisioning is not yet available" in error_message(
-        caught
-    )
+    assert "codebuildRoleArn: CodeBuild provisioning is not yet available" in error_message(caught)
     assert "codebuildRoleArn" not in proton.get_environment(name=name)["environment"]
     assert (now["spec"], now["templateMinorVersion"]) == (before["spec"], "0")
     assert len(_deployments(proton, name)) == 1
@@ -305,14 +298,20 @@ def test_list_environments_by_template_and_in_pages(proton: Any, registry: Regis
     for name in firsts:
         proton.create_environment(
             protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
-            name=name, templateName=SECOND_TEMPLATE, templateMajorVersion="1", spec=env_spec()
+            name=name,
+            templateName=SECOND_TEMPLATE,
+            templateMajorVersion="1",
+            spec=env_spec(),
         )
     two = registry.register("environment", SECOND_TEMPLATE, tar_gz(env_bundle()))
     registry.publish("environment", SECOND_TEMPLATE, two)
     later = f"listc{SUFFIX}"
     proton.create_environment(
         protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
-        name=later, templateName=SECOND_TEMPLATE, templateMajorVersion="2", spec=env_spec()
+        name=later,
+        templateName=SECOND_TEMPLATE,
+        templateMajorVersion="2",
+        spec=env_spec(),
     )
 
     def names(**kwargs: Any) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,7 +29,7 @@ from tests.support.deploying import (
     stack,
     stack_outputs,
 )
-from tests.support.processes import BaryonProcess, start_baryon
+from tests.support.processes import BaryonProcess, own_baryon
 
 SUFFIX = uuid.uuid4().hex[:6]
 ENV_TEMPLATE, SVC_TEMPLATE = f"henv-{SUFFIX}", f"hsvc-{SUFFIX}"
@@ -46,14 +45,7 @@ def _laughs(levels: int, width: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
-    process = start_baryon(
-        tmp_path_factory.mktemp("hostile-specs"),
-        env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01"},
-    )
-    yield process
-    process.stop()
+server = own_baryon("hostile-specs", env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01"})
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +71,10 @@ def registry(server: BaryonProcess, proton: Any) -> Registry:
     )
     proton.create_environment(
         protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
-        name=ENV, templateName=ENV_TEMPLATE, templateMajorVersion="1", spec=env_spec()
+        name=ENV,
+        templateName=ENV_TEMPLATE,
+        templateMajorVersion="1",
+        spec=env_spec(),
     )
     proton.get_waiter("environment_deployed").wait(name=ENV, WaiterConfig=FAST)
     return registry
@@ -133,7 +128,10 @@ def test_environment_spec_refused(proton: Any, registry: Registry, case: str) ->
     with pytest.raises(proton.exceptions.ValidationException) as caught:
         proton.create_environment(
             protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
-            name=name, templateName=ENV_TEMPLATE, templateMajorVersion="1", spec=text
+            name=name,
+            templateName=ENV_TEMPLATE,
+            templateMajorVersion="1",
+            spec=text,
         )
     assert fragment in error_message(caught)
     with pytest.raises(proton.exceptions.ResourceNotFoundException):
@@ -147,7 +145,10 @@ def test_oversized_spec_refused_by_the_model(
     with pytest.raises(proton.exceptions.ValidationException) as caught:
         proton.create_environment(
             protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
-            name=f"big{SUFFIX}", templateName=ENV_TEMPLATE, templateMajorVersion="1", spec=text
+            name=f"big{SUFFIX}",
+            templateName=ENV_TEMPLATE,
+            templateMajorVersion="1",
+            spec=text,
         )
     assert "Member must have length less than or equal to 51200" in error_message(caught)
     with pytest.raises(proton.exceptions.ValidationException, match="51200"):

@@ -40,7 +40,7 @@ from tests.support.deploying import (
     publish_service_template,
     service_spec,
 )
-from tests.support.processes import BaryonProcess, start_baryon
+from tests.support.processes import BaryonProcess, own_baryon
 
 SUFFIX = uuid.uuid4().hex[:6]
 ENV_TEMPLATE, SVC_TEMPLATE = f"penv-{SUFFIX}", f"psvc-{SUFFIX}"
@@ -54,13 +54,7 @@ ENV_SCHEMA_1_1 = ENV_SCHEMA + '        retention:\n          type: string\n     
 ENV_CFN_1_1 = ENV_CFN + "  Retention:\n    Value: '{{ environment.inputs.retention }}'\n"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
-    process = start_baryon(
-        tmp_path_factory.mktemp("previews"), env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01"}
-    )
-    yield process
-    process.stop()
+server = own_baryon("previews", env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01"})
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +75,9 @@ def deployed(server: BaryonProcess, proton: Any) -> None:
     publish_environment_template(registry, ENV_TEMPLATE)
     proton.create_environment(
         protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
-        name=ENV, templateName=ENV_TEMPLATE, templateMajorVersion="1",
+        name=ENV,
+        templateName=ENV_TEMPLATE,
+        templateMajorVersion="1",
         spec=env_spec(size="large"),
     )
     proton.get_waiter("environment_deployed").wait(name=ENV, WaiterConfig=FAST)
@@ -91,7 +87,9 @@ def deployed(server: BaryonProcess, proton: Any) -> None:
     publish_environment_template(registry, ENV_TEMPLATE, files, major="1")
     publish_service_template(registry, SVC_TEMPLATE, [(ENV_TEMPLATE, "1")])
     proton.create_service(
-        name=SVC, templateName=SVC_TEMPLATE, templateMajorVersion="1",
+        name=SVC,
+        templateName=SVC_TEMPLATE,
+        templateMajorVersion="1",
         spec=service_spec([("one", ENV, {"port": 8001})], pipeline={"dockerfile": "Dockerfile"}),
         **REPO,
     )
@@ -119,8 +117,12 @@ def browser(server: BaryonProcess, deployed: None) -> Iterator[httpx.Client]:
         assert token is not None
         signed_in = client.post(
             "/portal/sign-in",
-            data={"csrf_token": token.group(1), "name": USER, "password": PASSWORD,
-                  "next": "/portal/"},
+            data={
+                "csrf_token": token.group(1),
+                "name": USER,
+                "password": PASSWORD,
+                "next": "/portal/",
+            },
         )
         assert signed_in.status_code in (200, 303), signed_in.text
         yield client
@@ -216,11 +218,17 @@ def test_the_same_spec_and_target_give_the_same_preview_of_instances_and_pipelin
         assert api == _as_wire(in_portal)
         assert api["changed"] and "problem" not in api
     instance = _api(
-        baryon, serviceName=SVC, serviceInstanceName="one", deploymentType="CURRENT_VERSION",
+        baryon,
+        serviceName=SVC,
+        serviceInstanceName="one",
+        deploymentType="CURRENT_VERSION",
         spec=spec,
     )
     assert {
-        "name": "port", "change": "CHANGED", "currentValue": "8001", "proposedValue": "9001"
+        "name": "port",
+        "change": "CHANGED",
+        "currentValue": "8001",
+        "proposedValue": "9001",
     } in instance["inputs"]
 
 
@@ -267,4 +275,3 @@ def test_a_preview_deploys_nothing(
     assert after["deploymentStatus"] == environment["deploymentStatus"] == "SUCCEEDED"
     assert after["templateMinorVersion"] == environment["templateMinorVersion"] == "0"
     assert after.get("lastDeploymentAttemptedAt") == environment.get("lastDeploymentAttemptedAt")
-

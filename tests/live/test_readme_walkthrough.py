@@ -11,12 +11,11 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.processes import BaryonProcess, clean_environment, start_baryon
+from tests.support.processes import BaryonProcess, clean_environment, own_baryon
 from tests.support.samples import REPO, SAMPLES
 
 pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/samples is absent")
@@ -38,13 +37,7 @@ def walkthrough() -> list[str]:
     return [" ".join(command.split()) for command in commands]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
-    process = start_baryon(
-        tmp_path_factory.mktemp("readme"), env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.2"}
-    )
-    yield process
-    process.stop()
+server = own_baryon("readme", env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.2"})
 
 
 def test_the_readme_walkthrough_deploys_fargate_env_and_a_service(

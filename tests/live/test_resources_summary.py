@@ -4,7 +4,6 @@ changes: new versions make resources stale, updates make them current, failures 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,21 +19,14 @@ from tests.support.deploying import (
     publish_service_template,
     service_spec,
 )
-from tests.support.processes import BaryonProcess, start_baryon
+from tests.support.processes import BaryonProcess, own_baryon
 
 SUFFIX = uuid.uuid4().hex[:6]
 ENV_TEMPLATE, BROKEN_TEMPLATE = f"cenv-{SUFFIX}", f"cbroken-{SUFFIX}"
 SVC_TEMPLATE, BARE_TEMPLATE = f"csvc-{SUFFIX}", f"cbare-{SUFFIX}"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
-    process = start_baryon(
-        tmp_path_factory.mktemp("resources-summary"),
-        env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01"},
-    )
-    yield process
-    process.stop()
+server = own_baryon("resources-summary", env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01"})
 
 
 def _counts(proton: Any) -> dict[str, dict[str, int]]:
@@ -73,7 +65,10 @@ def test_counts_follow_versions_updates_and_failures(server: BaryonProcess) -> N
     for env in (env1, env2):
         proton.create_environment(
             protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
-            name=env, templateName=ENV_TEMPLATE, templateMajorVersion="1", spec=env_spec()
+            name=env,
+            templateName=ENV_TEMPLATE,
+            templateMajorVersion="1",
+            spec=env_spec(),
         )
     for env in (env1, env2):
         proton.get_waiter("environment_deployed").wait(name=env, WaiterConfig=FAST)
@@ -136,7 +131,10 @@ def test_counts_follow_versions_updates_and_failures(server: BaryonProcess) -> N
     env3 = f"three{SUFFIX}"
     proton.create_environment(
         protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
-        name=env3, templateName=BROKEN_TEMPLATE, templateMajorVersion="1", spec=env_spec()
+        name=env3,
+        templateName=BROKEN_TEMPLATE,
+        templateMajorVersion="1",
+        spec=env_spec(),
     )
     with pytest.raises(WaiterError, match="FAILED"):
         proton.get_waiter("environment_deployed").wait(name=env3, WaiterConfig=FAST)

@@ -17,7 +17,6 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,7 +29,7 @@ from tests.support.deploying import (
     publish_environment_template,
     stack,
 )
-from tests.support.processes import BaryonProcess, clean_environment, start_baryon
+from tests.support.processes import BaryonProcess, clean_environment, own_baryon
 
 SUFFIX = uuid.uuid4().hex[:6]
 TEMPLATE = f"rollback-{SUFFIX}"
@@ -77,14 +76,7 @@ def _log(baryon: BaryonProcess, deployment_id: str) -> list[str]:
     return [message for (message,) in rows]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
-    process = start_baryon(
-        tmp_path_factory.mktemp("rollback-recovery"),
-        env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.2"},
-    )
-    yield process
-    process.stop()
+server = own_baryon("rollback-recovery", env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.2"})
 
 
 @pytest.fixture(scope="module")

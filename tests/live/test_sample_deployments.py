@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +37,7 @@ import yaml
 from baryon.provisioners.names import stack_name_for
 from tests.support.bundles import Registry, tar_gz
 from tests.support.deploying import REPO, live_stacks, outputs, settled
-from tests.support.processes import BaryonProcess, start_baryon
+from tests.support.processes import BaryonProcess, own_baryon
 from tests.support.samples import SAMPLES, Sample, sample_bundles
 
 pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/samples is absent")
@@ -67,14 +66,9 @@ class Fleet:
     component_instance: tuple[str, str] | None = None  # (service, instance)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
-    process = start_baryon(
-        tmp_path_factory.mktemp("samples"),
-        env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.2", "BARYON_WORKERS": "4"},
-    )
-    yield process
-    process.stop()
+server = own_baryon(
+    "samples", env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.2", "BARYON_WORKERS": "4"}
+)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +20,7 @@ from tests.support.deploying import (
     publish_service_template,
     service_spec,
 )
-from tests.support.processes import BaryonProcess, start_baryon
+from tests.support.processes import BaryonProcess, own_baryon
 
 SUFFIX = uuid.uuid4().hex[:6]
 ENV_TEMPLATE = f"qenv-{SUFFIX}"
@@ -39,14 +38,7 @@ SORT_KEYS = {
 }
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
-    process = start_baryon(
-        tmp_path_factory.mktemp("instance-queries"),
-        env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01"},
-    )
-    yield process
-    process.stop()
+server = own_baryon("instance-queries", env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01"})
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +74,10 @@ def fleet(server: BaryonProcess, proton: Any) -> dict[str, dict[str, Any]]:
     for env in (ENV_A, ENV_B):
         proton.create_environment(
             protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
-            name=env, templateName=ENV_TEMPLATE, templateMajorVersion="1", spec=env_spec()
+            name=env,
+            templateName=ENV_TEMPLATE,
+            templateMajorVersion="1",
+            spec=env_spec(),
         )
     for env in (ENV_A, ENV_B):
         proton.get_waiter("environment_deployed").wait(name=env, WaiterConfig=FAST)

@@ -9,7 +9,6 @@ repositories; idempotent creates.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,7 +27,7 @@ from tests.support.deploying import (
     stack,
     stack_outputs,
 )
-from tests.support.processes import BaryonProcess, start_baryon
+from tests.support.processes import BaryonProcess, own_baryon
 
 SUFFIX = uuid.uuid4().hex[:6]
 ENV_TEMPLATE, OTHER_TEMPLATE = f"senv-{SUFFIX}", f"sother-{SUFFIX}"
@@ -45,14 +44,7 @@ def _bundle(generation: str | None = None) -> dict[str, str]:
     return files
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
-    process = start_baryon(
-        tmp_path_factory.mktemp("service-updates"),
-        env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01"},
-    )
-    yield process
-    process.stop()
+server = own_baryon("service-updates", env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01"})
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +76,10 @@ def registry(server: BaryonProcess, proton: Any) -> Registry:
     for name, template in ((ENV, ENV_TEMPLATE), (OTHER_ENV, OTHER_TEMPLATE)):
         proton.create_environment(
             protonServiceRoleArn="arn:aws:iam::123456789012:role/proton",
-            name=name, templateName=template, templateMajorVersion="1", spec=env_spec()
+            name=name,
+            templateName=template,
+            templateMajorVersion="1",
+            spec=env_spec(),
         )
     for name in (ENV, OTHER_ENV):
         proton.get_waiter("environment_deployed").wait(name=name, WaiterConfig=FAST)

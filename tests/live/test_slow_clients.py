@@ -14,7 +14,6 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +24,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from tests.support.processes import BaryonProcess, start_baryon
+from tests.support.processes import BaryonProcess, own_baryon
 
 TIMEOUT_SECONDS = 2.0
 STALLED_HEADS = 150
@@ -40,17 +39,13 @@ LATENCY_GOAL_SECONDS = 0.100
 TARGET = "AwsProton20200720.ListEnvironmentTemplates"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
-    process = start_baryon(
-        tmp_path_factory.mktemp("slow-clients"),
-        env={
-            "BARYON_REQUEST_HEADER_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS),
-            "BARYON_REQUEST_BODY_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS),
-        },
-    )
-    yield process
-    process.stop()
+server = own_baryon(
+    "slow-clients",
+    env={
+        "BARYON_REQUEST_HEADER_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS),
+        "BARYON_REQUEST_BODY_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS),
+    },
+)
 
 
 def _address(server: BaryonProcess) -> tuple[str, int]:

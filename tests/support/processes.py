@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import boto3
 import botocore.session
 import httpx
+import pytest
 from botocore.config import Config
 
 from baryon.service_models import MODELS_DIR
@@ -130,3 +132,16 @@ def start_baryon(
         time.sleep(0.1)
     baryon.stop(signal.SIGKILL)
     raise AssertionError(f"baryon up was not ready after {timeout}s:\n{baryon.log_tail()}")
+
+
+def own_baryon(folder: str, env: dict[str, str] | None = None) -> Any:
+    """A module-scoped ``server`` fixture: a Baryon of the module's own, with ``env``'s
+    settings, for tests that change what the shared one must not see."""
+
+    @pytest.fixture(scope="module")
+    def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
+        process = start_baryon(tmp_path_factory.mktemp(folder), env=env)
+        yield process
+        process.stop()
+
+    return server

@@ -23,35 +23,29 @@ update path:
 
 from __future__ import annotations
 
-import threading
 from enum import StrEnum
 from typing import Any
 
 from baryon.cloud import ec2_lifecycle_fixes
-
-_installed: list[bool] = []
-_install_lock = threading.Lock()
+from baryon.cloud.patching import installs_once
 
 
+@installs_once
 def install() -> None:
     """Safe to call more than once."""
     from moto.s3.models import FakeBucket
     from moto.sqs.models import Queue
     from moto.ssm.models import Parameter
 
-    with _install_lock:
-        if _installed:
-            return
-        _installed.append(True)
-        bucket_update = FakeBucket.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
-        queue_update = Queue.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
-        _patch(FakeBucket, "update_from_cloudformation_json", _bucket_update(bucket_update))
-        _patch(FakeBucket, "delete_from_cloudformation_json", _delete_bucket)
-        _patch(Parameter, "create_from_cloudformation_json", _create_parameter)
-        _patch(Parameter, "update_from_cloudformation_json", _update_parameter)
-        _patch(Queue, "update_from_cloudformation_json", _queue_update(queue_update))
-        _install_deletions()
-        ec2_lifecycle_fixes.install()
+    bucket_update = FakeBucket.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    queue_update = Queue.update_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    _patch(FakeBucket, "update_from_cloudformation_json", _bucket_update(bucket_update))
+    _patch(FakeBucket, "delete_from_cloudformation_json", _delete_bucket)
+    _patch(Parameter, "create_from_cloudformation_json", _create_parameter)
+    _patch(Parameter, "update_from_cloudformation_json", _update_parameter)
+    _patch(Queue, "update_from_cloudformation_json", _queue_update(queue_update))
+    _install_deletions()
+    ec2_lifecycle_fixes.install()
 
 
 def _patch(model: Any, name: str, function: Any) -> None:

@@ -9,33 +9,29 @@ and direct API calls alike).
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
+from baryon.cloud.patching import installs_once
+
 _PLACEHOLDER = "-0"  # stands in for "--" while moto checks the name: same length, no "--"
-_lock = threading.Lock()
-_installed: list[bool] = []
 
 
+@installs_once
 def install() -> None:
     from moto.elbv2.exceptions import DuplicateTargetGroupName
     from moto.elbv2.models import ELBv2Backend
 
-    with _lock:
-        if _installed:
-            return
-        _installed.append(True)
-        create = ELBv2Backend.create_target_group
+    create = ELBv2Backend.create_target_group
 
-        def create_target_group(self: Any, name: str, **kwargs: Any) -> Any:
-            if "--" not in name or name.startswith("-") or name.endswith("-"):
-                return create(self, name, **kwargs)  # moto's own checks and errors apply
-            if any(group.name == name for group in self.target_groups.values()):
-                raise DuplicateTargetGroupName()
-            group = create(self, name.replace("--", _PLACEHOLDER), **kwargs)
-            return _renamed(self, group, name)
+    def create_target_group(self: Any, name: str, **kwargs: Any) -> Any:
+        if "--" not in name or name.startswith("-") or name.endswith("-"):
+            return create(self, name, **kwargs)  # moto's own checks and errors apply
+        if any(group.name == name for group in self.target_groups.values()):
+            raise DuplicateTargetGroupName()
+        group = create(self, name.replace("--", _PLACEHOLDER), **kwargs)
+        return _renamed(self, group, name)
 
-        setattr(ELBv2Backend, "create_target_group", create_target_group)  # noqa: B010
+    setattr(ELBv2Backend, "create_target_group", create_target_group)  # noqa: B010
 
 
 def _renamed(backend: Any, group: Any, name: str) -> Any:

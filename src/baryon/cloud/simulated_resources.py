@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +35,7 @@ from typing import Any
 from moto.core.common_models import CloudFormationModel
 from rstr.xeger import Xeger
 
+from baryon.cloud.patching import installs_once
 from baryon.cloud.resource_schemas import DEFAULT_REGION, ResourceType, resource_type
 
 # The key this class has in moto's model map (moto registers every CloudFormationModel
@@ -562,23 +562,17 @@ def _answer_every_schema_attribute(model: type[Any], type_name: str) -> None:
 
 # --- Installing --------------------------------------------------------------------------------
 
-_install_lock = threading.Lock()
-_installed: list[bool] = []
 
-
+@installs_once
 def install() -> None:
     """Patches moto's CloudFormation in this process; safe to call more than once."""
     from moto.cloudformation import parsing, responses
 
-    with _install_lock:
-        if _installed:
-            return
-        _installed.append(True)
-        for type_name, model in list(parsing.get_model_map().items()):
-            if model is not SimulatedResource and resource_type(type_name) is not None:
-                _answer_every_schema_attribute(model, type_name)
-        _resolve_simulated_types(parsing)
-        _mark_stack_resources(responses)
+    for type_name, model in list(parsing.get_model_map().items()):
+        if model is not SimulatedResource and resource_type(type_name) is not None:
+            _answer_every_schema_attribute(model, type_name)
+    _resolve_simulated_types(parsing)
+    _mark_stack_resources(responses)
 
 
 def _resolve_simulated_types(parsing: Any) -> None:

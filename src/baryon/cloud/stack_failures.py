@@ -12,15 +12,14 @@ create: [Bucket]. "), which is what a deployment log shows a person.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from baryon.cloud.patching import installs_once
+
 FAILED_RESOURCE_ATTRIBUTE = "baryon_failed_resource"
-_installed: list[bool] = []
-_install_lock = threading.Lock()
 
 
 class ResourceAction(StrEnum):
@@ -138,22 +137,19 @@ def _event(
 # --- Tagging moto's resource steps -----------------------------------------------------------
 
 
+@installs_once
 def install() -> None:
     """Wraps moto's create/update/delete of one resource; safe to call more than once."""
     from moto.cloudformation import parsing
 
-    with _install_lock:
-        if _installed:
-            return
-        _installed.append(True)
-        create, update = parsing.parse_and_create_resource, parsing.parse_and_update_resource
-        delete = parsing.ResourceMap._delete_resource
-        # ResourceMap looks these names up in its module at each call.
-        parsing.parse_and_create_resource = _tagging(create, ResourceAction.CREATE)
-        parsing.parse_and_update_resource = _tagging(update, ResourceAction.UPDATE)
-        # Deletion goes through the resource's own delete() first and parse_and_delete_resource
-        # only as a fallback, and the latter never sees the logical id: wrap their caller.
-        parsing.ResourceMap._delete_resource = _tagging_delete(delete)  # type: ignore[method-assign]
+    create, update = parsing.parse_and_create_resource, parsing.parse_and_update_resource
+    delete = parsing.ResourceMap._delete_resource
+    # ResourceMap looks these names up in its module at each call.
+    parsing.parse_and_create_resource = _tagging(create, ResourceAction.CREATE)
+    parsing.parse_and_update_resource = _tagging(update, ResourceAction.UPDATE)
+    # Deletion goes through the resource's own delete() first and parse_and_delete_resource
+    # only as a fallback, and the latter never sees the logical id: wrap their caller.
+    parsing.ResourceMap._delete_resource = _tagging_delete(delete)  # type: ignore[method-assign]
 
 
 def _tagging(step: Callable[..., Any], action: ResourceAction) -> Callable[..., Any]:

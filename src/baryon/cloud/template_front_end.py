@@ -8,11 +8,11 @@ resolution and name generation `template_normalizer` has fixed.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from baryon.cloud import template_normalizer
+from baryon.cloud.patching import installs_once
 from baryon.cloud.sam import SamError, declares_sam
 from baryon.cloud.template_checks import TemplateError, check_template, read_template
 
@@ -24,22 +24,17 @@ _NAMED_IAM = {
     "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
     "AWS::IAM::InstanceProfile": "InstanceProfileName",
 }
-_install_lock = threading.Lock()
-_installed: list[bool] = []
 
 
+@installs_once
 def install() -> None:
     """Checks each request's template, then lets moto's handler run with the normalizer on."""
     from moto.cloudformation.responses import CloudFormationResponse as Response
 
-    with _install_lock:
-        if _installed:
-            return
-        _installed.append(True)
-        template_normalizer.install()
-        for action in ("create_stack", "update_stack", "create_change_set"):
-            setattr(Response, action, _checked(getattr(Response, action)))
-        setattr(Response, "validate_template", _validate_template)  # noqa: B010
+    template_normalizer.install()
+    for action in ("create_stack", "update_stack", "create_change_set"):
+        setattr(Response, action, _checked(getattr(Response, action)))
+    setattr(Response, "validate_template", _validate_template)  # noqa: B010
 
 
 def _checked(handler: Callable[[Any], Any]) -> Callable[[Any], Any]:

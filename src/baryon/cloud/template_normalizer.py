@@ -19,11 +19,11 @@ from __future__ import annotations
 import copy
 import ipaddress
 import re
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from baryon.cloud import resource_schemas, sam
+from baryon.cloud.patching import installs_once
 from baryon.cloud.template_checks import read_template
 
 _ALL_PROTOCOLS = ("-1", "all")
@@ -110,32 +110,26 @@ def _give_ports(rule: dict[str, Any]) -> None:
 
 # --- Inside moto -----------------------------------------------------------------------------
 
-_install_lock = threading.Lock()
-_installed: list[bool] = []
 Clean = Callable[[Any, Any], Any]
 
 
+@installs_once
 def install() -> None:
     """Routes moto's template reading, intrinsic resolution and name generation through here."""
     from moto.cloudformation import models, parsing
 
-    with _install_lock:
-        if _installed:
-            return
-        _installed.append(True)
+    def parse_stack_template(self: Any) -> None:
+        self.template_dict = normalized_text(self.template, _region_of(self.stack_id))
 
-        def parse_stack_template(self: Any) -> None:
-            self.template_dict = normalized_text(self.template, _region_of(self.stack_id))
+    def parse_change_set_template(self: Any) -> None:
+        self.template_dict = normalized_text(self.template, _region_of(self.stack_id))
 
-        def parse_change_set_template(self: Any) -> None:
-            self.template_dict = normalized_text(self.template, _region_of(self.stack_id))
-
-        reread = staticmethod(lambda text: normalized_text(text, resource_schemas.DEFAULT_REGION))
-        setattr(models.Stack, "_parse_template", parse_stack_template)  # noqa: B010
-        setattr(models.Stack, "parse_template", reread)  # noqa: B010
-        setattr(models.ChangeSet, "_parse_template", parse_change_set_template)  # noqa: B010
-        setattr(parsing, "clean_json", _resolver(parsing.clean_json))  # noqa: B010
-        setattr(parsing, "generate_resource_name", _namer(parsing.generate_resource_name))  # noqa: B010
+    reread = staticmethod(lambda text: normalized_text(text, resource_schemas.DEFAULT_REGION))
+    setattr(models.Stack, "_parse_template", parse_stack_template)  # noqa: B010
+    setattr(models.Stack, "parse_template", reread)  # noqa: B010
+    setattr(models.ChangeSet, "_parse_template", parse_change_set_template)  # noqa: B010
+    setattr(parsing, "clean_json", _resolver(parsing.clean_json))  # noqa: B010
+    setattr(parsing, "generate_resource_name", _namer(parsing.generate_resource_name))  # noqa: B010
 
 
 def _region_of(stack_id: str) -> str:

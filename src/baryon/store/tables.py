@@ -426,3 +426,51 @@ class TrustedDevice(Base):
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class TerraformStateVersion(Base):
+    """One version of a resource's Terraform state, as Terraform wrote it through Baryon's
+    HTTP state backend. Every version is kept, so a bad apply can be undone by hand."""
+
+    __tablename__ = "terraform_state_versions"
+    __table_args__ = (
+        UniqueConstraint("resource_arn", "version", name="uq_terraform_state_versions_version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resource_arn: Mapped[str] = mapped_column(String(1024))
+    version: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per resource
+    # Fernet ciphertext under the master key: state holds every secret Terraform saw.
+    state_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    # The deployment that held the lock when it was written (None: written unlocked).
+    written_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TerraformStateLock(Base):
+    """Who holds a resource's Terraform state: the deployment (holder) and Terraform's own
+    lock id and info, answered to anyone else who asks (423 Locked)."""
+
+    __tablename__ = "terraform_state_locks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resource_arn: Mapped[str] = mapped_column(String(1024), unique=True)
+    lock_id: Mapped[str] = mapped_column(String(128))
+    holder: Mapped[str] = mapped_column(String(128))
+    info: Mapped[str] = mapped_column(Text)  # Terraform's lock info JSON, as it sent it
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TerraformPlan(Base):
+    """The plan a Terraform deployment applied: its one-line summary and `show -json`."""
+
+    __tablename__ = "terraform_plans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), unique=True
+    )
+    summary: Mapped[str] = mapped_column(Text)
+    # Encrypted like state: a plan shows the values of every variable.
+    plan_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

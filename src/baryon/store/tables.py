@@ -474,3 +474,37 @@ class TerraformPlan(Base):
     # Encrypted like state: a plan shows the values of every variable.
     plan_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ScopedAccessKey(Base):
+    """A short-lived access key a provisioning program gets for one run: it signs requests
+    like any access key but may act only on ``resource_arn`` (auth/scoped_keys.py), stops
+    working at ``expires_at`` by itself, and is deleted when the run ends."""
+
+    __tablename__ = "scoped_access_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    access_key_id: Mapped[str] = mapped_column(String(128), unique=True)
+    # Fernet ciphertext under the master key, as for every other access key.
+    secret_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    resource_arn: Mapped[str] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class CodeBuildSection(Base):
+    """What a resource's last CodeBuild-style run was given: its files and commands. Deleting
+    the resource needs no bundle (engine/provisioning.py), yet its ``deprovision`` commands
+    and the files they use are in the bundle; Proton kept them in the CodeBuild project."""
+
+    __tablename__ = "codebuild_sections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resource_arn: Mapped[str] = mapped_column(String(1024), unique=True)
+    # {"files": {name: text}, "provision": [...], "deprovision": [...], "image": ...,
+    # "env": {...}}: provisioners/codebuild.py reads and writes it.
+    section: Mapped[dict] = mapped_column(JSON)
+    # SUCCEEDED or FAILED: how the last provision run ended, and the outputs it reported.
+    status: Mapped[str] = mapped_column(String(32))
+    outputs: Mapped[dict] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

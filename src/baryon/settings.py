@@ -102,6 +102,33 @@ class Settings:
     # so that another worker resumes them at once.
     worker_stop_grace_seconds: float = 20.0
 
+    # The runner (runner/): how provisioning programs (Terraform, CodeBuild commands) run.
+    # "auto" (bubblewrap when `bwrap` works on this machine, else a plain child process),
+    # "bubblewrap", "container" (runner_container_runtime runs the manifest's image) or
+    # "none" (a plain child process; the deployment log says so).
+    runner_sandbox: str = "auto"
+    # "podman" or "docker", found on runner_path, for runner_sandbox = "container".
+    runner_container_runtime: str = "podman"
+    # How long a run may take when its caller names no deadline.
+    runner_time_limit_seconds: float = 3600.0
+    # Output (stdout and stderr together) a run may write before it is stopped.
+    runner_output_limit_bytes: int = 10 * 1024 * 1024
+    # Processes (threads count too) a run may have at once, so a fork bomb hits a wall.
+    runner_max_processes: int = 256
+    # Address space of each process of a run (RLIMIT_AS); 0 = no limit.
+    runner_memory_limit_bytes: int = 0
+    # After SIGTERM (cancel, time or output limit) a run has this long before SIGKILL.
+    runner_kill_grace_seconds: float = 10.0
+    # The PATH programs see (bubblewrap shows them each of its directories, read-only);
+    # the worker's own PATH by default.
+    runner_path: str = field(default_factory=lambda: os.environ.get("PATH", "/usr/bin:/bin"))
+    # Where work directories are made; empty = the system's temporary directory, which the
+    # program's user can reach even when data_dir is private.
+    runner_work_root: str = ""
+    # Whom programs run as when the worker runs as root: the kernel enforces no process
+    # limit on root, and a program has no business with root's files. Unused otherwise.
+    runner_user: str = "nobody"
+
     log_level: str = "INFO"
     # "text" for a terminal, "json" for log collectors (one object per line, with ids).
     log_format: str = "text"

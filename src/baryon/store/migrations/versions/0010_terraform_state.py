@@ -28,9 +28,7 @@ def upgrade() -> None:
         sa.Column("written_by", sa.String(length=128), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_terraform_state_versions")),
-        sa.UniqueConstraint(
-            "resource_arn", "version", name="uq_terraform_state_versions_version"
-        ),
+        sa.UniqueConstraint("resource_arn", "version", name="uq_terraform_state_versions_version"),
     )
     op.create_table(
         "terraform_state_locks",

@@ -41,11 +41,13 @@ ALLOWED: dict[str, frozenset[str]] = {
     "engine": frozenset(
         {"provisioners", "render", "bundles", "store", "domain", "cloud", "observability"}
     ),
-    "provisioners": frozenset({"cloud"}),
+    "provisioners": frozenset({"cloud", "runner"}),
     # A bundle's parsed parts are what rendering takes in.
     "render": frozenset({"bundles"}),
     "bundles": frozenset(),
     "cloud": frozenset(),
+    # Runs programs sandboxed for a provisioner; knows nothing of Baryon but its settings.
+    "runner": frozenset(),
     # Leaves: bundles.limits is the one piece of bundles/ the settings object holds.
     "settings": frozenset({"bundles"}),
     "patterns": frozenset(),

@@ -129,6 +129,17 @@ class Settings:
     # limit on root, and a program has no business with root's files. Unused otherwise.
     runner_user: str = "nobody"
 
+    # Terraform run by Baryon (provisioners/terraform.py). The binary (`terraform` or `tofu`),
+    # looked up on runner_path unless a path; Baryon never downloads or ships one.
+    terraform_binary: str = "terraform"
+    # Provider plugins shared by every run on this machine; empty = data_dir/terraform-plugins.
+    terraform_plugin_cache_dir: str = ""
+    # A filesystem provider mirror (`terraform providers mirror` output) that runs install
+    # providers from instead of the registry, for sites without a network; empty = none.
+    terraform_provider_mirror: str = ""
+    # How long a run waits for another live deployment's state lock before it fails.
+    terraform_lock_timeout_seconds: int = 60
+
     log_level: str = "INFO"
     # "text" for a terminal, "json" for log collectors (one object per line, with ids).
     log_format: str = "text"
@@ -154,6 +165,10 @@ class Settings:
     def work_dir(self) -> Path:
         """Private scratch space for untrusted archives; never shared with other users."""
         return self.data_dir / "work"
+
+    @property
+    def resolved_terraform_plugin_cache_dir(self) -> Path:
+        return Path(self.terraform_plugin_cache_dir or self.data_dir / "terraform-plugins")
 
     @property
     def master_key_file(self) -> Path:

@@ -1,0 +1,105 @@
+"""The runner a worker holds: built once from the settings, it picks how programs are
+sandboxed on this machine and hands out work directories."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from baryon.runner.limits import RunLimits
+from baryon.runner.sandbox import (
+    Sandbox,
+    SandboxKind,
+    Tools,
+    choose_sandbox,
+    hand_over,
+    run_as_for,
+)
+from baryon.runner.workspace import Workspace
+from baryon.settings import Settings
+
+# The program's own scratch space, inside its work directory so that it goes with it.
+TMP_DIR_NAME = ".tmp"
+
+
+def limits_from(settings: Settings) -> RunLimits:
+    return RunLimits(
+        time_seconds=settings.runner_time_limit_seconds,
+        output_bytes=settings.runner_output_limit_bytes,
+        processes=settings.runner_max_processes,
+        memory_bytes=settings.runner_memory_limit_bytes,
+        kill_grace_seconds=settings.runner_kill_grace_seconds,
+    )
+
+
+class Runner:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._limits = limits_from(settings)
+        self._work_root = Path(settings.runner_work_root or tempfile.gettempdir())
+        self._sandbox: Sandbox = choose_sandbox(
+            SandboxKind(settings.runner_sandbox),
+            tools=Tools(settings.runner_path),
+            limits=self._limits,
+            run_as=run_as_for(settings.runner_user, os.geteuid()),
+            hidden=[settings.data_dir.expanduser().absolute()],
+            container_runtime=settings.runner_container_runtime,
+        )
+        self.sandbox_description = self._sandbox.description
+
+    @contextlib.contextmanager
+    def workspace(self, files: Mapping[str, str | bytes]) -> Iterator[Workspace]:
+        """A fresh private work directory holding `files` (names relative to it), removed
+        with everything the program left when the block ends."""
+        self._work_root.mkdir(parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix="baryon-run-", dir=self._work_root))
+        try:
+            _write_files(path, files)
+            (path / TMP_DIR_NAME).mkdir()
+            if self._sandbox.run_as is not None:
+                hand_over(path, self._sandbox.run_as)
+            yield Workspace(
+                path,
+                sandbox=self._sandbox,
+                limits=self._limits,
+                base_environment={
+                    "PATH": self._settings.runner_path,
+                    "HOME": str(path),
+                    "LANG": "C.UTF-8",
+                    "TMPDIR": str(path / TMP_DIR_NAME),
+                },
+            )
+        finally:
+            _remove(path)
+
+
+def _write_files(root: Path, files: Mapping[str, str | bytes]) -> None:
+    for name, content in files.items():
+        target = Path(os.path.normpath(root / name))
+        if Path(name).is_absolute() or not target.is_relative_to(root) or target == root:
+            raise ValueError(f"{name!r} is not a path inside a work directory")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            target.write_text(content, encoding="utf-8")
+        else:
+            target.write_bytes(content)
+
+
+def _remove(path: Path) -> None:
+    """Removes a work directory even where the program took away its own permissions."""
+
+    def allow_and_retry(function: object, failed: str, _error: object) -> None:
+        parent = os.path.dirname(failed)
+        os.chmod(parent, os.stat(parent).st_mode | stat.S_IRWXU)
+        if os.path.isdir(failed) and not os.path.islink(failed):
+            os.chmod(failed, stat.S_IRWXU)
+            shutil.rmtree(failed, ignore_errors=True)
+        else:
+            os.unlink(failed)
+
+    shutil.rmtree(path, onerror=allow_and_retry)

@@ -1,0 +1,369 @@
+"""One private work directory and the runs of programs in it.
+
+A run streams the program's output (stdout and stderr merged, as a person would see them in
+a terminal) line by line into the deployment's log while it keeps polling for a cancel
+request, the time limit and the job's lease, even when the program is silent. However it
+ends, nothing the run started is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import stat
+import subprocess
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Protocol
+
+from baryon.runner import process_tree
+from baryon.runner.limits import RunLimits
+from baryon.runner.output import LineSplitter
+from baryon.runner.result import RunResult, RunStatus
+from baryon.runner.sandbox import CannotStart, Launch, Sandbox
+
+HEARTBEAT_SECONDS = 5.0
+CANCEL_POLL_SECONDS = 0.25
+_SELECT_SECONDS = 0.1
+_READ_BYTES = 64 * 1024
+# Once the program has exited, output still in the pipe is read for this long at most (a
+# process that escaped the run could otherwise hold the pipe open for ever).
+_DRAIN_SECONDS = 2.0
+# bubblewrap's own processes around the program, not counted against the process limit.
+_SANDBOX_PROCESSES = 2
+
+
+class RunIO(Protocol):
+    """What a run needs of its caller; provisioners' DeploymentIO is one."""
+
+    def log(self, message: str) -> None: ...
+
+    def cancel_requested(self) -> bool: ...
+
+    def heartbeat(self) -> None: ...
+
+
+class WorkspaceFileTooLarge(Exception):
+    """A file the program left is larger than its reader accepts."""
+
+
+class Workspace:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        sandbox: Sandbox,
+        limits: RunLimits,
+        base_environment: Mapping[str, str],
+    ) -> None:
+        self.path = path
+        self._sandbox = sandbox
+        self._limits = limits
+        self._base_environment = dict(base_environment)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        environment: Mapping[str, str],
+        io: RunIO,
+        deadline: float | None = None,
+        image: str | None = None,
+    ) -> RunResult:
+        """Runs `argv` in the work directory and waits for it. `environment` is all the
+        program sees besides PATH, HOME (the work directory), LANG and TMPDIR; `deadline` is
+        on time.monotonic()'s clock, the runner's time limit from now when None."""
+        started = time.monotonic()
+        if deadline is None:
+            deadline = started + self._limits.time_seconds
+        try:
+            launch = self._sandbox.launch(
+                argv,
+                workdir=self.path,
+                environment={**self._base_environment, **environment},
+                image=image,
+            )
+        except CannotStart as exc:
+            io.log(f"cannot start {argv[0] if argv else 'the program'}: {exc}")
+            return RunResult(RunStatus.FAILED, None, str(exc), ())
+        if launch.notice:
+            io.log(launch.notice)
+        return _Run(launch, self._limits, io, self.path, started, deadline).execute()
+
+    def read(self, name: str, limit: int = 1 << 20) -> bytes | None:
+        """A regular file the program left in the work directory; None when there is none.
+        A symbolic link counts as none: the worker must not read what it points at."""
+        target = self.path / name
+        if not _inside(target, self.path):
+            raise ValueError(f"{name!r} is outside the work directory")
+        try:
+            descriptor = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except (FileNotFoundError, NotADirectoryError, OSError):
+            return None
+        with os.fdopen(descriptor, "rb") as handle:
+            if not _is_regular(handle):
+                return None
+            data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise WorkspaceFileTooLarge(f"{name} is larger than {limit} bytes")
+        return data
+
+
+def _inside(target: Path, root: Path) -> bool:
+    """Within `root` by name, with no symbolic link on the way (the program made them)."""
+    relative = Path(os.path.normpath(target)).relative_to(root) if _under(target, root) else None
+    if relative is None or relative == Path("."):
+        return False
+    walked = root
+    for part in relative.parts[:-1]:
+        walked = walked / part
+        if walked.is_symlink():
+            return False
+    return True
+
+
+def _under(target: Path, root: Path) -> bool:
+    return Path(os.path.normpath(target)).is_relative_to(root)
+
+
+def _is_regular(handle: IO[bytes]) -> bool:
+    return stat.S_ISREG(os.fstat(handle.fileno()).st_mode)
+
+
+@dataclass
+class _Stopping:
+    status: RunStatus
+    reason: str
+    kill_at: float
+    terminated: bool = False
+    killed: bool = False
+
+
+class _Run:
+    """One program from start to reaped, with everything it started."""
+
+    def __init__(
+        self,
+        launch: Launch,
+        limits: RunLimits,
+        io: RunIO,
+        workdir: Path,
+        started: float,
+        deadline: float,
+    ) -> None:
+        self._launch = launch
+        self._limits = limits
+        self._io = io
+        self._workdir = workdir
+        self._started = started
+        self._deadline = deadline
+        self._splitter = LineSplitter(limits.line_bytes)
+        self._tail: deque[str] = deque(maxlen=limits.tail_lines)
+        self._output_bytes = 0
+        self._stopping: _Stopping | None = None
+        self._helpers: list[subprocess.Popen[bytes]] = []
+
+    def execute(self) -> RunResult:
+        try:
+            process = self._start()
+        except OSError as exc:
+            reason = f"could not start {self._launch.argv[0]}: {exc.strerror or exc}"
+            self._io.log(reason)
+            return RunResult(RunStatus.FAILED, None, reason, ())
+        assert process.stdout is not None
+        try:
+            code = self._watch(process, process.stdout)
+        except BaseException:
+            # A lost lease (heartbeat) or an interrupt: the run must end now, so that no
+            # second run on the resource meets this one.
+            self._kill(process)
+            _reap(process)
+            raise
+        finally:
+            process.stdout.close()
+            self._end_helpers()
+        return self._result(code)
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        run_as = self._launch.run_as
+        # Started from the calling thread, which waits here for the whole run: the kernel's
+        # parent-death signal follows the thread that forked, not the process.
+        return subprocess.Popen(
+            self._launch.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=self._workdir,
+            env=dict(self._launch.environment),
+            process_group=0,
+            user=run_as.uid if run_as else None,
+            group=run_as.gid if run_as else None,
+            extra_groups=[] if run_as else None,
+        )
+
+    def _watch(self, process: subprocess.Popen[bytes], pipe: IO[bytes]) -> int:
+        descriptor = pipe.fileno()
+        os.set_blocking(descriptor, False)
+        next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
+        next_cancel_check = time.monotonic()
+        open_pipe = True
+        with selectors.DefaultSelector() as selector:
+            selector.register(descriptor, selectors.EVENT_READ)
+            while True:
+                now = time.monotonic()
+                if now >= next_heartbeat:
+                    self._io.heartbeat()
+                    next_heartbeat = now + HEARTBEAT_SECONDS
+                if self._stopping is None and now >= next_cancel_check:
+                    next_cancel_check = now + CANCEL_POLL_SECONDS
+                    self._check_limits(process, now)
+                self._enforce(process, now)
+                if open_pipe:
+                    open_pipe = self._read(selector, descriptor)
+                else:
+                    time.sleep(_SELECT_SECONDS)
+                code = process.poll()
+                if code is not None:
+                    break
+        # The program is gone: whatever it left running goes too, then its last words.
+        self._kill_leftovers(process)
+        if open_pipe:
+            self._drain(descriptor)
+        self._emit_lines(self._splitter.finish())
+        return code
+
+    def _check_limits(self, process: subprocess.Popen[bytes], now: float) -> None:
+        running = len(process_tree.descendants(process.pid))
+        if running > self._limits.processes + _SANDBOX_PROCESSES:
+            # A fork bomb that no rlimit stops (a root worker's): no grace, it would use it.
+            self._stop(
+                RunStatus.FAILED, f"started more than {self._limits.processes} processes, its limit"
+            )
+            self._kill(process)
+        elif self._io.cancel_requested():
+            self._stop(RunStatus.CANCELLED, "was cancelled")
+        elif now >= self._deadline:
+            seconds = self._deadline - self._started
+            self._stop(RunStatus.TIMED_OUT, f"ran past its time limit of {seconds:.0f} s")
+
+    def _enforce(self, process: subprocess.Popen[bytes], now: float) -> None:
+        """SIGTERM once a stop is decided, SIGKILL when its grace period is over."""
+        stopping = self._stopping
+        if stopping is None:
+            return
+        if not stopping.terminated:
+            stopping.terminated = True
+            self._terminate(process)
+        if not stopping.killed and now >= stopping.kill_at:
+            self._kill(process)
+
+    def _read(self, selector: selectors.BaseSelector, descriptor: int) -> bool:
+        """Reads what is there; False at end of output."""
+        for _key, _events in selector.select(_SELECT_SECONDS):
+            try:
+                chunk = os.read(descriptor, _READ_BYTES)
+            except BlockingIOError:
+                return True
+            if not chunk:
+                return False
+            self._take(chunk)
+        return True
+
+    def _drain(self, descriptor: int) -> None:
+        until = time.monotonic() + _DRAIN_SECONDS
+        os.set_blocking(descriptor, False)
+        with selectors.DefaultSelector() as selector:
+            selector.register(descriptor, selectors.EVENT_READ)
+            while time.monotonic() < until and self._read(selector, descriptor):
+                pass
+
+    def _take(self, chunk: bytes) -> None:
+        if self._output_bytes >= self._limits.output_bytes:
+            return  # past the limit: read and dropped, so the program is not left blocked
+        room = self._limits.output_bytes - self._output_bytes
+        self._output_bytes += len(chunk)
+        self._emit_lines(self._splitter.feed(chunk[:room]))
+        if len(chunk) > room:
+            self._emit_lines(self._splitter.finish())
+            if self._stopping is None:
+                limit = _size(self._limits.output_bytes)
+                self._stop(RunStatus.OUTPUT_LIMIT, f"wrote more than {limit} of output, its limit")
+
+    def _emit_lines(self, lines: list[str]) -> None:
+        for line in lines:
+            self._tail.append(line)
+            self._io.log(line)
+
+    def _stop(self, status: RunStatus, reason: str) -> None:
+        """Decides the run's end; `_enforce` carries it out."""
+        self._io.log(f"stopping the program: it {reason}")
+        kill_at = time.monotonic() + self._limits.kill_grace_seconds
+        self._stopping = _Stopping(status, reason, kill_at)
+
+    def _terminate(self, process: subprocess.Popen[bytes]) -> None:
+        """SIGTERM to every process of the run but the sandbox's own."""
+        spared = self._launch.sandbox_process_names
+        for pid, name in process_tree.descendants(process.pid).items():
+            if name not in spared:
+                process_tree.signal_pid(pid, signal.SIGTERM)
+        if not self._launch.contained:
+            process_tree.signal_group(process.pid, signal.SIGTERM)
+        if self._launch.stop_argv:
+            self._helpers.append(_detached(self._launch.stop_argv))
+
+    def _kill(self, process: subprocess.Popen[bytes]) -> None:
+        if self._stopping is not None:
+            self._stopping.killed = True
+        process_tree.signal_pid(process.pid, signal.SIGKILL)
+        self._kill_leftovers(process)
+
+    def _kill_leftovers(self, process: subprocess.Popen[bytes]) -> None:
+        for pid in process_tree.descendants(process.pid):
+            process_tree.signal_pid(pid, signal.SIGKILL)
+        process_tree.signal_group(process.pid, signal.SIGKILL)
+        if self._launch.remove_argv:
+            self._helpers.append(_detached(self._launch.remove_argv))
+
+    def _end_helpers(self) -> None:
+        for helper in self._helpers:
+            try:
+                helper.wait(timeout=self._limits.kill_grace_seconds + 5)
+            except subprocess.TimeoutExpired:
+                helper.kill()
+                helper.wait()
+
+    def _result(self, code: int) -> RunResult:
+        tail = tuple(self._tail)
+        exit_code = code if code >= 0 else None
+        if self._stopping is not None:
+            return RunResult(self._stopping.status, exit_code, self._stopping.reason, tail)
+        if code == 0:
+            return RunResult(RunStatus.SUCCEEDED, 0, "exited with status 0", tail)
+        if code < 0:
+            name = signal.Signals(-code).name
+            return RunResult(RunStatus.FAILED, None, f"was killed by {name}", tail)
+        return RunResult(RunStatus.FAILED, code, f"exited with status {code}", tail)
+
+
+def _detached(argv: Sequence[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def _reap(process: subprocess.Popen[bytes]) -> None:
+    with suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=_DRAIN_SECONDS)
+
+
+def _size(count: int) -> str:
+    if count % (1024 * 1024) == 0:
+        return f"{count // (1024 * 1024)} MiB"
+    if count % 1024 == 0:
+        return f"{count // 1024} KiB"
+    return f"{count} bytes"

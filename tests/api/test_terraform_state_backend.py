@@ -15,6 +15,8 @@ import pytest
 from starlette.applications import Starlette
 
 from baryon.api.terraform_state_backend import terraform_state_routes
+from baryon.auth.access_keys import create_access_key
+from baryon.auth.scoped_keys import CallerKeys, ScopedKeys
 from baryon.operations.terraform_state import TerraformStates
 from baryon.runtime import Runtime, build_runtime
 from baryon.settings import Settings
@@ -26,8 +28,6 @@ with warnings.catch_warnings():
 
 ARN = "arn:aws:proton:us-east-1:123456789012:environment/dev"
 OTHER_ARN = "arn:aws:proton:us-east-1:123456789012:environment/prod"
-# A fake of auth/scoped_keys: each key id may act on one resource.
-KEYS = {("KEYDEV", "secret-dev"): ARN, ("KEYPROD", "secret-prod"): OTHER_ARN}
 
 
 @pytest.fixture
@@ -44,14 +44,22 @@ def states(runtime: Runtime) -> TerraformStates:
 
 @pytest.fixture
 def client(runtime: Runtime, states: TerraformStates) -> Iterator[TestClient]:
-    routes = terraform_state_routes(runtime, states, lambda key, secret: KEYS.get((key, secret)))
+    routes = terraform_state_routes(
+        runtime, states, CallerKeys(runtime.db, runtime.box).scoped_resource
+    )
+    key = ScopedKeys(runtime.db, runtime.box).issue(ARN, 600)
     with TestClient(Starlette(routes=routes)) as client:
-        client.headers["Authorization"] = _basic("KEYDEV", "secret-dev")
+        client.headers["Authorization"] = _basic(key.access_key_id, key.secret_access_key)
         yield client
 
 
 def _basic(key: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
+
+
+def _scoped(runtime: Runtime, arn: str) -> dict[str, str]:
+    key = ScopedKeys(runtime.db, runtime.box).issue(arn, 600)
+    return {"Authorization": _basic(key.access_key_id, key.secret_access_key)}
 
 
 def _url(kind: str, arn: str = ARN) -> str:
@@ -146,13 +154,34 @@ def test_lock_info_without_an_id_is_a_bad_request(client: TestClient) -> None:
     assert client.post(_url("lock"), content="not json").status_code == 400
 
 
-def test_a_key_scoped_to_another_resource_is_refused(client: TestClient) -> None:
-    other = {"Authorization": _basic("KEYPROD", "secret-prod")}
+def test_a_key_scoped_to_another_resource_is_refused(client: TestClient, runtime: Runtime) -> None:
+    other = _scoped(runtime, OTHER_ARN)
     assert client.get(_url("state"), headers=other).status_code == 403
     assert client.post(_url("lock"), content=_lock_info("L"), headers=other).status_code == 403
-    wrong_secret = {"Authorization": _basic("KEYDEV", "guess")}
-    assert client.get(_url("state"), headers=wrong_secret).status_code == 403
     assert client.get(_url("state", OTHER_ARN), headers=other).status_code == 204
+
+
+def test_a_wrong_secret_or_a_revoked_key_is_refused(client: TestClient, runtime: Runtime) -> None:
+    keys = ScopedKeys(runtime.db, runtime.box)
+    key = keys.issue(ARN, 600)
+    assert (
+        client.get(
+            _url("state"), headers={"Authorization": _basic(key.access_key_id, "guess")}
+        ).status_code
+        == 403
+    )
+    good = {"Authorization": _basic(key.access_key_id, key.secret_access_key)}
+    assert client.get(_url("state"), headers=good).status_code == 204
+    keys.revoke(key.access_key_id)
+    assert client.get(_url("state"), headers=good).status_code == 403
+
+
+def test_an_operators_key_is_refused_the_state_is_for_runs_only(
+    client: TestClient, runtime: Runtime
+) -> None:
+    key = create_access_key(runtime.db, runtime.box, "operator")
+    operator = {"Authorization": _basic(key.access_key_id, key.secret_access_key)}
+    assert client.get(_url("state", OTHER_ARN), headers=operator).status_code == 403
 
 
 def test_a_request_without_credentials_is_asked_for_them(client: TestClient) -> None:

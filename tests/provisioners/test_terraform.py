@@ -18,6 +18,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from baryon.api.terraform_state_backend import terraform_state_routes
+from baryon.auth.scoped_keys import CallerKeys, ScopedKeys
 from baryon.operations.terraform_state import TerraformStates
 from baryon.provisioners import (
     DeployRequest,
@@ -31,7 +32,7 @@ from baryon.provisioners.terraform import TerraformConfig, TerraformProvisioner
 from baryon.runner import Runner
 from baryon.runtime import Runtime, build_runtime
 from baryon.settings import Settings
-from baryon.store.tables import Deployment
+from baryon.store.tables import Deployment, ScopedAccessKey
 from tests.provisioners.conftest import RecordingIO
 from tests.support.terraform_exe import path_with_terraform
 
@@ -54,32 +55,10 @@ BACKEND_TF = 'terraform {\n  backend "s3" {}\n}\n'
 
 
 @dataclass
-class FakeKeys:
-    """Stands in for auth/scoped_keys.ScopedKeys: which key may act on which resource."""
-
-    live: dict[tuple[str, str], str]
-
-    def issue(self, resource_arn: str, ttl_seconds: int) -> FakeKey:
-        key = FakeKey(f"BARS{len(self.live) + 1:04d}", f"secret-{time.monotonic_ns()}")
-        self.live[(key.access_key_id, key.secret_access_key)] = resource_arn
-        return key
-
-    def revoke(self, access_key_id: str) -> None:
-        for pair in [pair for pair in self.live if pair[0] == access_key_id]:
-            del self.live[pair]
-
-
-@dataclass(frozen=True)
-class FakeKey:
-    access_key_id: str
-    secret_access_key: str
-
-
-@dataclass
 class Rig:
     runtime: Runtime
     states: TerraformStates
-    keys: FakeKeys
+    keys: ScopedKeys
     provisioner: TerraformProvisioner
     config: TerraformConfig
 
@@ -99,9 +78,9 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     )
     runtime = build_runtime(settings)
     states = TerraformStates(runtime.db, runtime.box)
-    keys = FakeKeys({})
+    keys = ScopedKeys(runtime.db, runtime.box)
     routes = terraform_state_routes(
-        runtime, states, lambda key_id, secret: keys.live.get((key_id, secret))
+        runtime, states, CallerKeys(runtime.db, runtime.box).scoped_resource
     )
     port = _free_port()
     server = uvicorn.Server(
@@ -171,7 +150,8 @@ def test_a_deploy_plans_applies_and_reports_outputs_from_state_kept_in_baryon(ri
     assert json.loads(plan.plan_json)["resource_changes"][0]["type"] == "terraform_data"
     assert rig.states.version_numbers(ARN), "the state was written to Baryon's store"
     assert rig.states.locked_by(ARN) is None
-    assert rig.keys.live == {}, "the run's scoped key was revoked"
+    with rig.runtime.db.session() as session:
+        assert session.query(ScopedAccessKey).count() == 0, "the run's key was revoked"
 
 
 def test_an_update_changes_what_changed_and_status_reads_the_new_outputs(rig: Rig) -> None:

@@ -14,8 +14,11 @@ from starlette.routing import Mount, Route
 
 import baryon.operations  # noqa: F401  (registers every operation handler)
 from baryon.api.front_door import FrontDoor
+from baryon.api.terraform_state_backend import terraform_state_routes
+from baryon.auth.scoped_keys import CallerKeys
 from baryon.observability import metrics
 from baryon.observability.health import readiness
+from baryon.operations.terraform_state import TerraformStates
 from baryon.runtime import Runtime
 from baryon.web import urls as portal_urls
 from baryon.web.routes import portal_app
@@ -49,6 +52,12 @@ def create_app(runtime: Runtime) -> Starlette:
             # People use the portal; API clients POST to / and never reach it.
             Route("/", to_portal, methods=["GET"]),
             Mount(portal_urls.PREFIX, app=portal_app(runtime)),
+            # Terraform runs keep their state here (ahead of the API's catch-all POST).
+            *terraform_state_routes(
+                runtime,
+                TerraformStates(runtime.db, runtime.box),
+                CallerKeys(runtime.db, runtime.box).scoped_resource,
+            ),
             Route("/{path:path}", front_door.handle, methods=["POST"]),
         ]
     )

@@ -9,6 +9,7 @@ from baryon.cli.deployment import deployment
 from baryon.cli.keys import keys
 from baryon.cli.serve import cloud, server, up, worker
 from baryon.cli.template import template
+from baryon.cli.terraform import terraform
 from baryon.cli.users import users
 
 
@@ -23,6 +24,7 @@ cli.add_command(server)
 cli.add_command(worker)
 cli.add_command(cloud)
 cli.add_command(keys)
+cli.add_command(terraform)
 cli.add_command(template)
 cli.add_command(users)
 cli.add_command(deployment)

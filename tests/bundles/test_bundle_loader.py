@@ -128,7 +128,11 @@ def test_codebuild_service_with_registration_file(tmp_path: Path) -> None:
     )
     bundle = load(tmp_path, files, "service")
     assert bundle.instance is not None and bundle.pipeline is not None
-    assert bundle.instance.files == {}  # codebuild commands use the whole folder
+    # CodeBuild commands use the whole folder: every text file of it goes to the run.
+    assert bundle.instance.files["deploy.sh"] == "#!/bin/sh\n"
+    assert bundle.instance.files["cdk/app.ts"] == "// cdk app\n"
+    assert "manifest.yaml" in bundle.instance.files
+    assert not any(name.startswith("pipeline") for name in bundle.instance.files)
     instance = bundle.instance.manifest.templates[0]
     assert instance.rendering_engine == "codebuild" and instance.input_type == "JSON"
     assert instance.file is None and instance.template_language is None

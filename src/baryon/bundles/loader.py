@@ -44,7 +44,7 @@ class IacSection:
 
     folder: str  # "infrastructure", "instance_infrastructure" or "pipeline_infrastructure"
     manifest: Manifest
-    files: dict[str, str]  # path relative to `folder` -> text; empty for codebuild
+    files: dict[str, str]  # path relative to `folder` -> text (codebuild: every text file)
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,14 @@ def content_digest(files: dict[str, bytes]) -> str:
     return digest.hexdigest()
 
 
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _text(files: dict[str, bytes], path: str, encoding: str = "utf-8") -> str:
     try:
         return files[path].decode(encoding)
@@ -228,7 +236,14 @@ def _section(files: dict[str, bytes], folder: str, limits: BundleLimits) -> IacS
             )
         names = [template.file]
     else:
-        names = []  # codebuild: the commands use whatever the folder holds
+        # codebuild: the commands use whatever the folder holds (scripts, CDK apps, ...), so
+        # every text file of it goes to the work directory; a file that is not UTF-8 text
+        # cannot travel in a section's text files and stays behind.
+        names = [
+            path[len(prefix) :]
+            for path, data in files.items()
+            if path.startswith(prefix) and _is_utf8(data)
+        ]
     texts = {name: _text(files, prefix + name) for name in sorted(names)}
     return IacSection(folder=folder, manifest=manifest, files=texts)
 

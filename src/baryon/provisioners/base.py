@@ -51,12 +51,25 @@ class InputsFile:
 
 
 @dataclass(frozen=True)
+class BuildCommands:
+    """What a CodeBuild section runs: its manifest's settings, as the provisioner needs them."""
+
+    provision: tuple[str, ...]  # shell commands, in order, to create or update
+    deprovision: tuple[str, ...]  # shell commands, in order, to delete
+    image: str | None = None  # the CodeBuild image; a container runner runs it
+    variables: Mapping[str, str] = field(default_factory=dict)  # env.variables
+    # env.secrets_manager: variable -> "secret-id:json-key"; read from the cloud's secrets.
+    secrets: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class RenderedSection:
     """One rendered IaC section of a bundle, as a provisioner receives it."""
 
     engine: ProvisioningEngine
     files: Mapping[str, str]  # every file, by name relative to the section's folder
     inputs_file: InputsFile | None = None
+    commands: BuildCommands | None = None  # CodeBuild sections only
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,8 @@ def render_section(
         manifest_file=section.manifest.file,
         limits=limits,
     )
-    files = {plan.inputs_file: render_inputs_file(namespace, template.input_type)}
+    # The folder's files as they are (commands are not templated), and the inputs beside them.
+    files = {**section.files, plan.inputs_file: render_inputs_file(namespace, template.input_type)}
     return RenderedSection("codebuild", files, plan)
 
 

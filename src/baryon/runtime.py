@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass, field
 
 from baryon.api.request_body import BodyBudget
 from baryon.auth.master_key import SecretBox, load_master_key
+from baryon.auth.scoped_keys import ScopedKeys
 from baryon.domain.arns import Arns
+from baryon.provisioners.selection import ProvisionerParts
+from baryon.provisioners.terraform import TerraformStateAccess
+from baryon.runner import Runner
 from baryon.settings import Settings
+from baryon.store.codebuild_runs import CodeBuildRuns
 from baryon.store.database import Database
 from baryon.store.page_tokens import PageTokens
 
@@ -28,8 +34,26 @@ class Runtime:
     def __post_init__(self) -> None:
         self.body_budget = BodyBudget(self.settings.request_body_buffer_bytes)
 
+    @functools.cached_property
+    def provisioner_parts(self) -> ProvisionerParts:
+        """Built when a worker first needs it: an API-only process never picks a sandbox."""
+        return ProvisionerParts(
+            runner=Runner(self.settings),
+            keys=ScopedKeys(self.db, self.box),
+            codebuild_runs=CodeBuildRuns(self.db),
+            terraform_states=_terraform_states(self.db, self.box),
+        )
+
     def close(self) -> None:
         self.db.dispose()
+
+
+def _terraform_states(db: Database, box: SecretBox) -> TerraformStateAccess:
+    # Imported here: importing operations/ registers every handler, and they import this
+    # module (operations/context.py), which must be complete first.
+    from baryon.operations.terraform_state import TerraformStates
+
+    return TerraformStates(db, box)
 
 
 def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:

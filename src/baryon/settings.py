@@ -142,6 +142,13 @@ class Settings:
     # How long a run waits for another live deployment's state lock before it fails.
     terraform_lock_timeout_seconds: int = 60
 
+    # Programs Baryon runs (CodeBuild commands, Terraform) call Baryon back here: their
+    # AWS_ENDPOINT_URL_PROTON and Terraform's state backend. Empty = this process's own
+    # http://<host>:<port> (loopback when it listens on every address); embedded mode fills
+    # it in once it knows its port. Set it when workers reach the API another way (scaled
+    # mode: the load balancer's URL).
+    program_api_endpoint: str = ""
+
     log_level: str = "INFO"
     # "text" for a terminal, "json" for log collectors (one object per line, with ids).
     log_format: str = "text"
@@ -174,6 +181,13 @@ class Settings:
             return Path(self.terraform_plugin_cache_dir).expanduser()
         work_root = Path(self.runner_work_root or tempfile.gettempdir())
         return work_root / "baryon-terraform-plugins"
+
+    @property
+    def resolved_program_api_endpoint(self) -> str:
+        if self.program_api_endpoint:
+            return self.program_api_endpoint.rstrip("/")
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     @property
     def master_key_file(self) -> Path:

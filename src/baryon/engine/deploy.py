@@ -76,10 +76,11 @@ def _execute(runtime: WorkerRuntime, work: Work, io: DatabaseDeploymentIO) -> ou
         io.log("Customer-managed environment: outputs come from the spec; nothing to deploy.")
         return outcomes.Result(DeploymentStatus.SUCCEEDED, outputs=work.spec_outputs)
     if work.operation == DeploymentOperation.DELETE:
-        return _result(provisioning.destroy(work.resource, runtime.settings, io))
+        parts = runtime.provisioner_parts
+        return _result(provisioning.destroy(work.resource, runtime.settings, io, parts))
     if work.operation == DeploymentOperation.RECOVER:
         outcome = provisioning.continue_rollback(
-            work.resource, work.resources_to_skip, runtime.settings, io
+            work.resource, work.resources_to_skip, runtime.settings, io, runtime.provisioner_parts
         )
         return _result(outcome)
     assert work.target is not None
@@ -89,7 +90,7 @@ def _execute(runtime: WorkerRuntime, work: Work, io: DatabaseDeploymentIO) -> ou
         io.log(f"Rendering failed: {exc}")
         return outcomes.Result(DeploymentStatus.FAILED, str(exc))
     section = provisioning.provisioned_section(rendered, work.resource.kind)
-    provisioner = provisioner_for(section.engine, runtime.settings)
+    provisioner = provisioner_for(section.engine, runtime.settings, runtime.provisioner_parts)
     if provisioner is None:
         message = unsupported_message(section.engine)
         io.log(message)

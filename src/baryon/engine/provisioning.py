@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from baryon.provisioners.base import (
+    BuildCommands,
     DeploymentIO,
     InputsFile,
     Outcome,
@@ -19,7 +20,7 @@ from baryon.provisioners.base import (
     ResourceIdentity,
     ResourceKind,
 )
-from baryon.provisioners.selection import deploying_provisioners
+from baryon.provisioners.selection import ProvisionerParts, deploying_provisioners
 from baryon.render.iac import RenderedSection as RenderOutput
 from baryon.render.terraform import TFVARS_FILE, variables_file
 from baryon.service_models.proton import DeploymentTargetResourceType
@@ -71,19 +72,41 @@ def provisioned_section(rendered: RenderOutput, kind: ResourceKind) -> RenderedS
     inputs file its commands read)."""
     engine = ProvisioningEngine(rendered.engine)
     inputs_file = None
+    commands = None
     if engine == ProvisioningEngine.TERRAFORM:
         inputs_file = InputsFile(TFVARS_FILE, variables_file(kind.value))
     elif engine == ProvisioningEngine.CODEBUILD and rendered.codebuild is not None:
-        inputs_file = InputsFile(rendered.codebuild.inputs_file)
-    return RenderedSection(engine, rendered.files, inputs_file)
+        plan = rendered.codebuild
+        inputs_file = InputsFile(plan.inputs_file)
+        commands = BuildCommands(
+            provision=tuple(plan.provision),
+            deprovision=tuple(plan.deprovision),
+            image=plan.image,
+            variables={name: _variable(value) for name, value in plan.env_variables.items()},
+            secrets=dict(plan.env_secrets_manager),
+        )
+    return RenderedSection(engine, rendered.files, inputs_file, commands)
 
 
-def destroy(resource: ResourceIdentity, settings: Settings, io: DeploymentIO) -> Outcome:
+def _variable(value: object) -> str:
+    """A manifest's env variable as a program sees it: YAML's true stays "true" (CodeBuild
+    takes only strings; Python's str would say "True")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def destroy(
+    resource: ResourceIdentity,
+    settings: Settings,
+    io: DeploymentIO,
+    parts: ProvisionerParts | None = None,
+) -> Outcome:
     """Every provisioner Baryon deploys with removes what it holds for the resource (each
     succeeds when it holds nothing). A delete needs no bundle, so a resource whose template
     version is gone can still be deleted."""
     outcome = Outcome(OutcomeStatus.SUCCEEDED)
-    for provisioner in deploying_provisioners(settings):
+    for provisioner in deploying_provisioners(settings, parts):
         outcome = provisioner.destroy(resource, io)
         if outcome.status != OutcomeStatus.SUCCEEDED:
             return outcome
@@ -95,11 +118,12 @@ def continue_rollback(
     resources_to_skip: Sequence[str],
     settings: Settings,
     io: DeploymentIO,
+    parts: ProvisionerParts | None = None,
 ) -> Outcome:
     """Each provisioner Baryon deploys with is asked in turn (one that holds nothing for the
     resource answers FAILED, saying so) until one brings the resource back."""
     outcome = Outcome(OutcomeStatus.FAILED, "No provisioner can continue a rollback.")
-    for provisioner in deploying_provisioners(settings):
+    for provisioner in deploying_provisioners(settings, parts):
         outcome = provisioner.continue_rollback(resource, resources_to_skip, io)
         if outcome.status == OutcomeStatus.SUCCEEDED:
             return outcome

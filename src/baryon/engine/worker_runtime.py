@@ -10,6 +10,7 @@ import threading
 from typing import Protocol
 
 from baryon.domain.arns import Arns
+from baryon.provisioners.selection import ProvisionerParts
 from baryon.settings import Settings
 from baryon.store.database import Database
 
@@ -27,3 +28,7 @@ class WorkerRuntime(Protocol):
     # Set when a job is enqueued or a deployment ends, so idle workers claim at once.
     @property
     def job_wakeup(self) -> threading.Event: ...
+
+    # The runner and what program-running provisioners borrow from the store.
+    @property
+    def provisioner_parts(self) -> ProvisionerParts: ...

@@ -57,6 +57,9 @@ def run_embedded(settings: Settings, announce: Callable[[str], None]) -> None:
             cloud_endpoint=cloud_url,
             cloud_access_key_id=LOCAL_CLOUD_CREDENTIALS[0],
             cloud_secret_access_key=LOCAL_CLOUD_CREDENTIALS[1],
+            # Programs call back the port just bound (the settings' may be 0: any free port).
+            program_api_endpoint=settings.program_api_endpoint
+            or f"http://{_display_host(settings.host)}:{api_port}",
         )
         runtime = build_runtime(settings)
         ensure_bundle_bucket(settings)

@@ -3,15 +3,43 @@ provisioning engine and gets the interface, never the class (ARCHITECTURE rule 7
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from baryon.cloud.clients import cloud_client
 from baryon.provisioners.base import Provisioner, ProvisioningEngine
 from baryon.provisioners.cloudformation import CloudFormationProvisioner
+from baryon.provisioners.codebuild import (
+    CodeBuildConfig,
+    CodeBuildProvisioner,
+    CodeBuildRuns,
+    ResourceKeys,
+    sts_role_assumer,
+)
+from baryon.provisioners.terraform import (
+    TerraformConfig,
+    TerraformProvisioner,
+    TerraformStateAccess,
+)
+from baryon.runner import Runner
 from baryon.settings import Settings
 
 
-def provisioner_for(engine: ProvisioningEngine, settings: Settings) -> Provisioner | None:
+@dataclass(frozen=True)
+class ProvisionerParts:
+    """What provisioners that run programs need besides the settings, built by the
+    composition root (provisioners reach neither the store nor the master key themselves)."""
+
+    runner: Runner
+    keys: ResourceKeys  # auth/scoped_keys.ScopedKeys
+    codebuild_runs: CodeBuildRuns  # store/codebuild_runs.CodeBuildRuns
+    terraform_states: TerraformStateAccess  # operations/terraform_state.TerraformStates
+
+
+def provisioner_for(
+    engine: ProvisioningEngine, settings: Settings, parts: ProvisionerParts | None = None
+) -> Provisioner | None:
     """The provisioner for a section's engine; None for an engine Baryon cannot provision
-    with yet (Terraform and CodeBuild sections render, but do not deploy)."""
+    with yet, or (without ``parts``) one that runs programs."""
     if engine == ProvisioningEngine.CLOUDFORMATION:
         # The process's shared client (cloud/clients.py), looked up per operation.
         return CloudFormationProvisioner(
@@ -19,12 +47,29 @@ def provisioner_for(engine: ProvisioningEngine, settings: Settings) -> Provision
             timeout=settings.deployment_timeout_seconds,
             poll_initial=settings.deployment_poll_seconds,
         )
+    if engine == ProvisioningEngine.TERRAFORM and parts is not None:
+        return TerraformProvisioner(
+            TerraformConfig.from_settings(settings, settings.resolved_program_api_endpoint),
+            parts.runner,
+            parts.terraform_states,
+            parts.keys,
+        )
+    if engine == ProvisioningEngine.CODEBUILD and parts is not None:
+        return CodeBuildProvisioner(
+            CodeBuildConfig.from_settings(settings),
+            parts.runner,
+            parts.keys,
+            parts.codebuild_runs,
+            sts_role_assumer(settings),
+        )
     return None
 
 
-def deploying_provisioners(settings: Settings) -> list[Provisioner]:
+def deploying_provisioners(
+    settings: Settings, parts: ProvisionerParts | None = None
+) -> list[Provisioner]:
     """Every provisioner Baryon deploys with: what a resource may hold is theirs to remove."""
-    found = (provisioner_for(engine, settings) for engine in ProvisioningEngine)
+    found = (provisioner_for(engine, settings, parts) for engine in ProvisioningEngine)
     return [provisioner for provisioner in found if provisioner is not None]
 
 

@@ -1,0 +1,454 @@
+"""CodeBuild-style provisioning run by Baryon: a bundle's ``provision`` commands on a worker.
+
+Proton ran a CodeBuild manifest's commands in a CodeBuild project of the environment's
+account; Baryon runs them itself, through the runner (runner/), in one private work directory
+per run holding the section's folder as the bundle has it and the inputs file beside it
+(``proton-inputs.json``, reference 4.5). Each command runs as ``bash -c <command>`` (``sh``
+where there is no bash), in order, in that directory; the first that fails ends the run. A
+delete runs the ``deprovision`` commands the same way. The manifest's ``image`` goes to the
+runner, which uses it only when it runs programs in containers.
+
+What a command sees:
+
+- the manifest's ``env.variables``, then (winning over them) ``RESOURCE_ARN``,
+  ``AWS_DEFAULT_REGION``/``AWS_REGION``, ``AWS_ENDPOINT_URL_PROTON`` (Baryon's API as
+  programs reach it, settings.program_api_endpoint) and ``AWS_ENDPOINT_URL`` (the cloud's
+  endpoint, when one is configured);
+- two sets of credentials in the AWS CLI's own files under ``$HOME/.aws`` (the runner makes
+  the work directory the program's HOME; boto3, the CLI, Terraform's AWS provider and the CDK
+  read them there): the ``default`` profile holds the target cloud's (in embedded mode the
+  local cloud's keys; otherwise the resource's role assumed through STS on the cloud
+  endpoint, or nothing when it has none, leaving the machine's own), and the ``proton``
+  profile holds a key that may act only on this resource (auth/scoped_keys.py), issued for
+  the run and revoked when it ends. A command reports outputs with
+  ``aws proton notify-resource-deployment-status-change --profile proton --resource-arn
+  "$RESOURCE_ARN" --outputs ...``: the ``--profile proton`` is the one change an AWS sample
+  needs, since the CLI signs every service's calls with one profile's keys and the cloud's
+  are the ones its other commands need.
+
+Outputs are those reported with NotifyResourceDeploymentStatusChange during the run
+(operations/deployment_status_reports.py keeps them on the deployment), then those of a
+``proton-outputs.json`` the commands leave in the work directory, which win. That file holds
+either what ``--outputs`` takes (a JSON list of ``{"key": ..., "valueString": ...}``) or one
+JSON object of keys to values (a value that is not a string is kept as its JSON text); at
+most 50 outputs, keys and values of at most 1,024 characters, as the API allows.
+
+Success is every command exiting 0; a SUCCEEDED or FAILED report from a command does not end
+the run early. A failing command ends the deployment FAILED with the command, the runner's
+reason and the last lines of its output. After a worker crash the runner has ended the
+commands (they die with their worker) and the resumed deployment runs them all again, as a
+CodeBuild retry would: provision commands are written to be re-run.
+
+A delete needs no bundle (engine/provisioning.py), so each run's files and commands are
+kept in the store (``CodeBuildRuns``) before the commands start; a delete runs the
+``deprovision`` commands of the last run, and finds nothing to do for a resource CodeBuild
+never ran for. Running on AWS CodeBuild itself (a project per environment with its
+codebuildRoleArn) is not built yet.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from baryon.cloud.clients import cloud_client
+from baryon.provisioners.base import (
+    BuildCommands,
+    DeploymentIO,
+    DeployRequest,
+    Outcome,
+    OutcomeStatus,
+    ProvisioningEngine,
+    RenderedSection,
+    ResourceIdentity,
+)
+from baryon.runner import Runner, RunResult, RunStatus, Workspace, WorkspaceFileTooLarge
+from baryon.settings import Settings
+
+OUTPUTS_FILE = "proton-outputs.json"
+PROTON_PROFILE = "proton"
+# NotifyResourceDeploymentStatusChange's limits, applied to proton-outputs.json as well.
+MAX_OUTPUTS = 50
+MAX_OUTPUT_CHARS = 1024
+# How many of a failed command's last output lines the deployment's status message quotes.
+TAIL_LINES = 10
+# A scoped key outlives its run's time limit by this much, so it never expires mid-run.
+KEY_TTL_MARGIN_SECONDS = 300
+
+
+# --- what the composition root lends the provisioner ------------------------------------------
+
+
+class IssuedKey(Protocol):
+    @property
+    def access_key_id(self) -> str: ...
+
+    @property
+    def secret_access_key(self) -> str: ...
+
+
+class ResourceKeys(Protocol):
+    """Keys scoped to one resource (auth/scoped_keys.ScopedKeys)."""
+
+    def issue(self, resource_arn: str, ttl_seconds: int) -> IssuedKey: ...
+
+    def revoke(self, access_key_id: str) -> None: ...
+
+
+class SavedRun(Protocol):
+    @property
+    def section(self) -> Mapping[str, Any]: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def outputs(self) -> Mapping[str, str]: ...
+
+
+class CodeBuildRuns(Protocol):
+    """What the store keeps of each resource's last run (store/codebuild_runs.py)."""
+
+    def last(self, resource_arn: str) -> SavedRun | None: ...
+
+    def save(
+        self,
+        resource_arn: str,
+        section: Mapping[str, Any],
+        status: str,
+        outputs: Mapping[str, str],
+    ) -> None: ...
+
+    def forget(self, resource_arn: str) -> None: ...
+
+    def reported_outputs(self, deployment_id: str) -> dict[str, str]:
+        """What the deployment's commands reported with NotifyResourceDeploymentStatusChange."""
+        ...
+
+
+# --- the provisioner --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CodeBuildConfig:
+    region: str
+    search_path: str  # the PATH programs see (settings.runner_path)
+    program_api_endpoint: str  # Baryon's API as programs reach it
+    run_timeout_seconds: float  # for all of a run's commands together
+    # The cloud the commands provision into (empty endpoint: real AWS).
+    cloud_endpoint: str
+    cloud_access_key_id: str
+    cloud_secret_access_key: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CodeBuildConfig:
+        return cls(
+            region=settings.region,
+            search_path=settings.runner_path,
+            program_api_endpoint=settings.resolved_program_api_endpoint,
+            run_timeout_seconds=settings.runner_time_limit_seconds,
+            cloud_endpoint=settings.cloud_endpoint,
+            cloud_access_key_id=settings.cloud_access_key_id,
+            cloud_secret_access_key=settings.cloud_secret_access_key,
+        )
+
+
+@dataclass(frozen=True)
+class CloudCredentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None = None
+
+
+# (role ARN, session name) -> that role's temporary keys on the configured cloud.
+RoleAssumer = Callable[[str, str], CloudCredentials]
+
+
+class CodeBuildProvisioner:
+    engine = ProvisioningEngine.CODEBUILD
+
+    def __init__(
+        self,
+        config: CodeBuildConfig,
+        runner: Runner,
+        keys: ResourceKeys,
+        runs: CodeBuildRuns,
+        assume_role: RoleAssumer,
+    ) -> None:
+        self._config, self._runner, self._keys, self._runs = config, runner, keys, runs
+        self._assume_role = assume_role
+
+    # --- the Provisioner interface ----------------------------------------------------------
+
+    def deploy(self, request: DeployRequest, io: DeploymentIO) -> Outcome:
+        section, resource = request.section, request.resource
+        commands = section.commands
+        if commands is None:
+            return Outcome(OutcomeStatus.FAILED, "The CodeBuild section has no commands.")
+        if commands.secrets:
+            names = ", ".join(sorted(commands.secrets))
+            message = (
+                f"env.secrets_manager ({names}) is not supported by Baryon's CodeBuild "
+                "provisioning yet; pass the values another way (env.variables, or read the "
+                "secret with the AWS CLI in a command)."
+            )
+            io.log(message)
+            return Outcome(OutcomeStatus.FAILED, message)
+        # Kept before anything runs: a delete after a crash still finds the deprovision steps.
+        self._runs.save(resource.arn, _saved_section(section), OutcomeStatus.IN_PROGRESS, {})
+        run = self._run(resource, section.files, commands, commands.provision, "provision", io)
+        if run.outcome.status != OutcomeStatus.SUCCEEDED:
+            self._runs.save(resource.arn, _saved_section(section), run.outcome.status, {})
+            return run.outcome
+        reported = self._runs.reported_outputs(request.request_token or "")
+        outputs = {**reported, **run.file_outputs}
+        self._runs.save(resource.arn, _saved_section(section), OutcomeStatus.SUCCEEDED, outputs)
+        return Outcome(
+            OutcomeStatus.SUCCEEDED, outputs=outputs, engine_status=OutcomeStatus.SUCCEEDED
+        )
+
+    def destroy(self, resource: ResourceIdentity, io: DeploymentIO) -> Outcome:
+        saved = self._runs.last(resource.arn)
+        if saved is None:
+            return Outcome(OutcomeStatus.SUCCEEDED, "No CodeBuild run: nothing to deprovision.")
+        section = _section_from(saved.section)
+        commands = section.commands
+        assert commands is not None  # _saved_section always stores them
+        run = self._run(resource, section.files, commands, commands.deprovision, "deprovision", io)
+        if run.outcome.status == OutcomeStatus.SUCCEEDED:
+            self._runs.forget(resource.arn)
+        return run.outcome
+
+    def cancel(self, resource: ResourceIdentity) -> None:
+        """Nothing to send: the run polls the deployment's cancel request itself (the runner
+        ends every process of the command that is running)."""
+
+    def status(self, resource: ResourceIdentity) -> Outcome | None:
+        saved = self._runs.last(resource.arn)
+        if saved is None:
+            return None
+        return Outcome(
+            OutcomeStatus(saved.status), outputs=dict(saved.outputs), engine_status=saved.status
+        )
+
+    def continue_rollback(
+        self, resource: ResourceIdentity, resources_to_skip: Sequence[str], io: DeploymentIO
+    ) -> Outcome:
+        return Outcome(
+            OutcomeStatus.FAILED,
+            "CodeBuild provisioning has no rollback to continue: deploy the resource again "
+            "or delete it.",
+        )
+
+    # --- one run ----------------------------------------------------------------------------
+
+    def _run(
+        self,
+        resource: ResourceIdentity,
+        files: Mapping[str, str],
+        commands: BuildCommands,
+        steps: Sequence[str],
+        phase: str,
+        io: DeploymentIO,
+    ) -> _RunEnd:
+        io.log(
+            f"CodeBuild {phase}: {len(steps)} command(s), run by Baryon "
+            f"({self._runner.sandbox_description})."
+        )
+        deadline = time.monotonic() + self._config.run_timeout_seconds
+        try:
+            cloud = self._cloud_credentials(resource)
+        except (BotoCoreError, ClientError) as exc:  # STS refused or could not be reached
+            message = f"Could not assume the role {resource.role_arn}: {exc}"
+            io.log(message)
+            return _RunEnd(Outcome(OutcomeStatus.FAILED, message))
+        with self._scoped_key(resource) as key:
+            aws_files = _aws_files(self._config.region, cloud, key)
+            with self._runner.workspace({**files, **aws_files}) as workspace:
+                environment = self._environment(resource, commands)
+                for index, command in enumerate(steps, start=1):
+                    io.log(f"[{phase} {index}/{len(steps)}] {command}")
+                    result = workspace.run(
+                        _shell(command, self._config.search_path),
+                        environment=environment,
+                        io=io,
+                        deadline=deadline,
+                        image=commands.image,
+                    )
+                    if not result.succeeded:
+                        return _RunEnd(_failed(phase, index, command, result))
+                if phase != "provision":
+                    return _RunEnd(Outcome(OutcomeStatus.SUCCEEDED))
+                return _read_outputs_file(workspace, io)
+
+    @contextmanager
+    def _scoped_key(self, resource: ResourceIdentity) -> Iterator[IssuedKey]:
+        ttl = int(self._config.run_timeout_seconds) + KEY_TTL_MARGIN_SECONDS
+        key = self._keys.issue(resource.arn, ttl)
+        try:
+            yield key
+        finally:
+            self._keys.revoke(key.access_key_id)
+
+    def _cloud_credentials(self, resource: ResourceIdentity) -> CloudCredentials | None:
+        config = self._config
+        if config.cloud_access_key_id:  # embedded mode: the local cloud's own keys
+            return CloudCredentials(config.cloud_access_key_id, config.cloud_secret_access_key)
+        if resource.role_arn:
+            return self._assume_role(resource.role_arn, _session_name(resource))
+        return None
+
+    def _environment(self, resource: ResourceIdentity, commands: BuildCommands) -> dict[str, str]:
+        config = self._config
+        environment = {
+            **commands.variables,
+            "RESOURCE_ARN": resource.arn,
+            "AWS_DEFAULT_REGION": config.region,
+            "AWS_REGION": config.region,
+            "AWS_ENDPOINT_URL_PROTON": config.program_api_endpoint,
+        }
+        if config.cloud_endpoint:
+            environment["AWS_ENDPOINT_URL"] = config.cloud_endpoint
+        return environment
+
+
+@dataclass(frozen=True)
+class _RunEnd:
+    outcome: Outcome
+    file_outputs: dict[str, str] = field(default_factory=dict)
+
+
+def _shell(command: str, search_path: str) -> list[str]:
+    # CodeBuild's images run commands with bash; a minimal machine may have only sh.
+    shell = "bash" if shutil.which("bash", path=search_path) else "sh"
+    return [shell, "-c", command]
+
+
+def _failed(phase: str, index: int, command: str, result: RunResult) -> Outcome:
+    status = OutcomeStatus.CANCELLED if result.status == RunStatus.CANCELLED else None
+    tail = "\n".join(result.tail[-TAIL_LINES:])
+    message = f"The {phase} command {index} ({command}) {result.reason}."
+    if tail:
+        message += f" Its last output:\n{tail}"
+    return Outcome(status or OutcomeStatus.FAILED, message, engine_status=result.status)
+
+
+def _read_outputs_file(workspace: Workspace, io: DeploymentIO) -> _RunEnd:
+    try:
+        data = workspace.read(OUTPUTS_FILE)
+    except WorkspaceFileTooLarge as exc:
+        return _outputs_file_refused(str(exc), io)
+    if data is None:
+        return _RunEnd(Outcome(OutcomeStatus.SUCCEEDED))
+    try:
+        outputs = parse_outputs_file(data)
+    except ValueError as exc:
+        return _outputs_file_refused(str(exc), io)
+    io.log(f"{OUTPUTS_FILE}: {len(outputs)} output(s).")
+    return _RunEnd(Outcome(OutcomeStatus.SUCCEEDED), outputs)
+
+
+def _outputs_file_refused(reason: str, io: DeploymentIO) -> _RunEnd:
+    message = f"The commands succeeded but {OUTPUTS_FILE} cannot be used: {reason}"
+    io.log(message)
+    return _RunEnd(Outcome(OutcomeStatus.FAILED, message))
+
+
+def parse_outputs_file(data: bytes) -> dict[str, str]:
+    """The outputs a ``proton-outputs.json`` holds (see the module's docstring for its two
+    shapes); ValueError saying what is wrong."""
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"it is not JSON ({exc})") from None
+    pairs: list[tuple[Any, Any]]
+    if isinstance(document, list):
+        if not all(isinstance(item, dict) and "key" in item for item in document):
+            raise ValueError('a list must hold {"key": ..., "valueString": ...} objects')
+        pairs = [(item["key"], item.get("valueString", "")) for item in document]
+    elif isinstance(document, dict):
+        pairs = list(document.items())
+    else:
+        raise ValueError('it must be a list of {"key", "valueString"} objects or one object')
+    if len(pairs) > MAX_OUTPUTS:
+        raise ValueError(f"it holds {len(pairs)} outputs; at most {MAX_OUTPUTS} are allowed")
+    outputs: dict[str, str] = {}
+    for key, value in pairs:
+        text = value if isinstance(value, str) else json.dumps(value)
+        if not isinstance(key, str) or not 1 <= len(key) <= MAX_OUTPUT_CHARS:
+            raise ValueError(f"the key {key!r} is not a string of 1 to {MAX_OUTPUT_CHARS} chars")
+        if len(text) > MAX_OUTPUT_CHARS:
+            raise ValueError(f"the value of {key} is longer than {MAX_OUTPUT_CHARS} characters")
+        outputs[key] = text
+    return outputs
+
+
+def _aws_files(region: str, cloud: CloudCredentials | None, key: IssuedKey) -> dict[str, str]:
+    """``$HOME/.aws/config`` and ``credentials``: the cloud's keys as the default profile,
+    the run's scoped key as the ``proton`` profile."""
+    config = f"[default]\nregion = {region}\n\n[profile {PROTON_PROFILE}]\nregion = {region}\n"
+    credentials = ""
+    if cloud is not None:
+        credentials += (
+            "[default]\n"
+            f"aws_access_key_id = {cloud.access_key_id}\n"
+            f"aws_secret_access_key = {cloud.secret_access_key}\n"
+        )
+        if cloud.session_token:
+            credentials += f"aws_session_token = {cloud.session_token}\n"
+        credentials += "\n"
+    credentials += (
+        f"[{PROTON_PROFILE}]\n"
+        f"aws_access_key_id = {key.access_key_id}\n"
+        f"aws_secret_access_key = {key.secret_access_key}\n"
+    )
+    return {".aws/config": config, ".aws/credentials": credentials}
+
+
+def _session_name(resource: ResourceIdentity) -> str:
+    # STS allows [\w+=,.@-]{2,64}; Proton names allow the same characters and '-'.
+    return ("baryon-codebuild-" + "-".join(resource.names))[:64]
+
+
+def _saved_section(section: RenderedSection) -> dict[str, Any]:
+    commands = section.commands
+    assert commands is not None
+    return {
+        "files": dict(section.files),
+        "provision": list(commands.provision),
+        "deprovision": list(commands.deprovision),
+        "image": commands.image,
+        "variables": dict(commands.variables),
+    }
+
+
+def _section_from(saved: Mapping[str, Any]) -> RenderedSection:
+    commands = BuildCommands(
+        provision=tuple(saved["provision"]),
+        deprovision=tuple(saved["deprovision"]),
+        image=saved.get("image"),
+        variables=dict(saved.get("variables") or {}),
+    )
+    return RenderedSection(ProvisioningEngine.CODEBUILD, dict(saved["files"]), None, commands)
+
+
+def sts_role_assumer(settings: Settings) -> RoleAssumer:
+    """Assumes roles through the configured cloud's STS (the worker's own credentials)."""
+
+    def assume(role_arn: str, session_name: str) -> CloudCredentials:
+        answer = cloud_client(settings, "sts").assume_role(
+            RoleArn=role_arn, RoleSessionName=session_name
+        )
+        credentials = answer["Credentials"]
+        return CloudCredentials(
+            credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
+        )
+
+    return assume

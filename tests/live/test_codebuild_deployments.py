@@ -275,8 +275,14 @@ def test_a_failing_command_ends_failed_with_its_last_output_lines(
     registry: Registry, proton: Any
 ) -> None:
     files = env_bundle()
+    # A SUCCEEDED report does not end the deployment: the commands' exit status does.
     files["infrastructure/manifest.yaml"] = manifest(
-        ["echo first step ran", "bash fail.sh", "echo never"], ["echo nothing to remove"]
+        ["echo first step ran", "bash report.sh", "bash fail.sh", "echo never"],
+        ["echo nothing to remove"],
+    )
+    files["infrastructure/report.sh"] = (
+        "aws proton notify-resource-deployment-status-change --profile proton "
+        '--resource-arn "$RESOURCE_ARN" --status SUCCEEDED --status-message "all good"\n'
     )
     files["infrastructure/fail.sh"] = (
         "echo checking the disk\necho 'the disk is on fire' >&2\nexit 3\n"
@@ -295,6 +301,19 @@ def test_a_failing_command_ends_failed_with_its_last_output_lines(
     assert "bash fail.sh" in message and "3" in message
     assert "checking the disk" in message and "the disk is on fire" in message
     assert "never" not in message
+
+
+def test_a_report_on_a_resource_with_no_deployment_in_progress_is_refused(
+    proton: Any, environment: dict[str, Any]
+) -> None:
+    with pytest.raises(proton.exceptions.ConflictException, match="no deployment in progress"):
+        proton.notify_resource_deployment_status_change(
+            resourceArn=environment["arn"], status="SUCCEEDED"
+        )
+    with pytest.raises(proton.exceptions.ResourceNotFoundException):
+        proton.notify_resource_deployment_status_change(
+            resourceArn=environment["arn"].replace("cb-dev", "nowhere")
+        )
 
 
 def test_deleting_runs_the_deprovision_commands(

@@ -148,6 +148,11 @@ class Settings:
     # it in once it knows its port. Set it when workers reach the API another way (scaled
     # mode: the load balancer's URL).
     program_api_endpoint: str = ""
+    # What a program's AWS default profile holds (provisioners/codebuild.py): "cloud" (the
+    # target cloud's keys; the program's Proton calls name --profile proton) or "proton" (the
+    # run's scoped key, so AWS's samples run unchanged; only for a cloud that accepts any
+    # key). Empty = "cloud", except in embedded mode, whose local cloud accepts any key.
+    program_default_credentials: str = ""
 
     log_level: str = "INFO"
     # "text" for a terminal, "json" for log collectors (one object per line, with ids).

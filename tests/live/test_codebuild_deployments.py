@@ -4,7 +4,10 @@ order with ``proton-inputs.json`` beside them, report outputs with the AWS CLI's
 and reach the cloud with its own credentials; the exit status decides.
 
 The bundles are the test's own shell scripts (python3 reads the inputs file). The AWS CLI is
-the one in this checkout's virtual environment, put on the PATH programs get.
+the one in this checkout's virtual environment, put on the PATH programs get. In embedded
+mode the programs' default AWS keys are the run's scoped key, which the local cloud accepts
+too, so the scripts call ``aws proton`` and ``aws s3api`` as AWS's samples do; profile
+``proton`` names the scoped key explicitly (what a real cloud's runs need).
 """
 
 from __future__ import annotations
@@ -71,9 +74,10 @@ for part in sys.argv[1].split("."):
     value = value[int(part)] if isinstance(value, list) else value[part]
 print(value if isinstance(value, str) else json.dumps(value, sort_keys=True))' "$1"
 }
+# As AWS's samples call it: no --profile (embedded mode's default keys are the run's key).
 notify() {
-  aws proton notify-resource-deployment-status-change --profile proton \\
-    --resource-arn "$RESOURCE_ARN" --outputs "$1"
+  aws proton notify-resource-deployment-status-change --resource-arn "$RESOURCE_ARN" \\
+    --outputs "$1"
 }
 """
 

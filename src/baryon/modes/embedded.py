@@ -60,6 +60,8 @@ def run_embedded(settings: Settings, announce: Callable[[str], None]) -> None:
             # Programs call back the port just bound (the settings' may be 0: any free port).
             program_api_endpoint=settings.program_api_endpoint
             or f"http://{_display_host(settings.host)}:{api_port}",
+            # The local cloud accepts any key: programs' default keys can be Baryon's own.
+            program_default_credentials=settings.program_default_credentials or "proton",
         )
         runtime = build_runtime(settings)
         ensure_bundle_bucket(settings)

@@ -16,15 +16,20 @@ What a command sees:
   endpoint, when one is configured);
 - two sets of credentials in the AWS CLI's own files under ``$HOME/.aws`` (the runner makes
   the work directory the program's HOME; boto3, the CLI, Terraform's AWS provider and the CDK
-  read them there): the ``default`` profile holds the target cloud's (in embedded mode the
-  local cloud's keys; otherwise the resource's role assumed through STS on the cloud
-  endpoint, or nothing when it has none, leaving the machine's own), and the ``proton``
-  profile holds a key that may act only on this resource (auth/scoped_keys.py), issued for
-  the run and revoked when it ends. A command reports outputs with
-  ``aws proton notify-resource-deployment-status-change --profile proton --resource-arn
-  "$RESOURCE_ARN" --outputs ...``: the ``--profile proton`` is the one change an AWS sample
-  needs, since the CLI signs every service's calls with one profile's keys and the cloud's
-  are the ones its other commands need.
+  read them there): profile ``proton`` holds a key that may act only on this resource
+  (auth/scoped_keys.py), issued for the run and revoked when it ends; profile ``cloud`` holds
+  the target cloud's (in embedded mode the local cloud's keys; otherwise the resource's role
+  assumed through STS on the cloud endpoint, or nothing when it has none, leaving the
+  machine's own).
+
+The ``default`` profile is one of the two (settings.program_default_credentials), because the
+AWS CLI and SDKs sign every service's calls with one profile's keys. On real AWS it is the
+cloud's: the commands' cloud calls work unchanged, and their Proton calls need ``--profile
+proton`` (``aws proton notify-resource-deployment-status-change --profile proton
+--resource-arn "$RESOURCE_ARN" --outputs ...``), the one change an AWS sample needs. In
+embedded mode it is the scoped key: the local cloud accepts any key, so AWS's samples run
+unchanged, their ``aws proton`` calls reaching Baryon with the key and their cloud calls the
+local cloud.
 
 Outputs are those reported with NotifyResourceDeploymentStatusChange during the run
 (operations/deployment_status_reports.py keeps them on the deployment), then those of a
@@ -54,6 +59,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -74,6 +80,7 @@ from baryon.settings import Settings
 
 OUTPUTS_FILE = "proton-outputs.json"
 PROTON_PROFILE = "proton"
+CLOUD_PROFILE = "cloud"
 # NotifyResourceDeploymentStatusChange's limits, applied to proton-outputs.json as well.
 MAX_OUTPUTS = 50
 MAX_OUTPUT_CHARS = 1024
@@ -136,6 +143,13 @@ class CodeBuildRuns(Protocol):
 # --- the provisioner --------------------------------------------------------------------------
 
 
+class DefaultCredentials(StrEnum):
+    """Which keys a program's AWS ``default`` profile holds (see the module's docstring)."""
+
+    CLOUD = "cloud"  # the target cloud's; Proton calls name --profile proton
+    PROTON = "proton"  # the run's scoped key; only for a cloud that accepts any key
+
+
 @dataclass(frozen=True)
 class CodeBuildConfig:
     region: str
@@ -146,6 +160,7 @@ class CodeBuildConfig:
     cloud_endpoint: str
     cloud_access_key_id: str
     cloud_secret_access_key: str
+    default_credentials: DefaultCredentials
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CodeBuildConfig:
@@ -157,18 +172,21 @@ class CodeBuildConfig:
             cloud_endpoint=settings.cloud_endpoint,
             cloud_access_key_id=settings.cloud_access_key_id,
             cloud_secret_access_key=settings.cloud_secret_access_key,
+            default_credentials=DefaultCredentials(
+                settings.program_default_credentials or DefaultCredentials.CLOUD
+            ),
         )
 
 
 @dataclass(frozen=True)
-class CloudCredentials:
+class AwsKeys:
     access_key_id: str
     secret_access_key: str
     session_token: str | None = None
 
 
 # (role ARN, session name) -> that role's temporary keys on the configured cloud.
-RoleAssumer = Callable[[str, str], CloudCredentials]
+RoleAssumer = Callable[[str, str], AwsKeys]
 
 
 class CodeBuildProvisioner:
@@ -270,7 +288,7 @@ class CodeBuildProvisioner:
             io.log(message)
             return _RunEnd(Outcome(OutcomeStatus.FAILED, message))
         with self._scoped_key(resource) as key:
-            aws_files = _aws_files(self._config.region, cloud, key)
+            aws_files = aws_credential_files(self._config, cloud, key)
             with self._runner.workspace({**files, **aws_files}) as workspace:
                 environment = self._environment(resource, commands)
                 for index, command in enumerate(steps, start=1):
@@ -297,10 +315,10 @@ class CodeBuildProvisioner:
         finally:
             self._keys.revoke(key.access_key_id)
 
-    def _cloud_credentials(self, resource: ResourceIdentity) -> CloudCredentials | None:
+    def _cloud_credentials(self, resource: ResourceIdentity) -> AwsKeys | None:
         config = self._config
         if config.cloud_access_key_id:  # embedded mode: the local cloud's own keys
-            return CloudCredentials(config.cloud_access_key_id, config.cloud_secret_access_key)
+            return AwsKeys(config.cloud_access_key_id, config.cloud_secret_access_key)
         if resource.role_arn:
             return self._assume_role(resource.role_arn, _session_name(resource))
         return None
@@ -390,26 +408,37 @@ def parse_outputs_file(data: bytes) -> dict[str, str]:
     return outputs
 
 
-def _aws_files(region: str, cloud: CloudCredentials | None, key: IssuedKey) -> dict[str, str]:
-    """``$HOME/.aws/config`` and ``credentials``: the cloud's keys as the default profile,
-    the run's scoped key as the ``proton`` profile."""
-    config = f"[default]\nregion = {region}\n\n[profile {PROTON_PROFILE}]\nregion = {region}\n"
-    credentials = ""
-    if cloud is not None:
-        credentials += (
-            "[default]\n"
-            f"aws_access_key_id = {cloud.access_key_id}\n"
-            f"aws_secret_access_key = {cloud.secret_access_key}\n"
-        )
-        if cloud.session_token:
-            credentials += f"aws_session_token = {cloud.session_token}\n"
-        credentials += "\n"
-    credentials += (
-        f"[{PROTON_PROFILE}]\n"
-        f"aws_access_key_id = {key.access_key_id}\n"
-        f"aws_secret_access_key = {key.secret_access_key}\n"
+def aws_credential_files(
+    config: CodeBuildConfig, cloud: AwsKeys | None, key: IssuedKey
+) -> dict[str, str]:
+    """``$HOME/.aws/config`` and ``credentials``: the run's scoped key as profile ``proton``,
+    the cloud's keys as profile ``cloud``, and one of them again as ``default``."""
+    profiles: dict[str, AwsKeys | None] = {
+        PROTON_PROFILE: AwsKeys(key.access_key_id, key.secret_access_key),
+        CLOUD_PROFILE: cloud,
+    }
+    proton_first = config.default_credentials == DefaultCredentials.PROTON
+    profiles["default"] = profiles[PROTON_PROFILE if proton_first else CLOUD_PROFILE]
+    # The config file names profiles "profile x", except the default; the credentials file not.
+    settings = "".join(
+        f"[{name if name == 'default' else 'profile ' + name}]\nregion = {config.region}\n\n"
+        for name in profiles
     )
-    return {".aws/config": config, ".aws/credentials": credentials}
+    credentials = "".join(
+        _credentials_section(name, keys) for name, keys in profiles.items() if keys is not None
+    )
+    return {".aws/config": settings, ".aws/credentials": credentials}
+
+
+def _credentials_section(profile: str, keys: AwsKeys) -> str:
+    section = (
+        f"[{profile}]\n"
+        f"aws_access_key_id = {keys.access_key_id}\n"
+        f"aws_secret_access_key = {keys.secret_access_key}\n"
+    )
+    if keys.session_token:
+        section += f"aws_session_token = {keys.session_token}\n"
+    return section + "\n"
 
 
 def _session_name(resource: ResourceIdentity) -> str:
@@ -442,12 +471,12 @@ def _section_from(saved: Mapping[str, Any]) -> RenderedSection:
 def sts_role_assumer(settings: Settings) -> RoleAssumer:
     """Assumes roles through the configured cloud's STS (the worker's own credentials)."""
 
-    def assume(role_arn: str, session_name: str) -> CloudCredentials:
+    def assume(role_arn: str, session_name: str) -> AwsKeys:
         answer = cloud_client(settings, "sts").assume_role(
             RoleArn=role_arn, RoleSessionName=session_name
         )
         credentials = answer["Credentials"]
-        return CloudCredentials(
+        return AwsKeys(
             credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
         )
 

@@ -20,7 +20,9 @@ from baryon.service_models import PROTON, service_model
 
 ACCOUNT_CONNECTIONS = "environment account connections"
 SELF_MANAGED = "self-managed provisioning (pull requests to a provisioning repository)"
-CODEBUILD = "CodeBuild provisioning"
+# Baryon runs CodeBuild bundles itself, as the resource's service role; a CodeBuild project
+# in the environment's account, run as this role, is what is not built.
+CODEBUILD = "CodeBuild provisioning in AWS CodeBuild (Baryon runs CodeBuild bundles itself)"
 ENCRYPTION_KEYS = "customer-managed encryption keys"
 
 _ENVIRONMENT_MEMBERS = {

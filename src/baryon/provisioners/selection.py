@@ -75,7 +75,4 @@ def deploying_provisioners(
 
 def unsupported_message(engine: ProvisioningEngine) -> str:
     """Why a section of ``engine`` does not deploy (its deployment ends FAILED with it)."""
-    return (
-        f"{engine.value} provisioning is not available in this Baryon server yet; "
-        "only CloudFormation bundles deploy."
-    )
+    return f"{engine.value} provisioning is not available in this Baryon server yet."

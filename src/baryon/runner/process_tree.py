@@ -10,43 +10,56 @@ from __future__ import annotations
 import os
 import signal
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 _PROC = Path("/proc")
 
 
-def _parents() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, command name) for every process visible now."""
-    table: dict[int, tuple[int, str]] = {}
-    for entry in os.scandir(_PROC):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (_PROC / entry.name / "stat").read_text()
-        except OSError:
-            continue  # ended while we looked
-        # The name is in parentheses and may itself hold spaces or parentheses.
-        name = stat[stat.find("(") + 1 : stat.rfind(")")]
-        fields = stat[stat.rfind(")") + 2 :].split()
-        table[int(entry.name)] = (int(fields[1]), name)
-    return table
+@dataclass(frozen=True)
+class ProcessInfo:
+    pid: int
+    parent: int
+    name: str
+    # Clock ticks after boot; with the pid it names one process, whatever reuses the pid later.
+    started: int
 
 
-def descendants(root: int) -> dict[int, str]:
-    """Every process below `root` (not `root` itself), with its command name."""
-    table = _parents()
+def _read(pid: str) -> ProcessInfo | None:
+    try:
+        stat = (_PROC / pid / "stat").read_text()
+    except OSError:
+        return None  # ended while we looked
+    # The name is in parentheses and may itself hold spaces or parentheses.
+    name = stat[stat.find("(") + 1 : stat.rfind(")")]
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return ProcessInfo(int(pid), int(fields[1]), name, int(fields[19]))
+
+
+def descendants(root: int) -> dict[int, ProcessInfo]:
+    """Every process below `root` (not `root` itself)."""
+    table = {
+        info.pid: info
+        for entry in os.scandir(_PROC)
+        if entry.name.isdigit() and (info := _read(entry.name)) is not None
+    }
     children: dict[int, list[int]] = {}
-    for pid, (parent, _name) in table.items():
-        children.setdefault(parent, []).append(pid)
-    found: dict[int, str] = {}
+    for info in table.values():
+        children.setdefault(info.parent, []).append(info.pid)
+    found: dict[int, ProcessInfo] = {}
     stack = list(children.get(root, []))
     while stack:
         pid = stack.pop()
-        if pid in found:
-            continue
-        found[pid] = table[pid][1]
-        stack.extend(children.get(pid, []))
+        if pid not in found:
+            found[pid] = table[pid]
+            stack.extend(children.get(pid, []))
     return found
+
+
+def still_running(process: ProcessInfo) -> bool:
+    """The very process `process` describes is still there (its pid was not reused)."""
+    now = _read(str(process.pid))
+    return now is not None and now.started == process.started
 
 
 def signal_pid(pid: int, signum: signal.Signals) -> None:

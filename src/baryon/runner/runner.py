@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from baryon.runner.limits import RunLimits
+from baryon.runner.pids_cgroup import PidsCgroups
 from baryon.runner.sandbox import (
     Sandbox,
     SandboxKind,
@@ -51,6 +52,8 @@ class Runner:
             container_runtime=settings.runner_container_runtime,
         )
         self.sandbox_description = self._sandbox.description
+        # Only a root worker needs (and may make) a cgroup per run.
+        self._cgroups = PidsCgroups.find() if os.geteuid() == 0 else None
 
     @contextlib.contextmanager
     def workspace(self, files: Mapping[str, str | bytes]) -> Iterator[Workspace]:
@@ -72,7 +75,11 @@ class Runner:
                     "HOME": str(path),
                     "LANG": "C.UTF-8",
                     "TMPDIR": str(path / TMP_DIR_NAME),
+                    # As a shell (and bubblewrap's --chdir) would set it.
+                    "PWD": str(path),
                 },
+                cgroups=self._cgroups,
+                shell=shutil.which("sh", path="/usr/bin:/bin") or "/bin/sh",
             )
         finally:
             _remove(path)

@@ -74,6 +74,9 @@ class Launch:
     sandbox_process_names: frozenset[str] = frozenset()
     # Every process of the run dies with the started one (a pid namespace or a container).
     contained: bool = False
+    # The kernel caps the run's processes (an rlimit that binds, a cgroup, a container's
+    # pids limit); otherwise the run counts them itself.
+    processes_capped: bool = False
     # Run detached to stop gracefully (the runtime's own TERM-then-KILL), and to force.
     stop_argv: tuple[str, ...] | None = None
     remove_argv: tuple[str, ...] | None = None
@@ -140,6 +143,7 @@ class PlainSandbox:
             argv=command,
             environment=environment,
             run_as=self.run_as,
+            processes_capped=(self.run_as.uid if self.run_as else os.geteuid()) != 0,
             notice="no sandbox: running as a plain child process",
         )
 
@@ -192,6 +196,8 @@ class BubblewrapSandbox:
             run_as=None,
             sandbox_process_names=frozenset({"bwrap"}),
             contained=True,
+            # The user namespace maps the worker's user: root is exempt from RLIMIT_NPROC.
+            processes_capped=os.geteuid() != 0,
         )
 
     def _program_mounts(self, search_path: str) -> list[str]:
@@ -288,6 +294,7 @@ class ContainerSandbox:
             environment=environment,
             run_as=None,
             contained=True,
+            processes_capped=True,
             stop_argv=(runtime, "stop", "-t", str(int(self._limits.kill_grace_seconds)), name),
             remove_argv=(runtime, "rm", "-f", name),
         )

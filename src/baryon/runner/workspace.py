@@ -8,6 +8,7 @@ ends, nothing the run started is left running.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import selectors
 import signal
@@ -24,6 +25,7 @@ from typing import IO, Protocol
 from baryon.runner import process_tree
 from baryon.runner.limits import RunLimits
 from baryon.runner.output import LineSplitter
+from baryon.runner.pids_cgroup import PidsCgroups, join_argv
 from baryon.runner.result import RunResult, RunStatus
 from baryon.runner.sandbox import CannotStart, Launch, Sandbox
 
@@ -60,11 +62,15 @@ class Workspace:
         sandbox: Sandbox,
         limits: RunLimits,
         base_environment: Mapping[str, str],
+        cgroups: PidsCgroups | None = None,
+        shell: str = "/bin/sh",
     ) -> None:
         self.path = path
         self._sandbox = sandbox
         self._limits = limits
         self._base_environment = dict(base_environment)
+        self._cgroups = cgroups
+        self._shell = shell
 
     def run(
         self,
@@ -76,7 +82,7 @@ class Workspace:
         image: str | None = None,
     ) -> RunResult:
         """Runs `argv` in the work directory and waits for it. `environment` is all the
-        program sees besides PATH, HOME (the work directory), LANG and TMPDIR; `deadline` is
+        program sees besides PATH, HOME and PWD (the work directory), LANG and TMPDIR; `deadline` is
         on time.monotonic()'s clock, the runner's time limit from now when None."""
         started = time.monotonic()
         if deadline is None:
@@ -93,18 +99,28 @@ class Workspace:
             return RunResult(RunStatus.FAILED, None, str(exc), ())
         if launch.notice:
             io.log(launch.notice)
-        return _Run(launch, self._limits, io, self.path, started, deadline).execute()
+        if self._cgroups is None or launch.processes_capped:
+            return _Run(launch, self._limits, io, self.path, started, deadline).execute()
+        with self._cgroups.cgroup(self._limits.processes + _SANDBOX_PROCESSES) as procs:
+            capped = dataclasses.replace(
+                launch,
+                argv=join_argv(procs, launch.argv, self._shell),
+                processes_capped=True,
+            )
+            return _Run(capped, self._limits, io, self.path, started, deadline).execute()
 
     def read(self, name: str, limit: int = 1 << 20) -> bytes | None:
         """A regular file the program left in the work directory; None when there is none.
         A symbolic link counts as none: the worker must not read what it points at."""
-        target = self.path / name
-        if not _inside(target, self.path):
-            raise ValueError(f"{name!r} is outside the work directory")
+        target = Path(os.path.normpath(self.path / name))
+        if Path(name).is_absolute() or not target.is_relative_to(self.path) or target == self.path:
+            raise ValueError(f"{name!r} is not a file name inside the work directory")
+        if _through_a_link(target, self.path):
+            return None
         try:
             descriptor = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except (FileNotFoundError, NotADirectoryError, OSError):
-            return None
+        except OSError:
+            return None  # missing, or itself a symbolic link (ELOOP)
         with os.fdopen(descriptor, "rb") as handle:
             if not _is_regular(handle):
                 return None
@@ -114,21 +130,15 @@ class Workspace:
         return data
 
 
-def _inside(target: Path, root: Path) -> bool:
-    """Within `root` by name, with no symbolic link on the way (the program made them)."""
-    relative = Path(os.path.normpath(target)).relative_to(root) if _under(target, root) else None
-    if relative is None or relative == Path("."):
-        return False
+def _through_a_link(target: Path, root: Path) -> bool:
+    """Whether a directory on the way from `root` to `target` is a symbolic link, which the
+    program may have pointed anywhere the worker can read."""
     walked = root
-    for part in relative.parts[:-1]:
+    for part in target.relative_to(root).parts[:-1]:
         walked = walked / part
         if walked.is_symlink():
-            return False
-    return True
-
-
-def _under(target: Path, root: Path) -> bool:
-    return Path(os.path.normpath(target)).is_relative_to(root)
+            return True
+    return False
 
 
 def _is_regular(handle: IO[bytes]) -> bool:
@@ -167,6 +177,9 @@ class _Run:
         self._output_bytes = 0
         self._stopping: _Stopping | None = None
         self._helpers: list[subprocess.Popen[bytes]] = []
+        # Every process of the run seen so far: one that left the process group and lost
+        # its parent is no longer anyone's descendant, but it is still the run's.
+        self._seen: dict[int, process_tree.ProcessInfo] = {}
 
     def execute(self) -> RunResult:
         try:
@@ -238,7 +251,10 @@ class _Run:
         return code
 
     def _check_limits(self, process: subprocess.Popen[bytes], now: float) -> None:
-        running = len(process_tree.descendants(process.pid))
+        # Counting reads all of /proc: done only where the kernel caps nothing, or where a
+        # process may escape the run's tree (plain child processes, see `_seen`).
+        counted = not (self._launch.processes_capped and self._launch.contained)
+        running = len(self._processes(process)) if counted else 0
         if running > self._limits.processes + _SANDBOX_PROCESSES:
             # A fork bomb that no rlimit stops (a root worker's): no grace, it would use it.
             self._stop(
@@ -308,9 +324,9 @@ class _Run:
     def _terminate(self, process: subprocess.Popen[bytes]) -> None:
         """SIGTERM to every process of the run but the sandbox's own."""
         spared = self._launch.sandbox_process_names
-        for pid, name in process_tree.descendants(process.pid).items():
-            if name not in spared:
-                process_tree.signal_pid(pid, signal.SIGTERM)
+        for info in self._processes(process).values():
+            if info.name not in spared:
+                process_tree.signal_pid(info.pid, signal.SIGTERM)
         if not self._launch.contained:
             process_tree.signal_group(process.pid, signal.SIGTERM)
         if self._launch.stop_argv:
@@ -323,11 +339,20 @@ class _Run:
         self._kill_leftovers(process)
 
     def _kill_leftovers(self, process: subprocess.Popen[bytes]) -> None:
-        for pid in process_tree.descendants(process.pid):
-            process_tree.signal_pid(pid, signal.SIGKILL)
+        if not self._launch.contained:
+            self._processes(process)
+        for info in self._seen.values():
+            if process_tree.still_running(info):
+                process_tree.signal_pid(info.pid, signal.SIGKILL)
         process_tree.signal_group(process.pid, signal.SIGKILL)
         if self._launch.remove_argv:
             self._helpers.append(_detached(self._launch.remove_argv))
+
+    def _processes(self, process: subprocess.Popen[bytes]) -> dict[int, process_tree.ProcessInfo]:
+        """The run's processes now, remembered for the end."""
+        now = process_tree.descendants(process.pid)
+        self._seen.update(now)
+        return now
 
     def _end_helpers(self) -> None:
         for helper in self._helpers:

@@ -307,6 +307,34 @@ def test_a_failing_command_ends_failed_with_its_last_output_lines(
     assert "never" not in message
 
 
+def test_a_cancelled_deployment_stops_its_running_command(
+    server: BaryonProcess, registry: Registry, proton: Any
+) -> None:
+    files = env_bundle()
+    # The bucket says the command is running (and so the cancel cannot come before it).
+    files["infrastructure/manifest.yaml"] = manifest(
+        ["aws s3api create-bucket --bucket cb-slow-started && sleep 600", "echo never"],
+        ["echo nothing to remove"],
+    )
+    publish_environment_template(registry, "cb-slow", files)
+    proton.create_environment(
+        name="cb-slow",
+        templateName="cb-slow",
+        templateMajorVersion="1",
+        protonServiceRoleArn=ROLE,
+        spec=env_spec(),
+    )
+    s3 = server.client("s3")
+    for _ in range(480):
+        if any(b["Name"] == "cb-slow-started" for b in s3.list_buckets()["Buckets"]):
+            break
+        time.sleep(0.25)
+    proton.cancel_environment_deployment(environmentName="cb-slow")
+    cancelled = settled(lambda: proton.get_environment(name="cb-slow"), "environment")
+    assert cancelled["deploymentStatus"] == "CANCELLED", cancelled
+    assert "sleep 600" in cancelled["deploymentStatusMessage"]
+
+
 def test_a_report_on_a_resource_with_no_deployment_in_progress_is_refused(
     proton: Any, environment: dict[str, Any]
 ) -> None:

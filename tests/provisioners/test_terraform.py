@@ -50,6 +50,14 @@ output "NetworkName" { value = terraform_data.network.output }
 output "Zones" { value = ["a", "b"] }
 output "Limits" { value = { cpu = 2 } }
 """
+# Applies for 30 s (a built-in local-exec provisioner) unless it is stopped.
+SLOW_TF = """
+resource "terraform_data" "slow" {
+  provisioner "local-exec" {
+    command = "echo creating the slow resource; sleep 30"
+  }
+}
+"""
 # AWS's samples declare an S3 backend; Baryon's override must win over it.
 BACKEND_TF = 'terraform {\n  backend "s3" {}\n}\n'
 
@@ -219,3 +227,13 @@ def test_a_live_deployments_lock_makes_another_deployment_fail_naming_it(rig: Ri
     assert outcome.message is not None and "terraform plan failed" in outcome.message
     assert io.logged("locked by deployment d-live")
     assert rig.states.locked_by(ARN) == "d-live", "the live deployment keeps its lock"
+
+
+def test_a_cancel_mid_apply_stops_terraform_and_leaves_no_lock(rig: Rig) -> None:
+    request = _request("small", _deployment(rig.runtime, "d-1"))
+    slow = replace(request.section, files={"main.tf": SLOW_TF})
+    io = RecordingIO(cancel_when=lambda io: io.logged("creating the slow resource"))
+    outcome = rig.provisioner.deploy(replace(request, section=slow), io)
+    assert outcome.status == OutcomeStatus.CANCELLED, (outcome.message, io.lines[-10:])
+    assert outcome.message == "Cancelled during terraform apply."
+    assert rig.states.locked_by(ARN) is None

@@ -84,4 +84,4 @@ def _remove(path: Path) -> None:
         except OSError:
             if time.monotonic() >= until:
                 return  # left for an operator; harmless and empty soon
-            time.sleep(0.05)
+            time.sleep(0.002)

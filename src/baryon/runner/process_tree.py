@@ -27,9 +27,15 @@ class ProcessInfo:
 
 def _read(pid: str) -> ProcessInfo | None:
     try:
-        stat = (_PROC / pid / "stat").read_text()
+        descriptor = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
     except OSError:
         return None  # ended while we looked
+    try:
+        stat = os.read(descriptor, 4096).decode("utf-8", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(descriptor)
     # The name is in parentheses and may itself hold spaces or parentheses.
     name = stat[stat.find("(") + 1 : stat.rfind(")")]
     fields = stat[stat.rfind(")") + 2 :].split()

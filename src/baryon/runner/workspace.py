@@ -223,7 +223,8 @@ class _Run:
         descriptor = pipe.fileno()
         os.set_blocking(descriptor, False)
         next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
-        next_cancel_check = time.monotonic()
+        # A program that ends at once is never looked for in /proc.
+        next_cancel_check = time.monotonic() + CANCEL_POLL_SECONDS
         open_pipe = True
         with selectors.DefaultSelector() as selector:
             selector.register(descriptor, selectors.EVENT_READ)
@@ -238,9 +239,9 @@ class _Run:
                 self._enforce(process, now)
                 if open_pipe:
                     open_pipe = self._read(selector, descriptor)
+                    code = process.poll()
                 else:
-                    time.sleep(_SELECT_SECONDS)
-                code = process.poll()
+                    code = _wait(process, _SELECT_SECONDS)
                 if code is not None:
                     break
         # The program is gone: whatever it left running goes too, then its last words.
@@ -379,6 +380,13 @@ def _detached(argv: Sequence[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+
+
+def _wait(process: subprocess.Popen[bytes], seconds: float) -> int | None:
+    try:
+        return process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 def _reap(process: subprocess.Popen[bytes]) -> None:

@@ -99,12 +99,13 @@ def _reported_outputs(outputs: Sequence[proton.Output]) -> dict[str, str]:
 def _log_line(
     request: proton.NotifyResourceDeploymentStatusChangeInput, reported: dict[str, str]
 ) -> str:
-    status = request.get("status") or ResourceDeploymentStatus.IN_PROGRESS
-    parts = [f"The program reported {status}"]
+    status = request.get("status")
+    said = [f"status {status}"] if status else []
     if reported:
-        parts.append(f"with output(s) {', '.join(sorted(reported))}")
+        said.append(f"output(s) {', '.join(sorted(reported))}")
     message = request.get("statusMessage")
-    line = " ".join(parts) + (f": {message}" if message else ".")
-    if status != ResourceDeploymentStatus.IN_PROGRESS:
+    line = f"The program reported {' and '.join(said) or 'nothing'}"
+    line += f": {message}" if message else "."
+    if status in (ResourceDeploymentStatus.SUCCEEDED, ResourceDeploymentStatus.FAILED):
         line += " The deployment ends when its commands have all run."
     return line

@@ -24,6 +24,7 @@ import pytest
 
 from baryon.runner import Runner, RunResult, RunStatus, Workspace
 from baryon.runner.limits import RunLimits
+from baryon.runner.pids_cgroup import PidsCgroups
 from baryon.runner.sandbox import BubblewrapSandbox, Tools, bubblewrap_problem
 from baryon.settings import Settings
 
@@ -285,6 +286,26 @@ def test_a_fork_bomb_is_contained_and_the_machine_still_forks(mode: str, data_di
     assert "processes" in result.reason or any("fork" in line for line in result.tail)
     assert wait_until_gone(mark) == []
     assert subprocess.run(["true"], check=False).returncode == 0
+
+
+@pytest.mark.parametrize("mode", [SANDBOXED])
+def test_without_a_pids_cgroup_a_fork_bomb_in_bubblewrap_still_meets_the_limit(
+    mode: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A root worker without a pids cgroup runs bubblewrap as runner_user, where the
+    process rlimit binds (root is exempt from it); any other worker is there already."""
+    monkeypatch.setattr(PidsCgroups, "find", staticmethod(lambda: None))
+    mark = marker()
+    runner = Runner(settings_for(mode, data_dir, runner_max_processes=32))
+    with runner.workspace({}) as work:
+        assert run(work, "echo still works").status is RunStatus.SUCCEEDED
+        result = run(
+            work, f"bomb() {{ bomb | bomb & }}; sleep {mark} & bomb; wait",
+            deadline=time.monotonic() + 5,
+        )  # fmt: skip
+    assert result.status in (RunStatus.FAILED, RunStatus.TIMED_OUT), result
+    assert any("fork" in line for line in result.tail)
+    assert wait_until_gone(mark) == []
 
 
 def test_cancel_ends_cancelled_and_every_process_of_the_run_even_one_ignoring_sigterm(

@@ -20,6 +20,7 @@ _CGROUP_ROOT = Path("/sys/fs/cgroup")
 # Put the started process in the cgroup before it can fork, then become the real command.
 _JOIN = 'echo $$ > "$0" && exec "$@"'
 _REMOVE_SECONDS = 5.0
+_PREFIX = "baryon-run-"
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,18 @@ class PidsCgroups:
                 return PidsCgroups(_CGROUP_ROOT)
         return None
 
+    def sweep(self) -> None:
+        """Removes the empty cgroups of runs whose worker died before it could; a cgroup
+        still in use refuses removal, so other workers' runs are safe."""
+        for stale in self.parent.glob(f"{_PREFIX}*"):
+            with contextlib.suppress(OSError):
+                stale.rmdir()
+
     @contextlib.contextmanager
     def cgroup(self, max_processes: int) -> Iterator[Path]:
         """A fresh cgroup allowing `max_processes`; yields its cgroup.procs file, which the
         run's first process joins (`join_argv`). Removed once its processes are gone."""
-        path = self.parent / f"baryon-run-{uuid.uuid4().hex[:16]}"
+        path = self.parent / f"{_PREFIX}{uuid.uuid4().hex[:16]}"
         path.mkdir()
         try:
             (path / "pids.max").write_text(str(max_processes))

@@ -43,17 +43,22 @@ class Runner:
         self._settings = settings
         self._limits = limits_from(settings)
         self._work_root = Path(settings.runner_work_root or tempfile.gettempdir())
+        root = os.geteuid() == 0
+        # Only a root worker needs (and may make) a cgroup per run.
+        self._cgroups = PidsCgroups.find() if root else None
+        if self._cgroups is not None:
+            self._cgroups.sweep()
+        run_as = run_as_for(settings.runner_user, os.geteuid())
         self._sandbox: Sandbox = choose_sandbox(
             SandboxKind(settings.runner_sandbox),
             tools=Tools(settings.runner_path),
             limits=self._limits,
-            run_as=run_as_for(settings.runner_user, os.geteuid()),
+            run_as=run_as,
             hidden=[settings.data_dir.expanduser().absolute()],
             container_runtime=settings.runner_container_runtime,
+            bubblewrap_run_as=run_as if root and self._cgroups is None else None,
         )
         self.sandbox_description = self._sandbox.description
-        # Only a root worker needs (and may make) a cgroup per run.
-        self._cgroups = PidsCgroups.find() if os.geteuid() == 0 else None
 
     @contextlib.contextmanager
     def workspace(self, files: Mapping[str, str | bytes]) -> Iterator[Workspace]:

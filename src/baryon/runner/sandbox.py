@@ -15,8 +15,9 @@ with it and a resource never has two runs at once:
   (``--rm`` after its client goes is up to the runtime).
 
 Under a root worker, plain child processes run as `runner_user`: the kernel applies no
-process limit to root, and a program has no business with root's files. Whatever the way,
-the run also counts its processes itself and ends when they exceed the limit.
+process limit to root, and a program has no business with root's files. Where no rlimit
+binds (bubblewrap under a root worker) a pids cgroup per run does (pids_cgroup.py), and
+failing that the run counts its processes itself and ends when they exceed the limit.
 """
 
 from __future__ import annotations
@@ -151,18 +152,25 @@ class PlainSandbox:
 class BubblewrapSandbox:
     """The program runs as the worker's user mapped into a user namespace of its own, with
     no capabilities. Under a root worker that is root without privileges, which the kernel
-    exempts from RLIMIT_NPROC: the run's own count of its processes (workspace.py) is the
-    process limit then. Dropping to another user inside is impossible (the namespace maps
-    one user), and running bubblewrap as that user would hide tools kept where only root can
-    walk, such as an interpreter under /root."""
+    exempts from RLIMIT_NPROC: a pids cgroup is the process limit then (pids_cgroup.py).
+    Dropping to another user inside is impossible (the namespace maps one user). Only when a
+    root worker has no pids cgroup does bubblewrap itself run as `run_as`, so that the
+    rlimit binds; tools kept where that user cannot walk (an interpreter under /root) are
+    then out of the program's sight."""
 
     description = "bubblewrap"
-    run_as: RunAs | None = None
 
-    def __init__(self, tools: Tools, limits: RunLimits, hidden: Sequence[Path]) -> None:
+    def __init__(
+        self,
+        tools: Tools,
+        limits: RunLimits,
+        hidden: Sequence[Path],
+        run_as: RunAs | None = None,
+    ) -> None:
         self._tools = tools
         self._limits = limits
         self._hidden = tuple(hidden)
+        self.run_as = run_as
 
     def launch(
         self,
@@ -193,11 +201,11 @@ class BubblewrapSandbox:
         return Launch(
             argv=command,
             environment=environment,
-            run_as=None,
+            run_as=self.run_as,
             sandbox_process_names=frozenset({"bwrap"}),
             contained=True,
-            # The user namespace maps the worker's user: root is exempt from RLIMIT_NPROC.
-            processes_capped=os.geteuid() != 0,
+            # The user namespace maps the starting user: root is exempt from RLIMIT_NPROC.
+            processes_capped=(self.run_as.uid if self.run_as else os.geteuid()) != 0,
         )
 
     def _program_mounts(self, search_path: str) -> list[str]:
@@ -207,17 +215,38 @@ class BubblewrapSandbox:
         sources: list[Path] = []
         for entry in search_path.split(":"):
             directory = Path(entry)
-            if not directory.is_absolute() or not directory.is_dir():
+            if not directory.is_absolute() or not directory.is_dir() or directory == Path("/"):
                 continue
             sources.append(directory)
             sources.extend(_virtual_environment(directory))
         mounts: list[str] = []
-        for source in _outermost(s for s in sources if not self._is_hidden(s)):
+        visible = (s for s in sources if not self._is_hidden(s) and self._reachable(s))
+        for source in _outermost(visible):
             mounts += ["--ro-bind", str(source), str(source)]
         for hidden in self._hidden:
             if any(hidden.is_relative_to(source) for source in sources):
                 mounts += ["--tmpfs", str(hidden)]
         return mounts
+
+    def _reachable(self, path: Path) -> bool:
+        """Whether bubblewrap, started as `run_as`, can walk to `path` (it fails the whole
+        run on a source it cannot reach)."""
+        if self.run_as is None:
+            return True
+        for step in (path, *path.parents):
+            try:
+                mode = step.stat()
+            except OSError:
+                return False
+            if mode.st_uid == self.run_as.uid:
+                allowed = mode.st_mode & 0o100
+            elif mode.st_gid == self.run_as.gid:
+                allowed = mode.st_mode & 0o010
+            else:
+                allowed = mode.st_mode & 0o001
+            if not allowed:
+                return False
+        return True
 
     def _is_hidden(self, path: Path) -> bool:
         return any(path.is_relative_to(hidden) for hidden in self._hidden)
@@ -315,12 +344,13 @@ def choose_sandbox(
     run_as: RunAs | None,
     hidden: Sequence[Path],
     container_runtime: str,
+    bubblewrap_run_as: RunAs | None = None,
 ) -> Sandbox:
     if kind is SandboxKind.CONTAINER:
         return ContainerSandbox(tools, limits, container_runtime)
     if kind is SandboxKind.NONE:
         return PlainSandbox(tools, limits, run_as, "runner_sandbox = none")
-    bubblewrap = BubblewrapSandbox(tools, limits, hidden)
+    bubblewrap = BubblewrapSandbox(tools, limits, hidden, bubblewrap_run_as)
     if kind is SandboxKind.BUBBLEWRAP:
         return bubblewrap
     problem = bubblewrap_problem(bubblewrap, tools)
@@ -337,7 +367,10 @@ def bubblewrap_problem(sandbox: BubblewrapSandbox, tools: Tools) -> str | None:
         true = tools.find("true")
     except CannotStart as exc:
         return str(exc)
+    run_as = sandbox.run_as
     with tempfile.TemporaryDirectory(prefix="baryon-bwrap-probe-") as scratch:
+        if run_as is not None:
+            hand_over(Path(scratch), run_as)
         launch = sandbox.launch([true], workdir=Path(scratch), environment={}, image=None)
         try:
             probe = subprocess.run(
@@ -346,6 +379,9 @@ def bubblewrap_problem(sandbox: BubblewrapSandbox, tools: Tools) -> str | None:
                 capture_output=True,
                 env={},
                 timeout=_PROBE_SECONDS,
+                user=run_as.uid if run_as else None,
+                group=run_as.gid if run_as else None,
+                extra_groups=[] if run_as else None,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             return f"bwrap did not run: {exc}"

@@ -38,6 +38,7 @@ _READ_BYTES = 64 * 1024
 _DRAIN_SECONDS = 2.0
 # bubblewrap's own processes around the program, not counted against the process limit.
 _SANDBOX_PROCESSES = 2
+_UNCAPPED_COUNT_SECONDS = 0.02
 
 
 class RunIO(Protocol):
@@ -225,6 +226,7 @@ class _Run:
         next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
         # A program that ends at once is never looked for in /proc.
         next_cancel_check = time.monotonic() + CANCEL_POLL_SECONDS
+        next_count = time.monotonic()
         open_pipe = True
         with selectors.DefaultSelector() as selector:
             selector.register(descriptor, selectors.EVENT_READ)
@@ -233,6 +235,9 @@ class _Run:
                 if now >= next_heartbeat:
                     self._io.heartbeat()
                     next_heartbeat = now + HEARTBEAT_SECONDS
+                if self._stopping is None and now >= next_count and self._counts_processes():
+                    next_count = now + _UNCAPPED_COUNT_SECONDS
+                    self._check_process_count(process)
                 if self._stopping is None and now >= next_cancel_check:
                     next_cancel_check = now + CANCEL_POLL_SECONDS
                     self._check_limits(process, now)
@@ -251,18 +256,25 @@ class _Run:
         self._emit_lines(self._splitter.finish())
         return code
 
-    def _check_limits(self, process: subprocess.Popen[bytes], now: float) -> None:
-        # Counting reads all of /proc: done only where the kernel caps nothing, or where a
-        # process may escape the run's tree (plain child processes, see `_seen`).
-        counted = not (self._launch.processes_capped and self._launch.contained)
-        running = len(self._processes(process)) if counted else 0
-        if running > self._limits.processes + _SANDBOX_PROCESSES:
-            # A fork bomb that no rlimit stops (a root worker's): no grace, it would use it.
-            self._stop(
-                RunStatus.FAILED, f"started more than {self._limits.processes} processes, its limit"
-            )
+    def _counts_processes(self) -> bool:
+        """Where nothing in the kernel caps the run's processes, the run counts them often
+        (a fork bomb doubles in milliseconds)."""
+        return not self._launch.processes_capped
+
+    def _check_process_count(self, process: subprocess.Popen[bytes]) -> None:
+        if len(self._processes(process)) > self._limits.processes + _SANDBOX_PROCESSES:
+            # No grace: a fork bomb would use it.
+            limit = self._limits.processes
+            self._stop(RunStatus.FAILED, f"started more than {limit} processes, its limit")
+            assert self._stopping is not None
+            self._stopping.terminated = True
             self._kill(process)
-        elif self._io.cancel_requested():
+
+    def _check_limits(self, process: subprocess.Popen[bytes], now: float) -> None:
+        if not self._launch.contained:
+            # A plain run's processes may leave its tree; remembered while they are in it.
+            self._processes(process)
+        if self._io.cancel_requested():
             self._stop(RunStatus.CANCELLED, "was cancelled")
         elif now >= self._deadline:
             seconds = self._deadline - self._started

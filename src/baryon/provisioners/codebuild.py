@@ -58,7 +58,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -143,6 +143,11 @@ class CodeBuildRuns(Protocol):
 # --- the provisioner --------------------------------------------------------------------------
 
 
+class Phase(StrEnum):
+    PROVISION = "provision"  # create or update: the manifest's provision commands
+    DEPROVISION = "deprovision"  # delete: its deprovision commands
+
+
 class DefaultCredentials(StrEnum):
     """Which keys a program's AWS ``default`` profile holds (see the module's docstring)."""
 
@@ -219,15 +224,16 @@ class CodeBuildProvisioner:
             )
             io.log(message)
             return Outcome(OutcomeStatus.FAILED, message)
+        saved = _saved_section(section, resource.role_arn)
         # Kept before anything runs: a delete after a crash still finds the deprovision steps.
-        self._runs.save(resource.arn, _saved_section(section), OutcomeStatus.IN_PROGRESS, {})
-        run = self._run(resource, section.files, commands, commands.provision, "provision", io)
+        self._runs.save(resource.arn, saved, OutcomeStatus.IN_PROGRESS, {})
+        run = self._run(resource, section.files, commands, Phase.PROVISION, io)
         if run.outcome.status != OutcomeStatus.SUCCEEDED:
-            self._runs.save(resource.arn, _saved_section(section), run.outcome.status, {})
+            self._runs.save(resource.arn, saved, run.outcome.status, {})
             return run.outcome
         reported = self._runs.reported_outputs(request.request_token or "")
         outputs = {**reported, **run.file_outputs}
-        self._runs.save(resource.arn, _saved_section(section), OutcomeStatus.SUCCEEDED, outputs)
+        self._runs.save(resource.arn, saved, OutcomeStatus.SUCCEEDED, outputs)
         return Outcome(
             OutcomeStatus.SUCCEEDED, outputs=outputs, engine_status=OutcomeStatus.SUCCEEDED
         )
@@ -239,7 +245,9 @@ class CodeBuildProvisioner:
         section = _section_from(saved.section)
         commands = section.commands
         assert commands is not None  # _saved_section always stores them
-        run = self._run(resource, section.files, commands, commands.deprovision, "deprovision", io)
+        # A delete's identity names no role: the run's is the one its last deployment had.
+        resource = replace(resource, role_arn=saved.section.get("role_arn"))
+        run = self._run(resource, section.files, commands, Phase.DEPROVISION, io)
         if run.outcome.status == OutcomeStatus.SUCCEEDED:
             self._runs.forget(resource.arn)
         return run.outcome
@@ -272,10 +280,10 @@ class CodeBuildProvisioner:
         resource: ResourceIdentity,
         files: Mapping[str, str],
         commands: BuildCommands,
-        steps: Sequence[str],
-        phase: str,
+        phase: Phase,
         io: DeploymentIO,
     ) -> _RunEnd:
+        steps = commands.provision if phase == Phase.PROVISION else commands.deprovision
         io.log(
             f"CodeBuild {phase}: {len(steps)} command(s), run by Baryon "
             f"({self._runner.sandbox_description})."
@@ -302,7 +310,7 @@ class CodeBuildProvisioner:
                     )
                     if not result.succeeded:
                         return _RunEnd(_failed(phase, index, command, result))
-                if phase != "provision":
+                if phase == Phase.DEPROVISION:
                     return _RunEnd(Outcome(OutcomeStatus.SUCCEEDED))
                 return _read_outputs_file(workspace, io)
 
@@ -349,7 +357,7 @@ def _shell(command: str, search_path: str) -> list[str]:
     return [shell, "-c", command]
 
 
-def _failed(phase: str, index: int, command: str, result: RunResult) -> Outcome:
+def _failed(phase: Phase, index: int, command: str, result: RunResult) -> Outcome:
     status = OutcomeStatus.CANCELLED if result.status == RunStatus.CANCELLED else None
     tail = "\n".join(result.tail[-TAIL_LINES:])
     message = f"The {phase} command {index} ({command}) {result.reason}."
@@ -446,10 +454,11 @@ def _session_name(resource: ResourceIdentity) -> str:
     return ("baryon-codebuild-" + "-".join(resource.names))[:64]
 
 
-def _saved_section(section: RenderedSection) -> dict[str, Any]:
+def _saved_section(section: RenderedSection, role_arn: str | None) -> dict[str, Any]:
     commands = section.commands
     assert commands is not None
     return {
+        "role_arn": role_arn,
         "files": dict(section.files),
         "provision": list(commands.provision),
         "deprovision": list(commands.deprovision),

@@ -442,6 +442,38 @@ def test_the_data_directory_stays_hidden_inside_a_directory_the_program_is_shown
     assert not any("the-secret-master-key" in line for line in io.lines)
 
 
+@pytest.mark.parametrize("mode", [SANDBOXED])
+def test_directories_shared_on_purpose_are_seen_read_only_or_writable(
+    mode: str, tmp_path: Path
+) -> None:
+    """A provider mirror and a plugin cache inside the data directory: shared, so seen."""
+    data_dir = tmp_path / "data"
+    mirror, cache = data_dir / "mirror", data_dir / "plugin-cache"
+    mirror.mkdir(parents=True)
+    cache.mkdir()
+    (mirror / "provider.zip").write_text("zip\n")
+    (data_dir / "master.key").write_text("the-secret-master-key\n")
+    for directory in (tmp_path, data_dir, mirror, cache):
+        directory.chmod(0o777)  # reachable by runner_user when the tests run as root
+    runner = Runner(settings_for(mode, data_dir))
+    io = RecordingIO()
+    with runner.workspace({}, shared_read_only=[mirror], shared_writable=[cache]) as work:
+        result = run(
+            work,
+            f"cat {mirror}/provider.zip; echo cached > {cache}/plugin;"
+            f" touch {mirror}/nope || echo mirror is read-only;"
+            f" cat {data_dir}/master.key || echo no key",
+            io,
+        )
+    assert result.status is RunStatus.SUCCEEDED, result
+    assert (cache / "plugin").read_text() == "cached\n"
+    assert not (mirror / "nope").exists()
+    assert io.program_lines()[0] == "zip"
+    assert "mirror is read-only" in io.program_lines()
+    assert io.program_lines()[-1] == "no key"
+    assert not any("the-secret-master-key" in line for line in io.lines)
+
+
 def test_the_sandbox_is_described(data_dir: Path) -> None:
     assert Runner(settings_for("none", data_dir)).sandbox_description == (
         "plain child process (runner_sandbox = none)"

@@ -8,7 +8,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from baryon.runner.limits import RunLimits
@@ -16,6 +16,7 @@ from baryon.runner.pids_cgroup import PidsCgroups
 from baryon.runner.sandbox import (
     Sandbox,
     SandboxKind,
+    SharedDirectories,
     Tools,
     choose_sandbox,
     hand_over,
@@ -61,9 +62,17 @@ class Runner:
         self.sandbox_description = self._sandbox.description
 
     @contextlib.contextmanager
-    def workspace(self, files: Mapping[str, str | bytes]) -> Iterator[Workspace]:
+    def workspace(
+        self,
+        files: Mapping[str, str | bytes],
+        *,
+        shared_read_only: Sequence[Path] = (),
+        shared_writable: Sequence[Path] = (),
+    ) -> Iterator[Workspace]:
         """A fresh private work directory holding `files` (names relative to it), removed
-        with everything the program left when the block ends."""
+        with everything the program left when the block ends. Programs also see the shared
+        directories, at their own paths (a provider mirror, a plugin cache); a writable one
+        must be writable by the program's user (runner_user under a root worker)."""
         self._work_root.mkdir(parents=True, exist_ok=True)
         path = Path(tempfile.mkdtemp(prefix="baryon-run-", dir=self._work_root))
         try:
@@ -84,6 +93,10 @@ class Runner:
                     "PWD": str(path),
                 },
                 cgroups=self._cgroups,
+                shared=SharedDirectories(
+                    read_only=tuple(Path(p).absolute() for p in shared_read_only),
+                    writable=tuple(Path(p).absolute() for p in shared_writable),
+                ),
                 shell=shutil.which("sh", path="/usr/bin:/bin") or "/bin/sh",
             )
         finally:

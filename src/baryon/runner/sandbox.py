@@ -58,6 +58,19 @@ class CannotStart(Exception):
 
 
 @dataclass(frozen=True)
+class SharedDirectories:
+    """Host directories a run's program may use besides its work directory, at the same
+    paths: a provider mirror to read, a plugin cache shared by runs to write. A plain child
+    process sees them anyway (as it sees everything); a sandbox mounts them."""
+
+    read_only: tuple[Path, ...] = ()
+    writable: tuple[Path, ...] = ()
+
+
+NO_SHARED_DIRECTORIES = SharedDirectories()
+
+
+@dataclass(frozen=True)
 class RunAs:
     uid: int
     gid: int
@@ -96,6 +109,7 @@ class Sandbox(Protocol):
         workdir: Path,
         environment: Mapping[str, str],
         image: str | None,
+        shared: SharedDirectories = NO_SHARED_DIRECTORIES,
     ) -> Launch:
         """Raises CannotStart when this way cannot run the program."""
 
@@ -134,6 +148,7 @@ class PlainSandbox:
         workdir: Path,
         environment: Mapping[str, str],
         image: str | None,
+        shared: SharedDirectories = NO_SHARED_DIRECTORIES,
     ) -> Launch:
         command = (
             self._tools.find("setpriv"), "--pdeathsig", _WORKER_GONE,
@@ -179,11 +194,15 @@ class BubblewrapSandbox:
         workdir: Path,
         environment: Mapping[str, str],
         image: str | None,
+        shared: SharedDirectories = NO_SHARED_DIRECTORIES,
     ) -> Launch:
         command = (
             self._tools.find("bwrap"),
             *_system_mounts(),
             *self._program_mounts(environment.get("PATH", "")),
+            # After the data directory is hidden: a directory shared on purpose stays visible.
+            *(part for path in shared.read_only for part in ("--ro-bind", str(path), str(path))),
+            *(part for path in shared.writable for part in ("--bind", str(path), str(path))),
             "--bind", str(workdir), str(workdir),
             # Nothing the program writes outside its work directory and /tmp lands anywhere.
             "--remount-ro", "/",
@@ -303,6 +322,7 @@ class ContainerSandbox:
         workdir: Path,
         environment: Mapping[str, str],
         image: str | None,
+        shared: SharedDirectories = NO_SHARED_DIRECTORIES,
     ) -> Launch:
         if not image:
             raise CannotStart(f"runner_sandbox is container, but the manifest names no image "
@@ -316,6 +336,8 @@ class ContainerSandbox:
         command = (
             runtime, "run", "--rm", "--init", "--name", name, "--network", "host",
             "--pids-limit", str(self._limits.processes), *memory,
+            *(part for path in shared.read_only for part in ("-v", f"{path}:{path}:ro")),
+            *(part for path in shared.writable for part in ("-v", f"{path}:{path}")),
             "-v", f"{workdir}:{workdir}", "-w", str(workdir), *passed, image, *argv,
         )  # fmt: skip
         return Launch(

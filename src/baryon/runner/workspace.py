@@ -27,7 +27,13 @@ from baryon.runner.limits import RunLimits
 from baryon.runner.output import LineSplitter
 from baryon.runner.pids_cgroup import PidsCgroups, join_argv
 from baryon.runner.result import RunResult, RunStatus
-from baryon.runner.sandbox import CannotStart, Launch, Sandbox
+from baryon.runner.sandbox import (
+    NO_SHARED_DIRECTORIES,
+    CannotStart,
+    Launch,
+    Sandbox,
+    SharedDirectories,
+)
 
 HEARTBEAT_SECONDS = 5.0
 CANCEL_POLL_SECONDS = 0.25
@@ -65,6 +71,7 @@ class Workspace:
         base_environment: Mapping[str, str],
         cgroups: PidsCgroups | None = None,
         shell: str = "/bin/sh",
+        shared: SharedDirectories = NO_SHARED_DIRECTORIES,
     ) -> None:
         self.path = path
         self._sandbox = sandbox
@@ -72,6 +79,7 @@ class Workspace:
         self._base_environment = dict(base_environment)
         self._cgroups = cgroups
         self._shell = shell
+        self._shared = shared
 
     def run(
         self,
@@ -94,6 +102,7 @@ class Workspace:
                 workdir=self.path,
                 environment={**self._base_environment, **environment},
                 image=image,
+                shared=self._shared,
             )
         except CannotStart as exc:
             io.log(f"cannot start {argv[0] if argv else 'the program'}: {exc}")

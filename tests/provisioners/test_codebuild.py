@@ -3,6 +3,7 @@ run's commands see, what a delete runs, and how a failure reads."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -11,14 +12,23 @@ import pytest
 from sqlalchemy import text
 
 from baryon.auth.scoped_keys import ScopedKeys
+from baryon.cloud.process import LocalCloudProcess
 from baryon.provisioners import DeployRequest, OutcomeStatus, ProvisioningEngine
 from baryon.provisioners.base import BuildCommands, RenderedSection
-from baryon.provisioners.codebuild import AwsKeys, CodeBuildConfig, CodeBuildProvisioner
+from baryon.provisioners.codebuild import (
+    AwsKeys,
+    CodeBuildConfig,
+    CodeBuildProvisioner,
+    SecretReader,
+    SecretReference,
+    cloud_secret_reader,
+    parse_secret_reference,
+)
 from baryon.runner import Runner
 from baryon.runtime import Runtime, build_runtime
 from baryon.settings import Settings
 from baryon.store.codebuild_runs import CodeBuildRuns
-from tests.provisioners.conftest import RecordingIO, identity
+from tests.provisioners.conftest import RecordingIO, cloud_client, identity
 
 ROLE = "arn:aws:iam::123456789012:role/codebuild-runs"
 
@@ -41,29 +51,38 @@ class Roles:
         return AwsKeys("ASIAROLE", "role-secret", "role-token")
 
 
-def provisioner(runtime: Runtime, roles: Roles) -> CodeBuildProvisioner:
-    # No cloud keys configured: runs get the resource's role, as on real AWS.
-    config = replace(
-        CodeBuildConfig.from_settings(runtime.settings),
-        cloud_access_key_id="",
-        cloud_secret_access_key="",
-        cloud_endpoint="",
-    )
+def no_secrets(keys: AwsKeys | None, reference: SecretReference) -> str:
+    raise AssertionError(f"no secret was to be read, yet {reference} was")
+
+
+def provisioner(
+    runtime: Runtime,
+    roles: Roles,
+    read_secret: SecretReader = no_secrets,
+    settings: Settings | None = None,
+) -> CodeBuildProvisioner:
+    """Without cloud keys in the settings, runs get the resource's role, as on real AWS."""
+    settings = settings or runtime.settings
     return CodeBuildProvisioner(
-        config,
-        Runner(runtime.settings),
+        CodeBuildConfig.from_settings(settings),
+        Runner(settings),
         ScopedKeys(runtime.db, runtime.box),
         CodeBuildRuns(runtime.db),
         roles,
+        read_secret,
     )
 
 
-def section(provision: list[str], deprovision: list[str]) -> RenderedSection:
+def section(
+    provision: list[str], deprovision: list[str], secrets: dict[str, str] | None = None
+) -> RenderedSection:
     return RenderedSection(
         ProvisioningEngine.CODEBUILD,
         {"proton-inputs.json": '{"environment": {"name": "dev"}}', "lib/tool.sh": "echo tool"},
         None,
-        BuildCommands(tuple(provision), tuple(deprovision), variables={"STAGE": "beta"}),
+        BuildCommands(
+            tuple(provision), tuple(deprovision), variables={"STAGE": "beta"}, secrets=secrets or {}
+        ),
     )
 
 
@@ -126,3 +145,59 @@ def test_a_failing_command_names_itself_and_quotes_its_output_and_the_key_is_gon
     # The run's scoped key was revoked when the run ended.
     with runtime.db.engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM scoped_access_keys")).scalar() == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("team/token", SecretReference("team/token")),
+        ("team/token:Secret", SecretReference("team/token", "Secret")),
+        (
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:team/token-AbCdEf:Secret::v1",
+            SecretReference(
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:team/token-AbCdEf",
+                "Secret",
+                "",
+                "v1",
+            ),
+        ),
+    ],
+)
+def test_a_secret_reference_reads_as_codebuild_reads_it(
+    text: str, expected: SecretReference
+) -> None:
+    assert parse_secret_reference(text) == expected
+
+
+def test_secrets_manager_variables_come_from_the_clouds_secrets(
+    runtime: Runtime, timed_cloud: LocalCloudProcess
+) -> None:
+    secrets = cloud_client(timed_cloud.endpoint, "secretsmanager")
+    secrets.create_secret(Name="team/token", SecretString=json.dumps({"Secret": "s3cr3t"}))
+    settings = runtime.settings.replace(
+        cloud_endpoint=timed_cloud.endpoint,
+        cloud_access_key_id="testing",
+        cloud_secret_access_key="testing",
+    )
+    # The value to compare with is in a file, so that no command line (they are logged) holds it.
+    with_expected = section(
+        ['[ "$TOKEN" = "$(cat expected)" ] && echo the token arrived'],
+        [],
+        secrets={"TOKEN": "team/token:Secret"},
+    )
+    commands = replace(with_expected, files={**with_expected.files, "expected": "s3cr3t"})
+    io = RecordingIO()
+    outcome = provisioner(runtime, Roles(), cloud_secret_reader(settings), settings).deploy(
+        DeployRequest(commands, identity("dev"), "d-1"), io
+    )
+    assert outcome.status == OutcomeStatus.SUCCEEDED, outcome.message
+    assert io.logged("the token arrived")
+    assert not io.logged("s3cr3t")
+
+    missing = section(["true"], [], secrets={"TOKEN": "team/nothing"})
+    failed = provisioner(runtime, Roles(), cloud_secret_reader(settings), settings).deploy(
+        DeployRequest(missing, identity("dev"), "d-2"), RecordingIO()
+    )
+    assert failed.status == OutcomeStatus.FAILED
+    assert failed.message is not None
+    assert failed.message.startswith("env.secrets_manager TOKEN: team/nothing")

@@ -10,7 +10,9 @@ runner, which uses it only when it runs programs in containers.
 
 What a command sees:
 
-- the manifest's ``env.variables``, then (winning over them) ``RESOURCE_ARN``,
+- the manifest's ``env.variables`` and ``env.secrets_manager`` (CodeBuild's
+  ``secret-id:json-key:version-stage:version-id``, read from the cloud's Secrets Manager with
+  the run's cloud keys), then (winning over them) ``RESOURCE_ARN``,
   ``AWS_DEFAULT_REGION``/``AWS_REGION``, ``AWS_ENDPOINT_URL_PROTON`` (Baryon's API as
   programs reach it, settings.program_api_endpoint) and ``AWS_ENDPOINT_URL`` (the cloud's
   endpoint, when one is configured);
@@ -62,6 +64,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
+import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from baryon.cloud.clients import cloud_client
@@ -204,9 +207,10 @@ class CodeBuildProvisioner:
         keys: ResourceKeys,
         runs: CodeBuildRuns,
         assume_role: RoleAssumer,
+        read_secret: SecretReader,
     ) -> None:
         self._config, self._runner, self._keys, self._runs = config, runner, keys, runs
-        self._assume_role = assume_role
+        self._assume_role, self._read_secret = assume_role, read_secret
 
     # --- the Provisioner interface ----------------------------------------------------------
 
@@ -215,15 +219,6 @@ class CodeBuildProvisioner:
         commands = section.commands
         if commands is None:
             return Outcome(OutcomeStatus.FAILED, "The CodeBuild section has no commands.")
-        if commands.secrets:
-            names = ", ".join(sorted(commands.secrets))
-            message = (
-                f"env.secrets_manager ({names}) is not supported by Baryon's CodeBuild "
-                "provisioning yet; pass the values another way (env.variables, or read the "
-                "secret with the AWS CLI in a command)."
-            )
-            io.log(message)
-            return Outcome(OutcomeStatus.FAILED, message)
         saved = _saved_section(section, resource.role_arn)
         # Kept before anything runs: a delete after a crash still finds the deprovision steps.
         self._runs.save(resource.arn, saved, OutcomeStatus.IN_PROGRESS, {})
@@ -295,10 +290,15 @@ class CodeBuildProvisioner:
             message = f"Could not assume the role {resource.role_arn}: {exc}"
             io.log(message)
             return _RunEnd(Outcome(OutcomeStatus.FAILED, message))
+        try:
+            secrets = self._secrets(commands, cloud)
+        except SecretUnavailable as exc:
+            io.log(str(exc))
+            return _RunEnd(Outcome(OutcomeStatus.FAILED, str(exc)))
         with self._scoped_key(resource) as key:
             aws_files = aws_credential_files(self._config, cloud, key)
             with self._runner.workspace({**files, **aws_files}) as workspace:
-                environment = self._environment(resource, commands)
+                environment = {**secrets, **self._environment(resource, commands)}
                 for index, command in enumerate(steps, start=1):
                     io.log(f"[{phase} {index}/{len(steps)}] {command}")
                     result = workspace.run(
@@ -313,6 +313,17 @@ class CodeBuildProvisioner:
                 if phase == Phase.DEPROVISION:
                     return _RunEnd(Outcome(OutcomeStatus.SUCCEEDED))
                 return _read_outputs_file(workspace, io)
+
+    def _secrets(self, commands: BuildCommands, cloud: AwsKeys | None) -> dict[str, str]:
+        """env.secrets_manager's variables, read from the cloud's Secrets Manager with the
+        run's cloud keys (never logged)."""
+        values: dict[str, str] = {}
+        for variable, reference in commands.secrets.items():
+            try:
+                values[variable] = self._read_secret(cloud, parse_secret_reference(reference))
+            except SecretUnavailable as exc:
+                raise SecretUnavailable(f"env.secrets_manager {variable}: {exc}") from None
+        return values
 
     @contextmanager
     def _scoped_key(self, resource: ResourceIdentity) -> Iterator[IssuedKey]:
@@ -464,6 +475,7 @@ def _saved_section(section: RenderedSection, role_arn: str | None) -> dict[str, 
         "deprovision": list(commands.deprovision),
         "image": commands.image,
         "variables": dict(commands.variables),
+        "secrets": dict(commands.secrets),
     }
 
 
@@ -473,8 +485,82 @@ def _section_from(saved: Mapping[str, Any]) -> RenderedSection:
         deprovision=tuple(saved["deprovision"]),
         image=saved.get("image"),
         variables=dict(saved.get("variables") or {}),
+        secrets=dict(saved.get("secrets") or {}),
     )
     return RenderedSection(ProvisioningEngine.CODEBUILD, dict(saved["files"]), None, commands)
+
+
+class SecretUnavailable(Exception):
+    """A secret a manifest names cannot be read; the message says why (never its value)."""
+
+
+@dataclass(frozen=True)
+class SecretReference:
+    """CodeBuild's ``secret-id:json-key:version-stage:version-id`` (all but the id optional;
+    the id may be an ARN, which holds colons of its own)."""
+
+    secret_id: str
+    json_key: str = ""
+    version_stage: str = ""
+    version_id: str = ""
+
+
+_SECRET_ARN_PARTS = 7  # arn:aws:secretsmanager:<region>:<account>:secret:<name>
+
+
+def parse_secret_reference(text: str) -> SecretReference:
+    parts = text.split(":")
+    split = _SECRET_ARN_PARTS if text.startswith("arn:") else 1
+    secret_id, rest = ":".join(parts[:split]), parts[split:]
+    if not secret_id or len(rest) > 3:
+        raise SecretUnavailable(f"{text!r} is not secret-id[:json-key[:stage[:version-id]]]")
+    return SecretReference(secret_id, *rest)
+
+
+# (the run's cloud keys, which secret) -> the secret's value, or SecretUnavailable.
+SecretReader = Callable[[AwsKeys | None, SecretReference], str]
+
+
+def cloud_secret_reader(settings: Settings) -> SecretReader:
+    """Reads secrets from the configured cloud's Secrets Manager with the run's keys."""
+
+    def read(keys: AwsKeys | None, reference: SecretReference) -> str:
+        session = boto3.session.Session(
+            aws_access_key_id=keys.access_key_id if keys else None,
+            aws_secret_access_key=keys.secret_access_key if keys else None,
+            aws_session_token=keys.session_token if keys else None,
+            region_name=settings.region,
+        )
+        client = session.client("secretsmanager", endpoint_url=settings.cloud_endpoint or None)
+        version = {
+            name: value
+            for name, value in (
+                ("VersionStage", reference.version_stage),
+                ("VersionId", reference.version_id),
+            )
+            if value
+        }
+        try:
+            answer = client.get_secret_value(SecretId=reference.secret_id, **version)
+        except (BotoCoreError, ClientError) as exc:
+            raise SecretUnavailable(f"{reference.secret_id}: {exc}") from None
+        text = answer.get("SecretString")
+        if text is None:
+            raise SecretUnavailable(f"{reference.secret_id} holds binary data, not text")
+        return _json_key(text, reference) if reference.json_key else str(text)
+
+    return read
+
+
+def _json_key(text: str, reference: SecretReference) -> str:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        raise SecretUnavailable(f"{reference.secret_id} is not JSON") from None
+    if not isinstance(document, dict) or reference.json_key not in document:
+        raise SecretUnavailable(f"{reference.secret_id} has no key {reference.json_key!r}")
+    value = document[reference.json_key]
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def sts_role_assumer(settings: Settings) -> RoleAssumer:

@@ -13,6 +13,7 @@ from baryon.provisioners.codebuild import (
     CodeBuildProvisioner,
     CodeBuildRuns,
     ResourceKeys,
+    cloud_secret_reader,
     sts_role_assumer,
 )
 from baryon.provisioners.terraform import (
@@ -61,6 +62,7 @@ def provisioner_for(
             parts.keys,
             parts.codebuild_runs,
             sts_role_assumer(settings),
+            cloud_secret_reader(settings),
         )
     return None
 

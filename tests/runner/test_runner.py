@@ -365,11 +365,12 @@ class IO:
 mode, data_dir, path, mark = sys.argv[1:]
 settings = Settings(data_dir=Path(data_dir), runner_sandbox=mode, runner_path=path)
 with Runner(settings).workspace({}) as work:
+    print(work.path, flush=True)
     work.run(["sh", "-c", f"sleep {mark} & echo started; sleep {mark}"], environment={}, io=IO())
 """
 
 
-def test_a_worker_killed_outright_takes_its_run_with_it(
+def test_a_worker_killed_outright_takes_its_run_with_it_and_the_next_runner_its_files(
     mode: str, data_dir: Path, tmp_path: Path
 ) -> None:
     mark = marker()
@@ -382,6 +383,7 @@ def test_a_worker_killed_outright_takes_its_run_with_it(
     )
     try:
         assert worker.stdout is not None
+        left = Path(worker.stdout.readline().strip())
         for line in worker.stdout:
             if line.strip() == "started":
                 break
@@ -392,6 +394,10 @@ def test_a_worker_killed_outright_takes_its_run_with_it(
     finally:
         worker.kill()
         worker.wait()
+    assert left.is_dir()  # nobody was left to remove it
+    os.utime(left, (0, 0))  # as if it died long ago
+    Runner(settings_for(mode, data_dir))
+    assert not left.exists()  # a new runner removes what the dead worker left
 
 
 # --- containment (bubblewrap) ---------------------------------------------------------------

@@ -4,10 +4,12 @@ sandboxed on this machine and hands out work directories."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -27,6 +29,10 @@ from baryon.settings import Settings
 
 # The program's own scratch space, inside its work directory so that it goes with it.
 TMP_DIR_NAME = ".tmp"
+WORK_DIR_PREFIX = "baryon-run-"
+# A work directory older than this whose lock nobody holds was left by a worker that died
+# (younger ones may be between their making and their locking).
+STALE_AFTER_SECONDS = 60.0
 
 
 def limits_from(settings: Settings) -> RunLimits:
@@ -60,6 +66,8 @@ class Runner:
             bubblewrap_run_as=run_as if root and self._cgroups is None else None,
         )
         self.sandbox_description = self._sandbox.description
+        owners = {os.geteuid(), *([self._sandbox.run_as.uid] if self._sandbox.run_as else [])}
+        _sweep(self._work_root, owners)
 
     @contextlib.contextmanager
     def workspace(
@@ -74,7 +82,10 @@ class Runner:
         directories, at their own paths (a provider mirror, a plugin cache); a writable one
         must be writable by the program's user (runner_user under a root worker)."""
         self._work_root.mkdir(parents=True, exist_ok=True)
-        path = Path(tempfile.mkdtemp(prefix="baryon-run-", dir=self._work_root))
+        path = Path(tempfile.mkdtemp(prefix=WORK_DIR_PREFIX, dir=self._work_root))
+        # Held while the work directory is in use; the kernel lets go when the worker dies.
+        lock = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             _write_files(path, files)
             (path / TMP_DIR_NAME).mkdir()
@@ -101,6 +112,24 @@ class Runner:
             )
         finally:
             _remove(path)
+            os.close(lock)
+
+
+def _sweep(work_root: Path, owners: set[int]) -> None:
+    """Removes the work directories of runs whose worker died (nobody holds their lock)."""
+    for candidate in work_root.glob(f"{WORK_DIR_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            details = candidate.lstat()
+            if not stat.S_ISDIR(details.st_mode) or details.st_uid not in owners:
+                continue
+            if time.time() - details.st_mtime < STALE_AFTER_SECONDS:
+                continue
+            descriptor = os.open(candidate, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _remove(candidate)
+            finally:
+                os.close(descriptor)
 
 
 def _write_files(root: Path, files: Mapping[str, str | bytes]) -> None:

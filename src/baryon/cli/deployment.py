@@ -2,7 +2,8 @@
 
 ``continue-rollback`` calls the baryon model's ContinueUpdateRollback for the resource the
 options name; ``retry`` calls RetryDeployment. Both print the new deployment's id and, with
-``--wait``, follow it to its end through Proton's GetDeployment.
+``--wait``, follow it to its end through Proton's GetDeployment. ``plan`` prints what a
+Terraform deployment planned (GetDeploymentPlan): its summary and each resource change.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import click
 from rich.console import Console
 
 from baryon.cli.api_clients import ApiClients, call
+from baryon.operations.deployment_plans import planned_changes
 
 console = Console(stderr=True)
 _ENDED = frozenset({"SUCCEEDED", "FAILED", "DELETE_COMPLETE", "DELETE_FAILED", "CANCELLED"})
@@ -21,7 +23,7 @@ _ENDED = frozenset({"SUCCEEDED", "FAILED", "DELETE_COMPLETE", "DELETE_FAILED", "
 
 @click.group()
 def deployment() -> None:
-    """Recover from failed deployments."""
+    """Recover from failed deployments; show what a deployment planned."""
 
 
 @deployment.command("continue-rollback")
@@ -67,6 +69,20 @@ def retry(deployment_id: str, wait: bool, timeout: int) -> None:
     clients = ApiClients()
     started = call(clients.baryon.retry_deployment, id=deployment_id)["deployment"]
     _report(clients, started, wait, timeout)
+
+
+@deployment.command("plan")
+@click.argument("deployment_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole plan as JSON.")
+def plan(deployment_id: str, as_json: bool) -> None:
+    """Show the plan a Terraform deployment made before it applied anything."""
+    found = call(ApiClients().baryon.get_deployment_plan, id=deployment_id)
+    if as_json:
+        click.echo(found["planJson"])
+        return
+    click.echo(found["summary"])
+    for change in planned_changes(found["planJson"]):
+        click.echo(f"  {change.words:<18} {change.address}")
 
 
 def _resource_request(

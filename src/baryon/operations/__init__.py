@@ -6,6 +6,7 @@ Importing this package registers every handler with the front door.
 from baryon.operations import (  # noqa: F401  (imported for their registrations)
     account_settings,
     components,
+    deployment_plans,
     deployment_previews,
     deployment_recovery,
     deployment_status_reports,

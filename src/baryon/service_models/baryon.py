@@ -8,6 +8,10 @@ from enum import StrEnum
 from typing import NotRequired, TypedDict
 
 
+class DeploymentPlanEngine(StrEnum):
+    TERRAFORM = "TERRAFORM"
+
+
 class PreviewChange(StrEnum):
     ADDED = "ADDED"
     REMOVED = "REMOVED"
@@ -46,6 +50,16 @@ class StartedDeployment(TypedDict):
 
 class ContinueUpdateRollbackOutput(TypedDict):
     deployment: StartedDeployment
+
+
+class GetDeploymentPlanInput(TypedDict):
+    id: str
+
+
+class GetDeploymentPlanOutput(TypedDict):
+    summary: str
+    planJson: str
+    engine: DeploymentPlanEngine
 
 
 class GetDeploymentPreviewInput(TypedDict):

@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from baryon.operations import deployment_history
+from baryon.operations import deployment_history, deployment_plans
 from baryon.operations.deployment_history import FILTERS
 from baryon.operations.resource_keys import ENVIRONMENT, INSTANCE, target_of
 from baryon.web import urls
@@ -60,6 +60,9 @@ def _context(visit: Visit) -> dict[str, Any]:
         "resource_words": resource_words(detail.deployment),
         "initial": detail.initial_state,
         "target": detail.target_state,
+        "plan": deployment_plans.deployment_plan(
+            visit.context("deployment_plan"), detail.deployment.id
+        ),
     }
 
 

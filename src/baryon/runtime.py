@@ -14,7 +14,7 @@ from baryon.provisioners.selection import ProvisionerParts
 from baryon.provisioners.terraform import TerraformStateAccess
 from baryon.runner import Runner
 from baryon.settings import Settings
-from baryon.store.codebuild_runs import CodeBuildRuns
+from baryon.store.applied_sections import AppliedSections
 from baryon.store.database import Database
 from baryon.store.page_tokens import PageTokens
 
@@ -40,7 +40,7 @@ class Runtime:
         return ProvisionerParts(
             runner=Runner(self.settings),
             keys=ScopedKeys(self.db, self.box),
-            codebuild_runs=CodeBuildRuns(self.db),
+            applied_sections=lambda engine: AppliedSections(self.db, engine),
             terraform_states=_terraform_states(self.db, self.box),
         )
 

@@ -36,7 +36,9 @@ class RecordingIO:
         *,
         cancel_when: Callable[[RecordingIO], bool] | None = None,
         crash_when: Callable[[RecordingIO], bool] | None = None,
+        deployment_id: str | None = None,
     ) -> None:
+        self.deployment_id = deployment_id
         self.lines: list[str] = []
         self.heartbeats = 0
         self.cancel_when = cancel_when

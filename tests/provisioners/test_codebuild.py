@@ -16,7 +16,6 @@ from baryon.cloud.process import LocalCloudProcess
 from baryon.provisioners import DeployRequest, OutcomeStatus, ProvisioningEngine
 from baryon.provisioners.base import BuildCommands, RenderedSection
 from baryon.provisioners.codebuild import (
-    AwsKeys,
     CodeBuildConfig,
     CodeBuildProvisioner,
     SecretReader,
@@ -24,10 +23,11 @@ from baryon.provisioners.codebuild import (
     cloud_secret_reader,
     parse_secret_reference,
 )
+from baryon.provisioners.program_credentials import AwsKeys
 from baryon.runner import Runner
 from baryon.runtime import Runtime, build_runtime
 from baryon.settings import Settings
-from baryon.store.codebuild_runs import CodeBuildRuns
+from baryon.store.applied_sections import AppliedSections
 from tests.provisioners.conftest import RecordingIO, cloud_client, identity
 
 ROLE = "arn:aws:iam::123456789012:role/codebuild-runs"
@@ -67,7 +67,7 @@ def provisioner(
         CodeBuildConfig.from_settings(settings),
         Runner(settings),
         ScopedKeys(runtime.db, runtime.box),
-        CodeBuildRuns(runtime.db),
+        AppliedSections(runtime.db, ProvisioningEngine.CODEBUILD),
         roles,
         read_secret,
     )

@@ -22,14 +22,14 @@ class DatabaseDeploymentIO:
         self, runtime: WorkerRuntime, deployment_id: str, lease_lost: threading.Event
     ) -> None:
         self._runtime = runtime
-        self._deployment_id = deployment_id
+        self.deployment_id = deployment_id  # provisioners name their runs with it
         self._lease_lost = lease_lost
         self._checked_at = 0.0
         self._cancel = False
 
     def log(self, message: str) -> None:
         with self._runtime.db.session(write=True) as session:
-            log_event(session, self._deployment_id, message, datetime.now(UTC))
+            log_event(session, self.deployment_id, message, datetime.now(UTC))
 
     def cancel_requested(self) -> bool:
         # Polled in wait loops; one read a second is plenty and keeps the database calm.
@@ -40,7 +40,7 @@ class DatabaseDeploymentIO:
                 self._cancel = bool(
                     session.scalar(
                         select(Deployment.cancel_requested).where(
-                            Deployment.id == self._deployment_id
+                            Deployment.id == self.deployment_id
                         )
                     )
                 )
@@ -48,4 +48,4 @@ class DatabaseDeploymentIO:
 
     def heartbeat(self) -> None:
         if self._lease_lost.is_set():
-            raise LeaseLost(f"deployment {self._deployment_id} is being run by another worker")
+            raise LeaseLost(f"deployment {self.deployment_id} is being run by another worker")

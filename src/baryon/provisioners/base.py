@@ -132,6 +132,12 @@ class Outcome:
 class DeploymentIO(Protocol):
     """What the engine lends a provisioner for one operation."""
 
+    @property
+    def deployment_id(self) -> str | None:
+        """The deployment the operation is for (None for calls that come without one). A
+        delete has no DeployRequest, yet a provisioner names its run with this, so that the
+        deployment resumed after a crash knows the run (a Terraform state lock) as its own."""
+
     def log(self, message: str) -> None:
         """Appends a line to the deployment's log."""
 
@@ -178,6 +184,8 @@ class Provisioner(Protocol):
 
 class SilentIO:
     """For calls that come without a deployment (`cancel`, `status`)."""
+
+    deployment_id: str | None = None
 
     def log(self, message: str) -> None:
         pass

@@ -16,13 +16,12 @@ What a command sees:
   ``AWS_DEFAULT_REGION``/``AWS_REGION``, ``AWS_ENDPOINT_URL_PROTON`` (Baryon's API as
   programs reach it, settings.program_api_endpoint) and ``AWS_ENDPOINT_URL`` (the cloud's
   endpoint, when one is configured);
-- two sets of credentials in the AWS CLI's own files under ``$HOME/.aws`` (the runner makes
-  the work directory the program's HOME; boto3, the CLI, Terraform's AWS provider and the CDK
-  read them there): profile ``proton`` holds a key that may act only on this resource
-  (auth/scoped_keys.py), issued for the run and revoked when it ends; profile ``cloud`` holds
-  the target cloud's (in embedded mode the local cloud's keys; otherwise the resource's role
-  assumed through STS on the cloud endpoint, or nothing when it has none, leaving the
-  machine's own).
+- two sets of credentials in the AWS CLI's own files under ``$HOME/.aws``, written by
+  provisioners/program_credentials.py (Terraform runs get the same): profile ``proton`` holds
+  a key that may act only on this resource (auth/scoped_keys.py), issued for the run and
+  revoked when it ends; profile ``cloud`` holds the target cloud's (in embedded mode the local
+  cloud's keys; otherwise the resource's role assumed through STS on the cloud endpoint, or
+  nothing when it has none, leaving the machine's own).
 
 The ``default`` profile is one of the two (settings.program_default_credentials), because the
 AWS CLI and SDKs sign every service's calls with one profile's keys. On real AWS it is the
@@ -47,7 +46,7 @@ commands (they die with their worker) and the resumed deployment runs them all a
 CodeBuild retry would: provision commands are written to be re-run.
 
 A delete needs no bundle (engine/provisioning.py), so each run's files and commands are
-kept in the store (``CodeBuildRuns``) before the commands start; a delete runs the
+kept in the store (store/applied_sections.py) before the commands start; a delete runs the
 ``deprovision`` commands of the last run, and finds nothing to do for a resource CodeBuild
 never ran for. Running on AWS CodeBuild itself (a project per environment with its
 codebuildRoleArn) is not built yet.
@@ -62,12 +61,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from baryon.cloud.clients import cloud_client
+from baryon.provisioners.applied_sections import AppliedSections
 from baryon.provisioners.base import (
     BuildCommands,
     DeploymentIO,
@@ -78,12 +77,19 @@ from baryon.provisioners.base import (
     RenderedSection,
     ResourceIdentity,
 )
+from baryon.provisioners.program_credentials import (
+    AwsKeys,
+    CloudKeys,
+    DefaultCredentials,
+    IssuedKey,
+    ResourceKeys,
+    RoleAssumer,
+    aws_credential_files,
+)
 from baryon.runner import Runner, RunResult, RunStatus, Workspace, WorkspaceFileTooLarge
 from baryon.settings import Settings
 
 OUTPUTS_FILE = "proton-outputs.json"
-PROTON_PROFILE = "proton"
-CLOUD_PROFILE = "cloud"
 # NotifyResourceDeploymentStatusChange's limits, applied to proton-outputs.json as well.
 MAX_OUTPUTS = 50
 MAX_OUTPUT_CHARS = 1024
@@ -91,56 +97,6 @@ MAX_OUTPUT_CHARS = 1024
 TAIL_LINES = 10
 # A scoped key outlives its run's time limit by this much, so it never expires mid-run.
 KEY_TTL_MARGIN_SECONDS = 300
-
-
-# --- what the composition root lends the provisioner ------------------------------------------
-
-
-class IssuedKey(Protocol):
-    @property
-    def access_key_id(self) -> str: ...
-
-    @property
-    def secret_access_key(self) -> str: ...
-
-
-class ResourceKeys(Protocol):
-    """Keys scoped to one resource (auth/scoped_keys.ScopedKeys)."""
-
-    def issue(self, resource_arn: str, ttl_seconds: int) -> IssuedKey: ...
-
-    def revoke(self, access_key_id: str) -> None: ...
-
-
-class SavedRun(Protocol):
-    @property
-    def section(self) -> Mapping[str, Any]: ...
-
-    @property
-    def status(self) -> str: ...
-
-    @property
-    def outputs(self) -> Mapping[str, str]: ...
-
-
-class CodeBuildRuns(Protocol):
-    """What the store keeps of each resource's last run (store/codebuild_runs.py)."""
-
-    def last(self, resource_arn: str) -> SavedRun | None: ...
-
-    def save(
-        self,
-        resource_arn: str,
-        section: Mapping[str, Any],
-        status: str,
-        outputs: Mapping[str, str],
-    ) -> None: ...
-
-    def forget(self, resource_arn: str) -> None: ...
-
-    def reported_outputs(self, deployment_id: str) -> dict[str, str]:
-        """What the deployment's commands reported with NotifyResourceDeploymentStatusChange."""
-        ...
 
 
 # --- the provisioner --------------------------------------------------------------------------
@@ -151,13 +107,6 @@ class Phase(StrEnum):
     DEPROVISION = "deprovision"  # delete: its deprovision commands
 
 
-class DefaultCredentials(StrEnum):
-    """Which keys a program's AWS ``default`` profile holds (see the module's docstring)."""
-
-    CLOUD = "cloud"  # the target cloud's; Proton calls name --profile proton
-    PROTON = "proton"  # the run's scoped key; only for a cloud that accepts any key
-
-
 @dataclass(frozen=True)
 class CodeBuildConfig:
     region: str
@@ -166,8 +115,7 @@ class CodeBuildConfig:
     run_timeout_seconds: float  # for all of a run's commands together
     # The cloud the commands provision into (empty endpoint: real AWS).
     cloud_endpoint: str
-    cloud_access_key_id: str
-    cloud_secret_access_key: str
+    cloud_keys: CloudKeys
     default_credentials: DefaultCredentials
 
     @classmethod
@@ -178,23 +126,11 @@ class CodeBuildConfig:
             program_api_endpoint=settings.resolved_program_api_endpoint,
             run_timeout_seconds=settings.runner_time_limit_seconds,
             cloud_endpoint=settings.cloud_endpoint,
-            cloud_access_key_id=settings.cloud_access_key_id,
-            cloud_secret_access_key=settings.cloud_secret_access_key,
+            cloud_keys=CloudKeys.from_settings(settings),
             default_credentials=DefaultCredentials(
                 settings.program_default_credentials or DefaultCredentials.CLOUD
             ),
         )
-
-
-@dataclass(frozen=True)
-class AwsKeys:
-    access_key_id: str
-    secret_access_key: str
-    session_token: str | None = None
-
-
-# (role ARN, session name) -> that role's temporary keys on the configured cloud.
-RoleAssumer = Callable[[str, str], AwsKeys]
 
 
 class CodeBuildProvisioner:
@@ -205,7 +141,7 @@ class CodeBuildProvisioner:
         config: CodeBuildConfig,
         runner: Runner,
         keys: ResourceKeys,
-        runs: CodeBuildRuns,
+        runs: AppliedSections,
         assume_role: RoleAssumer,
         read_secret: SecretReader,
     ) -> None:
@@ -226,7 +162,7 @@ class CodeBuildProvisioner:
         if run.outcome.status != OutcomeStatus.SUCCEEDED:
             self._runs.save(resource.arn, saved, run.outcome.status, {})
             return run.outcome
-        reported = self._runs.reported_outputs(request.request_token or "")
+        reported = self._runs.reported_outputs(request.request_token or io.deployment_id or "")
         outputs = {**reported, **run.file_outputs}
         self._runs.save(resource.arn, saved, OutcomeStatus.SUCCEEDED, outputs)
         return Outcome(
@@ -296,7 +232,9 @@ class CodeBuildProvisioner:
             io.log(str(exc))
             return _RunEnd(Outcome(OutcomeStatus.FAILED, str(exc)))
         with self._scoped_key(resource) as key:
-            aws_files = aws_credential_files(self._config, cloud, key)
+            aws_files = aws_credential_files(
+                self._config.region, self._config.default_credentials, cloud, key
+            )
             with self._runner.workspace({**files, **aws_files}) as workspace:
                 environment = {**secrets, **self._environment(resource, commands)}
                 for index, command in enumerate(steps, start=1):
@@ -335,12 +273,7 @@ class CodeBuildProvisioner:
             self._keys.revoke(key.access_key_id)
 
     def _cloud_credentials(self, resource: ResourceIdentity) -> AwsKeys | None:
-        config = self._config
-        if config.cloud_access_key_id:  # embedded mode: the local cloud's own keys
-            return AwsKeys(config.cloud_access_key_id, config.cloud_secret_access_key)
-        if resource.role_arn:
-            return self._assume_role(resource.role_arn, _session_name(resource))
-        return None
+        return self._config.cloud_keys.for_resource(resource, self._assume_role, "codebuild")
 
     def _environment(self, resource: ResourceIdentity, commands: BuildCommands) -> dict[str, str]:
         config = self._config
@@ -425,44 +358,6 @@ def parse_outputs_file(data: bytes) -> dict[str, str]:
             raise ValueError(f"the value of {key} is longer than {MAX_OUTPUT_CHARS} characters")
         outputs[key] = text
     return outputs
-
-
-def aws_credential_files(
-    config: CodeBuildConfig, cloud: AwsKeys | None, key: IssuedKey
-) -> dict[str, str]:
-    """``$HOME/.aws/config`` and ``credentials``: the run's scoped key as profile ``proton``,
-    the cloud's keys as profile ``cloud``, and one of them again as ``default``."""
-    profiles: dict[str, AwsKeys | None] = {
-        PROTON_PROFILE: AwsKeys(key.access_key_id, key.secret_access_key),
-        CLOUD_PROFILE: cloud,
-    }
-    proton_first = config.default_credentials == DefaultCredentials.PROTON
-    profiles["default"] = profiles[PROTON_PROFILE if proton_first else CLOUD_PROFILE]
-    # The config file names profiles "profile x", except the default; the credentials file not.
-    settings = "".join(
-        f"[{name if name == 'default' else 'profile ' + name}]\nregion = {config.region}\n\n"
-        for name in profiles
-    )
-    credentials = "".join(
-        _credentials_section(name, keys) for name, keys in profiles.items() if keys is not None
-    )
-    return {".aws/config": settings, ".aws/credentials": credentials}
-
-
-def _credentials_section(profile: str, keys: AwsKeys) -> str:
-    section = (
-        f"[{profile}]\n"
-        f"aws_access_key_id = {keys.access_key_id}\n"
-        f"aws_secret_access_key = {keys.secret_access_key}\n"
-    )
-    if keys.session_token:
-        section += f"aws_session_token = {keys.session_token}\n"
-    return section + "\n"
-
-
-def _session_name(resource: ResourceIdentity) -> str:
-    # STS allows [\w+=,.@-]{2,64}; Proton names allow the same characters and '-'.
-    return ("baryon-codebuild-" + "-".join(resource.names))[:64]
 
 
 def _saved_section(section: RenderedSection, role_arn: str | None) -> dict[str, Any]:
@@ -561,18 +456,3 @@ def _json_key(text: str, reference: SecretReference) -> str:
         raise SecretUnavailable(f"{reference.secret_id} has no key {reference.json_key!r}")
     value = document[reference.json_key]
     return value if isinstance(value, str) else json.dumps(value)
-
-
-def sts_role_assumer(settings: Settings) -> RoleAssumer:
-    """Assumes roles through the configured cloud's STS (the worker's own credentials)."""
-
-    def assume(role_arn: str, session_name: str) -> AwsKeys:
-        answer = cloud_client(settings, "sts").assume_role(
-            RoleArn=role_arn, RoleSessionName=session_name
-        )
-        credentials = answer["Credentials"]
-        return AwsKeys(
-            credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
-        )
-
-    return assume

@@ -6,16 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from baryon.cloud.clients import cloud_client
+from baryon.provisioners.applied_sections import AppliedSectionsFor
 from baryon.provisioners.base import Provisioner, ProvisioningEngine
 from baryon.provisioners.cloudformation import CloudFormationProvisioner
 from baryon.provisioners.codebuild import (
     CodeBuildConfig,
     CodeBuildProvisioner,
-    CodeBuildRuns,
-    ResourceKeys,
     cloud_secret_reader,
-    sts_role_assumer,
 )
+from baryon.provisioners.program_credentials import ResourceKeys, sts_role_assumer
 from baryon.provisioners.terraform import (
     TerraformConfig,
     TerraformProvisioner,
@@ -32,7 +31,7 @@ class ProvisionerParts:
 
     runner: Runner
     keys: ResourceKeys  # auth/scoped_keys.ScopedKeys
-    codebuild_runs: CodeBuildRuns  # store/codebuild_runs.CodeBuildRuns
+    applied_sections: AppliedSectionsFor  # store/applied_sections.AppliedSections per engine
     terraform_states: TerraformStateAccess  # operations/terraform_state.TerraformStates
 
 
@@ -54,13 +53,15 @@ def provisioner_for(
             parts.runner,
             parts.terraform_states,
             parts.keys,
+            parts.applied_sections(ProvisioningEngine.TERRAFORM),
+            sts_role_assumer(settings),
         )
     if engine == ProvisioningEngine.CODEBUILD and parts is not None:
         return CodeBuildProvisioner(
             CodeBuildConfig.from_settings(settings),
             parts.runner,
             parts.keys,
-            parts.codebuild_runs,
+            parts.applied_sections(ProvisioningEngine.CODEBUILD),
             sts_role_assumer(settings),
             cloud_secret_reader(settings),
         )

@@ -3,9 +3,21 @@
 A deployment's run gets a fresh work directory (runner/) holding the section's files as
 rendered (the bundle's .tf files, ``proton.auto.tfvars.json`` and the variables file that
 declares them, reference 4.3), an override file pointing Terraform's http backend at Baryon
-(terraform_files.py) and a CLI config with the shared plugin cache. Nothing survives the
-run on the worker: state is Baryon's (api/terraform_state_backend.py), reached with a key
-scoped to the one resource, issued for the run and revoked when it ends.
+(terraform_files.py), a CLI config naming the resource's plugin cache, and the AWS
+credential files of provisioners/program_credentials.py (profile ``cloud``, the default, holds
+the target cloud's keys or the resource's role assumed through STS; profile ``proton`` the
+run's scoped key). Nothing else survives the run on the worker: state is Baryon's
+(api/terraform_state_backend.py), reached with a key scoped to the one resource, issued for
+the run and revoked when it ends.
+
+Plugin caches are per resource (a directory named from its ARN under
+settings.terraform_plugin_cache_dir), not shared by every run: a Terraform run executes the
+bundle's code (local-exec, external data sources) with write access to its cache, so a cache
+shared by all runs would let one resource's run plant a provider binary that every later run
+of every resource executes. A resource's own runs already trust its bundle. Only the run's
+own cache is mounted writable into its sandbox (bubblewrap hides the other caches); the
+provider mirror (settings.terraform_provider_mirror) is mounted read-only. Under a root
+worker the cache is handed to the user programs run as, so Terraform can fill it.
 
 Crash safety comes from the state lock, which names the deployment that holds it. Before it
 starts Terraform, a run releases a lock left by a dead run (an earlier attempt of the same
@@ -18,23 +30,31 @@ two runs never both write one resource's state.
 before the saved plan is applied. Outputs and provisioned resources are read from the state
 Baryon holds, after apply and in `status`, without running Terraform.
 
-A delete runs `terraform destroy` against the stored state with a configuration holding only
-the backend: Terraform destroys every resource the state records, initialising the providers
-the state names (their settings come from the environment, AWS_REGION and the cloud's
-credentials). A resource Terraform never deployed has no state, so its delete does nothing.
+A delete reads no bundle (engine/provisioning.py), so each deploy keeps its configuration
+(the rendered .tf files and tfvars, and the role it ran as) in the store before Terraform
+starts (store/applied_sections.py), and `terraform destroy` runs with the last one: the
+bundle's provider blocks and variables hold at destroy as they did at apply. A resource
+deployed before configurations were kept is destroyed with only the backend (Terraform then
+initialises the providers the state names, with their default settings). A resource
+Terraform never deployed has no state, so its delete does nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from baryon.provisioners.applied_sections import AppliedSections
 from baryon.provisioners.base import (
     DeploymentIO,
     DeployRequest,
@@ -42,6 +62,14 @@ from baryon.provisioners.base import (
     OutcomeStatus,
     ProvisioningEngine,
     ResourceIdentity,
+)
+from baryon.provisioners.program_credentials import (
+    CloudKeys,
+    DefaultCredentials,
+    IssuedKey,
+    ResourceKeys,
+    RoleAssumer,
+    aws_credential_files,
 )
 from baryon.provisioners.terraform_files import (
     BACKEND_FILE,
@@ -86,22 +114,6 @@ class TerraformStateAccess(Protocol):
     def save_plan(self, deployment_id: str, summary: str, plan_json: str) -> None: ...
 
 
-class IssuedKey(Protocol):
-    @property
-    def access_key_id(self) -> str: ...
-
-    @property
-    def secret_access_key(self) -> str: ...
-
-
-class ResourceKeys(Protocol):
-    """Keys scoped to one resource (auth/scoped_keys.ScopedKeys)."""
-
-    def issue(self, resource_arn: str, ttl_seconds: int) -> IssuedKey: ...
-
-    def revoke(self, access_key_id: str) -> None: ...
-
-
 @dataclass(frozen=True)
 class TerraformConfig:
     binary: str  # a name looked up on search_path, or a path
@@ -113,8 +125,7 @@ class TerraformConfig:
     run_timeout_seconds: float
     # The cloud the configuration's AWS provider talks to (empty endpoint: real AWS).
     cloud_endpoint: str
-    cloud_access_key_id: str
-    cloud_secret_access_key: str
+    cloud_keys: CloudKeys
 
     @classmethod
     def from_settings(cls, settings: Settings, state_endpoint: str) -> TerraformConfig:
@@ -127,8 +138,7 @@ class TerraformConfig:
             lock_timeout_seconds=settings.terraform_lock_timeout_seconds,
             run_timeout_seconds=settings.deployment_timeout_seconds,
             cloud_endpoint=settings.cloud_endpoint,
-            cloud_access_key_id=settings.cloud_access_key_id,
-            cloud_secret_access_key=settings.cloud_secret_access_key,
+            cloud_keys=CloudKeys.from_settings(settings),
         )
 
 
@@ -149,23 +159,44 @@ class TerraformProvisioner:
         runner: Runner,
         states: TerraformStateAccess,
         keys: ResourceKeys,
+        sections: AppliedSections,
+        assume_role: RoleAssumer,
     ) -> None:
         self._config, self._runner, self._states, self._keys = config, runner, states, keys
+        self._sections, self._assume_role = sections, assume_role
 
     # --- the Provisioner interface ----------------------------------------------------------
 
     def deploy(self, request: DeployRequest, io: DeploymentIO) -> Outcome:
-        # The deployment's id: its lock is known again when the deployment resumes.
-        holder = request.request_token or f"run-{uuid.uuid4()}"
+        resource = request.resource
         files = dict(request.section.files)
-        return self._run(request.resource, holder, files, io, plan_owner=request.request_token)
+        # Kept before Terraform starts: a delete, even after a crash mid-apply, destroys with
+        # this configuration (its providers' settings, its variables).
+        applied = {"files": files, "role_arn": resource.role_arn}
+        self._sections.save(resource.arn, applied, OutcomeStatus.IN_PROGRESS, {})
+        owner = request.request_token or io.deployment_id
+        outcome = self._run(resource, _holder(owner, "run"), files, io, plan_owner=owner)
+        self._sections.save(resource.arn, applied, outcome.status, outcome.outputs)
+        return outcome
 
     def destroy(self, resource: ResourceIdentity, io: DeploymentIO) -> Outcome:
+        saved = self._sections.last(resource.arn)
         if self._states.read(resource.arn) is None:
+            if saved is not None:
+                self._sections.forget(resource.arn)
             return Outcome(OutcomeStatus.SUCCEEDED, "No Terraform state: nothing to destroy.")
-        # The interface gives a delete no deployment id; a fresh holder is enough because one
-        # resource's deployments never run at once, so any lock found is a dead run's.
-        return self._run(resource, f"destroy-{uuid.uuid4()}", {}, io, plan_owner=None)
+        files, role_arn = _applied(saved)
+        if not files:
+            io.log(
+                "No configuration was kept for this resource: destroying with the backend "
+                "only (providers get their default settings)."
+            )
+        resource = replace(resource, role_arn=role_arn)
+        holder = _holder(io.deployment_id, "destroy")
+        outcome = self._run(resource, holder, files, io, plan_owner=None, destroying=True)
+        if outcome.status == OutcomeStatus.SUCCEEDED:
+            self._sections.forget(resource.arn)
+        return outcome
 
     def cancel(self, resource: ResourceIdentity) -> None:
         """Nothing to send: the run polls the deployment's cancel request itself (the runner
@@ -201,10 +232,11 @@ class TerraformProvisioner:
         io: DeploymentIO,
         *,
         plan_owner: str | None,
+        destroying: bool = False,
     ) -> Outcome:
-        """Deploys ``files``, or destroys when there are none; the plan of a deploy is kept
-        with the deployment ``plan_owner``."""
-        destroying = not files
+        """Deploys ``files``, or destroys what the state holds with them; the plan of a deploy
+        is kept with the deployment ``plan_owner``."""
+        files = dict(files)
         binary = self._binary()
         if binary is None:
             message = (
@@ -214,16 +246,29 @@ class TerraformProvisioner:
             )
             io.log(message)
             return Outcome(OutcomeStatus.FAILED, message)
-        self._take_over_lock(resource, holder, io)
-        self._config.plugin_cache_dir.mkdir(parents=True, exist_ok=True)
-        files[BACKEND_FILE] = backend_block(self._config.state_endpoint, resource.arn, holder)
-        files[CLI_CONFIG_FILE] = cli_config(
-            self._config.plugin_cache_dir, self._config.provider_mirror
-        )
-        key = self._keys.issue(resource.arn, int(self._config.run_timeout_seconds) + 300)
-        deadline = time.monotonic() + self._config.run_timeout_seconds
         try:
-            with self._runner.workspace(files) as workspace:
+            cloud = self._config.cloud_keys.for_resource(resource, self._assume_role, "terraform")
+        except (BotoCoreError, ClientError) as exc:  # STS refused or could not be reached
+            message = f"Could not assume the role {resource.role_arn}: {exc}"
+            io.log(message)
+            return Outcome(OutcomeStatus.FAILED, message)
+        self._take_over_lock(resource, holder, io)
+        cache = plugin_cache_for(self._config.plugin_cache_dir, resource.arn)
+        files[BACKEND_FILE] = backend_block(self._config.state_endpoint, resource.arn, holder)
+        files[CLI_CONFIG_FILE] = cli_config(cache, self._config.provider_mirror)
+        key = self._keys.issue(resource.arn, int(self._config.run_timeout_seconds) + 300)
+        # The AWS provider reads the default profile: the cloud's keys, always (a Terraform
+        # configuration reaches Baryon only through its state backend, with TF_HTTP_*).
+        files.update(aws_credential_files(resource.region, DefaultCredentials.CLOUD, cloud, key))
+        deadline = time.monotonic() + self._config.run_timeout_seconds
+        mirror = self._config.provider_mirror
+        try:
+            with self._runner.workspace(
+                files,
+                shared_read_only=[Path(mirror)] if mirror and Path(mirror).is_dir() else [],
+                shared_writable=[cache],
+            ) as workspace:
+                _hand_over(cache, workspace.path)
                 steps = _Steps(
                     workspace,
                     binary,
@@ -306,15 +351,48 @@ class TerraformProvisioner:
             "AWS_REGION": resource.region,
             "AWS_DEFAULT_REGION": resource.region,
         }
-        # The target cloud for the configuration's AWS provider.
-        # TODO(issue 12): the environment role assumed through STS, as provisioners/codebuild
-        # does it, once its helper lands.
+        # The target cloud for the configuration's AWS provider (its keys are in the work
+        # directory's $HOME/.aws files).
         if self._config.cloud_endpoint:
             environment["AWS_ENDPOINT_URL"] = self._config.cloud_endpoint
-        if self._config.cloud_access_key_id:
-            environment["AWS_ACCESS_KEY_ID"] = self._config.cloud_access_key_id
-            environment["AWS_SECRET_ACCESS_KEY"] = self._config.cloud_secret_access_key
         return environment
+
+
+def _holder(deployment_id: str | None, fallback: str) -> str:
+    """What a run's state lock names: its deployment, so that the deployment resumed after a
+    crash takes over its dead run's lock; a call without one gets a name of its own."""
+    return deployment_id or f"{fallback}-{uuid.uuid4()}"
+
+
+def _applied(saved: Any) -> tuple[dict[str, str], str | None]:
+    """The files and role of the configuration a resource's last deploy kept (none kept: a
+    backend-only configuration and no role)."""
+    if saved is None:
+        return {}, None
+    return dict(saved.section.get("files") or {}), saved.section.get("role_arn")
+
+
+def plugin_cache_for(root: Path, resource_arn: str) -> Path:
+    """The resource's own plugin cache under ``root`` (see the module's docstring for why
+    runs share none), created when missing."""
+    # Traversable by the user programs run as, not listable: no run learns the others'.
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o711)
+    cache = root / hashlib.sha256(resource_arn.encode()).hexdigest()[:32]
+    cache.mkdir(mode=0o700, exist_ok=True)
+    return cache
+
+
+def _hand_over(cache: Path, workspace: Path) -> None:
+    """Gives the cache to whoever owns the run's work directory (runner_user under a root
+    worker), so Terraform can fill it."""
+    owner = workspace.stat()
+    if os.geteuid() != 0 or cache.stat().st_uid == owner.st_uid:
+        return
+    for directory, names, files in os.walk(cache):
+        os.lchown(directory, owner.st_uid, owner.st_gid)
+        for name in [*names, *files]:
+            os.lchown(Path(directory) / name, owner.st_uid, owner.st_gid)
 
 
 class _Steps:

@@ -492,19 +492,26 @@ class ScopedAccessKey(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
-class CodeBuildSection(Base):
-    """What a resource's last CodeBuild-style run was given: its files and commands. Deleting
-    the resource needs no bundle (engine/provisioning.py), yet its ``deprovision`` commands
-    and the files they use are in the bundle; Proton kept them in the CodeBuild project."""
+class AppliedSection(Base):
+    """What a resource's last run of a program-running provisioner (CodeBuild, Terraform) was
+    given: its files, commands and role. Deleting the resource needs no bundle
+    (engine/provisioning.py), yet its ``deprovision`` commands, or the Terraform provider
+    settings a destroy needs, are in the bundle; Proton kept them in the CodeBuild project or
+    its Terraform workspace."""
 
-    __tablename__ = "codebuild_sections"
+    __tablename__ = "applied_sections"
+    __table_args__ = (
+        UniqueConstraint("engine", "resource_arn", name="uq_applied_sections_engine_resource"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    resource_arn: Mapped[str] = mapped_column(String(1024), unique=True)
-    # {"files": {name: text}, "provision": [...], "deprovision": [...], "image": ...,
-    # "env": {...}}: provisioners/codebuild.py reads and writes it.
+    # The provisioner's ProvisioningEngine value: each engine keeps its own.
+    engine: Mapped[str] = mapped_column(String(32))
+    resource_arn: Mapped[str] = mapped_column(String(1024))
+    # {"files": {name: text}, "role_arn": ..., and an engine's own keys (CodeBuild's
+    # "provision", "deprovision", "image", ...)}: the provisioner reads and writes it.
     section: Mapped[dict] = mapped_column(JSON)
-    # SUCCEEDED or FAILED: how the last provision run ended, and the outputs it reported.
+    # IN_PROGRESS, SUCCEEDED or FAILED: how the last run ended, and the outputs it reported.
     status: Mapped[str] = mapped_column(String(32))
     outputs: Mapped[dict] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

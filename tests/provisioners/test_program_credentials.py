@@ -1,5 +1,6 @@
-"""The AWS credential files a CodeBuild run gets, as botocore reads them: the run's scoped key
-as profile proton, the cloud's keys as profile cloud, and one of them as the default."""
+"""The AWS credential files a CodeBuild or Terraform run gets, as botocore reads them: the
+run's scoped key as profile proton, the cloud's keys as profile cloud, one of them as the
+default."""
 
 from __future__ import annotations
 
@@ -9,28 +10,14 @@ import botocore.session
 import pytest
 
 from baryon.auth.scoped_keys import ScopedKey
-from baryon.provisioners.codebuild import (
+from baryon.provisioners.program_credentials import (
     AwsKeys,
-    CodeBuildConfig,
     DefaultCredentials,
     aws_credential_files,
 )
 
 KEY = ScopedKey("BARSKEY", "scoped-secret", "arn:aws:proton:us-east-1:123456789012:environment/x")
 CLOUD = AwsKeys("ASIACLOUD", "cloud-secret", "session-token")
-
-
-def config(default: DefaultCredentials) -> CodeBuildConfig:
-    return CodeBuildConfig(
-        region="eu-west-1",
-        search_path="/usr/bin:/bin",
-        program_api_endpoint="http://127.0.0.1:8300",
-        run_timeout_seconds=60,
-        cloud_endpoint="",
-        cloud_access_key_id="",
-        cloud_secret_access_key="",
-        default_credentials=default,
-    )
 
 
 def keys_of(tmp_path: Path, files: dict[str, str], profile: str) -> tuple[str, str, str | None]:
@@ -57,14 +44,14 @@ def test_the_default_profile_holds_the_chosen_keys_and_each_profile_its_own(
 ) -> None:
     for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(variable, raising=False)
-    files = aws_credential_files(config(default), CLOUD, KEY)
+    files = aws_credential_files("eu-west-1", default, CLOUD, KEY)
     assert keys_of(tmp_path, files, "default") == expected
     assert keys_of(tmp_path, files, "proton") == ("BARSKEY", "scoped-secret", None)
     assert keys_of(tmp_path, files, "cloud") == ("ASIACLOUD", "cloud-secret", "session-token")
 
 
 def test_without_cloud_keys_only_the_proton_profile_has_credentials(tmp_path: Path) -> None:
-    files = aws_credential_files(config(DefaultCredentials.CLOUD), None, KEY)
+    files = aws_credential_files("eu-west-1", DefaultCredentials.CLOUD, None, KEY)
     assert "[proton]" in files[".aws/credentials"]
     assert "[default]" not in files[".aws/credentials"]
     assert "[cloud]" not in files[".aws/credentials"]

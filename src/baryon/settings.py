@@ -133,8 +133,9 @@ class Settings:
     # Terraform run by Baryon (provisioners/terraform.py). The binary (`terraform` or `tofu`),
     # looked up on runner_path unless a path; Baryon never downloads or ships one.
     terraform_binary: str = "terraform"
-    # Provider plugins shared by every run on this machine; empty = baryon-terraform-plugins
-    # in the runner's work root (programs cannot see data_dir: the sandbox hides it).
+    # Root of the provider plugin caches, one per resource (a run executes bundle code, so a
+    # cache shared by all could let one resource plant a provider for the others); empty =
+    # baryon-terraform-plugins in the runner's work root (the sandbox hides data_dir).
     terraform_plugin_cache_dir: str = ""
     # A filesystem provider mirror (`terraform providers mirror` output) that runs install
     # providers from instead of the registry, for sites without a network; empty = none.

@@ -155,6 +155,15 @@ class Settings:
     # key). Empty = "cloud", except in embedded mode, whose local cloud accepts any key.
     program_default_credentials: str = ""
 
+    # Where CodeBuild bundles run: "baryon" (its runner, on a worker) or "aws" (a project of
+    # AWS CodeBuild in the resource's account, as Proton ran them; provisioners/codebuild_aws.py).
+    codebuild_runs_on: str = "baryon"
+    # The bucket in the resource's account that AWS CodeBuild reads a run's files from;
+    # empty = baryon-codebuild-<account>-<region> (made when missing).
+    codebuild_source_bucket: str = ""
+    # How often a run on AWS CodeBuild is polled at first (backing off to 30 s).
+    codebuild_poll_seconds: float = 5.0
+
     log_level: str = "INFO"
     # "text" for a terminal, "json" for log collectors (one object per line, with ids).
     log_format: str = "text"

@@ -21,6 +21,7 @@ from typing import Any
 
 from baryon.cloud import (
     cloudformation_timing,
+    codebuild_projects,
     service_fixes,
     simulated_resources,
     template_front_end,
@@ -100,6 +101,8 @@ def serve(
             _patch_cloudformation(stack_operation_seconds)
         elif service in ("elb", "elbv2"):  # one endpoint; moto routes v2 by API version
             service_fixes.install()
+        elif service == "codebuild":
+            codebuild_projects.install()  # UpdateProject
         return propagating(create_backend_app(service))
 
     app = answering_errors(DomainDispatcherApplication(backend_app_factory))

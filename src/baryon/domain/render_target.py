@@ -79,6 +79,8 @@ class RenderTarget:
     # own resources ("they don't propagate ... to provisioned resources").
     proton_tags: Mapping[str, str]
     role_arn: str | None
+    # The codebuildRoleArn (pipelines: pipelineCodebuildRoleArn) CodeBuild sections run as.
+    build_role_arn: str | None = None
 
     def render(self) -> RenderedSection:
         """The files to deploy; RenderError if a value would not reach the template as data."""
@@ -135,9 +137,7 @@ def template_target(
     inputs = dict(plan.inputs)
     if isinstance(resource, Environment) and template.provisioning == Provisioning.CUSTOMER_MANAGED:
         return SpecOutputs({key: _output_text(value) for key, value in inputs.items()})
-    bundle = versions.version_bundle(
-        version, template, settings.bundle_limits, settings.work_dir
-    )
+    bundle = versions.version_bundle(version, template, settings.bundle_limits, settings.work_dir)
     proton_tags = {
         "proton:account": settings.account_id,
         "proton:template": template_arn(arns, template),
@@ -149,6 +149,7 @@ def template_target(
         section = bundle.infrastructure
         namespace = environment_namespace(_environment_ref(session, settings, resource, inputs))
         role_arn = resource.proton_service_role_arn
+        build_role_arn = resource.codebuild_role_arn
         proton_tags["proton:environment"] = resource_arn
     elif isinstance(resource, ServiceInstance):
         service = session.get(Service, resource.service_id)
@@ -162,6 +163,7 @@ def template_target(
             InstanceRef(resource.name, inputs, {}, env_ref, _component_refs(session, resource)),
         )
         role_arn = environment.proton_service_role_arn
+        build_role_arn = environment.codebuild_role_arn
         proton_tags.update(
             {
                 "proton:environment": arns.environment(environment.name),
@@ -179,10 +181,13 @@ def template_target(
         )
         account = read_account_settings(session)
         role_arn = account.pipeline_service_role_arn if account else None
+        build_role_arn = account.pipeline_codebuild_role_arn if account else None
         proton_tags["proton:service"] = arns.service(service.name)
     if section is None:
         raise BundleError(f"the template bundle has no IaC for a {kind}")
-    return RenderTarget(kind, resource_arn, section, namespace, proton_tags, role_arn)
+    return RenderTarget(
+        kind, resource_arn, section, namespace, proton_tags, role_arn, build_role_arn
+    )
 
 
 def component_target(

@@ -96,7 +96,10 @@ def _execute(runtime: WorkerRuntime, work: Work, io: DatabaseDeploymentIO) -> ou
         io.log(message)
         return outcomes.Result(DeploymentStatus.FAILED, message)
     resource = replace(
-        work.resource, role_arn=work.target.role_arn, tags=dict(work.target.proton_tags)
+        work.resource,
+        role_arn=work.target.role_arn,
+        build_role_arn=work.target.build_role_arn,
+        tags=dict(work.target.proton_tags),
     )
     request = DeployRequest(section, resource, request_token=work.deployment_id)
     return _result(provisioner.deploy(request, io))

@@ -84,6 +84,8 @@ def provisioned_section(rendered: RenderOutput, kind: ResourceKind) -> RenderedS
             image=plan.image,
             variables={name: _variable(value) for name, value in plan.env_variables.items()},
             secrets=dict(plan.env_secrets_manager),
+            runtimes=dict(plan.runtimes),
+            project_properties=dict(plan.project_properties),
         )
     return RenderedSection(engine, rendered.files, inputs_file, commands)
 

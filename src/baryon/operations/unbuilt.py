@@ -20,15 +20,11 @@ from baryon.service_models import PROTON, service_model
 
 ACCOUNT_CONNECTIONS = "environment account connections"
 SELF_MANAGED = "self-managed provisioning (pull requests to a provisioning repository)"
-# Baryon runs CodeBuild bundles itself, as the resource's service role; a CodeBuild project
-# in the environment's account, run as this role, is what is not built.
-CODEBUILD = "CodeBuild provisioning in AWS CodeBuild (Baryon runs CodeBuild bundles itself)"
 ENCRYPTION_KEYS = "customer-managed encryption keys"
 
 _ENVIRONMENT_MEMBERS = {
     "environmentAccountConnectionId": ACCOUNT_CONNECTIONS,
     "provisioningRepository": SELF_MANAGED,
-    "codebuildRoleArn": CODEBUILD,
 }
 
 # operation -> member -> the feature it belongs to.
@@ -37,7 +33,6 @@ UNBUILT_MEMBERS: dict[str, dict[str, str]] = {
     "UpdateEnvironment": _ENVIRONMENT_MEMBERS,
     "UpdateAccountSettings": {
         "pipelineProvisioningRepository": SELF_MANAGED,
-        "pipelineCodebuildRoleArn": CODEBUILD,
     },
     "CreateEnvironmentTemplate": {"encryptionKey": ENCRYPTION_KEYS},
     "CreateServiceTemplate": {"encryptionKey": ENCRYPTION_KEYS},

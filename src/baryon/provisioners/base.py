@@ -60,6 +60,10 @@ class BuildCommands:
     variables: Mapping[str, str] = field(default_factory=dict)  # env.variables
     # env.secrets_manager: variable -> "secret-id:json-key"; read from the cloud's secrets.
     secrets: Mapping[str, str] = field(default_factory=dict)
+    # settings.runtimes (CodeBuild's runtime-versions) and the rendered project_properties
+    # (CloudFormation's AWS::CodeBuild::Project names); used where AWS CodeBuild runs them.
+    runtimes: Mapping[str, object] = field(default_factory=dict)
+    project_properties: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class ResourceIdentity:
     account: str
     region: str
     role_arn: str | None = None
+    # The codebuildRoleArn (pipelines: pipelineCodebuildRoleArn) its CodeBuild runs use.
+    build_role_arn: str | None = None
     # Put on everything provisioned (Proton's managed tags only).
     tags: Mapping[str, str] = field(default_factory=dict)
 

@@ -48,8 +48,13 @@ CodeBuild retry would: provision commands are written to be re-run.
 A delete needs no bundle (engine/provisioning.py), so each run's files and commands are
 kept in the store (store/applied_sections.py) before the commands start; a delete runs the
 ``deprovision`` commands of the last run, and finds nothing to do for a resource CodeBuild
-never ran for. Running on AWS CodeBuild itself (a project per environment with its
-codebuildRoleArn) is not built yet.
+never ran for.
+
+The commands' cloud keys are the resource's ``codebuildRoleArn`` (pipelines: the account's
+``pipelineCodebuildRoleArn``) when it names one, else its service role: in Proton that role is
+what CodeBuild ran the commands as, so it is the one the commands' cloud calls expect. With
+settings.codebuild_runs_on = "aws" the same sections run on AWS CodeBuild instead
+(provisioners/codebuild_aws.py).
 """
 
 from __future__ import annotations
@@ -152,6 +157,8 @@ class CodeBuildProvisioner:
 
     def deploy(self, request: DeployRequest, io: DeploymentIO) -> Outcome:
         section, resource = request.section, request.resource
+        # Proton ran CodeBuild commands as the codebuildRoleArn: they expect its permissions.
+        resource = replace(resource, role_arn=resource.build_role_arn or resource.role_arn)
         commands = section.commands
         if commands is None:
             return Outcome(OutcomeStatus.FAILED, "The CodeBuild section has no commands.")

@@ -14,6 +14,11 @@ from baryon.provisioners.codebuild import (
     CodeBuildProvisioner,
     cloud_secret_reader,
 )
+from baryon.provisioners.codebuild_aws import (
+    AwsCodeBuildConfig,
+    CodeBuildOnAwsProvisioner,
+    cloud_clients,
+)
 from baryon.provisioners.program_credentials import ResourceKeys, sts_role_assumer
 from baryon.provisioners.terraform import (
     TerraformConfig,
@@ -57,6 +62,14 @@ def provisioner_for(
             sts_role_assumer(settings),
         )
     if engine == ProvisioningEngine.CODEBUILD and parts is not None:
+        if settings.codebuild_runs_on == "aws":
+            return CodeBuildOnAwsProvisioner(
+                AwsCodeBuildConfig.from_settings(settings),
+                parts.keys,
+                parts.applied_sections(ProvisioningEngine.CODEBUILD),
+                sts_role_assumer(settings),
+                cloud_clients(settings),
+            )
         return CodeBuildProvisioner(
             CodeBuildConfig.from_settings(settings),
             parts.runner,

@@ -125,13 +125,12 @@ def test_update_none_changes_metadata_without_a_deployment(proton: Any, registry
         ROLE.format("proton"),
     )
     assert now["componentRoleArn"] == ROLE.format("component")
-    # AWS CodeBuild runs are not built: their role is refused, not stored and ignored.
-    with pytest.raises(proton.exceptions.ValidationException) as caught:
-        proton.update_environment(
-            name=name, deploymentType="NONE", codebuildRoleArn=ROLE.format("codebuild")
-        )
-    assert "codebuildRoleArn: CodeBuild provisioning in AWS CodeBuild" in error_message(caught)
-    assert "codebuildRoleArn" not in proton.get_environment(name=name)["environment"]
+    # The role CodeBuild runs use is kept like the others (provisioners/codebuild*.py).
+    proton.update_environment(
+        name=name, deploymentType="NONE", codebuildRoleArn=ROLE.format("codebuild")
+    )
+    kept = proton.get_environment(name=name)["environment"]
+    assert kept["codebuildRoleArn"] == ROLE.format("codebuild")
     assert (now["spec"], now["templateMinorVersion"]) == (before["spec"], "0")
     assert len(_deployments(proton, name)) == 1
 

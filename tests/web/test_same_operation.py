@@ -274,7 +274,7 @@ def test_members_of_unbuilt_features_are_refused_in_process_too(signed_in: Porta
             context,
             {"name": "dev", "templateName": "network", "templateMajorVersion": "1",
              "spec": "proton: EnvironmentSpec\n", "protonServiceRoleArn": ROLE,
-             "codebuildRoleArn": ROLE},
+             "environmentAccountConnectionId": "0c6f3e9e-0000-4000-8000-000000000000"},
         )
-    assert refused.value.field == ("codebuildRoleArn",)
+    assert refused.value.field == ("environmentAccountConnectionId",)
     assert _count(signed_in, Environment) == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io as bytes_io
 import json
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -19,14 +20,22 @@ from baryon.auth.scoped_keys import CallerKeys, ScopedKeys
 from baryon.cloud.process import LocalCloudProcess
 from baryon.provisioners import DeployRequest, OutcomeStatus, ProvisioningEngine
 from baryon.provisioners.base import BuildCommands, RenderedSection, ResourceIdentity
+from baryon.provisioners.codebuild import (
+    CodeBuildConfig,
+    CodeBuildProvisioner,
+    Phase,
+    cloud_secret_reader,
+)
 from baryon.provisioners.codebuild_aws import (
     PROTON_KEY_ID_VARIABLE,
     PROTON_PROFILE_COMMAND,
     AwsCodeBuildConfig,
     CodeBuildOnAwsProvisioner,
+    build_outcome,
     project_name,
 )
 from baryon.provisioners.program_credentials import AwsKeys
+from baryon.runner import Runner
 from baryon.runtime import Runtime, build_runtime
 from baryon.settings import Settings
 from baryon.store.applied_sections import AppliedSections
@@ -235,3 +244,60 @@ def test_a_resource_without_a_codebuild_role_fails_naming_it(
     )
     assert outcome.status == OutcomeStatus.FAILED
     assert "codebuildRoleArn" in (outcome.message or "")
+
+
+def test_a_failed_build_names_its_failing_phase_and_quotes_its_log(
+    timed_cloud: LocalCloudProcess,
+) -> None:
+    logs = cloud_client(timed_cloud.endpoint, "logs")
+    logs.create_log_group(logGroupName="/aws/codebuild/failing")
+    logs.create_log_stream(logGroupName="/aws/codebuild/failing", logStreamName="run-1")
+    lines = ["[Container] Running command ./deploy.sh", "deploy.sh: quota exceeded"]
+    now = int(time.time() * 1000)  # CloudWatch Logs refuses events weeks old
+    logs.put_log_events(
+        logGroupName="/aws/codebuild/failing",
+        logStreamName="run-1",
+        logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(lines)],
+    )
+    build = {
+        "id": "failing:1",
+        "buildStatus": "FAILED",
+        "phases": [
+            {"phaseType": "INSTALL", "phaseStatus": "SUCCEEDED"},
+            {
+                "phaseType": "BUILD",
+                "phaseStatus": "FAILED",
+                "contexts": [{"message": "Error while executing command: ./deploy.sh"}],
+            },
+        ],
+        "logs": {"groupName": "/aws/codebuild/failing", "streamName": "run-1"},
+    }
+    outcome = build_outcome(logs, build, Phase.PROVISION, RecordingIO())
+    assert outcome.status == OutcomeStatus.FAILED
+    assert "BUILD: Error while executing command: ./deploy.sh" in (outcome.message or "")
+    assert (outcome.message or "").endswith("deploy.sh: quota exceeded")
+
+
+def test_a_run_by_baryon_assumes_the_codebuild_role_when_there_is_one(tmp_path: Path) -> None:
+    runtime = build_runtime(Settings(data_dir=tmp_path / "data", runner_work_root=str(tmp_path)))
+    try:
+        roles = Roles()
+        outcome = CodeBuildProvisioner(
+            CodeBuildConfig.from_settings(runtime.settings),
+            Runner(runtime.settings),
+            ScopedKeys(runtime.db, runtime.box),
+            AppliedSections(runtime.db, ProvisioningEngine.CODEBUILD),
+            roles,
+            cloud_secret_reader(runtime.settings),
+        ).deploy(
+            DeployRequest(
+                replace(section(), commands=BuildCommands(("true",), ("true",))),
+                resource("runs-here"),
+                "d-1",
+            ),
+            RecordingIO(),
+        )
+        assert outcome.status == OutcomeStatus.SUCCEEDED, outcome.message
+        assert roles.assumed == [BUILD_ROLE]
+    finally:
+        runtime.close()

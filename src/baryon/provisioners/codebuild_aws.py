@@ -274,7 +274,7 @@ class CodeBuildOnAwsProvisioner:
         build = self._wait(client("codebuild"), recorded.build_id, io)
         # Only once the build has ended: a lost lease leaves the key to the resumed poll.
         self._keys.revoke(recorded.key_id)
-        return _outcome(client("logs"), build, phase, io)
+        return build_outcome(client("logs"), build, phase, io)
 
     def _client(self, resource: ResourceIdentity) -> Callable[[str], Any]:
         keys = self._config.cloud_keys.for_resource(resource, self._assume_role, "codebuild")
@@ -489,7 +489,7 @@ def _failed(message: str, io: DeploymentIO) -> Outcome:
     return Outcome(OutcomeStatus.FAILED, message)
 
 
-def _outcome(logs: Any, build: Mapping[str, Any], phase: Phase, io: DeploymentIO) -> Outcome:
+def build_outcome(logs: Any, build: Mapping[str, Any], phase: Phase, io: DeploymentIO) -> Outcome:
     state = str(build.get("buildStatus", "FAILED"))
     status = _ENDED_AS.get(state, OutcomeStatus.FAILED)
     io.log(f"AWS CodeBuild build {build.get('id')} ended {state}.")

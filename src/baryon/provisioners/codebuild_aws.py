@@ -42,6 +42,7 @@ import json
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 import boto3
@@ -91,6 +92,14 @@ _ENDED_AS = {
     "STOPPED": OutcomeStatus.CANCELLED,
 }
 _RUNNING = "IN_PROGRESS"
+
+
+class CodeBuildRunsOn(StrEnum):
+    """settings.codebuild_runs_on: where CodeBuild sections run."""
+
+    BARYON = "baryon"  # the runner, on a worker (provisioners/codebuild.py)
+    AWS = "aws"  # AWS CodeBuild in the resource's account (this module)
+
 
 # (keys, service) -> a boto3 client on the configured cloud signed with those keys.
 CloudClients = Callable[[AwsKeys | None, str], Any]

@@ -17,6 +17,7 @@ from baryon.provisioners.codebuild import (
 from baryon.provisioners.codebuild_aws import (
     AwsCodeBuildConfig,
     CodeBuildOnAwsProvisioner,
+    CodeBuildRunsOn,
     cloud_clients,
 )
 from baryon.provisioners.program_credentials import ResourceKeys, sts_role_assumer
@@ -62,7 +63,8 @@ def provisioner_for(
             sts_role_assumer(settings),
         )
     if engine == ProvisioningEngine.CODEBUILD and parts is not None:
-        if settings.codebuild_runs_on == "aws":
+        # A value that is neither raises here, failing the deployment with it, not silently.
+        if CodeBuildRunsOn(settings.codebuild_runs_on) == CodeBuildRunsOn.AWS:
             return CodeBuildOnAwsProvisioner(
                 AwsCodeBuildConfig.from_settings(settings),
                 parts.keys,

@@ -122,11 +122,17 @@ def continue_rollback(
     io: DeploymentIO,
     parts: ProvisionerParts | None = None,
 ) -> Outcome:
-    """Each provisioner Baryon deploys with is asked in turn (one that holds nothing for the
-    resource answers FAILED, saying so) until one brings the resource back."""
-    outcome = Outcome(OutcomeStatus.FAILED, "No provisioner can continue a rollback.")
+    """Asks the provisioners that hold something for the resource, in turn, until one brings
+    it back; the answer of the first that holds it is the one reported (asking every engine
+    would end on another engine's "nothing to roll back")."""
+    failures: list[Outcome] = []
     for provisioner in deploying_provisioners(settings, parts):
+        if provisioner.status(resource) is None:
+            continue
         outcome = provisioner.continue_rollback(resource, resources_to_skip, io)
         if outcome.status == OutcomeStatus.SUCCEEDED:
             return outcome
-    return outcome
+        failures.append(outcome)
+    if failures:
+        return failures[0]
+    return Outcome(OutcomeStatus.FAILED, "Nothing is provisioned for this resource to roll back.")

@@ -412,7 +412,9 @@ def test_a_program_cannot_write_outside_its_work_directory(
     io = RecordingIO()
     result = run(workspace, f"touch {in_repository} {in_host_tmp} /escaped", io)
     assert result.status is RunStatus.FAILED
-    assert len(io.program_lines()) == 3  # touch's complaint about each
+    # What touch says differs with where the checkout lives (under /tmp, the sandbox's own
+    # tmpfs takes the write); what matters is that nothing reached the host.
+    assert io.program_lines()
     assert not in_repository.exists()
     assert not in_host_tmp.exists()
     assert not Path("/escaped").exists()
@@ -494,15 +496,18 @@ def test_the_sandbox_is_described(data_dir: Path) -> None:
 def test_a_container_run_without_its_runtime_fails_with_a_clear_reason(
     data_dir: Path, tmp_path: Path
 ) -> None:
+    # A runtime named by a path that does not exist: whether this machine has podman or
+    # docker installed must not decide the test.
+    missing = str(tmp_path / "podman")
     settings = settings_for(
-        "container", data_dir, runner_container_runtime="podman", runner_path=str(tmp_path)
+        "container", data_dir, runner_container_runtime=missing, runner_path=str(tmp_path)
     )
     io = RecordingIO()
     with Runner(settings).workspace({}) as work:
         result = work.run(["true"], environment={}, io=io, image="public.ecr.aws/x/y:1")
     assert result.status is RunStatus.FAILED
     assert result.exit_code is None
-    assert result.reason.startswith("podman is not installed")
+    assert result.reason.startswith(f"{missing} is not installed")
     assert io.lines == [f"cannot start true: {result.reason}"]
 
 

@@ -10,8 +10,10 @@ import botocore.session
 import pytest
 
 from baryon.auth.scoped_keys import ScopedKey
+from baryon.provisioners.base import ResourceIdentity, ResourceKind
 from baryon.provisioners.program_credentials import (
     AwsKeys,
+    CloudKeys,
     DefaultCredentials,
     aws_credential_files,
 )
@@ -55,3 +57,30 @@ def test_without_cloud_keys_only_the_proton_profile_has_credentials(tmp_path: Pa
     assert "[proton]" in files[".aws/credentials"]
     assert "[default]" not in files[".aws/credentials"]
     assert "[cloud]" not in files[".aws/credentials"]
+
+
+def _resource(role_arn: str | None) -> ResourceIdentity:
+    return ResourceIdentity(
+        kind=ResourceKind.ENVIRONMENT,
+        names=("dev",),
+        arn="arn:aws:proton:us-east-1:123456789012:environment/dev",
+        account="123456789012",
+        region="us-east-1",
+        role_arn=role_arn,
+    )
+
+
+def test_a_run_acts_as_its_resource_role_even_where_keys_are_configured() -> None:
+    assumed: list[tuple[str, str]] = []
+
+    def assume(role_arn: str, session: str) -> AwsKeys:
+        assumed.append((role_arn, session))
+        return CLOUD
+
+    configured = CloudKeys("AKIACONFIGURED", "configured-secret")
+    role = "arn:aws:iam::123456789012:role/proton-service"
+    assert configured.for_resource(_resource(role), assume, "codebuild") == CLOUD
+    assert assumed == [(role, "baryon-codebuild-dev")]
+    without_role = configured.for_resource(_resource(None), assume, "codebuild")
+    assert without_role == AwsKeys("AKIACONFIGURED", "configured-secret")
+    assert CloudKeys("", "").for_resource(_resource(None), assume, "codebuild") is None

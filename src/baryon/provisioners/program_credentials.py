@@ -66,8 +66,9 @@ RoleAssumer = Callable[[str, str], AwsKeys]
 
 @dataclass(frozen=True)
 class CloudKeys:
-    """Where a run's cloud keys come from (settings.cloud_*): configured keys (embedded mode:
-    the local cloud's own) win; without them, the resource's role is assumed."""
+    """Where a run's cloud keys come from: the resource's role, assumed through the configured
+    cloud's STS with the worker's own credentials (as Proton acted in the environment's
+    account); without a role, the configured keys (settings.cloud_*), else the machine's."""
 
     access_key_id: str
     secret_access_key: str
@@ -81,10 +82,10 @@ class CloudKeys:
     ) -> AwsKeys | None:
         """The keys a run for ``resource`` gets; None leaves the machine's own. Raises
         botocore's errors when STS refuses or cannot be reached."""
-        if self.access_key_id:
-            return AwsKeys(self.access_key_id, self.secret_access_key)
         if resource.role_arn:
             return assume_role(resource.role_arn, session_name(purpose, resource))
+        if self.access_key_id:
+            return AwsKeys(self.access_key_id, self.secret_access_key)
         return None
 
 

@@ -79,6 +79,8 @@ class Clients:
         self.stopped: list[str] = []
         self.updated: list[dict[str, Any]] = []
         self.polls_to_fail = 0
+        # moto ends a build at its first BatchGetBuilds; this many polls see it running.
+        self.polls_running = 0
 
     def __call__(self, keys: AwsKeys | None, service: str) -> Any:
         client = cloud_client(self.endpoint, service)
@@ -87,7 +89,13 @@ class Clients:
         events.register("provide-client-params.codebuild.StopBuild", self._stopped)
         events.register("provide-client-params.codebuild.UpdateProject", self._updated)
         events.register("before-call.codebuild.BatchGetBuilds", self._polled)
+        events.register("after-call.codebuild.BatchGetBuilds", self._still_running)
         return client
+
+    def _still_running(self, parsed: dict[str, Any], **_: Any) -> None:
+        if self.polls_running and parsed.get("builds"):
+            self.polls_running -= 1
+            parsed["builds"][0]["buildStatus"] = "IN_PROGRESS"
 
     def _started(self, params: dict[str, Any], **_: Any) -> None:
         self.started.append(dict(params))
@@ -201,6 +209,27 @@ def test_a_resumed_deploy_waits_for_the_same_build(
         projectName=project_name(env)
     )["ids"]
     assert len(builds) == 1
+
+
+def test_a_build_an_abandoned_deployment_left_running_is_stopped_before_the_next_starts(
+    runtime: Runtime, timed_cloud: LocalCloudProcess
+) -> None:
+    roles, clients = Roles(), Clients(timed_cloud.endpoint)
+    env = resource("aws-abandoned")
+    codebuild = provisioner(runtime, roles, clients)
+    clients.polls_to_fail = 1
+    with pytest.raises(LeaseLost):  # deployment d-8 is given up while its build runs
+        codebuild.deploy(DeployRequest(section(), env, "d-8"), RecordingIO())
+    (abandoned,) = clients.started
+    clients.polls_running = 1
+    io = RecordingIO()
+    outcome = codebuild.deploy(DeployRequest(section(), env, "d-9"), io)
+    assert outcome.status == OutcomeStatus.SUCCEEDED, outcome.message
+    assert len(clients.started) == 2
+    assert len(clients.stopped) == 1
+    assert io.logged("left running by deployment d-8")
+    key = {v["name"]: v["value"] for v in abandoned["environmentVariablesOverride"]}
+    assert CallerKeys(runtime.db, runtime.box).secret(key[PROTON_KEY_ID_VARIABLE]) is None
 
 
 def test_a_cancel_stops_the_build_and_ends_cancelled(

@@ -277,6 +277,8 @@ class CodeBuildOnAwsProvisioner:
             io.log(f"Resuming: waiting for AWS CodeBuild build {recorded.build_id} again.")
         else:
             try:
+                if recorded is not None:
+                    self._stop_abandoned(client("codebuild"), recorded, io)
                 recorded = self._start(client, resource, saved, phase, deployment, io)
             except (BotoCoreError, ClientError) as exc:
                 return _failed(f"AWS CodeBuild could not start the {phase}: {exc}", io)
@@ -284,6 +286,18 @@ class CodeBuildOnAwsProvisioner:
         # Only once the build has ended: a lost lease leaves the key to the resumed poll.
         self._keys.revoke(recorded.key_id)
         return build_outcome(client("logs"), build, phase, io)
+
+    def _stop_abandoned(self, codebuild: Any, recorded: RecordedBuild, io: DeploymentIO) -> None:
+        """A build an earlier deployment left running (it timed out or was given up) must not
+        go on beside the new one: never two runs on one resource."""
+        builds = codebuild.batch_get_builds(ids=[recorded.build_id])["builds"]
+        if builds and builds[0].get("buildStatus") == "IN_PROGRESS":
+            io.log(
+                f"Stopping AWS CodeBuild build {recorded.build_id}, left running by deployment "
+                f"{recorded.deployment}."
+            )
+            codebuild.stop_build(id=recorded.build_id)
+        self._keys.revoke(recorded.key_id)
 
     def _client(self, resource: ResourceIdentity) -> Callable[[str], Any]:
         keys = self._config.cloud_keys.for_resource(resource, self._assume_role, "codebuild")

@@ -215,12 +215,6 @@ class CodeBuildOnAwsProvisioner:
         if last is None:
             return Outcome(OutcomeStatus.SUCCEEDED, "No CodeBuild run: nothing to deprovision.")
         saved = {key: value for key, value in last.section.items() if key != "build"}
-        if not saved.get("build_role_arn"):
-            message = (
-                "This resource's CodeBuild commands last ran on Baryon's runner, with no "
-                "codebuildRoleArn: delete it with codebuild_runs_on = baryon."
-            )
-            return Outcome(OutcomeStatus.FAILED, message)
         resource = replace(resource, role_arn=saved.get("role_arn"))
         outcome = self._build(resource, saved, Phase.DEPROVISION, io.deployment_id or "", io)
         if outcome.status != OutcomeStatus.SUCCEEDED:
@@ -496,6 +490,13 @@ def _create_or_update(codebuild: Any, project: Mapping[str, Any]) -> None:
         if exc.response.get("Error", {}).get("Code") != "ResourceAlreadyExistsException":
             raise
         codebuild.update_project(**project)
+
+
+def ran_on_aws_codebuild(section: Mapping[str, Any]) -> bool:
+    """Whether this module applied a kept section: only it keeps a build role, which every
+    build runs as. The section's resource is deleted here even if settings.codebuild_runs_on
+    changed since (provisioners/selection.py)."""
+    return bool(section.get("build_role_arn"))
 
 
 def _recorded(last: SavedRun | None) -> RecordedBuild | None:

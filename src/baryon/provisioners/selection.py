@@ -3,11 +3,19 @@ provisioning engine and gets the interface, never the class (ARCHITECTURE rule 7
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from baryon.cloud.clients import cloud_client
-from baryon.provisioners.applied_sections import AppliedSectionsFor
-from baryon.provisioners.base import Provisioner, ProvisioningEngine
+from baryon.provisioners.applied_sections import AppliedSections, AppliedSectionsFor
+from baryon.provisioners.base import (
+    DeploymentIO,
+    DeployRequest,
+    Outcome,
+    Provisioner,
+    ProvisioningEngine,
+    ResourceIdentity,
+)
 from baryon.provisioners.cloudformation import CloudFormationProvisioner
 from baryon.provisioners.codebuild import (
     CodeBuildConfig,
@@ -19,6 +27,7 @@ from baryon.provisioners.codebuild_aws import (
     CodeBuildOnAwsProvisioner,
     CodeBuildRunsOn,
     cloud_clients,
+    ran_on_aws_codebuild,
 )
 from baryon.provisioners.program_credentials import ResourceKeys, sts_role_assumer
 from baryon.provisioners.terraform import (
@@ -63,24 +72,74 @@ def provisioner_for(
             sts_role_assumer(settings),
         )
     if engine == ProvisioningEngine.CODEBUILD and parts is not None:
-        # A value that is neither raises here, failing the deployment with it, not silently.
-        if CodeBuildRunsOn(settings.codebuild_runs_on) == CodeBuildRunsOn.AWS:
-            return CodeBuildOnAwsProvisioner(
-                AwsCodeBuildConfig.from_settings(settings),
-                parts.keys,
-                parts.applied_sections(ProvisioningEngine.CODEBUILD),
-                sts_role_assumer(settings),
-                cloud_clients(settings),
-            )
-        return CodeBuildProvisioner(
-            CodeBuildConfig.from_settings(settings),
-            parts.runner,
-            parts.keys,
-            parts.applied_sections(ProvisioningEngine.CODEBUILD),
-            sts_role_assumer(settings),
-            cloud_secret_reader(settings),
-        )
+        return _codebuild_provisioner(settings, parts)
     return None
+
+
+def _codebuild_provisioner(settings: Settings, parts: ProvisionerParts) -> Provisioner:
+    runs = parts.applied_sections(ProvisioningEngine.CODEBUILD)
+    on_baryon = CodeBuildProvisioner(
+        CodeBuildConfig.from_settings(settings),
+        parts.runner,
+        parts.keys,
+        runs,
+        sts_role_assumer(settings),
+        cloud_secret_reader(settings),
+    )
+    on_aws = CodeBuildOnAwsProvisioner(
+        AwsCodeBuildConfig.from_settings(settings),
+        parts.keys,
+        runs,
+        sts_role_assumer(settings),
+        cloud_clients(settings),
+    )
+    # A value that is neither raises here, failing the deployment with it, not silently.
+    return CodeBuildWhereItRan(CodeBuildRunsOn(settings.codebuild_runs_on), on_baryon, on_aws, runs)
+
+
+class CodeBuildWhereItRan:
+    """settings.codebuild_runs_on may change while resources stand: a deploy runs where the
+    setting says now, but what a deploy left (commands run on a worker, or a project on AWS
+    CodeBuild) is deleted, cancelled and reported by the provisioner that left it, known from
+    the resource's kept section. Each call judges afresh from the store, so a call repeated
+    after a crash reaches the same provisioner as the first."""
+
+    engine = ProvisioningEngine.CODEBUILD
+
+    def __init__(
+        self,
+        runs_on: CodeBuildRunsOn,
+        on_baryon: Provisioner,
+        on_aws: Provisioner,
+        runs: AppliedSections,
+    ) -> None:
+        self._on_baryon, self._on_aws, self._runs = on_baryon, on_aws, runs
+        self._configured = on_aws if runs_on == CodeBuildRunsOn.AWS else on_baryon
+
+    def deploy(self, request: DeployRequest, io: DeploymentIO) -> Outcome:
+        return self._configured.deploy(request, io)
+
+    def destroy(self, resource: ResourceIdentity, io: DeploymentIO) -> Outcome:
+        return self._where_it_ran(resource).destroy(resource, io)
+
+    def cancel(self, resource: ResourceIdentity) -> None:
+        self._where_it_ran(resource).cancel(resource)
+
+    def status(self, resource: ResourceIdentity) -> Outcome | None:
+        return self._where_it_ran(resource).status(resource)
+
+    def continue_rollback(
+        self, resource: ResourceIdentity, resources_to_skip: Sequence[str], io: DeploymentIO
+    ) -> Outcome:
+        return self._where_it_ran(resource).continue_rollback(resource, resources_to_skip, io)
+
+    def _where_it_ran(self, resource: ResourceIdentity) -> Provisioner:
+        last = self._runs.last(resource.arn)
+        if last is None:
+            return self._configured  # nothing kept: either answers "nothing here"
+        if ran_on_aws_codebuild(last.section):
+            return self._on_aws
+        return self._on_baryon
 
 
 def deploying_provisioners(

@@ -203,13 +203,17 @@ def test_renaming_a_queue_replaces_it(cloud: LocalCloudProcess) -> None:
 # --- A rollback that fails, and continuing it ------------------------------------------------
 
 
-def _fail_the_rollback(cloud: LocalCloudProcess, stack: str) -> str:
+def _fail_the_rollback(
+    cloud: LocalCloudProcess, stack: str, healthy: dict[str, Any] | None = None
+) -> str:
     """Changes a queue, deletes it behind CloudFormation's back, then cancels: the rollback
-    cannot put back a queue that no longer exists (AWS's own example of this state)."""
+    cannot put back a queue that no longer exists (AWS's own example of this state).
+    ``healthy`` resources sit in the stack unchanged and roll back without trouble."""
     cfn, sqs = client(cloud, "cloudformation"), client(cloud, "sqs")
-    deploy(cfn, stack, body({"Q": _queue("one")}))
+    others = healthy or {}
+    deploy(cfn, stack, body({"Q": _queue("one"), **others}))
     url = physical_id(cfn, stack, "Q")
-    update(cfn, stack, body({"Q": _queue("two")}))
+    update(cfn, stack, body({"Q": _queue("two"), **others}))
     sqs.delete_queue(QueueUrl=url)
     cfn.cancel_update_stack(StackName=stack)
     assert settle(cfn, stack) == "UPDATE_ROLLBACK_FAILED"
@@ -257,6 +261,62 @@ def test_a_failed_rollback_is_continued_by_skipping_the_resource(
     assert cfn.get_template(StackName="skipped")["TemplateBody"] == json.loads(
         body({"Q": _queue("one")})
     )
+
+
+SKIP_REFUSED = "ResourcesToSkip can only name resources in UPDATE_FAILED state"
+
+
+@pytest.mark.parametrize(
+    ("skip", "refused"),
+    [(["Missing"], "[Missing]"), (["T"], "[T]"), (["Q", "T"], "[T]")],
+    ids=["unknown-id", "healthy-resource", "failed-and-healthy"],
+)
+def test_a_continue_may_skip_only_the_resource_whose_rollback_failed(
+    cloud: LocalCloudProcess, skip: list[str], refused: str
+) -> None:
+    cfn = client(cloud, "cloudformation")
+    stack = f"skip-{'-'.join(skip).lower()}"
+    _fail_the_rollback(cloud, stack, healthy={"T": _topic("one")})
+    events = cfn.describe_stack_events(StackName=stack)["StackEvents"]
+
+    with pytest.raises(ClientError) as refusal:
+        cfn.continue_update_rollback(StackName=stack, ResourcesToSkip=skip)
+    error = refusal.value.response["Error"]
+    assert error["Code"] == "ValidationError"
+    assert SKIP_REFUSED in error["Message"] and f"not: {refused}" in error["Message"]
+    assert status(cfn, stack) == "UPDATE_ROLLBACK_FAILED"  # nothing was tried
+    assert cfn.describe_stack_events(StackName=stack)["StackEvents"] == events
+
+    cfn.continue_update_rollback(StackName=stack, ResourcesToSkip=["Q"])
+    assert settle(cfn, stack) == "UPDATE_ROLLBACK_COMPLETE", reason(cfn, stack)
+
+
+def test_a_skipped_resource_is_not_tried_again(cloud: LocalCloudProcess) -> None:
+    """Two queues vanish; the rollback fails on one, is continued skipping it, fails on the
+    other, and is continued once that one is back: the skipped queue, still gone, is left
+    alone, and can no longer be named as a resource to skip."""
+    cfn, sqs = client(cloud, "cloudformation"), client(cloud, "sqs")
+    deploy(cfn, "skipped-once", body({"A": _queue("one"), "B": _queue("one")}))
+    urls = {q: physical_id(cfn, "skipped-once", q) for q in ("A", "B")}
+    update(cfn, "skipped-once", body({"A": _queue("two"), "B": _queue("two")}))
+    for url in urls.values():
+        sqs.delete_queue(QueueUrl=url)
+    cfn.cancel_update_stack(StackName="skipped-once")
+    assert settle(cfn, "skipped-once") == "UPDATE_ROLLBACK_FAILED"
+    first, failed = resource_events(cfn, "skipped-once")[-1]
+    assert failed == "UPDATE_FAILED"
+    second = ({"A", "B"} - {first}).pop()
+
+    cfn.continue_update_rollback(StackName="skipped-once", ResourcesToSkip=[first])
+    assert settle(cfn, "skipped-once") == "UPDATE_ROLLBACK_FAILED"
+    assert resource_events(cfn, "skipped-once")[-1] == (second, "UPDATE_FAILED")
+    with pytest.raises(ClientError, match=SKIP_REFUSED):
+        cfn.continue_update_rollback(StackName="skipped-once", ResourcesToSkip=[first])
+
+    sqs.create_queue(QueueName=urls[second].rsplit("/", 1)[-1])
+    cfn.continue_update_rollback(StackName="skipped-once")
+    assert settle(cfn, "skipped-once") == "UPDATE_ROLLBACK_COMPLETE", reason(cfn, "skipped-once")
+    assert _read_queue(cloud, urls[second]) == "one"
 
 
 def test_continuing_a_rollback_is_refused_unless_one_failed(cloud: LocalCloudProcess) -> None:

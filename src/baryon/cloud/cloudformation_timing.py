@@ -19,7 +19,8 @@ appear afterwards:
 - CancelUpdateStack (missing in moto): only during UPDATE_IN_PROGRESS; re-applies the previous
   template, parameters and tags; UPDATE_ROLLBACK_IN_PROGRESS, then UPDATE_ROLLBACK_COMPLETE.
 - ContinueUpdateRollback (missing in moto): only in UPDATE_ROLLBACK_FAILED; tries the
-  rollback again, leaving ResourcesToSkip as they are.
+  rollback again, leaving ResourcesToSkip as they are. Like AWS, only resources whose
+  rollback failed may be skipped; any other id refuses the whole call.
 - DeleteStack: DELETE_IN_PROGRESS (still found by name), then DELETE_COMPLETE; a failed
   resource deletion ends in DELETE_FAILED where moto would lose the stack.
 
@@ -263,7 +264,8 @@ def _roll_back(stack: Any, previous: PreviousStack, skip: list[str] | None = Non
     failure = reapply(stack, previous, skip or ())
     if failure is not None:
         log.info("stack %s: rollback failed: %s", stack.name, describe(failure))
-        keep_pending(stack, pending)
+        resource = stack_failures.failed_resource(failure)
+        keep_pending(stack, pending.failing([] if resource is None else [resource.logical_id]))
     return _rollback_outcome(stack, failure)
 
 
@@ -434,7 +436,12 @@ def _continue_update_rollback(response: Any) -> Any:
                 "(the local cloud keeps it only for rollbacks that failed in it)"
             )
         skip = [str(s) for s in response._get_param("ResourcesToSkip", []) or []]
-        restore_left_behind(stack, pending)
+        refused = pending.not_skippable(skip)
+        if refused:
+            raise ValidationError(message=_skip_refusal(refused, pending))
+        continued = pending.skipping(stack, skip)
+        keep_pending(stack, continued)
+        restore_left_behind(stack, continued)
         rollback = _roll_back(stack, pending.previous, skip)
         stack.events.append(stack_event(stack, "UPDATE_ROLLBACK_IN_PROGRESS", CONTINUED))
         skipped = [_skipped_event(stack, pending, s) for s in skip]
@@ -446,6 +453,15 @@ def _continue_update_rollback(response: Any) -> Any:
         _open(backend, stack, "UPDATE_ROLLBACK_IN_PROGRESS", _new_window(outcome))
         stack.status_reason = CONTINUED
         return EmptyResult()
+
+
+def _skip_refusal(refused: list[str], pending: PendingRollback) -> str:
+    # AWS's own wording for this refusal is not published; this says the same in its style.
+    failed = ", ".join(sorted(pending.failed)) or "none"
+    return (
+        f"ResourcesToSkip can only name resources in UPDATE_FAILED state whose rollback "
+        f"failed; these are not: [{', '.join(refused)}] (rollback failed for: [{failed}])"
+    )
 
 
 def _skipped_event(stack: Any, pending: PendingRollback, logical_id: str) -> Any:

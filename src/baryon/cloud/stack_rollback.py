@@ -5,7 +5,8 @@ moto has no rollback of its own, so the local cloud re-applies the previous temp
 parameters and tags through moto's update path. When that fails too, the stack is left
 UPDATE_ROLLBACK_FAILED and keeps a `PendingRollback` (a plain attribute, so it rides in the
 state snapshot) from which ContinueUpdateRollback tries again, skipping the resources the
-caller names, as AWS does.
+caller names, as AWS does: only a resource whose rollback failed may be skipped, and once
+skipped it counts as rolled back, so a later continue does not try it again.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 PENDING_ROLLBACK_ATTRIBUTE = "baryon_pending_rollback"
@@ -40,6 +41,28 @@ class PendingRollback:
 
     previous: PreviousStack
     left_behind: dict[str, Any]
+    # The resources whose rollback failed (UPDATE_FAILED): all that ResourcesToSkip may name.
+    # A default, so that a pending rollback from an older state snapshot still loads.
+    failed: frozenset[str] = frozenset()
+
+    def not_skippable(self, skip: Collection[str]) -> list[str]:
+        """The ids in ``skip`` that AWS would refuse: their rollback did not fail."""
+        return [logical_id for logical_id in skip if logical_id not in self.failed]
+
+    def failing(self, failed: Collection[str]) -> PendingRollback:
+        return replace(self, failed=frozenset(failed))
+
+    def skipping(self, stack: Any, skip: Collection[str]) -> PendingRollback:
+        """Counts the skipped resources as rolled back: the update left them as the previous
+        template defines them, so no later continue diffs them, or tries them, again."""
+        before = _resources(stack, self.previous.template)
+        left_behind = dict(self.left_behind)
+        for logical_id in skip:
+            if logical_id in before:
+                left_behind[logical_id] = copy.deepcopy(before[logical_id])
+            else:
+                left_behind.pop(logical_id, None)  # added by the update: nothing to put back
+        return replace(self, left_behind=left_behind, failed=self.failed - set(skip))
 
 
 def previous_of(stack: Any) -> PreviousStack:
@@ -103,6 +126,11 @@ def reapply(stack: Any, previous: PreviousStack, skip: Collection[str] = ()) -> 
         if skip:
             _record_previous_definitions(stack, previous)
     return None
+
+
+def _resources(stack: Any, template: Any) -> dict[str, Any]:
+    parsed = stack.parse_template(template) if isinstance(template, str) else template
+    return dict(parsed.get("Resources", {}))
 
 
 def _with_current(stack: Any, template: Any, skip: Collection[str]) -> str:

@@ -179,6 +179,19 @@ def test_a_failed_rollback_is_continued_through_the_api_and_the_update_retried(
     assert "NoSuchBucket" in still["deploymentStatusMessage"]
     assert "continue-rollback" in still["deploymentStatusMessage"]
 
+    # Skipping a resource whose rollback did not fail is refused by CloudFormation: the
+    # deployment fails with its text and the stack is left as it was.
+    wrong_skip = baryon.continue_update_rollback(
+        resourceType="ENVIRONMENT", environmentName=ENV, resourcesToSkip=["Taken"]
+    )["deployment"]
+    refused = _settle(proton, ENV)
+    assert refused["lastAttemptedDeploymentId"] == wrong_skip["id"]
+    assert refused["deploymentStatus"] == "FAILED"
+    message = refused["deploymentStatusMessage"]
+    assert "CloudFormation refused to continue the rollback" in message, message
+    assert "ResourcesToSkip can only name resources in UPDATE_FAILED state" in message, message
+    assert stack(cloudformation, "environment", ENV)["StackStatus"] == "UPDATE_ROLLBACK_FAILED"
+
     # Skipping the bucket that cannot roll back brings the stack back.
     skipped = baryon.continue_update_rollback(
         resourceType="ENVIRONMENT", environmentName=ENV, resourcesToSkip=["Bucket"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from baryon.provisioners.base import ProvisioningEngine
+from baryon.provisioners.base import Outcome, OutcomeStatus, ProvisioningEngine
 
 
 class SavedRun(Protocol):
@@ -43,3 +43,14 @@ class AppliedSections(Protocol):
 
 # The composition root's way to the store: an engine -> that engine's kept sections.
 AppliedSectionsFor = Callable[[ProvisioningEngine], AppliedSections]
+
+
+def kept_status(sections: AppliedSections, resource_arn: str) -> Outcome | None:
+    """Where a resource stands by what its last run left (`Provisioner.status`); None when
+    nothing is kept for it."""
+    last = sections.last(resource_arn)
+    if last is None:
+        return None
+    return Outcome(
+        OutcomeStatus(last.status), outputs=dict(last.outputs), engine_status=last.status
+    )

@@ -71,7 +71,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from baryon.provisioners.applied_sections import AppliedSections
+from baryon.provisioners.applied_sections import AppliedSections, kept_status
 from baryon.provisioners.base import (
     BuildCommands,
     DeploymentIO,
@@ -105,6 +105,15 @@ KEY_TTL_MARGIN_SECONDS = 300
 
 
 # --- the provisioner --------------------------------------------------------------------------
+
+
+def no_rollback_to_continue() -> Outcome:
+    """Commands have no rollback of their own, wherever they run (here or on AWS CodeBuild)."""
+    return Outcome(
+        OutcomeStatus.FAILED,
+        "CodeBuild provisioning has no rollback to continue: deploy the resource again or "
+        "delete it.",
+    )
 
 
 class Phase(StrEnum):
@@ -195,21 +204,12 @@ class CodeBuildProvisioner:
         ends every process of the command that is running)."""
 
     def status(self, resource: ResourceIdentity) -> Outcome | None:
-        saved = self._runs.last(resource.arn)
-        if saved is None:
-            return None
-        return Outcome(
-            OutcomeStatus(saved.status), outputs=dict(saved.outputs), engine_status=saved.status
-        )
+        return kept_status(self._runs, resource.arn)
 
     def continue_rollback(
         self, resource: ResourceIdentity, resources_to_skip: Sequence[str], io: DeploymentIO
     ) -> Outcome:
-        return Outcome(
-            OutcomeStatus.FAILED,
-            "CodeBuild provisioning has no rollback to continue: deploy the resource again "
-            "or delete it.",
-        )
+        return no_rollback_to_continue()
 
     # --- one run ----------------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from baryon.provisioners.applied_sections import AppliedSections, SavedRun
+from baryon.provisioners.applied_sections import AppliedSections, SavedRun, kept_status
 from baryon.provisioners.base import (
     DeploymentIO,
     DeployRequest,
@@ -62,6 +62,7 @@ from baryon.provisioners.codebuild import (
     TAIL_LINES,
     Phase,
     _saved_section,
+    no_rollback_to_continue,
 )
 from baryon.provisioners.polling import Backoff, pause
 from baryon.provisioners.program_credentials import (
@@ -236,21 +237,12 @@ class CodeBuildOnAwsProvisioner:
             pass  # ended already, or unreachable: the deployment's own poll stops it too
 
     def status(self, resource: ResourceIdentity) -> Outcome | None:
-        last = self._runs.last(resource.arn)
-        if last is None:
-            return None
-        return Outcome(
-            OutcomeStatus(last.status), outputs=dict(last.outputs), engine_status=last.status
-        )
+        return kept_status(self._runs, resource.arn)
 
     def continue_rollback(
         self, resource: ResourceIdentity, resources_to_skip: Sequence[str], io: DeploymentIO
     ) -> Outcome:
-        return Outcome(
-            OutcomeStatus.FAILED,
-            "CodeBuild provisioning has no rollback to continue: deploy the resource again "
-            "or delete it.",
-        )
+        return no_rollback_to_continue()
 
     # --- one build --------------------------------------------------------------------------
 

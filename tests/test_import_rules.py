@@ -32,16 +32,19 @@ ALLOWED: dict[str, frozenset[str]] = {
         {"operations", "api", "auth", "bundles", "cloud", "modes", "observability", "runtime"}
     ),
     # The application layer and below.
-    "operations": frozenset({"domain", "store", "runtime"}),
+    "operations": frozenset({"domain", "store", "runtime", "git", "auth"}),
     "domain": frozenset({"store", "bundles", "render"}),
     "store": frozenset(),
     "auth": frozenset({"store"}),
     "observability": frozenset({"store"}),
     # Workers and what they drive.
     "engine": frozenset(
-        {"provisioners", "render", "bundles", "store", "domain", "cloud", "observability"}
+        {"provisioners", "render", "bundles", "store", "domain", "cloud", "observability", "git"}
     ),
-    "provisioners": frozenset({"cloud", "runner"}),
+    "provisioners": frozenset({"cloud", "runner", "git"}),
+    # Reaching git repositories and forges, and serving repositories: a library that knows
+    # nothing of Baryon; the application layer and the workers hand it what it needs.
+    "git": frozenset(),
     # A bundle's parsed parts are what rendering takes in.
     "render": frozenset({"bundles"}),
     "bundles": frozenset(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from baryon.api.request_body import BodyBudget
 from baryon.auth.master_key import SecretBox, load_master_key
@@ -17,6 +18,9 @@ from baryon.settings import Settings
 from baryon.store.applied_sections import AppliedSections
 from baryon.store.database import Database
 from baryon.store.page_tokens import PageTokens
+
+if TYPE_CHECKING:
+    from baryon.operations.git_access import GitAccess
 
 
 @dataclass
@@ -43,6 +47,13 @@ class Runtime:
             applied_sections=lambda engine: AppliedSections(self.db, engine),
             terraform_states=_terraform_states(self.db, self.box),
         )
+
+    @functools.cached_property
+    def git_access(self) -> GitAccess:
+        """How repositories are reached (operations/git_access.py), built on first use."""
+        from baryon.operations.git_access import GitAccess
+
+        return GitAccess(self)
 
     def close(self) -> None:
         self.db.dispose()

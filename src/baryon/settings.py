@@ -164,6 +164,17 @@ class Settings:
     # How often a run on AWS CodeBuild is polled at first (backing off to 30 s).
     codebuild_poll_seconds: float = 5.0
 
+    # Git (issue 13). The address git providers reach Baryon at, for the webhook URLs that
+    # connections show; empty = Baryon shows the path only and the providers are polled.
+    public_url: str = ""
+    # How often watched branches without webhooks (plain git, Baryon's own server in scaled
+    # mode) and open pull requests are polled.
+    git_poll_seconds: float = 30.0
+    # A self-managed deployment whose pull request is neither merged nor closed in this long
+    # ends FAILED (Proton: "the creation is incomplete"); merged, it waits as long again for
+    # the customer's CI to report.
+    pull_request_timeout_seconds: int = 7 * 24 * 3600
+
     log_level: str = "INFO"
     # "text" for a terminal, "json" for log collectors (one object per line, with ids).
     log_format: str = "text"

@@ -43,6 +43,10 @@ class Arns:
     def component(self, name: str) -> str:
         return self.make(f"component/{name}")
 
+    def connection(self, connection_id: str) -> str:
+        """Baryon's own connections; Proton's were CodeStar's, which a user may register."""
+        return f"arn:aws:baryon:{self.region}:{self.account_id}:connection/{connection_id}"
+
     def deployment(self, deployment_id: str) -> str:
         return self.make(f"deployment/{deployment_id}")
 

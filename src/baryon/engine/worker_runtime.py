@@ -10,6 +10,7 @@ import threading
 from typing import Protocol
 
 from baryon.domain.arns import Arns
+from baryon.git.access import RepositoryFinder
 from baryon.provisioners.selection import ProvisionerParts
 from baryon.settings import Settings
 from baryon.store.database import Database
@@ -32,3 +33,7 @@ class WorkerRuntime(Protocol):
     # The runner and what program-running provisioners borrow from the store.
     @property
     def provisioner_parts(self) -> ProvisionerParts: ...
+
+    # How registered repositories are reached (template and service sync, pull requests).
+    @property
+    def git_access(self) -> RepositoryFinder: ...

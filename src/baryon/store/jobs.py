@@ -27,6 +27,16 @@ class JobKind(StrEnum):
 
     DEPLOY = "deploy"
     REGISTER_TEMPLATE_VERSION = "register-template-version"
+    # git (issue 13). A branch moved: {"provider", "name", "branch", "sha"}.
+    REPOSITORY_CHANGED = "repository-changed"
+    # Fetches every watched branch and open pull request; re-enqueues itself.
+    POLL_REPOSITORIES = "poll-repositories"
+    # Syncs one template from its repository: {"template_type", "template_name"}.
+    TEMPLATE_SYNC = "template-sync"
+    # Syncs one service's instances from its proton-ops file: {"service_name"}.
+    SERVICE_SYNC = "service-sync"
+    # Looks at a self-managed deployment's pull request: {"deployment_id"}.
+    PULL_REQUEST = "pull-request"
 
 
 class JobStatus(StrEnum):

@@ -515,3 +515,156 @@ class AppliedSection(Base):
     status: Mapped[str] = mapped_column(String(32))
     outputs: Mapped[dict] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# --- git: connections, repositories, sync and pull requests (issue 13) ----------------------
+
+
+class Connection(Base):
+    """How Baryon reaches a git provider (the baryon model's CreateConnection): which forge,
+    where, and with what secret. Repositories name a connection by its ARN."""
+
+    __tablename__ = "connections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Baryon's own (arn:aws:baryon:...:connection/<id>) or a CodeStar connection ARN a Proton
+    # user already had, registered so that their specs and scripts keep working.
+    arn: Mapped[str] = mapped_column(String(1024), unique=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    provider: Mapped[str] = mapped_column(String(32))  # domain.git.ConnectionProvider
+    # GitHub Enterprise / GitLab self-managed API root, or a plain git host's URL prefix.
+    base_url: Mapped[str | None] = mapped_column(String(1024))
+    # Fernet ciphertext (master key) of the JSON of domain.git.ConnectionSecrets.
+    secrets_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Repository(Base):
+    """A repository registered with CreateRepository: a name in a provider's name space,
+    reached through a connection."""
+
+    __tablename__ = "repositories"
+    __table_args__ = (
+        UniqueConstraint("provider", "name", name="uq_repositories_provider_name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    arn: Mapped[str] = mapped_column(String(1024), unique=True)
+    provider: Mapped[str] = mapped_column(String(32))  # proton.RepositoryProvider
+    name: Mapped[str] = mapped_column(String(100))  # "owner/name"
+    connection_arn: Mapped[str] = mapped_column(String(1024), index=True)
+    encryption_key: Mapped[str | None] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RepositoryBranch(Base):
+    """The last commit Baryon acted on for a branch it watches (template sync, service sync,
+    pull requests), so a push or a poll is handled once, and polling knows what changed."""
+
+    __tablename__ = "repository_branches"
+    __table_args__ = (
+        UniqueConstraint(
+            "repository_provider", "repository_name", "branch", name="uq_repository_branches"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_provider: Mapped[str] = mapped_column(String(32))
+    repository_name: Mapped[str] = mapped_column(String(100))
+    branch: Mapped[str] = mapped_column(String(200))
+    last_sha: Mapped[str | None] = mapped_column(String(64))
+    checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class TemplateSyncConfigRow(Base):
+    __tablename__ = "template_sync_configs"
+    __table_args__ = (
+        UniqueConstraint("template_type", "template_name", name="uq_template_sync_configs"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    template_type: Mapped[str] = mapped_column(String(16))  # proton.TemplateType
+    template_name: Mapped[str] = mapped_column(String(100))
+    repository_provider: Mapped[str] = mapped_column(String(32))
+    repository_name: Mapped[str] = mapped_column(String(100))
+    branch: Mapped[str] = mapped_column(String(200))
+    subdirectory: Mapped[str | None] = mapped_column(String(4096))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_modified_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ServiceSyncConfigRow(Base):
+    __tablename__ = "service_sync_configs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_name: Mapped[str] = mapped_column(String(100), unique=True)
+    repository_provider: Mapped[str] = mapped_column(String(32))
+    repository_name: Mapped[str] = mapped_column(String(100))
+    branch: Mapped[str] = mapped_column(String(200))
+    file_path: Mapped[str] = mapped_column(String(4096))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_modified_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SyncAttemptRow(Base):
+    """One sync attempt: of a repository branch (GetRepositorySyncStatus), of a template or of
+    a service instance (GetTemplateSyncStatus, GetServiceInstanceSyncStatus), with its events."""
+
+    __tablename__ = "sync_attempts"
+    __table_args__ = (Index("ix_sync_attempts_target", "sync_type", "scope", "target", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sync_type: Mapped[str] = mapped_column(String(16))  # proton.SyncType
+    scope: Mapped[str] = mapped_column(String(16))  # domain.git.SyncScope
+    # REPOSITORY: "<provider>/<owner>/<name>@<branch>"; TEMPLATE: "<type>/<template>";
+    # INSTANCE: "<service>/<instance>".
+    target: Mapped[str] = mapped_column(String(512))
+    # proton.ResourceSyncStatus (resources) or proton.RepositorySyncStatus (repositories).
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    initial_revision: Mapped[dict | None] = mapped_column(JSON)  # proton.Revision
+    target_revision: Mapped[dict | None] = mapped_column(JSON)
+    # [{"event", "type", "time" (ISO 8601), "externalId"?}], oldest first.
+    events: Mapped[list] = mapped_column(JSON)
+
+
+class SyncBlockerRow(Base):
+    __tablename__ = "sync_blockers"
+    __table_args__ = (Index("ix_sync_blockers_service", "service_name", "status"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    service_name: Mapped[str] = mapped_column(String(100))
+    # None: the blocker holds the whole service (an instance was deleted by hand).
+    service_instance_name: Mapped[str | None] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(16))  # proton.BlockerType
+    status: Mapped[str] = mapped_column(String(16))  # proton.BlockerStatus
+    created_reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolved_reason: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    contexts: Mapped[list] = mapped_column(JSON)  # [{"key", "value"}]
+
+
+class PullRequestRow(Base):
+    """A self-managed deployment's pull request (or, on plain git, its pushed branch): the
+    deployment stays IN_PROGRESS until it is merged and reported, closed, or times out."""
+
+    __tablename__ = "pull_requests"
+    __table_args__ = (Index("ix_pull_requests_open", "state", "repository_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(String(36), unique=True)
+    resource_arn: Mapped[str] = mapped_column(String(1024), index=True)
+    repository_provider: Mapped[str] = mapped_column(String(32))
+    repository_name: Mapped[str] = mapped_column(String(100))
+    base_branch: Mapped[str] = mapped_column(String(200))
+    head_branch: Mapped[str] = mapped_column(String(250))
+    head_sha: Mapped[str] = mapped_column(String(64))
+    number: Mapped[int | None] = mapped_column(BigInteger)  # None on plain git
+    url: Mapped[str | None] = mapped_column(String(2048))
+    state: Mapped[str] = mapped_column(String(16))  # domain.git.PullRequestStatus
+    # The pull request marks the resource's files deleted (isResourceDeleted).
+    deletion: Mapped[bool] = mapped_column(default=False, server_default=false())
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    merged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

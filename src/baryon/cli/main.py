@@ -6,6 +6,7 @@ import click
 
 from baryon import __version__
 from baryon.cli.deployment import deployment
+from baryon.cli.git import connection, repository
 from baryon.cli.keys import keys
 from baryon.cli.serve import cloud, server, up, worker
 from baryon.cli.template import template
@@ -28,6 +29,8 @@ cli.add_command(terraform)
 cli.add_command(template)
 cli.add_command(users)
 cli.add_command(deployment)
+cli.add_command(connection)
+cli.add_command(repository)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from enum import StrEnum
+
+from sqlalchemy.orm import Session
 
 from baryon.domain.errors import InvalidInput
 from baryon.service_models.baryon import ConnectionCredentialKind, ConnectionProvider
+from baryon.store import jobs
+from baryon.store.jobs import JobKind
 
 # "owner/name" as Proton's RepositoryName; GitLab groups may nest ("group/sub/name").
 _REPOSITORY_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}(/[A-Za-z0-9_.-]{1,100}){1,4}$")
@@ -142,3 +147,19 @@ def check_repository_name(name: str, field: str = "name") -> None:
             "'.', '_' and '-').",
             field=(field,),
         )
+
+
+def branch_changed(
+    session: Session, provider: str, name: str, branch: str, sha: str | None, now: datetime
+) -> None:
+    """Every way of learning that a branch moved (a push to Baryon's own server, a webhook, a
+    poll) ends here: one REPOSITORY_CHANGED job (engine/repository_changes.py) per branch and
+    head, enqueued in the caller's transaction. ``sha`` None: the branch was deleted."""
+    payload = {"provider": provider, "name": name, "branch": branch, "sha": sha}
+    jobs.enqueue_once(session, JobKind.REPOSITORY_CHANGED, payload, now)
+
+
+def start_polling(session: Session, now: datetime) -> None:
+    """Something is watched now (a sync config, a pull request): make sure the poll job runs.
+    It stops rescheduling itself once nothing is watched."""
+    jobs.enqueue_once(session, JobKind.POLL_REPOSITORIES, {}, now)

@@ -108,11 +108,11 @@ def wire_repository_attempt(row: SyncAttemptRow) -> proton.RepositorySyncAttempt
     return {
         "status": proton.RepositorySyncStatus(row.status),
         "startedAt": row.started_at,
-        "events": [_wire_event(e) for e in row.events],  # type: ignore[misc]
+        "events": [_wire_event(e) for e in row.events],
     }
 
 
-def _wire_event(entry: dict) -> proton.ResourceSyncEvent:
+def _wire_event(entry: dict[str, str]) -> proton.ResourceSyncEvent:
     event: proton.ResourceSyncEvent = {
         "event": entry["event"],
         "type": entry["type"],

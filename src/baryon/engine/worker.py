@@ -18,7 +18,7 @@ import uuid
 from datetime import timedelta
 
 # deploy and registration are imported for the job kinds they register.
-from baryon.engine import deploy, registration  # noqa: F401
+from baryon.engine import deploy, registration, repository_changes  # noqa: F401
 from baryon.engine.handlers import JobContext, LeaseLost, TransientError, handler_for
 from baryon.engine.worker_runtime import WorkerRuntime
 from baryon.observability import context as log_context
@@ -46,6 +46,7 @@ class WorkerPool:
 
     def start(self) -> None:
         self.runtime.job_wakeup.clear()
+        repository_changes.ensure_polling(self.runtime.db)
         for index in range(self.threads):
             thread = threading.Thread(
                 target=self._loop,

@@ -12,6 +12,7 @@ from baryon.domain import repositories
 from baryon.domain.git import ConnectionSecrets
 from baryon.operations.context import RequestContext
 from baryon.operations.registry import baryon_operation
+from baryon.runtime import Runtime
 from baryon.service_models import baryon
 from baryon.store.tables import Connection
 
@@ -40,9 +41,14 @@ def webhook_url(ctx: RequestContext, row: Connection) -> str:
 
 
 def secrets_of(ctx: RequestContext, row: Connection) -> ConnectionSecrets:
+    return secrets_of_row(ctx.runtime, row)
+
+
+def secrets_of_row(runtime: Runtime, row: Connection) -> ConnectionSecrets:
+    """The connection's secrets, opened with the master key (the one place that does)."""
     if row.secrets_ciphertext is None:
         return ConnectionSecrets()
-    return ConnectionSecrets.from_json(ctx.runtime.box.open(row.secrets_ciphertext))
+    return ConnectionSecrets.from_json(runtime.box.open(row.secrets_ciphertext))
 
 
 @baryon_operation("CreateConnection")

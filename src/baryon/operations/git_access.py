@@ -17,6 +17,7 @@ from baryon.git.forges.base import Forge
 from baryon.git.hosting import HostedRepositories
 from baryon.git.limits import GitLimits
 from baryon.git.remote import GitRemote
+from baryon.operations.connections import secrets_of_row
 from baryon.runtime import Runtime
 from baryon.service_models.baryon import ConnectionProvider
 from baryon.store.tables import Connection
@@ -44,9 +45,7 @@ class GitAccess:
         return self.reach(kind, base_url, secrets, provider, name)
 
     def secrets(self, connection: Connection) -> ConnectionSecrets:
-        if connection.secrets_ciphertext is None:
-            return ConnectionSecrets()
-        return ConnectionSecrets.from_json(self._runtime.box.open(connection.secrets_ciphertext))
+        return secrets_of_row(self._runtime, connection)
 
     def reach(
         self,

@@ -10,12 +10,13 @@ for a job without knowing who runs it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from baryon.store.database import Database
@@ -68,6 +69,41 @@ def enqueue(session: Session, kind: JobKind, payload: dict[str, Any], now: datet
     )
     session.add(job)
     return job
+
+
+def enqueue_once(
+    session: Session,
+    kind: JobKind,
+    payload: dict[str, Any],
+    now: datetime,
+    *,
+    run_after: datetime | None = None,
+) -> Job | None:
+    """Enqueues unless the same job is already waiting to run (QUEUED, same payload): for work
+    that is asked for again and again (a branch moved twice, a poll) and must run once per
+    wake-up, the later one covering the earlier. A waiting job that would run later than
+    ``run_after`` is brought forward. Returns the new job, or None when one was waiting."""
+    when = run_after or now
+    waiting = session.scalars(
+        select(Job).where(Job.kind == kind, Job.status == JobStatus.QUEUED).with_for_update()
+    )
+    for job in waiting:
+        if job.payload == payload:
+            if job.run_after > when:
+                job.run_after = when
+            return None
+    job = enqueue(session, kind, payload, now)
+    job.run_after = when
+    return job
+
+
+def forget_finished(session: Session, kinds: Sequence[JobKind], *, before: datetime) -> None:
+    """Deletes DONE jobs of recurring kinds (polls), which would otherwise pile up forever."""
+    session.execute(
+        delete(Job).where(
+            Job.kind.in_(list(kinds)), Job.status == JobStatus.DONE, Job.updated_at < before
+        )
+    )
 
 
 def claim(db: Database, owner: str, lease: timedelta) -> ClaimedJob | None:

@@ -1,0 +1,129 @@
+"""A repository changed: a push to Baryon's own git server, or a forge's webhook.
+
+Both front doors (git hosting's receive hook, the webhook route in api/) call in here, and
+both end in domain.git.branch_changed: a REPOSITORY_CHANGED job per branch, in one
+transaction. A webhook is believed only once its signature checks out with the secret of
+the connection it is addressed to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from baryon.domain.errors import InvalidInput, NotFound
+from baryon.domain.git import PullRequestStatus, branch_changed
+from baryon.git.hosting import RefUpdate
+from baryon.git.webhooks import (
+    PullRequestEvent,
+    PushEvent,
+    WebhookEvent,
+    WebhookRefused,
+    parse_bitbucket,
+    parse_github,
+    parse_gitlab,
+)
+from baryon.operations.connections import secrets_of_row
+from baryon.runtime import Runtime
+from baryon.service_models.baryon import ConnectionProvider
+from baryon.store import jobs
+from baryon.store.jobs import JobKind
+from baryon.store.tables import Connection, PullRequestRow, Repository
+
+_BRANCH_REF = "refs/heads/"
+_PARSERS = {
+    ConnectionProvider.GITHUB: parse_github,
+    ConnectionProvider.GITHUB_ENTERPRISE: parse_github,
+    ConnectionProvider.GITLAB: parse_gitlab,
+    ConnectionProvider.BITBUCKET: parse_bitbucket,
+}
+
+
+@dataclass(frozen=True)
+class WebhookAnswer:
+    """What the route answers the forge (it shows the text in its delivery log)."""
+
+    accepted: bool
+    message: str
+
+
+def hosted_push(runtime: Runtime, name: str, updates: Sequence[RefUpdate]) -> None:
+    """A push to Baryon's own git server reached ``name``: every registration of it (in any
+    provider name space) sees its branches move."""
+    now = datetime.now(UTC)
+    branches = [
+        (u.ref.removeprefix(_BRANCH_REF), u.new) for u in updates if u.ref.startswith(_BRANCH_REF)
+    ]
+    if not branches:
+        return
+    with runtime.db.session(write=True) as session:
+        registered = session.execute(
+            select(Repository.provider, Repository.name)
+            .join(Connection, Connection.arn == Repository.connection_arn)
+            .where(Repository.name == name, Connection.provider == ConnectionProvider.BARYON)
+        ).all()
+        for provider, repository in registered:
+            for branch, sha in branches:
+                branch_changed(session, provider, repository, branch, sha, now)
+    runtime.job_wakeup.set()
+
+
+def webhook_received(
+    runtime: Runtime, connection_name: str, headers: Mapping[str, str], body: bytes
+) -> WebhookAnswer:
+    """Raises NotFound for an unknown connection, InvalidInput for one without a webhook
+    secret or a delivery whose signature does not check out (nothing is enqueued then)."""
+    with runtime.db.session() as session:
+        connection = session.scalar(select(Connection).where(Connection.name == connection_name))
+        if connection is None:
+            raise NotFound(f"No connection is named '{connection_name}'.")
+        provider = ConnectionProvider(connection.provider)
+        secret = secrets_of_row(runtime, connection).webhook_secret
+        arn = connection.arn
+    parse = _PARSERS.get(provider)
+    if parse is None or not secret:
+        raise InvalidInput(
+            f"The connection '{connection_name}' takes no webhooks: create it with a "
+            "webhookSecret on a forge provider."
+        )
+    try:
+        event = parse(headers, body, secret)
+    except WebhookRefused as exc:
+        raise InvalidInput(f"Webhook refused: {exc.reason}") from exc
+    if event is None:
+        return WebhookAnswer(True, "Ignored: Baryon acts on pushes and pull requests only.")
+    return _act(runtime, arn, event)
+
+
+def _act(runtime: Runtime, connection_arn: str, event: WebhookEvent) -> WebhookAnswer:
+    now = datetime.now(UTC)
+    with runtime.db.session(write=True) as session:
+        registered = session.execute(
+            select(Repository.provider, Repository.name).where(
+                Repository.connection_arn == connection_arn,
+                Repository.name == event.repository,
+            )
+        ).all()
+        if not registered:
+            return WebhookAnswer(True, f"Ignored: '{event.repository}' is not registered.")
+        for provider, name in registered:
+            if isinstance(event, PushEvent):
+                branch_changed(session, provider, name, event.branch, event.after, now)
+                continue
+            assert isinstance(event, PullRequestEvent)
+            for deployment_id in session.scalars(
+                select(PullRequestRow.deployment_id).where(
+                    PullRequestRow.repository_provider == provider,
+                    PullRequestRow.repository_name == name,
+                    PullRequestRow.number == event.number,
+                    PullRequestRow.state.in_((PullRequestStatus.OPEN, PullRequestStatus.MERGED)),
+                )
+            ):
+                jobs.enqueue_once(
+                    session, JobKind.PULL_REQUEST, {"deployment_id": deployment_id}, now
+                )
+    runtime.job_wakeup.set()
+    return WebhookAnswer(True, "Accepted.")

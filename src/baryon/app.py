@@ -6,6 +6,9 @@ of them imports another (the portal is not the API's to mount).
 
 from __future__ import annotations
 
+import hmac
+from datetime import UTC, datetime
+
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -15,9 +18,13 @@ from starlette.routing import Mount, Route
 import baryon.operations  # noqa: F401  (registers every operation handler)
 from baryon.api.front_door import FrontDoor
 from baryon.api.terraform_state_backend import terraform_state_routes
+from baryon.auth.access_keys import read_secret
 from baryon.auth.scoped_keys import CallerKeys
+from baryon.git.hosting import HostedRepositories, hosting_app
 from baryon.observability import metrics
 from baryon.observability.health import readiness
+from baryon.operations import portal_users
+from baryon.operations.repository_events import hosted_push
 from baryon.operations.terraform_state import TerraformStates
 from baryon.runtime import Runtime
 from baryon.web import urls as portal_urls
@@ -58,6 +65,38 @@ def create_app(runtime: Runtime) -> Starlette:
                 TerraformStates(runtime.db, runtime.box),
                 CallerKeys(runtime.db, runtime.box).scoped_resource,
             ),
+            # Baryon's own git server, embedded mode only (ahead of the catch-all POST).
+            *_git_hosting(runtime),
             Route("/{path:path}", front_door.handle, methods=["POST"]),
         ]
     )
+
+
+def _git_hosting(runtime: Runtime) -> list[Mount]:
+    if not runtime.settings.git_hosting:
+        return []
+
+    def authenticate(user: str, password: str) -> bool:
+        return _git_user_ok(runtime, user, password)
+
+    return [
+        Mount(
+            "/git",
+            app=hosting_app(
+                HostedRepositories(runtime.settings.git_hosting_dir),
+                authenticate,
+                lambda name, updates: hosted_push(runtime, name, updates),
+            ),
+        )
+    ]
+
+
+def _git_user_ok(runtime: Runtime, user: str, password: str) -> bool:
+    """git's Basic credentials: an access key id and its secret, or a portal user and
+    password (checked as at sign-in, so failures count towards the user's pause)."""
+    secret = read_secret(runtime.db, runtime.box, user)
+    if secret is not None:
+        return hmac.compare_digest(secret.encode(), password.encode())
+    with runtime.db.session(write=True) as session:
+        checked = portal_users.sign_in(session, user, password, datetime.now(UTC))
+    return checked.user_id is not None

@@ -164,6 +164,14 @@ class Settings:
     # How often a run on AWS CodeBuild is polled at first (backing off to 30 s).
     codebuild_poll_seconds: float = 5.0
 
+    # Git (git/). Serve repositories over smart HTTP at /git on the API's port, kept in
+    # data_dir/git (git_hosting_dir): on for `baryon up`; `baryon server` replicas turn it off,
+    # since each would keep repositories on its own disk.
+    git_hosting: bool = True
+    # Where remote repositories are mirrored (one bare repository per URL); empty =
+    # data_dir/git-cache. Read it as the git_cache_dir property.
+    git_cache_path: str = ""
+
     # Git (issue 13). The address git providers reach Baryon at, for the webhook URLs that
     # connections show; empty = Baryon shows the path only and the providers are polled.
     public_url: str = ""
@@ -219,11 +227,24 @@ class Settings:
     def master_key_file(self) -> Path:
         return self.data_dir / "master.key"
 
+    @property
+    def git_hosting_dir(self) -> Path:
+        """Repositories Baryon serves (git/hosting.py): <owner>/<name>.git below it."""
+        return self.data_dir / "git"
+
+    @property
+    def git_cache_dir(self) -> Path:
+        if self.git_cache_path:
+            return Path(self.git_cache_path).expanduser()
+        return self.data_dir / "git-cache"
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
 
 def _coerce(name: str, kind: Any, raw: Any) -> Any:
+    if kind is bool:
+        return _coerce_bool(name, raw)
     if isinstance(raw, str):
         if kind is int:
             return int(raw)
@@ -239,6 +260,18 @@ def _coerce(name: str, kind: Any, raw: Any) -> Any:
     if kind is str and isinstance(raw, str):
         return raw
     raise ValueError(f"setting {name!r}: expected {kind.__name__}, got {raw!r}")
+
+
+def _coerce_bool(name: str, raw: Any) -> bool:
+    # BARYON_GIT_HOSTING=false must not be a truthy string.
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower() if isinstance(raw, str) else None
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"setting {name!r}: expected true or false, got {raw!r}")
 
 
 def load_settings(

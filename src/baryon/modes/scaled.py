@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def run_server(settings: Settings, announce: Callable[[str], None]) -> None:
-    runtime = build_runtime(settings)
+    runtime = build_runtime(_without_git_hosting(settings))
     try:
         ensure_bundle_bucket(settings)
     except Exception as exc:  # the cloud may come up later; uploads will say so then
@@ -45,7 +45,7 @@ def run_server(settings: Settings, announce: Callable[[str], None]) -> None:
 def run_worker(
     settings: Settings, threads: int, metrics_port: int | None, announce: Callable[[str], None]
 ) -> None:
-    runtime = build_runtime(settings)
+    runtime = build_runtime(_without_git_hosting(settings))
     metrics.watch_queue(runtime.db)
     if metrics_port is not None:
         start_http_server(metrics_port, addr=settings.host, registry=metrics.REGISTRY)
@@ -58,3 +58,9 @@ def run_worker(
     pool.stop()
     runtime.close()
     announce("baryon worker stopped")
+
+
+def _without_git_hosting(settings: Settings) -> Settings:
+    """Hosted repositories live on one machine's disk (data_dir/git): replicas, each with its
+    own, would serve different repositories under one name."""
+    return settings.replace(git_hosting=False)

@@ -270,12 +270,12 @@ def _github_message(body: Any) -> str | None:
             details.append(error)
         elif isinstance(error, dict):
             said = text(error.get("message"))
-            if said is None:
-                said = " ".join(
-                    f"{key} {error[key]}"
-                    for key in ("resource", "field", "code")
-                    if isinstance(error.get(key), str)
+            if said is None:  # {"resource": "PullRequest", "field": "head", "code": "invalid"}
+                where = ".".join(
+                    error[key] for key in ("resource", "field") if isinstance(error.get(key), str)
                 )
+                code = error.get("code")
+                said = f"{where}: {code}" if where and isinstance(code, str) else where
             if said:
                 details.append(said)
     message = "; ".join(part for part in [text(body.get("message")), *details] if part)

@@ -58,12 +58,14 @@ def opened_cache(folder: Path) -> Iterator[Repo]:
 def _open_or_create(folder: Path) -> Repo:
     if folder.exists():
         _remove_stale_lock_files(folder)
-        try:
-            return Repo(str(folder), bare=True)
-        except (NotGitRepository, OSError, ValueError, KeyError):
-            # Not a repository any more (a disk filled up, a person edited it): a mirror holds
-            # nothing that cannot be fetched again.
-            shutil.rmtree(folder, ignore_errors=True)
+        if _looks_whole(folder):
+            try:
+                return Repo(str(folder), bare=True)
+            except (NotGitRepository, OSError, ValueError, KeyError):
+                pass
+        # Not a repository any more (a disk filled up, a person tidied): a mirror holds
+        # nothing that cannot be fetched again.
+        shutil.rmtree(folder, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=".new-", dir=folder.parent))
     try:
         Repo.init_bare(str(staging)).close()
@@ -72,6 +74,14 @@ def _open_or_create(folder: Path) -> Repo:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return Repo(str(folder), bare=True)
+
+
+def _looks_whole(folder: Path) -> bool:
+    return (
+        (folder / "HEAD").is_file()
+        and (folder / "objects" / "pack").is_dir()
+        and (folder / "refs" / "heads").is_dir()
+    )
 
 
 def _remove_stale_lock_files(folder: Path) -> None:

@@ -206,7 +206,7 @@ class GitRemote:
     @contextmanager
     def _cache(self) -> Iterator[Repo]:
         with (
-            translated(self._location, "opening Baryon's copy"),
+            translated(self._location, "using Baryon's copy", local=True),
             opened_cache(self._folder) as repo,
         ):
             yield repo
@@ -223,7 +223,7 @@ class GitRemote:
 
     @contextmanager
     def _reading(self, repo: Repo, doing: str) -> Iterator[None]:
-        with translated(self._location, doing):
+        with translated(self._location, doing, local=True):
             yield
 
     def _fetch(self, repo: Repo) -> dict[bytes, ObjectID]:

@@ -192,9 +192,12 @@ def _ssh_command(known_hosts: Path, limits: GitLimits, *, with_key: bool) -> str
 
 
 @contextmanager
-def translated(location: RemoteLocation, doing: str, *secrets: str | None) -> Iterator[None]:
+def translated(
+    location: RemoteLocation, doing: str, *secrets: str | None, local: bool = False
+) -> Iterator[None]:
     """Turns whatever dulwich, urllib3 or ssh raise into a GitError that says which URL,
-    what Baryon was doing and what the other side said."""
+    what Baryon was doing and what the other side said. ``local``: only Baryon's own copy
+    is touched, so a failing file is not the remote's fault."""
     where = location.shown
 
     def said(exc: BaseException) -> str:
@@ -232,7 +235,14 @@ def translated(location: RemoteLocation, doing: str, *secrets: str | None) -> It
                 f"{where}: the server refused access while {doing} (HTTP 403)"
             ) from exc
         raise GitError(f"{where}: git failed while {doing}: {message}") from exc
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
+    except OSError as exc:
+        if not local:
+            network = _network_failure(exc) or exc
+            raise GitError(f"{where}: cannot reach the repository ({said(network)})") from exc
+        raise GitError(
+            f"{where}: Baryon's copy of the repository failed while {doing} ({said(exc)})"
+        ) from exc
+    except urllib3.exceptions.HTTPError as exc:
         network = _network_failure(exc) or exc
         raise GitError(f"{where}: cannot reach the repository ({said(network)})") from exc
     except (

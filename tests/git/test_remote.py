@@ -400,3 +400,53 @@ def test_an_https_style_remote_over_baryons_git_server_with_basic_auth(
             GitCredentials(KEY, SECRET),
             tmp_path / "cache",
         ).branches()
+
+
+FAKE_SSH = """#!/bin/sh
+# Stands in for OpenSSH: records how it was called and the key it was given, then runs the
+# remote command (git-upload-pack or git-receive-pack) here, as sshd would there.
+key=""
+previous=""
+for argument in "$@"; do
+  if [ "$previous" = "-i" ]; then key="$argument"; fi
+  previous="$argument"
+  command="$argument"
+done
+printf '%s\\n' "$@" >> "$FAKE_SSH_LOG.args"
+if [ -n "$key" ]; then
+  stat -c %a "$key" > "$FAKE_SSH_LOG.mode"
+  cat "$key" > "$FAKE_SSH_LOG.key"
+fi
+exec sh -c "$command"
+"""
+
+
+@pytest.mark.parametrize("form", ["ssh://git@localhost{path}", "git@localhost:{path}"])
+def test_ssh_urls_run_ssh_with_a_private_key_file_that_is_removed_afterwards(
+    origin: Origin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, form: str
+) -> None:
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "ssh").write_text(FAKE_SSH)
+    (fake_bin / "ssh").chmod(0o755)
+    log = tmp_path / "ssh"
+    monkeypatch.setenv("PATH", f"{fake_bin}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_SSH_LOG", str(log))
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----"
+    sha = origin.commit({"a": b"a"})
+    repo = GitRemote(
+        form.format(path=origin.bare), GitCredentials(ssh_private_key=key), tmp_path / "cache"
+    )
+    assert repo.branches() == {"main": sha}
+    pushed = repo.commit_files(
+        base_branch="main", branch="pr", changes={"b": b"b"}, message="m", author=AUTHOR
+    )
+    assert origin.head("pr") == pushed
+    arguments = log.with_suffix(".args").read_text().splitlines()
+    assert "StrictHostKeyChecking=accept-new" in arguments and "BatchMode=yes" in arguments
+    assert f"UserKnownHostsFile={tmp_path / 'cache' / 'known_hosts'}" in arguments
+    assert "IdentitiesOnly=yes" in arguments and "git@localhost" in arguments
+    assert log.with_suffix(".mode").read_text().strip() == "600"
+    assert log.with_suffix(".key").read_text() == key + "\n"
+    key_file = Path(arguments[arguments.index("-i") + 1])
+    assert not key_file.exists() and not key_file.parent.exists()

@@ -94,7 +94,7 @@ class GitRemote:
                 return True
             if wanted not in repo.object_store:
                 return False  # the whole history of every branch is here after a fetch
-            with self._reading(repo, f"looking for {sha} in branch {branch!r}"):
+            with self._local(f"looking for {sha} in branch {branch!r}"):
                 return bool(can_fast_forward(repo, wanted, head))
 
     # Reading commits ------------------------------------------------------------------------
@@ -103,17 +103,17 @@ class GitRemote:
         """Every regular file under the folder ``under`` of commit ``sha``, by its path
         relative to that folder. Symbolic links and submodules are left out; a folder that
         does not exist has no files."""
-        base = path_parts(under, self._limits, what="folder")
+        base = path_parts(under, self._limits)
         with self._cache() as repo:
             tree = self._folder_tree(repo, sha, base)
             if tree is None:
                 return {}
-            with self._reading(repo, f"reading commit {sha}"):
+            with self._local(f"reading commit {sha}"):
                 return self._read_files(repo, tree, "/".join(base))
 
     def folders_at(self, sha: str, under: str = "") -> list[str]:
         """The names of the folders directly inside ``under`` at commit ``sha``, sorted."""
-        base = path_parts(under, self._limits, what="folder")
+        base = path_parts(under, self._limits)
         with self._cache() as repo:
             tree = self._folder_tree(repo, sha, base)
             if tree is None:
@@ -132,7 +132,7 @@ class GitRemote:
             new_tree = self._commit(repo, new).tree
             old_tree = None if old is None else self._commit(repo, old).tree
             changed: set[str] = set()
-            with self._reading(repo, f"comparing {old or 'nothing'} with {new}"):
+            with self._local(f"comparing {old or 'nothing'} with {new}"):
                 for change in tree_changes(repo.object_store, old_tree, new_tree):
                     for entry in (change.old, change.new):
                         if entry is None or entry.path is None:
@@ -176,7 +176,7 @@ class GitRemote:
                 start = current if current is not None else heads.get(base_ref)
                 if start is None and heads:
                     raise GitNotFound(f"{self.url}: branch {base_branch!r} does not exist")
-                with self._reading(repo, f"building a commit on branch {branch!r}"):
+                with self._local(f"building a commit on branch {branch!r}"):
                     new_commit = self._build_commit(repo, start, edits, message, author)
                 target = new_commit or start
                 assert target is not None  # a commit is always made on an empty repository
@@ -222,7 +222,7 @@ class GitRemote:
             yield connection
 
     @contextmanager
-    def _reading(self, repo: Repo, doing: str) -> Iterator[None]:
+    def _local(self, doing: str) -> Iterator[None]:
         with translated(self._location, doing, local=True):
             yield
 
@@ -258,7 +258,7 @@ class GitRemote:
                     connection.path, wants, repo.get_graph_walker(), pack_data
                 )
                 branches = _branches_in(result.refs) if result.refs else advertised
-            with self._reading(repo, "storing fetched objects"):
+            with self._local("storing fetched objects"):
                 if pack.tell():
                     pack.seek(0)
                     repo.object_store.add_thin_pack(pack.read, None)
@@ -282,7 +282,7 @@ class GitRemote:
             self._fetch(repo)
         if wanted not in repo.object_store:
             raise GitNotFound(f"{self.url}: commit {sha} is not in any branch")
-        with self._reading(repo, f"reading commit {sha}"):
+        with self._local(f"reading commit {sha}"):
             commit = repo.object_store[wanted]
         if not isinstance(commit, Commit):
             raise GitError(f"{self.url}: {sha} is a {commit.type_name.decode()}, not a commit")
@@ -290,7 +290,7 @@ class GitRemote:
 
     def _folder_tree(self, repo: Repo, sha: str, parts: Iterable[str]) -> Tree | None:
         tree_id = self._commit(repo, sha).tree
-        with self._reading(repo, f"reading commit {sha}"):
+        with self._local(f"reading commit {sha}"):
             tree = repo.object_store[tree_id]
             for part in parts:
                 assert isinstance(tree, Tree)

@@ -20,7 +20,7 @@ def branch_ref(branch: str) -> bytes:
     return ref
 
 
-def path_parts(path: str, limits: GitLimits, *, what: str = "path") -> tuple[str, ...]:
+def path_parts(path: str, limits: GitLimits) -> tuple[str, ...]:
     """A relative path's components ("" is the repository's root), refused if any would be
     unsafe to use as a file name."""
     if path in ("", "/"):

@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from baryon.operations import deployment_history, deployment_plans
+from baryon.operations import deployment_history, deployment_plans, pull_request_views
 from baryon.operations.deployment_history import FILTERS
 from baryon.operations.resource_keys import ENVIRONMENT, INSTANCE, target_of
 from baryon.web import urls
@@ -62,6 +62,9 @@ def _context(visit: Visit) -> dict[str, Any]:
         "target": detail.target_state,
         "plan": deployment_plans.deployment_plan(
             visit.context("deployment_plan"), detail.deployment.id
+        ),
+        "pull_request": pull_request_views.pull_request_of_deployment(
+            visit.context("pull_request_of_deployment"), detail.deployment.id
         ),
     }
 

@@ -13,6 +13,7 @@ from baryon.web import (
     environments,
     fleet,
     overview,
+    repositories,
     services,
     signin,
 )
@@ -65,6 +66,8 @@ def portal_app(runtime: Runtime) -> Router:
         ("/fleet", fleet.index, GET, False),
         ("/live/fleet", fleet.live, GET, True),
         ("/fleet/{kind}/{name}/upgrade/{scope}", fleet.upgrade, BOTH, False),
+        ("/repositories", repositories.index, BOTH, False),
+        ("/repositories/{provider}/{name:path}", repositories.repository_page, GET, False),
     ]
     routes: list[BaseRoute] = [
         Route("/sign-in", page(runtime, jinja, signin.show, public=True), methods=GET),

@@ -93,3 +93,12 @@ def fleet() -> str:
 
 def fleet_upgrade(kind: str, name: str, scope: str) -> str:
     return _join("fleet", kind.lower(), name, "upgrade", scope)
+
+
+def repositories() -> str:
+    return _join("repositories")
+
+
+def repository(provider: str, name: str) -> str:
+    # "owner/name" keeps its slashes: each part is escaped on its own.
+    return _join("repositories", provider.lower(), *name.split("/"))

@@ -1,0 +1,270 @@
+"""The portal's git pages on an in-process app: repositories and their connections (never a
+secret), registering a repository through the API's own operation with errors beside their
+fields, a repository's sync attempts and events, and a self-managed deployment's pull
+request with what Baryon waits for."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from baryon.domain import sync_attempts
+from baryon.domain.git import PullRequestStatus, SyncScope
+from baryon.operations import connections, in_process
+from baryon.runtime import Runtime
+from baryon.service_models import proton
+from baryon.store.tables import Deployment, PullRequestRow, Repository
+from tests.web.conftest import ROLE, Portal
+
+ENV_URL = "/portal/new/environment?template=network&version=1.0"
+TOKEN = "ghp_the-connections-secret-token"
+WEBHOOK_SECRET = "the-webhook-secret"
+
+
+def _error(page: str, field: str) -> str | None:
+    match = re.search(
+        rf'id="{re.escape(field)}-error"><span class="visually-hidden">Error: </span>([^<]*)<',
+        page,
+    )
+    return match.group(1) if match else None
+
+
+def _git_connection(runtime: Runtime, name: str = "forge") -> str:
+    ctx = in_process.context(runtime, "test", "CreateConnection")
+    created = connections.create_connection(
+        ctx,
+        {
+            "name": name,
+            "provider": "GIT",  # type: ignore[typeddict-item]
+            "baseUrl": "https://git.example.com/",
+            "token": TOKEN,
+            "webhookSecret": WEBHOOK_SECRET,
+        },
+    )
+    return created["connection"]["arn"]
+
+
+def _repositories(portal: Portal) -> int:
+    with portal.runtime.db.session() as session:
+        return session.scalar(select(func.count()).select_from(Repository)) or 0
+
+
+def _register(portal: Portal, name: str, connection: str, provider: str = "GITHUB") -> object:
+    return portal.post(
+        "/portal/repositories", {"name": name, "provider": provider, "connection": connection}
+    )
+
+
+def test_the_repositories_page_shows_connections_without_their_secrets(signed_in: Portal) -> None:
+    _git_connection(signed_in.runtime)
+    page = signed_in.client.get("/portal/repositories")
+    assert page.status_code == 200
+    connections_table = page.text.split('id="connections"', 1)[1]
+    assert '<th scope="row">forge</th>' in connections_table
+    assert "https://git.example.com/" in connections_table
+    assert "<td>token</td>" in connections_table  # the kind of credentials, in words
+    assert "/_baryon/git/webhooks/forge" in connections_table
+    assert "Baryon's own git server" in connections_table  # the hosted connection
+    assert TOKEN not in page.text and WEBHOOK_SECRET not in page.text
+    assert 'href="/portal/repositories" aria-current="page"' in page.text
+
+
+def test_a_repository_is_registered_through_the_api_operation(signed_in: Portal) -> None:
+    arn = _git_connection(signed_in.runtime)
+    response = _register(signed_in, "acme/templates", arn)
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/portal/repositories/github/acme/templates"
+    page = signed_in.client.get(response.headers["location"])
+    assert page.status_code == 200
+    assert "Repository acme/templates is registered." in page.text
+    assert "forge" in page.text and "No sync attempts yet." in page.text
+    listed = signed_in.client.get("/portal/repositories").text
+    assert 'href="/portal/repositories/github/acme/templates">acme/templates</a>' in listed
+    with signed_in.runtime.db.session() as session:
+        row = session.scalars(select(Repository)).one()
+        assert (row.provider, row.name, row.connection_arn) == ("GITHUB", "acme/templates", arn)
+
+
+def test_wrong_register_input_is_shown_beside_its_field_and_registers_nothing(
+    signed_in: Portal,
+) -> None:
+    arn = _git_connection(signed_in.runtime)
+    bad = _register(signed_in, "no-slash", "", provider="GITLAB")
+    assert bad.status_code == 400
+    assert _error(bad.text, "name")  # the model's RepositoryName pattern
+    assert _error(bad.text, "connection") == "is required"
+    assert (_error(bad.text, "provider") or "").startswith("must be one of GITHUB")
+    assert 'value="no-slash"' in bad.text  # what was typed is kept
+    assert 'class="error-summary"' in bad.text
+    missing = arn.replace("connection/", "connection/0")
+    gone = _register(signed_in, "acme/templates", missing)
+    assert "was not found" in (_error(gone.text, "connection") or "")
+    # A rule of the domain rather than of the model: the name's parts.
+    dots = _register(signed_in, "acme/..", arn)
+    assert "is not a repository name" in (_error(dots.text, "name") or "")
+    assert _repositories(signed_in) == 0
+    assert _register(signed_in, "acme/templates", arn).status_code == 303
+    again = _register(signed_in, "acme/templates", arn)
+    assert again.status_code == 400
+    assert "already registered" in (_error(again.text, "name") or "")
+    assert _repositories(signed_in) == 1
+
+
+def test_a_repository_on_baryons_own_server_shows_where_to_push(signed_in: Portal) -> None:
+    signed_in.client.get("/portal/repositories")  # ListConnections makes the hosted one
+    hosted = signed_in.runtime.arns.connection("baryon")
+    assert _register(signed_in, "acme/infra", hosted).status_code == 303
+    clone = "http://portal.test/git/acme/infra.git"
+    assert clone in signed_in.client.get("/portal/repositories").text
+    page = signed_in.client.get("/portal/repositories/github/acme/infra").text
+    assert f'id="clone-url">{clone}</code>' in page
+
+
+def test_a_repository_page_shows_its_sync_attempts_newest_first(signed_in: Portal) -> None:
+    arn = _git_connection(signed_in.runtime)
+    assert _register(signed_in, "acme/a_b", arn).status_code == 303
+    assert _register(signed_in, "acme/axb", arn).status_code == 303
+    start = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    with signed_in.runtime.db.session(write=True) as session:
+        for minute, (name, branch, status) in enumerate(
+            [
+                ("acme/a_b", "main", proton.RepositorySyncStatus.SUCCEEDED),
+                ("acme/axb", "other-repo", proton.RepositorySyncStatus.SUCCEEDED),
+                ("acme/a_b", "release", proton.RepositorySyncStatus.FAILED),
+            ]
+        ):
+            now = start + timedelta(minutes=minute)
+            row = sync_attempts.start(
+                session,
+                proton.SyncType.TEMPLATE_SYNC,
+                SyncScope.REPOSITORY,
+                f"GITHUB/{name}@{branch}",
+                now,
+            )
+            sync_attempts.add_event(row, "Fetched <b>main</b> & more", "FETCH", now)
+            sync_attempts.add_event(row, f"Ended on {branch}", "END", now, status=status)
+    page = signed_in.client.get("/portal/repositories/github/acme/a_b").text
+    attempts = page.split("<h2>Sync attempts</h2>", 1)[1]
+    newest, oldest = "branch <code>release</code>", "branch <code>main</code>"
+    assert attempts.index(newest) < attempts.index(oldest)
+    assert "other-repo" not in attempts  # a name that only matches as a LIKE pattern
+    assert "Fetched &lt;b&gt;main&lt;/b&gt; &amp; more" in attempts
+    assert "<b>main</b>" not in attempts
+    assert '<span class="status status-bad">failed</span>' in attempts
+    assert "2026-03-01 12:02:00 UTC" in attempts
+
+
+def test_unknown_repositories_and_providers_are_not_found(signed_in: Portal) -> None:
+    for path in (
+        "/portal/repositories/github/acme/nothing",
+        "/portal/repositories/codecommit/acme/templates",
+        "/portal/repositories/github/no-owner",
+    ):
+        response = signed_in.client.get(path)
+        assert response.status_code == 404, path
+        assert "Not found" in response.text
+
+
+# --- a self-managed deployment's pull request --------------------------------------------------
+
+
+def _deployment_in_progress(portal: Portal) -> str:
+    response = portal.post(
+        ENV_URL,
+        {
+            "mode": "form",
+            "name": "dev",
+            "role": ROLE,
+            "input-vpc_cidr": "10.0.0.0/16",
+            "input-size": "small",
+        },
+    )
+    assert response.status_code == 303, response.text
+    with portal.runtime.db.session() as session:
+        return session.scalars(select(Deployment.id)).one()
+
+
+def _pull_request(
+    portal: Portal, deployment_id: str, *, number: int | None, url: str | None
+) -> None:
+    now = datetime.now(UTC)
+    with portal.runtime.db.session(write=True) as session:
+        session.add(
+            PullRequestRow(
+                deployment_id=deployment_id,
+                resource_arn="arn:aws:proton:us-east-1:111122223333:environment/dev",
+                repository_provider="GITHUB",
+                repository_name="acme/infra",
+                base_branch="main",
+                head_branch="proton/dev-1",
+                head_sha="a" * 40,
+                number=number,
+                url=url,
+                state=PullRequestStatus.OPEN,
+                opened_at=now,
+            )
+        )
+
+
+def _set_state(portal: Portal, state: PullRequestStatus, **times: datetime) -> None:
+    with portal.runtime.db.session(write=True) as session:
+        row = session.scalars(select(PullRequestRow)).one()
+        row.state = state
+        for key, value in times.items():
+            setattr(row, key, value)
+
+
+def test_a_self_managed_deployment_shows_its_pull_request_and_what_baryon_waits_for(
+    signed_in: Portal,
+) -> None:
+    deployment_id = _deployment_in_progress(signed_in)
+    page_url = f"/portal/deployments/{deployment_id}"
+    assert 'id="pull-request"' not in signed_in.client.get(page_url).text
+    _pull_request(signed_in, deployment_id, number=7, url="https://github.com/acme/infra/pull/7")
+    page = signed_in.client.get(page_url).text
+    assert 'href="https://github.com/acme/infra/pull/7" id="pull-request-link">#7</a>' in page
+    assert '<span class="status status-busy">open</span>' in page
+    assert "Baryon waits for the pull request to be merged." in page
+    _set_state(signed_in, PullRequestStatus.MERGED, merged_at=datetime.now(UTC))
+    live = signed_in.client.get(f"{page_url}/live").text  # the live region follows it
+    assert '<span class="status status-good">merged</span>' in live
+    assert (
+        "Baryon waits for the provisioning pipeline to report with "
+        "notify-resource-deployment-status-change." in live
+    )
+    _set_state(signed_in, PullRequestStatus.CLOSED, closed_at=datetime.now(UTC))
+    closed = signed_in.client.get(page_url).text
+    assert '<span class="status status-bad">closed</span>' in closed
+    assert 'id="waiting-for"' not in closed
+
+
+def test_a_pushed_branch_on_plain_git_is_shown_instead_of_a_pull_request(
+    signed_in: Portal,
+) -> None:
+    deployment_id = _deployment_in_progress(signed_in)
+    _pull_request(signed_in, deployment_id, number=None, url=None)
+    page = signed_in.client.get(f"/portal/deployments/{deployment_id}").text
+    assert "<h2>Pushed branch</h2>" in page
+    assert "Baryon waits for the branch proton/dev-1 to be merged into main." in page
+
+
+def test_a_pull_request_address_that_is_not_a_web_address_is_not_linked(
+    signed_in: Portal,
+) -> None:
+    deployment_id = _deployment_in_progress(signed_in)
+    _pull_request(signed_in, deployment_id, number=3, url="javascript:alert(1)")
+    page = signed_in.client.get(f"/portal/deployments/{deployment_id}").text
+    assert "javascript:" not in page and "#3 in <code>acme/infra</code>" in page
+
+
+def test_an_ended_deployment_no_longer_waits(signed_in: Portal) -> None:
+    deployment_id = _deployment_in_progress(signed_in)
+    _pull_request(signed_in, deployment_id, number=9, url="https://github.com/acme/infra/pull/9")
+    _set_state(signed_in, PullRequestStatus.ENDED, merged_at=datetime.now(UTC))
+    with signed_in.runtime.db.session(write=True) as session:
+        session.get(Deployment, deployment_id).status = "SUCCEEDED"  # type: ignore[union-attr]
+    page = signed_in.client.get(f"/portal/deployments/{deployment_id}").text
+    assert '<span class="status status-good">merged</span>' in page
+    assert "no longer watched" in page and 'id="waiting-for"' not in page

@@ -211,6 +211,8 @@ def _bitbucket_message(body: Any) -> str | None:
     if isinstance(fields, dict):
         for field, problems in list(fields.items())[:10]:
             listed = problems if isinstance(problems, list) else [problems]
-            parts.append(f"{field}: {', '.join(map(str, listed[:5]))}")
+            said = f"{field}: {', '.join(map(str, listed[:5]))}"
+            if said not in parts:  # the message often is the one field's problem already
+                parts.append(said)
     message = "; ".join(part for part in parts if part)
     return message[:_MAX_MESSAGE] or None

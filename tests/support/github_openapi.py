@@ -233,7 +233,9 @@ def _load(path: Path) -> dict[str, Any]:
 
 def _registry(document: dict[str, Any], uri: str) -> Registry:
     # The descriptions' "#/components/..." references resolve inside the whole document.
-    return Registry().with_resource(uri, Resource(contents=document, specification=DRAFT202012))
+    resource: Resource[Any] = DRAFT202012.create_resource(document)
+    registry: Registry[Any] = Registry().with_resource(uri, resource)
+    return registry
 
 
 def _schema_errors(schema: dict[str, Any], value: Any, registry: Registry, base: str) -> list[str]:
@@ -256,7 +258,8 @@ def _closest(error: ValidationError) -> ValidationError | None:
     branches = [
         e for e in error.context if not (e.validator == "type" and e.validator_value == "null")
     ]
-    return best_match(branches or error.context)
+    closest: ValidationError | None = best_match(branches or error.context)
+    return closest
 
 
 def _operations(

@@ -40,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 import anyio.to_thread
 import httpx
@@ -471,8 +471,7 @@ class TestForge:
     ) -> tuple[int, Any]:
         parts = [unquote(part) for part in path.strip("/").split("/")]
         data = json.loads(body) if body else {}
-        params = dict(p.split("=", 1) if "=" in p else (p, "") for p in query.split("&") if p)
-        params = {key: unquote(value.replace("+", " ")) for key, value in params.items()}
+        params = dict(parse_qsl(query, keep_blank_values=True))
         bearer = headers.get("authorization", "").removeprefix("Bearer ").removeprefix("token ")
         if operation_id == "apps/list-installations":
             return self._installations(bearer)
@@ -1031,7 +1030,9 @@ class TestForge:
             changes = _git(
                 repository.path, "diff-tree", "--no-commit-id", "--name-status", "-r", "--root", sha
             )
-            added, modified, removed = [], [], []
+            added: list[str] = []
+            modified: list[str] = []
+            removed: list[str] = []
             for line in changes.splitlines():
                 status, _, path = line.partition("\t")
                 {"A": added, "D": removed}.get(status[:1], modified).append(path)
@@ -1072,14 +1073,14 @@ class _Backend(Backend):
     def __init__(self, forge: TestForge) -> None:
         self._forge = forge
 
-    def open_repository(self, path: str | bytes) -> BackendRepo:  # type: ignore[override]
+    def open_repository(self, path: str | bytes) -> BackendRepo:
         text = path.decode() if isinstance(path, bytes) else path
         name = text.strip("/").removesuffix(".git")
         try:
             repository = self._forge.repository(name)
         except KeyError:
             raise NotGitRepository(f"no repository {name}") from None
-        return Repo(str(repository.path))  # type: ignore[return-value]
+        return Repo(str(repository.path))
 
 
 def _call_wsgi(

@@ -125,9 +125,10 @@ class FakeGitLab(FakeForge):
             )
             pulls.append(created)
             return httpx.Response(201, json=self._json(project, created))
-        mr = next((m for m in pulls if m.number == int(matched[3] or 0)), None)
-        if mr is None:
+        chosen = next((m for m in pulls if m.number == int(matched[3] or 0)), None)
+        if chosen is None:
             return httpx.Response(404, json={"message": "404 Not found"})
+        mr = chosen
         if request.method == "PUT" and json.loads(request.content).get("state_event") == "close":
             mr.state = "closed"
         return httpx.Response(200, json=self._json(project, mr))

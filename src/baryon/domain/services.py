@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from baryon.bundles.schema import TemplateSchema
-from baryon.domain import deployments, specs, versions
+from baryon.domain import deployments, service_sync, specs, versions
 from baryon.domain.arns import Arns
 from baryon.domain.deployments import DeploymentOperation, Target
 from baryon.domain.environments import find_environment
@@ -921,6 +921,8 @@ def after_deployment(session: Session, arns: Arns, deployment: Deployment, now: 
     """Advances the service operation this deployment belonged to, if it was the last one."""
     if deployment.service_name is None:
         return
+    # A deployment a service sync started ends that instance's sync attempt.
+    service_sync.deployment_ended(session, deployment, now)
     service = session.scalars(
         select(Service).where(Service.name == deployment.service_name).with_for_update()
     ).first()

@@ -16,6 +16,7 @@ from baryon.operations import (  # noqa: F401  (imported for their registrations
     repositories,
     server_info,
     service_instances,
+    service_sync,
     services,
     tags,
     template_versions,

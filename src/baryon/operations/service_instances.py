@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import defer
 
-from baryon.domain import deployments, fleet, idempotency, services
+from baryon.domain import deployments, fleet, idempotency, service_sync, services
 from baryon.domain.errors import InvalidInput, NotFound
 from baryon.domain.tags import set_tags
 from baryon.operations import resource_outputs, views
@@ -70,6 +70,7 @@ def create_service_instance(
                 request["tags"],
             )
         _remember(session, ctx, request, instance)
+        _block_sync(ctx, session, instance, service_sync.ManualChange.CREATED)
         result: proton.CreateServiceInstanceOutput = {
             "serviceInstance": views.service_instance(ctx.arns, instance)
         }
@@ -109,11 +110,29 @@ def update_service_instance(
             now=ctx.now,
         )
         _remember(session, ctx, request, instance)
+        if request["deploymentType"] != proton.DeploymentUpdateType.NONE:
+            _block_sync(ctx, session, instance, service_sync.ManualChange.UPDATED)
         result: proton.UpdateServiceInstanceOutput = {
             "serviceInstance": views.service_instance(ctx.arns, instance)
         }
     ctx.jobs_enqueued()
     return result
+
+
+def _block_sync(
+    ctx: RequestContext, session: Any, instance: ServiceInstance, change: service_sync.ManualChange
+) -> None:
+    """A change made by hand to an instance of a synced service blocks its sync (Proton's
+    rule: the sync must not undo what a person did)."""
+    service_sync.record_manual_change(
+        session,
+        service_name=instance.service_name,
+        instance_names=[instance.name],
+        change=change,
+        operation=ctx.operation,
+        caller=ctx.caller,
+        now=ctx.now,
+    )
 
 
 def _retried(

@@ -6,13 +6,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from baryon.domain import deployments, services
+from baryon.domain import deployments, service_sync, services, specs
 from baryon.operations import resource_outputs, views
 from baryon.operations.context import RequestContext
 from baryon.operations.existing_names import ExistingName, refuse_unless_created
 from baryon.operations.unbuilt import proton_operation
 from baryon.service_models import proton
-from baryon.store.tables import Service
+from baryon.store.tables import Service, ServiceInstance
 
 
 def _service_view(ctx: RequestContext, session: Any, service: Service) -> proton.Service:
@@ -62,6 +62,7 @@ def update_service(
     ctx: RequestContext, request: proton.UpdateServiceInput
 ) -> proton.UpdateServiceOutput:
     with ctx.db.session(write=True) as session:
+        before = _instance_names(session, request["name"])
         service = services.update_service(
             session,
             ctx.arns,
@@ -70,6 +71,23 @@ def update_service(
             spec=request.get("spec"),
             now=ctx.now,
         )
+        if request.get("spec") is not None:
+            # Instances added or removed by hand block a synced service's sync.
+            after = {e.name for e in specs.parse_service_spec(request["spec"]).instances}
+            _block_sync(
+                ctx,
+                session,
+                service.name,
+                sorted(after - before),
+                service_sync.ManualChange.CREATED,
+            )
+            _block_sync(
+                ctx,
+                session,
+                service.name,
+                sorted(before - after),
+                service_sync.ManualChange.DELETED,
+            )
         result: proton.UpdateServiceOutput = {"service": _service_view(ctx, session, service)}
     ctx.jobs_enqueued()
     return result
@@ -80,7 +98,11 @@ def delete_service(
     ctx: RequestContext, request: proton.DeleteServiceInput
 ) -> proton.DeleteServiceOutput:
     with ctx.db.session(write=True) as session:
+        before = _instance_names(session, request["name"])
         service = services.delete_service(session, ctx.arns, request["name"], ctx.now)
+        _block_sync(
+            ctx, session, request["name"], sorted(before), service_sync.ManualChange.DELETED
+        )
         pipeline = (
             None
             if service.status != proton.ServiceStatus.DELETE_IN_PROGRESS
@@ -89,6 +111,32 @@ def delete_service(
         result: proton.DeleteServiceOutput = {"service": views.service(ctx.arns, service, pipeline)}
     ctx.jobs_enqueued()
     return result
+
+
+def _instance_names(session: Any, service_name: str) -> set[str]:
+    return set(
+        session.scalars(
+            select(ServiceInstance.name).where(ServiceInstance.service_name == service_name)
+        )
+    )
+
+
+def _block_sync(
+    ctx: RequestContext,
+    session: Any,
+    service_name: str,
+    instance_names: list[str],
+    change: service_sync.ManualChange,
+) -> None:
+    service_sync.record_manual_change(
+        session,
+        service_name=service_name,
+        instance_names=instance_names,
+        change=change,
+        operation=ctx.operation,
+        caller=ctx.caller,
+        now=ctx.now,
+    )
 
 
 @proton_operation("ListServices")

@@ -12,13 +12,14 @@ from sqlalchemy import func, select
 
 from baryon.domain import sync_attempts
 from baryon.domain.git import PullRequestStatus, SyncScope
-from baryon.operations import connections, in_process
+from baryon.operations import connections, in_process, repositories, service_sync
 from baryon.runtime import Runtime
 from baryon.service_models import proton
-from baryon.store.tables import Deployment, PullRequestRow, Repository
-from tests.web.conftest import ROLE, Portal
+from baryon.store.tables import Deployment, PullRequestRow, Repository, SyncBlockerRow
+from tests.web.conftest import ROLE, Portal, finish
 
 ENV_URL = "/portal/new/environment?template=network&version=1.0"
+SVC_URL = "/portal/new/service?template=webapp&version=1.0"
 TOKEN = "ghp_the-connections-secret-token"
 WEBHOOK_SECRET = "the-webhook-secret"
 
@@ -268,3 +269,128 @@ def test_an_ended_deployment_no_longer_waits(signed_in: Portal) -> None:
     page = signed_in.client.get(f"/portal/deployments/{deployment_id}").text
     assert '<span class="status status-good">merged</span>' in page
     assert "no longer watched" in page and 'id="waiting-for"' not in page
+
+
+# --- a synced service: its configuration, instances' sync and blockers -------------------------
+
+
+def _synced_service(portal: Portal) -> None:
+    """Service shop with instances a and b in environment dev, synced from acme/specs."""
+    _deployment_in_progress(portal)
+    finish(portal.runtime)
+    created = portal.post(
+        SVC_URL,
+        {
+            "mode": "form",
+            "instances": "2",
+            "action": "create",
+            "name": "shop",
+            **{
+                f"instance-{i}-{key}": value
+                for i, name in enumerate("ab")
+                for key, value in (("name", name), ("environment", "dev"), ("input-port", "80"))
+            },
+        },
+    )
+    assert created.status_code == 303, created.text
+    finish(portal.runtime)
+    runtime = portal.runtime
+    repositories.create_repository(
+        in_process.context(runtime, "test", "CreateRepository"),
+        {"name": "acme/specs", "provider": "GITHUB", "connectionArn": _git_connection(runtime)},  # type: ignore[typeddict-item]
+    )
+    service_sync.create_service_sync_config(
+        in_process.context(runtime, "test", "CreateServiceSyncConfig"),
+        {
+            "serviceName": "shop",
+            "repositoryProvider": "GITHUB",  # type: ignore[typeddict-item]
+            "repositoryName": "acme/specs",
+            "branch": "main",
+            "filePath": "proton-ops.yaml",
+        },
+    )
+
+
+def _blocker(portal: Portal, blocker_id: str, instance: str | None, reason: str) -> None:
+    with portal.runtime.db.session(write=True) as session:
+        session.add(
+            SyncBlockerRow(
+                id=blocker_id,
+                service_name="shop",
+                service_instance_name=instance,
+                type=proton.BlockerType.AUTOMATED,
+                status=proton.BlockerStatus.ACTIVE,
+                created_reason=reason,
+                created_at=datetime.now(UTC),
+                contexts=[{"key": "commit", "value": "<b>abc</b>"}],
+            )
+        )
+
+
+def test_a_synced_service_shows_its_config_and_instances_sync(signed_in: Portal) -> None:
+    _synced_service(signed_in)
+    now = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    revision = sync_attempts.Revision("GITHUB", "acme/specs", "main", "f" * 40, "specs/a")
+    with signed_in.runtime.db.session(write=True) as session:
+        row = sync_attempts.start(
+            session,
+            proton.SyncType.SERVICE_SYNC,
+            SyncScope.INSTANCE,
+            "shop/a",
+            now,
+            desired=revision,
+        )
+        sync_attempts.add_event(row, "Deploying <i>spec</i>", "DEPLOY", now, external_id="d-1")
+    page = signed_in.client.get("/portal/services/shop").text
+    config = page.split('id="service-sync-config"', 1)[1].split("</dl>", 1)[0]
+    assert 'href="/portal/repositories/github/acme/specs">acme/specs</a>' in config
+    assert "proton-ops.yaml</code>" in config and "<code>main</code>" in config
+    table = page.split('id="instance-sync"', 1)[1].split("</table>", 1)[0]
+    assert ">a</a>" in table and ">b</a>" not in table  # b was never synced
+    assert '<span class="status status-neutral">initiated</span>' in table
+    assert f'title="{"f" * 40}">{"f" * 12}</code>' in table and "specs/a" in table
+    assert "Deploying &lt;i&gt;spec&lt;/i&gt;" in page and "(d-1)" in page
+    assert 'id="blockers-heading"' not in page
+
+
+def test_a_blocker_is_resolved_from_the_service_page(signed_in: Portal) -> None:
+    _synced_service(signed_in)
+    _blocker(signed_in, "blk-service", None, "Instance c was deleted <by hand>")
+    _blocker(signed_in, "blk-a", "a", "Instance a was updated by hand")
+    page = signed_in.client.get("/portal/services/shop").text
+    blockers = page.split('id="blockers-heading"', 1)[1]
+    assert blockers.index("the whole service") < blockers.index("instance a")
+    assert "Instance c was deleted &lt;by hand&gt;" in blockers
+    assert "&lt;b&gt;abc&lt;/b&gt;" in blockers and "<b>abc</b>" not in blockers
+    action = "/portal/services/shop/sync-blockers/blk-a/resolve"
+    assert f'action="{action}"' in blockers
+    # No reason: refused beside the field, on the blocker's own page, and still active.
+    empty = signed_in.post(action, {"resolvedReason": "  "})
+    assert empty.status_code == 400
+    assert _error(empty.text, "resolvedReason") == "is required"
+    assert "Instance a was updated by hand" in empty.text
+    resolved = signed_in.post(action, {"resolvedReason": "the change is in git now"})
+    assert resolved.status_code == 303 and resolved.headers["location"] == "/portal/services/shop"
+    with signed_in.runtime.db.session() as session:
+        row = session.get(SyncBlockerRow, "blk-a")
+        assert row is not None
+        assert (row.status, row.resolved_reason) == ("RESOLVED", "the change is in git now")
+    after = signed_in.client.get("/portal/services/shop").text
+    assert "The sync blocker is resolved" in after
+    assert "Instance a was updated by hand" not in after and "blk-service" in after
+    # The domain's refusal (resolved already) is shown; there is nothing left to fill in.
+    again = signed_in.post(action, {"resolvedReason": "twice"})
+    assert again.status_code == 400
+    assert "was resolved already" in again.text and 'class="error-summary"' in again.text
+    assert "This blocker is not active any more." in again.text
+    assert signed_in.client.get(action).status_code == 404  # no longer active
+
+
+def test_a_service_without_sync_says_so(signed_in: Portal) -> None:
+    _synced_service(signed_in)
+    service_sync.delete_service_sync_config(
+        in_process.context(signed_in.runtime, "test", "DeleteServiceSyncConfig"),
+        {"serviceName": "shop"},
+    )
+    page = signed_in.client.get("/portal/services/shop").text
+    assert "This service is not synced from a repository." in page

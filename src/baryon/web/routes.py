@@ -16,6 +16,7 @@ from baryon.web import (
     repositories,
     services,
     signin,
+    sync_panels,
 )
 from baryon.web.http import Handler, not_found_endpoint, page
 from baryon.web.pages import STATIC_DIR, create_jinja
@@ -58,6 +59,12 @@ def portal_app(runtime: Runtime) -> Router:
         ("/services/{service}/live", services.service_live, GET, True),
         ("/services/{service}/edit", services.edit, BOTH, False),
         ("/services/{service}/delete", services.delete, BOTH, False),
+        (
+            "/services/{service}/sync-blockers/{blocker}/resolve",
+            sync_panels.resolve_blocker,
+            BOTH,
+            False,
+        ),
         *_resource_routes("/services/{service}/instances/{name}", services.instance_key),
         *_resource_routes("/services/{service}/pipeline", services.pipeline_key),
         ("/deployments", deployments.index, GET, False),

@@ -14,7 +14,7 @@ from baryon.operations import services as operations
 from baryon.operations.catalog import CreateChoice, TemplateKind
 from baryon.operations.errors import Conflict, DomainError, NotFound
 from baryon.operations.existing_names import ExistingName
-from baryon.web import forms, members, resources, urls
+from baryon.web import forms, members, resources, sync_panels, urls
 from baryon.web.environments import chosen_version
 from baryon.web.http import Visit
 
@@ -62,7 +62,10 @@ def _service_context(visit: Visit, name: str) -> dict[str, Any]:
 
 
 def service_page(visit: Visit) -> Response:
-    return visit.page("service.html", **_service_context(visit, visit.param("service")))
+    context = _service_context(visit, visit.param("service"))
+    names = [instance.name for instance, _ in context["instances"]]
+    sync = sync_panels.service_sync_panel(visit, context["service"].name, names)
+    return visit.page("service.html", **context, sync=sync)
 
 
 def service_live(visit: Visit) -> Response:

@@ -102,3 +102,7 @@ def repositories() -> str:
 def repository(provider: str, name: str) -> str:
     # "owner/name" keeps its slashes: each part is escaped on its own.
     return _join("repositories", provider.lower(), *name.split("/"))
+
+
+def resolve_blocker(service_name: str, blocker_id: str) -> str:
+    return _join("services", service_name, "sync-blockers", blocker_id, "resolve")

@@ -84,6 +84,19 @@ _GIT_ENV = {
     "GIT_COMMITTER_EMAIL": "forge@example.com",
 }
 _BOT = "baryon-bot"
+# The operations the forge answers (GitHub's operation ids); any other is a violation.
+_ANSWERED = frozenset(
+    {
+        "repos/get",
+        "pulls/list",
+        "pulls/create",
+        "pulls/get",
+        "pulls/update",
+        "apps/get-repo-installation",
+        "apps/list-installations",
+        "apps/create-installation-access-token",
+    }
+)
 
 
 @dataclass
@@ -473,6 +486,9 @@ class TestForge:
         data = json.loads(body) if body else {}
         params = dict(parse_qsl(query, keep_blank_values=True))
         bearer = headers.get("authorization", "").removeprefix("Bearer ").removeprefix("token ")
+        if operation_id not in _ANSWERED:
+            self._violation(f"{method} {path} ({operation_id}) is not answered by the test forge")
+            return 404, _error_body("Not Found", 404)
         if operation_id == "apps/list-installations":
             return self._installations(bearer)
         if operation_id == "apps/create-installation-access-token":
@@ -503,8 +519,7 @@ class TestForge:
                 self._close(pull)
                 self._fire_pull_request(full, pull, "closed", queued=True)
             return 200, self._pull_json(repository, pull)
-        self._violation(f"{method} {path} ({operation_id}) is not answered by the test forge")
-        return 404, _error_body("Not Found", 404)
+        raise AssertionError(f"{operation_id} is listed as answered but is not")
 
     def _may_see(self, bearer: str, owner: str) -> bool:
         with self._lock:
@@ -578,7 +593,7 @@ class TestForge:
 
     def _close(self, pull: ForgePull) -> None:
         with self._lock:
-            assert pull.state == "open" or not pull.merged, "a merged pull request stays merged"
+            assert not pull.merged, "a merged pull request stays merged"
             now = _now()
             pull.state, pull.closed_at, pull.updated_at = "closed", now, now
 

@@ -66,6 +66,14 @@ def test_an_endpoint_github_does_not_have_is_a_violation(github_forge: TestForge
     assert "API has no such operation" in github_forge.violations.pop()
 
 
+def test_a_github_operation_the_test_forge_does_not_answer_is_a_violation(
+    github_forge: TestForge,
+) -> None:
+    answer = httpx.get(f"{github_forge.api_url}/user", headers=_headers(github_forge))
+    assert answer.status_code == 404
+    assert "GET /user (users/get-authenticated) is not answered" in github_forge.violations.pop()
+
+
 def test_a_request_without_githubs_headers_is_a_violation(github_forge: TestForge) -> None:
     github_forge.create_repository(REPO)
     httpx.get(

@@ -94,7 +94,7 @@ def test_wrong_register_input_is_shown_beside_its_field_and_registers_nothing(
     arn = _git_connection(signed_in.runtime)
     bad = _register(signed_in, "no-slash", "", provider="GITLAB")
     assert bad.status_code == 400
-    assert _error(bad.text, "name")  # the model's RepositoryName pattern
+    assert _error(bad.text, "name") == "must be owner/name, such as my-org/templates"
     assert _error(bad.text, "connection") == "is required"
     assert (_error(bad.text, "provider") or "").startswith("must be one of GITHUB")
     assert 'value="no-slash"' in bad.text  # what was typed is kept

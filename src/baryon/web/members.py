@@ -9,6 +9,7 @@ from baryon.api.validation import StringProblem, Violation, input_member, member
 # How to say a model pattern in words, by the model's shape name.
 _PATTERN_WORDS = {
     "ResourceName": "use letters, digits, '-' and '_', starting with a letter or a digit",
+    "RepositoryName": "must be owner/name, such as my-org/templates",
     "Arn": "must be an ARN such as arn:aws:codestar-connections:us-east-1:111122223333:"
     "connection/example",
 }

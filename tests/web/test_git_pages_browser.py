@@ -1,0 +1,78 @@
+"""The portal's git pages in a real browser (Debian's Chromium through Playwright) against a
+real ``baryon up``: registering a repository on Baryon's own git server with the keyboard,
+a mistake first, then pushing to the clone URL the page shows with the git CLI."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from tests.support.processes import BaryonProcess
+from tests.web.test_portal_browser import PASSWORD, USER, page, server, shot  # noqa: F401
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # pragma: no cover - the fixtures skip or fail first
+    pass
+
+
+def _git(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-c", "user.name=Dana", "-c", "user.email=dana@example.com", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+    )
+
+
+def test_a_repository_is_registered_and_pushed_to(
+    server: BaryonProcess,  # noqa: F811
+    page: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    portal = server.endpoint + "/portal/"
+    page.goto(portal + "sign-in")
+    page.fill("#name", USER)
+    page.fill("#password", PASSWORD)
+    page.press("#password", "Enter")
+    expect(page).to_have_url(portal)
+
+    page.click("nav >> text=Repositories")
+    expect(page.locator("h1")).to_have_text("Repositories")
+    expect(page.locator("#connections")).to_contain_text("Baryon's own git server")
+    # The only connection is chosen already; the keyboard does the rest.
+    expect(page.locator("#connection")).to_have_value(
+        page.locator("#connection option").first.get_attribute("value") or ""
+    )
+    page.fill("#name", "no-owner")
+    page.press("#name", "Enter")
+    summary = page.locator(".error-summary")
+    expect(summary).to_be_focused()  # the keyboard lands on what went wrong
+    expect(page.locator("#name-error")).to_be_visible()
+    expect(page.locator("#name")).to_have_value("no-owner")
+    shot(page, "git-01-register-error")
+    page.fill("#name", "acme/infra")
+    page.press("#name", "Enter")
+    expect(page).to_have_url(portal + "repositories/github/acme/infra")
+    expect(page.locator(".flash")).to_contain_text("acme/infra is registered")
+    clone_url = page.locator("#clone-url").inner_text()
+    assert clone_url == server.endpoint + "/git/acme/infra.git"
+    shot(page, "git-02-repository")
+
+    # The address the page shows is the one git pushes to, as a portal user.
+    work = tmp_path / "work"
+    work.mkdir()
+    assert _git("init", "-q", "-b", "main", cwd=work).returncode == 0
+    (work / "README.md").write_text("infrastructure\n")
+    assert _git("add", "README.md", cwd=work).returncode == 0
+    assert _git("commit", "-q", "-m", "first", cwd=work).returncode == 0
+    parts = urlsplit(clone_url)
+    authed = f"{parts.scheme}://{quote(USER)}:{quote(PASSWORD)}@{parts.netloc}{parts.path}"
+    pushed = _git("push", authed, "main", cwd=work)
+    assert pushed.returncode == 0, pushed.stderr
+    listed = _git("ls-remote", authed, cwd=work)
+    assert "refs/heads/main" in listed.stdout, listed.stderr

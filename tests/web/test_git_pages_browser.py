@@ -4,6 +4,7 @@ a mistake first, then pushing to the clone URL the page shows with the git CLI."
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,8 @@ from urllib.parse import quote, urlsplit
 from tests.support.processes import BaryonProcess
 from tests.web.test_portal_browser import PASSWORD, USER, page, server, shot  # noqa: F401
 
-try:
+with contextlib.suppress(ImportError):  # without it, the server fixture skips or fails first
     from playwright.sync_api import expect
-except ImportError:  # pragma: no cover - the fixtures skip or fail first
-    pass
 
 
 def _git(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

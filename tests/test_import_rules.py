@@ -41,7 +41,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "engine": frozenset(
         {"provisioners", "render", "bundles", "store", "domain", "cloud", "observability", "git"}
     ),
-    "provisioners": frozenset({"cloud", "runner", "git"}),
+    # render's pure file formats: the Jackson JSON of a pull request's deployment metadata.
+    "provisioners": frozenset({"cloud", "runner", "git", "render"}),
     # Reaching git repositories and forges, and serving repositories: a library that knows
     # nothing of Baryon; the application layer and the workers hand it what it needs.
     "git": frozenset(),

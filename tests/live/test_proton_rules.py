@@ -308,11 +308,6 @@ def test_a_none_pipeline_update_refuses_a_new_spec_or_version_and_accepts_the_sa
     ("member", "value", "feature"),
     [
         ("environmentAccountConnectionId", str(uuid.uuid4()), "environment account connections"),
-        (
-            "provisioningRepository",
-            {"provider": "GITHUB", "name": "org/infra", "branch": "main"},
-            "self-managed provisioning",
-        ),
     ],
 )
 def test_an_environment_refuses_inputs_of_features_not_built_yet(
@@ -373,5 +368,5 @@ def test_every_unbuilt_member_is_a_member_of_its_operation() -> None:
     for operation in unbuilt.UNBUILT_MEMBERS:
         unbuilt.refuse_unbuilt(operation, {})  # nothing given, nothing refused
     with pytest.raises(Exception, match="not yet available"):
-        unbuilt.refuse_unbuilt("UpdateAccountSettings", {"pipelineProvisioningRepository": "x"})
-    unbuilt.refuse_unbuilt("UpdateAccountSettings", {"pipelineProvisioningRepository": ""})
+        unbuilt.refuse_unbuilt("CreateEnvironment", {"environmentAccountConnectionId": "x"})
+    unbuilt.refuse_unbuilt("CreateEnvironment", {"environmentAccountConnectionId": ""})

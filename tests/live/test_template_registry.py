@@ -341,7 +341,7 @@ def test_account_settings(proton: Any) -> None:
     settings = proton.update_account_settings(pipelineServiceRoleArn=role)["accountSettings"]
     assert settings["pipelineServiceRoleArn"] == role
     assert proton.get_account_settings()["accountSettings"] == settings
-    # Self-managed pipelines (a provisioning repository) are not built: refused, not stored.
+    # A pipeline provisioning repository must be registered first: refused, not stored.
     with pytest.raises(proton.exceptions.ValidationException) as caught:
         proton.update_account_settings(
             pipelineProvisioningRepository={
@@ -350,7 +350,7 @@ def test_account_settings(proton: Any) -> None:
                 "branch": "main",
             },
         )
-    assert "pipelineProvisioningRepository: self-managed provisioning" in str(caught.value)
+    assert "pipelineProvisioningRepository: the repository 'org/infra'" in str(caught.value)
     assert proton.get_account_settings()["accountSettings"] == settings
     cleared = proton.update_account_settings(
         pipelineServiceRoleArn="", deletePipelineProvisioningRepository=True

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from baryon.domain.errors import InvalidInput
+from baryon.domain.repositories import require_registered
 from baryon.store.tables import AccountSettingsRow
 
 _ROW_ID = 1
@@ -40,6 +41,13 @@ def update(
     if pipeline_codebuild_role_arn is not None:
         row.pipeline_codebuild_role_arn = pipeline_codebuild_role_arn or None
     if pipeline_repository:
+        # Self-managed pipelines go there by pull request (domain/pull_requests.py).
+        require_registered(
+            session,
+            pipeline_repository["provider"],
+            pipeline_repository["name"],
+            "pipelineProvisioningRepository",
+        )
         row.pipeline_repository = {
             "provider": pipeline_repository["provider"],
             "name": pipeline_repository["name"],

@@ -15,12 +15,13 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from baryon.domain.errors import Conflict, NotFound
+from baryon.domain.git import PullRequestStatus
 from baryon.domain.plan import DeploymentPlan, plan_from_json, plan_to_json
 from baryon.service_models.proton import DeploymentStatus, DeploymentTargetResourceType
-from baryon.store.jobs import JobKind, enqueue
+from baryon.store.jobs import JobKind, enqueue, enqueue_once
 from baryon.store.tables import (
     Component,
     Deployment,
@@ -28,6 +29,7 @@ from baryon.store.tables import (
     DeploymentOutput,
     Environment,
     ProvisionedResourceRow,
+    PullRequestRow,
     ServiceInstance,
     ServicePipeline,
 )
@@ -89,7 +91,9 @@ def initial_columns(now: datetime) -> dict[str, Any]:
 
 
 def ensure_idle(resource: Deployable, label: str) -> None:
-    if resource.deployment_status in ACTIVE:
+    """Conflict while a deployment holds the resource; one waiting on its pull request does
+    not (a newer deployment supersedes it: ``start``)."""
+    if resource.deployment_status in ACTIVE and _waiting_on_pull_request(resource) is None:
         raise Conflict(
             f"{label} has a deployment in progress ({resource.deployment_status}, deployment "
             f"{resource.last_attempted_deployment_id}); wait for it or cancel it."
@@ -110,6 +114,7 @@ def start(
 ) -> Deployment:
     """Records a deployment and marks ``resource`` busy; ``run_now=False`` leaves the job to
     be enqueued later (a pipeline waiting for its service's instances)."""
+    superseded = _waiting_on_pull_request(resource)
     deployment = Deployment(
         id=str(uuid.uuid4()),
         target_type=target.type,
@@ -148,7 +153,47 @@ def start(
     resource.last_modified_at = now
     if run_now:
         enqueue_job(session, deployment, now)
+    if superseded is not None:
+        _supersede(session, superseded, deployment, now)
     return deployment
+
+
+def _waiting_on_pull_request(resource: Deployable) -> Deployment | None:
+    """The resource's in-progress deployment when it only waits on a pull request
+    (domain/pull_requests.py), else None."""
+    session = object_session(resource)
+    deployment_id = resource.last_attempted_deployment_id
+    if (
+        session is None
+        or deployment_id is None
+        or resource.deployment_status != DeploymentStatus.IN_PROGRESS
+    ):
+        return None
+    waiting = session.scalar(
+        select(PullRequestRow.id).where(
+            PullRequestRow.deployment_id == deployment_id,
+            PullRequestRow.state.in_((PullRequestStatus.OPEN, PullRequestStatus.MERGED)),
+        )
+    )
+    if waiting is None:
+        return None
+    deployment = session.get(Deployment, deployment_id, with_for_update=True)
+    if deployment is None or deployment.status != DeploymentStatus.IN_PROGRESS:
+        return None
+    return deployment
+
+
+def _supersede(session: Session, old: Deployment, new: Deployment, now: datetime) -> None:
+    """A newer deployment replaces one waiting on its pull request: the old one ends
+    CANCELLED (a report naming it is refused from now on) and its pull request's watcher
+    closes the pull request."""
+    message = f"Superseded by deployment {new.id}; its pull request is closed."
+    old.status = DeploymentStatus.CANCELLED
+    old.status_message = message
+    old.completed_at = now
+    old.last_modified_at = now
+    log_event(session, old.id, message, now)
+    enqueue_once(session, JobKind.PULL_REQUEST, {"deployment_id": old.id}, now)
 
 
 def plan_of(deployment: Deployment) -> DeploymentPlan:
@@ -180,6 +225,11 @@ def request_cancel(session: Session, resource: Deployable, label: str, now: date
     deployment.last_modified_at = now
     resource.deployment_status = DeploymentStatus.CANCELLING
     resource.last_modified_at = now
+    if session.scalar(
+        select(PullRequestRow.id).where(PullRequestRow.deployment_id == deployment.id)
+    ):
+        # No job runs a deployment handed off to a pull request: its watcher closes it.
+        enqueue_once(session, JobKind.PULL_REQUEST, {"deployment_id": deployment.id}, now)
 
 
 def log_event(session: Session, deployment_id: str, message: str, now: datetime) -> None:

@@ -16,6 +16,7 @@ from baryon.domain.arns import Arns
 from baryon.domain.deployments import DeploymentOperation, Target
 from baryon.domain.errors import Conflict, InvalidInput, NotFound
 from baryon.domain.plan import DeletePlan, TemplatePlan
+from baryon.domain.repositories import require_registered
 from baryon.domain.templates import TemplateKind, find_template
 from baryon.service_models.proton import (
     DeploymentStatus,
@@ -51,6 +52,16 @@ def check_provisioning_identity(
     """Proton's rule: AWS-managed provisioning deploys as a protonServiceRoleArn (or through an
     environment account connection, which Baryon does not support yet); self-managed
     (CUSTOMER_MANAGED) environments deploy nothing themselves and take no role."""
+    if settings.provisioning_repository:
+        # Self-managed provisioning: pull requests to the repository (domain/pull_requests.py);
+        # Proton: "specify this parameter and omit ... protonServiceRoleArn".
+        if settings.proton_service_role_arn:
+            raise InvalidInput.at(
+                ("protonServiceRoleArn",),
+                "an environment with a provisioningRepository is provisioned by that "
+                "repository's pipeline (self-managed), not as a role; leave it out.",
+            )
+        return
     if provisioning == Provisioning.CUSTOMER_MANAGED:
         if settings.proton_service_role_arn:
             raise InvalidInput.at(
@@ -136,6 +147,7 @@ def create_environment(
     """Returns (environment, created); an identical retry returns the existing one."""
     template = find_template(session, TemplateKind.ENVIRONMENT, template_name)
     check_provisioning_identity(template.provisioning, settings, creating=True)
+    _check_repository(session, settings)
     version = versions.published_version(
         session, template, int(major), None if minor is None else int(minor)
     )
@@ -201,6 +213,14 @@ def _same_request(
     )
 
 
+def _check_repository(session: Session, settings: EnvironmentSettings) -> None:
+    repository = settings.provisioning_repository
+    if repository:
+        require_registered(
+            session, repository["provider"], repository["name"], "provisioningRepository"
+        )
+
+
 def _settings_columns(settings: EnvironmentSettings) -> dict[str, Any]:
     return {
         "description": settings.description,
@@ -227,6 +247,7 @@ def update_environment(
     environment = find_environment(session, name, lock=True)
     deployments.ensure_idle(environment, label(environment))
     check_provisioning_identity(environment.provisioning, settings, creating=False)
+    _check_repository(session, settings)
     for column, value in _settings_columns(settings).items():
         if value is not None:
             setattr(environment, column, value)

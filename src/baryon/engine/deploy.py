@@ -15,16 +15,30 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from baryon.bundles.errors import BundleError
-from baryon.domain import deployments, outcomes, render_target
+from baryon.domain import deployments, outcomes, pull_requests, render_target
 from baryon.domain.deployments import DeploymentOperation, Provisioned
+from baryon.domain.errors import DomainError
 from baryon.domain.plan import RecoveryPlan
 from baryon.domain.render_target import RenderTarget, SpecOutputs
 from baryon.engine import provisioning
 from baryon.engine.deployment_io import DatabaseDeploymentIO
 from baryon.engine.handlers import JobContext, register_job
+from baryon.engine.pull_requests import SelfManaged, deletion_target, self_managed
 from baryon.engine.worker_runtime import WorkerRuntime
-from baryon.provisioners.base import DeployRequest, Outcome, ResourceIdentity
-from baryon.provisioners.selection import provisioner_for, unsupported_message
+from baryon.provisioners.base import (
+    DeployRequest,
+    Outcome,
+    OutcomeStatus,
+    Provisioner,
+    ProvisioningEngine,
+    ResourceIdentity,
+)
+from baryon.provisioners.pull_request import PullRequestTarget
+from baryon.provisioners.selection import (
+    provisioner_for,
+    pull_request_provisioner,
+    unsupported_message,
+)
 from baryon.render.errors import RenderError
 from baryon.service_models.proton import DeploymentStatus, Provisioning
 from baryon.store.jobs import JobKind
@@ -46,6 +60,10 @@ class Work:
     target: RenderTarget | None = None  # what a deploy renders (None for a delete)
     # What a RECOVER deployment leaves as it is while continuing the failed rollback.
     resources_to_skip: tuple[str, ...] = ()
+    # Self-managed provisioning (engine/pull_requests.py): where a deploy may go as a pull
+    # request (decided once the engine is rendered), and where a delete marks the files.
+    self_managed: SelfManaged | None = None
+    deletion: PullRequestTarget | None = None
 
 
 def run(context: JobContext, payload: dict[str, Any]) -> None:
@@ -55,6 +73,8 @@ def run(context: JobContext, payload: dict[str, Any]) -> None:
         deployment = session.get(Deployment, deployment_id)
         if deployment is None or deployment.status in deployments.TERMINAL:
             return
+        if pull_requests.handed_off(session, deployment.id):
+            return  # a re-run after the pull request was recorded: its watcher has it now
         try:
             work = _prepare(session, runtime, deployment)
         except (RenderError, BundleError) as exc:
@@ -68,7 +88,9 @@ def run(context: JobContext, payload: dict[str, Any]) -> None:
     _record(runtime, deployment_id, _execute(runtime, work, io))
 
 
-def _execute(runtime: WorkerRuntime, work: Work, io: DatabaseDeploymentIO) -> outcomes.Result:
+def _execute(
+    runtime: WorkerRuntime, work: Work, io: DatabaseDeploymentIO
+) -> outcomes.Result | pull_requests.Opened:
     if work.cancel_requested:
         io.log("Cancelled before any change was made.")
         return outcomes.Result(DeploymentStatus.CANCELLED, "Cancelled before any change was made.")
@@ -76,6 +98,13 @@ def _execute(runtime: WorkerRuntime, work: Work, io: DatabaseDeploymentIO) -> ou
         io.log("Customer-managed environment: outputs come from the spec; nothing to deploy.")
         return outcomes.Result(DeploymentStatus.SUCCEEDED, outputs=work.spec_outputs)
     if work.operation == DeploymentOperation.DELETE:
+        if work.deletion is not None:
+            try:
+                marker = _pull_request_provisioner(runtime, work.deletion)
+            except DomainError as exc:
+                io.log(str(exc))
+                return outcomes.Result(DeploymentStatus.FAILED, str(exc))
+            return _result(marker.destroy(work.resource, io))
         parts = runtime.provisioner_parts
         return _result(provisioning.destroy(work.resource, runtime.settings, io, parts))
     if work.operation == DeploymentOperation.RECOVER:
@@ -90,7 +119,23 @@ def _execute(runtime: WorkerRuntime, work: Work, io: DatabaseDeploymentIO) -> ou
         io.log(f"Rendering failed: {exc}")
         return outcomes.Result(DeploymentStatus.FAILED, str(exc))
     section = provisioning.provisioned_section(rendered, work.resource.kind)
-    provisioner = provisioner_for(section.engine, runtime.settings, runtime.provisioner_parts)
+    pull_request = work.self_managed.target(section.engine) if work.self_managed else None
+    provisioner: Provisioner | None
+    if pull_request is not None:
+        if section.engine != ProvisioningEngine.TERRAFORM:
+            message = (
+                "Self-managed provisioning (a provisioning repository) takes Terraform "
+                f"templates only; this resource's template renders {section.engine.value}."
+            )
+            io.log(message)
+            return outcomes.Result(DeploymentStatus.FAILED, message)
+        try:
+            provisioner = _pull_request_provisioner(runtime, pull_request)
+        except DomainError as exc:
+            io.log(str(exc))
+            return outcomes.Result(DeploymentStatus.FAILED, str(exc))
+    else:
+        provisioner = provisioner_for(section.engine, runtime.settings, runtime.provisioner_parts)
     if provisioner is None:
         message = unsupported_message(section.engine)
         io.log(message)
@@ -105,7 +150,28 @@ def _execute(runtime: WorkerRuntime, work: Work, io: DatabaseDeploymentIO) -> ou
     return _result(provisioner.deploy(request, io))
 
 
-def _result(outcome: Outcome) -> outcomes.Result:
+def _pull_request_provisioner(runtime: WorkerRuntime, target: PullRequestTarget) -> Provisioner:
+    """Raises the domain's NotFound when the repository (or its connection) is gone."""
+    repository = target.repository
+    access = runtime.git_access.repository(repository.provider, repository.name)
+    return pull_request_provisioner(access, target)
+
+
+def _result(outcome: Outcome) -> outcomes.Result | pull_requests.Opened:
+    if outcome.status == OutcomeStatus.HANDED_OFF:
+        handoff = outcome.handoff
+        assert handoff is not None
+        return pull_requests.Opened(
+            repository_provider=handoff.repository_provider,
+            repository_name=handoff.repository_name,
+            base_branch=handoff.base_branch,
+            head_branch=handoff.head_branch,
+            head_sha=handoff.head_sha,
+            number=handoff.number,
+            url=handoff.url,
+            deletion=handoff.deletion,
+            waiting_for=handoff.waiting_for,
+        )
     return outcomes.Result(
         # The provisioner's outcomes are named as the deployment statuses they end in.
         DeploymentStatus(outcome.status),
@@ -116,9 +182,15 @@ def _result(outcome: Outcome) -> outcomes.Result:
     )
 
 
-def _record(runtime: WorkerRuntime, deployment_id: str, result: outcomes.Result) -> None:
+def _record(
+    runtime: WorkerRuntime, deployment_id: str, result: outcomes.Result | pull_requests.Opened
+) -> None:
     with runtime.db.session(write=True) as session:
-        outcomes.record(session, runtime.arns, deployment_id, result, datetime.now(UTC))
+        if isinstance(result, pull_requests.Opened):
+            # Handed off: the deployment stays in progress, its pull request watched.
+            pull_requests.record_opened(session, deployment_id, result, datetime.now(UTC))
+        else:
+            outcomes.record(session, runtime.arns, deployment_id, result, datetime.now(UTC))
     runtime.job_wakeup.set()  # a finished instance may release its service's pipeline
 
 
@@ -147,6 +219,10 @@ def _prepare(session: Session, runtime: WorkerRuntime, deployment: Deployment) -
             and resource.provisioning == Provisioning.CUSTOMER_MANAGED
         ):
             work.spec_outputs = {}
+        else:
+            work.deletion = deletion_target(
+                session, runtime.arns, deployment, work.resource.kind, resource
+            )
         return work
     plan = deployments.plan_of(deployment)
     if isinstance(plan, RecoveryPlan):
@@ -165,6 +241,9 @@ def _prepare(session: Session, runtime: WorkerRuntime, deployment: Deployment) -
         work.spec_outputs = dict(target.outputs)
     else:
         work.target = target
+        work.self_managed = self_managed(
+            session, runtime.arns, deployment, work.resource.kind, resource, plan
+        )
     return work
 
 

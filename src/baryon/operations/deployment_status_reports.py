@@ -4,22 +4,24 @@ Proton's CodeBuild commands call it (``aws proton notify-resource-deployment-sta
 --resource-arn $RESOURCE_ARN --outputs ...``) to publish the resource's outputs; a
 self-managed pipeline calls it to say that the deployment it ran ended.
 
-For a deployment Baryon runs itself (the CodeBuild provisioner, provisioners/codebuild.py),
-the report is about the deployment in progress on the resource (``deploymentId``, when given,
-must name it): its outputs are kept on that deployment, merged with those reported before (a
-later value of a key wins), and become the deployment's outputs when the run succeeds; the
-status and message go to the deployment's log. A SUCCEEDED or FAILED report does not end such
-a deployment: the commands' exit status does (reference 4.5: most AWS samples send no status
-at all, one sends SUCCEEDED before its last command, which may still fail). A deployment run
-by someone else (pull requests to a provisioning repository, a later issue) is the case where
-the report does end it, in the same transaction that records its outputs.
+The report is about the deployment in progress on the resource (``deploymentId``, when
+given, must name it: a superseded deployment's report is refused): its outputs are kept on
+that deployment, merged with those reported before (a later value of a key wins); the status
+and message go to the deployment's log. For a deployment Baryon runs itself (the CodeBuild
+provisioner, provisioners/codebuild.py) a SUCCEEDED or FAILED report does not end it: the
+commands' exit status does (reference 4.5: most AWS samples send no status at all, one sends
+SUCCEEDED before its last command, which may still fail). A deployment handed off to a pull
+request (self-managed provisioning, domain/pull_requests.py) is run by someone else: their
+SUCCEEDED ends it with the outputs reported, their FAILED ends it with their message, in the
+same transaction that records the outputs. The model caps ``outputs`` at 50 entries (the API
+refuses more) and each key and value at 1,024 characters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from baryon.domain import deployments
+from baryon.domain import deployments, pull_requests
 from baryon.domain.arns import parse_arn
 from baryon.domain.errors import Conflict, InvalidInput, NotFound
 from baryon.domain.recovery import ResourceRef, locate
@@ -27,7 +29,6 @@ from baryon.operations.context import RequestContext
 from baryon.operations.unbuilt import proton_operation
 from baryon.service_models import proton
 from baryon.service_models.proton import (
-    DeploymentStatus,
     DeploymentTargetResourceType,
     ResourceDeploymentStatus,
 )
@@ -52,7 +53,7 @@ def notify_resource_deployment_status_change(
         deployment = (
             session.get(Deployment, deployment_id, with_for_update=True) if deployment_id else None
         )
-        if deployment is None or deployment.status != DeploymentStatus.IN_PROGRESS:
+        if deployment is None or not pull_requests.can_report(session, deployment):
             raise Conflict(
                 f"{located.label} has no deployment in progress to report on "
                 f"(status {located.resource.deployment_status})."
@@ -61,9 +62,18 @@ def notify_resource_deployment_status_change(
         if reported:
             merged = {**deployments.outputs_of(session, deployment.id), **reported}
             deployments.store_outputs(session, deployment.id, merged)
-        deployments.log_event(session, deployment.id, _log_line(request, reported), ctx.now)
-        # Every deployment is Baryon-run today, so a SUCCEEDED or FAILED report ends none;
-        # the pull-request flow ends its own here, with the outputs just merged.
+        handed_off = pull_requests.handed_off(session, deployment.id)
+        line = _log_line(request, reported, handed_off=handed_off)
+        deployments.log_event(session, deployment.id, line, ctx.now)
+        pull_requests.report(
+            session,
+            ctx.arns,
+            deployment,
+            request.get("status"),
+            request.get("statusMessage"),
+            ctx.now,
+        )
+    ctx.jobs_enqueued()  # an ended instance may release its service's pipeline
     return {}
 
 
@@ -97,15 +107,22 @@ def _reported_outputs(outputs: Sequence[proton.Output]) -> dict[str, str]:
 
 
 def _log_line(
-    request: proton.NotifyResourceDeploymentStatusChangeInput, reported: dict[str, str]
+    request: proton.NotifyResourceDeploymentStatusChangeInput,
+    reported: dict[str, str],
+    *,
+    handed_off: bool,
 ) -> str:
     status = request.get("status")
     said = [f"status {status}"] if status else []
     if reported:
         said.append(f"output(s) {', '.join(sorted(reported))}")
     message = request.get("statusMessage")
-    line = f"The program reported {' and '.join(said) or 'nothing'}"
+    who = "The provisioning pipeline" if handed_off else "The program"
+    line = f"{who} reported {' and '.join(said) or 'nothing'}"
     line += f": {message}" if message else "."
-    if status in (ResourceDeploymentStatus.SUCCEEDED, ResourceDeploymentStatus.FAILED):
+    if not handed_off and status in (
+        ResourceDeploymentStatus.SUCCEEDED,
+        ResourceDeploymentStatus.FAILED,
+    ):
         line += " The deployment ends when its commands have all run."
     return line

@@ -19,21 +19,18 @@ from baryon.operations.context import RequestContext
 from baryon.service_models import PROTON, service_model
 
 ACCOUNT_CONNECTIONS = "environment account connections"
-SELF_MANAGED = "self-managed provisioning (pull requests to a provisioning repository)"
 ENCRYPTION_KEYS = "customer-managed encryption keys"
 
+# provisioningRepository and pipelineProvisioningRepository (self-managed provisioning) are
+# built: they must name a registered repository (domain/repositories.require_registered).
 _ENVIRONMENT_MEMBERS = {
     "environmentAccountConnectionId": ACCOUNT_CONNECTIONS,
-    "provisioningRepository": SELF_MANAGED,
 }
 
 # operation -> member -> the feature it belongs to.
 UNBUILT_MEMBERS: dict[str, dict[str, str]] = {
     "CreateEnvironment": _ENVIRONMENT_MEMBERS,
     "UpdateEnvironment": _ENVIRONMENT_MEMBERS,
-    "UpdateAccountSettings": {
-        "pipelineProvisioningRepository": SELF_MANAGED,
-    },
     "CreateEnvironmentTemplate": {"encryptionKey": ENCRYPTION_KEYS},
     "CreateServiceTemplate": {"encryptionKey": ENCRYPTION_KEYS},
 }

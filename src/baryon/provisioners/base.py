@@ -28,6 +28,9 @@ class OutcomeStatus(StrEnum):
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
     IN_PROGRESS = "IN_PROGRESS"  # only from `Provisioner.status`
+    # Handed off (a pull request to a provisioning repository): the deployment stays
+    # IN_PROGRESS until someone else's pipeline reports, or the pull request is closed.
+    HANDED_OFF = "HANDED_OFF"
 
 
 class ResourceKind(StrEnum):
@@ -117,6 +120,23 @@ class ProvisionedResource:
 
 
 @dataclass(frozen=True)
+class HandOff:
+    """Where a handed-off deployment waits: the pull request (on plain git and Baryon's own
+    server, the pushed branch) that carries it, so that its merge or close can be watched."""
+
+    repository_provider: str
+    repository_name: str
+    base_branch: str
+    head_branch: str
+    head_sha: str
+    number: int | None  # None: a pushed branch, no pull request
+    url: str | None
+    deletion: bool  # the files are marked deleted (isResourceDeleted)
+    # Where it is and what Baryon waits for, for the deployment's log and status message.
+    waiting_for: str
+
+
+@dataclass(frozen=True)
 class Outcome:
     """How an operation ended, or (from `Provisioner.status`) where the resource stands.
 
@@ -133,6 +153,8 @@ class Outcome:
     # The engine's rollback failed too, so nothing deploys until `continue_rollback` brings
     # the resource back (CloudFormation: UPDATE_ROLLBACK_FAILED).
     rollback_failed: bool = False
+    # Set exactly when status is HANDED_OFF.
+    handoff: HandOff | None = None
 
 
 class DeploymentIO(Protocol):

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from baryon.cloud.clients import cloud_client
+from baryon.git.access import RepositoryAccess
 from baryon.provisioners.applied_sections import AppliedSections, AppliedSectionsFor
 from baryon.provisioners.base import (
     DeploymentIO,
@@ -15,6 +16,7 @@ from baryon.provisioners.base import (
     Provisioner,
     ProvisioningEngine,
     ResourceIdentity,
+    ResourceKind,
 )
 from baryon.provisioners.cloudformation import CloudFormationProvisioner
 from baryon.provisioners.codebuild import (
@@ -30,6 +32,11 @@ from baryon.provisioners.codebuild_aws import (
     ran_on_aws_codebuild,
 )
 from baryon.provisioners.program_credentials import ResourceKeys, sts_role_assumer
+from baryon.provisioners.pull_request import (
+    ProvisioningRepository,
+    PullRequestProvisioner,
+    PullRequestTarget,
+)
 from baryon.provisioners.terraform import (
     TerraformConfig,
     TerraformProvisioner,
@@ -74,6 +81,27 @@ def provisioner_for(
     if engine == ProvisioningEngine.CODEBUILD and parts is not None:
         return _codebuild_provisioner(settings, parts)
     return None
+
+
+def self_managed_repository(
+    kind: ResourceKind,
+    engine: ProvisioningEngine,
+    environment_repository: ProvisioningRepository | None,
+    pipeline_repository: ProvisioningRepository | None,
+) -> ProvisioningRepository | None:
+    """Where a resource is proposed by pull request instead of deployed (Proton's
+    self-managed provisioning), None when Baryon deploys it. An environment with a
+    provisioning repository sends itself, its service instances and its components there,
+    whatever their engine (one that is not Terraform then fails, as Proton refused it); a
+    pipeline goes to the account's pipeline repository when it is Terraform."""
+    if kind == ResourceKind.SERVICE_PIPELINE:
+        return pipeline_repository if engine == ProvisioningEngine.TERRAFORM else None
+    return environment_repository
+
+
+def pull_request_provisioner(access: RepositoryAccess, target: PullRequestTarget) -> Provisioner:
+    """The provisioner of a self-managed resource (self_managed_repository said where)."""
+    return PullRequestProvisioner(access, target)
 
 
 def _codebuild_provisioner(settings: Settings, parts: ProvisionerParts) -> Provisioner:

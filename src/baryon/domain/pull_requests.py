@@ -265,7 +265,11 @@ def withdrawn(
     if failure is None:
         row.state = PullRequestStatus.CLOSED
         row.closed_at = now
-        said = f"Closed the {_shown(row)}."
+        said = (
+            f"Closed the {_shown(row)}."
+            if row.url or row.number is not None
+            else f"Deleted the {_shown(row)}."
+        )
     else:
         row.state = PullRequestStatus.ENDED
         said = f"Could not close the {_shown(row)} ({failure}); close it by hand."

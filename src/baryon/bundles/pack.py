@@ -1,4 +1,4 @@
-"""Packs a bundle folder into a deterministic .tar.gz (used by `baryon template publish`).
+"""Packs a bundle folder into a deterministic .tar.gz (`baryon template publish`, template sync).
 
 Same folder content must give the same bytes, so the upload digest only changes when the
 bundle does: sorted names, zero timestamps and owners, fixed modes, no gzip timestamp.
@@ -23,6 +23,31 @@ def pack_directory(src: Path, limits: BundleLimits) -> bytes:
     files = read_tree(src, limits)
     if not files:
         raise BundleError(f"{src} holds no files to pack")
+    return pack_files(files, limits)
+
+
+def pack_files(files: dict[str, bytes], limits: BundleLimits) -> bytes:
+    """Tar.gz of `files` (relative path -> content; template sync reads them from a commit),
+    with the limits a folder's files get."""
+    if not files:
+        raise BundleError("the bundle holds no files to pack")
+    if len(files) > limits.max_files:
+        raise BundleError(f"the bundle has more than {limits.max_files} files")
+    total = 0
+    for relative in sorted(files):
+        size = len(files[relative])
+        if size > limits.max_file_bytes:
+            raise BundleError(
+                f"file is larger than {limits.max_file_bytes} bytes; "
+                f"the limit is {limits.max_file_bytes}",
+                file=relative,
+            )
+        total += size
+        if total > limits.max_total_bytes:
+            raise BundleError(
+                f"the bundle is larger than {limits.max_total_bytes} bytes in total",
+                file=relative,
+            )
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for relative in sorted(files):

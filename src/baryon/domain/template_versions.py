@@ -87,14 +87,7 @@ def create_version(
         compatible = check_compatible_environments(
             session, new.compatible_environment_templates or []
         )
-    count = (
-        session.scalar(select(func.count()).where(TemplateVersion.template_id == template.id)) or 0
-    )
-    if count >= max_versions:
-        raise QuotaExceeded(
-            f"The {kind.label} '{template_name}' already has {count} versions, "
-            f"the quota is {max_versions}."
-        )
+    check_version_quota(session, kind, template, max_versions)
     major, minor = _next_number(session, kind, template, new.major)
     version = TemplateVersion(
         template_id=template.id,
@@ -118,6 +111,19 @@ def create_version(
         ) from exc
     enqueue(session, JobKind.REGISTER_TEMPLATE_VERSION, {"version_id": version.id}, now)
     return template, version
+
+
+def check_version_quota(
+    session: Session, kind: TemplateKind, template: Template, max_versions: int
+) -> None:
+    count = (
+        session.scalar(select(func.count()).where(TemplateVersion.template_id == template.id)) or 0
+    )
+    if count >= max_versions:
+        raise QuotaExceeded(
+            f"The {kind.label} '{template.name}' already has {count} versions, "
+            f"the quota is {max_versions}."
+        )
 
 
 def _next_number(

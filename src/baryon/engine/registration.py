@@ -26,7 +26,7 @@ from baryon.render.iac import check_section
 from baryon.service_models.proton import TemplateVersionStatus
 from baryon.settings import Settings
 from baryon.store.jobs import JobKind
-from baryon.store.tables import Template, TemplateVersion
+from baryon.store.tables import TemplateVersion
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,11 @@ def run(context: JobContext, payload: dict[str, Any]) -> None:
         provisioning = template.provisioning
         source = dict(version.source)
         major, minor = version.major, version.minor
-        siblings = _sibling_schemas(session, template, version)
+        siblings = sibling_schemas(session, template.id, major, exclude=version.id)
     try:
         data = fetch_archive(runtime.settings, source["s3"]["bucket"], source["s3"]["key"])
-        bundle = _load(runtime.settings, data, kind, provisioning)
-        _check_templates(bundle)
-        _check_compatibility(bundle, siblings, major)
+        bundle = checked_bundle(runtime.settings, data, kind, provisioning)
+        check_compatibility(bundle, siblings, major)
     except RegistrationFailed as failure:
         _finish(context, version_id, TemplateVersionStatus.REGISTRATION_FAILED, str(failure))
         return
@@ -114,6 +113,16 @@ def fetch_archive(settings: Settings, bucket: str, key: str) -> bytes:
     return data
 
 
+def checked_bundle(
+    settings: Settings, data: bytes, kind: TemplateKind, provisioning: str | None
+) -> Bundle:
+    """The bundle checks of every registration (an upload's, a template sync's): it loads,
+    and its templates compile. Raises RegistrationFailed with the reason."""
+    bundle = _load(settings, data, kind, provisioning)
+    _check_templates(bundle)
+    return bundle
+
+
 def _load(settings: Settings, data: bytes, kind: TemplateKind, provisioning: str | None) -> Bundle:
     try:
         return load_template_bundle(
@@ -136,14 +145,16 @@ def _check_templates(bundle: Bundle) -> None:
             raise RegistrationFailed(f"{exc} (the template does not compile)") from exc
 
 
-def _sibling_schemas(session: Any, template: Template, version: TemplateVersion) -> dict[str, str]:
-    """Schemas of the other registered minor versions of the same major version."""
+def sibling_schemas(
+    session: Any, template_id: int, major: int, *, exclude: int | None = None
+) -> dict[str, str]:
+    """Schemas of the registered minor versions of a major version (but version ``exclude``)."""
     rows = session.execute(
         select(TemplateVersion.major, TemplateVersion.minor, TemplateVersion.schema_text)
         .where(
-            TemplateVersion.template_id == template.id,
-            TemplateVersion.major == version.major,
-            TemplateVersion.id != version.id,
+            TemplateVersion.template_id == template_id,
+            TemplateVersion.major == major,
+            TemplateVersion.id != (exclude if exclude is not None else -1),
             TemplateVersion.status.in_(
                 [TemplateVersionStatus.DRAFT, TemplateVersionStatus.PUBLISHED]
             ),
@@ -153,7 +164,7 @@ def _sibling_schemas(session: Any, template: Template, version: TemplateVersion)
     return {f"{major}.{minor}": text for major, minor, text in rows if text}
 
 
-def _check_compatibility(bundle: Bundle, siblings: dict[str, str], major: int) -> None:
+def check_compatibility(bundle: Bundle, siblings: dict[str, str], major: int) -> None:
     """A minor version must accept every spec its siblings accept (no new information)."""
     for number, schema_text in siblings.items():
         problems = minor_version_problems(parse_schema(schema_text), bundle.schema)

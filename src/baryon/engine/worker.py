@@ -18,7 +18,13 @@ import uuid
 from datetime import timedelta
 
 # deploy and registration are imported for the job kinds they register.
-from baryon.engine import deploy, registration, repository_changes  # noqa: F401
+from baryon.engine import (  # noqa: F401
+    deploy,
+    registration,
+    repository_changes,
+    service_sync,
+    template_sync,
+)
 from baryon.engine.handlers import JobContext, LeaseLost, TransientError, handler_for
 from baryon.engine.worker_runtime import WorkerRuntime
 from baryon.observability import context as log_context

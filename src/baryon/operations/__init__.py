@@ -19,6 +19,7 @@ from baryon.operations import (  # noqa: F401  (imported for their registrations
     service_sync,
     services,
     tags,
+    template_sync,
     template_versions,
     templates,
 )

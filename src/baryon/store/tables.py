@@ -591,6 +591,9 @@ class TemplateSyncConfigRow(Base):
     subdirectory: Mapped[str | None] = mapped_column(String(4096))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_modified_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The TEMPLATE_SYNC job syncing this template now: one at a time per template; a job whose
+    # lease lapsed loses the claim to the next (engine/template_sync.py).
+    sync_job_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class ServiceSyncConfigRow(Base):
@@ -616,7 +619,7 @@ class SyncAttemptRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sync_type: Mapped[str] = mapped_column(String(16))  # proton.SyncType
     scope: Mapped[str] = mapped_column(String(16))  # domain.git.SyncScope
-    # REPOSITORY: "<provider>/<owner>/<name>@<branch>"; TEMPLATE: "<type>/<template>";
+    # REPOSITORY: "<provider>/<owner>/<name>@<branch>"; TEMPLATE: "<type>/<template>/<major>";
     # INSTANCE: "<service>/<instance>".
     target: Mapped[str] = mapped_column(String(512))
     # proton.ResourceSyncStatus (resources) or proton.RepositorySyncStatus (repositories).

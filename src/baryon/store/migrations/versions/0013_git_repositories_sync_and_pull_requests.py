@@ -69,6 +69,7 @@ def upgrade() -> None:
         sa.Column("subdirectory", sa.String(length=4096), nullable=True),
         sa.Column("created_at", _WHEN, nullable=False),
         sa.Column("last_modified_at", _WHEN, nullable=False),
+        sa.Column("sync_job_id", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_template_sync_configs")),
         sa.UniqueConstraint("template_type", "template_name", name="uq_template_sync_configs"),
     )

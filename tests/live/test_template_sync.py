@@ -326,7 +326,7 @@ def test_an_invalid_bundle_fails_the_sync_with_its_reason_and_keeps_earlier_vers
     assert versions["1.0"]["status"] == "DRAFT"
     assert versions["1.1"]["status"] == "REGISTRATION_FAILED"
     # The same bundle uploaded by hand fails with the same words.
-    files = {**env_bundle(), "schema/schema.yaml": broken_schema}
+    files: dict[str, str | bytes] = {**env_bundle(), "schema/schema.yaml": broken_schema}
     uploaded = registry.register("environment", name, tar_gz(files), majorVersion="1")
     assert uploaded["status"] == "REGISTRATION_FAILED"
     assert versions["1.1"]["statusMessage"] == uploaded["statusMessage"]

@@ -12,7 +12,13 @@ from sqlalchemy import func, select
 
 from baryon.domain import sync_attempts
 from baryon.domain.git import PullRequestStatus, SyncScope
-from baryon.operations import connections, in_process, repositories, service_sync
+from baryon.operations import (
+    connections,
+    in_process,
+    repositories,
+    service_sync,
+    template_sync,
+)
 from baryon.runtime import Runtime
 from baryon.service_models import proton
 from baryon.store.tables import Deployment, PullRequestRow, Repository, SyncBlockerRow
@@ -394,3 +400,88 @@ def test_a_service_without_sync_says_so(signed_in: Portal) -> None:
     )
     page = signed_in.client.get("/portal/services/shop").text
     assert "This service is not synced from a repository." in page
+
+
+# --- a synced template, and what syncs from a repository ---------------------------------------
+
+
+def _synced_template(portal: Portal) -> None:
+    """Environment template network synced from acme/templates, branch main, folder infra."""
+    runtime = portal.runtime
+    repositories.create_repository(
+        in_process.context(runtime, "test", "CreateRepository"),
+        {
+            "name": "acme/templates",
+            "provider": "GITHUB",
+            "connectionArn": _git_connection(runtime, "templates-forge"),
+        },  # type: ignore[typeddict-item]
+    )
+    template_sync.create_template_sync_config(
+        in_process.context(runtime, "test", "CreateTemplateSyncConfig"),
+        {
+            "templateName": "network",
+            "templateType": "ENVIRONMENT",  # type: ignore[typeddict-item]
+            "repositoryProvider": "GITHUB",  # type: ignore[typeddict-item]
+            "repositoryName": "acme/templates",
+            "branch": "main",
+            "subdirectory": "infra",
+        },
+    )
+
+
+def test_a_synced_template_shows_its_config_and_each_majors_sync(signed_in: Portal) -> None:
+    _synced_template(signed_in)
+    url = "/portal/templates/environment/network"
+    assert 'id="sync-major-1"' not in signed_in.client.get(url).text  # not synced yet
+    start = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
+    revision = sync_attempts.Revision(
+        "GITHUB", "acme/templates", "main", "c" * 40, "infra/network/v1"
+    )
+    with signed_in.runtime.db.session(write=True) as session:
+        for minute, status in enumerate(
+            [proton.ResourceSyncStatus.SUCCEEDED, proton.ResourceSyncStatus.FAILED]
+        ):
+            now = start + timedelta(minutes=minute)
+            row = sync_attempts.start(
+                session,
+                proton.SyncType.TEMPLATE_SYNC,
+                SyncScope.TEMPLATE,
+                "ENVIRONMENT/network/1",
+                now,
+                desired=revision,
+            )
+            sync_attempts.add_event(
+                row, f"Attempt {minute}: bad <schema>", "CHECK", now, status=status
+            )
+    page = signed_in.client.get(url).text
+    config = page.split('id="template-sync-config"', 1)[1].split("</dl>", 1)[0]
+    assert 'href="/portal/repositories/github/acme/templates">acme/templates</a>' in config
+    assert "infra/network/v&lt;major&gt;/" in config
+    major = page.split('id="sync-major-1"', 1)[1].split("</section>", 1)[0]
+    assert '<span class="status status-bad">failed</span>' in major
+    assert "2026-03-03 08:00:00 UTC" in major  # the latest successful one
+    assert "Attempt 1: bad &lt;schema&gt;" in major and "Attempt 0" not in major
+    assert f'title="{"c" * 40}"' in major and "infra/network/v1" in major
+
+
+def test_a_repository_page_lists_what_syncs_from_it(signed_in: Portal) -> None:
+    _synced_template(signed_in)
+    _synced_service(signed_in)  # from acme/specs: not this repository
+    template_sync.create_template_sync_config(
+        in_process.context(signed_in.runtime, "test", "CreateTemplateSyncConfig"),
+        {
+            "templateName": "webapp",
+            "templateType": "SERVICE",  # type: ignore[typeddict-item]
+            "repositoryProvider": "GITHUB",  # type: ignore[typeddict-item]
+            "repositoryName": "acme/specs",
+            "branch": "release",
+        },
+    )
+    templates = signed_in.client.get("/portal/repositories/github/acme/templates").text
+    table = templates.split('id="sync-definitions"', 1)[1].split("</table>", 1)[0]
+    assert table.count("<tr>") == 2  # the header and network
+    assert '<th scope="row">network</th>' in table and "infra</code>" in table
+    specs = signed_in.client.get("/portal/repositories/github/acme/specs").text
+    table = specs.split('id="sync-definitions"', 1)[1].split("</table>", 1)[0]
+    assert "<td>service sync</td>" in table and "proton-ops.yaml" in table
+    assert "<td>template sync</td>" in table and "<code>release</code>" in table

@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from baryon.operations import catalog
 from baryon.operations.catalog import TemplateKind
-from baryon.web import forms, members
+from baryon.web import forms, members, sync_panels
 from baryon.web.http import NotFound, Visit
 
 _ROLE_WORDS = {
@@ -34,7 +34,11 @@ def index(visit: Visit) -> Response:
 def template_page(visit: Visit) -> Response:
     kind = template_kind(visit)
     found = catalog.template_versions(visit.context("template_versions"), kind, visit.param("name"))
-    return visit.page("template.html", template=found.template, kind=kind, rows=found.rows)
+    majors = [row.version.major for row in found.rows]
+    sync = sync_panels.template_sync_panel(visit, kind, found.template.name, majors)
+    return visit.page(
+        "template.html", template=found.template, kind=kind, rows=found.rows, sync=sync
+    )
 
 
 def version_page(visit: Visit) -> Response:

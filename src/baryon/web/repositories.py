@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from starlette.responses import Response
 
-from baryon.operations import connections, repositories, repository_views
+from baryon.operations import connections, repositories, repository_views, template_sync
 from baryon.operations.errors import Conflict, DomainError, NotFound
 from baryon.service_models import baryon, proton
 from baryon.web import members, urls
@@ -233,4 +233,22 @@ def sync_definitions(
     visit: Visit, provider: proton.RepositoryProvider, name: str
 ) -> list[tuple[proton.SyncType, proton.RepositorySyncDefinition]]:
     """What syncs from the repository (ListRepositorySyncDefinitions, both sync types)."""
-    return []  # PENDING: H3's operations/template_sync.py
+    found: list[tuple[proton.SyncType, proton.RepositorySyncDefinition]] = []
+    ctx = visit.context("ListRepositorySyncDefinitions")
+    for sync_type in proton.SyncType:
+
+        def read(
+            token: str | None, sync_type: proton.SyncType = sync_type
+        ) -> tuple[list[proton.RepositorySyncDefinition], str | None]:
+            request: proton.ListRepositorySyncDefinitionsInput = {
+                "repositoryProvider": provider,
+                "repositoryName": name,
+                "syncType": sync_type,
+            }
+            if token:
+                request["nextToken"] = token
+            answer = template_sync.list_repository_sync_definitions(ctx, request)
+            return answer["syncDefinitions"], answer.get("nextToken")
+
+        found += [(sync_type, definition) for definition in all_pages(read)]
+    return found

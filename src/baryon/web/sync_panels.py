@@ -1,6 +1,6 @@
 """What git sync shows on other pages: a service's sync configuration, its instances' sync
 status and its sync blockers (with the page that resolves one), and a template's sync
-configuration and status.
+configuration and the status of each of its major versions.
 
 Each panel is read through the API's own operations (GetServiceSyncConfig,
 GetServiceInstanceSyncStatus, GetServiceSyncBlockerSummary, UpdateServiceSyncBlocker, ...),
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from starlette.responses import Response
 
-from baryon.operations import service_overview, service_sync
+from baryon.operations import service_overview, service_sync, template_sync
+from baryon.operations.catalog import TemplateKind
 from baryon.operations.errors import DomainError, NotFound
 from baryon.service_models import proton
 from baryon.web import members, urls
@@ -90,6 +91,49 @@ def blockers_of(visit: Visit, service_name: str, instance_names: Sequence[str]) 
         if summary is not None:
             found += [Blocker(b, instance_name) for b in summary.get("latestBlockers") or []]
     return found
+
+
+# --- a template -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MajorSync:
+    major: int
+    status: proton.GetTemplateSyncStatusOutput  # empty: this major was never synced
+
+
+@dataclass(frozen=True)
+class TemplateSync:
+    config: proton.TemplateSyncConfig | None
+    majors: list[MajorSync]  # newest major first, only those the sync has touched
+
+    @property
+    def shown(self) -> bool:
+        return self.config is not None or bool(self.majors)
+
+
+def template_sync_panel(
+    visit: Visit, kind: TemplateKind, name: str, majors: Sequence[int]
+) -> TemplateSync:
+    """GetTemplateSyncConfig, and GetTemplateSyncStatus of each major version the template has
+    (a synced template's first sync, before any version exists, is its major version 1)."""
+    template_type = proton.TemplateType(kind.value)
+    try:
+        config = template_sync.get_template_sync_config(
+            visit.context("GetTemplateSyncConfig"),
+            {"templateName": name, "templateType": template_type},
+        ).get("templateSyncConfig")
+    except NotFound:
+        config = None
+    found = []
+    for major in sorted(set(majors) or {1}, reverse=True):
+        status = template_sync.get_template_sync_status(
+            visit.context("GetTemplateSyncStatus"),
+            {"templateName": name, "templateType": template_type, "templateVersion": str(major)},
+        )
+        if status.get("latestSync"):
+            found.append(MajorSync(major, status))
+    return TemplateSync(config, found)
 
 
 # --- resolving a blocker ----------------------------------------------------------------------

@@ -241,6 +241,11 @@ def test_a_self_managed_deployment_shows_its_pull_request_and_what_baryon_waits_
         "Baryon waits for the provisioning pipeline to report with "
         "notify-resource-deployment-status-change." in live
     )
+    with signed_in.runtime.db.session(write=True) as session:
+        deployment = session.get(Deployment, deployment_id)
+        assert deployment is not None
+        deployment.status = "CANCELLING"  # the watcher closes the pull request: no wait
+    assert 'id="waiting-for"' not in signed_in.client.get(page_url).text
     _set_state(signed_in, PullRequestStatus.CLOSED, closed_at=datetime.now(UTC))
     closed = signed_in.client.get(page_url).text
     assert '<span class="status status-bad">closed</span>' in closed

@@ -1,15 +1,19 @@
 """The portal's git pages in a real browser (Debian's Chromium through Playwright) against a
 real ``baryon up``: registering a repository on Baryon's own git server with the keyboard,
-a mistake first, then pushing to the clone URL the page shows with the git CLI."""
+a mistake first, pushing a template bundle to the clone URL the page shows with the git CLI,
+and watching the template sync that push starts on the repository's and the template's
+pages."""
 
 from __future__ import annotations
 
 import contextlib
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from tests.support.bundles import env_bundle
 from tests.support.processes import BaryonProcess
 from tests.web.test_portal_browser import PASSWORD, USER, page, server, shot  # noqa: F401
 
@@ -26,6 +30,15 @@ def _git(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         timeout=60,
         env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
     )
+
+
+def _reload_until(tab: Any, url: str, status: Any, text: str = "succeeded") -> None:
+    deadline = time.monotonic() + 30
+    tab.goto(url)
+    while status.count() == 0 or status.inner_text() != text:
+        assert time.monotonic() < deadline, f"{url} did not show {text}"
+        time.sleep(0.3)
+        tab.reload()
 
 
 def test_a_repository_is_registered_and_pushed_to(
@@ -62,12 +75,23 @@ def test_a_repository_is_registered_and_pushed_to(
     assert clone_url == server.endpoint + "/git/acme/infra.git"
     shot(page, "git-02-repository")
 
-    # The address the page shows is the one git pushes to, as a portal user.
+    # The address the page shows is the one git pushes to, as a portal user: a template
+    # bundle in netsync/v1/, which the template sync configured below registers.
+    proton = server.client("proton")
+    proton.create_environment_template(name="netsync")
+    proton.create_template_sync_config(
+        templateName="netsync",
+        templateType="ENVIRONMENT",
+        repositoryProvider="GITHUB",
+        repositoryName="acme/infra",
+        branch="main",
+    )
     work = tmp_path / "work"
-    work.mkdir()
+    for path, text in env_bundle().items():
+        (work / "netsync" / "v1" / path).parent.mkdir(parents=True, exist_ok=True)
+        (work / "netsync" / "v1" / path).write_text(text)
     assert _git("init", "-q", "-b", "main", cwd=work).returncode == 0
-    (work / "README.md").write_text("infrastructure\n")
-    assert _git("add", "README.md", cwd=work).returncode == 0
+    assert _git("add", ".", cwd=work).returncode == 0
     assert _git("commit", "-q", "-m", "first", cwd=work).returncode == 0
     parts = urlsplit(clone_url)
     authed = f"{parts.scheme}://{quote(USER)}:{quote(PASSWORD)}@{parts.netloc}{parts.path}"
@@ -75,3 +99,21 @@ def test_a_repository_is_registered_and_pushed_to(
     assert pushed.returncode == 0, pushed.stderr
     listed = _git("ls-remote", authed, cwd=work)
     assert "refs/heads/main" in listed.stdout, listed.stderr
+
+    deadline = time.monotonic() + 60
+    while not proton.list_environment_template_versions(templateName="netsync")["templateVersions"]:
+        assert time.monotonic() < deadline, "the push was not synced within a minute"
+        time.sleep(0.3)
+
+    # These pages do not refresh themselves: reload until the sync's attempts have ended.
+    attempt = page.locator(".sync-attempt").first
+    _reload_until(page, portal + "repositories/github/acme/infra", attempt.locator(".status"))
+    expect(page.locator("#sync-definitions")).to_contain_text("netsync")
+    expect(attempt).to_contain_text("Template sync of branch main")
+    expect(attempt.locator("ol.log")).not_to_be_empty()
+    shot(page, "git-03-repository-synced")
+    synced = page.locator("#sync-major-1")
+    _reload_until(page, portal + "templates/environment/netsync", synced.locator(".status").first)
+    expect(synced.locator("ol.log")).to_be_visible()  # the latest sync's events, open
+    expect(page.locator("table").first).to_contain_text("1.0")  # the version it registered
+    shot(page, "git-04-template-synced")

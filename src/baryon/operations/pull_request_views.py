@@ -11,10 +11,14 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from baryon.domain.deployments import ACTIVE
 from baryon.domain.git import PullRequestStatus
 from baryon.operations.context import RequestContext
+from baryon.service_models.proton import DeploymentStatus
 from baryon.store.tables import Deployment, PullRequestRow
+
+# A deployment in these waits on its pull request; one being cancelled waits for nobody (the
+# watcher closes what is open).
+_WAITING = frozenset({DeploymentStatus.IN_PROGRESS, DeploymentStatus.DELETE_IN_PROGRESS})
 
 # What the deployment waits for while the pull request is in each state (and the deployment
 # is still running); the words follow Proton's own documentation of self-managed provisioning.
@@ -76,7 +80,7 @@ def pull_request_of_deployment(ctx: RequestContext, deployment_id: str) -> PullR
         if row is None:
             return None
         status = session.scalar(select(Deployment.status).where(Deployment.id == deployment_id))
-        return _view(row, running=status in ACTIVE)
+        return _view(row, running=status in _WAITING)
 
 
 def _view(row: PullRequestRow, *, running: bool) -> PullRequestView:

@@ -33,7 +33,7 @@ from baryon.bundles.errors import BundleError
 from baryon.bundles.yaml_source import YamlDocument, load_yaml
 from baryon.domain import repositories, sync_attempts
 from baryon.domain.errors import Conflict, InvalidInput, NotFound
-from baryon.domain.git import SyncScope
+from baryon.domain.git import SyncScope, start_polling
 from baryon.domain.specs import InstanceSpec
 from baryon.service_models import proton
 from baryon.service_models.proton import (
@@ -330,8 +330,10 @@ def _checked(
 
 
 def request_sync(session: Session, service_name: str, now: datetime) -> None:
-    """One SERVICE_SYNC job for the service (a waiting one covers this request too)."""
+    """One SERVICE_SYNC job for the service (a waiting one covers this request too), and the
+    poll that notices pushes where no webhook arrives."""
     jobs.enqueue_once(session, JobKind.SERVICE_SYNC, {"service_name": service_name}, now)
+    start_polling(session, now)
 
 
 def wire_config(row: ServiceSyncConfigRow) -> proton.ServiceSyncConfig:

@@ -919,3 +919,59 @@ def test_a_pull_request_never_merged_or_never_reported_times_out(
     assert unreported["deploymentStatus"] == "FAILED"
     message = unreported["deploymentStatusMessage"]
     assert "was merged, but no notify-resource-deployment-status-change" in message
+
+
+# --- on Baryon's own git server --------------------------------------------------------------
+
+
+def test_on_baryons_own_git_server_the_pushed_branch_is_merged_with_a_git_push(
+    server: BaryonProcess, proton: Any, registered: None, tmp_path: Path
+) -> None:
+    connections = server.client("baryon").list_connections()["connections"]
+    hosted = next(c for c in connections if c["provider"] == "BARYON")
+    proton.create_repository(name="acme/hosted", provider="GITHUB", connectionArn=hosted["arn"])
+    key, secret = server.exports["AWS_ACCESS_KEY_ID"], server.exports["AWS_SECRET_ACCESS_KEY"]
+    address = server.endpoint.replace("://", f"://{key}:{secret}@", 1) + "/git/acme/hosted.git"
+    work = tmp_path / "hosted"
+    git(tmp_path, "init", "-q", "-b", "main", str(work))
+    (work / "README.md").write_text("hosted infrastructure\n")
+    git(work, "add", "README.md")
+    git(work, "commit", "-q", "-m", "start")
+    git(work, "push", "-q", address, "main")
+
+    deployment_id = proton.create_environment(
+        name="pr-hosted",
+        templateName="pr-env",
+        templateMajorVersion="1",
+        spec=env_spec(size="small"),
+        provisioningRepository={"provider": "GITHUB", "name": "acme/hosted", "branch": "main"},
+    )["environment"]["lastAttemptedDeploymentId"]
+    branch = branch_of("environment", deployment_id)
+    wait_for(
+        lambda: f"refs/heads/{branch}" in git(work, "ls-remote", address).stdout,
+        "the branch on Baryon's git server",
+    )
+    git(work, "fetch", "-q", address, f"{branch}:{branch}")
+    git(work, "merge", "-q", "--no-ff", "-m", f"Merge {branch}", branch)
+    git(work, "push", "-q", address, "main")
+    wait_for(
+        lambda: (
+            "was merged"
+            in (
+                proton.get_environment(name="pr-hosted")["environment"].get(
+                    "deploymentStatusMessage"
+                )
+                or ""
+            )
+        ),
+        "the pushed merge to be noticed",
+    )
+    reported = ci(work / "pr-hosted")
+    done = notify(server, f"{ARN}:environment/pr-hosted", deployment_id, reported)
+    assert done.returncode == 0, done.stderr
+    ended = settled(lambda: proton.get_environment(name="pr-hosted"), "environment")
+    assert ended["deploymentStatus"] == "SUCCEEDED", ended
+    assert outputs(proton.list_environment_outputs(environmentName="pr-hosted")["outputs"]) == {
+        "Network": "pr-hosted:10.0.0.0/16",
+        "Size": "small",
+    }

@@ -267,6 +267,19 @@ def test_the_proton_ops_file_creates_both_instances(server: BaryonProcess, synce
             "DEPLOYMENT_SUCCEEDED",
         ]
     assert synced.blockers() == [] and synced.blockers("one") == []
+    where = {"repositoryName": REPOSITORY, "repositoryProvider": "GITHUB"}
+    repository = synced.proton.get_repository_sync_status(
+        branch="main", syncType="SERVICE_SYNC", **where
+    )["latestSync"]
+    assert repository["status"] == "SUCCEEDED"
+    assert f"{OPS} at commit" in repository["events"][0]["event"]
+    definitions = synced.proton.list_repository_sync_definitions(syncType="SERVICE_SYNC", **where)[
+        "syncDefinitions"
+    ]
+    assert sorted((d["target"], d["directory"]) for d in definitions) == sorted(
+        [(SERVICE, OPS), ("one", SPEC), ("two", SPEC)]
+    )
+    assert {(d["parent"], d["branch"]) for d in definitions} == {(SERVICE, "main")}
 
 
 def test_a_push_changing_one_instance_updates_only_that_one(synced: Synced) -> None:

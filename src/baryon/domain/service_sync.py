@@ -26,7 +26,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from baryon.bundles.errors import BundleError
@@ -389,21 +389,24 @@ def sync_definitions(
 def _latest_instance_revisions(
     session: Session, service_name: str
 ) -> list[tuple[str, dict[str, Any]]]:
+    """Each instance's latest attempt's target revision (one row per instance is read, however
+    long the history)."""
     prefix = instance_target(service_name, "")
-    rows = session.execute(
-        select(SyncAttemptRow.target, SyncAttemptRow.target_revision)
+    newest = (
+        select(func.max(SyncAttemptRow.id))
         .where(
             SyncAttemptRow.sync_type == SyncType.SERVICE_SYNC,
             SyncAttemptRow.scope == SyncScope.INSTANCE,
             SyncAttemptRow.target.startswith(prefix, autoescape=True),
         )
-        .order_by(SyncAttemptRow.id)
+        .group_by(SyncAttemptRow.target)
     )
-    latest: dict[str, dict[str, Any]] = {}
-    for target, revision in rows:
-        if revision:
-            latest[target[len(prefix) :]] = revision
-    return sorted(latest.items())
+    rows = session.execute(
+        select(SyncAttemptRow.target, SyncAttemptRow.target_revision).where(
+            SyncAttemptRow.id.in_(newest)
+        )
+    )
+    return sorted((target[len(prefix) :], revision) for target, revision in rows if revision)
 
 
 # --- blockers ----------------------------------------------------------------------------------

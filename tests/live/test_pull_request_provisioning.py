@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from botocore.exceptions import ClientError
@@ -931,7 +932,8 @@ def test_on_baryons_own_git_server_the_pushed_branch_is_merged_with_a_git_push(
     hosted = next(c for c in connections if c["provider"] == "BARYON")
     proton.create_repository(name="acme/hosted", provider="GITHUB", connectionArn=hosted["arn"])
     key, secret = server.exports["AWS_ACCESS_KEY_ID"], server.exports["AWS_SECRET_ACCESS_KEY"]
-    address = server.endpoint.replace("://", f"://{key}:{secret}@", 1) + "/git/acme/hosted.git"
+    credentials = f"{quote(key, safe='')}:{quote(secret, safe='')}"
+    address = server.endpoint.replace("://", f"://{credentials}@", 1) + "/git/acme/hosted.git"
     work = tmp_path / "hosted"
     git(tmp_path, "init", "-q", "-b", "main", str(work))
     (work / "README.md").write_text("hosted infrastructure\n")

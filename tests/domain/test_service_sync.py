@@ -593,6 +593,8 @@ def test_config_operations_check_the_service_the_repository_and_the_path(
     delete = sync_operations.delete_service_sync_config
     assert _call(runtime, delete, "DeleteServiceSyncConfig", {"serviceName": "web"}) == changed
     assert _call(runtime, get, "GetServiceSyncConfig", {"serviceName": "web"}) == {}
+    with pytest.raises(NotFound, match="The service 'nope' was not found"):
+        _call(runtime, get, "GetServiceSyncConfig", {"serviceName": "nope"})
     with pytest.raises(NotFound):
         _call(runtime, delete, "DeleteServiceSyncConfig", {"serviceName": "web"})
 

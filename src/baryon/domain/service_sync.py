@@ -247,6 +247,19 @@ def find_config(
     return session.scalar(stmt.with_for_update() if lock else stmt)
 
 
+def config_of_service(session: Session, service_name: str) -> ServiceSyncConfigRow | None:
+    """GetServiceSyncConfig: the config, or None for a service that has none; a service that
+    does not exist (and has no config left) is NotFound."""
+    row = find_config(session, service_name)
+    if row is None and not _service_exists(session, service_name):
+        raise NotFound(f"The service '{service_name}' was not found.")
+    return row
+
+
+def _service_exists(session: Session, service_name: str) -> bool:
+    return session.scalar(select(Service.id).where(Service.name == service_name)) is not None
+
+
 def get_config(session: Session, service_name: str, *, lock: bool = False) -> ServiceSyncConfigRow:
     row = find_config(session, service_name, lock=lock)
     if row is None:
@@ -271,7 +284,7 @@ def create_config(
     now: datetime,
 ) -> ServiceSyncConfigRow:
     """A new config; its first sync is enqueued in the same transaction."""
-    if session.scalar(select(Service.id).where(Service.name == service_name)) is None:
+    if not _service_exists(session, service_name):
         raise InvalidInput(
             f"serviceName: the service '{service_name}' does not exist.", field=("serviceName",)
         )
@@ -533,7 +546,7 @@ def latest_blockers(
 ) -> list[SyncBlockerRow]:
     """GetServiceSyncBlockerSummary: the active blockers on the instance, or, without one, on
     the whole service (Proton's model: two calls for the two scopes)."""
-    if session.scalar(select(Service.id).where(Service.name == service_name)) is None:
+    if not _service_exists(session, service_name):
         raise NotFound(f"The service '{service_name}' was not found.")
     scope = (
         SyncBlockerRow.service_instance_name.is_(None)
@@ -619,7 +632,7 @@ def instance_sync_status(
 ) -> proton.GetServiceInstanceSyncStatusOutput:
     """GetServiceInstanceSyncStatus. An instance the sync failed to create has no row yet but
     has attempts, and its status is what explains why."""
-    if session.scalar(select(Service.id).where(Service.name == service_name)) is None:
+    if not _service_exists(session, service_name):
         raise NotFound(f"The service '{service_name}' was not found.")
     latest = latest_instance_attempt(session, service_name, instance_name)
     if latest is None:

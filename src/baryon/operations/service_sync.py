@@ -44,7 +44,7 @@ def get_service_sync_config(
 ) -> proton.GetServiceSyncConfigOutput:
     # The output's member is optional: a service without a config answers an empty result.
     with ctx.db.session() as session:
-        row = service_sync.find_config(session, request["serviceName"])
+        row = service_sync.config_of_service(session, request["serviceName"])
         return {} if row is None else {"serviceSyncConfig": service_sync.wire_config(row)}
 
 

@@ -13,15 +13,24 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from baryon.api.request_body import BodyLimits, BodyRefused, buffered_body
-from baryon.domain.errors import InvalidInput, NotFound
-from baryon.git.webhooks import MAX_WEBHOOK_BYTES
 from baryon.operations.connections import WEBHOOK_PATH
-from baryon.operations.repository_events import webhook_received
+from baryon.operations.repository_events import (
+    MAX_WEBHOOK_BODY_BYTES,
+    WebhookVerdict,
+    webhook_received,
+)
 from baryon.runtime import Runtime
+
+# A delivery that is not proven to come from the forge is a 401 and changes nothing.
+_STATUS = {
+    WebhookVerdict.ACCEPTED: 202,
+    WebhookVerdict.REFUSED: 401,
+    WebhookVerdict.UNKNOWN_CONNECTION: 404,
+}
 
 
 def git_webhook_routes(runtime: Runtime) -> list[Route]:
-    limits = BodyLimits.from_settings(runtime.settings, MAX_WEBHOOK_BYTES)
+    limits = BodyLimits.from_settings(runtime.settings, MAX_WEBHOOK_BODY_BYTES)
 
     async def deliver(request: Request) -> Response:
         name = request.path_params["connection"]
@@ -32,11 +41,6 @@ def git_webhook_routes(runtime: Runtime) -> list[Route]:
                 )
         except BodyRefused as exc:
             return JSONResponse({"message": str(exc)}, status_code=413)
-        except NotFound as exc:
-            return JSONResponse({"message": exc.message}, status_code=404)
-        except InvalidInput as exc:
-            # A delivery that is not proven to come from the forge changes nothing.
-            return JSONResponse({"message": exc.message}, status_code=401)
-        return JSONResponse({"message": answer.message}, status_code=202)
+        return JSONResponse({"message": answer.message}, status_code=_STATUS[answer.verdict])
 
     return [Route(f"{WEBHOOK_PATH}{{connection}}", deliver, methods=["POST"])]

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from sqlalchemy import select
 
-from baryon.domain.errors import InvalidInput, NotFound
 from baryon.domain.git import PullRequestStatus, branch_changed
 from baryon.git.hosting import RefUpdate
 from baryon.git.webhooks import (
+    MAX_WEBHOOK_BYTES,
     PullRequestEvent,
     PushEvent,
     WebhookEvent,
@@ -42,12 +43,22 @@ _PARSERS = {
 }
 
 
+class WebhookVerdict(StrEnum):
+    ACCEPTED = "ACCEPTED"  # acted on, or read and deliberately ignored
+    REFUSED = "REFUSED"  # not proven to come from the forge: nothing changed
+    UNKNOWN_CONNECTION = "UNKNOWN_CONNECTION"
+
+
 @dataclass(frozen=True)
 class WebhookAnswer:
     """What the route answers the forge (it shows the text in its delivery log)."""
 
-    accepted: bool
+    verdict: WebhookVerdict
     message: str
+
+
+# The most a delivery may carry (the route reads no more).
+MAX_WEBHOOK_BODY_BYTES = MAX_WEBHOOK_BYTES
 
 
 def hosted_push(runtime: Runtime, name: str, updates: Sequence[RefUpdate]) -> None:
@@ -74,27 +85,32 @@ def hosted_push(runtime: Runtime, name: str, updates: Sequence[RefUpdate]) -> No
 def webhook_received(
     runtime: Runtime, connection_name: str, headers: Mapping[str, str], body: bytes
 ) -> WebhookAnswer:
-    """Raises NotFound for an unknown connection, InvalidInput for one without a webhook
-    secret or a delivery whose signature does not check out (nothing is enqueued then)."""
+    """A delivery that is not proven (no webhook secret on the connection, a signature that
+    does not check out) is REFUSED and enqueues nothing."""
     with runtime.db.session() as session:
         connection = session.scalar(select(Connection).where(Connection.name == connection_name))
         if connection is None:
-            raise NotFound(f"No connection is named '{connection_name}'.")
+            return WebhookAnswer(
+                WebhookVerdict.UNKNOWN_CONNECTION, f"No connection is named '{connection_name}'."
+            )
         provider = ConnectionProvider(connection.provider)
         secret = secrets_of_row(runtime, connection).webhook_secret
         arn = connection.arn
     parse = _PARSERS.get(provider)
     if parse is None or not secret:
-        raise InvalidInput(
+        return WebhookAnswer(
+            WebhookVerdict.REFUSED,
             f"The connection '{connection_name}' takes no webhooks: create it with a "
-            "webhookSecret on a forge provider."
+            "webhookSecret on a forge provider.",
         )
     try:
         event = parse(headers, body, secret)
     except WebhookRefused as exc:
-        raise InvalidInput(f"Webhook refused: {exc.reason}") from exc
+        return WebhookAnswer(WebhookVerdict.REFUSED, f"Webhook refused: {exc.reason}")
     if event is None:
-        return WebhookAnswer(True, "Ignored: Baryon acts on pushes and pull requests only.")
+        return WebhookAnswer(
+            WebhookVerdict.ACCEPTED, "Ignored: Baryon acts on pushes and pull requests only."
+        )
     return _act(runtime, arn, event)
 
 
@@ -108,7 +124,9 @@ def _act(runtime: Runtime, connection_arn: str, event: WebhookEvent) -> WebhookA
             )
         ).all()
         if not registered:
-            return WebhookAnswer(True, f"Ignored: '{event.repository}' is not registered.")
+            return WebhookAnswer(
+                WebhookVerdict.ACCEPTED, f"Ignored: '{event.repository}' is not registered."
+            )
         for provider, name in registered:
             if isinstance(event, PushEvent):
                 branch_changed(session, provider, name, event.branch, event.after, now)
@@ -126,4 +144,4 @@ def _act(runtime: Runtime, connection_arn: str, event: WebhookEvent) -> WebhookA
                     session, JobKind.PULL_REQUEST, {"deployment_id": deployment_id}, now
                 )
     runtime.job_wakeup.set()
-    return WebhookAnswer(True, "Accepted.")
+    return WebhookAnswer(WebhookVerdict.ACCEPTED, "Accepted.")

@@ -17,6 +17,7 @@ from starlette.routing import Mount, Route
 
 import baryon.operations  # noqa: F401  (registers every operation handler)
 from baryon.api.front_door import FrontDoor
+from baryon.api.git_webhooks import git_webhook_routes
 from baryon.api.terraform_state_backend import terraform_state_routes
 from baryon.auth.access_keys import read_secret
 from baryon.auth.scoped_keys import CallerKeys
@@ -65,6 +66,8 @@ def create_app(runtime: Runtime) -> Starlette:
                 TerraformStates(runtime.db, runtime.box),
                 CallerKeys(runtime.db, runtime.box).scoped_resource,
             ),
+            # Forges' webhooks (ahead of the API's catch-all POST, like the state backend).
+            *git_webhook_routes(runtime),
             # Baryon's own git server, embedded mode only (ahead of the catch-all POST).
             *_git_hosting(runtime),
             Route("/{path:path}", front_door.handle, methods=["POST"]),

@@ -13,6 +13,7 @@ from baryon.domain.errors import InvalidInput
 from baryon.domain.git import ConnectionSecrets
 from baryon.git.access import RepositoryAccess
 from baryon.git.credentials import GitCredentials
+from baryon.git.forges import forge_client
 from baryon.git.forges.base import Forge
 from baryon.git.hosting import HostedRepositories
 from baryon.git.limits import GitLimits
@@ -77,7 +78,9 @@ class GitAccess:
         else:
             forge = forge_for(kind, base_url, secrets)
             url = forge.clone_url(name)
-            credentials = forge.git_credentials()
+            # Per use: a GitHub App's token belongs to the repository's installation and
+            # expires within the hour; a RepositoryAccess lives for one job.
+            credentials = forge.git_credentials(name)
         remote = GitRemote(url, credentials, self._cache_dir, self._limits)
         return RepositoryAccess(provider, name, kind, remote, forge)
 
@@ -86,12 +89,8 @@ class GitAccess:
             self.hosted.ensure(name)
 
 
-def forge_for(
-    kind: ConnectionProvider, base_url: str | None, secrets: ConnectionSecrets
-) -> Forge:
+def forge_for(kind: ConnectionProvider, base_url: str | None, secrets: ConnectionSecrets) -> Forge:
     """The REST client of a forge connection."""
-    from baryon.git.forges import forge_client
-
     return forge_client(
         kind.value,
         base_url=base_url,

@@ -8,12 +8,13 @@ the connection it is addressed to.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from baryon.domain.git import PullRequestStatus, branch_changed
 from baryon.git.hosting import RefUpdate
@@ -23,7 +24,7 @@ from baryon.git.webhooks import (
     PushEvent,
     WebhookEvent,
     WebhookRefused,
-    parse_bitbucket,
+    parse_bitbucket_all,
     parse_github,
     parse_gitlab,
 )
@@ -35,11 +36,23 @@ from baryon.store.jobs import JobKind
 from baryon.store.tables import Connection, PullRequestRow, Repository
 
 _BRANCH_REF = "refs/heads/"
-_PARSERS = {
-    ConnectionProvider.GITHUB: parse_github,
-    ConnectionProvider.GITHUB_ENTERPRISE: parse_github,
-    ConnectionProvider.GITLAB: parse_gitlab,
-    ConnectionProvider.BITBUCKET: parse_bitbucket,
+Parser = Callable[[Mapping[str, str], bytes, str], tuple[WebhookEvent, ...]]
+
+
+def _one(parse: Callable[[Mapping[str, str], bytes, str], WebhookEvent | None]) -> Parser:
+    def parse_all(headers: Mapping[str, str], body: bytes, secret: str) -> tuple[WebhookEvent, ...]:
+        event = parse(headers, body, secret)
+        return (event,) if event is not None else ()
+
+    return parse_all
+
+
+# GitHub and GitLab deliver one event per webhook; one Bitbucket push may move several branches.
+_PARSERS: dict[ConnectionProvider, Parser] = {
+    ConnectionProvider.GITHUB: _one(parse_github),
+    ConnectionProvider.GITHUB_ENTERPRISE: _one(parse_github),
+    ConnectionProvider.GITLAB: _one(parse_gitlab),
+    ConnectionProvider.BITBUCKET: parse_bitbucket_all,
 }
 
 
@@ -104,44 +117,50 @@ def webhook_received(
             "webhookSecret on a forge provider.",
         )
     try:
-        event = parse(headers, body, secret)
+        events = parse(headers, body, secret)
     except WebhookRefused as exc:
         return WebhookAnswer(WebhookVerdict.REFUSED, f"Webhook refused: {exc.reason}")
-    if event is None:
+    if not events:
         return WebhookAnswer(
             WebhookVerdict.ACCEPTED, "Ignored: Baryon acts on pushes and pull requests only."
         )
-    return _act(runtime, arn, event)
+    return _act(runtime, arn, events)
 
 
-def _act(runtime: Runtime, connection_arn: str, event: WebhookEvent) -> WebhookAnswer:
+def _act(runtime: Runtime, connection_arn: str, events: Sequence[WebhookEvent]) -> WebhookAnswer:
     now = datetime.now(UTC)
     with runtime.db.session(write=True) as session:
-        registered = session.execute(
-            select(Repository.provider, Repository.name).where(
-                Repository.connection_arn == connection_arn,
-                Repository.name == event.repository,
-            )
-        ).all()
-        if not registered:
-            return WebhookAnswer(
-                WebhookVerdict.ACCEPTED, f"Ignored: '{event.repository}' is not registered."
-            )
-        for provider, name in registered:
-            if isinstance(event, PushEvent):
-                branch_changed(session, provider, name, event.branch, event.after, now)
-                continue
-            assert isinstance(event, PullRequestEvent)
-            for deployment_id in session.scalars(
-                select(PullRequestRow.deployment_id).where(
-                    PullRequestRow.repository_provider == provider,
-                    PullRequestRow.repository_name == name,
-                    PullRequestRow.number == event.number,
-                    PullRequestRow.state.in_((PullRequestStatus.OPEN, PullRequestStatus.MERGED)),
-                )
-            ):
-                jobs.enqueue_once(
-                    session, JobKind.PULL_REQUEST, {"deployment_id": deployment_id}, now
+        for event in events:
+            if not _act_on(session, connection_arn, event, now):
+                return WebhookAnswer(
+                    WebhookVerdict.ACCEPTED, f"Ignored: '{event.repository}' is not registered."
                 )
     runtime.job_wakeup.set()
     return WebhookAnswer(WebhookVerdict.ACCEPTED, "Accepted.")
+
+
+def _act_on(session: Session, connection_arn: str, event: WebhookEvent, now: datetime) -> bool:
+    """Enqueues what the event wakes; False when its repository is not registered."""
+    registered = session.execute(
+        select(Repository.provider, Repository.name).where(
+            Repository.connection_arn == connection_arn,
+            Repository.name == event.repository,
+        )
+    ).all()
+    if not registered:
+        return False
+    for provider, name in registered:
+        if isinstance(event, PushEvent):
+            branch_changed(session, provider, name, event.branch, event.after, now)
+            continue
+        assert isinstance(event, PullRequestEvent)
+        for deployment_id in session.scalars(
+            select(PullRequestRow.deployment_id).where(
+                PullRequestRow.repository_provider == provider,
+                PullRequestRow.repository_name == name,
+                PullRequestRow.number == event.number,
+                PullRequestRow.state.in_((PullRequestStatus.OPEN, PullRequestStatus.MERGED)),
+            )
+        ):
+            jobs.enqueue_once(session, JobKind.PULL_REQUEST, {"deployment_id": deployment_id}, now)
+    return True

@@ -22,14 +22,15 @@ pytestmark = pytest.mark.skipif(not SAMPLES.is_dir(), reason="../shared/samples 
 
 CLONE = re.compile(r"^git clone \S+aws-proton-cloudformation-sample-templates (\S+)$")
 SECTIONS = ("## Publishing templates", "## Deploying environments and services")
+GIT_SECTION = "## Git: template sync, service sync and pull requests"
 
 
-def walkthrough() -> list[str]:
-    """The shell blocks of the README's two walkthrough sections, in order, one command per
-    entry (continuation lines joined)."""
+def walkthrough(sections: tuple[str, ...] = SECTIONS) -> list[str]:
+    """The first shell block of each of the README's walkthrough sections, in order, one
+    command per entry (continuation lines joined)."""
     text = (REPO / "README.md").read_text()
     commands: list[str] = []
-    for heading in SECTIONS:
+    for heading in sections:
         section = text[text.index(heading) :]
         block = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
         assert block is not None, f"no shell block under {heading}"
@@ -45,17 +46,39 @@ def test_the_readme_walkthrough_deploys_fargate_env_and_a_service(
 ) -> None:
     commands = walkthrough()
     assert any(command.startswith("aws proton wait service-created") for command in commands)
+    printed = _run(commands, server, tmp_path)
+    instance_outputs = next(v for k, v in printed.items() if "list-service-instance-outputs" in k)
+    pipeline_outputs = next(v for k, v in printed.items() if "list-service-pipeline-outputs" in k)
+    assert "ServiceURL" in instance_outputs, instance_outputs
+    assert "PipelineEndpoint" in pipeline_outputs, pipeline_outputs
+
+
+def test_the_readme_git_section_syncs_a_template_pushed_to_baryons_git_server(
+    server: BaryonProcess, tmp_path: Path
+) -> None:
+    (tmp_path / "samples").symlink_to(SAMPLES)
+    printed = _run(walkthrough((GIT_SECTION,)), server, tmp_path)
+    status = next(v for k, v in printed.items() if "get-template-sync-status" in k)
+    assert '"status": "SUCCEEDED"' in status, status
+
+
+def _run(commands: list[str], server: BaryonProcess, cwd: Path) -> dict[str, str]:
+    """Runs each command as a user who sourced the env file; returns what each printed."""
     env = clean_environment(**server.exports)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # A user's git knows who they are; this one is told.
+    for role in ("AUTHOR", "COMMITTER"):
+        env[f"GIT_{role}_NAME"] = "Platform"
+        env[f"GIT_{role}_EMAIL"] = "platform@example.com"
     printed: dict[str, str] = {}
     for command in commands:
         clone = CLONE.match(command)
         if clone is not None:
-            (tmp_path / clone.group(1)).symlink_to(SAMPLES)
+            (cwd / clone.group(1)).symlink_to(SAMPLES)
             continue
         done = subprocess.run(
             ["bash", "-c", command],
-            cwd=tmp_path,
+            cwd=cwd,
             env=env,
             capture_output=True,
             text=True,
@@ -63,7 +86,4 @@ def test_the_readme_walkthrough_deploys_fargate_env_and_a_service(
         )
         assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
         printed[command] = done.stdout
-    instance_outputs = next(v for k, v in printed.items() if "list-service-instance-outputs" in k)
-    pipeline_outputs = next(v for k, v in printed.items() if "list-service-pipeline-outputs" in k)
-    assert "ServiceURL" in instance_outputs, instance_outputs
-    assert "PipelineEndpoint" in pipeline_outputs, pipeline_outputs
+    return printed

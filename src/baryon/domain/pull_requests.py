@@ -26,7 +26,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from baryon.domain import deployments, outcomes
+from baryon.domain import deployments, outcomes, services
 from baryon.domain.account_settings import read as read_account_settings
 from baryon.domain.arns import Arns
 from baryon.domain.git import PullRequestStatus
@@ -215,6 +215,10 @@ def settle(
     if row is None or row.state not in WATCHED:
         return Next.DONE
     if deployment is None or not _waiting(session, deployment):
+        if deployment is not None and deployment.status in deployments.TERMINAL:
+            # Ended by a newer deployment (deployments.start supersedes it), which cannot
+            # reach services/: a service operation that counted on it moves on now.
+            services.after_deployment(session, arns, deployment, now)
         return _withdraw_or_end(session, arns, deployment, row, now)
     if observed == PullRequestStatus.CLOSED:
         row.state = PullRequestStatus.CLOSED

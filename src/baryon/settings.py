@@ -171,6 +171,11 @@ class Settings:
     # Where remote repositories are mirrored (one bare repository per URL); empty =
     # data_dir/git-cache. Read it as the git_cache_dir property.
     git_cache_path: str = ""
+    # Whether plain git connections may name repositories on this machine's disk (a path or
+    # file:// URL): "allow" or "refuse". Allowed, anyone who may create a connection can read
+    # any repository the server's user can. Empty = allow in embedded mode (one person's
+    # machine), refuse in scaled mode.
+    git_local_remotes: str = ""
 
     # Git (issue 13). The address git providers reach Baryon at, for the webhook URLs that
     # connections show; empty = Baryon shows the path only and the providers are polled.

@@ -11,13 +11,14 @@ import hashlib
 import hmac
 import json
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.processes import BaryonProcess, own_baryon
+from tests.support.processes import BaryonProcess, own_baryon, start_baryon
 
 server = own_baryon("connections")
 
@@ -186,3 +187,19 @@ def test_a_webhook_with_a_wrong_signature_changes_nothing(server: BaryonProcess)
 def test_a_webhook_to_an_unknown_connection_is_not_found(server: BaryonProcess) -> None:
     answer = httpx.post(f"{server.endpoint}/_baryon/git/webhooks/nobody", content=b"{}", timeout=10)
     assert answer.status_code == 404
+
+
+def test_a_baryon_told_to_refuse_local_remotes_refuses_paths_on_its_disk(
+    tmp_path: Path,
+) -> None:
+    refusing = start_baryon(tmp_path, env={"BARYON_GIT_LOCAL_REMOTES": "refuse"})
+    try:
+        baryon = refusing.client("baryon")
+        for base_url in ("/srv/git/", "file:///srv/git/"):
+            with pytest.raises(ClientError) as error:
+                baryon.create_connection(name="local", provider="GIT", baseUrl=base_url)
+            assert _code(error) == "ValidationException"
+            assert "git_local_remotes" in str(error.value)
+        baryon.create_connection(name="remote", provider="GIT", baseUrl="https://git.example/")
+    finally:
+        refusing.stop()

@@ -62,5 +62,8 @@ def run_worker(
 
 def _without_git_hosting(settings: Settings) -> Settings:
     """Hosted repositories live on one machine's disk (data_dir/git): replicas, each with its
-    own, would serve different repositories under one name."""
-    return settings.replace(git_hosting=False)
+    own, would serve different repositories under one name. Nor may a connection read
+    repositories off a shared server's disk, unless the operator says so."""
+    return settings.replace(
+        git_hosting=False, git_local_remotes=settings.git_local_remotes or "refuse"
+    )

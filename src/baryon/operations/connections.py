@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from baryon.domain import repositories
+from baryon.domain.errors import InvalidInput
 from baryon.domain.git import ConnectionSecrets
 from baryon.operations.context import RequestContext
 from baryon.operations.registry import baryon_operation
@@ -71,10 +72,21 @@ def create_connection(
         secrets=secrets,
         arn=request.get("arn"),
     )
+    _check_local(ctx, new)
     sealed = ctx.runtime.box.seal(secrets.to_json()) if secrets != ConnectionSecrets() else None
     with ctx.db.session(write=True) as session:
         row = repositories.create_connection(session, ctx.arns, new, sealed, ctx.now)
         return {"connection": connection_view(ctx, row)}
+
+
+def _check_local(ctx: RequestContext, new: repositories.NewConnection) -> None:
+    local = new.base_url is not None and new.base_url.startswith(("/", "file:"))
+    if local and ctx.settings.git_local_remotes == "refuse":
+        raise InvalidInput(
+            "baseUrl: this Baryon refuses repositories on its own disk (git_local_remotes); "
+            "give an https:// or ssh:// address.",
+            field=("baseUrl",),
+        )
 
 
 @baryon_operation("GetConnection")

@@ -9,20 +9,25 @@ own those names (operations/template_sync.py) to call.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy.orm import Session
 
 from baryon.domain import service_sync
 from baryon.operations.context import RequestContext
 from baryon.operations.unbuilt import proton_operation
 from baryon.service_models import proton
+from baryon.store.tables import ServiceSyncConfigRow
 
 
-@proton_operation("CreateServiceSyncConfig")
-def create_service_sync_config(
-    ctx: RequestContext, request: proton.CreateServiceSyncConfigInput
-) -> proton.CreateServiceSyncConfigOutput:
+def _save(
+    ctx: RequestContext,
+    request: proton.CreateServiceSyncConfigInput | proton.UpdateServiceSyncConfigInput,
+    save: Callable[..., ServiceSyncConfigRow],
+) -> proton.ServiceSyncConfig:
+    """Create and Update take the same members; each enqueues a sync."""
     with ctx.db.session(write=True) as session:
-        row = service_sync.create_config(
+        row = save(
             session,
             service_name=request["serviceName"],
             repository_provider=request["repositoryProvider"],
@@ -31,11 +36,16 @@ def create_service_sync_config(
             file_path=request["filePath"],
             now=ctx.now,
         )
-        result: proton.CreateServiceSyncConfigOutput = {
-            "serviceSyncConfig": service_sync.wire_config(row)
-        }
+        config = service_sync.wire_config(row)
     ctx.jobs_enqueued()
-    return result
+    return config
+
+
+@proton_operation("CreateServiceSyncConfig")
+def create_service_sync_config(
+    ctx: RequestContext, request: proton.CreateServiceSyncConfigInput
+) -> proton.CreateServiceSyncConfigOutput:
+    return {"serviceSyncConfig": _save(ctx, request, service_sync.create_config)}
 
 
 @proton_operation("GetServiceSyncConfig")
@@ -52,21 +62,7 @@ def get_service_sync_config(
 def update_service_sync_config(
     ctx: RequestContext, request: proton.UpdateServiceSyncConfigInput
 ) -> proton.UpdateServiceSyncConfigOutput:
-    with ctx.db.session(write=True) as session:
-        row = service_sync.update_config(
-            session,
-            service_name=request["serviceName"],
-            repository_provider=request["repositoryProvider"],
-            repository_name=request["repositoryName"],
-            branch=request["branch"],
-            file_path=request["filePath"],
-            now=ctx.now,
-        )
-        result: proton.UpdateServiceSyncConfigOutput = {
-            "serviceSyncConfig": service_sync.wire_config(row)
-        }
-    ctx.jobs_enqueued()
-    return result
+    return {"serviceSyncConfig": _save(ctx, request, service_sync.update_config)}
 
 
 @proton_operation("DeleteServiceSyncConfig")

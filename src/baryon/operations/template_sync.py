@@ -8,6 +8,7 @@ SERVICE_SYNC side comes from operations/service_sync.py.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -20,18 +21,21 @@ from baryon.operations.context import DEFAULT_PAGE_SIZE, RequestContext
 from baryon.operations.unbuilt import proton_operation
 from baryon.service_models import proton
 from baryon.store.page_tokens import InvalidPageToken
+from baryon.store.tables import TemplateSyncConfigRow
 
 
 def _kind(request: Any) -> TemplateKind:
     return TemplateKind(request["templateType"])
 
 
-@proton_operation("CreateTemplateSyncConfig")
-def create_template_sync_config(
-    ctx: RequestContext, request: proton.CreateTemplateSyncConfigInput
-) -> proton.CreateTemplateSyncConfigOutput:
+def _save(
+    ctx: RequestContext,
+    request: proton.CreateTemplateSyncConfigInput | proton.UpdateTemplateSyncConfigInput,
+    save: Callable[..., TemplateSyncConfigRow],
+) -> proton.TemplateSyncConfig:
+    """Create and Update take the same members; each enqueues a sync of the branch's head."""
     with ctx.db.session(write=True) as session:
-        row = template_sync.create_config(
+        row = save(
             session,
             _kind(request),
             request["templateName"],
@@ -41,11 +45,16 @@ def create_template_sync_config(
             subdirectory=request.get("subdirectory"),
             now=ctx.now,
         )
-        result: proton.CreateTemplateSyncConfigOutput = {
-            "templateSyncConfig": template_sync.wire_config(row)
-        }
+        config = template_sync.wire_config(row)
     ctx.jobs_enqueued()
-    return result
+    return config
+
+
+@proton_operation("CreateTemplateSyncConfig")
+def create_template_sync_config(
+    ctx: RequestContext, request: proton.CreateTemplateSyncConfigInput
+) -> proton.CreateTemplateSyncConfigOutput:
+    return {"templateSyncConfig": _save(ctx, request, template_sync.create_config)}
 
 
 @proton_operation("GetTemplateSyncConfig")
@@ -61,22 +70,7 @@ def get_template_sync_config(
 def update_template_sync_config(
     ctx: RequestContext, request: proton.UpdateTemplateSyncConfigInput
 ) -> proton.UpdateTemplateSyncConfigOutput:
-    with ctx.db.session(write=True) as session:
-        row = template_sync.update_config(
-            session,
-            _kind(request),
-            request["templateName"],
-            repository_provider=request["repositoryProvider"],
-            repository_name=request["repositoryName"],
-            branch=request["branch"],
-            subdirectory=request.get("subdirectory"),
-            now=ctx.now,
-        )
-        result: proton.UpdateTemplateSyncConfigOutput = {
-            "templateSyncConfig": template_sync.wire_config(row)
-        }
-    ctx.jobs_enqueued()
-    return result
+    return {"templateSyncConfig": _save(ctx, request, template_sync.update_config)}
 
 
 @proton_operation("DeleteTemplateSyncConfig")

@@ -671,3 +671,20 @@ class PullRequestRow(Base):
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
     merged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class AdoptedStackRow(Base):
+    """A stack that Baryon did not create but manages for a resource (one imported from
+    Proton keeps its ``AWSProton-...`` stack): every CloudFormation operation on the resource
+    targets this stack instead of the name Baryon would derive (domain/adoption.py)."""
+
+    __tablename__ = "adopted_stacks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    resource_arn: Mapped[str] = mapped_column(String(1024), unique=True)
+    engine: Mapped[str] = mapped_column(String(32))  # domain.adoption.AdoptedEngine
+    # Stack names are unique per account and region only; the id (an ARN) is unique.
+    stack_name: Mapped[str] = mapped_column(String(128), index=True)
+    stack_id: Mapped[str] = mapped_column(String(1024), unique=True)
+    source: Mapped[str] = mapped_column(String(32))  # domain.adoption.AdoptionSource
+    adopted_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, object_session
 
+from baryon.domain import adoption
 from baryon.domain.errors import Conflict, NotFound
 from baryon.domain.git import PullRequestStatus
 from baryon.domain.plan import DeploymentPlan, plan_from_json, plan_to_json
@@ -286,6 +287,7 @@ def forget_resource(session: Session, arn: str) -> None:
     session.execute(
         delete(ProvisionedResourceRow).where(ProvisionedResourceRow.resource_arn == arn)
     )
+    adoption.forget(session, arn)  # a resource made again under the name starts afresh
 
 
 def find_deployment(session: Session, deployment_id: str) -> Deployment:

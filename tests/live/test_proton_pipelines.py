@@ -208,7 +208,8 @@ def _publish(registry: Registry, bundle: Sample) -> None:
             for name, major in bundle.compatible_environments
         ]
     registry.ensure_template(bundle.kind, bundle.template)
-    version = registry.register(bundle.kind, bundle.template, tar_gz(bundle.files()), **extra)
+    archive = tar_gz(dict(bundle.files()))
+    version = registry.register(bundle.kind, bundle.template, archive, **extra)
     assert version["status"] == "DRAFT", f"{bundle.id}: {version.get('statusMessage')}"
     registry.publish(bundle.kind, bundle.template, version)
 

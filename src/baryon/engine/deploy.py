@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from baryon.bundles.errors import BundleError
-from baryon.domain import deployments, outcomes, pull_requests, render_target
+from baryon.domain import adoption, deployments, outcomes, pull_requests, render_target
 from baryon.domain.deployments import DeploymentOperation, Provisioned
 from baryon.domain.errors import DomainError
 from baryon.domain.plan import RecoveryPlan
@@ -204,10 +204,14 @@ def give_up(context: JobContext, payload: dict[str, Any], error: str) -> None:
 
 
 def _prepare(session: Session, runtime: WorkerRuntime, deployment: Deployment) -> Work:
+    # An adopted stack is the resource's for every operation: deploy, delete and recovery.
+    adopted = adoption.adopted_stack(session, deployment.target_arn)
     work = Work(
         deployment_id=deployment.id,
         operation=DeploymentOperation(deployment.operation),
-        resource=provisioning.resource_identity(deployment, runtime.settings),
+        resource=provisioning.resource_identity(
+            deployment, runtime.settings, stack_name=adopted.stack_name if adopted else None
+        ),
         cancel_requested=deployment.cancel_requested,
     )
     resource = outcomes.resource_of(session, deployment)

@@ -42,9 +42,11 @@ def resource_identity(
     *,
     role_arn: str | None = None,
     tags: Mapping[str, str] | None = None,
+    stack_name: str | None = None,
 ) -> ResourceIdentity:
     """Names only from the deployment's record, so any worker derives the same identity (and
-    so finds the same stack or state) after a crash."""
+    so finds the same stack or state) after a crash. ``stack_name``: the stack the resource
+    adopted (domain/adoption.py), which CloudFormation then uses instead of a derived name."""
     kind = _KINDS[deployment.target_type]
     names: tuple[str, ...]
     if kind == ResourceKind.ENVIRONMENT:
@@ -63,6 +65,7 @@ def resource_identity(
         region=settings.region,
         role_arn=role_arn,
         tags=dict(tags or {}),
+        stack_name=stack_name,
     )
 
 

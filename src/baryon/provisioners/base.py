@@ -95,6 +95,10 @@ class ResourceIdentity:
     build_role_arn: str | None = None
     # Put on everything provisioned (Proton's managed tags only).
     tags: Mapping[str, str] = field(default_factory=dict)
+    # A CloudFormation stack the resource adopted (one Proton created, kept by an import):
+    # every operation targets it instead of the name derived from ``names``, a deploy only
+    # ever updates it, and None means Baryon's own derived stack (domain/adoption.py).
+    stack_name: str | None = None
 
 
 @dataclass(frozen=True)

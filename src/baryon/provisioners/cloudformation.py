@@ -21,6 +21,12 @@ crash (by any process) continues from what CloudFormation says:
 
 Create and update carry a ClientRequestToken made from the deployment's token, so real
 CloudFormation treats a retried request as the same operation.
+
+An adopted stack (``ResourceIdentity.stack_name``: one Proton created, kept by an import) is
+the resource's production infrastructure, so a deploy only ever updates it: absent or dead, it
+is never created or replaced, and the deploy fails saying so. Its update keeps what Baryon's
+template does not say: the stack's tags (Proton's ``proton:*`` among them) and the previous
+values of its parameters.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ from baryon.provisioners.cloudformation_session import (
     Settled,
     in_progress,
 )
+from baryon.provisioners.cloudformation_template import declared_parameters
 from baryon.provisioners.names import request_token, resource_stack_name, stack_name_for
 
 __all__ = ["CloudFormationProvisioner", "stack_name_for"]
@@ -88,6 +95,7 @@ class StackSpec:
     role_arn: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     client_token: str | None = None
+    adopted: bool = False  # the resource adopted the stack: update it, never replace it
 
     @classmethod
     def of(cls, request: DeployRequest) -> StackSpec:
@@ -102,6 +110,7 @@ class StackSpec:
             role_arn=resource.role_arn,
             tags=dict(resource.tags),
             client_token=request.request_token,
+            adopted=resource.stack_name is not None,
         )
 
 
@@ -135,7 +144,8 @@ class CloudFormationProvisioner:
 
     def deploy(self, request: DeployRequest, io: DeploymentIO) -> Outcome:
         spec = StackSpec.of(request)
-        io.log(f"Deploying stack {spec.name}.")
+        adopted = " (adopted: updated in place, never replaced)" if spec.adopted else ""
+        io.log(f"Deploying stack {spec.name}{adopted}.")
         return self._guarded(io, lambda session: self._deploy(session, spec))
 
     def _deploy(self, s: Session, spec: StackSpec) -> Outcome:
@@ -144,6 +154,13 @@ class CloudFormationProvisioner:
         create_action = "create"
         for _ in range(MAX_ROUNDS):
             stack = s.api.stack(spec.name)
+            if stack is None and spec.adopted:
+                return Outcome(
+                    FAILED,
+                    f"the adopted stack {spec.name} does not exist: Baryon does not create a new "
+                    "stack in place of an adopted one; restore the stack, or remove the adoption "
+                    "to let Baryon create its own",
+                )
             if stack is None:
                 outcome = self._create(s, spec, create_action)
             else:
@@ -157,6 +174,13 @@ class CloudFormationProvisioner:
     def _advance(self, s: Session, spec: StackSpec, stack: dict[str, Any]) -> Outcome | None:
         """One step for an existing stack; None means: look at it again."""
         status, stack_id = stack["StackStatus"], stack["StackId"]
+        if status in REPLACEABLE and spec.adopted:
+            return Outcome(
+                FAILED,
+                f"the adopted stack {spec.name} is {status} and cannot be updated; Baryon does "
+                "not delete an adopted stack to create it again: repair or delete it first",
+                engine_status=status,
+            )
         if status in REPLACEABLE:
             s.io.log(f"stack {spec.name} is {status} and cannot be updated: deleting it first")
             s.api.call("delete_stack", StackName=stack_id)
@@ -215,8 +239,11 @@ class CloudFormationProvisioner:
             message = f"cancelled before the stack was updated; it is {stack['StackStatus']}"
             return Outcome(CANCELLED, message, outputs, resources, stack["StackStatus"])
         s.io.log(f"updating stack {spec.name} (now {stack['StackStatus']})")
+        arguments = self._stack_arguments(spec, "update")
+        if spec.adopted:
+            arguments = _keeping_what_the_stack_has(arguments, spec, stack)
         try:
-            s.api.call("update_stack", **self._stack_arguments(spec, "update"))
+            s.api.call("update_stack", **arguments)
         except ClientError as exc:
             message = error_message(exc)
             if NO_UPDATES in message:
@@ -354,3 +381,25 @@ class CloudFormationProvisioner:
         io.log(message)
         failed = session.last_look()
         return Outcome(FAILED, f"{message}; failed resources: {failed}" if failed else message)
+
+
+def _keeping_what_the_stack_has(
+    arguments: dict[str, Any], spec: StackSpec, stack: dict[str, Any]
+) -> dict[str, Any]:
+    """An adopted stack's UpdateStack: its own tags win over Baryon's (Proton's ``proton:*``
+    values name Proton's ARNs), Baryon's fill only keys it lacks, and with nothing to add the
+    tags are left out so CloudFormation leaves them as they are (no tag change ripples through
+    every resource). Parameters Baryon's template still declares keep their previous values
+    (UsePreviousValue also keeps NoEcho values, which DescribeStacks shows masked)."""
+    kept = dict(arguments)
+    existing = {str(t["Key"]): str(t["Value"]) for t in stack.get("Tags") or []}
+    tags = {**spec.tags, **existing}
+    kept.pop("Tags", None)
+    if tags != existing:
+        kept["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
+    declared = declared_parameters(spec.template_body) or frozenset()
+    previous = [str(p["ParameterKey"]) for p in stack.get("Parameters") or []]
+    parameters = [{"ParameterKey": k, "UsePreviousValue": True} for k in previous if k in declared]
+    if parameters:
+        kept["Parameters"] = parameters
+    return kept

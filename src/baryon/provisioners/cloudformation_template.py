@@ -1,4 +1,5 @@
-"""Just enough CloudFormation template reading to know which outputs a template declares.
+"""Just enough CloudFormation template reading to know which outputs and parameters a
+template declares.
 
 Templates are JSON or YAML with CloudFormation's short tags (``!Ref``, ``!GetAtt X.Y``,
 ``!Sub``...), which a plain YAML loader rejects. The tags become their long forms.
@@ -54,3 +55,12 @@ def declared_outputs(body: str) -> dict[str, bool] | None:
     if not isinstance(outputs, dict):
         return {}
     return {str(k): isinstance(v, dict) and "Condition" in v for k, v in outputs.items()}
+
+
+def declared_parameters(body: str) -> frozenset[str] | None:
+    """The names of the template's Parameters; None if it is neither JSON nor YAML."""
+    template = parse_template(body)
+    if template is None:
+        return None
+    parameters = template.get("Parameters")
+    return frozenset(str(k) for k in parameters) if isinstance(parameters, dict) else frozenset()

@@ -54,7 +54,10 @@ _STACK_KINDS = {
 
 
 def resource_stack_name(resource: ResourceIdentity) -> str:
-    """The stack of a resource, derived from its names only so any worker finds it again."""
+    """The stack of a resource: the one it adopted, else derived from its names only, so any
+    worker finds it again."""
+    if resource.stack_name is not None:
+        return resource.stack_name
     return stack_name_for(_STACK_KINDS[resource.kind], *resource.names)
 
 

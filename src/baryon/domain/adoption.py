@@ -6,9 +6,10 @@ Baryon derives would replace production infrastructure, so the resource adopts t
 the engine hands its name to the CloudFormation provisioner, and every operation (deploy as
 an update, destroy, status, cancel, continuing a rollback) targets it.
 
-An adoption is keyed by the resource's ARN, so it may be recorded before the resource's first
-deployment is prepared (an import records it with the resource, in one transaction). It goes
-when the resource is deleted (domain.deployments.forget_resource).
+An adoption is keyed by the resource's ARN as its deployments name it (Deployment.target_arn:
+Arns.environment, service_instance, service_pipeline, component), so it may be recorded before
+the resource's first deployment is prepared (an import records it with the resource, in one
+transaction). It goes when the resource is deleted (domain.deployments.forget_resource).
 """
 
 from __future__ import annotations

@@ -29,17 +29,37 @@ ALLOWED: dict[str, frozenset[str]] = {
     "api": frozenset({"operations", "auth", "observability", "runtime"}),
     "web": frozenset({"operations", "auth", "observability", "api", "runtime"}),
     "cli": frozenset(
-        {"operations", "api", "auth", "bundles", "cloud", "modes", "observability", "runtime"}
+        {
+            "operations",
+            "api",
+            "auth",
+            "bundles",
+            "cloud",
+            "modes",
+            "observability",
+            "runtime",
+            "importing",
+        }
     ),
     # The application layer and below.
     "operations": frozenset({"domain", "store", "runtime", "git", "auth"}),
-    "domain": frozenset({"store", "bundles", "render"}),
+    "domain": frozenset({"store", "bundles", "render", "importing"}),
     "store": frozenset(),
     "auth": frozenset({"store"}),
     "observability": frozenset({"store"}),
     # Workers and what they drive.
     "engine": frozenset(
-        {"provisioners", "render", "bundles", "store", "domain", "cloud", "observability", "git"}
+        {
+            "provisioners",
+            "render",
+            "bundles",
+            "store",
+            "domain",
+            "cloud",
+            "observability",
+            "git",
+            "importing",
+        }
     ),
     # render's pure file formats: the Jackson JSON of a pull request's deployment metadata.
     "provisioners": frozenset({"cloud", "runner", "git", "render"}),
@@ -49,6 +69,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     # A bundle's parsed parts are what rendering takes in.
     "render": frozenset({"bundles"}),
     "bundles": frozenset(),
+    # What AWS Proton left behind, read: pure like bundles/ (a CloudFormation client is handed
+    # in); the domain plans from what it reads, the worker and the CLI read with it.
+    "importing": frozenset({"bundles"}),
     "cloud": frozenset(),
     # Runs programs sandboxed for a provisioner; knows nothing of Baryon but its settings.
     "runner": frozenset(),

@@ -220,7 +220,8 @@ def _namer(original: Callable[[str, str, str], str]) -> Callable[[str, str, str]
     def generate_resource_name(resource_type: str, stack_name: str, logical_id: str) -> str:
         name = original(resource_type, stack_name, logical_id)
         if resource_type == "AWS::ECR::Repository":
-            return name.lower()
+            # ECR refuses two separators in a row, which Proton's stack names hold ("--").
+            return re.sub(r"([._-])[._-]+", r"\1", name.lower())
         if resource_type.startswith("AWS::ElasticLoadBalancingV2::"):
             return re.sub(r"-{2,}", "-", name).strip("-")[:32]
         if name == f"{stack_name}-{logical_id}-{name.rsplit('-', 1)[-1]}":

@@ -30,6 +30,47 @@ class DeploymentPlanEngine(StrEnum):
     TERRAFORM = "TERRAFORM"
 
 
+class ImportItemAction(StrEnum):
+    CREATE = "CREATE"
+    ADOPT = "ADOPT"
+    MATCH = "MATCH"
+    RECOVER = "RECOVER"
+    SKIP = "SKIP"
+
+
+class ImportItemStatus(StrEnum):
+    PENDING = "PENDING"
+    APPLIED = "APPLIED"
+    FAILED = "FAILED"
+    UNCHANGED = "UNCHANGED"
+
+
+class ImportMode(StrEnum):
+    PLAN = "PLAN"
+    APPLY = "APPLY"
+
+
+class ImportResourceType(StrEnum):
+    ENVIRONMENT_TEMPLATE = "ENVIRONMENT_TEMPLATE"
+    SERVICE_TEMPLATE = "SERVICE_TEMPLATE"
+    ENVIRONMENT_TEMPLATE_VERSION = "ENVIRONMENT_TEMPLATE_VERSION"
+    SERVICE_TEMPLATE_VERSION = "SERVICE_TEMPLATE_VERSION"
+    ENVIRONMENT = "ENVIRONMENT"
+    SERVICE = "SERVICE"
+    SERVICE_INSTANCE = "SERVICE_INSTANCE"
+    SERVICE_PIPELINE = "SERVICE_PIPELINE"
+    COMPONENT = "COMPONENT"
+    STACK = "STACK"
+
+
+class ImportStatus(StrEnum):
+    PLANNING = "PLANNING"
+    PLANNED = "PLANNED"
+    APPLYING = "APPLYING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
 class PreviewChange(StrEnum):
     ADDED = "ADDED"
     REMOVED = "REMOVED"
@@ -160,6 +201,39 @@ class GetDeploymentPreviewOutput(TypedDict):
     note: NotRequired[str | None]
 
 
+class GetImportInput(TypedDict):
+    id: str
+
+
+class ImportS3Object(TypedDict):
+    bucket: str
+    key: str
+
+
+class ImportSource(TypedDict):
+    s3: ImportS3Object
+
+
+class Import(TypedDict):
+    id: str
+    mode: ImportMode
+    status: ImportStatus
+    statusMessage: NotRequired[str | None]
+    source: ImportSource
+    includeAccountStacks: bool
+    createdAt: datetime
+    lastModifiedAt: datetime
+    completedAt: NotRequired[datetime | None]
+    itemCount: int
+    pendingCount: int
+    appliedCount: int
+    failedCount: int
+    warnings: NotRequired[list[str] | None]
+
+
+GetImportOutput = TypedDict("GetImportOutput", {"import": Import})
+
+
 class GetServerInfoInput(TypedDict):
     pass
 
@@ -172,6 +246,19 @@ class GetServerInfoOutput(TypedDict):
     cloudEndpoint: NotRequired[str | None]
 
 
+class ImportItem(TypedDict):
+    position: int
+    action: ImportItemAction
+    resourceType: ImportResourceType
+    name: str
+    templateVersion: NotRequired[str | None]
+    stackName: NotRequired[str | None]
+    stackId: NotRequired[str | None]
+    detail: NotRequired[str | None]
+    status: ImportItemStatus
+    message: NotRequired[str | None]
+
+
 class ListConnectionsInput(TypedDict):
     nextToken: NotRequired[str]
     maxResults: NotRequired[int]
@@ -182,9 +269,39 @@ class ListConnectionsOutput(TypedDict):
     nextToken: NotRequired[str | None]
 
 
+class ListImportItemsInput(TypedDict):
+    id: str
+    nextToken: NotRequired[str]
+    maxResults: NotRequired[int]
+
+
+class ListImportItemsOutput(TypedDict):
+    items: list[ImportItem]
+    nextToken: NotRequired[str | None]
+
+
+class ListImportsInput(TypedDict):
+    nextToken: NotRequired[str]
+    maxResults: NotRequired[int]
+
+
+class ListImportsOutput(TypedDict):
+    imports: list[Import]
+    nextToken: NotRequired[str | None]
+
+
 class RetryDeploymentInput(TypedDict):
     id: str
 
 
 class RetryDeploymentOutput(TypedDict):
     deployment: StartedDeployment
+
+
+class StartImportInput(TypedDict):
+    source: ImportSource
+    mode: ImportMode
+    includeAccountStacks: NotRequired[bool]
+
+
+StartImportOutput = TypedDict("StartImportOutput", {"import": Import})

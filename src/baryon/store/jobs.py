@@ -38,6 +38,8 @@ class JobKind(StrEnum):
     SERVICE_SYNC = "service-sync"
     # Looks at a self-managed deployment's pull request: {"deployment_id"}.
     PULL_REQUEST = "pull-request"
+    # Plans (and applies) one import from AWS Proton: {"import_id"} (issue 14).
+    IMPORT = "import"
 
 
 class JobStatus(StrEnum):

@@ -688,3 +688,53 @@ class AdoptedStackRow(Base):
     stack_id: Mapped[str] = mapped_column(String(1024), unique=True)
     source: Mapped[str] = mapped_column(String(32))  # domain.adoption.AdoptionSource
     adopted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# --- imports from AWS Proton (issue 14) -------------------------------------------------------
+
+
+class ImportRow(Base):
+    """One ``baryon import``: the packed export it reads, and how far its plan got. The plan's
+    items are ImportItemRow rows; an APPLY import applies them in order, each in the
+    transaction that marks it, so that an interrupted import resumes where it stopped."""
+
+    __tablename__ = "imports"
+    __table_args__ = (Index("ix_imports_created", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))  # baryon.ImportMode
+    status: Mapped[str] = mapped_column(String(16))  # baryon.ImportStatus
+    status_message: Mapped[str | None] = mapped_column(Text)
+    source_bucket: Mapped[str] = mapped_column(String(63))
+    source_key: Mapped[str] = mapped_column(String(1024))
+    include_account_stacks: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # What reading the export left out, shown with the plan.
+    warnings: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_modified_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ImportItemRow(Base):
+    """One step of an import's plan: create, adopt, match, recover or skip one thing."""
+
+    __tablename__ = "import_items"
+    __table_args__ = (
+        UniqueConstraint("import_id", "position", name="uq_import_items_position"),
+        Index("ix_import_items_resource", "resource_type", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    import_id: Mapped[str] = mapped_column(ForeignKey("imports.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))  # baryon.ImportItemAction
+    resource_type: Mapped[str] = mapped_column(String(40))  # baryon.ImportResourceType
+    # A template's name, "service/instance", a pipeline's service, or a stack's name.
+    name: Mapped[str] = mapped_column(String(256))
+    template_version: Mapped[str | None] = mapped_column(String(41))  # "major.minor"
+    stack_name: Mapped[str | None] = mapped_column(String(128))
+    stack_id: Mapped[str | None] = mapped_column(String(1024))
+    detail: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # baryon.ImportItemStatus
+    message: Mapped[str | None] = mapped_column(Text)
+    applied_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

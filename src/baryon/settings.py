@@ -102,6 +102,9 @@ class Settings:
     # After SIGTERM a worker lets running jobs finish this long, then releases their leases
     # so that another worker resumes them at once.
     worker_stop_grace_seconds: float = 20.0
+    # A pause between the items an import from Proton applies (engine/imports.py): paces a
+    # large import on a busy database; tests use it to stop an import half-way.
+    import_item_pause_seconds: float = 0.0
 
     # The runner (runner/): how provisioning programs (Terraform, CodeBuild commands) run.
     # "auto" (bubblewrap when `bwrap` works on this machine, else a plain child process),

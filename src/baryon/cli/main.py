@@ -7,6 +7,7 @@ import click
 from baryon import __version__
 from baryon.cli.deployment import deployment
 from baryon.cli.git import connection, repository
+from baryon.cli.importing import import_command
 from baryon.cli.keys import keys
 from baryon.cli.serve import cloud, server, up, worker
 from baryon.cli.template import template
@@ -31,6 +32,7 @@ cli.add_command(users)
 cli.add_command(deployment)
 cli.add_command(connection)
 cli.add_command(repository)
+cli.add_command(import_command)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from datetime import timedelta
 # deploy and registration are imported for the job kinds they register.
 from baryon.engine import (  # noqa: F401
     deploy,
+    imports,
     pull_requests,
     registration,
     repository_changes,

@@ -13,6 +13,7 @@ from baryon.operations import (  # noqa: F401  (imported for their registrations
     deployment_status_reports,
     deployments,
     environments,
+    imports,
     repositories,
     server_info,
     service_instances,

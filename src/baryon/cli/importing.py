@@ -1,0 +1,217 @@
+"""``baryon import``: bring what AWS Proton left behind under Baryon.
+
+A client like ``baryon template publish``: it reads the export directory here (so that a bad
+file is named before anything is sent), packs and uploads it to the bundle bucket Baryon
+names, starts the import (StartImport) and follows it, then prints its plan. ``--plan`` only
+plans; without it the worker applies the plan too, adopting each resource's existing stack.
+Running it again applies nothing twice, and finishes an import that was interrupted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from baryon.bundles.errors import BundleError
+from baryon.bundles.pack import pack_files
+from baryon.bundles.tree import read_tree
+from baryon.cli.api_clients import ApiClients, call
+from baryon.importing.errors import ExportError
+from baryon.importing.export_directory import how_to_export, read_export
+from baryon.importing.limits import DEFAULT_LIMITS
+from baryon.service_models.baryon import ImportMode, ImportStatus
+
+console = Console(stderr=True)
+_RUNNING = (ImportStatus.PLANNING, ImportStatus.APPLYING)
+
+
+@click.command("import")
+@click.argument(
+    "export_dir",
+    required=False,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@click.option("--plan", "plan_only", is_flag=True, help="Only list what the import would do.")
+@click.option(
+    "--account",
+    "include_account",
+    is_flag=True,
+    help="Also list the account's Proton stacks (AWSProton-* or tagged proton:*) that no "
+    "exported resource claims.",
+)
+@click.option(
+    "--output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="How to print the plan.",
+)
+@click.option(
+    "--how-to-export",
+    is_flag=True,
+    help="Print the AWS CLI commands that make an export directory, and exit.",
+)
+@click.option("--timeout", default=1800, show_default=True, help="Seconds to wait.")
+def import_command(
+    export_dir: Path | None,
+    plan_only: bool,
+    include_account: bool,
+    output: str,
+    how_to_export: bool,
+    timeout: int,
+) -> None:
+    """Import EXPORT_DIR (what `aws proton get-*` printed, and the bundles) and the account's
+    Proton stacks: templates, versions, environments, services, instances, pipelines and
+    components are created as they are, each keeping its stack. Nothing is deployed."""
+    if how_to_export:
+        click.echo(_how_to_export_text(), nl=False)
+        return
+    if export_dir is None:
+        raise click.UsageError("give the export directory (see --how-to-export)")
+    archive = _packed_export(export_dir)
+    clients = ApiClients()
+    info = call(clients.baryon.get_server_info)
+    bucket = info["bundleBucket"]
+    key = f"imports/{hashlib.sha256(archive).hexdigest()[:32]}.tar.gz"
+    call(clients.s3(info).put_object, Bucket=bucket, Key=key, Body=archive)
+    console.print(f"Uploaded the export ({len(archive):,} bytes) to s3://{bucket}/{key}")
+    started = call(
+        clients.baryon.start_import,
+        source={"s3": {"bucket": bucket, "key": key}},
+        mode=ImportMode.PLAN if plan_only else ImportMode.APPLY,
+        includeAccountStacks=include_account,
+    )["import"]
+    final = _follow(clients.baryon, started, timeout)
+    items = _items(clients.baryon, final["id"])
+    settings = _pipeline_settings(clients, info)
+    if output == "json":
+        document = {"import": final, "items": items}
+        if not plan_only:
+            document["pipelineSettings"] = settings
+        click.echo(json.dumps(document, indent=2, default=_json_default))
+    else:
+        _print_table(final, items)
+        if not plan_only:
+            _print_pipeline_settings(settings)
+    if final["status"] == ImportStatus.FAILED:
+        raise click.ClickException(f"import {final['id']} FAILED: {final.get('statusMessage')}")
+
+
+def _how_to_export_text() -> str:
+    return (
+        "# Run while AWS Proton still answers, with the AWS CLI and jq, in an empty folder:\n"
+        + how_to_export()
+        + "# Then: baryon import --plan export && baryon import export\n"
+    )
+
+
+def _packed_export(export_dir: Path) -> bytes:
+    """The export directory read and checked as the worker will read it, then packed."""
+    limits = DEFAULT_LIMITS
+    try:
+        files = read_tree(export_dir, limits.tree())
+        export = read_export(files, limits)
+        archive = pack_files(files, limits.tree())
+    except BundleError as exc:
+        raise click.ClickException(f"{export_dir}: {exc}") from exc
+    except ExportError as exc:
+        raise click.ClickException(f"{export_dir}/{exc}") from exc
+    for warning in export.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    return archive
+
+
+def _follow(baryon: Any, started: dict[str, Any], timeout: int) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    current = started
+    with console.status(f"Import {started['id']}: {started['status']}") as status:
+        while current["status"] in _RUNNING:
+            if time.monotonic() > deadline:
+                raise click.ClickException(
+                    f"import {current['id']} is still {current['status']} after {timeout} s; "
+                    "run the same command again to follow it (nothing is applied twice)"
+                )
+            time.sleep(0.5)
+            current = call(baryon.get_import, id=started["id"])["import"]
+            status.update(
+                f"Import {current['id']}: {current['status']} "
+                f"({current['appliedCount']} applied, {current['pendingCount']} to go)"
+            )
+    return dict(current)
+
+
+def _items(baryon: Any, import_id: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    token = None
+    while True:
+        page = call(
+            baryon.list_import_items, id=import_id, **({"nextToken": token} if token else {})
+        )
+        items += page["items"]
+        token = page.get("nextToken")
+        if not token:
+            return items
+
+
+def _print_table(final: dict[str, Any], items: list[dict[str, Any]]) -> None:
+    table = Table("#", "Action", "What", "Name", "Version", "Stack", "Status", "Why")
+    for item in items:
+        why = item.get("message") or item.get("detail") or ""
+        table.add_row(
+            str(item["position"]),
+            item["action"],
+            item["resourceType"].lower().replace("_", " "),
+            item["name"],
+            item.get("templateVersion") or "",
+            item.get("stackName") or "",
+            item["status"],
+            why,
+        )
+    out = Console(width=200)
+    out.print(table)
+    counts = {}
+    for item in items:
+        counts[item["action"]] = counts.get(item["action"], 0) + 1
+    summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
+    out.print(
+        f"Import {final['id']}: {final['status']}"
+        + (f" ({final['statusMessage']})" if final.get("statusMessage") else "")
+        + f"; {summary or 'nothing to do'}",
+        highlight=False,
+    )
+    for warning in final.get("warnings") or []:
+        out.print(f"warning: {warning}", highlight=False)
+
+
+def _pipeline_settings(clients: ApiClients, info: dict[str, Any]) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL_PROTON": clients.proton.meta.endpoint_url,
+        "AWS_DEFAULT_REGION": info.get("region") or clients.proton.meta.region_name,
+        "AWS_ACCESS_KEY_ID": "<an access key made with `baryon keys create` on the server>",
+        "AWS_SECRET_ACCESS_KEY": "<its secret>",
+    }
+
+
+def _print_pipeline_settings(settings: dict[str, str]) -> None:
+    out = Console(width=200)
+    out.print(
+        "\nPipelines that call `aws proton ...` (get-service, update-service-instance, "
+        "wait service-instance-deployed, ...) keep working against Baryon once they have:",
+        highlight=False,
+    )
+    for name, value in settings.items():
+        out.print(f"  {name}={value}", highlight=False, markup=False)
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")

@@ -155,9 +155,7 @@ def test_a_plan_changes_nothing_and_applying_it_creates_each_resource_with_its_s
     assert list(applied) == list(planned)
     assert {item["status"] for item in applied.values()} == {"APPLIED"}
     with runtime.db.session() as session:
-        adopted = {
-            row.stack_name: row.stack_id for row in session.scalars(select(AdoptedStackRow))
-        }
+        adopted = {row.stack_name: row.stack_id for row in session.scalars(select(AdoptedStackRow))}
         environment = session.scalars(select(Environment)).one()
         record = session.get_one(Deployment, environment.last_succeeded_deployment_id)
         assert record.id == aftermath.deployment_ids["environment"]

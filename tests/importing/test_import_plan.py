@@ -370,3 +370,60 @@ def test_an_export_missing_from_the_bucket_fails_the_import_with_why(runtime: Ru
         row = session.get_one(ImportRow, import_id)
         assert row.status == "FAILED"
         assert row.status_message and "imports/missing.tar.gz cannot be read" in row.status_message
+
+
+def _adopt_elsewhere(runtime: Runtime, stack_name: str, stack_id: str) -> None:
+    with runtime.db.session(write=True) as session:
+        session.add(
+            AdoptedStackRow(
+                resource_arn=pa.arn("environment/someone-else"),
+                engine="cloudformation",
+                stack_name=stack_name,
+                stack_id=stack_id,
+                source="proton-import",
+                adopted_at=datetime.now(UTC),
+            )
+        )
+
+
+def test_a_stack_another_resource_keeps_is_not_adopted_again(
+    runtime: Runtime, export: Path, aftermath: Aftermath
+) -> None:
+    stack = aftermath.stacks["environment"]
+    _adopt_elsewhere(runtime, stack.name, stack.stack_id)
+
+    _, items = _import(runtime, export, ImportMode.PLAN)
+
+    assert _skipped(items)[f"ENVIRONMENT {pa.ENVIRONMENT}"] == (
+        f"its stack {stack.name} is kept by {pa.arn('environment/someone-else')} already"
+    )
+
+
+def test_what_changed_between_the_plan_and_its_application_fails_with_why(
+    runtime: Runtime, export: Path, aftermath: Aftermath
+) -> None:
+    import_id = _start(runtime, _upload(runtime, export), ImportMode.APPLY)
+    interrupted = _context(runtime)
+    interrupted.lease_lost = _LeaseLostAfter(6)  # templates and versions
+    with pytest.raises(LeaseLost):
+        import_job.run(interrupted, {"import_id": import_id})
+    stack = aftermath.stacks["environment"]
+    _adopt_elsewhere(runtime, stack.name, stack.stack_id)
+
+    import_job.run(_context(runtime), {"import_id": import_id})
+
+    status, items = _result(runtime, import_id)
+    assert status == "FAILED"
+    environment = items[("CREATE ENVIRONMENT", pa.ENVIRONMENT)]
+    assert environment["status"] == "FAILED"
+    assert environment["message"].startswith(
+        "what the account or Baryon holds changed since the plan: now SKIP: its stack"
+    )
+    assert items[("ADOPT ENVIRONMENT", pa.ENVIRONMENT)]["message"].startswith("not adopted")
+    assert items[("CREATE SERVICE_INSTANCE", "frontend/web-one")]["status"] == "FAILED"
+    # What does not depend on the environment is applied.
+    assert items[("CREATE SERVICE", "frontend")]["status"] == "APPLIED"
+    with runtime.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Environment)) == 0
+        row = session.get_one(ImportRow, import_id)
+        assert row.status_message and "item(s) failed to apply" in row.status_message

@@ -82,7 +82,9 @@ def import_command(
     bucket = info["bundleBucket"]
     key = f"imports/{hashlib.sha256(archive).hexdigest()[:32]}.tar.gz"
     call(clients.s3(info).put_object, Bucket=bucket, Key=key, Body=archive)
-    console.print(f"Uploaded the export ({len(archive):,} bytes) to s3://{bucket}/{key}")
+    console.print(
+        f"Uploaded the export ({len(archive):,} bytes) to s3://{bucket}/{key}", soft_wrap=True
+    )
     started = call(
         clients.baryon.start_import,
         source={"s3": {"bucket": bucket, "key": key}},

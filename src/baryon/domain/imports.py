@@ -76,6 +76,7 @@ from baryon.service_models.proton import (
 )
 from baryon.store.jobs import JobKind, enqueue
 from baryon.store.tables import (
+    AdoptedStackRow,
     Component,
     Deployment,
     Environment,
@@ -654,12 +655,21 @@ class _Planner:
             return "Proton never deployed it successfully"
         return None
 
-    def _adoptable(self, arn: str) -> tuple[DiscoveredStack | None, str | None]:
-        match = self._stack(arn)
+    def _adoptable(
+        self, exported_arn: str, baryon_arn: str
+    ) -> tuple[DiscoveredStack | None, str | None]:
+        match = self._stack(exported_arn)
         if match.stack is None:
             return None, f"its stack: {match.problem}"
         if not match.stack.adoptable:
             return None, f"its stack {match.stack.name} is {match.stack.status}"
+        holder = self.session.scalar(
+            select(AdoptedStackRow.resource_arn).where(
+                AdoptedStackRow.stack_id == match.stack.stack_id
+            )
+        )
+        if holder is not None and holder != baryon_arn:
+            return None, f"its stack {match.stack.name} is kept by {holder} already"
         return match.stack, None
 
     def _resource(self, arn: str, stack: DiscoveredStack, deployed: Deployed) -> _Resource:
@@ -730,7 +740,7 @@ class _Planner:
             return skip(
                 f"its spec no longer validates against {environment.version}: {exc.message}"
             )
-        stack, problem = self._adoptable(environment.arn)
+        stack, problem = self._adoptable(environment.arn, arn)
         if stack is None:
             return skip(problem or "no stack")
         self.environments[name] = _EnvironmentView(
@@ -837,7 +847,7 @@ class _Planner:
                 f"its spec puts it in environment '{entry.environment}', Proton in "
                 f"'{instance.environment_name}'"
             )
-        stack, problem = self._adoptable(instance.arn)
+        stack, problem = self._adoptable(instance.arn, arn)
         if stack is None:
             return skip(problem or "no stack")
         self.instances[(service.name, instance.name)] = instance.version
@@ -902,7 +912,7 @@ class _Planner:
             ).values
         except InvalidInput as exc:
             return skip(f"its spec no longer validates against {pipeline.version}: {exc.message}")
-        stack, problem = self._adoptable(pipeline.arn)
+        stack, problem = self._adoptable(pipeline.arn, arn)
         if stack is None:
             return skip(problem or "no stack")
         spec = pipeline.spec or service.spec
@@ -947,7 +957,7 @@ class _Planner:
                 not in view.component_sources
             ):
                 return skip(f"{key} does not support directly defined components")
-        stack, problem = self._adoptable(component.arn)
+        stack, problem = self._adoptable(component.arn, arn)
         if stack is None:
             return skip(problem or "no stack")
         detail = None
@@ -992,7 +1002,7 @@ def _create_and_adopt(
             kind,
             name,
             stack=stack,
-            detail=f"stack {stack.name} ({stack.status}) stays, and its next deployment updates it",
+            detail=f"kept as it is ({stack.status}); the resource's next deployment updates it",
         ),
     ]
 
@@ -1137,9 +1147,10 @@ def apply_item(
     decision = decisions.get((item.resource_type, item.name, item.template_version))
     adopt = _adopt_item(session, item) if item.action == Action.CREATE else None
     try:
-        _apply(session, arns, item, decision, now)
+        # A savepoint: a failed item leaves nothing behind, and its failure is still marked.
+        with session.begin_nested():
+            _apply(session, arns, item, decision, now)
     except (DomainError, IntegrityError, ValueError) as exc:
-        session.rollback()
         message = exc.message if isinstance(exc, DomainError) else str(exc)
         _fail(session, item_id, message, now)
         if adopt is not None:

@@ -4,6 +4,7 @@ resumes and refuses to run two imports at once."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -43,11 +44,18 @@ from tests.support.proton_aftermath import Aftermath
 Items = dict[tuple[str, str], dict[str, Any]]
 
 
-@pytest.fixture
-def runtime(tmp_path: Path, proton_cloud: LocalCloudProcess) -> Iterator[Runtime]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def runtime(
+    request: pytest.FixtureRequest, tmp_path: Path, proton_cloud: LocalCloudProcess
+) -> Iterator[Runtime]:
+    """A store (each test runs on SQLite and on the suite's PostgreSQL) and the cloud."""
+    database = ""
+    if request.param == "postgresql":
+        database = request.getfixturevalue("postgres_server").create_database()
     settings = load_settings(
         {
             "data_dir": tmp_path / "data",
+            "database_url": database,
             "cloud_endpoint": proton_cloud.endpoint,
             "cloud_access_key_id": "testing",
             "cloud_secret_access_key": "testing",
@@ -56,7 +64,8 @@ def runtime(tmp_path: Path, proton_cloud: LocalCloudProcess) -> Iterator[Runtime
     )
     runtime = build_runtime(settings)
     s3 = cloud_client(settings, "s3")
-    s3.create_bucket(Bucket=settings.resolved_bundle_bucket)
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=settings.resolved_bundle_bucket)
     yield runtime
     runtime.close()
 

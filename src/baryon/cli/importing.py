@@ -164,7 +164,10 @@ def _items(baryon: Any, import_id: str) -> list[dict[str, Any]]:
 
 
 def _print_table(final: dict[str, Any], items: list[dict[str, Any]]) -> None:
-    table = Table("#", "Action", "What", "Name", "Version", "Stack", "Status", "Why")
+    table = Table("#", "Action", "What", "Name", "Version")
+    table.add_column("Stack", overflow="fold")  # a stack's whole name, never cut
+    table.add_column("Status")
+    table.add_column("Why")
     for item in items:
         why = item.get("message") or item.get("detail") or ""
         table.add_row(

@@ -97,7 +97,8 @@ def test_a_repository_needs_a_known_connection_and_a_free_name(proton: Any, bary
             provider="GITHUB",
             connectionArn="arn:aws:codestar-connections:us-east-1:123456789012:connection/nope",
         )
-    assert _code(error) == "ResourceNotFoundException"
+    assert _code(error) == "ValidationException"
+    assert "CreateConnection" in str(error.value)
     arn = baryon.create_connection(name="plain", provider="GIT", baseUrl="/srv/git/")[
         "connection"
     ]["arn"]

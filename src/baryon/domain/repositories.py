@@ -127,7 +127,11 @@ def create_repository(
             "leave encryptionKey out.",
             field=("encryptionKey",),
         )
-    connection = get_connection(session, connection_arn)
+    try:
+        connection = get_connection(session, connection_arn)
+    except NotFound as exc:
+        # CreateRepository models no ResourceNotFound: the member is at fault.
+        raise InvalidInput(exc.message, field=("connectionArn",)) from exc
     if find_repository(session, provider, name) is not None:
         raise Conflict(f"The repository '{name}' of provider {provider} is already registered.")
     row = Repository(

@@ -111,9 +111,11 @@ def delete_connection(
 def list_connections(
     ctx: RequestContext, request: baryon.ListConnectionsInput
 ) -> baryon.ListConnectionsOutput:
-    with ctx.db.session() as session:
-        if ctx.settings.git_hosting:
+    if ctx.settings.git_hosting:
+        # Made on first use, in a transaction of its own: the listing reads only.
+        with ctx.db.session(write=True) as session:
             repositories.ensure_hosted_connection(session, ctx.arns, ctx.now)
+    with ctx.db.session() as session:
         rows, next_token = ctx.page(session, select(Connection), [Connection.name], request)
         return {
             "connections": [connection_view(ctx, row[0]) for row in rows],

@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from baryon.provisioners.names import stack_name_for
+from tests.support import proton_aftermath as pa
 from tests.support.bundles import Registry
 from tests.support.deploying import (
     REPO,
@@ -34,7 +35,8 @@ from tests.support.deploying import (
     service_spec,
     settled,
 )
-from tests.support.processes import BaryonProcess, clean_environment, own_baryon
+from tests.support.processes import BaryonProcess, clean_environment, own_baryon, start_baryon
+from tests.support.proton_aftermath import make_aftermath
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "migrating-from-proton.md"
 ROLE = "arn:aws:iam::123456789012:role/proton-service"
@@ -226,3 +228,74 @@ def test_the_guides_role_change_deploys_nothing_and_the_next_deployment_runs_as_
     name = stack_name_for("environment", "prod")
     (stack,) = cloudformation.describe_stacks(StackName=name)["Stacks"]
     assert stack["RoleARN"] == roles["proton-service-role-arn"]
+
+
+def test_the_guides_rollback_forgets_an_import_and_leaves_every_stack_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """Section 2's copy before the import, `baryon import` as section 3 runs it, section 8's
+    restore: Baryon has none of the imported records, every Proton stack is the same stack in
+    the same state, and the same export can be imported again."""
+    home = tmp_path / "home"
+    data_dir = home / ".local" / "share" / "baryon"  # the default the guide's commands name
+    env = {"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.05"}
+    baryon = start_baryon(data_dir, env=env)
+    try:
+        aftermath = make_aftermath(baryon.client("cloudformation"), tmp_path / "export")
+        stacks = _proton_stacks(baryon)
+        assert {s.name for s in aftermath.stacks.values()} <= set(stacks)
+
+        (backup,) = guide_blocks("## 2. The Baryon you move into")
+        baryon = _restarted(baryon, backup, home, env)
+        imported = guide_blocks("### 3.3 Import")[0]
+        assert imported == "baryon import export", imported
+        shell = _user_environment(baryon, home, **baryon.exports)
+        done = _run(imported, tmp_path, shell)
+        assert done.returncode == 0, done.stdout + done.stderr
+        proton = baryon.client("proton")
+        assert proton.get_environment(name=pa.ENVIRONMENT)["environment"]["arn"]
+        assert _proton_stacks(baryon) == stacks
+
+        (restore,) = guide_blocks("## 8. Rollback: undoing an import without touching a stack")
+        baryon = _restarted(baryon, restore, home, env)
+        proton = baryon.client("proton")
+        assert proton.list_environments()["environments"] == []
+        assert proton.list_services()["services"] == []
+        assert proton.list_environment_templates()["templates"] == []
+        assert _proton_stacks(baryon) == stacks
+        # Imported again, it plans every resource anew, each adopting the same stack.
+        shell = _user_environment(baryon, home, **baryon.exports)
+        again = _run("baryon import --plan --output json export", tmp_path, shell)
+        assert again.returncode == 0, again.stderr
+        adopted = {
+            item["stackId"]
+            for item in json.loads(again.stdout)["items"]
+            if item["action"] == "ADOPT"
+        }
+        assert adopted == {s.stack_id for s in aftermath.stacks.values()}
+    finally:
+        baryon.stop()
+
+
+def _proton_stacks(baryon: BaryonProcess) -> dict[str, tuple[str, str, str]]:
+    """Every live stack: name -> (id, status, last change)."""
+    cloudformation = baryon.client("cloudformation")
+    return {
+        stack["StackName"]: (
+            stack["StackId"],
+            stack["StackStatus"],
+            str(stack.get("LastUpdatedTime") or stack["CreationTime"]),
+        )
+        for page in cloudformation.get_paginator("describe_stacks").paginate()
+        for stack in page["Stacks"]
+    }
+
+
+def _restarted(
+    baryon: BaryonProcess, script: str, home: Path, env: dict[str, str]
+) -> BaryonProcess:
+    """Stops Baryon, runs ``script`` as its user, and starts it again on the same data."""
+    assert baryon.stop() == 0
+    done = _run(script, home, _user_environment(baryon, home))
+    assert done.returncode == 0, done.stderr
+    return start_baryon(baryon.data_dir, env=env)

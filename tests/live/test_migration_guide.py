@@ -230,12 +230,13 @@ def test_the_guides_role_change_deploys_nothing_and_the_next_deployment_runs_as_
     assert stack["RoleARN"] == roles["proton-service-role-arn"]
 
 
-def test_the_guides_rollback_forgets_an_import_and_leaves_every_stack_as_it_was(
+def test_the_guides_import_first_look_and_rollback_leave_every_stack_as_it_was(
     tmp_path: Path,
 ) -> None:
-    """Section 2's copy before the import, `baryon import` as section 3 runs it, section 8's
-    restore: Baryon has none of the imported records, every Proton stack is the same stack in
-    the same state, and the same export can be imported again."""
+    """Section 2's copy before the import, `baryon import` as section 3 runs it, section 7's
+    first look (the stack's template is what Baryon would deploy), section 8's restore: Baryon
+    has none of the imported records, every Proton stack is the same stack in the same state,
+    and the same export can be imported again."""
     home = tmp_path / "home"
     data_dir = home / ".local" / "share" / "baryon"  # the default the guide's commands name
     env = {"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.05"}
@@ -255,6 +256,16 @@ def test_the_guides_rollback_forgets_an_import_and_leaves_every_stack_as_it_was(
         proton = baryon.client("proton")
         assert proton.get_environment(name=pa.ENVIRONMENT)["environment"]["arn"]
         assert _proton_stacks(baryon) == stacks
+
+        # Section 7's first look: the stack's template against what Baryon would deploy.
+        (first_look, _upgrade) = guide_blocks("## 7. The first upgrade")
+        _example, commands = first_look.split("\n", 1)
+        stack = aftermath.stacks["frontend/web-one"].name
+        names = f"service=frontend instance=web-one stack={stack}\n"
+        looked = _run(names + commands, tmp_path, shell)
+        assert looked.returncode == 0, looked.stdout + looked.stderr
+        assert looked.stdout == "the first deployment changes nothing\n"
+        assert "Resources:" in (tmp_path / "proposed.yaml").read_text()
 
         (restore,) = guide_blocks("## 8. Rollback: undoing an import without touching a stack")
         baryon = _restarted(baryon, restore, home, env)

@@ -368,6 +368,17 @@ def test_the_cdk_pipeline_reads_its_outputs_and_its_service_arn(
     assert printed[0] == "1", printed
     service_arn = proton.get_service(name=SERVICE)["service"]["arn"]
     assert printed[1] == f"{service_arn}/pipeline"
+    # Its last command publishes the image tag on the pipeline, whose deployment ended long
+    # ago (reference 4.6): the output joins the pipeline's outputs.
+    _run(
+        'aws proton notify-resource-deployment-status-change --resource-arn "$arn" '
+        '--outputs \'[{"key": "ImageTag", "valueString": "3f9a1c2"}]\'',
+        tmp_path,
+        {**env, "arn": printed[1]},
+    )
+    outputs = proton.list_service_pipeline_outputs(serviceName=SERVICE)["outputs"]
+    assert {"key": "ImageTag", "valueString": "3f9a1c2"} in outputs
+    assert any(o["key"] == "PipelineEndpoint" for o in outputs)
 
 
 def test_a_pipeline_in_another_region_is_told_which_region_baryon_serves(

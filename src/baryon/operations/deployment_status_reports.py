@@ -14,7 +14,9 @@ SUCCEEDED before its last command, which may still fail). A deployment handed of
 request (self-managed provisioning, domain/pull_requests.py) is run by someone else: their
 SUCCEEDED ends it with the outputs reported, their FAILED ends it with their message, in the
 same transaction that records the outputs. The model caps ``outputs`` at 50 entries (the API
-refuses more) and each key and value at 1,024 characters.
+refuses more) and each key and value at 1,024 characters. Outputs reported on a resource
+whose last deployment succeeded (no status, or SUCCEEDED) join its current outputs: a
+pipeline's own build publishes them so after the pipeline's deployment ended.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from baryon.operations.context import RequestContext
 from baryon.operations.unbuilt import proton_operation
 from baryon.service_models import proton
 from baryon.service_models.proton import (
+    DeploymentStatus,
     DeploymentTargetResourceType,
     ResourceDeploymentStatus,
 )
@@ -53,12 +56,21 @@ def notify_resource_deployment_status_change(
         deployment = (
             session.get(Deployment, deployment_id, with_for_update=True) if deployment_id else None
         )
+        reported = _reported_outputs(request.get("outputs") or [])
+        if deployment is not None and _late_outputs(deployment, request, reported):
+            # A pipeline's build publishes outputs after the deployment that made the
+            # pipeline ended (AWS's CDK pipeline sample reports its ImageTag so): they join
+            # the resource's current outputs, as Proton took them.
+            merged = {**deployments.outputs_of(session, deployment.id), **reported}
+            deployments.store_outputs(session, deployment.id, merged)
+            line = f"Output(s) {', '.join(sorted(reported))} reported after the deployment ended."
+            deployments.log_event(session, deployment.id, line, ctx.now)
+            return {}
         if deployment is None or not pull_requests.can_report(session, deployment):
             raise Conflict(
                 f"{located.label} has no deployment in progress to report on "
                 f"(status {located.resource.deployment_status})."
             )
-        reported = _reported_outputs(request.get("outputs") or [])
         if reported:
             merged = {**deployments.outputs_of(session, deployment.id), **reported}
             deployments.store_outputs(session, deployment.id, merged)
@@ -98,6 +110,19 @@ def _resource_ref(ctx: RequestContext, arn: str) -> ResourceRef:
             DeploymentTargetResourceType.SERVICE_INSTANCE, service=path[0], instance=path[2]
         )
     raise missing
+
+
+def _late_outputs(
+    deployment: Deployment,
+    request: proton.NotifyResourceDeploymentStatusChangeInput,
+    reported: dict[str, str],
+) -> bool:
+    """Outputs alone (or with SUCCEEDED) for a resource whose last deployment succeeded."""
+    return (
+        bool(reported)
+        and deployment.status == DeploymentStatus.SUCCEEDED
+        and request.get("status") in (None, ResourceDeploymentStatus.SUCCEEDED)
+    )
 
 
 def _reported_outputs(outputs: Sequence[proton.Output]) -> dict[str, str]:

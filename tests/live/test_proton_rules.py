@@ -309,6 +309,8 @@ def test_a_none_pipeline_update_refuses_a_new_spec_or_version_and_accepts_the_sa
     [
         ("environmentAccountConnectionId", str(uuid.uuid4()), "environment account connections"),
     ],
+    # Ids that do not change between collections (a parallel run's workers must agree).
+    ids=["environmentAccountConnectionId"],
 )
 def test_an_environment_refuses_inputs_of_features_not_built_yet(
     proton: Any, registry: Registry, member: str, value: Any, feature: str

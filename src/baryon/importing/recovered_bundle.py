@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from baryon.bundles.checks import json_type
 from baryon.service_models.proton import TemplateType
 
 SCHEMA_FILE = "schema/schema.yaml"
@@ -123,7 +124,7 @@ def inferred_schema(inputs: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
         properties: dict[str, Any] = {}
         for spec in specs:
             for key, value in spec.items():
-                seen = {"type": _json_type(value)}
+                seen = {"type": _schema_type(value)}
                 properties[key] = seen if properties.get(key, seen) == seen else {}
         types[name] = {
             "type": "object",
@@ -134,15 +135,11 @@ def inferred_schema(inputs: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
     return yaml.safe_dump({"schema": header}, sort_keys=False)
 
 
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "string"
+# What json_type names that a schema property can be; anything else (null, a YAML date) is
+# recovered as a string.
+_SCHEMA_TYPES = frozenset({"boolean", "integer", "number", "array", "object", "string"})
+
+
+def _schema_type(value: Any) -> str:
+    kind = json_type(value)
+    return kind if kind in _SCHEMA_TYPES else "string"

@@ -36,8 +36,9 @@ class CliFailure(click.ClickException):
 
     def __init__(self, status: ExitStatus, what: str, action: str = "") -> None:
         super().__init__(f"{what}; {action}" if action else what)
-        self.exit_code = int(status)
         self.status = status
+        # click declares exit_code on the class; each failure has its own.
+        self.exit_code = int(status)  # type: ignore[misc]
 
     def show(self, file: IO[str] | None = None) -> None:
         click.echo(f"baryon: {self.format_message()}", file=file, err=file is None)

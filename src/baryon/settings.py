@@ -42,6 +42,14 @@ class Settings:
     # Identity of this Baryon "account": it appears in every ARN.
     region: str = "us-east-1"
     account_id: str = "123456789012"
+    # Every region this Baryon serves, comma-separated (e.g. "us-east-1,us-west-2"); empty =
+    # region alone. region is the home region and always served: it keeps what is global, as
+    # IAM is (access keys, portal users and sessions); each region has its own database (a
+    # file under data_dir/regions with SQLite, a schema with PostgreSQL) and its own ARNs.
+    regions: str = ""
+    # A region's own cloud endpoint where it is not cloud_endpoint's, comma-separated
+    # region=url pairs (e.g. "eu-west-1=https://cloud.example:4566"); most need none.
+    region_cloud_endpoints: str = ""
 
     # The cloud Baryon provisions into and reads bundles from. Empty endpoint = real AWS.
     cloud_endpoint: str = ""

@@ -13,16 +13,15 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import select
 
-from baryon.bundles.compat import minor_version_problems
-from baryon.bundles.errors import BundleError
 from baryon.bundles.loader import Bundle
-from baryon.bundles.schema import parse_schema
 from baryon.cloud.clients import cloud_client
+from baryon.domain.bundle_checks import (
+    BundleRefused,
+    check_minor_compatibility,
+    check_template_bundle,
+)
 from baryon.domain.templates import TemplateKind
-from baryon.domain.versions import load_template_bundle
 from baryon.engine.handlers import JobContext, TransientError, register_job
-from baryon.render.errors import RenderError
-from baryon.render.iac import check_section
 from baryon.service_models.proton import TemplateVersionStatus
 from baryon.settings import Settings
 from baryon.store.jobs import JobKind
@@ -117,32 +116,14 @@ def checked_bundle(
     settings: Settings, data: bytes, kind: TemplateKind, provisioning: str | None
 ) -> Bundle:
     """The bundle checks of every registration (an upload's, a template sync's): it loads,
-    and its templates compile. Raises RegistrationFailed with the reason."""
-    bundle = _load(settings, data, kind, provisioning)
-    _check_templates(bundle)
-    return bundle
-
-
-def _load(settings: Settings, data: bytes, kind: TemplateKind, provisioning: str | None) -> Bundle:
+    and its templates compile (domain/bundle_checks.py, which ``baryon template validate``
+    runs too). Raises RegistrationFailed with the reason."""
     try:
-        return load_template_bundle(
+        return check_template_bundle(
             data, kind, provisioning, settings.bundle_limits, settings.work_dir
         )
-    except BundleError as exc:
+    except BundleRefused as exc:
         raise RegistrationFailed(str(exc)) from exc
-
-
-def _check_templates(bundle: Bundle) -> None:
-    """Every Jinja template compiles, with the renderer's own sandboxed compiler, so that a
-    syntax error fails registration (file, line, Jinja's reason) instead of every deployment;
-    the compiled code stays cached for the deployments of this version."""
-    for section in (bundle.infrastructure, bundle.instance, bundle.pipeline):
-        if section is None:
-            continue
-        try:
-            check_section(section)
-        except RenderError as exc:
-            raise RegistrationFailed(f"{exc} (the template does not compile)") from exc
 
 
 def sibling_schemas(
@@ -166,15 +147,10 @@ def sibling_schemas(
 
 def check_compatibility(bundle: Bundle, siblings: dict[str, str], major: int) -> None:
     """A minor version must accept every spec its siblings accept (no new information)."""
-    for number, schema_text in siblings.items():
-        problems = minor_version_problems(parse_schema(schema_text), bundle.schema)
-        if problems:
-            raise RegistrationFailed(
-                f"schema/schema.yaml is not backward compatible with version {number} of major "
-                f"version {major}: "
-                + "; ".join(problems)
-                + ". Register it as a new major version instead."
-            )
+    try:
+        check_minor_compatibility(bundle, siblings, major)
+    except BundleRefused as exc:
+        raise RegistrationFailed(str(exc)) from exc
 
 
 def _finish(

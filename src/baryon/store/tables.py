@@ -66,6 +66,10 @@ class AccessKey(Base):
     secret_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     description: Mapped[str] = mapped_column(String(256), default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The AWS account the key acts for; None: the management account (settings.account_id).
+    # A key for another account (an environment account) may only request and manage its
+    # environment account connections (auth/access_keys.py).
+    account_id: Mapped[str | None] = mapped_column(String(12))
 
 
 class AccountSettingsRow(Base):
@@ -738,3 +742,29 @@ class ImportItemRow(Base):
     status: Mapped[str] = mapped_column(String(16))  # baryon.ImportItemStatus
     message: Mapped[str | None] = mapped_column(Text)
     applied_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+# --- environment account connections (issue 15) ---------------------------------------------
+
+
+class EnvironmentAccountConnectionRow(Base):
+    """A connection an environment account requested so that environments of the management
+    account deploy into it, as its role (domain/environment_account_connections.py). A deleted
+    connection is gone: an environment that named it stops deploying."""
+
+    __tablename__ = "environment_account_connections"
+    __table_args__ = (
+        Index("ix_environment_account_connections_listing", "requested_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    arn: Mapped[str] = mapped_column(String(1024), unique=True)
+    environment_account_id: Mapped[str] = mapped_column(String(12), index=True)
+    management_account_id: Mapped[str] = mapped_column(String(12))
+    environment_name: Mapped[str] = mapped_column(String(100), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # proton.EnvironmentAccountConnectionStatus
+    role_arn: Mapped[str | None] = mapped_column(String(2048))
+    codebuild_role_arn: Mapped[str | None] = mapped_column(String(2048))
+    component_role_arn: Mapped[str | None] = mapped_column(String(2048))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_modified_at: Mapped[datetime] = mapped_column(UtcDateTime)

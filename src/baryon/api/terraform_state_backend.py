@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
+from typing import Protocol
 from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
@@ -29,9 +30,11 @@ from starlette.routing import BaseRoute, Route
 from baryon.api.request_body import BodyLimits, BodyRefused, buffered_body
 from baryon.operations.terraform_state import (
     InvalidLockInfo,
+    LockAnswer,
     LockOutcome,
-    TerraformStates,
+    UnlockAnswer,
     UnlockOutcome,
+    WriteAnswer,
     WriteOutcome,
 )
 from baryon.runtime import Runtime
@@ -44,11 +47,24 @@ MAX_STATE_BYTES = 64 * 1024 * 1024
 # authenticate or the key is not scoped to one resource.
 ScopedKeyCheck = Callable[[str, str], str | None]
 
+
+class StateStore(Protocol):
+    """What the backend uses of TerraformStates (one region's, or one per region by ARN)."""
+
+    def read(self, resource_arn: str) -> str | None: ...
+
+    def write(self, resource_arn: str, state: str, lock_id: str | None) -> WriteAnswer: ...
+
+    def lock(self, resource_arn: str, info: str, holder: str) -> LockAnswer: ...
+
+    def unlock(self, resource_arn: str, info: str) -> UnlockAnswer: ...
+
+
 _JSON = "application/json"
 
 
 def terraform_state_routes(
-    runtime: Runtime, states: TerraformStates, key_check: ScopedKeyCheck
+    runtime: Runtime, states: StateStore, key_check: ScopedKeyCheck
 ) -> list[BaseRoute]:
     """The backend's routes, for the composition root to mount ahead of the API's catch-all."""
     limits = BodyLimits.from_settings(runtime.settings, MAX_STATE_BYTES)

@@ -13,7 +13,7 @@ from baryon.app import create_app
 from baryon.auth.access_keys import create_access_key, list_access_keys, read_secret
 from baryon.cloud.buckets import ensure_bundle_bucket
 from baryon.cloud.process import LocalCloudProcess
-from baryon.engine.worker import WorkerPool
+from baryon.engine.worker import RegionalWorkers
 from baryon.modes.env_file import env_exports, render, write_env_file
 from baryon.modes.http_server import server_config
 from baryon.runtime import Runtime, build_runtime
@@ -51,7 +51,7 @@ def run_embedded(settings: Settings, announce: Callable[[str], None]) -> None:
     )
     cloud_url = cloud.start()
     runtime: Runtime | None = None
-    pool: WorkerPool | None = None
+    pool: RegionalWorkers | None = None
     try:
         settings = settings.replace(
             cloud_endpoint=cloud_url,
@@ -75,10 +75,10 @@ def run_embedded(settings: Settings, announce: Callable[[str], None]) -> None:
         )
         env_path = data_dir / "env"
         write_env_file(env_path, exports)
-        recovered = release_all_leases(runtime.db)
+        recovered = sum(release_all_leases(cell.db) for cell in runtime.cells)
         if recovered:
             log.info("resuming %d job(s) that were running when Baryon last stopped", recovered)
-        pool = WorkerPool(runtime)
+        pool = RegionalWorkers(runtime.cells)
         pool.start()
         announce(
             f"Baryon is running on http://{_display_host(settings.host)}:{api_port} "

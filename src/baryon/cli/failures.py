@@ -29,6 +29,8 @@ class ExitStatus(IntEnum):
     INVALID_INPUT = 9
     # No embedded Baryon runs on this data directory (status, stop, logs).
     NOT_RUNNING = 10
+    # The database the settings name (PostgreSQL in scaled mode) cannot be reached or used.
+    DATABASE_UNREACHABLE = 11
 
 
 class CliFailure(click.ClickException):

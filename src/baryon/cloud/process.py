@@ -6,6 +6,7 @@ import http.client
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -35,10 +36,14 @@ class LocalCloudProcess:
         state_file: Path | None,
         log_file: Path | None,
         stack_operation_seconds: float = 0.0,
+        listen_socket: socket.socket | None = None,
     ) -> None:
         self.host = host
         self.stack_operation_seconds = stack_operation_seconds
         self.port = port
+        # A socket the caller bound and listens on: the endpoint is known before the child
+        # runs, and clients that call early wait in its backlog instead of being refused.
+        self.listen_socket = listen_socket
         self.state_file = state_file
         self.log_file = log_file
         self._process: subprocess.Popen[bytes] | None = None
@@ -61,6 +66,12 @@ class LocalCloudProcess:
 
     def start(self, timeout: float = 60.0) -> str:
         """Starts the child and returns its endpoint once it answers HTTP."""
+        self.launch()
+        return self.wait_until_ready(timeout)
+
+    def launch(self) -> str | None:
+        """Starts the child without waiting for it; returns its endpoint if already known
+        (a listen_socket was given), else None (wait_until_ready says it)."""
         if self.is_running():
             raise RuntimeError(f"the local cloud is already running at {self._endpoint}")
         self.stop()  # reap a child that died on its own and release its keeper thread
@@ -73,6 +84,8 @@ class LocalCloudProcess:
             "--port-file", str(port_file),
             "--parent-pid", str(os.getpid()),
         ]  # fmt: skip
+        if self.listen_socket is not None:
+            command += ["--listen-fd", str(self.listen_socket.fileno())]
         if self.state_file is not None:
             command += ["--state-file", str(self.state_file)]
         if self.stack_operation_seconds > 0:
@@ -86,8 +99,16 @@ class LocalCloudProcess:
         finally:
             if not isinstance(log, int):
                 log.close()
+        if self.listen_socket is not None:
+            self._endpoint = _endpoint(self.host, self.listen_socket.getsockname()[1])
+        return self._endpoint
+
+    def wait_until_ready(self, timeout: float = 60.0) -> str:
+        """Waits until the launched child answers HTTP (its state restored); stops it and
+        raises RuntimeError if it exits or does not answer in time."""
+        assert self._scratch is not None, "launch() first"
         try:
-            self._endpoint = self._wait_until_ready(port_file, timeout)
+            self._endpoint = self._wait_until_ready(self._scratch / "port", timeout)
         except BaseException:
             self.stop()
             raise
@@ -101,6 +122,7 @@ class LocalCloudProcess:
         """
         spawned: list[subprocess.Popen[bytes] | BaseException] = []
         ready, self._released = threading.Event(), threading.Event()
+        pass_fds = () if self.listen_socket is None else (self.listen_socket.fileno(),)
 
         def keep(released: threading.Event) -> None:
             try:
@@ -111,6 +133,7 @@ class LocalCloudProcess:
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         process_group=0,
+                        pass_fds=pass_fds,
                         # moto's own messages (unsupported CloudFormation types) are prints.
                         env={**os.environ, "PYTHONUNBUFFERED": "1"},
                     )
@@ -137,7 +160,7 @@ class LocalCloudProcess:
             if code is not None:
                 raise RuntimeError(f"the local cloud exited with code {code}{self._log_tail()}")
             if port_file.exists():
-                endpoint = f"http://{_url_host(self.host)}:{int(port_file.read_text())}"
+                endpoint = _endpoint(self.host, int(port_file.read_text()))
                 if _answers(endpoint):
                     return endpoint
             time.sleep(0.05)
@@ -195,6 +218,10 @@ def _signal_group(process: subprocess.Popen[Any], signum: signal.Signals) -> Non
         return
     with suppress(ProcessLookupError):
         os.killpg(process.pid, signum)  # the child leads its own group (process_group=0)
+
+
+def _endpoint(host: str, port: int) -> str:
+    return f"http://{_url_host(host)}:{port}"
 
 
 def _url_host(host: str) -> str:

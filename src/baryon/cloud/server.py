@@ -69,12 +69,15 @@ def serve(
     state_file: Path | None,
     on_ready: Callable[[int], None] | None = None,
     stack_operation_seconds: float = 0.0,
+    listen_fd: int | None = None,
 ) -> None:
     """Runs the local cloud until SIGTERM or SIGINT; then snapshots and returns.
 
     Call it from the main thread (signal handlers). ``on_ready`` gets the port once listening.
-    ``stack_operation_seconds`` > 0 makes stack operations take that long, as on AWS
-    (`baryon.cloud.cloudformation_timing`); with 0 they end within the request.
+    ``listen_fd`` is a socket the parent bound and listens on (its clients wait in the
+    backlog while the state is restored). ``stack_operation_seconds`` > 0 makes stack
+    operations take that long, as on AWS (`baryon.cloud.cloudformation_timing`); with 0 they
+    end within the request.
     """
     stop = StopSignals()
 
@@ -108,8 +111,10 @@ def serve(
     app = answering_errors(DomainDispatcherApplication(backend_app_factory))
     if store is not None:
         app = gated(app, gate)
-    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
-    actual_port = server.server_port
+    server = make_server(
+        host, port, app, threaded=True, request_handler=MotoRequestHandler, fd=listen_fd
+    )
+    actual_port = server.port
     # moto builds URLs to itself (CloudFormation custom resources) from MOTO_PORT.
     os.environ["MOTO_PORT"] = str(actual_port)
     # A short poll interval makes shutdown() quick; the idle cost is ten wakeups a second.
@@ -189,6 +194,9 @@ def main(argv: list[str] | None = None) -> None:
         default=0.0,
         help="show stack operations in progress this long, as AWS does (0 = instant)",
     )
+    parser.add_argument(
+        "--listen-fd", type=int, default=None, help="serve on this inherited, listening socket"
+    )
     args = parser.parse_args(argv)
     if args.parent_pid is not None:
         die_with_parent(args.parent_pid)
@@ -207,6 +215,7 @@ def main(argv: list[str] | None = None) -> None:
         args.state_file,
         on_ready=ready,
         stack_operation_seconds=args.stack_operation_seconds,
+        listen_fd=args.listen_fd,
     )
 
 

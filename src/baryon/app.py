@@ -7,6 +7,7 @@ of them imports another (the portal is not the API's to mount).
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from starlette.applications import Starlette
@@ -21,12 +22,18 @@ from baryon.api.git_webhooks import git_webhook_routes
 from baryon.api.terraform_state_backend import terraform_state_routes
 from baryon.auth.access_keys import read_secret
 from baryon.auth.scoped_keys import CallerKeys
-from baryon.git.hosting import HostedRepositories, hosting_app
+from baryon.domain.arns import parse_arn
+from baryon.git.hosting import HostedRepositories, RefUpdate, hosting_app
 from baryon.observability import metrics
 from baryon.observability.health import readiness
 from baryon.operations import portal_users
 from baryon.operations.repository_events import hosted_push
-from baryon.operations.terraform_state import TerraformStates
+from baryon.operations.terraform_state import (
+    LockAnswer,
+    TerraformStates,
+    UnlockAnswer,
+    WriteAnswer,
+)
 from baryon.runtime import Runtime
 from baryon.web import urls as portal_urls
 from baryon.web.routes import portal_app
@@ -41,8 +48,10 @@ def create_app(runtime: Runtime) -> Starlette:
 
     async def ready(_request: Request) -> Response:
         ok, reason = await run_in_threadpool(readiness, runtime.db)
-        return JSONResponse({"status": "ready" if ok else "unavailable", "reason": reason},
-                            status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ready" if ok else "unavailable", "reason": reason},
+            status_code=200 if ok else 503,
+        )
 
     async def prometheus(_request: Request) -> Response:
         body = await run_in_threadpool(metrics.exposition)
@@ -63,8 +72,8 @@ def create_app(runtime: Runtime) -> Starlette:
             # Terraform runs keep their state here (ahead of the API's catch-all POST).
             *terraform_state_routes(
                 runtime,
-                TerraformStates(runtime.db, runtime.box),
-                CallerKeys(runtime.db, runtime.box).scoped_resource,
+                _RegionalStates(runtime),
+                CallerKeys(runtime.identity_db, runtime.box).scoped_resource,
             ),
             # Forges' webhooks (ahead of the API's catch-all POST, like the state backend).
             *git_webhook_routes(runtime),
@@ -82,24 +91,54 @@ def _git_hosting(runtime: Runtime) -> list[Mount]:
     def authenticate(user: str, password: str) -> bool:
         return _git_user_ok(runtime, user, password)
 
+    def pushed(name: str, updates: Sequence[RefUpdate]) -> None:
+        # A repository may be registered in any region: each one sees the push.
+        for cell in runtime.cells:
+            hosted_push(cell, name, updates)
+
     return [
         Mount(
             "/git",
             app=hosting_app(
                 HostedRepositories(runtime.settings.git_hosting_dir),
                 authenticate,
-                lambda name, updates: hosted_push(runtime, name, updates),
+                pushed,
             ),
         )
     ]
 
 
+class _RegionalStates:
+    """Terraform state lives with its resource, in the region its ARN names (a run's scoped
+    key is for that one ARN, so a run reaches its own region's state only)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._states = {cell.region: TerraformStates(cell.db, cell.box) for cell in runtime.cells}
+        self._home = self._states[runtime.region]
+
+    def _of(self, resource_arn: str) -> TerraformStates:
+        parsed = parse_arn(resource_arn)
+        return self._states.get(parsed.region, self._home) if parsed else self._home
+
+    def read(self, resource_arn: str) -> str | None:
+        return self._of(resource_arn).read(resource_arn)
+
+    def write(self, resource_arn: str, state: str, lock_id: str | None) -> WriteAnswer:
+        return self._of(resource_arn).write(resource_arn, state, lock_id)
+
+    def lock(self, resource_arn: str, info: str, holder: str) -> LockAnswer:
+        return self._of(resource_arn).lock(resource_arn, info, holder)
+
+    def unlock(self, resource_arn: str, info: str) -> UnlockAnswer:
+        return self._of(resource_arn).unlock(resource_arn, info)
+
+
 def _git_user_ok(runtime: Runtime, user: str, password: str) -> bool:
     """git's Basic credentials: an access key id and its secret, or a portal user and
     password (checked as at sign-in, so failures count towards the user's pause)."""
-    secret = read_secret(runtime.db, runtime.box, user)
+    secret = read_secret(runtime.identity_db, runtime.box, user)
     if secret is not None:
         return hmac.compare_digest(secret.encode(), password.encode())
-    with runtime.db.session(write=True) as session:
+    with runtime.identity_db.session(write=True) as session:
         checked = portal_users.sign_in(session, user, password, datetime.now(UTC))
     return checked.user_id is not None

@@ -187,14 +187,14 @@ def test_the_key_is_checked_from_the_headers_alone() -> None:
     with pytest.raises(UnrecognizedClientException):
         admit(
             request.headers,
-            region="us-east-1",
+            regions=frozenset({"us-east-1"}),
             services=frozenset({"proton"}),
             secret_for=lambda key: None,
             max_skew=SKEW,
         )
     admission = admit(
         request.headers,
-        region="us-east-1",
+        regions=frozenset({"us-east-1"}),
         services=frozenset({"proton"}),
         secret_for=lambda key: SECRET if key == KEY else None,
         max_skew=SKEW,
@@ -203,7 +203,7 @@ def test_the_key_is_checked_from_the_headers_alone() -> None:
     assert (
         verify(
             request,
-            region="us-east-1",
+            regions=frozenset({"us-east-1"}),
             services=frozenset({"proton"}),
             secret_for=lambda key: SECRET,
             max_skew=SKEW,

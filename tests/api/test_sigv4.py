@@ -63,7 +63,7 @@ def _signed(
 def _verify(request: IncomingRequest, **kwargs):
     return verify(
         request,
-        region=kwargs.get("region", "us-east-1"),
+        regions=frozenset({"us-east-1"}),
         services=frozenset({"proton"}),
         secret_for=lambda key: SECRET if key == KEY else None,
         max_skew=SKEW,
@@ -96,7 +96,7 @@ def test_unknown_key() -> None:
     with pytest.raises(UnrecognizedClientException):
         verify(
             request,
-            region="us-east-1",
+            regions=frozenset({"us-east-1"}),
             services=frozenset({"proton"}),
             secret_for=lambda key: None,
             max_skew=SKEW,

@@ -68,10 +68,15 @@ JSON_CONTENT_TYPE = "application/x-amz-json-1.0"
 
 
 class FrontDoor:
+    """Serves every region of ``runtime.cells``: a request goes to the cell of the region its
+    credential scope names, as AWS routes it to a region's endpoint. Keys are global (IAM's
+    are), so they are read from the home region whichever region answers."""
+
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.regions = frozenset(runtime.cells.regions)
         self.models = models_by_target_prefix()
-        self.keys = CallerKeys(runtime.db, runtime.box)
+        self.keys = CallerKeys(runtime.identity_db, runtime.box)
         self.max_skew = timedelta(seconds=runtime.settings.max_clock_skew_seconds)
         self.body_limits = BodyLimits.from_settings(runtime.settings, MAX_BODY_BYTES)
 
@@ -157,7 +162,7 @@ class FrontDoor:
         try:
             return sigv4.admit(
                 headers,
-                region=self.runtime.settings.region,
+                regions=self.regions,
                 services=frozenset({model.signing_name}),
                 secret_for=self.keys.secret,
                 max_skew=self.max_skew,
@@ -175,20 +180,23 @@ class FrontDoor:
     ) -> dict[str, Any]:
         context.request_id.set(call.request_id)
         context.operation.set(operation.name)
-        caller = sigv4.verify_signature(incoming, admission).access_key_id
+        authorization = sigv4.verify_signature(incoming, admission)
+        caller = authorization.access_key_id
+        # admit() let through only regions in runtime.cells.
+        cell = self.runtime.cells.get(authorization.region) or self.runtime
         params = parse_input(operation.input_shape, decode_json_body(incoming.body))
-        self._authorize(caller, operation.name, params)
-        return self._dispatch(model, operation, params, call.request_id, caller)
+        self._authorize(cell, caller, operation.name, params)
+        return self._dispatch(cell, model, operation, params, call.request_id, caller)
 
-    def _authorize(self, caller: str, operation: str, params: dict[str, Any]) -> None:
+    def _authorize(
+        self, cell: Runtime, caller: str, operation: str, params: dict[str, Any]
+    ) -> None:
         """A key scoped to one resource (a provisioning program's) acts on it alone."""
         holder = self.keys.holder(caller)
         if holder is None:  # revoked or expired since its signature was checked
             raise UnrecognizedClientException(sigv4.INVALID_TOKEN)
         scope = holder.resource_arn
-        if scope is not None and not scoped_access.may_call(
-            self.runtime.db, scope, operation, params
-        ):
+        if scope is not None and not scoped_access.may_call(cell.db, scope, operation, params):
             raise AccessDeniedException(scoped_access.refusal(operation, scope))
 
     def _route(self, target: str | None) -> tuple[ServiceModel, OperationModel]:
@@ -202,6 +210,7 @@ class FrontDoor:
 
     def _dispatch(
         self,
+        cell: Runtime,
         model: ServiceModel,
         operation: OperationModel,
         params: dict[str, Any],
@@ -214,7 +223,7 @@ class FrontDoor:
                 f"The operation {operation.name} is not yet available in this Baryon server."
             )
         context = RequestContext(
-            runtime=self.runtime,
+            runtime=cell,
             operation=operation.name,
             request_id=request_id,
             caller=caller,

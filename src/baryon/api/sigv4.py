@@ -100,7 +100,7 @@ class Admission:
 def verify(
     request: IncomingRequest,
     *,
-    region: str,
+    regions: frozenset[str],
     services: frozenset[str],
     secret_for: Callable[[str], str | None],
     max_skew: timedelta,
@@ -109,7 +109,7 @@ def verify(
     """Returns the verified authorization or raises the error AWS would answer with."""
     admission = admit(
         request.headers,
-        region=region,
+        regions=regions,
         services=services,
         secret_for=secret_for,
         max_skew=max_skew,
@@ -121,14 +121,15 @@ def verify(
 def admit(
     headers: Mapping[str, str],
     *,
-    region: str,
+    regions: frozenset[str],
     services: frozenset[str],
     secret_for: Callable[[str], str | None],
     max_skew: timedelta,
     now: datetime | None = None,
 ) -> Admission:
     """Checks everything that does not need the body, so that a server reads bodies only
-    from callers who name one of its active keys in a well-formed, current, fitting scope."""
+    from callers who name one of its active keys in a well-formed, current, fitting scope
+    (a region among ``regions``, a service among ``services``)."""
     auth = parse_authorization(headers.get("authorization"))
     amz_date = headers.get("x-amz-date")
     if not amz_date:
@@ -150,10 +151,13 @@ def admit(
         raise InvalidSignatureException(
             f"Credential should be scoped to correct service: '{expected}'."
         )
-    if auth.region != region:
+    if auth.region not in regions:
+        # The region picks the cell that answers (api/front_door.py): one this Baryon does
+        # not serve is refused as AWS refuses a region an endpoint does not serve.
+        served = ", ".join(f"'{name}'" for name in sorted(regions))
         raise InvalidSignatureException(
             f"Credential should be scoped to a valid region, not '{auth.region}'. "
-            f"This server serves '{region}'."
+            f"This server serves {served}."
         )
     for required in ("host", "x-amz-date"):
         if required not in auth.signed_headers:

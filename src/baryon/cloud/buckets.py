@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -25,10 +26,18 @@ def ensure_bundle_bucket(settings: Settings) -> None:
             log.warning("cannot check the bundle bucket %s: %s", bucket, exc)
             return
     try:
-        s3.create_bucket(Bucket=bucket)
+        s3.create_bucket(Bucket=bucket, **location(settings.region))
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in (
             "BucketAlreadyOwnedByYou",
             "BucketAlreadyExists",
         ):
             raise
+
+
+def location(region: str) -> dict[str, Any]:
+    """CreateBucket's arguments for a bucket in ``region``: S3 refuses a LocationConstraint
+    of us-east-1 (its default) and requires one for every other region."""
+    if region == "us-east-1":
+        return {}
+    return {"CreateBucketConfiguration": {"LocationConstraint": region}}

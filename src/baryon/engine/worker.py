@@ -15,6 +15,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Iterable
 from datetime import timedelta
 
 # deploy and registration are imported for the job kinds they register.
@@ -69,9 +70,16 @@ class WorkerPool:
         """Stops claiming; running jobs get ``grace`` seconds to finish, then are handed back
         so another worker resumes them (their steps are idempotent)."""
         grace = self.runtime.settings.worker_stop_grace_seconds if grace is None else grace
+        self.stop_claiming()
+        self.wait_or_hand_back(time.monotonic() + grace, grace)
+
+    def stop_claiming(self) -> None:
         self._stopping.set()
         self.runtime.job_wakeup.set()
-        deadline = time.monotonic() + grace
+
+    def wait_or_hand_back(self, deadline: float, grace: float) -> None:
+        """After stop_claiming: waits for running jobs until ``deadline`` (a monotonic time),
+        then hands back those still running."""
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._current_lock:
@@ -83,6 +91,11 @@ class WorkerPool:
             except Exception:  # its lease will expire instead
                 log.exception("could not release job %s", job_id)
         self._threads.clear()
+
+    @property
+    def running_jobs(self) -> int:
+        with self._current_lock:
+            return len(self._current)
 
     def _loop(self, owner: str) -> None:
         poll = self.runtime.settings.job_poll_seconds
@@ -173,3 +186,31 @@ class WorkerPool:
                     return
             except Exception:
                 log.exception("heartbeat of job %s failed", job_id)
+
+
+class RegionalWorkers:
+    """A pool per region this process serves: each region is a cell with its own database
+    and queue, as AWS regions keep their work apart. Started and stopped together, sharing
+    one grace period."""
+
+    def __init__(self, runtimes: Iterable[WorkerRuntime], threads: int | None = None) -> None:
+        self.pools = [WorkerPool(runtime, threads) for runtime in runtimes]
+
+    def start(self) -> None:
+        for pool in self.pools:
+            pool.start()
+
+    def stop(self, grace: float | None = None) -> None:
+        if not self.pools:
+            return
+        settings = self.pools[0].runtime.settings
+        grace = settings.worker_stop_grace_seconds if grace is None else grace
+        for pool in self.pools:
+            pool.stop_claiming()
+        deadline = time.monotonic() + grace
+        for pool in self.pools:
+            pool.wait_or_hand_back(deadline, grace)
+
+    @property
+    def running_jobs(self) -> int:
+        return sum(pool.running_jobs for pool in self.pools)

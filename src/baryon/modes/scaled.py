@@ -13,7 +13,7 @@ from prometheus_client import start_http_server
 from baryon.app import create_app
 from baryon.cloud.buckets import ensure_bundle_bucket
 from baryon.cloud.stop_signals import StopSignals
-from baryon.engine.worker import WorkerPool
+from baryon.engine.worker import RegionalWorkers
 from baryon.modes.http_server import server_config
 from baryon.observability import metrics
 from baryon.runtime import build_runtime
@@ -50,7 +50,8 @@ def run_worker(
     if metrics_port is not None:
         start_http_server(metrics_port, addr=settings.host, registry=metrics.REGISTRY)
     stop = StopSignals()
-    pool = WorkerPool(runtime, threads)
+    # Every served region's queue: a worker serves them all.
+    pool = RegionalWorkers(runtime.cells, threads)
     pool.start()
     announce(f"baryon worker running {threads} thread(s)")
     stop.wait()

@@ -56,6 +56,21 @@ class Database:
                     )
                     connection.commit()
 
+    def create_schema(self, name: str) -> None:
+        """PostgreSQL: makes the schema a region's tables live in (modes/regions.py), under
+        the migration lock so that replicas starting together do not race to make it."""
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+            try:
+                quoted = connection.dialect.identifier_preparer.quote_identifier(name)
+                connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
+                connection.commit()
+            finally:
+                connection.execute(
+                    text("SELECT pg_advisory_unlock(:id)"), {"id": _MIGRATION_LOCK_ID}
+                )
+                connection.commit()
+
     def dispose(self) -> None:
         self.engine.dispose()
 

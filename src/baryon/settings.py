@@ -31,6 +31,7 @@ class Settings:
     data_dir: Path = field(default_factory=_default_data_dir)
     # SQLAlchemy URL; empty means SQLite in data_dir.
     database_url: str = ""
+    # Where the API and the portal listen (baryon up, baryon server).
     host: str = "127.0.0.1"
     port: int = 8300
     # Load balancers allowed to tell servers the client's scheme and address
@@ -199,6 +200,7 @@ class Settings:
     # the customer's CI to report.
     pull_request_timeout_seconds: int = 7 * 24 * 3600
 
+    # Python's level for Baryon's logs (on standard error): DEBUG, INFO, WARNING or ERROR.
     log_level: str = "INFO"
     # "text" for a terminal, "json" for log collectors (one object per line, with ids).
     log_format: str = "text"

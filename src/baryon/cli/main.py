@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from baryon import __version__
+from baryon.cli.backup import backup, restore
 from baryon.cli.deployment import deployment
 from baryon.cli.git import connection, repository
 from baryon.cli.importing import import_command
@@ -33,6 +34,8 @@ cli.add_command(deployment)
 cli.add_command(connection)
 cli.add_command(repository)
 cli.add_command(import_command)
+cli.add_command(backup)
+cli.add_command(restore)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ def test_the_latest_state_or_any_version_is_printed_by_resource_name_or_arn(
 
 
 def test_a_resource_without_state_is_an_error_naming_it(tmp_path: Path) -> None:
+    _write_versions(tmp_path)  # a store, with no state at all
     answer = CliRunner().invoke(
         cli, ["terraform", "state", "show", "environment/none", "--data-dir", str(tmp_path)]
     )

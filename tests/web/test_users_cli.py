@@ -15,6 +15,8 @@ from baryon.store.tables import User
 
 
 def _run(data_dir: Path, *args: str, stdin: str | None = None) -> object:
+    # `baryon users` opens an existing store (as `baryon up` leaves it), never creates one.
+    build_runtime(load_settings({"data_dir": data_dir}, environ={})).close()
     return CliRunner().invoke(cli, ["users", *args, "--data-dir", str(data_dir)], input=stdin)
 
 

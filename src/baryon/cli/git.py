@@ -7,18 +7,36 @@ tokens and passwords come from environment variables, keys from files.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from baryon.cli.api_clients import ApiClients, call
+from baryon.cli.failures import CliFailure, ExitStatus
+from baryon.cli.options import OutputFormat, client_options, output_option
+from baryon.cli.output import Column, emit, emit_rows
 
-console = Console()
+# Advice goes to standard error, so that standard output holds only what was asked for.
+console = Console(stderr=True)
 _PROVIDERS = ["GITHUB", "GITHUB_ENTERPRISE", "BITBUCKET", "GITLAB", "GIT"]
 _PROTON_PROVIDERS = ["GITHUB", "GITHUB_ENTERPRISE", "BITBUCKET"]
+
+
+@dataclass(frozen=True)
+class CreatedConnection:
+    arn: str
+    # Where push and pull request events go; None when Baryon has no public URL.
+    webhook_url: str | None
+
+
+@dataclass(frozen=True)
+class CreatedRepository:
+    arn: str
+    # For a repository on Baryon's own git server: the URL to push to.
+    push_url: str | None
 
 
 @click.group()
@@ -46,6 +64,8 @@ def connection() -> None:
     "--ssh-private-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @click.option("--webhook-secret-env", default=None, metavar="VAR", help="Webhook secret from $VAR.")
+@output_option
+@client_options
 def create_connection(
     name: str,
     provider: str,
@@ -58,6 +78,7 @@ def create_connection(
     password_env: str | None,
     ssh_private_key_file: Path | None,
     webhook_secret_env: str | None,
+    output: OutputFormat,
 ) -> None:
     """Create a connection NAME and print its ARN (CreateRepository's connectionArn)."""
     request: dict[str, Any] = {"name": name, "provider": provider}
@@ -74,22 +95,34 @@ def create_connection(
     }
     request.update({key: value for key, value in optional.items() if value})
     created = call(ApiClients().baryon.create_connection, **request)["connection"]
-    click.echo(created["arn"])
-    if created.get("webhookUrl"):
-        console.print(f"Webhook URL (push and pull request events): {created['webhookUrl']}")
+    document = CreatedConnection(created["arn"], created.get("webhookUrl"))
+
+    def text() -> None:
+        click.echo(document.arn)
+        if document.webhook_url:
+            console.print(f"Webhook URL (push and pull request events): {document.webhook_url}")
+
+    emit(output, document, text)
 
 
 @connection.command("list")
-def list_connections() -> None:
+@output_option
+@client_options
+def list_connections(output: OutputFormat) -> None:
     """List the connections."""
-    table = Table("name", "provider", "credentials", "arn")
-    for found in _pages(ApiClients().baryon.list_connections, "connections"):
-        table.add_row(found["name"], found["provider"], found["credentialKind"], found["arn"])
-    console.print(table)
+    found = _pages(ApiClients().baryon.list_connections, "connections")
+    columns = (
+        Column("name", "name"),
+        Column("provider", "provider"),
+        Column("credentials", "credentialKind"),
+        Column("arn", "arn"),
+    )
+    emit_rows(output, "connections", found, columns)
 
 
 @connection.command("delete")
 @click.argument("name_or_arn")
+@client_options
 def delete_connection(name_or_arn: str) -> None:
     """Delete a connection that no repository uses."""
     clients = ApiClients()
@@ -117,30 +150,43 @@ def repository() -> None:
     show_default=True,
     help="The Proton provider name space to register it in.",
 )
-def create_repository(name: str, connection_name: str, provider: str) -> None:
+@output_option
+@client_options
+def create_repository(name: str, connection_name: str, provider: str, output: OutputFormat) -> None:
     """Register repository NAME (owner/name); on Baryon's own server, create it empty."""
     clients = ApiClients()
     arn = connection_arn(clients, connection_name)
     created = call(
         clients.proton.create_repository, name=name, provider=provider, connectionArn=arn
     )["repository"]
-    click.echo(created["arn"])
-    if connection_name == "baryon":
-        endpoint = clients.proton.meta.endpoint_url.rstrip("/")
-        console.print(
-            f"Push to it: git remote add baryon {endpoint}/git/{name}.git\n"
-            "(git asks for a user name and password: an access key id and its secret, "
-            "or a portal user and password)"
-        )
+    endpoint = clients.proton.meta.endpoint_url.rstrip("/")
+    push_url = f"{endpoint}/git/{name}.git" if connection_name == "baryon" else None
+    document = CreatedRepository(created["arn"], push_url)
+
+    def text() -> None:
+        click.echo(document.arn)
+        if push_url:
+            console.print(
+                f"Push to it: git remote add baryon {push_url}\n"
+                "(git asks for a user name and password: an access key id and its secret, "
+                "or a portal user and password)"
+            )
+
+    emit(output, document, text)
 
 
 @repository.command("list")
-def list_repositories() -> None:
+@output_option
+@client_options
+def list_repositories(output: OutputFormat) -> None:
     """List the registered repositories."""
-    table = Table("provider", "name", "connection")
-    for found in _pages(ApiClients().proton.list_repositories, "repositories"):
-        table.add_row(found["provider"], found["name"], found["connectionArn"])
-    console.print(table)
+    found = _pages(ApiClients().proton.list_repositories, "repositories")
+    columns = (
+        Column("provider", "provider"),
+        Column("name", "name"),
+        Column("connection", "connectionArn"),
+    )
+    emit_rows(output, "repositories", found, columns)
 
 
 @repository.command("delete")
@@ -148,6 +194,7 @@ def list_repositories() -> None:
 @click.option(
     "--provider", type=click.Choice(_PROTON_PROVIDERS), default="GITHUB", show_default=True
 )
+@client_options
 def delete_repository(name: str, provider: str) -> None:
     """Unregister repository NAME (its commits stay where they are)."""
     call(ApiClients().proton.delete_repository, name=name, provider=provider)
@@ -159,7 +206,11 @@ def connection_arn(clients: ApiClients, name_or_arn: str) -> str:
     for found in _pages(clients.baryon.list_connections, "connections"):
         if found["name"] == name_or_arn:
             return str(found["arn"])
-    raise click.ClickException(f"No connection is named {name_or_arn!r} (baryon connection list).")
+    raise CliFailure(
+        ExitStatus.REFUSED,
+        f"no connection is named {name_or_arn!r}",
+        "see `baryon connection list`",
+    )
 
 
 def _pages(function: Any, key: str) -> list[dict[str, Any]]:
@@ -178,9 +229,16 @@ def _from_env(variable: str | None) -> str | None:
         return None
     value = os.environ.get(variable)
     if not value:
-        raise click.ClickException(f"${variable} is empty or not set.")
+        raise CliFailure(
+            ExitStatus.USAGE, f"${variable} is empty or not set", f"export {variable}=... first"
+        )
     return value
 
 
 def _read(path: Path | None) -> str | None:
-    return path.read_text() if path else None
+    if path is None:
+        return None
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliFailure(ExitStatus.INVALID_INPUT, f"cannot read {path}: {exc}") from exc

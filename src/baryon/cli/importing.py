@@ -10,9 +10,7 @@ Running it again applies nothing twice, and finishes an import that was interrup
 from __future__ import annotations
 
 import hashlib
-import json
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,9 @@ from baryon.bundles.errors import BundleError
 from baryon.bundles.pack import pack_files
 from baryon.bundles.tree import read_tree
 from baryon.cli.api_clients import ApiClients, call
+from baryon.cli.failures import CliFailure, ExitStatus
+from baryon.cli.options import OutputFormat, client_options, output_option
+from baryon.cli.output import to_json
 from baryon.importing.errors import ExportError
 from baryon.importing.export_directory import how_to_export, read_export
 from baryon.importing.limits import DEFAULT_LIMITS
@@ -47,24 +48,19 @@ _RUNNING = (ImportStatus.PLANNING, ImportStatus.APPLYING)
     help="Also list the account's Proton stacks (AWSProton-* or tagged proton:*) that no "
     "exported resource claims.",
 )
-@click.option(
-    "--output",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="How to print the plan.",
-)
+@output_option
 @click.option(
     "--how-to-export",
     is_flag=True,
     help="Print the AWS CLI commands that make an export directory, and exit.",
 )
 @click.option("--timeout", default=1800, show_default=True, help="Seconds to wait.")
+@client_options
 def import_command(
     export_dir: Path | None,
     plan_only: bool,
     include_account: bool,
-    output: str,
+    output: OutputFormat,
     how_to_export: bool,
     timeout: int,
 ) -> None:
@@ -94,17 +90,21 @@ def import_command(
     final = _follow(clients.baryon, started, timeout)
     items = _items(clients.baryon, final["id"])
     settings = _pipeline_settings(clients, info)
-    if output == "json":
-        document = {"import": final, "items": items}
+    if output is OutputFormat.JSON:
+        document: dict[str, Any] = {"import": final, "items": items}
         if not plan_only:
             document["pipelineSettings"] = settings
-        click.echo(json.dumps(document, indent=2, default=_json_default))
+        click.echo(to_json(document))
     else:
         _print_table(final, items)
         if not plan_only:
             _print_pipeline_settings(settings)
     if final["status"] == ImportStatus.FAILED:
-        raise click.ClickException(f"import {final['id']} FAILED: {final.get('statusMessage')}")
+        raise CliFailure(
+            ExitStatus.REFUSED,
+            f"import {final['id']} FAILED: {final.get('statusMessage')}",
+            "see why each item failed above",
+        )
 
 
 def _how_to_export_text() -> str:
@@ -123,9 +123,9 @@ def _packed_export(export_dir: Path) -> bytes:
         export = read_export(files, limits)
         archive = pack_files(files, limits.tree())
     except BundleError as exc:
-        raise click.ClickException(f"{export_dir}: {exc}") from exc
+        raise CliFailure(ExitStatus.INVALID_INPUT, f"{export_dir}: {exc}") from exc
     except ExportError as exc:
-        raise click.ClickException(f"{export_dir}/{exc}") from exc
+        raise CliFailure(ExitStatus.INVALID_INPUT, f"{export_dir}/{exc}") from exc
     for warning in export.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     return archive
@@ -137,9 +137,10 @@ def _follow(baryon: Any, started: dict[str, Any], timeout: int) -> dict[str, Any
     with console.status(f"Import {started['id']}: {started['status']}") as status:
         while current["status"] in _RUNNING:
             if time.monotonic() > deadline:
-                raise click.ClickException(
-                    f"import {current['id']} is still {current['status']} after {timeout} s; "
-                    "run the same command again to follow it (nothing is applied twice)"
+                raise CliFailure(
+                    ExitStatus.REFUSED,
+                    f"import {current['id']} is still {current['status']} after {timeout} s",
+                    "run the same command again to follow it (nothing is applied twice)",
                 )
             time.sleep(0.5)
             current = call(baryon.get_import, id=started["id"])["import"]
@@ -214,9 +215,3 @@ def _print_pipeline_settings(settings: dict[str, str]) -> None:
     )
     for name, value in settings.items():
         out.print(f"  {name}={value}", highlight=False, markup=False)
-
-
-def _json_default(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON")

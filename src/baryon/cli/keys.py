@@ -5,16 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from baryon.auth.access_keys import create_access_key, delete_access_key, list_access_keys
-from baryon.cli.options import data_dir_option, settings_from
-from baryon.runtime import Runtime, build_runtime
-
-
-def _runtime(data_dir: Path | None) -> Runtime:
-    return build_runtime(settings_from(data_dir=data_dir))
+from baryon.cli.failures import CliFailure, ExitStatus
+from baryon.cli.local_store import open_runtime
+from baryon.cli.options import OutputFormat, data_dir_option, output_option
+from baryon.cli.output import Column, emit, emit_rows
 
 
 @click.group()
@@ -25,32 +21,32 @@ def keys() -> None:
 @keys.command("create")
 @click.option("--description", default="", help="What the key is for.")
 @data_dir_option
-def create(description: str, data_dir: Path | None) -> None:
+@output_option
+def create(description: str, data_dir: Path | None, output: OutputFormat) -> None:
     """Create an access key and print its secret (shown only once)."""
-    runtime = _runtime(data_dir)
-    try:
+    with open_runtime(data_dir) as runtime:
         key = create_access_key(runtime.db, runtime.box, description)
-    finally:
-        runtime.close()
-    click.echo(f"AWS_ACCESS_KEY_ID={key.access_key_id}")
-    click.echo(f"AWS_SECRET_ACCESS_KEY={key.secret_access_key}")
+
+    def text() -> None:
+        click.echo(f"AWS_ACCESS_KEY_ID={key.access_key_id}")
+        click.echo(f"AWS_SECRET_ACCESS_KEY={key.secret_access_key}")
+
+    emit(output, key, text)
 
 
 @keys.command("list")
 @data_dir_option
-def list_keys(data_dir: Path | None) -> None:
+@output_option
+def list_keys(data_dir: Path | None, output: OutputFormat) -> None:
     """List access keys (never their secrets)."""
-    runtime = _runtime(data_dir)
-    try:
+    with open_runtime(data_dir) as runtime:
         found = list_access_keys(runtime.db)
-    finally:
-        runtime.close()
-    table = Table("Access key id", "Created", "Description")
-    for key in found:
-        table.add_row(
-            key.access_key_id, key.created_at.strftime("%Y-%m-%d %H:%M:%SZ"), key.description
-        )
-    Console().print(table)
+    columns = (
+        Column("Access key id", "access_key_id"),
+        Column("Created", "created_at"),
+        Column("Description", "description"),
+    )
+    emit_rows(output, "accessKeys", found, columns)
 
 
 @keys.command("delete")
@@ -58,11 +54,10 @@ def list_keys(data_dir: Path | None) -> None:
 @data_dir_option
 def delete(access_key_id: str, data_dir: Path | None) -> None:
     """Delete an access key; requests signed with it are refused from then on."""
-    runtime = _runtime(data_dir)
-    try:
+    with open_runtime(data_dir) as runtime:
         deleted = delete_access_key(runtime.db, access_key_id)
-    finally:
-        runtime.close()
     if not deleted:
-        raise click.ClickException(f"no access key {access_key_id}")
+        raise CliFailure(
+            ExitStatus.REFUSED, f"no access key {access_key_id}", "see `baryon keys list`"
+        )
     click.echo(f"deleted {access_key_id}")

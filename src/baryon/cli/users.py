@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from baryon.cli.options import data_dir_option, settings_from
+from baryon.cli.failures import CliFailure, ExitStatus
+from baryon.cli.local_store import open_runtime
+from baryon.cli.options import OutputFormat, data_dir_option, output_option
+from baryon.cli.output import Column, emit_rows
 from baryon.operations.portal_passwords import password_problem
 from baryon.operations.portal_users import (
     UserError,
@@ -19,11 +20,6 @@ from baryon.operations.portal_users import (
     list_users,
     set_password,
 )
-from baryon.runtime import Runtime, build_runtime
-
-
-def _runtime(data_dir: Path | None) -> Runtime:
-    return build_runtime(settings_from(data_dir=data_dir))
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -34,7 +30,7 @@ def _read_password(from_stdin: bool) -> str:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     problem = password_problem(password)
     if problem:
-        raise click.ClickException(problem)
+        raise CliFailure(ExitStatus.INVALID_INPUT, f"password refused: {problem}")
     return password
 
 
@@ -57,14 +53,12 @@ def users() -> None:
 def create(name: str, password_stdin: bool, data_dir: Path | None) -> None:
     """Create a user who can sign in to the portal."""
     password = _read_password(password_stdin)
-    runtime = _runtime(data_dir)
-    try:
-        with runtime.db.session(write=True) as session:
-            create_user(session, name, password, datetime.now(UTC))
-    except UserError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        runtime.close()
+    with open_runtime(data_dir) as runtime:
+        try:
+            with runtime.db.session(write=True) as session:
+                create_user(session, name, password, datetime.now(UTC))
+        except UserError as exc:
+            raise CliFailure(ExitStatus.REFUSED, str(exc)) from exc
     click.echo(f"created user {name}")
 
 
@@ -75,31 +69,23 @@ def create(name: str, password_stdin: bool, data_dir: Path | None) -> None:
 def change_password(name: str, password_stdin: bool, data_dir: Path | None) -> None:
     """Give a user a new password (and sign them out everywhere)."""
     password = _read_password(password_stdin)
-    runtime = _runtime(data_dir)
-    try:
-        with runtime.db.session(write=True) as session:
-            set_password(session, name, password, datetime.now(UTC))
-    except UserError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        runtime.close()
+    with open_runtime(data_dir) as runtime:
+        try:
+            with runtime.db.session(write=True) as session:
+                set_password(session, name, password, datetime.now(UTC))
+        except UserError as exc:
+            raise CliFailure(ExitStatus.REFUSED, str(exc)) from exc
     click.echo(f"changed the password of {name}")
 
 
 @users.command("list")
 @data_dir_option
-def list_command(data_dir: Path | None) -> None:
+@output_option
+def list_command(data_dir: Path | None, output: OutputFormat) -> None:
     """List portal users."""
-    runtime = _runtime(data_dir)
-    try:
-        with runtime.db.session() as session:
-            found = list_users(session)
-    finally:
-        runtime.close()
-    table = Table("User", "Created")
-    for user in found:
-        table.add_row(user.name, user.created_at.strftime("%Y-%m-%d %H:%M:%SZ"))
-    Console().print(table)
+    with open_runtime(data_dir) as runtime, runtime.db.session() as session:
+        found = list_users(session)
+    emit_rows(output, "users", found, (Column("User", "name"), Column("Created", "created_at")))
 
 
 @users.command("delete")
@@ -107,12 +93,10 @@ def list_command(data_dir: Path | None) -> None:
 @data_dir_option
 def delete(name: str, data_dir: Path | None) -> None:
     """Delete a user; their sessions end at once."""
-    runtime = _runtime(data_dir)
-    try:
-        with runtime.db.session(write=True) as session:
-            delete_user(session, name)
-    except UserError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        runtime.close()
+    with open_runtime(data_dir) as runtime:
+        try:
+            with runtime.db.session(write=True) as session:
+                delete_user(session, name)
+        except UserError as exc:
+            raise CliFailure(ExitStatus.REFUSED, str(exc)) from exc
     click.echo(f"deleted user {name}")

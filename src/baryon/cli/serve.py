@@ -6,8 +6,35 @@ from pathlib import Path
 
 import click
 
+from baryon.cli.failures import CliFailure, ExitStatus
 from baryon.cli.options import data_dir_option, settings_from
+from baryon.modes.startup_errors import (
+    AlreadyRunning,
+    DatabaseUnreachable,
+    DataDirUnusable,
+    NotConfigured,
+    PortInUse,
+    StartupError,
+)
 from baryon.observability.logs import configure_logging
+
+# Each mistake its own exit status, so scripts (and systemd) can tell them apart.
+EXIT_STATUSES: dict[type[StartupError], ExitStatus] = {
+    PortInUse: ExitStatus.PORT_IN_USE,
+    DataDirUnusable: ExitStatus.DATA_DIR_UNUSABLE,
+    AlreadyRunning: ExitStatus.ALREADY_RUNNING,
+    NotConfigured: ExitStatus.NOT_CONFIGURED,
+    DatabaseUnreachable: ExitStatus.SERVER_UNREACHABLE,
+}
+
+
+def refused_start(error: StartupError) -> CliFailure:
+    """The one line and exit status for a process that could not start."""
+    status = next(
+        (code for kind, code in EXIT_STATUSES.items() if isinstance(error, kind)),
+        ExitStatus.REFUSED,
+    )
+    return CliFailure(status, error.what, error.action)
 
 
 @click.command()
@@ -22,7 +49,10 @@ def up(port: int | None, host: str | None, data_dir: Path | None) -> None:
 
     settings = settings_from(port=port, host=host, data_dir=data_dir)
     configure_logging(settings.log_level, settings.log_format)
-    run_embedded(settings, announce=lambda text: click.echo(text, err=False))
+    try:
+        run_embedded(settings, announce=lambda text: click.echo(text, err=False))
+    except StartupError as error:
+        raise refused_start(error) from error
 
 
 @click.command()

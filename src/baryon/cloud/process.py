@@ -103,12 +103,12 @@ class LocalCloudProcess:
             self._endpoint = _endpoint(self.host, self.listen_socket.getsockname()[1])
         return self._endpoint
 
-    def wait_until_ready(self, timeout: float = 60.0) -> str:
+    def wait_until_ready(self, timeout: float = 60.0, cancel: threading.Event | None = None) -> str:
         """Waits until the launched child answers HTTP (its state restored); stops it and
-        raises RuntimeError if it exits or does not answer in time."""
+        raises RuntimeError if it exits or does not answer in time, or ``cancel`` is set."""
         assert self._scratch is not None, "launch() first"
         try:
-            self._endpoint = self._wait_until_ready(self._scratch / "port", timeout)
+            self._endpoint = self._wait_until_ready(self._scratch / "port", timeout, cancel)
         except BaseException:
             self.stop()
             raise
@@ -152,11 +152,16 @@ class LocalCloudProcess:
             raise spawned[0]
         return spawned[0]
 
-    def _wait_until_ready(self, port_file: Path, timeout: float) -> str:
-        assert self._process is not None
+    def _wait_until_ready(
+        self, port_file: Path, timeout: float, cancel: threading.Event | None
+    ) -> str:
+        process = self._process
+        assert process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            code = self._process.poll()
+            if cancel is not None and cancel.is_set():
+                raise RuntimeError("stopped before the local cloud was ready")
+            code = process.poll()
             if code is not None:
                 raise RuntimeError(f"the local cloud exited with code {code}{self._log_tail()}")
             if port_file.exists():

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import signal
 import socket
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import uvicorn
 
 from baryon.app import create_app
 from baryon.auth.access_keys import create_access_key, list_access_keys, read_secret
-from baryon.cloud.buckets import ensure_bundle_bucket
 from baryon.cloud.process import LocalCloudProcess
-from baryon.engine.worker import RegionalWorkers
-from baryon.modes.env_file import env_exports, render, write_env_file
+from baryon.modes.cloud_readiness import CloudReadiness
+from baryon.modes.data_dir import prepare_data_dir
+from baryon.modes.env_file import env_exports, render
 from baryon.modes.http_server import server_config
+from baryon.modes.instance_lock import InstanceLock, InstanceRecord, InstanceState
+from baryon.modes.log_file import CLOUD_LOG_FILE_NAME, attach_log_file, detach_log_file
+from baryon.modes.regions import served_regions
+from baryon.modes.startup_errors import PortInUse, StartupError
 from baryon.runtime import Runtime, build_runtime
 from baryon.settings import Settings
 from baryon.store.jobs import release_all_leases
@@ -27,74 +35,150 @@ ADMIN_KEY_DESCRIPTION = "admin (created by baryon up)"
 LOCAL_CLOUD_CREDENTIALS = ("baryon-local", "baryon-local-secret")
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
+def bind_socket(
+    host: str, port: int, *, what: str = "the API", fix: str = "choose another with --port"
+) -> socket.socket:
+    """Binds and listens at once: a port in use is found before anything else is started."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(
+                f"port {port} on {host}, which {what} needs, is in use by another process",
+                f"stop that process or {fix}",
+            ) from exc
+        raise StartupError(
+            f"{what} cannot listen on {host}:{port}: {exc.strerror or exc}",
+            "check --host and --port",
+        ) from exc
     sock.listen(512)
     sock.set_inheritable(True)
     return sock
 
 
 def run_embedded(settings: Settings, announce: Callable[[str], None]) -> None:
+    """Runs until SIGINT or SIGTERM. A mistake the operator can fix (port in use, data
+    directory unusable or already in use) raises a StartupError before anything starts."""
+    prepare_data_dir(settings.data_dir)
+    lock = InstanceLock.acquire(settings.data_dir)
+    try:
+        _run_holding(lock, settings, announce)
+    finally:
+        lock.release()
+
+
+def _run_holding(lock: InstanceLock, settings: Settings, announce: Callable[[str], None]) -> None:
     data_dir = settings.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    (data_dir / "logs").mkdir(exist_ok=True)
     sock = bind_socket(settings.host, settings.port)
+    try:
+        cloud_sock = bind_socket(
+            "127.0.0.1",
+            _local_cloud_port(settings),
+            what="the local cloud",
+            fix=_cloud_fix(settings),
+        )
+    except BaseException:
+        sock.close()
+        raise
     api_port = sock.getsockname()[1]
+    api_url = f"http://{_display_host(settings.host)}:{api_port}"
+    log_path = attach_log_file(data_dir / "logs")
+    state_file = data_dir / "local-cloud.state"
     cloud = LocalCloudProcess(
         host="127.0.0.1",
-        port=_local_cloud_port(settings),
-        state_file=data_dir / "local-cloud.state",
-        log_file=data_dir / "logs" / "local-cloud.log",
+        state_file=state_file,
+        log_file=data_dir / "logs" / CLOUD_LOG_FILE_NAME,
         stack_operation_seconds=settings.local_cloud_stack_seconds,
+        listen_socket=cloud_sock,
     )
-    cloud_url = cloud.start()
+    announce(_starting_line(state_file))
+    try:
+        cloud_url = cloud.launch()
+    finally:
+        cloud_sock.close()  # the child has its own copy; a dead child must refuse callers
+    assert cloud_url is not None  # known at once: the socket was bound here
+    lock.publish(
+        InstanceRecord(
+            pid=os.getpid(),
+            data_dir=str(data_dir),
+            api_url=api_url,
+            cloud_url=cloud_url,
+            region=",".join(served_regions(settings)),
+            started_at=time.time(),
+            state=InstanceState.STARTING,
+            log_file=str(log_path),
+        )
+    )
     runtime: Runtime | None = None
-    pool: RegionalWorkers | None = None
+    readiness: CloudReadiness | None = None
     try:
         settings = settings.replace(
             cloud_endpoint=cloud_url,
             cloud_access_key_id=LOCAL_CLOUD_CREDENTIALS[0],
             cloud_secret_access_key=LOCAL_CLOUD_CREDENTIALS[1],
             # Programs call back the port just bound (the settings' may be 0: any free port).
-            program_api_endpoint=settings.program_api_endpoint
-            or f"http://{_display_host(settings.host)}:{api_port}",
+            program_api_endpoint=settings.program_api_endpoint or api_url,
             # The local cloud accepts any key: programs' default keys can be Baryon's own.
             program_default_credentials=settings.program_default_credentials or "proton",
         )
         runtime = build_runtime(settings)
-        ensure_bundle_bucket(settings)
         key_id, secret = _ensure_admin_key(runtime)
         exports = env_exports(
-            api_url=f"http://{_display_host(settings.host)}:{api_port}",
+            api_url=api_url,
             cloud_url=cloud_url,
             access_key_id=key_id,
             secret_access_key=secret,
             region=settings.region,
         )
         env_path = data_dir / "env"
-        write_env_file(env_path, exports)
         recovered = sum(release_all_leases(cell.db) for cell in runtime.cells)
         if recovered:
             log.info("resuming %d job(s) that were running when Baryon last stopped", recovered)
-        pool = RegionalWorkers(runtime.cells)
-        pool.start()
-        announce(
-            f"Baryon is running on http://{_display_host(settings.host)}:{api_port} "
-            f"(local cloud: {cloud_url}, data: {data_dir}).\n"
-            f"Point the AWS CLI and boto3 at it with:  . {env_path}\n\n{render(exports)}"
-        )
         server = uvicorn.Server(server_config(create_app(runtime), settings))
+        readiness = CloudReadiness(
+            runtime=runtime,
+            cloud=cloud,
+            server=server,
+            lock=lock,
+            env_path=env_path,
+            exports=exports,
+            ready_message=(
+                f"Baryon is running on {api_url} (local cloud: {cloud_url}, data: {data_dir}).\n"
+                f"Point the AWS CLI and boto3 at it with:  . {env_path}\n\n{render(exports)}"
+            ),
+            announce=announce,
+        )
+        readiness.start()
         _serve_until_signalled(server, sock)
     finally:
-        if pool is not None:
-            pool.stop()
+        lock.set_state(InstanceState.STOPPING)
+        if readiness is not None:
+            readiness.stop()
         if runtime is not None:
             runtime.close()
         cloud.stop()
         sock.close()
+        detach_log_file(log_path)
         announce("Baryon stopped.")
+    if readiness is not None and readiness.failure is not None:
+        raise readiness.failure
+
+
+def _starting_line(state_file: Path) -> str:
+    try:
+        size = state_file.stat().st_size
+    except OSError:
+        return "starting the local cloud..."
+    return f"starting the local cloud (restoring {size / 1e6:.1f} MB of saved state)..."
+
+
+def _cloud_fix(settings: Settings) -> str:
+    if settings.local_cloud_port:
+        return "set another BARYON_LOCAL_CLOUD_PORT"
+    return "choose another --port (the local cloud takes the next port)"
 
 
 def _serve_until_signalled(server: uvicorn.Server, sock: socket.socket) -> None:

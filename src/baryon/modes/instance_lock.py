@@ -113,9 +113,9 @@ class InstanceLock:
             handle.write(record.to_json())
         os.replace(temporary, path)
 
-    def set_state(self, state: InstanceState, **changes: str) -> None:
+    def set_state(self, state: InstanceState) -> None:
         if self.record is not None:
-            self.publish(replace(self.record, state=state, **changes))
+            self.publish(replace(self.record, state=state))
 
     def release(self) -> None:
         """The record goes first, so nobody reads it as current once the lock is free."""

@@ -304,34 +304,28 @@ def test_a_none_pipeline_update_refuses_a_new_spec_or_version_and_accepts_the_sa
 # --- inputs of features Baryon has not built ---------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("member", "value", "feature"),
-    [
-        ("environmentAccountConnectionId", str(uuid.uuid4()), "environment account connections"),
-    ],
-    # Ids that do not change between collections (a parallel run's workers must agree).
-    ids=["environmentAccountConnectionId"],
-)
-def test_an_environment_refuses_inputs_of_features_not_built_yet(
-    proton: Any, registry: Registry, member: str, value: Any, feature: str
+def test_an_environment_refuses_an_account_connection_that_does_not_exist(
+    proton: Any, registry: Registry
 ) -> None:
-    name = f"unbuilt{uuid.uuid4().hex[:6]}"
+    name = f"noconn{uuid.uuid4().hex[:6]}"
+    connection = str(uuid.uuid4())
     with pytest.raises(proton.exceptions.ValidationException) as caught:
         proton.create_environment(
             name=name,
             templateName=ENV_TEMPLATE,
             templateMajorVersion="1",
             spec=env_spec(),
-            protonServiceRoleArn=ROLE.format("proton"),
-            **{member: value},
+            environmentAccountConnectionId=connection,
         )
-    message = error_message(caught)
-    assert message.startswith(f"{member}: {feature}") and "not yet available in Baryon" in message
+    assert error_message(caught) == (
+        f"environmentAccountConnectionId: the environment account connection '{connection}' "
+        "was not found."
+    )
     with pytest.raises(proton.exceptions.ResourceNotFoundException):
         proton.get_environment(name=name)
 
 
-def test_an_existing_environment_refuses_an_account_connection_and_keeps_its_role(
+def test_an_environment_deploying_as_a_role_cannot_be_given_an_account_connection(
     proton: Any, registry: Registry
 ) -> None:
     env = f"conn-{SUFFIX}"
@@ -370,5 +364,5 @@ def test_every_unbuilt_member_is_a_member_of_its_operation() -> None:
     for operation in unbuilt.UNBUILT_MEMBERS:
         unbuilt.refuse_unbuilt(operation, {})  # nothing given, nothing refused
     with pytest.raises(Exception, match="not yet available"):
-        unbuilt.refuse_unbuilt("CreateEnvironment", {"environmentAccountConnectionId": "x"})
-    unbuilt.refuse_unbuilt("CreateEnvironment", {"environmentAccountConnectionId": ""})
+        unbuilt.refuse_unbuilt("CreateEnvironmentTemplate", {"encryptionKey": "x"})
+    unbuilt.refuse_unbuilt("CreateEnvironmentTemplate", {"encryptionKey": ""})

@@ -26,11 +26,12 @@ from baryon.auth.access_keys import create_access_key
 from baryon.operations import environments as environment_operations
 from baryon.operations import in_process
 from baryon.operations import services as service_operations
+from baryon.operations import templates as template_operations
 from baryon.operations.errors import Conflict, InvalidInput
 from baryon.operations.existing_names import ExistingName
 from baryon.operations.registry import handler_for
 from baryon.service_models import PROTON
-from baryon.store.tables import Environment, Service
+from baryon.store.tables import Environment, Service, Template
 from tests.web.conftest import ROLE, Portal, finish
 
 ENV_URL = "/portal/new/environment?template=network&version=1.0"
@@ -268,13 +269,11 @@ def test_a_taken_name(api: Api, signed_in: Portal) -> None:
 
 
 def test_members_of_unbuilt_features_are_refused_in_process_too(signed_in: Portal) -> None:
-    context = in_process.context(signed_in.runtime, "portal:robin", "CreateEnvironment")
+    context = in_process.context(signed_in.runtime, "portal:robin", "CreateEnvironmentTemplate")
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     with pytest.raises(InvalidInput) as refused:
-        environment_operations.create_environment(
-            context,
-            {"name": "dev", "templateName": "network", "templateMajorVersion": "1",
-             "spec": "proton: EnvironmentSpec\n", "protonServiceRoleArn": ROLE,
-             "environmentAccountConnectionId": "0c6f3e9e-0000-4000-8000-000000000000"},
+        template_operations.create_environment_template(
+            context, {"name": "unbuilt-key", "encryptionKey": key}
         )
-    assert refused.value.field == ("environmentAccountConnectionId",)
-    assert _count(signed_in, Environment) == 0
+    assert refused.value.field == ("encryptionKey",)
+    assert _count(signed_in, Template) == 0

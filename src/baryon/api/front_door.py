@@ -46,7 +46,7 @@ from baryon.api.request_body import (
 )
 from baryon.api.serialization import OutputShapeError, serialize_output
 from baryon.api.validation import parse_input
-from baryon.auth import scoped_access
+from baryon.auth import account_access, scoped_access
 from baryon.auth.scoped_keys import CallerKeys
 from baryon.observability import context, metrics
 from baryon.operations import registry
@@ -198,6 +198,12 @@ class FrontDoor:
         scope = holder.resource_arn
         if scope is not None and not scoped_access.may_call(cell.db, scope, operation, params):
             raise AccessDeniedException(scoped_access.refusal(operation, scope))
+        if scope is None:  # an operator's key: an environment account's acts for it alone
+            refused = account_access.refusal(
+                cell.identity_db, caller, operation, cell.settings.account_id
+            )
+            if refused is not None:
+                raise AccessDeniedException(refused)
 
     def _route(self, target: str | None) -> tuple[ServiceModel, OperationModel]:
         if not target or "." not in target:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from baryon.store.database import Database
 from baryon.store.tables import AccessKey
 
 KEY_ID_PREFIX = "BARY"
+ACCOUNT_ID = re.compile(r"[0-9]{12}", re.ASCII)
 _KEY_ID_ALPHABET = string.ascii_uppercase + "234567"
 _SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
 
@@ -23,6 +25,8 @@ class AccessKeyInfo:
     access_key_id: str
     description: str
     created_at: datetime
+    # None: the management account (settings.account_id), which may do anything.
+    account_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,13 @@ class NewAccessKey:
     secret_access_key: str
 
 
-def create_access_key(db: Database, box: SecretBox, description: str = "") -> NewAccessKey:
+def create_access_key(
+    db: Database, box: SecretBox, description: str = "", account_id: str | None = None
+) -> NewAccessKey:
+    """A new key; ``account_id`` another AWS account it acts for (an environment account,
+    which may only request and manage its environment account connections)."""
+    if account_id is not None and not ACCOUNT_ID.fullmatch(account_id):
+        raise ValueError(f"an AWS account id is 12 digits, not {account_id!r}")
     key_id = KEY_ID_PREFIX + "".join(secrets.choice(_KEY_ID_ALPHABET) for _ in range(16))
     secret = "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40))
     with db.session(write=True) as session:
@@ -41,6 +51,7 @@ def create_access_key(db: Database, box: SecretBox, description: str = "") -> Ne
                 secret_ciphertext=box.seal(secret),
                 description=description,
                 created_at=datetime.now(UTC),
+                account_id=account_id,
             )
         )
     return NewAccessKey(key_id, secret)
@@ -49,13 +60,28 @@ def create_access_key(db: Database, box: SecretBox, description: str = "") -> Ne
 def list_access_keys(db: Database) -> list[AccessKeyInfo]:
     with db.session() as session:
         rows = session.scalars(select(AccessKey).order_by(AccessKey.created_at, AccessKey.id))
-        return [AccessKeyInfo(r.access_key_id, r.description, r.created_at) for r in rows]
+        return [
+            AccessKeyInfo(r.access_key_id, r.description, r.created_at, r.account_id) for r in rows
+        ]
 
 
 def delete_access_key(db: Database, access_key_id: str) -> bool:
     with db.session(write=True) as session:
         result = session.execute(delete(AccessKey).where(AccessKey.access_key_id == access_key_id))
         return result.rowcount > 0
+
+
+_ACCOUNT_BY_KEY_ID = select(AccessKey.account_id).where(
+    AccessKey.access_key_id == bindparam("access_key_id")
+)
+
+
+def account_of(db: Database, access_key_id: str, management_account: str) -> str:
+    """The account a key acts for: its own, or the management account's (every key made
+    before keys had accounts, every scoped key, and an in-process caller's name)."""
+    with db.engine.connect() as connection:
+        account = connection.execute(_ACCOUNT_BY_KEY_ID, {"access_key_id": access_key_id}).scalar()
+    return account or management_account
 
 
 _SECRET_BY_KEY_ID = select(AccessKey.secret_ciphertext).where(

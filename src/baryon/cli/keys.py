@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-from baryon.auth.access_keys import create_access_key, delete_access_key, list_access_keys
+from baryon.auth.access_keys import (
+    ACCOUNT_ID,
+    create_access_key,
+    delete_access_key,
+    list_access_keys,
+)
 from baryon.cli.failures import CliFailure, ExitStatus
 from baryon.cli.local_store import open_runtime
 from baryon.cli.options import OutputFormat, data_dir_option, output_option
@@ -20,12 +25,22 @@ def keys() -> None:
 
 @keys.command("create")
 @click.option("--description", default="", help="What the key is for.")
+@click.option(
+    "--account",
+    default=None,
+    help="Another AWS account id the key acts for (an environment account: it may only "
+    "request and manage its environment account connections).",
+)
 @data_dir_option
 @output_option
-def create(description: str, data_dir: Path | None, output: OutputFormat) -> None:
+def create(
+    description: str, account: str | None, data_dir: Path | None, output: OutputFormat
+) -> None:
     """Create an access key and print its secret (shown only once)."""
+    if account is not None and not ACCOUNT_ID.fullmatch(account):
+        raise click.BadParameter("an AWS account id is 12 digits", param_hint="--account")
     with open_runtime(data_dir) as runtime:
-        key = create_access_key(runtime.db, runtime.box, description)
+        key = create_access_key(runtime.db, runtime.box, description, account)
 
     def text() -> None:
         click.echo(f"AWS_ACCESS_KEY_ID={key.access_key_id}")
@@ -45,6 +60,7 @@ def list_keys(data_dir: Path | None, output: OutputFormat) -> None:
         Column("Access key id", "access_key_id"),
         Column("Created", "created_at"),
         Column("Description", "description"),
+        Column("Account", "account_id"),
     )
     emit_rows(output, "accessKeys", found, columns)
 

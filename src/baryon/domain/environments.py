@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from baryon.bundles.inputs import AppliedInputs
-from baryon.domain import deployments, specs, versions
+from baryon.domain import deployments, environment_account_connections, specs, versions
 from baryon.domain.arns import Arns
 from baryon.domain.deployments import DeploymentOperation, Target
 from baryon.domain.errors import Conflict, InvalidInput, NotFound
@@ -49,9 +49,26 @@ class EnvironmentSettings:
 def check_provisioning_identity(
     provisioning: str | None, settings: EnvironmentSettings, *, creating: bool
 ) -> None:
-    """Proton's rule: AWS-managed provisioning deploys as a protonServiceRoleArn (or through an
-    environment account connection, which Baryon does not support yet); self-managed
-    (CUSTOMER_MANAGED) environments deploy nothing themselves and take no role."""
+    """Proton's rule: AWS-managed provisioning deploys as a protonServiceRoleArn, or into an
+    environment account through an environment account connection (one of the two, never
+    both); self-managed (CUSTOMER_MANAGED) environments deploy nothing themselves and take no
+    role."""
+    connection = settings.environment_account_connection_id
+    if connection and (
+        settings.provisioning_repository or provisioning == Provisioning.CUSTOMER_MANAGED
+    ):
+        raise InvalidInput.at(
+            ("environmentAccountConnectionId",),
+            "a self-managed environment (a provisioningRepository, or a CUSTOMER_MANAGED "
+            "template) deploys nothing itself, so into no environment account; leave it out.",
+        )
+    if connection and settings.proton_service_role_arn:
+        raise InvalidInput.at(
+            ("protonServiceRoleArn",),
+            "an environment deploys either as a protonServiceRoleArn or through an "
+            "environment account connection (environmentAccountConnectionId), not both; give "
+            "one of them.",
+        )
     if settings.provisioning_repository:
         # Self-managed provisioning: pull requests to the repository (domain/pull_requests.py);
         # Proton: "specify this parameter and omit ... protonServiceRoleArn".
@@ -70,12 +87,12 @@ def check_provisioning_identity(
                 "deploys nothing as a role; leave it out.",
             )
         return
-    if creating and not settings.proton_service_role_arn:
+    if creating and not settings.proton_service_role_arn and not connection:
         raise InvalidInput.at(
             ("protonServiceRoleArn",),
-            "an environment with AWS-managed provisioning needs the role it deploys as (Proton "
-            "also takes an environmentAccountConnectionId instead, which Baryon does not "
-            "support yet).",
+            "an environment with AWS-managed provisioning needs the role it deploys as, or an "
+            "environmentAccountConnectionId to deploy into an environment account as that "
+            "connection's role.",
         )
 
 
@@ -151,6 +168,7 @@ def create_environment(
     version = versions.published_version(
         session, template, int(major), None if minor is None else int(minor)
     )
+    environment_account_id = _connected_account(session, arns, name, settings)
     existing = session.scalars(select(Environment).where(Environment.name == name)).first()
     if existing is not None:
         if _same_request(existing, template, major, minor, spec, settings):
@@ -173,6 +191,7 @@ def create_environment(
         provisioning=template.provisioning,
         **deployments.initial_columns(now),
         **_settings_columns(settings),
+        environment_account_id=environment_account_id,
     )
     session.add(environment)
     try:
@@ -213,6 +232,52 @@ def _same_request(
     )
 
 
+def _connected_account(
+    session: Session, arns: Arns, name: str, settings: EnvironmentSettings
+) -> str | None:
+    """The environment account an environment deploys into through the connection it names
+    (None: none named); the connection must be CONNECTED and for this environment."""
+    if not settings.environment_account_connection_id:
+        return None
+    connection = environment_account_connections.usable_connection(
+        session, settings.environment_account_connection_id, name, arns.account_id
+    )
+    return connection.environment_account_id
+
+
+def _check_connection_change(
+    session: Session, arns: Arns, environment: Environment, settings: EnvironmentSettings
+) -> None:
+    """Proton's rules for UpdateEnvironment: only an environment that already deploys through
+    a connection names one, and only a connection from the same environment account."""
+    wanted = settings.environment_account_connection_id
+    field = ("environmentAccountConnectionId",)
+    if environment.environment_account_connection_id and settings.proton_service_role_arn:
+        raise InvalidInput.at(
+            ("protonServiceRoleArn",),
+            f"environment '{environment.name}' deploys through an environment account "
+            "connection; leave protonServiceRoleArn out (name another connection of the same "
+            "account with environmentAccountConnectionId instead).",
+        )
+    if not wanted:
+        return
+    if not environment.environment_account_connection_id:
+        raise InvalidInput.at(
+            field,
+            f"environment '{environment.name}' does not deploy through an environment account "
+            "connection, so it cannot be given one; create a new environment with the "
+            "connection instead.",
+        )
+    account = _connected_account(session, arns, environment.name, settings)
+    if account != environment.environment_account_id:
+        raise InvalidInput.at(
+            field,
+            f"the connection '{wanted}' is from account {account}; environment "
+            f"'{environment.name}' deploys into account {environment.environment_account_id}, "
+            "and may only move to another connection of that account.",
+        )
+
+
 def _check_repository(session: Session, settings: EnvironmentSettings) -> None:
     repository = settings.provisioning_repository
     if repository:
@@ -227,7 +292,8 @@ def _settings_columns(settings: EnvironmentSettings) -> dict[str, Any]:
         "proton_service_role_arn": settings.proton_service_role_arn,
         "codebuild_role_arn": settings.codebuild_role_arn,
         "component_role_arn": settings.component_role_arn,
-        "environment_account_connection_id": settings.environment_account_connection_id,
+        # "" names no connection: it never removes one (Proton has no way back to a role).
+        "environment_account_connection_id": settings.environment_account_connection_id or None,
         "provisioning_repository": settings.provisioning_repository,
     }
 
@@ -248,10 +314,13 @@ def update_environment(
     deployments.ensure_idle(environment, label(environment))
     check_provisioning_identity(environment.provisioning, settings, creating=False)
     _check_repository(session, settings)
+    _check_connection_change(session, arns, environment, settings)
     for column, value in _settings_columns(settings).items():
         if value is not None:
             setattr(environment, column, value)
     environment.last_modified_at = now
+    if deployment_type != DeploymentUpdateType.NONE:
+        _check_connection_usable(session, environment)
     if deployment_type == DeploymentUpdateType.NONE:
         if spec is not None or major is not None or minor is not None:
             raise InvalidInput(
@@ -288,6 +357,14 @@ def update_environment(
         now=now,
     )
     return environment
+
+
+def _check_connection_usable(session: Session, environment: Environment) -> None:
+    """A deployment into an environment account needs its connection still CONNECTED."""
+    try:
+        environment_account_connections.environment_account(session, environment)
+    except environment_account_connections.ConnectionUnavailable as exc:
+        raise InvalidInput.at(("environmentAccountConnectionId",), str(exc)) from exc
 
 
 def _check_instances_compatible(

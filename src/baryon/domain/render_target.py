@@ -27,6 +27,7 @@ from baryon.bundles.manifest import parse_manifest
 from baryon.domain import deployments, specs, versions
 from baryon.domain.account_settings import read as read_account_settings
 from baryon.domain.arns import Arns
+from baryon.domain.environment_account_connections import deploying_roles
 from baryon.domain.plan import ComponentPlan, DeploymentPlan, TemplatePlan
 from baryon.domain.templates import template_arn
 from baryon.render.context import (
@@ -148,8 +149,8 @@ def template_target(
         kind = RenderKind.ENVIRONMENT
         section = bundle.infrastructure
         namespace = environment_namespace(_environment_ref(session, settings, resource, inputs))
-        role_arn = resource.proton_service_role_arn
-        build_role_arn = resource.codebuild_role_arn
+        roles = deploying_roles(session, resource)
+        role_arn, build_role_arn = roles.role_arn, roles.codebuild_role_arn
         proton_tags["proton:environment"] = resource_arn
     elif isinstance(resource, ServiceInstance):
         service = session.get(Service, resource.service_id)
@@ -162,8 +163,8 @@ def template_target(
             _service_ref(service),
             InstanceRef(resource.name, inputs, {}, env_ref, _component_refs(session, resource)),
         )
-        role_arn = environment.proton_service_role_arn
-        build_role_arn = environment.codebuild_role_arn
+        roles = deploying_roles(session, environment)
+        role_arn, build_role_arn = roles.role_arn, roles.codebuild_role_arn
         proton_tags.update(
             {
                 "proton:environment": arns.environment(environment.name),
@@ -218,7 +219,7 @@ def component_target(
             section,
             namespace,
             proton_tags,
-            environment.component_role_arn,
+            deploying_roles(session, environment).component_role_arn,
         )
 
     service_name, instance_name = plan.service_name, plan.service_instance_name

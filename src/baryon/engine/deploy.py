@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from baryon.bundles.errors import BundleError
 from baryon.domain import adoption, deployments, outcomes, pull_requests, render_target
 from baryon.domain.deployments import DeploymentOperation, Provisioned
+from baryon.domain.environment_account_connections import ConnectionUnavailable
 from baryon.domain.errors import DomainError
 from baryon.domain.plan import RecoveryPlan
 from baryon.domain.render_target import RenderTarget, SpecOutputs
@@ -79,10 +80,13 @@ def run(context: JobContext, payload: dict[str, Any]) -> None:
             work = _prepare(session, runtime, deployment)
         except (RenderError, BundleError) as exc:
             work = None
-            failure = str(exc)
+            failure, logged = str(exc), f"Rendering failed: {exc}"
+        except ConnectionUnavailable as exc:
+            work = None
+            failure = logged = str(exc)
     io = DatabaseDeploymentIO(runtime, deployment_id, context.lease_lost)
     if work is None:
-        io.log(f"Rendering failed: {failure}")
+        io.log(logged)
         _record(runtime, deployment_id, outcomes.Result(DeploymentStatus.FAILED, failure))
         return
     _record(runtime, deployment_id, _execute(runtime, work, io))
@@ -135,7 +139,12 @@ def _execute(
             io.log(str(exc))
             return outcomes.Result(DeploymentStatus.FAILED, str(exc))
     else:
-        provisioner = provisioner_for(section.engine, runtime.settings, runtime.provisioner_parts)
+        provisioner = provisioner_for(
+            section.engine,
+            runtime.settings,
+            runtime.provisioner_parts,
+            work.resource.account_role_arn,
+        )
     if provisioner is None:
         message = unsupported_message(section.engine)
         io.log(message)
@@ -210,7 +219,11 @@ def _prepare(session: Session, runtime: WorkerRuntime, deployment: Deployment) -
         deployment_id=deployment.id,
         operation=DeploymentOperation(deployment.operation),
         resource=provisioning.resource_identity(
-            deployment, runtime.settings, stack_name=adopted.stack_name if adopted else None
+            deployment,
+            runtime.settings,
+            stack_name=adopted.stack_name if adopted else None,
+            # Raises ConnectionUnavailable: nothing happens in an account no longer connected.
+            account=provisioning.environment_account(session, deployment),
         ),
         cancel_requested=deployment.cancel_requested,
     )

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from baryon.domain import environment_account_connections
+from baryon.domain.environment_account_connections import EnvironmentAccount
 from baryon.provisioners.base import (
     BuildCommands,
     DeploymentIO,
@@ -25,7 +30,7 @@ from baryon.render.iac import RenderedSection as RenderOutput
 from baryon.render.terraform import TFVARS_FILE, variables_file
 from baryon.service_models.proton import DeploymentTargetResourceType
 from baryon.settings import Settings
-from baryon.store.tables import Deployment
+from baryon.store.tables import Deployment, Environment
 
 # Deployment.target_type -> the resource kind provisioners know.
 _KINDS: dict[str, ResourceKind] = {
@@ -43,10 +48,13 @@ def resource_identity(
     role_arn: str | None = None,
     tags: Mapping[str, str] | None = None,
     stack_name: str | None = None,
+    account: EnvironmentAccount | None = None,
 ) -> ResourceIdentity:
     """Names only from the deployment's record, so any worker derives the same identity (and
     so finds the same stack or state) after a crash. ``stack_name``: the stack the resource
-    adopted (domain/adoption.py), which CloudFormation then uses instead of a derived name."""
+    adopted (domain/adoption.py), which CloudFormation then uses instead of a derived name.
+    ``account``: the environment account the resource's environment deploys into
+    (environment_account below); None: the management account."""
     kind = _KINDS[deployment.target_type]
     names: tuple[str, ...]
     if kind == ResourceKind.ENVIRONMENT:
@@ -61,12 +69,29 @@ def resource_identity(
         kind=kind,
         names=names,
         arn=deployment.target_arn,
-        account=settings.account_id,
+        account=account.account_id if account else settings.account_id,
         region=settings.region,
         role_arn=role_arn,
+        account_role_arn=account.role_arn if account else None,
         tags=dict(tags or {}),
         stack_name=stack_name,
     )
+
+
+def environment_account(session: Session, deployment: Deployment) -> EnvironmentAccount | None:
+    """The environment account a deployment's resource lives in: its environment's accepted
+    connection's (environments, their service instances and components alike); None for the
+    management account (pipelines, and environments without a connection). Raises
+    ConnectionUnavailable when the environment's connection was deleted: nothing deploys, or
+    is deleted, in an account Baryon may no longer act in."""
+    if not deployment.environment_name:
+        return None
+    environment = session.scalar(
+        select(Environment).where(Environment.name == deployment.environment_name)
+    )
+    if environment is None:
+        return None
+    return environment_account_connections.environment_account(session, environment)
 
 
 def provisioned_section(rendered: RenderOutput, kind: ResourceKind) -> RenderedSection:
@@ -111,7 +136,7 @@ def destroy(
     succeeds when it holds nothing). A delete needs no bundle, so a resource whose template
     version is gone can still be deleted."""
     outcome = Outcome(OutcomeStatus.SUCCEEDED)
-    for provisioner in deploying_provisioners(settings, parts):
+    for provisioner in deploying_provisioners(settings, parts, resource.account_role_arn):
         outcome = provisioner.destroy(resource, io)
         if outcome.status != OutcomeStatus.SUCCEEDED:
             return outcome
@@ -129,7 +154,7 @@ def continue_rollback(
     it back; the answer of the first that holds it is the one reported (asking every engine
     would end on another engine's "nothing to roll back")."""
     failures: list[Outcome] = []
-    for provisioner in deploying_provisioners(settings, parts):
+    for provisioner in deploying_provisioners(settings, parts, resource.account_role_arn):
         if provisioner.status(resource) is None:
             continue
         outcome = provisioner.continue_rollback(resource, resources_to_skip, io)

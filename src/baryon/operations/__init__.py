@@ -12,6 +12,7 @@ from baryon.operations import (  # noqa: F401  (imported for their registrations
     deployment_recovery,
     deployment_status_reports,
     deployments,
+    environment_account_connections,
     environments,
     imports,
     repositories,

@@ -1,8 +1,7 @@
 """Request members of features Baryon has not built yet, refused in one place.
 
 Proton's model accepts them, and storing them would look like success while Baryon ignores
-them (an environment "in" an account connection would still deploy with Baryon's own
-credentials). Until a feature exists, its members answer an InvalidInput naming the
+them (a template "encrypted" with a key Baryon never uses). Until a feature exists, its members answer an InvalidInput naming the
 member and the feature; an empty string (Proton's "remove it") is accepted, as it asks for
 nothing. Operations register through ``proton_operation`` here, which applies the table.
 """
@@ -18,19 +17,13 @@ from baryon.operations import registry
 from baryon.operations.context import RequestContext
 from baryon.service_models import PROTON, service_model
 
-ACCOUNT_CONNECTIONS = "environment account connections"
 ENCRYPTION_KEYS = "customer-managed encryption keys"
 
 # provisioningRepository and pipelineProvisioningRepository (self-managed provisioning) are
-# built: they must name a registered repository (domain/repositories.require_registered).
-_ENVIRONMENT_MEMBERS = {
-    "environmentAccountConnectionId": ACCOUNT_CONNECTIONS,
-}
-
+# built: they must name a registered repository (domain/repositories.require_registered);
+# environmentAccountConnectionId too (domain/environment_account_connections.py).
 # operation -> member -> the feature it belongs to.
 UNBUILT_MEMBERS: dict[str, dict[str, str]] = {
-    "CreateEnvironment": _ENVIRONMENT_MEMBERS,
-    "UpdateEnvironment": _ENVIRONMENT_MEMBERS,
     "CreateEnvironmentTemplate": {"encryptionKey": ENCRYPTION_KEYS},
     "CreateServiceTemplate": {"encryptionKey": ENCRYPTION_KEYS},
 }

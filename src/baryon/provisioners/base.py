@@ -93,6 +93,10 @@ class ResourceIdentity:
     role_arn: str | None = None
     # The codebuildRoleArn (pipelines: pipelineCodebuildRoleArn) its CodeBuild runs use.
     build_role_arn: str | None = None
+    # The role the provisioner acts as in ``account`` when that is an environment account (an
+    # environment account connection's roleArn), assumed through the cloud's STS; None: the
+    # management account, with Baryon's own credentials.
+    account_role_arn: str | None = None
     # Put on everything provisioned (Proton's managed tags only).
     tags: Mapping[str, str] = field(default_factory=dict)
     # A CloudFormation stack the resource adopted (one Proton created, kept by an import):

@@ -58,14 +58,19 @@ class ProvisionerParts:
 
 
 def provisioner_for(
-    engine: ProvisioningEngine, settings: Settings, parts: ProvisionerParts | None = None
+    engine: ProvisioningEngine,
+    settings: Settings,
+    parts: ProvisionerParts | None = None,
+    account_role_arn: str | None = None,
 ) -> Provisioner | None:
     """The provisioner for a section's engine; None for an engine Baryon cannot provision
-    with yet, or (without ``parts``) one that runs programs."""
+    with yet, or (without ``parts``) one that runs programs. ``account_role_arn``: the
+    resource's ResourceIdentity.account_role_arn, the environment account's role it acts as
+    (programs get the resource's role_arn, which is then that account's too)."""
     if engine == ProvisioningEngine.CLOUDFORMATION:
         # The process's shared client (cloud/clients.py), looked up per operation.
         return CloudFormationProvisioner(
-            lambda: cloud_client(settings, "cloudformation"),
+            lambda: cloud_client(settings, "cloudformation", account_role_arn),
             timeout=settings.deployment_timeout_seconds,
             poll_initial=settings.deployment_poll_seconds,
         )
@@ -171,10 +176,12 @@ class CodeBuildWhereItRan:
 
 
 def deploying_provisioners(
-    settings: Settings, parts: ProvisionerParts | None = None
+    settings: Settings, parts: ProvisionerParts | None = None, account_role_arn: str | None = None
 ) -> list[Provisioner]:
     """Every provisioner Baryon deploys with: what a resource may hold is theirs to remove."""
-    found = (provisioner_for(engine, settings, parts) for engine in ProvisioningEngine)
+    found = (
+        provisioner_for(engine, settings, parts, account_role_arn) for engine in ProvisioningEngine
+    )
     return [provisioner for provisioner in found if provisioner is not None]
 
 

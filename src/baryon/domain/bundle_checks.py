@@ -83,3 +83,8 @@ def check_minor_compatibility(bundle: Bundle, siblings: Mapping[str, str], major
                 + ". Register it as a new major version instead.",
                 file="schema/schema.yaml",
             )
+
+
+# What a front door holds after the checks pass: the loaded bundle (bundles/loader.py), named
+# here so that front doors reach it through operations/ without importing bundles/.
+CheckedBundle = Bundle

@@ -1,0 +1,559 @@
+"""``baryon template publish``: from a bundle folder to a registered (and published) version.
+
+This command is a client like any other: it talks to Baryon through boto3 with the usual AWS
+settings (for example after ``. <data dir>/env``). Everything it can check is checked before
+anything changes on the server: the names, the bundle (registration's own checks, offline),
+the server and the credentials, the template's provisioning, the major version and its
+minor-version compatibility, the compatible environments. Only then does it upload, create
+the template when missing, register the version and follow it; if any of that fails, what it
+created is deleted again, newest first, so a failure leaves no template, no
+REGISTRATION_FAILED version using up a major number, and no upload behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+)
+from rich.console import Console
+
+from baryon.api.errors import (
+    IncompleteSignatureException,
+    InvalidSignatureException,
+    MissingAuthenticationTokenException,
+    ResourceNotFoundException,
+    UnrecognizedClientException,
+)
+from baryon.api.validation import member_problems
+from baryon.bundles.errors import BundleError
+from baryon.bundles.loader import read_registration_file
+from baryon.cli.api_clients import ApiClients
+from baryon.cli.failures import CliFailure, ExitStatus
+from baryon.cli.options import settings_from
+from baryon.cli.template_bundle import (
+    BundleKindChoice,
+    checked_bundle,
+    invalid_bundle,
+    one_line,
+    read_bundle_input,
+)
+from baryon.operations.template_bundles import BundleRefused, CheckedBundle, check_minor_version
+from baryon.service_models.proton import (
+    Provisioning,
+    ServiceTemplateSupportedComponentSourceType,
+    TemplateVersionStatus,
+)
+
+console = Console(stderr=True)
+
+_CREDENTIAL_CODES = frozenset(
+    error.code
+    for error in (
+        UnrecognizedClientException,
+        InvalidSignatureException,
+        IncompleteSignatureException,
+        MissingAuthenticationTokenException,
+    )
+)
+# Versions a new minor version must stay compatible with (registration's sibling_schemas).
+_REGISTERED = (TemplateVersionStatus.DRAFT, TemplateVersionStatus.PUBLISHED)
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """How the API spells one kind of template."""
+
+    method: str  # environment_template | service_template
+    member: str  # environmentTemplate | serviceTemplate
+    provisioning: str  # the template's member that says who provisions
+    operation: str  # CreateEnvironmentTemplate | CreateServiceTemplate
+
+    @property
+    def label(self) -> str:
+        return self.method.replace("_", " ")
+
+
+_KINDS = {
+    BundleKindChoice.ENVIRONMENT: _Kind(
+        "environment_template", "environmentTemplate", "provisioning", "CreateEnvironmentTemplate"
+    ),
+    BundleKindChoice.SERVICE: _Kind(
+        "service_template", "serviceTemplate", "pipelineProvisioning", "CreateServiceTemplate"
+    ),
+}
+
+
+@dataclass
+class _Undo:
+    """What this run created, to delete newest first if a later step fails."""
+
+    steps: list[tuple[str, Callable[[], Any]]] = field(default_factory=list)
+
+    def add(self, what: str, undo: Callable[[], Any]) -> None:
+        self.steps.append((what, undo))
+
+    def run(self) -> list[str]:
+        """Deletes everything; what could not be deleted, with why."""
+        left: list[str] = []
+        for what, undo in reversed(self.steps):
+            try:
+                undo()
+                console.print(f"Deleted {what}")
+            except (ClientError, BotoCoreError) as exc:
+                left.append(f"{what} ({one_line(str(exc))})")
+        self.steps.clear()
+        return left
+
+
+@click.command("publish")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--name", required=True, help="Template name (created if it does not exist).")
+@click.option("--kind", type=click.Choice([kind.value for kind in BundleKindChoice]), required=True)
+@click.option("--major-version", default=None, help="Add a minor version to this major.")
+@click.option(
+    "--description",
+    default=None,
+    help="Description of the new version, and of the template when this creates it.",
+)
+@click.option(
+    "--compatible-environment",
+    "compatible",
+    multiple=True,
+    metavar="TEMPLATE:MAJOR",
+    help="Service templates: a compatible environment template major version (repeatable). "
+    "Default: the folder's .template-registration.yaml or .compatible-envs.",
+)
+@click.option(
+    "--component-support",
+    is_flag=True,
+    help="Service templates: allow directly defined components.",
+)
+@click.option(
+    "--customer-managed",
+    is_flag=True,
+    help="Environment provisioning (or, for a service template, pipeline provisioning) is "
+    "CUSTOMER_MANAGED: a new template is created so, an existing one must be so.",
+)
+@click.option("--publish", "publish_after", is_flag=True, help="Publish once it is DRAFT.")
+@click.option(
+    "--dry-run", is_flag=True, help="Check everything and say what would be done; change nothing."
+)
+@click.option("--timeout", default=300, show_default=True, help="Seconds to wait.")
+def publish(
+    directory: Path,
+    name: str,
+    kind: str,
+    major_version: str | None,
+    description: str | None,
+    compatible: tuple[str, ...],
+    component_support: bool,
+    customer_managed: bool,
+    publish_after: bool,
+    dry_run: bool,
+    timeout: int,
+) -> None:
+    """Pack DIRECTORY, upload it, register it as a new version and follow its registration."""
+    chosen = BundleKindChoice(kind)
+    spelled = _KINDS[chosen]
+    _check_names(spelled, name, major_version)
+    settings = settings_from()
+    given = read_bundle_input(directory, settings.bundle_limits)
+    checked = checked_bundle(given, chosen, customer_managed, settings)
+    for warning in checked.warnings:
+        console.print(f"warning: {one_line(warning)}", markup=False)
+    compatible_environments = (
+        _compatible(directory, compatible) if chosen is BundleKindChoice.SERVICE else []
+    )
+
+    server = _Server.connect()
+    template = server.template(spelled, name)
+    if template is not None:
+        _check_provisioning(spelled, template, customer_managed)
+    if major_version is not None:
+        server.check_major(spelled, name, template, int(major_version), checked, directory)
+    server.check_environments(compatible_environments, from_option=bool(compatible))
+
+    archive = given.archive
+    key = f"{kind}-templates/{name}/{hashlib.sha256(archive).hexdigest()[:20]}.tar.gz"
+    version_request: dict[str, Any] = {
+        "templateName": name,
+        "source": {"s3": {"bucket": server.bucket, "key": key}},
+    }
+    if major_version:
+        version_request["majorVersion"] = major_version
+    if description:
+        version_request["description"] = description
+    if chosen is BundleKindChoice.SERVICE:
+        version_request["compatibleEnvironmentTemplates"] = compatible_environments
+        if component_support:
+            version_request["supportedComponentSources"] = [
+                ServiceTemplateSupportedComponentSourceType.DIRECTLY_DEFINED
+            ]
+    if dry_run:
+        _print_plan(spelled, name, template, customer_managed, server.bucket, key, archive)
+        click.echo(
+            f"Would register {name} as "
+            + (
+                f"a new minor version of {major_version}"
+                if major_version
+                else "a new major version"
+            )
+            + (" and publish it" if publish_after else " (DRAFT)")
+        )
+        click.echo("Dry run: nothing was changed.")
+        return
+
+    undo = _Undo()
+    try:
+        server.upload(key, archive, undo)
+        if template is None:
+            server.create_template(spelled, name, customer_managed, description, undo)
+        version = server.create_version(spelled, version_request, undo)
+        number = f"{version['majorVersion']}.{version['minorVersion']}"
+        final = server.follow(spelled, name, version, timeout)
+        if final["status"] == TemplateVersionStatus.REGISTRATION_FAILED:
+            raise CliFailure(
+                ExitStatus.REFUSED,
+                f"{name} {number} failed to register: {one_line(final.get('statusMessage') or '')}",
+                "fix the bundle and publish again",
+            )
+        if publish_after:
+            server.call(
+                f"update_{spelled.method}_version",
+                templateName=name,
+                majorVersion=version["majorVersion"],
+                minorVersion=version["minorVersion"],
+                status=TemplateVersionStatus.PUBLISHED,
+            )
+    except BaseException as failure:
+        left = undo.run()
+        if left and isinstance(failure, CliFailure):
+            raise CliFailure(
+                failure.status,
+                f"{failure.format_message()}; could not delete {', '.join(left)}",
+            ) from failure
+        raise
+    if publish_after:
+        console.print(f"[green]{name} {number} is PUBLISHED[/green]")
+    else:
+        console.print(
+            f"[green]{name} {number} is DRAFT[/green]; publish it with --publish "
+            f"or update-{spelled.method.replace('_', '-')}-version --status PUBLISHED"
+        )
+    click.echo(final["arn"])
+
+
+def _check_names(spelled: _Kind, name: str, major_version: str | None) -> None:
+    """The API's own checks of the names (model patterns and lengths)."""
+    problems = member_problems(spelled.operation, ("name",), name)
+    if problems:
+        raise CliFailure(
+            ExitStatus.USAGE,
+            f"--name {name!r} is not a template name: {problems[0].constraint}",
+        )
+    if major_version is not None and member_problems(
+        f"{spelled.operation}Version", ("majorVersion",), major_version
+    ):
+        raise CliFailure(ExitStatus.USAGE, f"--major-version {major_version!r} is not a number")
+
+
+def _check_provisioning(spelled: _Kind, template: dict[str, Any], customer_managed: bool) -> None:
+    existing = template.get(spelled.provisioning)
+    is_customer_managed = existing == Provisioning.CUSTOMER_MANAGED
+    if is_customer_managed != customer_managed:
+        what = "customer-managed" if is_customer_managed else "provisioned by Baryon"
+        raise CliFailure(
+            ExitStatus.USAGE,
+            f"the {spelled.label} '{template['name']}' exists and its "
+            f"{'pipeline ' if spelled.provisioning == 'pipelineProvisioning' else ''}"
+            f"provisioning is {what}",
+            ("pass --customer-managed" if is_customer_managed else "leave out --customer-managed")
+            + ", or publish under another --name",
+        )
+
+
+def _compatible(directory: Path, given: tuple[str, ...]) -> list[dict[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for item in given:
+        template_name, sep, major = item.rpartition(":")
+        # The API's own check of these members: "1\u0661" passed isdigit().
+        member = ("compatibleEnvironmentTemplates",)
+        problems = [
+            *member_problems(
+                "CreateServiceTemplateVersion", (*member, "templateName"), template_name
+            ),
+            *member_problems("CreateServiceTemplateVersion", (*member, "majorVersion"), major),
+        ]
+        if not sep or problems:
+            raise click.BadParameter(
+                f"{item!r} is not TEMPLATE:MAJOR", param_hint="--compatible-environment"
+            )
+        pairs.append((template_name, major))
+    if not pairs:
+        try:
+            pairs = list(read_registration_file(directory).compatible_environments or [])
+        except BundleError as exc:
+            raise invalid_bundle(directory, str(exc)) from exc
+    if not pairs:
+        raise CliFailure(
+            ExitStatus.USAGE,
+            "a service template version needs compatible environments",
+            "pass --compatible-environment TEMPLATE:MAJOR or add .template-registration.yaml",
+        )
+    return [{"templateName": n, "majorVersion": m} for n, m in pairs]
+
+
+def _print_plan(
+    spelled: _Kind,
+    name: str,
+    template: dict[str, Any] | None,
+    customer_managed: bool,
+    bucket: str,
+    key: str,
+    archive: bytes,
+) -> None:
+    click.echo(f"Would upload {len(archive):,} bytes to s3://{bucket}/{key}")
+    if template is None:
+        how = " (customer-managed)" if customer_managed else ""
+        click.echo(f"Would create the {spelled.label} {name}{how}")
+    else:
+        click.echo(f"The {spelled.label} {name} exists")
+
+
+class _Server:
+    """The Baryon this command talks to, every answer a one-line CliFailure on error."""
+
+    def __init__(self, clients: ApiClients, info: dict[str, Any]) -> None:
+        self.clients = clients
+        self.bucket: str = info["bundleBucket"]
+        self.s3 = clients.s3(info)
+
+    @classmethod
+    def connect(cls) -> _Server:
+        try:
+            clients = ApiClients()
+        except NoRegionError as exc:
+            raise _failure(exc) from exc
+        info = _calling(clients.baryon.get_server_info)
+        return cls(clients, info)
+
+    def call(self, method: str, **request: Any) -> Any:
+        return _calling(getattr(self.clients.proton, method), **request)
+
+    def template(self, spelled: _Kind, name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = getattr(self.clients.proton, f"get_{spelled.method}")(
+                name=name
+            )[spelled.member]
+        except ClientError as exc:
+            if _code(exc) == ResourceNotFoundException.code:
+                return None
+            raise _failure(exc) from exc
+        except BotoCoreError as exc:
+            raise _failure(exc) from exc
+        return found
+
+    def check_major(
+        self,
+        spelled: _Kind,
+        name: str,
+        template: dict[str, Any] | None,
+        major: int,
+        checked: CheckedBundle,
+        directory: Path,
+    ) -> None:
+        """The major version exists, and the bundle passes registration's minor-version
+        compatibility check against its registered minor versions."""
+        versions = [] if template is None else self._versions(spelled, name, major)
+        if not versions:
+            raise CliFailure(
+                ExitStatus.USAGE,
+                f"the {spelled.label} '{name}' has no major version {major}",
+                "leave out --major-version to register a new major version",
+            )
+        siblings = {}
+        for summary in versions:
+            if summary["status"] not in _REGISTERED:
+                continue
+            version = self.call(
+                f"get_{spelled.method}_version",
+                templateName=name,
+                majorVersion=summary["majorVersion"],
+                minorVersion=summary["minorVersion"],
+            )[f"{spelled.member}Version"]
+            if version.get("schema"):
+                siblings[f"{major}.{version['minorVersion']}"] = version["schema"]
+        try:
+            check_minor_version(checked, siblings, major)
+        except BundleRefused as exc:
+            raise invalid_bundle(directory, str(exc)) from exc
+
+    def check_environments(self, entries: list[dict[str, str]], *, from_option: bool) -> None:
+        """Each compatible environment template major version exists (CreateServiceTemplate-
+        Version's own rule: some version of it that did not fail to register)."""
+        for entry in entries:
+            template, major = entry["templateName"], int(entry["majorVersion"])
+            try:
+                versions = self._versions(_KINDS[BundleKindChoice.ENVIRONMENT], template, major)
+            except CliFailure as exc:
+                if exc.status is not ExitStatus.REFUSED:
+                    raise
+                versions = []
+            usable = [
+                v for v in versions if v["status"] != TemplateVersionStatus.REGISTRATION_FAILED
+            ]
+            if not usable:
+                raise CliFailure(
+                    ExitStatus.USAGE if from_option else ExitStatus.INVALID_INPUT,
+                    f"compatible environment {template}:{major}: the environment template "
+                    f"'{template}' has no major version {major}",
+                    "publish that environment template first, or name another",
+                )
+
+    def upload(self, key: str, archive: bytes, undo: _Undo) -> None:
+        # Uploads are named by content: the same bundle is already there, and may be
+        # another version's source, so it is neither uploaded again nor deleted on failure.
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=key)
+            return
+        except ClientError as exc:
+            if _code(exc) not in ("404", "NoSuchKey", "NotFound"):
+                raise _failure(exc) from exc
+        except BotoCoreError as exc:
+            raise _failure(exc) from exc
+        _calling(self.s3.put_object, Bucket=self.bucket, Key=key, Body=archive)
+        undo.add(
+            f"s3://{self.bucket}/{key}",
+            lambda: self.s3.delete_object(Bucket=self.bucket, Key=key),
+        )
+        console.print(f"Uploaded {len(archive):,} bytes to s3://{self.bucket}/{key}")
+
+    def create_template(
+        self,
+        spelled: _Kind,
+        name: str,
+        customer_managed: bool,
+        description: str | None,
+        undo: _Undo,
+    ) -> None:
+        request: dict[str, Any] = {"name": name}
+        if customer_managed:
+            request[spelled.provisioning] = Provisioning.CUSTOMER_MANAGED
+        if description:
+            request["description"] = description
+        self.call(f"create_{spelled.method}", **request)
+        undo.add(
+            f"the {spelled.label} {name}",
+            lambda: getattr(self.clients.proton, f"delete_{spelled.method}")(name=name),
+        )
+        console.print(f"Created {spelled.label} {name}")
+
+    def create_version(
+        self, spelled: _Kind, request: dict[str, Any], undo: _Undo
+    ) -> dict[str, Any]:
+        created = self.call(f"create_{spelled.method}_version", **request)
+        version: dict[str, Any] = created[f"{spelled.member}Version"]
+        name, major, minor = (
+            request["templateName"],
+            version["majorVersion"],
+            version["minorVersion"],
+        )
+        undo.add(
+            f"version {major}.{minor} of {name}",
+            lambda: getattr(self.clients.proton, f"delete_{spelled.method}_version")(
+                templateName=name, majorVersion=major, minorVersion=minor
+            ),
+        )
+        return version
+
+    def follow(
+        self, spelled: _Kind, name: str, version: dict[str, Any], timeout: int
+    ) -> dict[str, Any]:
+        number = f"{version['majorVersion']}.{version['minorVersion']}"
+        deadline = time.monotonic() + timeout
+        with console.status(f"Registering {name} {number}...") as status:
+            while True:
+                current: dict[str, Any] = self.call(
+                    f"get_{spelled.method}_version",
+                    templateName=name,
+                    majorVersion=version["majorVersion"],
+                    minorVersion=version["minorVersion"],
+                )[f"{spelled.member}Version"]
+                status.update(f"{name} {number}: {current['status']}")
+                if current["status"] != TemplateVersionStatus.REGISTRATION_IN_PROGRESS:
+                    return current
+                if time.monotonic() > deadline:
+                    raise CliFailure(
+                        ExitStatus.REFUSED,
+                        f"{name} {number} is still registering after {timeout} s",
+                        "check that Baryon's workers run, or pass a longer --timeout",
+                    )
+                time.sleep(0.5)
+
+    def _versions(self, spelled: _Kind, name: str, major: int) -> list[dict[str, Any]]:
+        try:
+            pages = self.clients.proton.get_paginator(f"list_{spelled.method}_versions")
+            return [
+                summary
+                for page in pages.paginate(templateName=name, majorVersion=str(major))
+                for summary in page["templateVersions"]
+            ]
+        except ClientError as exc:
+            if _code(exc) == ResourceNotFoundException.code:
+                return []
+            raise _failure(exc) from exc
+        except BotoCoreError as exc:
+            raise _failure(exc) from exc
+
+
+def _calling(function: Callable[..., Any], **request: Any) -> Any:
+    try:
+        return function(**request)
+    except (ClientError, BotoCoreError) as exc:
+        raise _failure(exc) from exc
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _failure(exc: Exception) -> CliFailure:
+    """A client error as one line, with the exit status of its kind of mistake."""
+    if isinstance(exc, NoRegionError | NoCredentialsError):
+        return CliFailure(
+            ExitStatus.NOT_CONFIGURED,
+            f"no Baryon to talk to ({one_line(str(exc))})",
+            "run `. <data dir>/env` (written by `baryon up`), or set AWS_DEFAULT_REGION, "
+            "AWS_ENDPOINT_URL_PROTON and an access key",
+        )
+    if isinstance(exc, EndpointConnectionError):
+        return CliFailure(
+            ExitStatus.SERVER_UNREACHABLE,
+            f"nothing answers at {exc.kwargs.get('endpoint_url', 'the endpoint')}",
+            "start Baryon (`baryon up`) or check AWS_ENDPOINT_URL_PROTON",
+        )
+    if isinstance(exc, ClientError) and _code(exc) in _CREDENTIAL_CODES:
+        return CliFailure(
+            ExitStatus.CREDENTIALS_REFUSED,
+            f"Baryon refused the credentials ({_code(exc)})",
+            "use an access key of this server (`baryon keys create`, or its env file)",
+        )
+    if isinstance(exc, BotoCoreError):
+        return CliFailure(
+            ExitStatus.SERVER_UNREACHABLE,
+            f"talking to Baryon failed: {one_line(str(exc))}",
+            "check that it runs and AWS_ENDPOINT_URL_PROTON",
+        )
+    return CliFailure(ExitStatus.REFUSED, one_line(str(exc)))

@@ -17,7 +17,7 @@ from tests.support.bundles import Registry, env_bundle, service_bundle, tar_gz
 from tests.support.processes import BaryonProcess, clean_environment, start_baryon
 
 # Stacks take a few seconds, so the backup lands while some are in progress.
-SLOW_STACKS = {"BARYON_LOCAL_CLOUD_STACK_SECONDS": "4"}
+SLOW_STACKS = {"BARYON_LOCAL_CLOUD_STACK_SECONDS": "4", "BARYON_REGIONS": "us-east-1,us-west-2"}
 FAST = {"Delay": 1, "MaxAttempts": 120}
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 REPO = {
@@ -88,6 +88,8 @@ def test_a_backup_taken_while_deployments_run_restores_with_nothing_lost(tmp_pat
     first = start_baryon(data_dir, env=SLOW_STACKS)
     try:
         _publish_templates(first)
+        # A second region keeps a database of its own (data_dir/regions): backed up too.
+        first.client("proton", region_name="us-west-2").create_environment_template(name="west")
         proton = first.client("proton")
         proton.create_environment(
             name="backupenv",
@@ -122,6 +124,7 @@ def test_a_backup_taken_while_deployments_run_restores_with_nothing_lost(tmp_pat
     with tarfile.open(archive) as opened:
         names = set(opened.getnames())
     assert {"manifest.json", "baryon.db", "master.key", "local-cloud.state"} <= names
+    assert "regions/us-west-2.db" in names
 
     restored = _baryon("restore", str(archive), "--data-dir", str(restored_dir))
     assert restored.returncode == 0, restored.stderr
@@ -143,6 +146,13 @@ def test_a_backup_taken_while_deployments_run_restores_with_nothing_lost(tmp_pat
             "SUCCEEDED"
         )
         assert proton.list_service_templates()["templates"] == templates
+        west = second.client(
+            "proton",
+            region_name="us-west-2",
+            aws_access_key_id=old_key[0],
+            aws_secret_access_key=old_key[1],
+        )
+        assert [t["name"] for t in west.list_environment_templates()["templates"]] == ["west"]
         after = _wait_for_terminal_deployments(proton)
         assert set(before) <= set(after), set(before) - set(after)
         # One stack per resource (environment, three instances, pipeline), none twice.

@@ -1,9 +1,10 @@
 """Backups of an embedded Baryon's data directory, taken while it runs, and their restore.
 
-What a data directory holds that cannot be made again: the SQLite database, the master key
-that decrypts the access-key secrets and Terraform states in it, the local cloud's state
-file, hosted git repositories (``git/``), the config file and the env file. Logs, the git
-cache and ``work/`` are left out: they are made again or are scratch.
+What a data directory holds that cannot be made again: the SQLite databases (the home
+region's, and one per other region under ``regions/``), the master key that decrypts the
+access-key secrets and Terraform states in them, the local cloud's state file, hosted git
+repositories (``git/``), the config file and the env file. Logs, the git cache and ``work/``
+are left out: they are made again or are scratch.
 
 Order matters for a consistent pair. The database is copied first, with SQLite's online
 backup API (one read transaction, so writers carry on and the copy is one moment of it);
@@ -44,6 +45,8 @@ CLOUD_STATE = "local-cloud.state"
 CONFIG = "baryon.toml"
 ENV_FILE = "env"
 GIT_HOSTING = "git"
+# Regions other than the home one keep a database each under this folder (modes/regions.py).
+REGIONS = "regions"
 # Files a backup may hold at its top level; anything else in an archive is refused.
 _FILES = (DATABASE, MASTER_KEY, CLOUD_STATE, CONFIG, ENV_FILE)
 # How long a running local cloud may take to save a snapshot younger than the database
@@ -119,8 +122,15 @@ def take_backup(settings: Settings, out: Path, progress: Progress) -> BackupMani
         staging = Path(scratch)
         progress(f"copying the database {database}")
         revision = _copy_database(database, staging / DATABASE)
-        copied_at = time.time()
         parts = [DATABASE]
+        region_databases = sorted((data_dir / REGIONS).glob("*.db"))
+        if region_databases:
+            (staging / REGIONS).mkdir()
+            for region_database in region_databases:
+                progress(f"copying the database {region_database}")
+                _copy_database(region_database, staging / REGIONS / region_database.name)
+            parts.append(REGIONS)
+        copied_at = time.time()
         cloud_state = data_dir / CLOUD_STATE
         if cloud_state.exists() or _cloud_running(cloud_state):
             _fresh_cloud_snapshot(data_dir, cloud_state, copied_at, progress)
@@ -294,7 +304,9 @@ def restore_backup(archive_path: Path, data_dir: Path, progress: Progress) -> Ba
                 archive.extractall(staging, members=members, filter="data")
             except (OSError, tarfile.TarError) as exc:
                 raise RestoreError(f"{archive_path}: cannot unpack ({exc})") from exc
-            _check_restored_database(staging / DATABASE, archive_path)
+            for database in (staging / DATABASE, *(staging / REGIONS).glob("*.db")):
+                _check_restored_database(database, archive_path)
+                os.chmod(database, 0o600)
             for name in (DATABASE, MASTER_KEY, CLOUD_STATE, ENV_FILE, CONFIG):
                 with suppress(FileNotFoundError):
                     os.chmod(staging / name, 0o600)
@@ -340,11 +352,21 @@ def _checked_members(archive: tarfile.TarFile, path: Path) -> list[tarfile.TarIn
         top = member.name.split("/", 1)[0]
         if member.name == MANIFEST:
             continue
-        allowed = member.name in _FILES or (top == GIT_HOSTING and ".." not in member.name)
+        allowed = (
+            member.name in _FILES
+            or (top == GIT_HOSTING and ".." not in member.name)
+            or member.name == REGIONS
+            or (_is_region_database(member.name) and member.isfile())
+        )
         if not allowed or not (member.isfile() or member.isdir()):
             raise RestoreError(f"{path}: unexpected entry {member.name!r}; not a Baryon backup")
         members.append(member)
     return members
+
+
+def _is_region_database(name: str) -> bool:
+    folder, _, file_name = name.partition("/")
+    return folder == REGIONS and "/" not in file_name and file_name.endswith(".db")
 
 
 @contextmanager

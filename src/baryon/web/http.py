@@ -152,10 +152,17 @@ class Visit:
     def secure(self) -> bool:
         return self.request.url.scheme == "https"
 
+    @property
+    def cell(self) -> Runtime:
+        """The region the portal shows: the visitor's choice (web/regions.py), else the home
+        region. Sessions stay with ``runtime``, the home region's, whatever is shown."""
+        chosen = self.runtime.cells.get(self.request.cookies.get(cookies.REGION))
+        return chosen or self.runtime
+
     def context(self, operation: str) -> RequestContext:
         """The context to call an operation in, with the signed-in user as the caller."""
         return in_process.context(
-            self.runtime, in_process.portal_caller(self.user_name or ""), operation, self.now
+            self.cell, in_process.portal_caller(self.user_name or ""), operation, self.now
         )
 
     def param(self, name: str) -> str:
@@ -172,6 +179,8 @@ class Visit:
             "csrf_field": csrf.FIELD,
             "flash": self.flash,
             "path": self.request.url.path,
+            "region": self.cell.region,
+            "regions": self.runtime.cells.regions,
         }
         return self.jinja.get_template(template_file).render({**base, **context})
 

@@ -28,6 +28,11 @@ def sign_in(next_url: str | None = None) -> str:
     return _join("sign-in") + (f"?{urlencode({'next': next_url})}" if next_url else "")
 
 
+def region() -> str:
+    """Where the region selector posts (web/regions.py)."""
+    return _join("region")
+
+
 def sign_out() -> str:
     return _join("sign-out")
 

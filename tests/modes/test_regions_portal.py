@@ -12,7 +12,7 @@ import pytest
 
 from baryon.app import create_app
 from baryon.operations.portal_users import create_user
-from baryon.runtime import Runtime, build_runtime
+from baryon.runtime import build_runtime
 from baryon.settings import load_settings
 from tests.support.bundles import ENV_SCHEMA, env_bundle
 from tests.web.conftest import PASSWORD, USER, Portal, add_version

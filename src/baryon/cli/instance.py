@@ -4,6 +4,7 @@ file a crash could leave behind."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -176,10 +177,8 @@ def logs(data_dir: Path | None, follow: bool, lines: int, cloud: bool) -> None:
     for line in _last_lines(path, lines):
         click.echo(line)
     if follow:
-        try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a follow ends
             _follow(path, directory)
-        except KeyboardInterrupt:
-            pass
 
 
 def _last_lines(path: Path, count: int) -> list[str]:

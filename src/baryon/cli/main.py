@@ -9,6 +9,7 @@ from baryon.cli.backup import backup, restore
 from baryon.cli.deployment import deployment
 from baryon.cli.git import connection, repository
 from baryon.cli.importing import import_command
+from baryon.cli.instance import logs, status, stop
 from baryon.cli.keys import keys
 from baryon.cli.serve import cloud, server, up, worker
 from baryon.cli.template import template
@@ -36,6 +37,9 @@ cli.add_command(repository)
 cli.add_command(import_command)
 cli.add_command(backup)
 cli.add_command(restore)
+cli.add_command(status)
+cli.add_command(logs)
+cli.add_command(stop)
 
 
 if __name__ == "__main__":

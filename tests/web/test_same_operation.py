@@ -276,4 +276,5 @@ def test_members_of_unbuilt_features_are_refused_in_process_too(signed_in: Porta
             context, {"name": "unbuilt-key", "encryptionKey": key}
         )
     assert refused.value.field == ("encryptionKey",)
-    assert _count(signed_in, Template) == 0
+    with signed_in.runtime.db.session() as session:
+        assert session.scalar(select(Template).where(Template.name == "unbuilt-key")) is None

@@ -24,7 +24,7 @@ EXIT_STATUSES: dict[type[StartupError], ExitStatus] = {
     DataDirUnusable: ExitStatus.DATA_DIR_UNUSABLE,
     AlreadyRunning: ExitStatus.ALREADY_RUNNING,
     NotConfigured: ExitStatus.NOT_CONFIGURED,
-    DatabaseUnreachable: ExitStatus.SERVER_UNREACHABLE,
+    DatabaseUnreachable: ExitStatus.DATABASE_UNREACHABLE,
 }
 
 
@@ -64,7 +64,10 @@ def server(port: int | None, host: str | None) -> None:
 
     settings = settings_from(port=port, host=host)
     configure_logging(settings.log_level, settings.log_format)
-    run_server(settings, announce=click.echo)
+    try:
+        run_server(settings, announce=click.echo)
+    except StartupError as error:
+        raise refused_start(error) from error
 
 
 @click.command()
@@ -76,7 +79,10 @@ def worker(threads: int | None, metrics_port: int | None) -> None:
 
     settings = settings_from()
     configure_logging(settings.log_level, settings.log_format)
-    run_worker(settings, threads or settings.worker_threads, metrics_port, announce=click.echo)
+    try:
+        run_worker(settings, threads or settings.worker_threads, metrics_port, announce=click.echo)
+    except StartupError as error:
+        raise refused_start(error) from error
 
 
 @click.command()

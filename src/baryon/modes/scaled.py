@@ -14,38 +14,47 @@ from baryon.app import create_app
 from baryon.cloud.buckets import ensure_bundle_bucket
 from baryon.cloud.stop_signals import StopSignals
 from baryon.engine.worker import RegionalWorkers
+from baryon.modes.embedded import bind_socket
 from baryon.modes.http_server import server_config
+from baryon.modes.scaled_checks import check_scaled_settings, open_scaled_runtime
 from baryon.observability import metrics
-from baryon.runtime import build_runtime
 from baryon.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 def run_server(settings: Settings, announce: Callable[[str], None]) -> None:
-    runtime = build_runtime(_without_git_hosting(settings))
+    """Raises a StartupError (modes/startup_errors.py) for a setting it lacks, a database
+    it cannot reach or a port in use, before it answers anything."""
+    check_scaled_settings(settings, "server")
+    sock = bind_socket(settings.host, settings.port)
+    try:
+        runtime = open_scaled_runtime(_without_git_hosting(settings))
+    except BaseException:
+        sock.close()
+        raise
     try:
         ensure_bundle_bucket(settings)
     except Exception as exc:  # the cloud may come up later; uploads will say so then
-        log.warning("could not make sure the bundle bucket exists: %s", exc)
-    announce(f"baryon server listening on http://{settings.host}:{settings.port}")
+        bucket = settings.resolved_bundle_bucket
+        log.warning("could not make sure the bundle bucket %s exists: %s", bucket, exc)
+        announce(
+            f"warning: the bundle bucket {bucket} could not be checked or made ({exc}); "
+            "template uploads fail until it can"
+        )
+    announce(f"baryon server listening on http://{settings.host}:{sock.getsockname()[1]}")
     try:
-        uvicorn.Server(
-            server_config(
-                create_app(runtime),
-                settings,
-                host=settings.host,
-                port=settings.port,
-            )
-        ).run()
+        uvicorn.Server(server_config(create_app(runtime), settings)).run(sockets=[sock])
     finally:
         runtime.close()
+        sock.close()
 
 
 def run_worker(
     settings: Settings, threads: int, metrics_port: int | None, announce: Callable[[str], None]
 ) -> None:
-    runtime = build_runtime(_without_git_hosting(settings))
+    check_scaled_settings(settings, "worker")
+    runtime = open_scaled_runtime(_without_git_hosting(settings))
     metrics.watch_queue(runtime.db)
     if metrics_port is not None:
         start_http_server(metrics_port, addr=settings.host, registry=metrics.REGISTRY)

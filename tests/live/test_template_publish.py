@@ -8,6 +8,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError
+
+from baryon.cli.failures import ExitStatus
 from tests.support.bundles import env_bundle, service_bundle
 from tests.support.processes import BaryonProcess, clean_environment
 
@@ -78,12 +82,13 @@ def test_publish_reports_why_registration_failed(baryon: BaryonProcess, tmp_path
         "cloudformation.yaml", "missing.yaml"
     )
     folder = _write(tmp_path / "broken", files)
-    result = _publish(
-        baryon, str(folder), "--name", f"broken-{uuid.uuid4().hex[:6]}", "--kind", "environment"
-    )
-    assert result.returncode == 1
-    assert "failed to register" in result.stderr
+    name = f"broken-{uuid.uuid4().hex[:6]}"
+    result = _publish(baryon, str(folder), "--name", name, "--kind", "environment")
+    # Registration's own check runs before the upload: its reason, and nothing created.
+    assert result.returncode == ExitStatus.INVALID_INPUT
     assert "missing.yaml" in result.stderr
+    with pytest.raises(ClientError, match="ResourceNotFound"):
+        baryon.client("proton").get_environment_template(name=name)
 
 
 def test_service_without_compatible_environments_is_refused_locally(

@@ -43,12 +43,12 @@ def _run(
 
 def _environment(home: Path, **extra: str) -> dict[str, str]:
     """A user's shell with no AWS or Baryon settings and none in their home either."""
-    return clean_environment(
-        BARYON_DATA_DIR=str(home / "baryon-data"),
-        AWS_CONFIG_FILE=str(home / "aws-config"),
-        AWS_SHARED_CREDENTIALS_FILE=str(home / "aws-credentials"),
-        **extra,
-    )
+    isolated = {
+        "BARYON_DATA_DIR": str(home / "baryon-data"),
+        "AWS_CONFIG_FILE": str(home / "aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws-credentials"),
+    }
+    return clean_environment(**{**isolated, **extra})
 
 
 def _one_line_failure(done: subprocess.CompletedProcess[str], status: ExitStatus) -> str:
@@ -230,10 +230,11 @@ def test_a_refused_request_says_the_apis_error_code_and_message(
     baryon: BaryonProcess, tmp_path: Path
 ) -> None:
     env = _server_shell(baryon, tmp_path)
-    line = _one_line_failure(
-        _run(["deployment", "retry", "no-such-deployment"], env), ExitStatus.REFUSED
-    )
+    unknown = str(uuid.uuid4())
+    line = _one_line_failure(_run(["deployment", "retry", unknown], env), ExitStatus.REFUSED)
     assert line.startswith("baryon: ResourceNotFoundException: "), line
+    line = _one_line_failure(_run(["deployment", "plan", "bad id"], env), ExitStatus.REFUSED)
+    assert line.startswith("baryon: ValidationException: "), line
     line = _one_line_failure(
         _run(["connection", "delete", f"nobody-{uuid.uuid4().hex[:6]}"], env), ExitStatus.REFUSED
     )

@@ -20,6 +20,7 @@ from baryon.bundles.manifest import parse_manifest
 from baryon.domain import deployments, services
 from baryon.domain.arns import Arns
 from baryon.domain.deployments import DeploymentOperation, Target
+from baryon.domain.environment_account_connections import deploying_roles
 from baryon.domain.environments import find_environment
 from baryon.domain.errors import Conflict, InvalidInput, NotFound
 from baryon.domain.plan import ComponentPlan, DeletePlan
@@ -138,8 +139,10 @@ def _attachment(
     return environment, instance
 
 
-def _check_environment(environment: Environment) -> None:
-    if not environment.component_role_arn:
+def _check_environment(session: Session, environment: Environment) -> None:
+    # An environment in an environment account deploys components as its connection's
+    # componentRoleArn (Proton), not its own.
+    if not deploying_roles(session, environment).component_role_arn:
         raise InvalidInput(
             f"Environment '{environment.name}' has no componentRoleArn; set one with "
             "UpdateEnvironment before deploying components in it."
@@ -163,7 +166,7 @@ def create_component(
 ) -> Component:
     check_manifest(manifest)
     environment, instance = _attachment(session, service_name, instance_name, environment_name)
-    _check_environment(environment)
+    _check_environment(session, environment)
     if instance is not None and attached_to(session, instance) is not None:
         raise Conflict(f"Service instance '{instance.name}' already has a component attached.")
     component = Component(

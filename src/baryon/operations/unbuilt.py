@@ -1,9 +1,10 @@
 """Request members of features Baryon has not built yet, refused in one place.
 
 Proton's model accepts them, and storing them would look like success while Baryon ignores
-them (a template "encrypted" with a key Baryon never uses). Until a feature exists, its members answer an InvalidInput naming the
-member and the feature; an empty string (Proton's "remove it") is accepted, as it asks for
-nothing. Operations register through ``proton_operation`` here, which applies the table.
+them (a template "encrypted" with a key Baryon never uses). Until a feature exists, its
+members answer an InvalidInput naming the member and the feature; an empty string (Proton's
+"remove it") is accepted, as it asks for nothing. Operations register through
+``proton_operation`` here, which applies the table.
 """
 
 from __future__ import annotations

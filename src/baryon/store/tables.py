@@ -753,9 +753,7 @@ class EnvironmentAccountConnectionRow(Base):
     connection is gone: an environment that named it stops deploying."""
 
     __tablename__ = "environment_account_connections"
-    __table_args__ = (
-        Index("ix_environment_account_connections_listing", "requested_at", "id"),
-    )
+    __table_args__ = (Index("ix_environment_account_connections_listing", "requested_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     arn: Mapped[str] = mapped_column(String(1024), unique=True)

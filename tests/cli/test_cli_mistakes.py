@@ -140,11 +140,11 @@ def test_store_commands_never_create_a_database_where_none_is(
     assert not data_dir.exists()
 
 
-def test_users_create_refuses_before_asking_nothing_is_created(tmp_path: Path) -> None:
-    done = _run(
-        ["users", "create", "ada", "--password-stdin"], _environment(tmp_path), "long password 1\n"
-    )
-    _one_line_failure(done, ExitStatus.NOT_CONFIGURED)
+def test_users_create_refuses_before_asking_for_a_password(tmp_path: Path) -> None:
+    for command in ("create", "set-password"):
+        done = _run(["users", command, "ada"], _environment(tmp_path), "long password 1\n")
+        _one_line_failure(done, ExitStatus.NOT_CONFIGURED)
+        assert "Password" not in done.stdout
     assert not (tmp_path / "baryon-data").exists()
 
 

@@ -52,8 +52,9 @@ def users() -> None:
 @data_dir_option
 def create(name: str, password_stdin: bool, data_dir: Path | None) -> None:
     """Create a user who can sign in to the portal."""
-    password = _read_password(password_stdin)
+    # The store first: nobody types a password twice to learn that there is none.
     with open_runtime(data_dir) as runtime:
+        password = _read_password(password_stdin)
         try:
             with runtime.db.session(write=True) as session:
                 create_user(session, name, password, datetime.now(UTC))
@@ -68,8 +69,9 @@ def create(name: str, password_stdin: bool, data_dir: Path | None) -> None:
 @data_dir_option
 def change_password(name: str, password_stdin: bool, data_dir: Path | None) -> None:
     """Give a user a new password (and sign them out everywhere)."""
-    password = _read_password(password_stdin)
+    # The store first: nobody types a password twice to learn that there is none.
     with open_runtime(data_dir) as runtime:
+        password = _read_password(password_stdin)
         try:
             with runtime.db.session(write=True) as session:
                 set_password(session, name, password, datetime.now(UTC))

@@ -54,3 +54,15 @@ def test_a_resource_without_state_is_an_error_naming_it(tmp_path: Path) -> None:
     )
     assert answer.exit_code != 0
     assert "no state for arn:aws:proton:us-east-1:123456789012:environment/none" in answer.output
+
+
+def test_output_json_prints_the_state_and_its_versions_as_one_document(tmp_path: Path) -> None:
+    _write_versions(tmp_path, 7, 8)
+    runner = CliRunner()
+    base = ["terraform", "state", "--data-dir", str(tmp_path), "--output", "json"]
+    shown = runner.invoke(cli, [*base[:2], "show", "environment/dev", *base[2:]])
+    assert shown.exit_code == 0, shown.output
+    document = json.loads(shown.stdout)
+    assert (document["arn"], document["version"], document["state"]) == (ARN, 2, {"serial": 8})
+    listed = runner.invoke(cli, [*base[:2], "versions", ARN, *base[2:]])
+    assert json.loads(listed.stdout) == {"arn": ARN, "versions": [1, 2]}

@@ -1,0 +1,83 @@
+"""scripts/up installs into .venv only when it must: the first time, and when pyproject.toml
+changed since. Run here on a copy of the scripts in a project whose .venv holds stand-ins
+for pip and baryon that record their calls (the real ones would need the network)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from tests.support.samples import REPO
+
+FAKE_PIP = """#!/usr/bin/env bash
+echo "pip $*" >>"$CALLS"
+printf '#!/usr/bin/env bash\\necho "baryon $*" >>"$CALLS"\\n' >"$(dirname "$0")/baryon"
+chmod +x "$(dirname "$0")/baryon"
+"""
+
+
+def _project(tmp_path: Path) -> Path:
+    project = tmp_path / "project"
+    (project / "scripts").mkdir(parents=True)
+    for name in ("up", "install-stamp.sh"):
+        shutil.copy2(REPO / "scripts" / name, project / "scripts" / name)
+    (project / "pyproject.toml").write_text('[project]\nname = "baryon"\n')
+    venv_bin = project / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    for name, body in (("python", "#!/usr/bin/env bash\nexit 0\n"), ("pip", FAKE_PIP)):
+        (venv_bin / name).write_text(body)
+        (venv_bin / name).chmod(0o755)
+    return project
+
+
+def _up(project: Path, tmp_path: Path) -> tuple[list[str], str]:
+    """Runs scripts/up --port 9999; returns the recorded calls and what it said on stderr."""
+    calls = tmp_path / "calls"
+    calls.unlink(missing_ok=True)
+    # No python3 or pip of the system's: a run that reaches for them fails.
+    no_python = tmp_path / "no-python"
+    no_python.mkdir(exist_ok=True)
+    for name in ("python3", "pip", "pip3"):
+        (no_python / name).write_text("#!/bin/sh\necho 'no network here' >&2\nexit 1\n")
+        (no_python / name).chmod(0o755)
+    env = {**os.environ, "CALLS": str(calls), "PATH": f"{no_python}:{os.environ['PATH']}"}
+    done = subprocess.run(
+        [str(project / "scripts" / "up"), "--port", "9999"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return calls.read_text().splitlines(), done.stderr
+
+
+def test_the_first_run_installs_and_a_second_run_does_not(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    calls, said = _up(project, tmp_path)
+    assert calls == [
+        "pip install --quiet --disable-pip-version-check -e .",
+        "baryon up --port 9999",
+    ]
+    assert "installing Baryon" in said
+    assert f". {project}/.venv/bin/activate" in said
+
+    calls, said = _up(project, tmp_path)
+    assert calls == ["baryon up --port 9999"]  # no pip: nothing to install, no network
+    assert "installing" not in said
+    assert f". {project}/.venv/bin/activate" in said
+
+
+def test_a_changed_pyproject_or_a_missing_baryon_installs_again(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    _up(project, tmp_path)
+    (project / "pyproject.toml").write_text('[project]\nname = "baryon"\nversion = "2"\n')
+    calls, _ = _up(project, tmp_path)
+    assert calls[0].startswith("pip install")
+    assert _up(project, tmp_path)[0] == ["baryon up --port 9999"]
+
+    (project / ".venv" / "bin" / "baryon").unlink()
+    calls, _ = _up(project, tmp_path)
+    assert calls[0].startswith("pip install")

@@ -2,9 +2,10 @@
 
 This command is a client like any other: it talks to Baryon through boto3 with the usual AWS
 settings (for example after ``. <data dir>/env``). Everything it can check is checked before
-anything changes on the server: the names, the bundle (registration's own checks, offline),
-the server and the credentials, the template's provisioning, the major version and its
-minor-version compatibility, the compatible environments. Only then does it upload, create
+anything changes on the server: the names, the server and the credentials, the template's
+provisioning, the bundle (registration's own checks, offline, under the rules that
+provisioning sets), the major version and its minor-version compatibility, the compatible
+environments. Only then does it upload, create
 the template when missing, register the version and follow it; if any of that fails, what it
 created is deleted again, newest first, so a failure leaves no template, no
 REGISTRATION_FAILED version using up a major number, and no upload behind.
@@ -56,7 +57,8 @@ from baryon.service_models.proton import (
     TemplateVersionStatus,
 )
 
-console = Console(stderr=True)
+# Soft wrap: a long line (an S3 key, a reason) stays one line for whoever reads the log.
+console = Console(stderr=True, soft_wrap=True)
 
 _CREDENTIAL_CODES = frozenset(
     error.code
@@ -170,17 +172,17 @@ def publish(
     _check_names(spelled, name, major_version)
     settings = settings_from()
     given = read_bundle_input(directory, settings.bundle_limits)
-    checked = checked_bundle(given, chosen, customer_managed, settings)
-    for warning in checked.warnings:
-        console.print(f"warning: {one_line(warning)}", markup=False)
     compatible_environments = (
         _compatible(directory, compatible) if chosen is BundleKindChoice.SERVICE else []
     )
-
     server = _Server.connect()
     template = server.template(spelled, name)
+    # The provisioning decides which rules the bundle follows, so it is settled first.
     if template is not None:
         _check_provisioning(spelled, template, customer_managed)
+    checked = checked_bundle(given, chosen, customer_managed, settings)
+    for warning in checked.warnings:
+        console.print(f"warning: {one_line(warning)}", markup=False)
     if major_version is not None:
         server.check_major(spelled, name, template, int(major_version), checked, directory)
     server.check_environments(compatible_environments, from_option=bool(compatible))

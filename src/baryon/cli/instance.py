@@ -17,10 +17,8 @@ from baryon.cli.failures import CliFailure, ExitStatus
 from baryon.cli.options import OutputFormat, data_dir_option, output_option, settings_from
 from baryon.cli.output import emit
 from baryon.modes.instance_lock import InstanceRecord, InstanceState, is_held, running_instance
-from baryon.modes.job_counts import JobCounts, count_jobs
+from baryon.modes.job_counts import JobCounts, count_served_jobs
 from baryon.modes.log_file import CLOUD_LOG_FILE_NAME, LOG_FILE_NAME
-from baryon.modes.regions import cells
-from baryon.store.database import Database
 
 # Longer than a stop takes with jobs in flight: the workers' grace (20 s), the API's (10 s)
 # and the local cloud's last snapshot.
@@ -231,23 +229,7 @@ def _data_dir(data_dir: Path | None) -> Path:
 
 
 def _jobs(record: InstanceRecord) -> JobCounts | None:
-    """Summed over every region's database; None if one cannot be read (a locked moment)."""
-    served = [region for region in record.region.split(",") if region]
-    settings = settings_from(data_dir=Path(record.data_dir))
-    if served:
-        settings = settings.replace(region=served[0], regions=",".join(served))
-    running = due = 0
-    try:
-        for cell in cells(settings):
-            db = Database(cell.settings.sqlalchemy_url)
-            try:
-                counts = count_jobs(db)
-            finally:
-                db.dispose()
-            running, due = running + counts.running, due + counts.due
-    except Exception:
-        return None
-    return JobCounts(running=running, due=due)
+    return count_served_jobs(settings_from(data_dir=Path(record.data_dir)), record.region)
 
 
 def _duration(seconds: float) -> str:

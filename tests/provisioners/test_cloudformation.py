@@ -3,6 +3,7 @@ take a while), through boto3 as in production."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -372,21 +373,36 @@ def test_throttling_is_waited_out_longer_than_a_server_error(
 
 class DescribeStacksBreaksOnceAResourceFailed(DescribeStacksBreaksAfterCreate):
     """DescribeStacks fails from the moment the stack's events show a failed resource, so
-    the provisioner's wait ends in a cloud failure with the resource's failure unread."""
+    the provisioner's wait ends in a cloud failure with the resource's failure unread.
+
+    The first DescribeStacks after the create is answered for real (the provisioner learns
+    the stack from it); the next is held until a resource has failed, then fails: passing it
+    through whenever no resource had failed yet let a loaded machine's stack fail and roll
+    back before the call arrived, and the wait then ended in the stack's own failure."""
+
+    passed = False
 
     def _answer(self, request: Any, **kwargs: Any) -> AWSResponse | None:
         if self.created and not self.healed and not self.calls:
-            plain = cloud_client(self.endpoint, "cloudformation")
-            stacks = plain.describe_stacks()["Stacks"]
+            if not self.passed:
+                self.passed = True
+                return None
+            self._wait_for_a_failed_resource()
+        return super()._answer(request, **kwargs)
+
+    def _wait_for_a_failed_resource(self, patience: float = 60.0) -> None:
+        plain = cloud_client(self.endpoint, "cloudformation")
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline:
             events = [
                 e
-                for stack in stacks
+                for stack in plain.describe_stacks()["Stacks"]
                 if stack["StackName"] == self.stack_name
                 for e in plain.describe_stack_events(StackName=stack["StackId"])["StackEvents"]
             ]
-            if not any(e["ResourceStatus"].endswith("_FAILED") for e in events):
-                return None
-        return super()._answer(request, **kwargs)
+            if any(e["ResourceStatus"].endswith("_FAILED") for e in events):
+                return
+            time.sleep(0.05)
 
 
 def test_a_cloud_failure_mid_wait_still_names_the_failed_resource(

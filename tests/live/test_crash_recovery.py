@@ -44,7 +44,9 @@ def _publish_templates(server: BaryonProcess) -> None:
 
 def _wait_for_stack_in_progress(server: BaryonProcess, fragment: str) -> None:
     cloudformation = server.client("cloudformation")
-    for _ in range(100):
+    # Patient: under three test workers on two cores a deployment can take seconds to start.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         stacks = cloudformation.list_stacks()["StackSummaries"]
         if any(
             fragment in s["StackName"] and s["StackStatus"].endswith("_IN_PROGRESS") for s in stacks

@@ -37,7 +37,9 @@ ENV, SERVICE = f"rec{SUFFIX}", f"rec-{SUFFIX}"
 
 
 # Stack operations take long enough here to be cancelled or raced while in progress.
-server = own_baryon("deployment-records", env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "2"})
+# Stack operations last 4 s: a cancel must reach the cloud while an update still runs, even
+# when the machine is loaded (at 2 s one stack update finished first under three test workers).
+server = own_baryon("deployment-records", env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "4"})
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from baryon.api.request_body import BodyBudget
-from baryon.auth.master_key import SecretBox, load_master_key
+from baryon.auth.master_key import SecretBox, load_master_key, load_previous_keys
 from baryon.auth.scoped_keys import ScopedKeys
 from baryon.domain.arns import Arns
 from baryon.modes import regions
@@ -118,7 +118,8 @@ def _terraform_states(db: Database, box: SecretBox) -> TerraformStateAccess:
 def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     """The home region's runtime, with a cell for every region the settings serve."""
     master_key = load_master_key(settings)
-    box, page_tokens = SecretBox(master_key), PageTokens(master_key)
+    box = SecretBox(master_key, load_previous_keys(settings))
+    page_tokens = PageTokens(master_key)
     runtimes: list[Runtime] = []
     for cell in regions.cells(settings):
         db = Database(cell.settings.sqlalchemy_url)

@@ -66,6 +66,9 @@ class Settings:
 
     # Key that encrypts access-key secrets at rest; empty = read/create data_dir/master.key.
     master_key: str = ""
+    # During a master key rotation (auth/key_rotation.py): the key master_key replaces.
+    # Values sealed with it still open; every new value is sealed with master_key.
+    master_key_previous: str = ""
     # SigV4 clock skew AWS tolerates.
     max_clock_skew_seconds: int = 900
 

@@ -276,3 +276,33 @@ def test_an_instance_name_cannot_write_outside_the_out_folder(tmp_path: Path) ->
     assert result.exit_code == ExitStatus.INVALID_INPUT
     assert "outside" in result.stderr
     assert not (tmp_path / "escape").exists()
+
+
+def test_output_json_gives_every_resource_and_its_files(tmp_path: Path) -> None:
+    folder = _write(tmp_path / "svc", service_bundle(pipeline=False))
+    spec = _spec(
+        tmp_path,
+        {
+            "proton": "ServiceSpec",
+            "instances": [{"name": "one", "environment": "dev", "spec": {"extra": 1}}],
+        },
+    )
+    result = _render_without_pipeline(
+        str(folder),
+        "--spec",
+        str(spec),
+        "--environment-outputs",
+        '{"BucketName": "b"}',
+        "--output",
+        "json",
+    )
+    assert result.exit_code == 0, result.output
+    (resource,) = json.loads(result.stdout)["resources"]
+    assert (resource["kind"], resource["name"], resource["engine"]) == (
+        "service_instance",
+        "one",
+        "cloudformation",
+    )
+    assert "/baryon/my-service/one" in resource["files"]["cloudformation.yaml"]
+    # An undeclared spec key is left out and reported, as a deployment reports it.
+    assert resource["warnings"] and "extra" in resource["warnings"][0]

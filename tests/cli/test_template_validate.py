@@ -5,6 +5,7 @@ upload."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import tarfile
 from pathlib import Path
@@ -177,3 +178,14 @@ def test_an_archive_over_the_bundle_limit_is_not_read_whole(
     result = _validate(str(path))
     assert result.exit_code == ExitStatus.INVALID_INPUT
     assert "larger than 1,000 bytes" in result.stderr
+
+
+def test_output_json_says_the_kind_and_the_warnings(tmp_path: Path) -> None:
+    files = env_bundle()
+    files["notes/readme.txt"] = "kept, not used\n"
+    folder = _write(tmp_path / "env", files)
+    result = _validate(str(folder), "--output", "json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert (document["bundle"], document["kind"]) == (str(folder), "environment")
+    assert document["warnings"] == ["unexpected folder 'notes/' is kept in the bundle but not used"]

@@ -9,6 +9,7 @@ the server: the one failure left for the clean-up to handle.
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -288,7 +289,8 @@ def test_a_wrong_secret_is_one_line_and_its_own_status(
         AWS_SECRET_ACCESS_KEY="not-the-secret",
     )
     assert result.returncode == ExitStatus.CREDENTIALS_REFUSED, result.stderr
-    assert result.stderr.startswith("baryon: Baryon refused the credentials")
+    assert result.stderr.startswith("baryon: the server refused the credentials")
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("flag", ["--dry-run", "--publish"])
@@ -300,3 +302,35 @@ def test_publish_still_follows_the_readme_flags(
     result = _publish(server, str(folder), "--name", name, "--kind", "environment", flag)
     assert result.returncode == 0, result.stderr
     assert _template_exists(server, name) == (flag == "--publish")
+
+
+def test_a_dry_run_prints_its_plan_as_json_and_a_publish_its_version(
+    server: BaryonProcess, tmp_path: Path
+) -> None:
+    name = _name("json")
+    folder = _write(tmp_path / "env", env_bundle())
+    dry = _publish(
+        server, str(folder), "--name", name, "--kind", "environment", "--dry-run",
+        "--output", "json",
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    assert (plan["templateName"], plan["createTemplate"], plan["majorVersion"]) == (
+        name,
+        True,
+        None,
+    )
+    assert plan["upload"].startswith("s3://") and plan["uploadBytes"] > 0
+    assert not _template_exists(server, name)
+    done = _publish(
+        server, str(folder), "--name", name, "--kind", "environment", "--publish",
+        "--output", "json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    published = json.loads(done.stdout)
+    assert (published["majorVersion"], published["minorVersion"], published["status"]) == (
+        "1",
+        "0",
+        "PUBLISHED",
+    )
+    assert published["arn"].endswith(f"environment-template/{name}:1.0")

@@ -10,13 +10,15 @@ outputs, names, the account) is given with options instead.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
 from baryon.cli.failures import CliFailure, ExitStatus
-from baryon.cli.options import settings_from
+from baryon.cli.options import OutputFormat, output_option, settings_from
+from baryon.cli.output import emit
 from baryon.cli.template_bundle import (
     BundleInput,
     BundleKindChoice,
@@ -44,6 +46,25 @@ _FOLDER_OF = {
     RenderKind.PIPELINE: "pipeline",
 }
 
+
+@dataclass(frozen=True)
+class Validated:
+    """A bundle that would register (``validate --output json``)."""
+
+    bundle: Path
+    kind: str
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What ``render --output json`` prints: every resource's files, and where they were
+    written (with --out)."""
+
+    resources: tuple[RenderedResource, ...]
+    written: tuple[Path, ...]
+
+
 bundle_argument = click.argument(
     "bundle", type=click.Path(exists=True, path_type=Path), metavar="BUNDLE_DIR_OR_ARCHIVE"
 )
@@ -65,7 +86,8 @@ customer_managed_option = click.option(
 @bundle_argument
 @kind_option
 @customer_managed_option
-def validate(bundle: Path, kind: str | None, customer_managed: bool) -> None:
+@output_option
+def validate(bundle: Path, kind: str | None, customer_managed: bool, output: OutputFormat) -> None:
     """Check a bundle folder or archive as registration would, without a server.
 
     Exit status 0 when it would register; otherwise one line names the file, line and
@@ -75,9 +97,14 @@ def validate(bundle: Path, kind: str | None, customer_managed: bool) -> None:
     given = read_bundle_input(bundle, settings.bundle_limits)
     chosen = _kind(given, kind)
     checked = checked_bundle(given, chosen, customer_managed, settings)
-    for warning in checked.warnings:
-        click.echo(f"warning: {one_line(warning)}", err=True)
-    click.echo(f"{bundle}: a valid {chosen.value} template bundle")
+    validated = Validated(bundle, chosen.value, tuple(one_line(w) for w in checked.warnings))
+
+    def text() -> None:
+        for warning in validated.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        click.echo(f"{bundle}: a valid {chosen.value} template bundle")
+
+    emit(output, validated, text)
 
 
 @click.command("render")
@@ -105,12 +132,18 @@ def validate(bundle: Path, kind: str | None, customer_managed: bool) -> None:
     help="Outputs of every service instance, as the pipeline sees them (JSON or a file).",
 )
 @click.option("--name", default=None, help="The environment's or service's name.")
+@click.option("--repository-id", default=None, help="The service's repository (org/name).")
+@click.option("--branch-name", default=None, help="The service's branch.")
+@click.option(
+    "--repository-connection-arn", default=None, help="The service's repository connection."
+)
 @click.option(
     "--template-name",
     default=None,
     help="The template's name (default: the bundle's folder, above a v1-style folder).",
 )
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@output_option
 def render(
     bundle: Path,
     spec_path: Path,
@@ -119,8 +152,12 @@ def render(
     environment_outputs: str | None,
     instance_outputs: str | None,
     name: str | None,
+    repository_id: str | None,
+    branch_name: str | None,
+    repository_connection_arn: str | None,
     template_name: str | None,
     out_dir: Path | None,
+    output: OutputFormat,
 ) -> None:
     """Render what deploying SPEC with a bundle would deploy, without a server.
 
@@ -139,19 +176,30 @@ def render(
         region=settings.region,
         environment_outputs=_outputs("--environment-outputs", environment_outputs),
         instance_outputs=_outputs("--instance-outputs", instance_outputs),
+        repository_connection_arn=repository_connection_arn,
+        repository_id=repository_id,
+        branch_name=branch_name,
     )
     rendered = _render(bundle, checked, chosen, spec_path, stand_ins)
     for resource in rendered:
         for warning in resource.warnings:
             click.echo(f"warning: {resource.name}: {one_line(warning)}", err=True)
-    if out_dir is None:
-        for resource in rendered:
-            for file_name, text in resource.files.items():
-                click.echo(f"# --- {_relative(resource, file_name)} ({resource.engine})")
-                click.echo(text, nl=not text.endswith("\n"))
+    written = [] if out_dir is None else [_write(out_dir, r) for r in rendered]
+    emit(
+        output,
+        Rendered(tuple(rendered), tuple(path for paths in written for path in paths)),
+        lambda: _print_rendered(rendered, out_dir, sum(len(paths) for paths in written)),
+    )
+
+
+def _print_rendered(rendered: list[RenderedResource], out_dir: Path | None, count: int) -> None:
+    if out_dir is not None:
+        click.echo(f"Rendered {count} file(s) into {out_dir}", err=True)
         return
-    written = [_write(out_dir, resource) for resource in rendered]
-    click.echo(f"Rendered {sum(written)} file(s) into {out_dir}", err=True)
+    for resource in rendered:
+        for file_name, text in resource.files.items():
+            click.echo(f"# --- {_relative(resource, file_name)} ({resource.engine})")
+            click.echo(text, nl=not text.endswith("\n"))
 
 
 def _kind(given: BundleInput, kind: str | None) -> BundleKindChoice:
@@ -242,8 +290,9 @@ def _relative(resource: RenderedResource, file_name: str) -> str:
     return f"{folder}/{file_name}"
 
 
-def _write(out_dir: Path, resource: RenderedResource) -> int:
+def _write(out_dir: Path, resource: RenderedResource) -> list[Path]:
     root = out_dir.resolve()
+    paths: list[Path] = []
     for file_name, text in resource.files.items():
         path = out_dir / _relative(resource, file_name)
         # Instance names come from the spec: none may place a file outside --out.
@@ -262,4 +311,5 @@ def _write(out_dir: Path, resource: RenderedResource) -> int:
                 f"--out: cannot write {path}: {exc.strerror}",
                 "choose a folder you can write",
             ) from exc
-    return len(resource.files)
+        paths.append(path)
+    return paths

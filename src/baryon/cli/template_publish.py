@@ -21,28 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import click
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
-from baryon.api.errors import (
-    IncompleteSignatureException,
-    InvalidSignatureException,
-    MissingAuthenticationTokenException,
-    ResourceNotFoundException,
-    UnrecognizedClientException,
-)
+from baryon.api.errors import ResourceNotFoundException
 from baryon.api.validation import member_problems
 from baryon.bundles.errors import BundleError
 from baryon.bundles.loader import read_registration_file
-from baryon.cli.api_clients import ApiClients
+from baryon.cli.api_clients import ApiClients, failure_of
 from baryon.cli.failures import CliFailure, ExitStatus
-from baryon.cli.options import settings_from
+from baryon.cli.options import OutputFormat, client_options, output_option, settings_from
+from baryon.cli.output import emit
 from baryon.cli.template_bundle import (
     BundleKindChoice,
     checked_bundle,
@@ -60,15 +49,6 @@ from baryon.service_models.proton import (
 # Soft wrap: a long line (an S3 key, a reason) stays one line for whoever reads the log.
 console = Console(stderr=True, soft_wrap=True)
 
-_CREDENTIAL_CODES = frozenset(
-    error.code
-    for error in (
-        UnrecognizedClientException,
-        InvalidSignatureException,
-        IncompleteSignatureException,
-        MissingAuthenticationTokenException,
-    )
-)
 # Versions a new minor version must stay compatible with (registration's sibling_schemas).
 _REGISTERED = (TemplateVersionStatus.DRAFT, TemplateVersionStatus.PUBLISHED)
 
@@ -95,6 +75,32 @@ _KINDS = {
         "service_template", "serviceTemplate", "pipelineProvisioning", "CreateServiceTemplate"
     ),
 }
+
+
+@dataclass(frozen=True)
+class PublishPlan:
+    """What a dry run would do (``--output json``)."""
+
+    template_name: str
+    kind: str
+    upload: str  # s3://bucket/key
+    upload_bytes: int
+    create_template: bool
+    customer_managed: bool
+    # None: a new major version.
+    major_version: str | None
+    publish: bool
+
+
+@dataclass(frozen=True)
+class Published:
+    """The version this run registered (``--output json``)."""
+
+    arn: str
+    template_name: str
+    major_version: str
+    minor_version: str
+    status: str
 
 
 @dataclass
@@ -153,6 +159,8 @@ class _Undo:
     "--dry-run", is_flag=True, help="Check everything and say what would be done; change nothing."
 )
 @click.option("--timeout", default=300, show_default=True, help="Seconds to wait.")
+@client_options
+@output_option
 def publish(
     directory: Path,
     name: str,
@@ -165,6 +173,7 @@ def publish(
     publish_after: bool,
     dry_run: bool,
     timeout: int,
+    output: OutputFormat,
 ) -> None:
     """Pack DIRECTORY, upload it, register it as a new version and follow its registration."""
     chosen = BundleKindChoice(kind)
@@ -204,17 +213,17 @@ def publish(
                 ServiceTemplateSupportedComponentSourceType.DIRECTLY_DEFINED
             ]
     if dry_run:
-        _print_plan(spelled, name, template, customer_managed, server.bucket, key, archive)
-        click.echo(
-            f"Would register {name} as "
-            + (
-                f"a new minor version of {major_version}"
-                if major_version
-                else "a new major version"
-            )
-            + (" and publish it" if publish_after else " (DRAFT)")
+        plan = PublishPlan(
+            template_name=name,
+            kind=chosen.value,
+            upload=f"s3://{server.bucket}/{key}",
+            upload_bytes=len(archive),
+            create_template=template is None,
+            customer_managed=customer_managed,
+            major_version=major_version,
+            publish=publish_after,
         )
-        click.echo("Dry run: nothing was changed.")
+        emit(output, plan, lambda: _print_plan(spelled, plan))
         return
 
     undo = _Undo()
@@ -254,7 +263,14 @@ def publish(
             f"[green]{name} {number} is DRAFT[/green]; publish it with --publish "
             f"or update-{spelled.method.replace('_', '-')}-version --status PUBLISHED"
         )
-    click.echo(final["arn"])
+    published = Published(
+        arn=final["arn"],
+        template_name=name,
+        major_version=version["majorVersion"],
+        minor_version=version["minorVersion"],
+        status=TemplateVersionStatus.PUBLISHED if publish_after else final["status"],
+    )
+    emit(output, published, lambda: click.echo(published.arn))
 
 
 def _check_names(spelled: _Kind, name: str, major_version: str | None) -> None:
@@ -317,21 +333,19 @@ def _compatible(directory: Path, given: tuple[str, ...]) -> list[dict[str, str]]
     return [{"templateName": n, "majorVersion": m} for n, m in pairs]
 
 
-def _print_plan(
-    spelled: _Kind,
-    name: str,
-    template: dict[str, Any] | None,
-    customer_managed: bool,
-    bucket: str,
-    key: str,
-    archive: bytes,
-) -> None:
-    click.echo(f"Would upload {len(archive):,} bytes to s3://{bucket}/{key}")
-    if template is None:
-        how = " (customer-managed)" if customer_managed else ""
-        click.echo(f"Would create the {spelled.label} {name}{how}")
+def _print_plan(spelled: _Kind, plan: PublishPlan) -> None:
+    click.echo(f"Would upload {plan.upload_bytes:,} bytes to {plan.upload}")
+    if plan.create_template:
+        how = " (customer-managed)" if plan.customer_managed else ""
+        click.echo(f"Would create the {spelled.label} {plan.template_name}{how}")
     else:
-        click.echo(f"The {spelled.label} {name} exists")
+        click.echo(f"The {spelled.label} {plan.template_name} exists")
+    click.echo(
+        f"Would register {plan.template_name} as "
+        + (f"a new minor version of {plan.major_version}" if plan.major_version else "a new major")
+        + (" and publish it" if plan.publish else " (DRAFT)")
+    )
+    click.echo("Dry run: nothing was changed.")
 
 
 class _Server:
@@ -346,8 +360,8 @@ class _Server:
     def connect(cls) -> _Server:
         try:
             clients = ApiClients()
-        except NoRegionError as exc:
-            raise _failure(exc) from exc
+        except BotoCoreError as exc:
+            raise failure_of(exc) from exc
         info = _calling(clients.baryon.get_server_info)
         return cls(clients, info)
 
@@ -362,9 +376,9 @@ class _Server:
         except ClientError as exc:
             if _code(exc) == ResourceNotFoundException.code:
                 return None
-            raise _failure(exc) from exc
+            raise failure_of(exc) from exc
         except BotoCoreError as exc:
-            raise _failure(exc) from exc
+            raise failure_of(exc) from exc
         return found
 
     def check_major(
@@ -432,9 +446,9 @@ class _Server:
             return
         except ClientError as exc:
             if _code(exc) not in ("404", "NoSuchKey", "NotFound"):
-                raise _failure(exc) from exc
+                raise failure_of(exc) from exc
         except BotoCoreError as exc:
-            raise _failure(exc) from exc
+            raise failure_of(exc) from exc
         _calling(self.s3.put_object, Bucket=self.bucket, Key=key, Body=archive)
         undo.add(
             f"s3://{self.bucket}/{key}",
@@ -515,47 +529,17 @@ class _Server:
         except ClientError as exc:
             if _code(exc) == ResourceNotFoundException.code:
                 return []
-            raise _failure(exc) from exc
+            raise failure_of(exc) from exc
         except BotoCoreError as exc:
-            raise _failure(exc) from exc
+            raise failure_of(exc) from exc
 
 
 def _calling(function: Callable[..., Any], **request: Any) -> Any:
     try:
         return function(**request)
     except (ClientError, BotoCoreError) as exc:
-        raise _failure(exc) from exc
+        raise failure_of(exc) from exc
 
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _failure(exc: Exception) -> CliFailure:
-    """A client error as one line, with the exit status of its kind of mistake."""
-    if isinstance(exc, NoRegionError | NoCredentialsError):
-        return CliFailure(
-            ExitStatus.NOT_CONFIGURED,
-            f"no Baryon to talk to ({one_line(str(exc))})",
-            "run `. <data dir>/env` (written by `baryon up`), or set AWS_DEFAULT_REGION, "
-            "AWS_ENDPOINT_URL_PROTON and an access key",
-        )
-    if isinstance(exc, EndpointConnectionError):
-        return CliFailure(
-            ExitStatus.SERVER_UNREACHABLE,
-            f"nothing answers at {exc.kwargs.get('endpoint_url', 'the endpoint')}",
-            "start Baryon (`baryon up`) or check AWS_ENDPOINT_URL_PROTON",
-        )
-    if isinstance(exc, ClientError) and _code(exc) in _CREDENTIAL_CODES:
-        return CliFailure(
-            ExitStatus.CREDENTIALS_REFUSED,
-            f"Baryon refused the credentials ({_code(exc)})",
-            "use an access key of this server (`baryon keys create`, or its env file)",
-        )
-    if isinstance(exc, BotoCoreError):
-        return CliFailure(
-            ExitStatus.SERVER_UNREACHABLE,
-            f"talking to Baryon failed: {one_line(str(exc))}",
-            "check that it runs and AWS_ENDPOINT_URL_PROTON",
-        )
-    return CliFailure(ExitStatus.REFUSED, one_line(str(exc)))

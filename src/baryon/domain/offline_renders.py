@@ -44,6 +44,10 @@ class StandIns:
     environment_outputs: Mapping[str, str]
     # Outputs of every instance, as the pipeline sees its deployed instances.
     instance_outputs: Mapping[str, str]
+    # The service's source repository (a service with a pipeline names one).
+    repository_connection_arn: str | None = None
+    repository_id: str | None = None
+    branch_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,12 @@ def _service(
 ) -> list[RenderedResource]:
     document = specs.parse_service_spec(spec_text)
     schema = bundle.schema
-    service = ServiceRef(stand_ins.resource_name)
+    service = ServiceRef(
+        stand_ins.resource_name,
+        branch_name=stand_ins.branch_name,
+        repository_connection_arn=stand_ins.repository_connection_arn,
+        repository_id=stand_ins.repository_id,
+    )
     service_arn = arns.service(service.name)
     rendered: list[RenderedResource] = []
     instances: list[InstanceRef] = []

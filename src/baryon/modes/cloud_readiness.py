@@ -15,17 +15,21 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from baryon.cloud.buckets import ensure_bundle_bucket
 from baryon.cloud.clients import cloud_client
 from baryon.cloud.process import LocalCloudProcess
-from baryon.engine.worker import RegionalWorkers
 from baryon.modes.env_file import write_env_file
 from baryon.modes.instance_lock import InstanceLock, InstanceState
 from baryon.modes.startup_errors import StartupError
 from baryon.runtime import Runtime
+
+if TYPE_CHECKING:
+    # Imported when the cloud answers (a tenth of a second off the API's first answer).
+    from baryon.engine.worker import RegionalWorkers
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +98,8 @@ class CloudReadiness:
             self.server.should_exit = True
             return
         write_env_file(self.env_path, self.exports)
+        from baryon.engine.worker import RegionalWorkers
+
         with self._pool_lock:
             if self._stopping.is_set():
                 return

@@ -142,7 +142,13 @@ def validate(bundle: Path, kind: str | None, customer_managed: bool, output: Out
     default=None,
     help="The template's name (default: the bundle's folder, above a v1-style folder).",
 )
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the files into this folder instead of printing them.",
+)
 @output_option
 def render(
     bundle: Path,

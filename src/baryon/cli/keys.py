@@ -13,6 +13,7 @@ from baryon.auth.access_keys import (
     list_access_keys,
 )
 from baryon.cli.failures import CliFailure, ExitStatus
+from baryon.cli.key_rotation import rotate_master
 from baryon.cli.local_store import open_runtime
 from baryon.cli.options import OutputFormat, data_dir_option, output_option
 from baryon.cli.output import Column, emit, emit_rows
@@ -77,3 +78,6 @@ def delete(access_key_id: str, data_dir: Path | None) -> None:
             ExitStatus.REFUSED, f"no access key {access_key_id}", "see `baryon keys list`"
         )
     click.echo(f"deleted {access_key_id}")
+
+
+keys.add_command(rotate_master)

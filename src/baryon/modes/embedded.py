@@ -15,6 +15,7 @@ import uvicorn
 
 from baryon.app import create_app
 from baryon.auth.access_keys import create_access_key, list_access_keys, read_secret
+from baryon.auth.key_rotation import RegionDatabase, forget_replaced_key
 from baryon.cloud.process import LocalCloudProcess
 from baryon.modes.cloud_readiness import CloudReadiness
 from baryon.modes.data_dir import prepare_data_dir
@@ -126,6 +127,9 @@ def _run_holding(lock: InstanceLock, settings: Settings, announce: Callable[[str
         )
         runtime = build_runtime(settings)
         key_id, secret = _ensure_admin_key(runtime)
+        if not settings.master_key:  # a rotation's old key goes once a start has succeeded
+            cells = [RegionDatabase(cell.region, cell.db) for cell in runtime.cells]
+            forget_replaced_key(settings.master_key_file, cells)
         exports = env_exports(
             api_url=api_url,
             cloud_url=cloud_url,

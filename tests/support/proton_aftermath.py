@@ -633,3 +633,316 @@ def _bundle_of(files: dict[str, bytes], scratch_root: Path, minor: int) -> Bundl
         return _bundle(scratch, "service")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+# --- self-managed provisioning: Terraform proposed to a repository by pull request -----------
+
+TF_ENV_TEMPLATE = "tf-env"
+TF_SVC_TEMPLATE = "tf-svc"
+TF_ENVIRONMENT = "tf-env-dev"
+TF_SERVICE, TF_INSTANCE = "tf-app", "dev"
+INFRA_REPOSITORY = "acme/infra"
+_TF_MANIFEST = """\
+infrastructure:
+  templates:
+    - file: "*"
+      rendering_engine: hcl
+      template_language: terraform
+"""
+_TF_ENV_SCHEMA = """\
+schema:
+  format:
+    openapi: "3.0.0"
+  environment_input_type: "EnvInput"
+  types:
+    EnvInput:
+      type: object
+      properties:
+        size:
+          type: string
+          default: small
+"""
+_TF_SVC_SCHEMA = """\
+schema:
+  format:
+    openapi: "3.0.0"
+  service_input_type: "SvcInput"
+  types:
+    SvcInput:
+      type: object
+      properties:
+        port:
+          type: number
+          default: 80
+"""
+_TF_ENV = 'output "Network" {\n  value = "${var.environment.name}-net"\n}\n'
+_TF_INSTANCE = 'output "App" {\n  value = "${var.service.name}-${var.service_instance.name}"\n}\n'
+
+
+@dataclass(frozen=True)
+class SelfManaged:
+    """What add_self_managed made: the provisioning repository's commit, and the deployment
+    id each resource's metadata file holds ("environment", "instance")."""
+
+    commit: str
+    deployment_ids: dict[str, str]
+    outputs: dict[str, dict[str, str]]
+
+
+def add_self_managed(export_dir: Path, repository: Path, git: Any) -> SelfManaged:
+    """Adds to the export a self-managed Terraform environment whose provisioningRepository
+    is ``acme/infra`` (GITHUB) and a service with one instance in it, and commits to the work
+    tree ``repository`` (a clone; ``git(cwd, *args)`` runs git) the folders Proton's pull
+    requests left, each with its ``.proton/deployment-metadata.json`` (reference
+    proton-migration.md 6), then pushes them to its origin's main."""
+    export = _Export(export_dir)
+    when = datetime(2025, 4, 1, 8, 0, tzinfo=UTC)
+    env_arn = arn(f"environment/{TF_ENVIRONMENT}")
+    instance_arn = arn(f"service/{TF_SERVICE}/service-instance/{TF_INSTANCE}")
+    ids = {"environment": str(uuid.uuid4()), "instance": str(uuid.uuid4())}
+    outputs = {
+        "environment": {"Network": f"{TF_ENVIRONMENT}-net"},
+        "instance": {"App": f"{TF_SERVICE}-{TF_INSTANCE}"},
+    }
+    for kind, name, schema, section, body in (
+        ("environment", TF_ENV_TEMPLATE, _TF_ENV_SCHEMA, "infrastructure", _TF_ENV),
+        ("service", TF_SVC_TEMPLATE, _TF_SVC_SCHEMA, "instance_infrastructure", _TF_INSTANCE),
+    ):
+        word = "Environment" if kind == "environment" else "Service"
+        member = f"{kind}Template"
+        template: dict[str, Any] = {
+            "arn": arn(f"{kind}-template/{name}"),
+            "name": name,
+            "createdAt": when,
+            "lastModifiedAt": when,
+            "recommendedVersion": "1.0",
+        }
+        if kind == "service":
+            template["pipelineProvisioning"] = "CUSTOMER_MANAGED"  # no pipeline in Baryon
+        export.write(f"{kind}-templates/{name}.json", f"Get{word}Template", {member: template})
+        version: dict[str, Any] = {
+            "arn": arn(f"{kind}-template/{name}:1.0"),
+            "templateName": name,
+            "majorVersion": "1",
+            "minorVersion": "0",
+            "status": "PUBLISHED",
+            "schema": schema,
+            "createdAt": when,
+            "lastModifiedAt": when,
+        }
+        if kind == "service":
+            version["compatibleEnvironmentTemplates"] = [
+                {"templateName": TF_ENV_TEMPLATE, "majorVersion": "1"}
+            ]
+        export.write(
+            f"{kind}-templates/{name}/versions/1.0.json",
+            f"Get{word}TemplateVersion",
+            {f"{member}Version": version},
+        )
+        _write_files(
+            export_dir / "bundles" / name / "v1.0",
+            {
+                "schema/schema.yaml": schema.encode(),
+                f"{section}/manifest.yaml": _TF_MANIFEST.encode(),
+                f"{section}/main.tf": body.encode(),
+            },
+        )
+    export.write(
+        f"environments/{TF_ENVIRONMENT}.json",
+        "GetEnvironment",
+        {
+            "environment": {
+                "arn": env_arn,
+                "name": TF_ENVIRONMENT,
+                "templateName": TF_ENV_TEMPLATE,
+                "templateMajorVersion": "1",
+                "templateMinorVersion": "0",
+                "provisioningRepository": {
+                    "arn": arn(f"repository/github/{INFRA_REPOSITORY}"),
+                    "branch": "main",
+                    "name": INFRA_REPOSITORY,
+                    "provider": "GITHUB",
+                },
+                "spec": "proton: EnvironmentSpec\nspec:\n  size: large\n",
+                **_deployed(when, ids["environment"]),
+            }
+        },
+    )
+    export.outputs(
+        f"environments/{TF_ENVIRONMENT}/outputs.json",
+        "ListEnvironmentOutputs",
+        outputs["environment"],
+    )
+    spec = yaml.safe_dump(
+        {
+            "proton": "ServiceSpec",
+            "instances": [
+                {"name": TF_INSTANCE, "environment": TF_ENVIRONMENT, "spec": {"port": 8080}}
+            ],
+        },
+        sort_keys=False,
+    )
+    export.write(
+        f"services/{TF_SERVICE}/instances/{TF_INSTANCE}.json",
+        "GetServiceInstance",
+        {
+            "serviceInstance": {
+                "arn": instance_arn,
+                "name": TF_INSTANCE,
+                "serviceName": TF_SERVICE,
+                "environmentName": TF_ENVIRONMENT,
+                "templateName": TF_SVC_TEMPLATE,
+                "templateMajorVersion": "1",
+                "templateMinorVersion": "0",
+                "spec": spec,
+                **_deployed(when, ids["instance"]),
+            }
+        },
+    )
+    export.outputs(
+        f"services/{TF_SERVICE}/instances/{TF_INSTANCE}/outputs.json",
+        "ListServiceInstanceOutputs",
+        outputs["instance"],
+    )
+    export.write(
+        f"services/{TF_SERVICE}.json",
+        "GetService",
+        {
+            "service": {
+                "arn": arn(f"service/{TF_SERVICE}"),
+                "name": TF_SERVICE,
+                "templateName": TF_SVC_TEMPLATE,
+                "spec": spec,
+                "status": "ACTIVE",
+                "createdAt": when,
+                "lastModifiedAt": when,
+            }
+        },
+    )
+    # What Proton's merged pull requests left in the repository (layout 2: <env>/...).
+    metadata = {
+        TF_ENVIRONMENT: {
+            "deploymentId": ids["environment"],
+            "isResourceDeleted": False,
+            "resourceMetadata": {
+                "arn": env_arn,
+                "templateArn": arn(f"environment-template/{TF_ENV_TEMPLATE}"),
+                "templateMajorVersion": "1",
+                "templateMinorVersion": "0",
+            },
+        },
+        f"{TF_ENVIRONMENT}/{TF_SERVICE}-{TF_INSTANCE}": {
+            "deploymentId": ids["instance"],
+            "isResourceDeleted": False,
+            "resourceMetadata": {
+                "arn": instance_arn,
+                "templateArn": arn(f"service-template/{TF_SVC_TEMPLATE}"),
+                "templateMajorVersion": "1",
+                "templateMinorVersion": "0",
+                "environmentArn": env_arn,
+            },
+        },
+    }
+    for folder, document in metadata.items():
+        _write_files(
+            repository / folder,
+            {
+                ".proton/deployment-metadata.json": json.dumps(document).encode(),
+                "main.tf": (_TF_ENV if folder == TF_ENVIRONMENT else _TF_INSTANCE).encode(),
+            },
+        )
+    git(repository, "add", "-A")
+    git(
+        repository,
+        "commit",
+        "-q",
+        "-m",
+        f"Update requested for Proton - environment/{TF_ENVIRONMENT}",
+    )
+    git(repository, "push", "-q", "origin", "main")
+    commit = git(repository, "rev-parse", "HEAD").stdout.strip()
+    return SelfManaged(commit, ids, outputs)
+
+
+# --- CodeBuild provisioning: commands that built what Baryon cannot see ------------------------
+
+CB_ENV_TEMPLATE = "cb-env"
+CB_ENVIRONMENT = "cb-env-dev"
+CB_ROLE = f"arn:aws:iam::{ACCOUNT}:role/proton-codebuild"
+CB_OUTPUTS = {"BucketName": "cb-env-dev-artifacts", "QueueUrl": "https://sqs.example/cb"}
+_CB_MANIFEST = """\
+infrastructure:
+  templates:
+    - rendering_engine: codebuild
+      settings:
+        image: aws/codebuild/amazonlinux2-x86_64-standard:4.0
+        provision:
+          - echo provision
+        deprovision:
+          - echo deprovision
+"""
+
+
+def add_codebuild(export_dir: Path, *, outputs: bool = True) -> str:
+    """Adds to the export a CodeBuild-provisioned environment (its template's bundle runs
+    commands; Proton kept only the outputs they reported), with its outputs unless
+    ``outputs`` is False. Returns its deployment id."""
+    export = _Export(export_dir)
+    when = datetime(2025, 5, 1, 8, 0, tzinfo=UTC)
+    export.write(
+        f"environment-templates/{CB_ENV_TEMPLATE}.json",
+        "GetEnvironmentTemplate",
+        {
+            "environmentTemplate": {
+                "arn": arn(f"environment-template/{CB_ENV_TEMPLATE}"),
+                "name": CB_ENV_TEMPLATE,
+                "createdAt": when,
+                "lastModifiedAt": when,
+            }
+        },
+    )
+    export.write(
+        f"environment-templates/{CB_ENV_TEMPLATE}/versions/1.0.json",
+        "GetEnvironmentTemplateVersion",
+        {
+            "environmentTemplateVersion": {
+                "arn": arn(f"environment-template/{CB_ENV_TEMPLATE}:1.0"),
+                "templateName": CB_ENV_TEMPLATE,
+                "majorVersion": "1",
+                "minorVersion": "0",
+                "status": "PUBLISHED",
+                "schema": _TF_ENV_SCHEMA,
+                "createdAt": when,
+                "lastModifiedAt": when,
+            }
+        },
+    )
+    _write_files(
+        export_dir / "bundles" / CB_ENV_TEMPLATE / "v1.0",
+        {
+            "schema/schema.yaml": _TF_ENV_SCHEMA.encode(),
+            "infrastructure/manifest.yaml": _CB_MANIFEST.encode(),
+        },
+    )
+    deployment = str(uuid.uuid4())
+    export.write(
+        f"environments/{CB_ENVIRONMENT}.json",
+        "GetEnvironment",
+        {
+            "environment": {
+                "arn": arn(f"environment/{CB_ENVIRONMENT}"),
+                "name": CB_ENVIRONMENT,
+                "templateName": CB_ENV_TEMPLATE,
+                "templateMajorVersion": "1",
+                "templateMinorVersion": "0",
+                "codebuildRoleArn": CB_ROLE,
+                "spec": "proton: EnvironmentSpec\nspec:\n  size: small\n",
+                **_deployed(when, deployment),
+            }
+        },
+    )
+    if outputs:
+        export.outputs(
+            f"environments/{CB_ENVIRONMENT}/outputs.json", "ListEnvironmentOutputs", CB_OUTPUTS
+        )
+    return deployment

@@ -43,6 +43,8 @@ from baryon.domain.plan import ComponentPlan, DeploymentPlan, TemplatePlan, plan
 from baryon.domain.tags import inherit_tags, set_tags
 from baryon.domain.template_versions import version_arn
 from baryon.domain.templates import TemplateKind, find_template, template_arn
+from baryon.importing.deployment_metadata import METADATA_FILE as _METADATA_FILE
+from baryon.importing.deployment_metadata import ProvisionedFolder, RepositoryReading
 from baryon.importing.matching import Matches, StackMatch
 from baryon.importing.proton_export import (
     Deployed,
@@ -50,6 +52,7 @@ from baryon.importing.proton_export import (
     ExportedEnvironment,
     ExportedInstance,
     ExportedPipeline,
+    ExportedRepositoryBranch,
     ExportedService,
     ExportedTag,
     ExportedTemplate,
@@ -113,6 +116,11 @@ _SERVICE_CHANGING = frozenset(
     }
 )
 _CLOUDFORMATION = "jinja"  # a manifest's rendering engine for CloudFormation
+_TERRAFORM = "Terraform"  # what _engine calls hcl: self-managed resources run it
+_CODEBUILD = "CodeBuild"  # what _engine calls codebuild
+# Plan items that go with the CREATE item before them and apply with it.
+_FOLLOWERS = frozenset({ImportItemAction.ADOPT, ImportItemAction.LINK})
+_TO_APPLY = frozenset({ImportItemAction.CREATE, ImportItemAction.RECOVER}) | _FOLLOWERS
 _COMPONENT_MANIFEST = """\
 infrastructure:
   templates:
@@ -244,6 +252,8 @@ class ImportReading:
     # or why it could not be.
     component_templates: Mapping[str, str | Exception]
     include_account_stacks: bool
+    # Self-managed environments' provisioning repositories, as read at their branch.
+    repositories: Mapping[ExportedRepositoryBranch, RepositoryReading] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -258,14 +268,28 @@ class BundleAccess:
 
 
 @dataclass(frozen=True)
+class _Link:
+    """A self-managed resource's folder in its provisioning repository."""
+
+    repository: ExportedRepositoryBranch
+    commit: str
+    folder: ProvisionedFolder
+
+    def describe(self) -> str:
+        return f"{self.folder.file} in {self.repository} at {self.commit[:12]}"
+
+
+@dataclass(frozen=True)
 class _Resource:
-    """What creating a deployed resource needs besides its own row."""
+    """What creating a deployed resource needs besides its own row: the stack it adopts, or
+    (self-managed) the repository folder it is linked to."""
 
     arn: str
-    stack: DiscoveredStack
+    stack: DiscoveredStack | None
     deployed: Deployed
     outputs: dict[str, str]
     provisioned: tuple[Provisioned, ...]
+    link: _Link | None = None
 
 
 @dataclass(frozen=True)
@@ -355,6 +379,8 @@ class _EnvironmentView:
     template_name: str
     major: int
     deployed: bool
+    # Self-managed: where it and its service instances are provisioned by pull request.
+    repository: ExportedRepositoryBranch | None = None
 
 
 class _Unavailable(str):
@@ -467,7 +493,7 @@ class _Planner:
             return skip(f"recovering it from {checked.origin} failed: {checked.failure}")
         problem = self._sibling_problem(version, checked.bundle)
         if problem:
-            return skip(problem)
+            return skip(problem or "no folder")
         compatible = None
         if version.kind == TemplateType.SERVICE:
             compatible, missing = self._compatible(version)
@@ -624,10 +650,18 @@ class _Planner:
         baryon_arn: str,
         exported_arn: str,
         adopted_word: str,
+        linked: bool = False,
     ) -> Decision:
         """The resource is in Baryon already: a match when it keeps the stack this export
         would give it (an earlier import made it), else the name is someone else's."""
         kept = adoption.adopted_stack(self.session, baryon_arn)
+        if linked and kept is None and _imported_before(self.session, kind, name):
+            return Decision(
+                Action.MATCH,
+                kind,
+                name,
+                detail="already in Baryon, provisioned by pull request as imported",
+            )
         match = self._stack(exported_arn)
         if kept is not None and (match.stack is None or match.stack.stack_id == kept.stack_id):
             return Decision(
@@ -672,21 +706,29 @@ class _Planner:
             return None, f"its stack {match.stack.name} is kept by {holder} already"
         return match.stack, None
 
-    def _resource(self, arn: str, stack: DiscoveredStack, deployed: Deployed) -> _Resource:
+    def _resource(
+        self,
+        arn: str,
+        stack: DiscoveredStack | None,
+        deployed: Deployed,
+        link: _Link | None = None,
+    ) -> _Resource:
         if deployed.outputs is not None:
             outputs = {o.key: o.value for o in deployed.outputs}
         else:
-            outputs = dict(stack.outputs)
+            outputs = dict(stack.outputs) if stack is not None else {}
         if deployed.provisioned_resources is not None:
             provisioned = tuple(
                 Provisioned(r.name, r.identifier, r.engine or "CLOUDFORMATION")
                 for r in deployed.provisioned_resources
             )
-        else:
+        elif stack is not None:
             provisioned = tuple(
                 Provisioned(r.logical_id, r.physical_id, "CLOUDFORMATION") for r in stack.resources
             )
-        return _Resource(arn, stack, deployed, outputs, provisioned)
+        else:
+            provisioned = ()
+        return _Resource(arn, stack, deployed, outputs, provisioned, link)
 
     def _environment(self, environment: ExportedEnvironment) -> list[Decision]:
         name = environment.name
@@ -699,14 +741,15 @@ class _Planner:
         existing = self.session.scalars(select(Environment).where(Environment.name == name)).first()
         if existing is not None:
             decision = self._existing_resource(
-                Kind.ENVIRONMENT, name, arn, environment.arn, "an environment"
+                Kind.ENVIRONMENT,
+                name,
+                arn,
+                environment.arn,
+                "an environment",
+                linked=existing.provisioning_repository is not None,
             )
             self.environments[name] = (
-                _EnvironmentView(
-                    existing.template_name,
-                    existing.template_major,
-                    existing.last_succeeded_deployment_id is not None,
-                )
+                _environment_view(existing)
                 if decision.action == Action.MATCH
                 else _Unavailable(f"environment '{name}' is not imported")
             )
@@ -719,17 +762,20 @@ class _Planner:
                 "it deploys through an environment account connection, which Baryon does not "
                 "support yet"
             )
-        if environment.provisioning == Provisioning.CUSTOMER_MANAGED or (
-            environment.has_provisioning_repository
-        ):
-            return skip("it is self-managed (provisioned by pull request): not imported yet")
-        if not environment.proton_service_role_arn:
-            return skip("it has no protonServiceRoleArn to deploy as")
+        if environment.provisioning_repository is not None:
+            return self._self_managed_environment(environment, environment.provisioning_repository)
+        if environment.provisioning == Provisioning.CUSTOMER_MANAGED:
+            return skip("it is CUSTOMER_MANAGED but names no provisioning repository")
         view = self._version_view(environment.version)
         if isinstance(view, str):
             return skip(view)
         engine = _engine(view.bundle.infrastructure if view.bundle else None)
-        if engine != _CLOUDFORMATION:
+        if engine == _CODEBUILD:
+            if not environment.codebuild_role_arn:
+                return skip("it provisions with CodeBuild but has no codebuildRoleArn to run as")
+        elif not environment.proton_service_role_arn:
+            return skip("it has no protonServiceRoleArn to deploy as")
+        elif engine != _CLOUDFORMATION:
             return skip(f"{environment.version} provisions with {engine}: not imported yet")
         try:
             document = specs.read_environment_spec(environment.spec or "proton: EnvironmentSpec\n")
@@ -740,6 +786,16 @@ class _Planner:
             return skip(
                 f"its spec no longer validates against {environment.version}: {exc.message}"
             )
+        if engine == _CODEBUILD:
+            built, problem = self._built(environment.deployed)
+            if built is None:
+                return skip(problem or "no outputs")
+            self.environments[name] = _EnvironmentView(
+                environment.template_name, environment.major, True
+            )
+            resource = self._resource(arn, None, environment.deployed)
+            write = _EnvironmentWrite(environment, environment.spec, inputs, resource)
+            return _create_and_keep_built(Kind.ENVIRONMENT, name, built, write)
         stack, problem = self._adoptable(environment.arn, arn)
         if stack is None:
             return skip(problem or "no stack")
@@ -750,6 +806,78 @@ class _Planner:
             environment, environment.spec, inputs, self._resource(arn, stack, environment.deployed)
         )
         return _create_and_adopt(Kind.ENVIRONMENT, name, stack, write)
+
+    def _self_managed_environment(
+        self, environment: ExportedEnvironment, repository: ExportedRepositoryBranch
+    ) -> list[Decision]:
+        """A self-managed environment: Proton proposed its Terraform by pull request, and the
+        customer's pipeline applied it; it keeps its folder in the repository (LINK)."""
+        name = environment.name
+        arn = self.arns.environment(name)
+
+        def skip(reason: str) -> list[Decision]:
+            self.environments[name] = _Unavailable(f"environment '{name}' is not imported")
+            return [Decision(Action.SKIP, Kind.ENVIRONMENT, name, detail=reason)]
+
+        view = self._version_view(environment.version)
+        if isinstance(view, str):
+            return skip(view)
+        engine = _engine(view.bundle.infrastructure if view.bundle else None)
+        if engine != _TERRAFORM:
+            return skip(
+                f"it is self-managed, and {environment.version} provisions with {engine}, "
+                "not Terraform"
+            )
+        try:
+            document = specs.read_environment_spec(environment.spec or "proton: EnvironmentSpec\n")
+            inputs = specs.resolve_inputs(
+                view.schema, view.schema.environment_input_type, document.values, where="spec"
+            ).values
+        except InvalidInput as exc:
+            return skip(
+                f"its spec no longer validates against {environment.version}: {exc.message}"
+            )
+        link, problem = self._linked(environment.arn, repository)
+        if link is None:
+            return skip(problem or "no folder")
+        self.environments[name] = _EnvironmentView(
+            environment.template_name, environment.major, True, repository
+        )
+        resource = self._resource(arn, None, environment.deployed, link)
+        write = _EnvironmentWrite(environment, environment.spec, inputs, resource)
+        return _create_and_link(Kind.ENVIRONMENT, name, link, environment.arn, arn, write)
+
+    def _built(self, deployed: Deployed) -> tuple[list[str], None] | tuple[None, str]:
+        """A CodeBuild-provisioned resource's outputs (its commands built what they built,
+        where Baryon cannot look): the export must hold them."""
+        if deployed.outputs is None:
+            return None, (
+                "it provisions with CodeBuild, and the export holds no outputs for it "
+                "(list-*-outputs), which its next deployment and what depends on it need"
+            )
+        return sorted(o.key for o in deployed.outputs), None
+
+    def _linked(
+        self, exported_arn: str, repository: ExportedRepositoryBranch
+    ) -> tuple[_Link, None] | tuple[None, str]:
+        """The resource's folder in the provisioning repository, or why there is none."""
+        reading = self.reading.repositories.get(repository)
+        if reading is None or reading.folders is None or reading.commit is None:
+            problem = reading.problem if reading is not None else "it was not read"
+            return None, f"its provisioning repository: {problem}"
+        folder = reading.folders.by_arn.get(exported_arn)
+        if folder is None:
+            reason = f"no {_METADATA_FILE} in {repository} names {exported_arn}"
+            if reading.folders.problems:
+                shown = "; ".join(reading.folders.problems[:_SHOWN_STACKS])
+                reason += f" (unreadable: {shown})"
+            return None, reason
+        if folder.deleted:
+            return None, (
+                f"{folder.file} in {repository} marks it deleted (isResourceDeleted): "
+                "its pipeline destroys it"
+            )
+        return _Link(repository, reading.commit, folder), None
 
     def _service(self, service: ExportedService) -> list[Decision]:
         name = service.name
@@ -799,7 +927,17 @@ class _Planner:
         ).first()
         if existing is not None:
             decision = self._existing_resource(
-                Kind.SERVICE_INSTANCE, name, arn, instance.arn, "a service instance"
+                Kind.SERVICE_INSTANCE,
+                name,
+                arn,
+                instance.arn,
+                "a service instance",
+                linked=self.session.scalar(
+                    select(Environment.provisioning_repository).where(
+                        Environment.id == existing.environment_id
+                    )
+                )
+                is not None,
             )
             if decision.action == Action.MATCH:
                 self.instances[(service.name, instance.name)] = VersionKey(
@@ -829,7 +967,13 @@ class _Planner:
                 f"{environment.template_name}:{environment.major}"
             )
         engine = _engine(view.bundle.instance if view.bundle else None)
-        if engine != _CLOUDFORMATION:
+        repository = environment.repository
+        if repository is not None and engine != _TERRAFORM:
+            return skip(
+                f"its environment is self-managed, and {instance.version} provisions with "
+                f"{engine}, not Terraform"
+            )
+        if repository is None and engine not in (_CLOUDFORMATION, _CODEBUILD):
             return skip(f"{instance.version} provisions with {engine}: not imported yet")
         try:
             document = specs.parse_service_spec(instance.spec or service.spec)
@@ -847,11 +991,27 @@ class _Planner:
                 f"its spec puts it in environment '{entry.environment}', Proton in "
                 f"'{instance.environment_name}'"
             )
+        spec = instance.spec or service.spec
+        if repository is not None:
+            link, problem = self._linked(instance.arn, repository)
+            if link is None:
+                return skip(problem or "no folder")
+            self.instances[(service.name, instance.name)] = instance.version
+            resource = self._resource(arn, None, instance.deployed, link)
+            write = _InstanceWrite(instance, spec, inputs, resource)
+            return _create_and_link(Kind.SERVICE_INSTANCE, name, link, instance.arn, arn, write)
+        if engine == _CODEBUILD:
+            built, problem = self._built(instance.deployed)
+            if built is None:
+                return skip(problem or "no outputs")
+            self.instances[(service.name, instance.name)] = instance.version
+            resource = self._resource(arn, None, instance.deployed)
+            write = _InstanceWrite(instance, spec, inputs, resource)
+            return _create_and_keep_built(Kind.SERVICE_INSTANCE, name, built, write)
         stack, problem = self._adoptable(instance.arn, arn)
         if stack is None:
             return skip(problem or "no stack")
         self.instances[(service.name, instance.name)] = instance.version
-        spec = instance.spec or service.spec
         write = _InstanceWrite(
             instance,
             spec,
@@ -866,11 +1026,7 @@ class _Planner:
             self.environments[name] = (
                 _Unavailable(f"its environment '{name}' is neither in Baryon nor in the export")
                 if row is None
-                else _EnvironmentView(
-                    row.template_name,
-                    row.template_major,
-                    row.last_succeeded_deployment_id is not None,
-                )
+                else _environment_view(row)
             )
         return self.environments[name]
 
@@ -1007,6 +1163,61 @@ def _create_and_adopt(
     ]
 
 
+def _create_and_keep_built(
+    kind: ImportResourceType, name: str, outputs: Sequence[str], write: Any
+) -> list[Decision]:
+    kept = ", ".join(outputs[:10]) + (f" and {len(outputs) - 10} more" if len(outputs) > 10 else "")
+    detail = (
+        f"provisioned by CodeBuild: what its commands built is kept as it is, with its "
+        f"outputs as exported ({kept or 'none'}); its next deployment runs the bundle's "
+        "provision commands again, as an update of what they built"
+    )
+    return [
+        Decision(Action.CREATE, kind, name, write=write),
+        Decision(Action.ADOPT, kind, name, detail=detail),
+    ]
+
+
+def _create_and_link(
+    kind: ImportResourceType,
+    name: str,
+    link: _Link,
+    exported_arn: str,
+    baryon_arn: str,
+    write: Any,
+) -> list[Decision]:
+    detail = (
+        f"provisioned by pull request: {link.describe()}; its deployment "
+        f"{link.folder.deployment_id} is kept, so the pipeline's "
+        "notify-resource-deployment-status-change for it is accepted, and its next deployment "
+        "opens a pull request in that repository"
+    )
+    if exported_arn != baryon_arn:
+        detail += (
+            f"; but the pipeline reports on {exported_arn}, which Baryon names {baryon_arn}: "
+            "run Baryon with Proton's account and region, or its notify is refused"
+        )
+    return [
+        Decision(Action.CREATE, kind, name, write=write),
+        Decision(Action.LINK, kind, name, detail=detail),
+    ]
+
+
+def _environment_view(row: Environment) -> _EnvironmentView:
+    stored = row.provisioning_repository
+    repository = (
+        ExportedRepositoryBranch(stored["provider"], stored["name"], stored["branch"])
+        if stored
+        else None
+    )
+    return _EnvironmentView(
+        row.template_name,
+        row.template_major,
+        row.last_succeeded_deployment_id is not None,
+        repository,
+    )
+
+
 def _unclaimed(stack: DiscoveredStack) -> Decision:
     tags = ", ".join(f"{k}={v}" for k, v in sorted(stack.proton_tags.items()))
     return Decision(
@@ -1106,7 +1317,7 @@ def store_plan(
                 detail=decision.detail,
                 status=(
                     ImportItemStatus.PENDING
-                    if decision.action in (Action.CREATE, Action.ADOPT, Action.RECOVER)
+                    if decision.action in _TO_APPLY
                     else ImportItemStatus.UNCHANGED
                 ),
             )
@@ -1170,7 +1381,7 @@ def _adopt_item(session: Session, item: ImportItemRow) -> ImportItemRow | None:
     ).first()
     if (
         following is not None
-        and following.action == Action.ADOPT
+        and following.action in _FOLLOWERS
         and (following.resource_type, following.name) == (item.resource_type, item.name)
         and following.status == ImportItemStatus.PENDING
     ):
@@ -1185,7 +1396,7 @@ def _apply(
     decision: Decision | None,
     now: datetime,
 ) -> None:
-    if item.action == Action.ADOPT:
+    if item.action in _FOLLOWERS:
         raise ValueError("applied with the resource it belongs to, which did not apply")
     if decision is None:
         raise ValueError("it is no longer in the export")
@@ -1330,6 +1541,7 @@ def _write_environment(
         inputs=write.inputs,
         description=exported.description,
         provisioning=template.provisioning,
+        provisioning_repository=_repository_column(write.resource.link),
         proton_service_role_arn=exported.proton_service_role_arn,
         codebuild_role_arn=exported.codebuild_role_arn,
         component_role_arn=exported.component_role_arn,
@@ -1349,6 +1561,13 @@ def _write_environment(
     plan = TemplatePlan(version.id, write.spec, write.inputs)
     _record_deployment(session, row, target, state, plan, write.resource, import_id, now)
     _tags(session, write.resource.arn, exported.tags)
+
+
+def _repository_column(link: _Link | None) -> dict[str, str] | None:
+    if link is None:
+        return None
+    repository = link.repository
+    return {"provider": repository.provider, "name": repository.name, "branch": repository.branch}
 
 
 def _write_service(
@@ -1571,13 +1790,28 @@ def _record_deployment(
     """The resource's last successful deployment: the one Proton made, recorded as imported
     (same id when the export names it), with its outputs and provisioned resources; and the
     stack adopted. Nothing runs."""
-    deployed, stack = imported.deployed, imported.stack
-    deployment_id = _deployment_id(session, deployed, imported.arn, stack.stack_id)
+    deployed, stack, link = imported.deployed, imported.stack, imported.link
+    if stack is not None:
+        deployment_id = _deployment_id(session, deployed, imported.arn, stack.stack_id)
+        message = (
+            f"Imported from AWS Proton by import {import_id}: stack {stack.name} "
+            f"({stack.stack_id}) was adopted as it stands; nothing was deployed."
+        )
+    elif link is None:  # CodeBuild: its commands' infrastructure, known by its outputs
+        deployment_id = _deployment_id(session, deployed, imported.arn, "codebuild")
+        message = (
+            f"Imported from AWS Proton by import {import_id}: provisioned by CodeBuild, kept "
+            "as it stands with its exported outputs; nothing was deployed."
+        )
+    else:
+        deployment_id = _deployment_id(
+            session, deployed, imported.arn, link.folder.file, link.folder.deployment_id
+        )
+        message = (
+            f"Imported from AWS Proton by import {import_id}: linked to {link.describe()}, "
+            "which its pipeline applies; nothing was deployed."
+        )
     when = deployed.last_succeeded_at or deployed.created_at
-    message = (
-        f"Imported from AWS Proton by import {import_id}: stack {stack.name} ({stack.stack_id}) "
-        "was adopted as it stands; nothing was deployed."
-    )
     record = Deployment(
         id=deployment_id,
         target_type=target.type,
@@ -1608,16 +1842,20 @@ def _record_deployment(
     resource.last_attempted_deployment_id = deployment_id
     resource.last_succeeded_deployment_id = deployment_id
     resource.deployment_status_message = None
-    adoption.adopt_stack(session, target.arn, stack.name, stack.stack_id, now)
+    if stack is not None:
+        adoption.adopt_stack(session, target.arn, stack.name, stack.stack_id, now)
 
 
-def _deployment_id(session: Session, deployed: Deployed, arn: str, stack_id: str) -> str:
-    """Proton's id of the last successful deployment, which scripts may hold on to, unless
+def _deployment_id(
+    session: Session, deployed: Deployed, arn: str, where: str, linked: str | None = None
+) -> str:
+    """Proton's id of the deployment scripts hold on to (a self-managed resource's pipeline
+    reports with the one its metadata file names; others, the last successful one), unless
     Baryon knows that id already; else one derived from what is imported."""
-    exported = deployed.last_succeeded_deployment_id
-    if exported and _is_uuid(exported) and session.get(Deployment, exported) is None:
-        return exported
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"baryon-import:{arn}:{stack_id}"))
+    for exported in (linked, deployed.last_succeeded_deployment_id):
+        if exported and _is_uuid(exported) and session.get(Deployment, exported) is None:
+            return exported
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"baryon-import:{arn}:{where}"))
 
 
 def _is_uuid(text: str) -> bool:
@@ -1639,5 +1877,5 @@ def iter_decisions(
     """The plan's decisions by identity, the CREATE (or RECOVER) one where a resource has
     two (it is applied; its ADOPT goes with it)."""
     for decision in decisions:
-        if decision.action != Action.ADOPT:
+        if decision.action not in _FOLLOWERS:
             yield decision.identity, decision

@@ -31,17 +31,20 @@ from baryon.bundles.schema import parse_schema
 from baryon.bundles.tree import read_tree
 from baryon.cloud.clients import cloud_client
 from baryon.domain import imports, specs
-from baryon.domain.errors import InvalidInput
+from baryon.domain.errors import DomainError, InvalidInput
 from baryon.domain.imports import BundleAccess, CheckedBundle, ImportReading
 from baryon.domain.templates import TemplateKind
 from baryon.engine.handlers import JobContext, LeaseLost, TransientError, register_job
 from baryon.engine.registration import RegistrationFailed, checked_bundle
+from baryon.git.access import RepositoryFinder
+from baryon.git.errors import GitAuthRefused, GitError, GitLimitExceeded, GitNotFound
+from baryon.importing.deployment_metadata import RepositoryReading, metadata_paths, read_folders
 from baryon.importing.errors import ExportError, StackReadError
 from baryon.importing.export_bundles import bundle_archive, bundle_for
 from baryon.importing.export_directory import read_export
 from baryon.importing.limits import ExportLimits
 from baryon.importing.matching import Matches, exported_resources, match_stacks
-from baryon.importing.proton_export import ProtonExport, VersionKey
+from baryon.importing.proton_export import ExportedRepositoryBranch, ProtonExport, VersionKey
 from baryon.importing.recovered_bundle import (
     DeployedTemplate,
     escape_jinja,
@@ -60,6 +63,8 @@ _REGISTERED = (TemplateVersionStatus.DRAFT, TemplateVersionStatus.PUBLISHED)
 # S3 answers that no retry will change.
 _MISSING = {"NoSuchBucket", "NoSuchKey", "404", "NotFound", "AccessDenied", "403"}
 _SHOWN_WARNINGS = 200
+# Git failures no retry mends: the plan says them, and skips what needs the repository.
+_PERMANENT_GIT = (GitNotFound, GitAuthRefused, GitLimitExceeded)
 
 
 def run(context: JobContext, payload: dict[str, Any]) -> None:
@@ -72,7 +77,7 @@ def run(context: JobContext, payload: dict[str, Any]) -> None:
         mode = ImportMode(row.mode)
         bucket, key, include = row.source_bucket, row.source_key, row.include_account_stacks
     try:
-        reading = read(runtime.settings, bucket, key, include)
+        reading = read(runtime.settings, bucket, key, include, runtime.git_access)
     except ExportError as exc:
         _finish(context, import_id, ImportStatus.FAILED, f"The export cannot be read: {exc}")
         return
@@ -96,8 +101,15 @@ def give_up(context: JobContext, payload: dict[str, Any], error: str) -> None:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def read(settings: Settings, bucket: str, key: str, include_account_stacks: bool) -> ImportReading:
-    """Everything an import is planned from: the export at s3://bucket/key and the account."""
+def read(
+    settings: Settings,
+    bucket: str,
+    key: str,
+    include_account_stacks: bool,
+    git: RepositoryFinder | None = None,
+) -> ImportReading:
+    """Everything an import is planned from: the export at s3://bucket/key, the account and
+    the provisioning repositories of self-managed environments (through ``git``)."""
     limits = ExportLimits(bundle=settings.bundle_limits)
     files = _export_files(settings, bucket, key, limits)
     export = read_export(files, limits)
@@ -116,7 +128,49 @@ def read(settings: Settings, bucket: str, key: str, include_account_stacks: bool
         recovered=recovered,
         component_templates=_component_templates(cloudformation, export, matches, limits),
         include_account_stacks=include_account_stacks,
+        repositories=_provisioning_repositories(git, export),
     )
+
+
+def _provisioning_repositories(
+    git: RepositoryFinder | None, export: ProtonExport
+) -> dict[ExportedRepositoryBranch, RepositoryReading]:
+    """Each self-managed environment's provisioning repository at its branch, with Proton's
+    metadata files in it; a repository that cannot be read says why (its resources are
+    skipped), and a failure that a retry may mend makes the job retry."""
+    wanted = {e.provisioning_repository for e in export.environments if e.provisioning_repository}
+    found: dict[ExportedRepositoryBranch, RepositoryReading] = {}
+    for repository in sorted(wanted, key=str):
+        if git is None:
+            found[repository] = RepositoryReading(None, None, "this process reaches no repository")
+            continue
+        try:
+            access = git.repository(repository.provider, repository.name)
+        except DomainError as exc:
+            found[repository] = RepositoryReading(
+                None,
+                None,
+                f"{repository} is not registered in Baryon ({exc.message}): register it with "
+                f"`aws proton create-repository --provider {repository.provider} --name "
+                f"{repository.name} --connection-arn <a Baryon connection>` and import again",
+            )
+            continue
+        try:
+            commit = access.remote.branch_head(repository.branch)
+            if commit is None:
+                found[repository] = RepositoryReading(
+                    None, None, f"{repository}: the branch does not exist"
+                )
+                continue
+            files = access.remote.files_at(commit)
+        except _PERMANENT_GIT as exc:
+            found[repository] = RepositoryReading(None, None, f"reading {repository}: {exc}")
+            continue
+        except GitError as exc:
+            raise TransientError(f"reading {repository} failed: {exc}") from exc
+        metadata = {path: files[path] for path in metadata_paths(list(files))}
+        found[repository] = RepositoryReading(commit, read_folders(metadata))
+    return found
 
 
 def _export_files(

@@ -125,6 +125,7 @@ from baryon.importing.proton_export import (
     ExportedOutput,
     ExportedPipeline,
     ExportedProvisionedResource,
+    ExportedRepositoryBranch,
     ExportedService,
     ExportedTag,
     ExportedTemplate,
@@ -399,7 +400,7 @@ class _Reader:
             component_role_arn=found.get("componentRoleArn"),
             environment_account_connection_id=found.get("environmentAccountConnectionId"),
             provisioning=found.get("provisioning"),
-            has_provisioning_repository=bool(found.get("provisioningRepository")),
+            provisioning_repository=_repository_branch(found.get("provisioningRepository")),
             deployed=self._deployed(
                 found,
                 outputs=(f"{folder}/outputs.json", "ListEnvironmentOutputs"),
@@ -670,3 +671,10 @@ def _depth(value: Any, limit: int) -> int:
 def _command(operation: str) -> str:
     words = re.findall(r"[A-Z][a-z]*", operation)
     return "aws proton " + "-".join(word.lower() for word in words)
+
+
+def _repository_branch(found: Mapping[str, Any] | None) -> ExportedRepositoryBranch | None:
+    """The model requires every member of a RepositoryBranch; _member checked them."""
+    if not found:
+        return None
+    return ExportedRepositoryBranch(found["provider"], found["name"], found["branch"])

@@ -41,6 +41,18 @@ class ExportedTag:
 
 
 @dataclass(frozen=True)
+class ExportedRepositoryBranch:
+    """A self-managed environment's provisioningRepository (Proton's RepositoryBranch)."""
+
+    provider: str
+    name: str
+    branch: str
+
+    def __str__(self) -> str:
+        return f"{self.provider} repository {self.name} (branch {self.branch})"
+
+
+@dataclass(frozen=True)
 class ExportedTemplate:
     kind: TemplateType
     name: str
@@ -127,7 +139,7 @@ class ExportedEnvironment:
     component_role_arn: str | None
     environment_account_connection_id: str | None
     provisioning: str | None
-    has_provisioning_repository: bool
+    provisioning_repository: ExportedRepositoryBranch | None
     deployed: Deployed
     tags: tuple[ExportedTag, ...] | None
     file: str
@@ -135,6 +147,10 @@ class ExportedEnvironment:
     @property
     def version(self) -> VersionKey:
         return VersionKey(TemplateType.ENVIRONMENT, self.template_name, self.major, self.minor)
+
+    @property
+    def has_provisioning_repository(self) -> bool:
+        return self.provisioning_repository is not None
 
 
 @dataclass(frozen=True)

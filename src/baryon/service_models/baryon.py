@@ -33,6 +33,7 @@ class DeploymentPlanEngine(StrEnum):
 class ImportItemAction(StrEnum):
     CREATE = "CREATE"
     ADOPT = "ADOPT"
+    LINK = "LINK"
     MATCH = "MATCH"
     RECOVER = "RECOVER"
     SKIP = "SKIP"
@@ -43,6 +44,7 @@ class ImportItemStatus(StrEnum):
     APPLIED = "APPLIED"
     FAILED = "FAILED"
     UNCHANGED = "UNCHANGED"
+    RELEASED = "RELEASED"
 
 
 class ImportMode(StrEnum):
@@ -69,6 +71,7 @@ class ImportStatus(StrEnum):
     APPLYING = "APPLYING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
+    UNDONE = "UNDONE"
 
 
 class PreviewChange(StrEnum):
@@ -305,3 +308,10 @@ class StartImportInput(TypedDict):
 
 
 StartImportOutput = TypedDict("StartImportOutput", {"import": Import})
+
+
+class UndoImportInput(TypedDict):
+    id: str
+
+
+UndoImportOutput = TypedDict("UndoImportOutput", {"import": Import})

@@ -1,13 +1,17 @@
-"""scripts/up installs into .venv only when it must: the first time, and when pyproject.toml
-changed since. Run here on a copy of the scripts in a project whose .venv holds stand-ins
-for pip and baryon that record their calls (the real ones would need the network)."""
+"""scripts/up and scripts/dev-setup install into .venv only when they must: the first time,
+and when pyproject.toml changed since. Run here on a copy of the scripts in a project whose
+.venv holds stand-ins for pip and baryon that record their calls (the real ones would need
+the network)."""
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import subprocess
 from pathlib import Path
+
+import pytest
 
 from tests.support.samples import REPO
 
@@ -21,7 +25,7 @@ chmod +x "$(dirname "$0")/baryon"
 def _project(tmp_path: Path) -> Path:
     project = tmp_path / "project"
     (project / "scripts").mkdir(parents=True)
-    for name in ("up", "install-stamp.sh"):
+    for name in ("up", "dev-setup", "install-stamp.sh"):
         shutil.copy2(REPO / "scripts" / name, project / "scripts" / name)
     (project / "pyproject.toml").write_text('[project]\nname = "baryon"\n')
     venv_bin = project / ".venv" / "bin"
@@ -32,26 +36,27 @@ def _project(tmp_path: Path) -> Path:
     return project
 
 
-def _up(project: Path, tmp_path: Path) -> tuple[list[str], str]:
-    """Runs scripts/up --port 9999; returns the recorded calls and what it said on stderr."""
+def _up(project: Path, tmp_path: Path, *args: str) -> tuple[list[str], str]:
+    """Runs scripts/up --port 9999 (or ``args``: another script); returns the recorded calls
+    and what it said on stderr."""
     calls = tmp_path / "calls"
     calls.unlink(missing_ok=True)
     # No python3 or pip of the system's: a run that reaches for them fails.
     no_python = tmp_path / "no-python"
     no_python.mkdir(exist_ok=True)
-    for name in ("python3", "pip", "pip3"):
+    for name in ("python3", "pip", "pip3", "apt-get", "sudo", "npm"):
         (no_python / name).write_text("#!/bin/sh\necho 'no network here' >&2\nexit 1\n")
         (no_python / name).chmod(0o755)
     env = {**os.environ, "CALLS": str(calls), "PATH": f"{no_python}:{os.environ['PATH']}"}
     done = subprocess.run(
-        [str(project / "scripts" / "up"), "--port", "9999"],
+        [*(args or (str(project / "scripts" / "up"), "--port", "9999"))],
         capture_output=True,
         text=True,
         env=env,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    return calls.read_text().splitlines(), done.stderr
+    return (calls.read_text().splitlines() if calls.exists() else []), done.stderr
 
 
 def test_the_first_run_installs_and_a_second_run_does_not(tmp_path: Path) -> None:
@@ -81,3 +86,20 @@ def test_a_changed_pyproject_or_a_missing_baryon_installs_again(tmp_path: Path) 
     (project / ".venv" / "bin" / "baryon").unlink()
     calls, _ = _up(project, tmp_path)
     assert calls[0].startswith("pip install")
+
+
+@pytest.mark.skipif(
+    not glob.glob("/usr/lib/postgresql/*/bin/initdb")
+    or not os.access("/usr/bin/chromium", os.X_OK)
+    or not all(shutil.which(tool) for tool in ("bwrap", "git", "jq")),
+    reason="dev-setup would install system packages here",
+)
+def test_dev_setup_installs_once_and_then_leaves_the_venv_alone(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    (project / "tests" / "support" / "github" / "node_modules").mkdir(parents=True)
+    setup = str(project / "scripts" / "dev-setup")
+    calls, _ = _up(project, tmp_path, setup)
+    assert calls == ["pip install --quiet --disable-pip-version-check -e .[test,docs]"]
+    assert _up(project, tmp_path, setup)[0] == []  # done before: no pip, no network
+    # What dev-setup installed covers scripts/up, which installs nothing more.
+    assert _up(project, tmp_path)[0] == ["baryon up --port 9999"]

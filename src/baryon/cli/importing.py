@@ -5,6 +5,8 @@ file is named before anything is sent), packs and uploads it to the bundle bucke
 names, starts the import (StartImport) and follows it, then prints its plan. ``--plan`` only
 plans; without it the worker applies the plan too, adopting each resource's existing stack.
 Running it again applies nothing twice, and finishes an import that was interrupted.
+``baryon import undo IMPORT_ID`` removes from Baryon what an import created (UndoImport);
+no stack is touched.
 """
 
 from __future__ import annotations
@@ -32,14 +34,12 @@ from baryon.service_models.baryon import ImportMode, ImportStatus
 
 console = Console(stderr=True)
 _RUNNING = (ImportStatus.PLANNING, ImportStatus.APPLYING)
+_UNDO = "undo"  # `baryon import undo IMPORT_ID`, beside `baryon import EXPORT_DIR`
 
 
 @click.command("import")
-@click.argument(
-    "export_dir",
-    required=False,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-)
+@click.argument("export_dir", required=False, type=click.Path(path_type=Path))
+@click.argument("import_id", required=False)
 @click.option("--plan", "plan_only", is_flag=True, help="Only list what the import would do.")
 @click.option(
     "--account",
@@ -58,6 +58,7 @@ _RUNNING = (ImportStatus.PLANNING, ImportStatus.APPLYING)
 @client_options
 def import_command(
     export_dir: Path | None,
+    import_id: str | None,
     plan_only: bool,
     include_account: bool,
     output: OutputFormat,
@@ -66,12 +67,24 @@ def import_command(
 ) -> None:
     """Import EXPORT_DIR (what `aws proton get-*` printed, and the bundles) and the account's
     Proton stacks: templates, versions, environments, services, instances, pipelines and
-    components are created as they are, each keeping its stack. Nothing is deployed."""
+    components are created as they are, each keeping its stack. Nothing is deployed.
+
+    `baryon import undo IMPORT_ID` removes from Baryon what that import created, releasing
+    every stack it adopted untouched."""
     if how_to_export:
         click.echo(_how_to_export_text(), nl=False)
         return
+    if export_dir == Path(_UNDO) and not export_dir.is_dir():
+        if import_id is None:
+            raise click.UsageError("give the import's id: baryon import undo IMPORT_ID")
+        _undo(import_id, output)
+        return
     if export_dir is None:
         raise click.UsageError("give the export directory (see --how-to-export)")
+    if import_id is not None:
+        raise click.UsageError(f"unexpected extra argument '{import_id}'")
+    if not export_dir.is_dir():
+        raise click.BadParameter(f"'{export_dir}' is not a directory", param_hint="'EXPORT_DIR'")
     archive = _packed_export(export_dir)
     clients = ApiClients()
     info = call(clients.baryon.get_server_info)
@@ -104,6 +117,22 @@ def import_command(
             ExitStatus.REFUSED,
             f"import {final['id']} FAILED: {final.get('statusMessage')}",
             "see why each item failed above",
+        )
+
+
+def _undo(import_id: str, output: OutputFormat) -> None:
+    clients = ApiClients()
+    final = call(clients.baryon.undo_import, id=import_id)["import"]
+    items = _items(clients.baryon, import_id)
+    if output is OutputFormat.JSON:
+        click.echo(to_json({"import": final, "items": items}))
+    else:
+        _print_table(final, items)
+    if final["status"] != ImportStatus.UNDONE:
+        raise CliFailure(
+            ExitStatus.REFUSED,
+            f"import {import_id} is not wholly undone: {final.get('statusMessage')}",
+            "the kept items' messages say why; deal with them and undo again",
         )
 
 

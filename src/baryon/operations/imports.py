@@ -1,4 +1,4 @@
-"""The baryon model's imports from AWS Proton: start one, follow it, read its plan.
+"""The baryon model's imports from AWS Proton: start one, follow it, read its plan, undo it.
 
 StartImport only records the import and enqueues its job (ARCHITECTURE rule 3): reading the
 export from the bundle bucket and the account's stacks is the worker's (engine/imports.py).
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from baryon.domain import imports
+from baryon.domain import imports, imports_undo
 from baryon.domain.errors import InvalidInput
 from baryon.domain.imports import ImportCounts
 from baryon.operations.context import RequestContext
@@ -116,3 +116,12 @@ def list_import_items(
             scope={"id": row.id},
         )
         return {"items": [item_view(item[0]) for item in rows], "nextToken": next_token}
+
+
+@baryon_operation("UndoImport")
+def undo_import(ctx: RequestContext, request: baryon.UndoImportInput) -> baryon.UndoImportOutput:
+    # Only Baryon's own records change (no stack is touched): one transaction, no job.
+    with ctx.db.session(write=True) as session:
+        imports_undo.undo_import(session, ctx.arns, request["id"], ctx.now)
+        row = imports.find_import(session, request["id"])
+        return {"import": import_view(row, imports.counts(session, [row.id])[row.id])}

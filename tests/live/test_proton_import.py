@@ -332,3 +332,37 @@ def test_how_to_export_prints_the_aws_cli_commands(server: BaryonProcess) -> Non
     assert 'aws proton "$@"' in result.stdout
     assert "get-${kind}-template-version" in result.stdout
     assert result.stdout.rstrip().endswith("baryon import export")
+
+
+def test_undo_forgets_the_import_keeps_what_baryon_deployed_since_and_touches_no_stack(
+    server: BaryonProcess, aftermath: Aftermath
+) -> None:
+    proton = server.client("proton")
+    imports = server.client("baryon").list_imports()["imports"]
+    (made,) = [i for i in imports if i["mode"] == "APPLY" and i["appliedCount"] > 0]
+    before = _stacks(server)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "baryon.cli.main", "import", "undo", made["id"], "--output", "json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_environment(**{k: v for k, v in server.exports.items() if k != "AWS_DATA_PATH"}),
+    )
+
+    # web-one was upgraded by Baryon since: it stays, with what it runs on; the rest goes.
+    assert result.returncode == 1, result.stderr
+    assert "is not wholly undone" in result.stderr
+    document = json.loads(result.stdout)
+    by_name = {(i["action"], i["name"]): i for i in document["items"]}
+    assert by_name[("CREATE", "frontend/web-one")]["message"].startswith(
+        "kept by undo: service instance 'frontend/web-one' was deployed by Baryon since the import"
+    )
+    assert by_name[("ADOPT", "backend/api")]["status"] == "RELEASED"
+    assert by_name[("CREATE", pa.COMPONENT)]["status"] == "RELEASED"
+    assert _stacks(server) == before  # every stack id and status unchanged
+    assert [s["name"] for s in proton.list_services()["services"]] == [pa.FRONTEND]
+    instances = proton.list_service_instances()["serviceInstances"]
+    assert [i["name"] for i in instances] == ["web-one"]
+    assert proton.list_components()["components"] == []
+    assert proton.get_environment(name=pa.ENVIRONMENT)["environment"]["name"] == pa.ENVIRONMENT

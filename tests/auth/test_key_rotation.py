@@ -285,3 +285,16 @@ def test_a_value_no_key_opens_is_one_line_and_changes_nothing(tmp_path: Path) ->
             SecretBox(wrong["BARYON_MASTER_KEY"].encode()).open(before[0])
     finally:
         runtime.close()
+
+
+def test_a_malformed_previous_key_is_one_line_before_anything_is_opened(tmp_path: Path) -> None:
+    key = Fernet.generate_key().decode()
+    build_runtime(_settings(tmp_path, master_key=key)).close()
+    answer = CliRunner().invoke(
+        cli,
+        ["keys", "rotate-master", "--data-dir", str(tmp_path)],
+        env={"BARYON_MASTER_KEY": key, "BARYON_MASTER_KEY_PREVIOUS": "not-a-key"},
+    )
+    assert answer.exit_code == 3, answer.output
+    assert answer.output.startswith("baryon: BARYON_MASTER_KEY_PREVIOUS is not a valid key")
+    assert answer.output.count("\n") == 1

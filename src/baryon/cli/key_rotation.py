@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import click
+from cryptography.fernet import Fernet
 
 from baryon.auth.key_rotation import (
     RegionDatabase,
@@ -85,6 +86,18 @@ def _reseal_with_previous(settings: Settings, data_dir: Path | None) -> Rotation
             "BARYON_MASTER_KEY_PREVIOUS is the same key as BARYON_MASTER_KEY",
             "set BARYON_MASTER_KEY to the new key and BARYON_MASTER_KEY_PREVIOUS to the old one",
         )
+    for name, value in (
+        ("BARYON_MASTER_KEY", settings.master_key),
+        ("BARYON_MASTER_KEY_PREVIOUS", settings.master_key_previous),
+    ):
+        try:
+            Fernet(value.strip().encode())
+        except ValueError as exc:
+            raise CliFailure(
+                ExitStatus.NOT_CONFIGURED,
+                f"{name} is not a valid key (32 url-safe base64-encoded bytes)",
+                "set BARYON_MASTER_KEY to the new key, BARYON_MASTER_KEY_PREVIOUS to the old",
+            ) from exc
     with open_runtime(data_dir) as runtime:
         resealed = _unless_unreadable(
             lambda: reseal_everywhere(

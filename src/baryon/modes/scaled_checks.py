@@ -55,6 +55,14 @@ def _check_master_key(settings: Settings, role: str) -> None:
             "BARYON_MASTER_KEY is not a valid key (32 url-safe base64-encoded bytes)",
             f"use the key the other replicas use, or a new one from: {NEW_KEY_COMMAND}",
         ) from exc
+    if settings.master_key_previous:  # set while the key is rotated (auth/key_rotation.py)
+        try:
+            Fernet(settings.master_key_previous.encode())
+        except ValueError as exc:
+            raise NotConfigured(
+                "BARYON_MASTER_KEY_PREVIOUS is not a valid key (32 url-safe base64-encoded bytes)",
+                "set it to the key BARYON_MASTER_KEY replaces, or unset it",
+            ) from exc
 
 
 def _check_cloud_credentials(settings: Settings, role: str) -> None:

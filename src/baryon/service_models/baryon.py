@@ -9,6 +9,12 @@ from enum import StrEnum
 from typing import NotRequired, TypedDict
 
 
+class BundleUploadPurpose(StrEnum):
+    ENVIRONMENT_TEMPLATE = "ENVIRONMENT_TEMPLATE"
+    SERVICE_TEMPLATE = "SERVICE_TEMPLATE"
+    IMPORT = "IMPORT"
+
+
 class ConnectionCredentialKind(StrEnum):
     NONE = "NONE"
     TOKEN = "TOKEN"
@@ -122,6 +128,22 @@ class StartedDeployment(TypedDict):
 
 class ContinueUpdateRollbackOutput(TypedDict):
     deployment: StartedDeployment
+
+
+class CreateBundleUploadInput(TypedDict):
+    purpose: BundleUploadPurpose
+    templateName: NotRequired[str]
+    contentLength: int
+
+
+class CreateBundleUploadOutput(TypedDict):
+    bucket: str
+    key: str
+    uploadUrl: str
+    deleteUrl: str
+    expiresAt: datetime
+    deleteExpiresAt: datetime
+    maxBytes: int
 
 
 class CreateConnectionInput(TypedDict):

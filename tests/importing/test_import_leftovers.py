@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 from sqlalchemy import select
 
+from baryon.cloud.process import LocalCloudProcess
 from baryon.domain import deployments, repositories
 from baryon.domain.errors import Conflict
 from baryon.domain.git import ConnectionSecrets
@@ -256,3 +259,35 @@ def test_a_codebuild_provisioned_environment_without_exported_outputs_is_skipped
     assert _skipped(items)[f"ENVIRONMENT {pa.CB_ENVIRONMENT}"].startswith(
         "it provisions with CodeBuild, and the export holds no outputs for it"
     )
+
+
+def test_a_stack_whose_role_trusts_only_proton_is_adopted_with_what_to_change(
+    runtime: Runtime,  # noqa: F811
+    export: Path,  # noqa: F811
+    cloudformation: Any,
+    proton_cloud: LocalCloudProcess,
+) -> None:
+    iam = boto3.client(
+        "iam",
+        endpoint_url=proton_cloud.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    name, stack = pa.add_role_stack(cloudformation, iam, export)
+    try:
+        status, items = _import(runtime, export, ImportMode.PLAN)
+    finally:
+        cloudformation.delete_stack(StackName=stack.stack_id)
+
+    assert status == "PLANNED"
+    detail = items[("ADOPT ENVIRONMENT", name)]["detail"]
+    role = f"arn:aws:iam::{pa.ACCOUNT}:role/proton-svc-{name}"
+    assert detail.endswith(
+        f"; but its stack's RoleARN {role} trusts proton.amazonaws.com, not "
+        "cloudformation.amazonaws.com, so CloudFormation will refuse its next update: add "
+        "cloudformation.amazonaws.com to that role's trust policy (aws iam "
+        "update-assume-role-policy)"
+    )
+    # The other stacks name no role: nothing to say about them.
+    assert "RoleARN" not in items[("ADOPT ENVIRONMENT", pa.ENVIRONMENT)]["detail"]

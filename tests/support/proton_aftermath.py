@@ -946,3 +946,102 @@ def add_codebuild(export_dir: Path, *, outputs: bool = True) -> str:
             f"environments/{CB_ENVIRONMENT}/outputs.json", "ListEnvironmentOutputs", CB_OUTPUTS
         )
     return deployment
+
+
+# --- a stack that names a role (RoleARN) only Proton may assume --------------------------------
+
+ROLE_ENV_TEMPLATE = "role-env"
+_ROLE_ENV_CFN = """\
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+Outputs:
+  TopicArn:
+    Value: !Ref Topic
+"""
+_PROTON_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "proton.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+)
+
+
+def add_role_stack(cloudformation: Any, iam: Any, export_dir: Path) -> tuple[str, ProtonStack]:
+    """Adds an environment whose Proton stack was created with a RoleARN that trusts only
+    proton.amazonaws.com (the documented service role), and its export. Returns the
+    environment's name (new each call) and its stack, which the caller deletes when done."""
+    name = f"role-env-{_suffix().lower()[:8]}"
+    role = iam.create_role(RoleName=f"proton-svc-{name}", AssumeRolePolicyDocument=_PROTON_TRUST)
+    role_arn = role["Role"]["Arn"]
+    env_arn = arn(f"environment/{name}")
+    stack_id = cloudformation.create_stack(
+        StackName=f"AWSProton-{name[:15]}-cloudformation--{_suffix()}",
+        TemplateBody=_ROLE_ENV_CFN,
+        RoleARN=role_arn,
+        Tags=[{"Key": "proton:environment", "Value": env_arn}],
+    )["StackId"]
+    stack = _wait(cloudformation, stack_id)
+    export = _Export(export_dir)
+    when = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
+    export.write(
+        f"environment-templates/{ROLE_ENV_TEMPLATE}.json",
+        "GetEnvironmentTemplate",
+        {
+            "environmentTemplate": {
+                "arn": arn(f"environment-template/{ROLE_ENV_TEMPLATE}"),
+                "name": ROLE_ENV_TEMPLATE,
+                "createdAt": when,
+                "lastModifiedAt": when,
+            }
+        },
+    )
+    export.write(
+        f"environment-templates/{ROLE_ENV_TEMPLATE}/versions/1.0.json",
+        "GetEnvironmentTemplateVersion",
+        {
+            "environmentTemplateVersion": {
+                "arn": arn(f"environment-template/{ROLE_ENV_TEMPLATE}:1.0"),
+                "templateName": ROLE_ENV_TEMPLATE,
+                "majorVersion": "1",
+                "minorVersion": "0",
+                "status": "PUBLISHED",
+                "schema": _TF_ENV_SCHEMA,
+                "createdAt": when,
+                "lastModifiedAt": when,
+            }
+        },
+    )
+    _write_files(
+        export_dir / "bundles" / ROLE_ENV_TEMPLATE / "v1.0",
+        {
+            "schema/schema.yaml": _TF_ENV_SCHEMA.encode(),
+            "infrastructure/manifest.yaml": (
+                b'infrastructure:\n  templates:\n    - file: "cloudformation.yaml"\n'
+                b"      rendering_engine: jinja\n      template_language: cloudformation\n"
+            ),
+            "infrastructure/cloudformation.yaml": _ROLE_ENV_CFN.encode(),
+        },
+    )
+    export.write(
+        f"environments/{name}.json",
+        "GetEnvironment",
+        {
+            "environment": {
+                "arn": env_arn,
+                "name": name,
+                "templateName": ROLE_ENV_TEMPLATE,
+                "templateMajorVersion": "1",
+                "templateMinorVersion": "0",
+                "protonServiceRoleArn": role_arn,
+                **_deployed(when, str(uuid.uuid4())),
+            }
+        },
+    )
+    return name, ProtonStack(stack["StackName"], stack_id, {}, [])

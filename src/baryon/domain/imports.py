@@ -254,6 +254,8 @@ class ImportReading:
     include_account_stacks: bool
     # Self-managed environments' provisioning repositories, as read at their branch.
     repositories: Mapping[ExportedRepositoryBranch, RepositoryReading] = field(default_factory=dict)
+    # Stack id -> why CloudFormation would refuse the stack's next update as its RoleARN.
+    stack_roles: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -805,7 +807,9 @@ class _Planner:
         write = _EnvironmentWrite(
             environment, environment.spec, inputs, self._resource(arn, stack, environment.deployed)
         )
-        return _create_and_adopt(Kind.ENVIRONMENT, name, stack, write)
+        return _create_and_adopt(
+            Kind.ENVIRONMENT, name, stack, write, self.reading.stack_roles.get(stack.stack_id)
+        )
 
     def _self_managed_environment(
         self, environment: ExportedEnvironment, repository: ExportedRepositoryBranch
@@ -1018,7 +1022,9 @@ class _Planner:
             inputs,
             self._resource(arn, stack, instance.deployed),
         )
-        return _create_and_adopt(Kind.SERVICE_INSTANCE, name, stack, write)
+        return _create_and_adopt(
+            Kind.SERVICE_INSTANCE, name, stack, write, self.reading.stack_roles.get(stack.stack_id)
+        )
 
     def _environment_view(self, name: str) -> _EnvironmentView | _Unavailable:
         if name not in self.environments:
@@ -1078,7 +1084,9 @@ class _Planner:
             inputs,
             self._resource(arn, stack, pipeline.deployed),
         )
-        return _create_and_adopt(Kind.SERVICE_PIPELINE, name, stack, write)
+        return _create_and_adopt(
+            Kind.SERVICE_PIPELINE, name, stack, write, self.reading.stack_roles.get(stack.stack_id)
+        )
 
     def _component(self, component: ExportedComponent) -> list[Decision]:
         name = component.name
@@ -1137,7 +1145,9 @@ class _Planner:
         write = _ComponentWrite(
             component, template_file, plan, self._resource(arn, stack, component.deployed)
         )
-        decisions = _create_and_adopt(Kind.COMPONENT, name, stack, write)
+        decisions = _create_and_adopt(
+            Kind.COMPONENT, name, stack, write, self.reading.stack_roles.get(stack.stack_id)
+        )
         return [
             Decision(
                 d.action, d.resource_type, d.name, d.template_version, d.stack, detail, d.write
@@ -1149,8 +1159,11 @@ class _Planner:
 
 
 def _create_and_adopt(
-    kind: ImportResourceType, name: str, stack: DiscoveredStack, write: Any
+    kind: ImportResourceType, name: str, stack: DiscoveredStack, write: Any, role: str | None
 ) -> list[Decision]:
+    detail = f"kept as it is ({stack.status}); the resource's next deployment updates it"
+    if role:
+        detail += f"; but {role}"
     return [
         Decision(Action.CREATE, kind, name, stack=stack, write=write),
         Decision(
@@ -1158,7 +1171,7 @@ def _create_and_adopt(
             kind,
             name,
             stack=stack,
-            detail=f"kept as it is ({stack.status}); the resource's next deployment updates it",
+            detail=detail,
         ),
     ]
 

@@ -51,6 +51,7 @@ from baryon.importing.recovered_bundle import (
     inferred_schema,
     recovered_bundle_files,
 )
+from baryon.importing.stack_roles import role_problems
 from baryon.importing.stacks import DiscoveredStack, deployed_template, discover_stacks
 from baryon.service_models.baryon import ImportMode, ImportStatus
 from baryon.service_models.proton import TemplateType, TemplateVersionStatus
@@ -129,6 +130,10 @@ def read(
         component_templates=_component_templates(cloudformation, export, matches, limits),
         include_account_stacks=include_account_stacks,
         repositories=_provisioning_repositories(git, export),
+        stack_roles=role_problems(
+            cloud_client(settings, "iam"),
+            [m.stack for m in matches.by_arn.values() if m.stack is not None],
+        ),
     )
 
 

@@ -22,6 +22,7 @@ from baryon.store.database import Database
 from baryon.store.page_tokens import PageTokens
 
 if TYPE_CHECKING:
+    from baryon.cloud.upload_urls import BundleUrlSigner
     from baryon.operations.git_access import GitAccess
 
 
@@ -79,6 +80,14 @@ class Runtime:
         from baryon.operations.git_access import GitAccess
 
         return GitAccess(self)
+
+    @functools.cached_property
+    def bundle_url_signer(self) -> BundleUrlSigner:
+        """Presigns uploads to the bundle bucket with this cell's cloud credentials
+        (operations/bundle_uploads.py), so that callers need only a Baryon key."""
+        from baryon.cloud.upload_urls import BundleUrlSigner
+
+        return BundleUrlSigner(self.settings)
 
     def close(self) -> None:
         """Closes every region's database: the home runtime's close is the process's."""

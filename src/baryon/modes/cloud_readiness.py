@@ -1,11 +1,12 @@
 """What embedded mode does once its API answers: wait for the local cloud to restore its
-state, then make the bundle bucket, write the env file and start the workers.
+state, then make the bundle bucket, start the workers and write the env file.
 
 The API answers first because API calls never touch a cloud (ARCHITECTURE rule 3): a warm
 `baryon up` answers in the time it takes to import Baryon, however large the cloud's saved
 state. Workers are what need the cloud, so they start only once it answers; jobs queued
-before then wait for them. The env file is written last: a client that sources it finds the
-cloud answering and the bundle bucket there.
+before then wait for them. The env file is written last: a client that sources it (or a
+test that waits for it) finds the cloud answering, the bundle bucket there and the workers
+running.
 """
 
 from __future__ import annotations
@@ -97,7 +98,6 @@ class CloudReadiness:
             )
             self.server.should_exit = True
             return
-        write_env_file(self.env_path, self.exports)
         from baryon.engine.worker import RegionalWorkers
 
         with self._pool_lock:
@@ -106,8 +106,10 @@ class CloudReadiness:
             self.pool = RegionalWorkers(self.runtime.cells)
             self.pool.start()
         self.lock.set_state(InstanceState.RUNNING)
-        self.announce(self.ready_message)
         log.info("Baryon is running on %s", api_url)
+        # Last: whoever waits for the env file finds everything else done.
+        write_env_file(self.env_path, self.exports)
+        self.announce(self.ready_message)
         self._say_what_was_restored()
 
     def _say_what_was_restored(self) -> None:

@@ -9,11 +9,15 @@ environments. Only then does it upload, create
 the template when missing, register the version and follow it; if any of that fails, what it
 created is deleted again, newest first, so a failure leaves no template, no
 REGISTRATION_FAILED version using up a major number, and no upload behind.
+
+The upload needs no AWS credentials: the server presigns a PUT (and a DELETE, for the clean-up)
+to a fresh key in its bundle bucket (CreateBundleUpload, cli/presigned_uploads.py), so a
+Baryon key is enough against real AWS too. ``--upload-with-aws-credentials`` uploads to the
+same key with the caller's own S3 instead.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +36,12 @@ from baryon.cli.api_clients import ApiClients, failure_of
 from baryon.cli.failures import CliFailure, ExitStatus
 from baryon.cli.options import OutputFormat, client_options, output_option, settings_from
 from baryon.cli.output import emit
+from baryon.cli.presigned_uploads import (
+    BundleUpload,
+    create_upload,
+    delete_upload,
+    put_archive,
+)
 from baryon.cli.template_bundle import (
     BundleKindChoice,
     checked_bundle,
@@ -40,6 +50,7 @@ from baryon.cli.template_bundle import (
     read_bundle_input,
 )
 from baryon.operations.template_bundles import BundleRefused, CheckedBundle, check_minor_version
+from baryon.service_models.baryon import BundleUploadPurpose
 from baryon.service_models.proton import (
     Provisioning,
     ServiceTemplateSupportedComponentSourceType,
@@ -61,6 +72,7 @@ class _Kind:
     member: str  # environmentTemplate | serviceTemplate
     provisioning: str  # the template's member that says who provisions
     operation: str  # CreateEnvironmentTemplate | CreateServiceTemplate
+    purpose: BundleUploadPurpose  # CreateBundleUpload's name for this kind's bundles
 
     @property
     def label(self) -> str:
@@ -69,10 +81,18 @@ class _Kind:
 
 _KINDS = {
     BundleKindChoice.ENVIRONMENT: _Kind(
-        "environment_template", "environmentTemplate", "provisioning", "CreateEnvironmentTemplate"
+        "environment_template",
+        "environmentTemplate",
+        "provisioning",
+        "CreateEnvironmentTemplate",
+        BundleUploadPurpose.ENVIRONMENT_TEMPLATE,
     ),
     BundleKindChoice.SERVICE: _Kind(
-        "service_template", "serviceTemplate", "pipelineProvisioning", "CreateServiceTemplate"
+        "service_template",
+        "serviceTemplate",
+        "pipelineProvisioning",
+        "CreateServiceTemplate",
+        BundleUploadPurpose.SERVICE_TEMPLATE,
     ),
 }
 
@@ -119,7 +139,7 @@ class _Undo:
             try:
                 undo()
                 console.print(f"Deleted {what}")
-            except (ClientError, BotoCoreError) as exc:
+            except (ClientError, BotoCoreError, CliFailure) as exc:
                 left.append(f"{what} ({one_line(str(exc))})")
         self.steps.clear()
         return left
@@ -159,6 +179,13 @@ class _Undo:
     "--dry-run", is_flag=True, help="Check everything and say what would be done; change nothing."
 )
 @click.option("--timeout", default=300, show_default=True, help="Seconds to wait.")
+@click.option(
+    "--upload-with-aws-credentials",
+    "own_s3",
+    is_flag=True,
+    help="Upload with your own AWS credentials and S3 (the usual AWS settings, or "
+    "AWS_ENDPOINT_URL_S3) instead of the URL the server presigns.",
+)
 @client_options
 @output_option
 def publish(
@@ -173,6 +200,7 @@ def publish(
     publish_after: bool,
     dry_run: bool,
     timeout: int,
+    own_s3: bool,
     output: OutputFormat,
 ) -> None:
     """Pack DIRECTORY, upload it, register it as a new version and follow its registration."""
@@ -184,7 +212,7 @@ def publish(
     compatible_environments = (
         _compatible(directory, compatible) if chosen is BundleKindChoice.SERVICE else []
     )
-    server = _Server.connect()
+    server = _Server.connect(own_s3=own_s3)
     template = server.template(spelled, name)
     # The provisioning decides which rules the bundle follows, so it is settled first.
     if template is not None:
@@ -197,10 +225,11 @@ def publish(
     server.check_environments(compatible_environments, from_option=bool(compatible))
 
     archive = given.archive
-    key = f"{kind}-templates/{name}/{hashlib.sha256(archive).hexdigest()[:20]}.tar.gz"
+    # Asked for in a dry run too: the server's size limit is checked, and nothing is stored.
+    upload = create_upload(server.clients.baryon, spelled.purpose, archive, name)
     version_request: dict[str, Any] = {
         "templateName": name,
-        "source": {"s3": {"bucket": server.bucket, "key": key}},
+        "source": {"s3": {"bucket": upload.bucket, "key": upload.key}},
     }
     if major_version:
         version_request["majorVersion"] = major_version
@@ -216,7 +245,7 @@ def publish(
         plan = PublishPlan(
             template_name=name,
             kind=chosen.value,
-            upload=f"s3://{server.bucket}/{key}",
+            upload=upload.location,
             upload_bytes=len(archive),
             create_template=template is None,
             customer_managed=customer_managed,
@@ -228,7 +257,7 @@ def publish(
 
     undo = _Undo()
     try:
-        server.upload(key, archive, undo)
+        server.upload(upload, archive, undo)
         if template is None:
             server.create_template(spelled, name, customer_managed, description, undo)
         version = server.create_version(spelled, version_request, undo)
@@ -351,19 +380,19 @@ def _print_plan(spelled: _Kind, plan: PublishPlan) -> None:
 class _Server:
     """The Baryon this command talks to, every answer a one-line CliFailure on error."""
 
-    def __init__(self, clients: ApiClients, info: dict[str, Any]) -> None:
+    def __init__(self, clients: ApiClients, info: dict[str, Any], *, own_s3: bool) -> None:
         self.clients = clients
-        self.bucket: str = info["bundleBucket"]
-        self.s3 = clients.s3(info)
+        # The caller's own S3 client when asked for (--upload-with-aws-credentials).
+        self.s3 = clients.s3(info) if own_s3 else None
 
     @classmethod
-    def connect(cls) -> _Server:
+    def connect(cls, *, own_s3: bool) -> _Server:
         try:
             clients = ApiClients()
         except BotoCoreError as exc:
             raise failure_of(exc) from exc
         info = _calling(clients.baryon.get_server_info)
-        return cls(clients, info)
+        return cls(clients, info, own_s3=own_s3)
 
     def call(self, method: str, **request: Any) -> Any:
         return _calling(getattr(self.clients.proton, method), **request)
@@ -438,23 +467,19 @@ class _Server:
                     "publish that environment template first, or name another",
                 )
 
-    def upload(self, key: str, archive: bytes, undo: _Undo) -> None:
-        # Uploads are named by content: the same bundle is already there, and may be
-        # another version's source, so it is neither uploaded again nor deleted on failure.
-        try:
-            self.s3.head_object(Bucket=self.bucket, Key=key)
-            return
-        except ClientError as exc:
-            if _code(exc) not in ("404", "NoSuchKey", "NotFound"):
-                raise failure_of(exc) from exc
-        except BotoCoreError as exc:
-            raise failure_of(exc) from exc
-        _calling(self.s3.put_object, Bucket=self.bucket, Key=key, Body=archive)
-        undo.add(
-            f"s3://{self.bucket}/{key}",
-            lambda: self.s3.delete_object(Bucket=self.bucket, Key=key),
-        )
-        console.print(f"Uploaded {len(archive):,} bytes to s3://{self.bucket}/{key}")
+    def upload(self, upload: BundleUpload, archive: bytes, undo: _Undo) -> None:
+        # The key is fresh, never another version's source: deleting it on failure is safe.
+        s3 = self.s3
+        if s3 is None:
+            put_archive(upload, archive)
+            undo.add(upload.location, lambda: delete_upload(upload))
+        else:
+            _calling(s3.put_object, Bucket=upload.bucket, Key=upload.key, Body=archive)
+            undo.add(
+                upload.location,
+                lambda: s3.delete_object(Bucket=upload.bucket, Key=upload.key),
+            )
+        console.print(f"Uploaded {len(archive):,} bytes to {upload.location}")
 
     def create_template(
         self,

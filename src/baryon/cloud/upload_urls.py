@@ -14,6 +14,7 @@ default names the global one, which redirects for buckets outside us-east-1).
 
 from __future__ import annotations
 
+import base64
 import threading
 from typing import Any
 
@@ -33,13 +34,22 @@ class BundleUrlSigner:
         self._client: Any = None
         self._lock = threading.Lock()
 
-    def put_url(self, bucket: str, key: str, content_length: int, expires_in: int) -> str:
-        """A PUT of exactly ``content_length`` bytes: Content-Length is a signed header, so
-        S3 refuses a body of any other size (a presigned PUT cannot carry a size *range*;
-        only a presigned POST policy can, and the exact size is the stronger limit)."""
+    def put_url(
+        self, bucket: str, key: str, content_length: int, sha256_hex: str, expires_in: int
+    ) -> str:
+        """A PUT of exactly ``content_length`` bytes with digest ``sha256_hex``: both are
+        signed headers (Content-Length, x-amz-checksum-sha256), so S3 refuses a body of any
+        other size or content. A presigned PUT cannot carry a size *range* (only a presigned
+        POST policy can); the exact size is the stronger limit."""
+        checksum = base64.b64encode(bytes.fromhex(sha256_hex)).decode()
         url: str = self._s3().generate_presigned_url(
             "put_object",
-            Params={"Bucket": bucket, "Key": key, "ContentLength": content_length},
+            Params={
+                "Bucket": bucket,
+                "Key": key,
+                "ContentLength": content_length,
+                "ChecksumSHA256": checksum,
+            },
             ExpiresIn=expires_in,
         )
         return url

@@ -1,8 +1,11 @@
 """Where an uploaded archive goes in the bundle bucket, and how large it may be.
 
-Every upload gets a fresh key, so an upload never replaces another one's object (a version's
-or an import's source) and deleting it after a failure touches nothing else. The folders are
-those ``baryon template publish`` and ``baryon import`` always used.
+A template bundle gets a fresh key, so its upload never replaces another one's object (a
+version's source) and deleting it after a failure touches nothing else. An export is named by
+its digest instead: StartImport resumes the unfinished import of the same source, so running
+``baryon import`` again on the same export must name the same key (and S3 stores only that
+content there: the upload URL is signed for the digest). The folders are those
+``baryon template publish`` and ``baryon import`` always used.
 """
 
 from __future__ import annotations
@@ -32,14 +35,15 @@ def upload_place(
     purpose: BundleUploadPurpose,
     template_name: str | None,
     content_length: int,
+    content_sha256: str,
 ) -> UploadPlace:
-    """A fresh key for ``purpose``; refuses an archive over the limit its reader applies."""
+    """The key for ``purpose``; refuses an archive over the limit its reader applies."""
     if purpose == BundleUploadPurpose.IMPORT:
         if template_name is not None:
             raise InvalidInput.at(("templateName",), "an import's upload names no template.")
         # The import job's own limit (engine/imports.py reads with the same one).
         limit = ExportLimits(bundle=settings.bundle_limits).max_archive_bytes
-        key = f"imports/{uuid.uuid4().hex}.tar.gz"
+        key = f"imports/{content_sha256[:32]}.tar.gz"
     else:
         if template_name is None:
             raise InvalidInput.at(

@@ -27,19 +27,20 @@ DELETE_URL_SECONDS = 2 * 60 * 60
 def create_bundle_upload(
     ctx: RequestContext, request: baryon.CreateBundleUploadInput
 ) -> baryon.CreateBundleUploadOutput:
-    size = request["contentLength"]
+    size, digest = request["contentLength"], request["contentSha256"]
     place = upload_place(
         ctx.settings,
         baryon.BundleUploadPurpose(request["purpose"]),
         request.get("templateName"),
         size,
+        digest,
     )
     bucket = ctx.settings.resolved_bundle_bucket
     signer = ctx.runtime.bundle_url_signer
     return {
         "bucket": bucket,
         "key": place.key,
-        "uploadUrl": signer.put_url(bucket, place.key, size, UPLOAD_URL_SECONDS),
+        "uploadUrl": signer.put_url(bucket, place.key, size, digest, UPLOAD_URL_SECONDS),
         "deleteUrl": signer.delete_url(bucket, place.key, DELETE_URL_SECONDS),
         "expiresAt": ctx.now + timedelta(seconds=UPLOAD_URL_SECONDS),
         "deleteExpiresAt": ctx.now + timedelta(seconds=DELETE_URL_SECONDS),

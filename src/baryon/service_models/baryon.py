@@ -134,6 +134,7 @@ class CreateBundleUploadInput(TypedDict):
     purpose: BundleUploadPurpose
     templateName: NotRequired[str]
     contentLength: int
+    contentSha256: str
 
 
 class CreateBundleUploadOutput(TypedDict):

@@ -11,7 +11,6 @@ no stack is touched.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,11 @@ from baryon.cli.api_clients import ApiClients, call
 from baryon.cli.failures import CliFailure, ExitStatus
 from baryon.cli.options import OutputFormat, client_options, output_option
 from baryon.cli.output import to_json
+from baryon.cli.presigned_uploads import create_upload, put_archive
 from baryon.importing.errors import ExportError
 from baryon.importing.export_directory import how_to_export, read_export
 from baryon.importing.limits import DEFAULT_LIMITS
-from baryon.service_models.baryon import ImportMode, ImportStatus
+from baryon.service_models.baryon import BundleUploadPurpose, ImportMode, ImportStatus
 
 console = Console(stderr=True)
 _RUNNING = (ImportStatus.PLANNING, ImportStatus.APPLYING)
@@ -88,15 +88,16 @@ def import_command(
     archive = _packed_export(export_dir)
     clients = ApiClients()
     info = call(clients.baryon.get_server_info)
-    bucket = info["bundleBucket"]
-    key = f"imports/{hashlib.sha256(archive).hexdigest()[:32]}.tar.gz"
-    call(clients.s3(info).put_object, Bucket=bucket, Key=key, Body=archive)
+    # Through the URL the server presigns: a Baryon key is enough, on real AWS too. The key
+    # is named by the export's digest, so a re-run resumes the same import.
+    upload = create_upload(clients.baryon, BundleUploadPurpose.IMPORT, archive)
+    put_archive(upload, archive)
     console.print(
-        f"Uploaded the export ({len(archive):,} bytes) to s3://{bucket}/{key}", soft_wrap=True
+        f"Uploaded the export ({len(archive):,} bytes) to {upload.location}", soft_wrap=True
     )
     started = call(
         clients.baryon.start_import,
-        source={"s3": {"bucket": bucket, "key": key}},
+        source={"s3": {"bucket": upload.bucket, "key": upload.key}},
         mode=ImportMode.PLAN if plan_only else ImportMode.APPLY,
         includeAccountStacks=include_account,
     )["import"]

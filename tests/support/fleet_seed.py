@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
+from baryon.store import resource_counts
 from baryon.store.spec_texts import key_of
 from baryon.store.tables import (
     Environment,
@@ -145,6 +146,8 @@ def seed(
             else:
                 for start in range(0, len(rows), _BATCH):
                     connection.execute(insert(ServiceInstance), rows[start : start + _BATCH])
+            # The rows bypassed the ORM, which keeps the summary's counts: count them here.
+            resource_counts.recount(connection)
         if is_postgres:
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
                 connection.execute(text("VACUUM ANALYZE"))

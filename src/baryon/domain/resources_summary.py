@@ -2,174 +2,147 @@
 and components there are, and how many of each are up to date, behind a minor or major
 version, or failed.
 
-Each count is one aggregate query. The statements never change, so they are built once per
-process: building them cost more than running them on a small store.
+Read from the maintained counts (store/resource_counts.py), not from the resources: three
+small queries whatever the size of the fleet. The counts are per deployed version; whether a
+version is up to date depends on the recommended versions of the moment, so it is worked out
+here, for a handful of (template, version) groups. A service is as stale as its stalest part,
+which takes one row per service and deployed version.
+
+The statements never change, so they are built once per process.
 """
 
 from __future__ import annotations
 
 import functools
+from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Select, case, func, select, union_all
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from baryon.domain import fleet
-from baryon.domain.templates import TemplateKind
 from baryon.service_models import proton
-from baryon.service_models.proton import DeploymentStatus
-from baryon.store.tables import (
-    Component,
-    Environment,
-    Service,
-    ServiceInstance,
-    ServicePipeline,
-    Template,
-)
+from baryon.store.resource_counts import CountedKind
+from baryon.store.tables import ResourceCount
 
-_FAILED_DEPLOYMENTS = (DeploymentStatus.FAILED, DeploymentStatus.DELETE_FAILED)
 _RANK = {
     fleet.VersionStatus.UP_TO_DATE: 0,
     fleet.VersionStatus.BEHIND_MINOR: 1,
     fleet.VersionStatus.BEHIND_MAJOR: 2,
 }
+_VERSIONED = {
+    CountedKind.ENVIRONMENT: "environments",
+    CountedKind.SERVICE_INSTANCE: "serviceInstances",
+    CountedKind.SERVICE_PIPELINE: "pipelines",
+}
 
 
 def resources_summary(session: Session) -> proton.CountsSummary:
+    totals: dict[tuple[str, bool], int] = defaultdict(int)
+    for kind, failed, resources in session.execute(_totals_statement()):
+        totals[kind, bool(failed)] += int(resources)
+
+    def total(kind: CountedKind) -> int:
+        return totals[kind, False] + totals[kind, True]
+
+    versioned: dict[str, proton.ResourceCountsSummary] = {}
+    for kind, name in _VERSIONED.items():
+        versioned[name] = {
+            "total": total(kind),
+            "failed": totals[kind, True],
+            "upToDate": 0,
+            "behindMinor": 0,
+            "behindMajor": 0,
+        }
+    for kind, status, resources in session.execute(_version_status_statement()):
+        versioned[_VERSIONED[CountedKind(kind)]][_field(status)] += int(resources)
+    by_rank = {int(rank): int(n) for rank, n in session.execute(_service_staleness_statement())}
+    services = total(CountedKind.SERVICE)
+    behind_minor, behind_major = by_rank.get(1, 0), by_rank.get(2, 0)
     return {
-        "environmentTemplates": _template_count(session, TemplateKind.ENVIRONMENT),
-        "serviceTemplates": _template_count(session, TemplateKind.SERVICE),
-        "environments": _deployable_counts(session, "environments"),
-        "serviceInstances": _deployable_counts(session, "serviceInstances"),
-        "pipelines": _deployable_counts(session, "pipelines"),
-        "services": _service_counts(session),
+        "environmentTemplates": {"total": total(CountedKind.ENVIRONMENT_TEMPLATE)},
+        "serviceTemplates": {"total": total(CountedKind.SERVICE_TEMPLATE)},
+        "environments": versioned["environments"],
+        "serviceInstances": versioned["serviceInstances"],
+        "pipelines": versioned["pipelines"],
+        "services": {
+            "total": services,
+            "failed": totals[CountedKind.SERVICE, True],
+            # A service without instances or pipeline has nothing to be behind.
+            "upToDate": services - behind_minor - behind_major,
+            "behindMinor": behind_minor,
+            "behindMajor": behind_major,
+        },
         # Components have no template, so no staleness (as Proton documents it).
-        "components": _component_counts(session),
+        "components": {
+            "total": total(CountedKind.COMPONENT),
+            "failed": totals[CountedKind.COMPONENT, True],
+        },
     }
 
 
-def _template_count(session: Session, kind: TemplateKind) -> proton.ResourceCountsSummary:
-    total = session.scalar(select(func.count()).where(Template.kind == kind.value)) or 0
-    return {"total": total}
-
-
-def _deployable_counts(session: Session, kind: str) -> proton.ResourceCountsSummary:
-    counted = session.execute(_deployable_statement(kind)).all()
-    by_status = {status: int(count or 0) for status, count, _ in counted}
+def _field(status: str) -> str:
     return {
-        "total": sum(by_status.values()),
-        "failed": sum(int(failures or 0) for _, _, failures in counted),
-        "upToDate": by_status.get(fleet.VersionStatus.UP_TO_DATE, 0),
-        "behindMinor": by_status.get(fleet.VersionStatus.BEHIND_MINOR, 0),
-        "behindMajor": by_status.get(fleet.VersionStatus.BEHIND_MAJOR, 0),
-    }
+        fleet.VersionStatus.UP_TO_DATE: "upToDate",
+        fleet.VersionStatus.BEHIND_MINOR: "behindMinor",
+        fleet.VersionStatus.BEHIND_MAJOR: "behindMajor",
+    }[fleet.VersionStatus(status)]
 
 
 @functools.cache
-def _deployable_statement(kind: str) -> Select[Any]:
-    """Rows of (version status, resources, failed resources) for one kind of resource."""
-    model: Any
-    if kind == "environments":
-        model, base, template_id = Environment, select(Environment.id), Environment.template_id
-    elif kind == "serviceInstances":
-        model = ServiceInstance
-        base, template_id = select(ServiceInstance.id), ServiceInstance.template_id
-    else:
-        model, template_id = ServicePipeline, Service.template_id
-        base = select(ServicePipeline.id).join(Service, Service.id == ServicePipeline.service_id)
-    failed = case((model.deployment_status.in_(_FAILED_DEPLOYMENTS), 1), else_=0)
-    # Count per deployed version first: a fleet runs a handful of versions, so the version
-    # status is then worked out for a few groups instead of for every row.
+def _totals_statement() -> Select[Any]:
+    """Rows of (kind, failed, resources) for every kind but the per-service parts."""
+    return (
+        select(ResourceCount.kind, ResourceCount.failed, func.sum(ResourceCount.resources))
+        .where(ResourceCount.kind != CountedKind.SERVICE_PART, ResourceCount.resources != 0)
+        .group_by(ResourceCount.kind, ResourceCount.failed)
+    )
+
+
+@functools.cache
+def _version_status_statement() -> Select[Any]:
+    """Rows of (kind, version status, resources) for environments, instances and pipelines."""
     groups = (
-        base.with_only_columns(
-            template_id.label("template_id"),
-            model.template_major.label("major"),
-            model.template_minor.label("minor"),
-            func.count().label("resources"),
-            func.sum(failed).label("failed"),
+        select(
+            ResourceCount.kind,
+            ResourceCount.template_id,
+            ResourceCount.major,
+            ResourceCount.minor,
+            func.sum(ResourceCount.resources).label("resources"),
         )
-        .group_by(template_id, model.template_major, model.template_minor)
+        .where(ResourceCount.kind.in_(list(_VERSIONED)), ResourceCount.resources != 0)
+        .group_by(
+            ResourceCount.kind, ResourceCount.template_id, ResourceCount.major, ResourceCount.minor
+        )
         .subquery()
     )
     stmt, status = fleet.with_version_status(
-        select(groups.c.resources, groups.c.failed),
+        select(groups.c.kind, groups.c.resources),
         groups.c.template_id,
         groups.c.major,
         groups.c.minor,
     )
     classified = stmt.add_columns(status.label("status")).subquery()
     return select(
-        classified.c.status, func.sum(classified.c.resources), func.sum(classified.c.failed)
-    ).group_by(classified.c.status)
-
-
-def _component_counts(session: Session) -> proton.ResourceCountsSummary:
-    total = session.scalar(select(func.count()).select_from(Component)) or 0
-    failed = session.scalar(
-        select(func.count())
-        .select_from(Component)
-        .where(Component.deployment_status.in_(_FAILED_DEPLOYMENTS))
-    )
-    return {"total": total, "failed": failed or 0}
-
-
-def _service_counts(session: Session) -> proton.ResourceCountsSummary:
-    """A service is as stale as its stalest part: an instance or its pipeline behind a major
-    version makes it behindMajor, else one behind a minor version behindMinor."""
-    by_rank: dict[Any, int] = {
-        rank: count for rank, count in session.execute(_service_staleness_statement()).all()
-    }
-    total = session.scalar(select(func.count()).select_from(Service)) or 0
-    failed = session.scalar(
-        select(func.count()).select_from(Service).where(Service.status.like("%FAILED%"))
-    )
-    behind_minor, behind_major = by_rank.get(1, 0), by_rank.get(2, 0)
-    return {
-        "total": total,
-        "failed": failed or 0,
-        # A service without instances or pipeline has nothing to be behind.
-        "upToDate": total - behind_minor - behind_major,
-        "behindMinor": behind_minor,
-        "behindMajor": behind_major,
-    }
+        classified.c.kind, classified.c.status, func.sum(classified.c.resources)
+    ).group_by(classified.c.kind, classified.c.status)
 
 
 @functools.cache
 def _service_staleness_statement() -> Select[Any]:
     """Rows of (rank of the stalest part, services)."""
-    # One row per service and deployed version (a service's instances mostly share one)
-    # before the version status is worked out.
-    instance_versions = (
-        select(
-            ServiceInstance.service_id,
-            ServiceInstance.template_id,
-            ServiceInstance.template_major,
-            ServiceInstance.template_minor,
-        )
-        .distinct()
-        .subquery()
-    )
-    instances, instance_status = fleet.with_version_status(
-        select(instance_versions.c.service_id.label("service_id")),
-        instance_versions.c.template_id,
-        instance_versions.c.template_major,
-        instance_versions.c.template_minor,
-    )
-    pipelines, pipeline_status = fleet.with_version_status(
-        select(ServicePipeline.service_id.label("service_id")).join(
-            Service, Service.id == ServicePipeline.service_id
+    parts, status = fleet.with_version_status(
+        select(ResourceCount.service_id.label("service_id")).where(
+            ResourceCount.kind == CountedKind.SERVICE_PART, ResourceCount.resources != 0
         ),
-        Service.template_id,
-        ServicePipeline.template_major,
-        ServicePipeline.template_minor,
+        ResourceCount.template_id,
+        ResourceCount.major,
+        ResourceCount.minor,
     )
-    parts = union_all(
-        instances.add_columns(_ranked(instance_status).label("rank")),
-        pipelines.add_columns(_ranked(pipeline_status).label("rank")),
-    ).subquery()
+    ranked = parts.add_columns(_ranked(status).label("rank")).subquery()
     per_service = (
-        select(parts.c.service_id, func.max(parts.c.rank).label("rank"))
-        .group_by(parts.c.service_id)
+        select(ranked.c.service_id, func.max(ranked.c.rank).label("rank"))
+        .group_by(ranked.c.service_id)
         .subquery()
     )
     return select(per_service.c.rank, func.count()).group_by(per_service.c.rank)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -766,3 +767,25 @@ class EnvironmentAccountConnectionRow(Base):
     component_role_arn: Mapped[str | None] = mapped_column(String(2048))
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_modified_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ResourceCount(Base):
+    """How many resources sit in one bucket of GetResourcesSummary, kept up to date by every
+    flush that moves a resource between buckets (store/resource_counts.py), so the summary
+    reads a few rows instead of the fleet. A bucket is a kind of resource, its template and
+    deployed version, its service (only for SERVICE_PART, the parts a service is as stale as),
+    and whether it failed; unused parts of the key are 0 so the key has no NULLs."""
+
+    __tablename__ = "resource_counts"
+
+    kind: Mapped[str] = mapped_column(String(24), primary_key=True)  # resource_counts.CountedKind
+    template_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    service_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    major: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    minor: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    failed: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    resources: Mapped[int] = mapped_column(BigInteger)
+
+
+# Registers the flush hooks that keep resource_counts in step with the rows it counts.
+from baryon.store import resource_counts as _resource_counts  # noqa: E402, F401

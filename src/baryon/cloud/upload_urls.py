@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import base64
 import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 from botocore.config import Config
@@ -24,6 +27,20 @@ from botocore.config import Config
 from baryon.settings import Settings
 
 _SIGV4 = Config(signature_version="s3v4")
+
+
+@dataclass(frozen=True)
+class PresignedUrl:
+    url: str
+    # When S3 stops accepting it: the signing time the URL carries, plus its lifetime.
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, url: str) -> PresignedUrl:
+        query = parse_qs(urlsplit(url).query)
+        signed_at = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ")
+        lifetime = timedelta(seconds=int(query["X-Amz-Expires"][0]))
+        return cls(url, signed_at.replace(tzinfo=UTC) + lifetime)
 
 
 class BundleUrlSigner:
@@ -36,7 +53,7 @@ class BundleUrlSigner:
 
     def put_url(
         self, bucket: str, key: str, content_length: int, sha256_hex: str, expires_in: int
-    ) -> str:
+    ) -> PresignedUrl:
         """A PUT of exactly ``content_length`` bytes with digest ``sha256_hex``: both are
         signed headers (Content-Length, x-amz-checksum-sha256), so S3 refuses a body of any
         other size or content. A presigned PUT cannot carry a size *range* (only a presigned
@@ -52,13 +69,13 @@ class BundleUrlSigner:
             },
             ExpiresIn=expires_in,
         )
-        return url
+        return PresignedUrl.of(url)
 
-    def delete_url(self, bucket: str, key: str, expires_in: int) -> str:
+    def delete_url(self, bucket: str, key: str, expires_in: int) -> PresignedUrl:
         url: str = self._s3().generate_presigned_url(
             "delete_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
         )
-        return url
+        return PresignedUrl.of(url)
 
     def _s3(self) -> Any:
         # Built on first use (loading S3's model costs ~0.1 s), then shared: botocore clients

@@ -7,8 +7,6 @@ request's region, whose cell holds its own cloud and signer.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from baryon.domain.bundle_uploads import upload_place
 from baryon.operations.context import RequestContext
 from baryon.operations.registry import baryon_operation
@@ -37,12 +35,14 @@ def create_bundle_upload(
     )
     bucket = ctx.settings.resolved_bundle_bucket
     signer = ctx.runtime.bundle_url_signer
+    put = signer.put_url(bucket, place.key, size, digest, UPLOAD_URL_SECONDS)
+    delete = signer.delete_url(bucket, place.key, DELETE_URL_SECONDS)
     return {
         "bucket": bucket,
         "key": place.key,
-        "uploadUrl": signer.put_url(bucket, place.key, size, digest, UPLOAD_URL_SECONDS),
-        "deleteUrl": signer.delete_url(bucket, place.key, DELETE_URL_SECONDS),
-        "expiresAt": ctx.now + timedelta(seconds=UPLOAD_URL_SECONDS),
-        "deleteExpiresAt": ctx.now + timedelta(seconds=DELETE_URL_SECONDS),
+        "uploadUrl": put.url,
+        "deleteUrl": delete.url,
+        "expiresAt": put.expires_at,
+        "deleteExpiresAt": delete.expires_at,
         "maxBytes": place.max_bytes,
     }

@@ -17,6 +17,9 @@ builds both, as faithfully as the public record allows (reference proton-migrati
 
 Matching is exercised three ways: most stacks carry Proton's tags, the pipeline's stack is
 found by the provisioned resources exported for it, and the backend instance's by its name.
+
+Without an export directory (``make_aftermath(cloudformation, None)``) only the stacks are
+made, every one of them tagged: what an account shows when nobody exported anything.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import random
 import shutil
 import string
 import tarfile
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -144,7 +148,7 @@ class Aftermath:
     """What was made: the export directory, and the stacks by the resource they hold
     ("environment", "frontend/web-one", "frontend pipeline", "component")."""
 
-    export_dir: Path
+    export_dir: Path | None
     stacks: dict[str, ProtonStack] = field(default_factory=dict)
     deployment_ids: dict[str, str] = field(default_factory=dict)
 
@@ -229,10 +233,12 @@ def _tar_gz(files: dict[str, bytes]) -> bytes:
 
 
 class _Export:
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, root: Path | None) -> None:
+        self.root = root  # None: nothing is exported
 
     def write(self, path: str, operation: str, document: dict[str, Any]) -> None:
+        if self.root is None:
+            return
         target = self.root / path
         target.parent.mkdir(parents=True, exist_ok=True)
         # As the AWS CLI prints JSON: four spaces, a trailing newline.
@@ -273,8 +279,9 @@ def _deployed(when: datetime, deployment_id: str) -> dict[str, Any]:
     }
 
 
-def make_aftermath(cloudformation: Any, export_dir: Path) -> Aftermath:
-    """Creates the stacks on the cloud ``cloudformation`` reaches and writes the export."""
+def make_aftermath(cloudformation: Any, export_dir: Path | None) -> Aftermath:
+    """Creates the stacks on the cloud ``cloudformation`` reaches and writes the export
+    (None: none, and every stack keeps its tags)."""
     export = _Export(export_dir)
     made = Aftermath(export_dir)
     when = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
@@ -363,9 +370,11 @@ def make_aftermath(cloudformation: Any, export_dir: Path) -> Aftermath:
             },
         )
     # Bundles of all but the environment template's version: three forms.
-    _write_files(export_dir / "bundles" / SVC_TEMPLATE / "v1.0", service_files)
-    (export_dir / "bundles" / f"{SVC_TEMPLATE}-1.1.tar.gz").write_bytes(_tar_gz(minor_files[1]))
-    _write_files(export_dir / "bundles" / "service-templates" / SVC_TEMPLATE / "v1", minor_files[2])
+    if export_dir is not None:
+        bundles = export_dir / "bundles"
+        _write_files(bundles / SVC_TEMPLATE / "v1.0", service_files)
+        (bundles / f"{SVC_TEMPLATE}-1.1.tar.gz").write_bytes(_tar_gz(minor_files[1]))
+        _write_files(bundles / "service-templates" / SVC_TEMPLATE / "v1", minor_files[2])
 
     # The environment.
     env_doc = yaml.safe_load(
@@ -459,7 +468,7 @@ def make_aftermath(cloudformation: Any, export_dir: Path) -> Aftermath:
                 else {}
             ),
         )
-        section = _bundle_of(service_files if minor == 0 else minor_files[1], export_dir, minor)
+        section = _bundle_of(service_files if minor == 0 else minor_files[1], minor)
         refs = []
         for entry in document["instances"]:
             name = entry["name"]
@@ -486,7 +495,7 @@ def make_aftermath(cloudformation: Any, export_dir: Path) -> Aftermath:
                 cloudformation,
                 f"AWSProton-{service[:15]}-{name[:15]}-cloudformation-{_suffix()}",
                 rendered.files["cloudformation.yaml"],
-                {} if service == BACKEND else tags,
+                {} if service == BACKEND and export_dir is not None else tags,
             )
             made.stacks[f"{service}/{name}"] = stack
             refs.append(InstanceRef(name, dict(inputs), stack.outputs, env_ref))
@@ -538,11 +547,16 @@ def make_aftermath(cloudformation: Any, export_dir: Path) -> Aftermath:
                 proton_tags={},
             )
             # No tags on the pipeline's stack: its exported provisioned resources find it.
+            pipeline_tags = {
+                **base_tags,
+                "proton:template": arn(f"service-template/{SVC_TEMPLATE}"),
+                "proton:service": arn(f"service/{service}"),
+            }
             stack = _create_stack(
                 cloudformation,
                 f"AWSProton-{service[:15]}-cloudformation--{_suffix()}",
                 rendered.files["cloudformation.yaml"],
-                {},
+                {} if export_dir is not None else pipeline_tags,
             )
             made.stacks[f"{service} pipeline"] = stack
             deployment = made.deployment_ids[f"{service} pipeline"] = str(uuid.uuid4())
@@ -625,9 +639,9 @@ def make_aftermath(cloudformation: Any, export_dir: Path) -> Aftermath:
     return made
 
 
-def _bundle_of(files: dict[str, bytes], scratch_root: Path, minor: int) -> Bundle:
-    """The bundle of ``files`` (loaded from a scratch folder beside the export)."""
-    scratch = scratch_root.parent / f".bundle-1.{minor}-{uuid.uuid4().hex[:6]}"
+def _bundle_of(files: dict[str, bytes], minor: int) -> Bundle:
+    """The bundle of ``files`` (loaded from a scratch folder)."""
+    scratch = Path(tempfile.mkdtemp(prefix=f"bundle-1.{minor}-"))
     _write_files(scratch, files)
     try:
         return _bundle(scratch, "service")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -154,7 +154,8 @@ def start_import(
 ) -> tuple[ImportRow, bool]:
     """Records an import and enqueues its job; returns (import, started). Applying a source
     whose APPLY import is unfinished returns that import (it resumes); while another source is
-    being applied, a second APPLY waits its turn (Conflict)."""
+    being applied, a second APPLY waits its turn (Conflict). An import from the account alone
+    has no export: ``bucket`` and ``key`` are empty (``export_source`` says None)."""
     if mode == ImportMode.APPLY:
         running = session.scalars(
             select(ImportRow)
@@ -185,6 +186,13 @@ def start_import(
     session.flush()
     enqueue(session, JobKind.IMPORT, {"import_id": row.id}, now)
     return row, True
+
+
+def export_source(row: ImportRow) -> tuple[str, str] | None:
+    """Where the import's packed export is (bucket, key); None: it reads the account alone."""
+    if not row.source_key:
+        return None
+    return row.source_bucket, row.source_key
 
 
 def find_import(session: Session, import_id: str, *, lock: bool = False) -> ImportRow:
@@ -256,6 +264,12 @@ class ImportReading:
     repositories: Mapping[ExportedRepositoryBranch, RepositoryReading] = field(default_factory=dict)
     # Stack id -> why CloudFormation would refuse the stack's next update as its RoleARN.
     stack_roles: Mapping[str, str] = field(default_factory=dict)
+    # Items read from the account alone (importing/account_export.py), by identity: where
+    # from and what could not be known; every such item of the plan says it.
+    account_notes: Mapping[tuple[str, str, str | None], str] = field(default_factory=dict)
+    # Unclaimed stacks the account alone cannot give to a resource: stack id -> why.
+    unreadable_stacks: Mapping[str, str] = field(default_factory=dict)
+    has_export: bool = True
 
 
 @dataclass(frozen=True)
@@ -396,7 +410,14 @@ def plan(
     access: BundleAccess,
 ) -> list[Decision]:
     """The plan: one decision per item, in the order they apply."""
-    return _Planner(session, arns, reading, access).decide()
+    decisions = _Planner(session, arns, reading, access).decide()
+    notes = reading.account_notes
+    return [
+        replace(d, detail=f"{notes[d.identity]}; {d.detail}" if d.detail else notes[d.identity])
+        if d.identity in notes
+        else d
+        for d in decisions
+    ]
 
 
 @dataclass
@@ -436,7 +457,14 @@ class _Planner:
         for component in self.export.components:
             decisions += self._component(component)
         if self.reading.include_account_stacks:
-            decisions += [_unclaimed(stack) for stack in self.reading.matches.unclaimed]
+            decisions += [
+                _unclaimed(
+                    stack,
+                    self.reading.unreadable_stacks.get(stack.stack_id),
+                    self.reading.has_export,
+                )
+                for stack in self.reading.matches.unclaimed
+            ]
         return decisions
 
     # --- templates and versions ----------------------------------------------------------
@@ -775,7 +803,10 @@ class _Planner:
         if engine == _CODEBUILD:
             if not environment.codebuild_role_arn:
                 return skip("it provisions with CodeBuild but has no codebuildRoleArn to run as")
-        elif not environment.proton_service_role_arn:
+        elif not environment.proton_service_role_arn and (
+            (Kind.ENVIRONMENT, name, None) not in self.reading.account_notes
+        ):
+            # Read from the account alone, it has none to know: its note says so.
             return skip("it has no protonServiceRoleArn to deploy as")
         elif engine != _CLOUDFORMATION:
             return skip(f"{environment.version} provisions with {engine}: not imported yet")
@@ -1231,15 +1262,14 @@ def _environment_view(row: Environment) -> _EnvironmentView:
     )
 
 
-def _unclaimed(stack: DiscoveredStack) -> Decision:
+def _unclaimed(stack: DiscoveredStack, unreadable: str | None, has_export: bool) -> Decision:
     tags = ", ".join(f"{k}={v}" for k, v in sorted(stack.proton_tags.items()))
-    return Decision(
-        Action.SKIP,
-        Kind.STACK,
-        stack.name,
-        stack=stack,
-        detail="no exported Proton resource claims it" + (f" (tags {tags})" if tags else ""),
-    )
+    detail = "no exported Proton resource claims it" if has_export else "no resource claims it"
+    if tags:
+        detail += f" (tags {tags})"
+    if unreadable:
+        detail += f"; the account alone cannot tell whose it is: {unreadable}"
+    return Decision(Action.SKIP, Kind.STACK, stack.name, stack=stack, detail=detail)
 
 
 def _imported_before(session: Session, kind: ImportResourceType, name: str) -> bool:

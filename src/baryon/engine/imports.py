@@ -38,6 +38,7 @@ from baryon.engine.handlers import JobContext, LeaseLost, TransientError, regist
 from baryon.engine.registration import RegistrationFailed, checked_bundle
 from baryon.git.access import RepositoryFinder
 from baryon.git.errors import GitAuthRefused, GitError, GitLimitExceeded, GitNotFound
+from baryon.importing.account_export import AccountReading, account_export
 from baryon.importing.deployment_metadata import RepositoryReading, metadata_paths, read_folders
 from baryon.importing.errors import ExportError, StackReadError
 from baryon.importing.export_bundles import bundle_archive, bundle_for
@@ -76,9 +77,10 @@ def run(context: JobContext, payload: dict[str, Any]) -> None:
         if row.status not in imports.UNFINISHED:
             return
         mode = ImportMode(row.mode)
-        bucket, key, include = row.source_bucket, row.source_key, row.include_account_stacks
+        source = imports.export_source(row)
+        include = row.include_account_stacks
     try:
-        reading = read(runtime.settings, bucket, key, include, runtime.git_access)
+        reading = read(runtime.settings, source, include, runtime.git_access)
     except ExportError as exc:
         _finish(context, import_id, ImportStatus.FAILED, f"The export cannot be read: {exc}")
         return
@@ -104,18 +106,34 @@ def give_up(context: JobContext, payload: dict[str, Any], error: str) -> None:
 
 def read(
     settings: Settings,
-    bucket: str,
-    key: str,
+    source: tuple[str, str] | None,
     include_account_stacks: bool,
     git: RepositoryFinder | None = None,
 ) -> ImportReading:
-    """Everything an import is planned from: the export at s3://bucket/key, the account and
-    the provisioning repositories of self-managed environments (through ``git``)."""
+    """Everything an import is planned from: the export at s3://bucket/key (``source``; None
+    for an import from the account alone), the account and the provisioning repositories of
+    self-managed environments (through ``git``).
+
+    With ``include_account_stacks``, the stacks no exported resource claims are read for the
+    resources their tags name (importing/account_export.py): the export wins, the account
+    fills its gaps."""
     limits = ExportLimits(bundle=settings.bundle_limits)
-    files = _export_files(settings, bucket, key, limits)
-    export = read_export(files, limits)
+    files: dict[str, bytes] = {}
+    exported: ProtonExport | None = None
+    if source is not None:
+        files = _export_files(settings, *source, limits)
+        exported = read_export(files, limits)
+    elif not include_account_stacks:
+        raise ExportError("an import without an export reads the account (includeAccountStacks)")
     cloudformation = cloud_client(settings, "cloudformation")
     stacks = discover_stacks(cloudformation, limits)
+    unclaimed: Sequence[DiscoveredStack] = stacks
+    if exported is not None:
+        unclaimed = match_stacks(exported_resources(exported), stacks).unclaimed
+    account = AccountReading(exported or account_export((), None).export)
+    if include_account_stacks:
+        account = account_export(unclaimed, exported)
+    export = account.export
     matches = match_stacks(exported_resources(export), stacks)
     provisioning = {(t.kind, t.name): t.provisioning for t in export.templates}
     bundles = _own_bundles(settings, export, files, limits, provisioning)
@@ -134,6 +152,9 @@ def read(
             cloud_client(settings, "iam"),
             [m.stack for m in matches.by_arn.values() if m.stack is not None],
         ),
+        account_notes=account.notes,
+        unreadable_stacks=account.unreadable,
+        has_export=exported is not None,
     )
 
 

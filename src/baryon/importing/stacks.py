@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -49,6 +50,10 @@ class DiscoveredStack:
     parameters: Mapping[str, str]
     role_arn: str | None
     resources: tuple[StackResource, ...]
+    # When CloudFormation made it and last changed it: what an import from the account alone
+    # knows of the resource's deployments.
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
     @property
     def adoptable(self) -> bool:
@@ -114,6 +119,8 @@ def _stack(
         },
         role_arn=stack.get("RoleARN"),
         resources=tuple(resources),
+        created_at=stack.get("CreationTime"),
+        updated_at=stack.get("LastUpdatedTime"),
     )
 
 

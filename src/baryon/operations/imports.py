@@ -23,7 +23,6 @@ def import_view(row: ImportRow, counts: ImportCounts) -> baryon.Import:
         "mode": baryon.ImportMode(row.mode),
         "status": baryon.ImportStatus(row.status),
         "statusMessage": row.status_message,
-        "source": {"s3": {"bucket": row.source_bucket, "key": row.source_key}},
         "includeAccountStacks": row.include_account_stacks,
         "createdAt": row.created_at,
         "lastModifiedAt": row.last_modified_at,
@@ -33,6 +32,9 @@ def import_view(row: ImportRow, counts: ImportCounts) -> baryon.Import:
         "appliedCount": counts.applied,
         "failedCount": counts.failed,
     }
+    source = imports.export_source(row)
+    if source is not None:
+        view["source"] = {"s3": {"bucket": source[0], "key": source[1]}}
     if row.warnings:
         view["warnings"] = list(row.warnings)
     return view
@@ -55,20 +57,30 @@ def item_view(row: ImportItemRow) -> baryon.ImportItem:
 
 @baryon_operation("StartImport")
 def start_import(ctx: RequestContext, request: baryon.StartImportInput) -> baryon.StartImportOutput:
-    source = request["source"]["s3"]
-    if source["bucket"] != ctx.settings.resolved_bundle_bucket:
+    include_account = bool(request.get("includeAccountStacks"))
+    bucket = key = ""  # no export: the account alone (imports.export_source)
+    if "source" in request:
+        source = request["source"]["s3"]
+        bucket, key = source["bucket"], source["key"]
+        if bucket != ctx.settings.resolved_bundle_bucket:
+            raise InvalidInput.at(
+                ("source", "s3", "bucket"),
+                f"an export is read from Baryon's bundle bucket, "
+                f"'{ctx.settings.resolved_bundle_bucket}' (baryon import uploads it there).",
+            )
+    elif not include_account:
         raise InvalidInput.at(
-            ("source", "s3", "bucket"),
-            f"an export is read from Baryon's bundle bucket, "
-            f"'{ctx.settings.resolved_bundle_bucket}' (baryon import uploads it there).",
+            ("source",),
+            "give the packed export to import, or includeAccountStacks to import from the "
+            "account alone.",
         )
     with ctx.db.session(write=True) as session:
         row, started = imports.start_import(
             session,
-            bucket=source["bucket"],
-            key=source["key"],
+            bucket=bucket,
+            key=key,
             mode=baryon.ImportMode(request["mode"]),
-            include_account_stacks=bool(request.get("includeAccountStacks")),
+            include_account_stacks=include_account,
             now=ctx.now,
         )
         view = import_view(row, imports.counts(session, [row.id])[row.id])

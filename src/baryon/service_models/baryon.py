@@ -245,7 +245,7 @@ class Import(TypedDict):
     mode: ImportMode
     status: ImportStatus
     statusMessage: NotRequired[str | None]
-    source: ImportSource
+    source: NotRequired[ImportSource | None]
     includeAccountStacks: bool
     createdAt: datetime
     lastModifiedAt: datetime
@@ -325,7 +325,7 @@ class RetryDeploymentOutput(TypedDict):
 
 
 class StartImportInput(TypedDict):
-    source: ImportSource
+    source: NotRequired[ImportSource]
     mode: ImportMode
     includeAccountStacks: NotRequired[bool]
 

@@ -1,12 +1,15 @@
-"""``baryon import``: bring what AWS Proton left behind under Baryon.
+"""``baryon import`` and ``baryon imports``: bring what AWS Proton left behind under Baryon.
 
 A client like ``baryon template publish``: it reads the export directory here (so that a bad
 file is named before anything is sent), packs and uploads it to the bundle bucket Baryon
 names, starts the import (StartImport) and follows it, then prints its plan. ``--plan`` only
 plans; without it the worker applies the plan too, adopting each resource's existing stack.
-Running it again applies nothing twice, and finishes an import that was interrupted.
-``baryon import undo IMPORT_ID`` removes from Baryon what an import created (UndoImport);
-no stack is touched.
+``--account`` reads the account's Proton stacks too; without an export directory it imports
+from the account alone. Running it again applies nothing twice, and finishes an import that
+was interrupted.
+
+``baryon imports list``, ``show IMPORT_ID`` and ``undo IMPORT_ID`` read the imports made and
+remove from Baryon what one created (UndoImport); no stack is touched.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from baryon.bundles.tree import read_tree
 from baryon.cli.api_clients import ApiClients, call
 from baryon.cli.failures import CliFailure, ExitStatus
 from baryon.cli.options import OutputFormat, client_options, output_option
-from baryon.cli.output import to_json
+from baryon.cli.output import Column, emit, print_table, to_json
 from baryon.cli.presigned_uploads import create_upload, put_archive
 from baryon.importing.errors import ExportError
 from baryon.importing.export_directory import how_to_export, read_export
@@ -34,19 +37,18 @@ from baryon.service_models.baryon import BundleUploadPurpose, ImportMode, Import
 
 console = Console(stderr=True)
 _RUNNING = (ImportStatus.PLANNING, ImportStatus.APPLYING)
-_UNDO = "undo"  # `baryon import undo IMPORT_ID`, beside `baryon import EXPORT_DIR`
 
 
 @click.command("import")
 @click.argument("export_dir", required=False, type=click.Path(path_type=Path))
-@click.argument("import_id", required=False)
 @click.option("--plan", "plan_only", is_flag=True, help="Only list what the import would do.")
 @click.option(
     "--account",
     "include_account",
     is_flag=True,
-    help="Also list the account's Proton stacks (AWSProton-* or tagged proton:*) that no "
-    "exported resource claims.",
+    help="Also read the account's Proton stacks (AWSProton-* or tagged proton:*) that no "
+    "exported resource claims, and import what their tags name; without EXPORT_DIR, import "
+    "from the account alone.",
 )
 @output_option
 @click.option(
@@ -58,46 +60,42 @@ _UNDO = "undo"  # `baryon import undo IMPORT_ID`, beside `baryon import EXPORT_D
 @client_options
 def import_command(
     export_dir: Path | None,
-    import_id: str | None,
     plan_only: bool,
     include_account: bool,
     output: OutputFormat,
     how_to_export: bool,
     timeout: int,
 ) -> None:
-    """Import EXPORT_DIR (what `aws proton get-*` printed, and the bundles) and the account's
-    Proton stacks: templates, versions, environments, services, instances, pipelines and
-    components are created as they are, each keeping its stack. Nothing is deployed.
-
-    `baryon import undo IMPORT_ID` removes from Baryon what that import created, releasing
-    every stack it adopted untouched."""
+    """Import EXPORT_DIR (what `aws proton get-*` printed, and the bundles) and, with
+    --account, the account's Proton stacks: templates, versions, environments, services,
+    instances, pipelines and components are created as they are, each keeping its stack.
+    Nothing is deployed. `baryon imports` lists, shows and undoes imports."""
     if how_to_export:
         click.echo(_how_to_export_text(), nl=False)
         return
-    if export_dir == Path(_UNDO) and not export_dir.is_dir():
-        if import_id is None:
-            raise click.UsageError("give the import's id: baryon import undo IMPORT_ID")
-        _undo(import_id, output)
-        return
-    if export_dir is None:
-        raise click.UsageError("give the export directory (see --how-to-export)")
-    if import_id is not None:
-        raise click.UsageError(f"unexpected extra argument '{import_id}'")
-    if not export_dir.is_dir():
+    if export_dir is None and not include_account:
+        raise click.UsageError(
+            "give the export directory (see --how-to-export), or --account to import from "
+            "the account alone"
+        )
+    if export_dir is not None and not export_dir.is_dir():
         raise click.BadParameter(f"'{export_dir}' is not a directory", param_hint="'EXPORT_DIR'")
-    archive = _packed_export(export_dir)
+    archive = _packed_export(export_dir) if export_dir is not None else None
     clients = ApiClients()
     info = call(clients.baryon.get_server_info)
-    # Through the URL the server presigns: a Baryon key is enough, on real AWS too. The key
-    # is named by the export's digest, so a re-run resumes the same import.
-    upload = create_upload(clients.baryon, BundleUploadPurpose.IMPORT, archive)
-    put_archive(upload, archive)
-    console.print(
-        f"Uploaded the export ({len(archive):,} bytes) to {upload.location}", soft_wrap=True
-    )
+    source: dict[str, Any] = {}
+    if archive is not None:
+        # Through the URL the server presigns: a Baryon key is enough, on real AWS too. The
+        # key is named by the export's digest, so a re-run resumes the same import.
+        upload = create_upload(clients.baryon, BundleUploadPurpose.IMPORT, archive)
+        put_archive(upload, archive)
+        console.print(
+            f"Uploaded the export ({len(archive):,} bytes) to {upload.location}", soft_wrap=True
+        )
+        source = {"source": {"s3": {"bucket": upload.bucket, "key": upload.key}}}
     started = call(
         clients.baryon.start_import,
-        source={"s3": {"bucket": upload.bucket, "key": upload.key}},
+        **source,
         mode=ImportMode.PLAN if plan_only else ImportMode.APPLY,
         includeAccountStacks=include_account,
     )["import"]
@@ -121,14 +119,72 @@ def import_command(
         )
 
 
-def _undo(import_id: str, output: OutputFormat) -> None:
+@click.group("imports")
+def imports_group() -> None:
+    """The imports from AWS Proton made so far: list them, show one's plan, undo one."""
+
+
+_IMPORT_COLUMNS = (
+    Column("Id", "id"),
+    Column("Mode", "mode"),
+    Column("Status", "status"),
+    Column("Source", "from"),
+    Column("Created", "createdAt"),
+    Column("Items", "itemCount"),
+    Column("Applied", "appliedCount"),
+    Column("Failed", "failedCount"),
+)
+
+
+@imports_group.command("list")
+@output_option
+@client_options
+def list_imports(output: OutputFormat) -> None:
+    """Every import, newest first."""
+    baryon = ApiClients().baryon
+    found: list[dict[str, Any]] = []
+    token = None
+    while True:
+        page = call(baryon.list_imports, **({"nextToken": token} if token else {}))
+        found += page["imports"]
+        token = page.get("nextToken")
+        if not token:
+            break
+    if output is OutputFormat.JSON:
+        click.echo(to_json({"imports": found}))
+        return
+    print_table([{**row, "from": _source_words(row)} for row in found], _IMPORT_COLUMNS)
+
+
+def _source_words(row: dict[str, Any]) -> str:
+    source = row.get("source")
+    where = f"s3://{source['s3']['bucket']}/{source['s3']['key']}" if source else "no export"
+    return where + (" + account" if row.get("includeAccountStacks") else "")
+
+
+@imports_group.command("show")
+@click.argument("import_id")
+@output_option
+@client_options
+def show_import(import_id: str, output: OutputFormat) -> None:
+    """One import and its plan's items: what each did or would do, and why."""
+    baryon = ApiClients().baryon
+    found = call(baryon.get_import, id=import_id)["import"]
+    items = _items(baryon, import_id)
+    emit(output, {"import": found, "items": items}, lambda: _print_table(found, items))
+
+
+@imports_group.command("undo")
+@click.argument("import_id")
+@output_option
+@client_options
+def undo_import(import_id: str, output: OutputFormat) -> None:
+    """Remove from Baryon what the import created, newest first, releasing every stack it
+    adopted untouched; what Baryon deployed since, or still uses, is kept with why."""
     clients = ApiClients()
     final = call(clients.baryon.undo_import, id=import_id)["import"]
     items = _items(clients.baryon, import_id)
-    if output is OutputFormat.JSON:
-        click.echo(to_json({"import": final, "items": items}))
-    else:
-        _print_table(final, items)
+    emit(output, {"import": final, "items": items}, lambda: _print_table(final, items))
     if final["status"] != ImportStatus.UNDONE:
         raise CliFailure(
             ExitStatus.REFUSED,

@@ -8,7 +8,7 @@ from baryon import __version__
 from baryon.cli.backup import backup, restore
 from baryon.cli.deployment import deployment
 from baryon.cli.git import connection, repository
-from baryon.cli.importing import import_command
+from baryon.cli.importing import import_command, imports_group
 from baryon.cli.instance import logs, status, stop
 from baryon.cli.keys import keys
 from baryon.cli.serve import cloud, server, up, worker
@@ -35,6 +35,7 @@ cli.add_command(deployment)
 cli.add_command(connection)
 cli.add_command(repository)
 cli.add_command(import_command)
+cli.add_command(imports_group)
 cli.add_command(backup)
 cli.add_command(restore)
 cli.add_command(status)

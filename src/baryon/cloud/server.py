@@ -158,8 +158,12 @@ def _warm_up(stack_operation_seconds: float) -> None:
     """Imports moto's CloudFormation (seconds of work) while the caller is still starting up,
     instead of during its first deployment."""
     try:
-        for module in ("moto.cloudformation.models", "moto.ssm.models"):
-            importlib.import_module(module)
+        # Under the patch lock: a first CloudFormation request would otherwise import moto's
+        # circular elb/elbv2/autoscaling modules at the same time, and one thread would see
+        # them half made ("cannot import name ... from partially initialized module").
+        with _patch_lock:
+            for module in ("moto.cloudformation.models", "moto.ssm.models"):
+                importlib.import_module(module)
 
         _patch_cloudformation(stack_operation_seconds)
     except Exception:  # a failed warm-up only means the first request pays for the import

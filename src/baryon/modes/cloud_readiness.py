@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from baryon.cloud.buckets import ensure_bundle_bucket
-from baryon.cloud.clients import cloud_client
 from baryon.cloud.process import LocalCloudProcess
 from baryon.modes.env_file import write_env_file
 from baryon.modes.instance_lock import InstanceLock, InstanceState
@@ -110,25 +109,6 @@ class CloudReadiness:
         # Last: whoever waits for the env file finds everything else done.
         write_env_file(self.env_path, self.exports)
         self.announce(self.ready_message)
-        self._say_what_was_restored()
-
-    def _say_what_was_restored(self) -> None:
-        """The stacks the local cloud brought back, in Baryon's region: a number a user can
-        check against what they deployed before the restart."""
-        try:
-            cloudformation = cloud_client(self.runtime.settings, "cloudformation")
-            pages = cloudformation.get_paginator("list_stacks").paginate()
-            stacks = sum(
-                1
-                for page in pages
-                for stack in page["StackSummaries"]
-                if stack["StackStatus"] != "DELETE_COMPLETE"
-            )
-        except Exception as exc:  # only a progress line is lost
-            log.info("could not count the local cloud's stacks: %s", exc)
-            return
-        if stacks:
-            self.announce(f"local cloud: {stacks} stack(s) restored")
 
     def stop(self) -> None:
         """Stops waiting for the cloud, then stops the workers, saying what is in flight."""

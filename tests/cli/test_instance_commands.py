@@ -83,7 +83,7 @@ def test_logs_shows_the_last_lines_of_the_servers_log(server: BaryonProcess) -> 
     assert server.exports["AWS_SECRET_ACCESS_KEY"] not in done.stdout  # never logged
     two = _baryon("logs", "--data-dir", str(server.data_dir), "-n", "2")
     assert len(two.stdout.splitlines()) == 2
-    cloud = _baryon("logs", "--data-dir", str(server.data_dir), "--cloud")
+    cloud = _baryon("logs", "--data-dir", str(server.data_dir), "--cloud", "-n", "100000")
     assert "baryon local cloud listening" in cloud.stdout
 
 

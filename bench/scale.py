@@ -53,11 +53,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=10, help="untimed requests per query")
     parser.add_argument("--page-size", type=int, default=50)
     parser.add_argument("--walks", type=int, default=2, help="full walks of the listing")
+    parser.add_argument(
+        "--summary-only",
+        action="store_true",
+        help="only GetResourcesSummary from the maintained counts beside the scan, on "
+        "PostgreSQL and SQLite (no server, no listing)",
+    )
     harness.common_arguments(parser)
     args = parser.parse_args(argv)
     if args.quick:
         args.instances, args.repeat, args.warmup, args.walks = 2_000, 20, 3, 1
-    harness.run_benchmark(lambda cleanup: run(args, cleanup))
+    if args.summary_only:
+        harness.run_benchmark(lambda cleanup: run_summary(args, cleanup))
+    else:
+        harness.run_benchmark(lambda cleanup: run(args, cleanup))
 
 
 class Api:
@@ -148,6 +157,11 @@ def run(args: argparse.Namespace, cleanup: Cleanup) -> None:
     others_after = busy()
     other_cores = (others_after[0] - others_before[0]) / (others_after[1] - others_before[1])
     _report(queries, walks, memory, args)
+    print()
+    sqlite_url = f"sqlite:///{root / 'summary.db'}"
+    print(
+        _summary_table([_time_summary("PostgreSQL", url, args), _sqlite_summary(sqlite_url, args)])
+    )
     print(
         f"while the figures were taken, the rest of the machine used {max(0.0, other_cores):.2f} "
         "cores on average (everything but this benchmark, its server and PostgreSQL)"
@@ -312,6 +326,110 @@ class InProcess:
     def close(self) -> None:
         self.raw.close()
         self.runtime.close()
+
+
+def run_summary(args: argparse.Namespace, cleanup: Cleanup) -> None:
+    harness.print_header(
+        f"Scale: GetResourcesSummary at {args.instances:,} instances, counted and scanned",
+        [
+            f"data: {args.instances:,} service instances ({args.per_service} per service, 10 "
+            "environments; 80% up to date, 15% behind a minor, 5% behind a major, 2% FAILED), "
+            "seeded with COPY (PostgreSQL) or batched INSERTs (SQLite), then counted once",
+            f"requests: the domain function in this process, one at a time; {args.warmup} "
+            f"untimed then {args.repeat} timed each",
+            "baseline: the scan every GetResourcesSummary ran before the counts were maintained "
+            "(tests/support/resources_summary_scan.py), timed in the same run on the same data",
+            f"PostgreSQL: {'fsync off' if args.pg_unsafe else 'durable defaults'}",
+        ],
+    )
+    root = harness.workspace(cleanup, args.keep, "scale-summary")
+    pg = harness.start_postgres(cleanup, durable=not args.pg_unsafe)
+    url = pg.create_database("bench_summary")
+    _migrate(url)
+    seeded = seed.seed(url, args.instances, per_service=args.per_service)
+    print(f"PostgreSQL: seeded {len(seeded.instances):,} instances in {seeded.seconds:.1f} s")
+    rows = [_time_summary("PostgreSQL", url, args)]
+    rows.append(_sqlite_summary(f"sqlite:///{root / 'summary.db'}", args))
+    print()
+    print(_summary_table(rows))
+
+
+def _migrate(url: str) -> None:
+    from baryon.store.database import Database
+
+    database = Database(url)
+    try:
+        database.migrate()
+    finally:
+        database.dispose()
+
+
+@dataclass
+class SummaryTiming:
+    engine: str
+    scan_ms: list[float]
+    counted_ms: list[float]
+    agree: bool
+
+
+def _sqlite_summary(url: str, args: argparse.Namespace) -> SummaryTiming:
+    _migrate(url)
+    seeded = seed.seed(url, args.instances, per_service=args.per_service)
+    print(f"SQLite: seeded {len(seeded.instances):,} instances in {seeded.seconds:.1f} s")
+    return _time_summary("SQLite", url, args)
+
+
+def _time_summary(engine: str, url: str, args: argparse.Namespace) -> SummaryTiming:
+    """The summary from the counts and from a scan, alternately, on one read session each."""
+    from tests.support.resources_summary_scan import scanned_summary
+
+    from baryon.domain.resources_summary import resources_summary
+    from baryon.store.database import Database
+
+    print(f"  {engine}: GetResourcesSummary counted and scanned ...", flush=True)
+    database = Database(url)
+    timings: dict[str, list[float]] = {"scan": [], "counted": []}
+    answers: dict[str, Any] = {}
+    functions = {"scan": scanned_summary, "counted": resources_summary}
+    try:
+        for index in range(args.warmup + args.repeat):
+            for name, function in functions.items():
+                with database.session() as session:
+                    started = time.perf_counter()
+                    answers[name] = function(session)
+                    elapsed = (time.perf_counter() - started) * 1000
+                if index >= args.warmup:
+                    timings[name].append(elapsed)
+    finally:
+        database.dispose()
+    agree = answers["scan"] == answers["counted"]
+    return SummaryTiming(engine, sorted(timings["scan"]), sorted(timings["counted"]), agree)
+
+
+def _summary_table(rows: list[SummaryTiming]) -> str:
+    table = Table(
+        [
+            "GetResourcesSummary (domain, in-process)",
+            "scan p50 ms",
+            "scan p99 ms",
+            "counted p50 ms",
+            "counted p99 ms",
+            "speed-up (p50)",
+            "same answer",
+        ]
+    )
+    for row in rows:
+        counted = percentile(row.counted_ms, 0.5)
+        table.add(
+            row.engine,
+            percentile(row.scan_ms, 0.5),
+            percentile(row.scan_ms, 0.99),
+            counted,
+            percentile(row.counted_ms, 0.99),
+            f"{percentile(row.scan_ms, 0.5) / counted:.0f}x" if counted else "-",
+            "yes" if row.agree else "NO",
+        )
+    return table.render()
 
 
 def _database_size(url: str) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
@@ -55,7 +55,9 @@ def resources_summary(session: Session) -> proton.CountsSummary:
             "behindMajor": 0,
         }
     for kind, status, resources in session.execute(_version_status_statement()):
-        versioned[_VERSIONED[CountedKind(kind)]][_field(status)] += int(resources)
+        counts = versioned[_VERSIONED[CountedKind(kind)]]
+        field = _field(status)
+        counts[field] = (counts.get(field) or 0) + int(resources)
     by_rank = {int(rank): int(n) for rank, n in session.execute(_service_staleness_statement())}
     services = total(CountedKind.SERVICE)
     behind_minor, behind_major = by_rank.get(1, 0), by_rank.get(2, 0)
@@ -81,12 +83,13 @@ def resources_summary(session: Session) -> proton.CountsSummary:
     }
 
 
-def _field(status: str) -> str:
-    return {
+def _field(status: str) -> Literal["upToDate", "behindMinor", "behindMajor"]:
+    fields: dict[fleet.VersionStatus, Literal["upToDate", "behindMinor", "behindMajor"]] = {
         fleet.VersionStatus.UP_TO_DATE: "upToDate",
         fleet.VersionStatus.BEHIND_MINOR: "behindMinor",
         fleet.VersionStatus.BEHIND_MAJOR: "behindMajor",
-    }[fleet.VersionStatus(status)]
+    }
+    return fields[fleet.VersionStatus(status)]
 
 
 @functools.cache

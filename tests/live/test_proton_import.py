@@ -127,7 +127,8 @@ def test_the_plan_lists_what_the_import_would_do_and_changes_nothing(
     ]
     assert plan["items"][-1]["detail"] == (
         "no exported Proton resource claims it "
-        f"(tags proton:environment={pa.arn('environment/old-env')})"
+        f"(tags proton:environment={pa.arn('environment/old-env')}); the account alone cannot "
+        "tell whose it is: its tags name no environment template (proton:template)"
     )
     by_name = {(i["action"], i["name"]): i for i in plan["items"]}
     recovered = by_name[("RECOVER", pa.ENV_TEMPLATE)]
@@ -343,7 +344,16 @@ def test_undo_forgets_the_import_keeps_what_baryon_deployed_since_and_touches_no
     before = _stacks(server)
 
     result = subprocess.run(
-        [sys.executable, "-m", "baryon.cli.main", "import", "undo", made["id"], "--output", "json"],
+        [
+            sys.executable,
+            "-m",
+            "baryon.cli.main",
+            "imports",
+            "undo",
+            made["id"],
+            "--output",
+            "json",
+        ],
         capture_output=True,
         text=True,
         timeout=300,

@@ -398,7 +398,7 @@ def test_counted_summary_matches_a_scan_after_every_step(database: Database, see
 def test_migration_counts_the_rows_already_there(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'baryon.db'}"
     script = ScriptDirectory.from_config(alembic_config(url))
-    before = script.get_revision("0018").down_revision
+    before = script.get_revision("0017").down_revision
     assert isinstance(before, str)
     command.upgrade(alembic_config(url), before)
     db = Database(url)

@@ -4,19 +4,15 @@ One row per bucket (kind of resource, template, deployed version, service for th
 service is as stale as, failed or not); store/resource_counts.py keeps it in step with every
 flush. The fill below is plain SQL so that it stays what it was when later code changes.
 
-Revision ID: 0018
-Revises: 0017 when a 0017 migration exists beside this one, else 0016
+Revision ID: 0017
+Revises: 0016
 """
-
-from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-# 0017 is reserved for a change made in parallel with this one; until it lands, 0018 follows
-# 0016 directly so that the chain of revisions has one head either way.
-down_revision = "0017" if any(Path(__file__).parent.glob("0017_*.py")) else "0016"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

@@ -137,3 +137,18 @@ def test_missing_and_incomplete_authorization() -> None:
 def test_session_tokens_are_not_baryon_keys() -> None:
     with pytest.raises(UnrecognizedClientException):
         _verify(_signed(token="FwoGZXIvYXdzE"))
+
+
+def test_a_key_whose_secret_changed_is_checked_against_the_new_secret() -> None:
+    # The derived signing key is remembered per secret: a request verified once with the old
+    # secret (warming that memory) must not let the old secret through once the key has a
+    # new one.
+    assert _verify(_signed()).access_key_id == KEY
+    with pytest.raises(InvalidSignatureException, match="does not match"):
+        verify(
+            _signed(),
+            regions=frozenset({"us-east-1"}),
+            services=frozenset({"proton"}),
+            secret_for=lambda key: "a new secret" if key == KEY else None,
+            max_skew=SKEW,
+        )

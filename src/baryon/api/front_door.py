@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from botocore.model import OperationModel, ServiceModel
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
@@ -47,7 +48,8 @@ from baryon.api.request_body import (
 from baryon.api.serialization import OutputShapeError, serialize_output
 from baryon.api.validation import parse_input
 from baryon.auth import account_access, scoped_access
-from baryon.auth.scoped_keys import CallerKeys
+from baryon.auth.access_keys import StoredKey, read_key
+from baryon.auth.scoped_keys import CallerKeys, is_scoped_key_id
 from baryon.observability import context, metrics
 from baryon.operations import registry
 from baryon.operations.context import RequestContext
@@ -77,6 +79,9 @@ class FrontDoor:
         self.regions = frozenset(runtime.cells.regions)
         self.models = models_by_target_prefix()
         self.keys = CallerKeys(runtime.identity_db, runtime.box)
+        self.signing_names = {
+            model.signing_name: frozenset({model.signing_name}) for model in self.models.values()
+        }
         self.max_skew = timedelta(seconds=runtime.settings.max_clock_skew_seconds)
         self.body_limits = BodyLimits.from_settings(runtime.settings, MAX_BODY_BYTES)
 
@@ -140,7 +145,7 @@ class FrontDoor:
             call.operation = operation.name
             context.operation.set(operation.name)
             # The key lookup reads the database: off the event loop, like the handler.
-            admission = await run_in_threadpool(self._admit, headers, model, operation.name)
+            admission, stored = await run_in_threadpool(self._admit, headers, model, operation.name)
         except ApiError:
             call.close = declared_too_large(request, self.body_limits)
             raise
@@ -153,22 +158,36 @@ class FrontDoor:
                 body=body,
             )
             return await run_in_threadpool(
-                self._process, incoming, model, operation, admission, call
+                self._process, incoming, model, operation, admission, stored, call
             )
 
     def _admit(
         self, headers: dict[str, str], model: ServiceModel, operation: str
-    ) -> sigv4.Admission:
+    ) -> tuple[sigv4.Admission, StoredKey | None]:
+        """The admission, and the operator's key it names as read with its secret (None for a
+        scoped key): one query answers both the signature check and the account check."""
+        stored: list[StoredKey] = []
+
+        def secret_for(access_key_id: str) -> str | None:
+            if is_scoped_key_id(access_key_id):
+                return self.keys.secret(access_key_id)
+            key = read_key(self.runtime.identity_db, self.runtime.box, access_key_id)
+            if key is None:
+                return None
+            stored.append(key)
+            return key.secret_access_key
+
         try:
-            return sigv4.admit(
+            admission = sigv4.admit(
                 headers,
                 regions=self.regions,
-                services=frozenset({model.signing_name}),
-                secret_for=self.keys.secret,
+                services=self.signing_names[model.signing_name],
+                secret_for=secret_for,
                 max_skew=self.max_skew,
             )
         except OperationalError as exc:
             raise _database_unavailable(operation, exc) from exc
+        return admission, stored[0] if stored else None
 
     def _process(
         self,
@@ -176,6 +195,7 @@ class FrontDoor:
         model: ServiceModel,
         operation: OperationModel,
         admission: sigv4.Admission,
+        stored: StoredKey | None,
         call: _Call,
     ) -> dict[str, Any]:
         context.request_id.set(call.request_id)
@@ -185,23 +205,35 @@ class FrontDoor:
         # admit() let through only regions in runtime.cells.
         cell = self.runtime.cells.get(authorization.region) or self.runtime
         params = parse_input(operation.input_shape, decode_json_body(incoming.body))
-        self._authorize(cell, caller, operation.name, params)
+        self._authorize(cell, caller, stored, operation.name, params)
         return self._dispatch(cell, model, operation, params, call.request_id, caller)
 
     def _authorize(
-        self, cell: Runtime, caller: str, operation: str, params: dict[str, Any]
+        self,
+        cell: Runtime,
+        caller: str,
+        stored: StoredKey | None,
+        operation: str,
+        params: dict[str, Any],
     ) -> None:
-        """A key scoped to one resource (a provisioning program's) acts on it alone."""
+        """A key scoped to one resource (a provisioning program's) acts on it alone; an
+        operator's key of an environment account acts for that account alone."""
+        management = cell.settings.account_id
+        if stored is not None:  # an operator's key, read with its secret by _admit
+            refused = account_access.account_refusal(
+                stored.account_id or management, operation, management
+            )
+            if refused is not None:
+                raise AccessDeniedException(refused)
+            return
         holder = self.keys.holder(caller)
         if holder is None:  # revoked or expired since its signature was checked
             raise UnrecognizedClientException(sigv4.INVALID_TOKEN)
         scope = holder.resource_arn
         if scope is not None and not scoped_access.may_call(cell.db, scope, operation, params):
             raise AccessDeniedException(scoped_access.refusal(operation, scope))
-        if scope is None:  # an operator's key: an environment account's acts for it alone
-            refused = account_access.refusal(
-                cell.identity_db, caller, operation, cell.settings.account_id
-            )
+        if scope is None:  # cannot be: a key that is not scoped was read by _admit
+            refused = account_access.refusal(cell.identity_db, caller, operation, management)
             if refused is not None:
                 raise AccessDeniedException(refused)
 
@@ -297,7 +329,7 @@ def _refusal_error(refused: BodyRefused) -> ApiError:
 
 def _json_response(status: int, payload: dict[str, Any], request_id: str) -> Response:
     return Response(
-        content=json.dumps(payload, separators=(",", ":")),
+        content=_json_bytes(payload),
         status_code=status,
         media_type=JSON_CONTENT_TYPE,
         headers={"x-amzn-RequestId": request_id},
@@ -310,3 +342,12 @@ def _error_response(error: ApiError, request_id: str) -> Response:
     )
     response.headers["x-amzn-ErrorType"] = error.code
     return response
+
+
+def _json_bytes(payload: dict[str, Any]) -> bytes:
+    """orjson: a tenth of the standard encoder's time on a page of 50 summaries."""
+    try:
+        return orjson.dumps(payload)
+    except orjson.JSONEncodeError:
+        # What orjson refuses and json writes (an integer beyond 64 bits): still an answer.
+        return json.dumps(payload, separators=(",", ":")).encode()

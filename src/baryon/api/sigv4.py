@@ -7,6 +7,7 @@ Error codes and wording follow AWS so that boto3 and the CLI present them as use
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
@@ -233,4 +234,18 @@ def _expected_signature(
     aws_request.context["timestamp"] = amz_date
     signer = SigV4Auth(Credentials(auth.access_key_id, secret), auth.service, auth.region)
     canonical = signer.canonical_request(aws_request)
-    return signer.signature(signer.string_to_sign(aws_request, canonical), aws_request)
+    string_to_sign = signer.string_to_sign(aws_request, canonical)
+    key = signing_key(secret, auth.scope_date, auth.region, auth.service)
+    return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+@functools.lru_cache(maxsize=1024)
+def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    """SigV4's derived key (four HMACs), the same for every request a key signs in a day, a
+    region and a service. Keyed by the secret itself, so a secret read afresh from the
+    database on every request (revocation) still decides; a key that is deleted is never
+    asked for again."""
+    key = ("AWS4" + secret).encode()
+    for part in (date, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key

@@ -36,7 +36,13 @@ def refusal(
 ) -> str | None:
     """The AccessDeniedException message for a call the key's account may not make; None
     when it may."""
-    account = account_of(db, access_key_id, management_account)
+    return account_refusal(
+        account_of(db, access_key_id, management_account), operation, management_account
+    )
+
+
+def account_refusal(account: str, operation: str, management_account: str) -> str | None:
+    """``refusal`` for a key already known to act for ``account``."""
     if account == management_account:
         if operation in ENVIRONMENT_ACCOUNT_ONLY:
             return (

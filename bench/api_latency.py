@@ -1,7 +1,9 @@
 """API throughput and latency: GetServiceInstance and ListServiceInstances (maxResults 50)
 under 16 concurrent SigV4-signed clients, against `baryon server` on PostgreSQL and
 `baryon up` on SQLite, beside moto's server answering comparable AWS JSON reads (DynamoDB
-DescribeTable for a single resource, ECS ListClusters returning 50 ARNs for a list).
+DescribeTable for a single resource, ECS ListClusters returning 50 ARNs for a list) and beside
+the ceiling of the HTTP stack (bench/ceiling.py: a bare Starlette endpoint on uvicorn with
+httptools and uvloop returning constant JSON). Issue 17's goals are printed beside the figures.
 
     .venv/bin/python -m bench.api_latency            # 20 s per row after 5 s of warm-up
     .venv/bin/python -m bench.api_latency --quick    # smoke run
@@ -13,12 +15,15 @@ import argparse
 import json
 import random
 import shlex
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tests.support import fleet_seed as seed
+from tests.support.children import die_with_parent, free_port
 
 from bench import harness, loadgen
 from bench.harness import Cleanup, Proc, Table
@@ -67,6 +72,8 @@ def run(args: argparse.Namespace, cleanup: Cleanup) -> None:
             f"maxResults {args.page_size}, first page",
             "baseline: moto's server (Baryon's local cloud process) on the same machine: "
             "DynamoDB DescribeTable and ECS ListClusters (50 clusters); moto checks no signature",
+            "ceiling: bench/ceiling.py, constant JSON from a bare Starlette endpoint on uvicorn "
+            "(httptools, uvloop, one process); checks nothing",
             f"PostgreSQL: {'fsync off' if args.pg_unsafe else 'durable defaults'}",
         ],
     )
@@ -107,6 +114,12 @@ def run(args: argparse.Namespace, cleanup: Cleanup) -> None:
 
     for operation, target in _moto_targets(cloud, args.page_size):
         rows.append(_measure("moto server (baseline)", operation, target, args, cloud.pid, None))
+
+    ceiling = _start_ceiling(cleanup, root)
+    rows.append(
+        _measure(CEILING, "constant JSON", _ceiling_target(ceiling), args, ceiling.pid, None)
+    )
+    ceiling.stop()
 
     _report(rows, memory, args)
 
@@ -269,6 +282,44 @@ def _moto_targets(cloud: Any, page_size: int) -> list[tuple[str, loadgen.JsonTar
     return targets
 
 
+CEILING = "Starlette ceiling"
+
+
+def _start_ceiling(cleanup: Cleanup, root: Path) -> Proc:
+    port = free_port()
+    log_path = root / "ceiling.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.ceiling", "--port", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            process_group=0,
+            preexec_fn=die_with_parent,
+        )
+    proc = Proc("ceiling", process, log_path, port)
+    cleanup.push("ceiling", proc.stop)
+    deadline = time.monotonic() + 30
+    while True:
+        status, _, _ = loadgen.SignedConnection(_ceiling_target(proc)).call(b"{}")
+        if status == 200:
+            return proc
+        if not proc.alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"the ceiling did not start:\n{proc.log_tail()}")
+        time.sleep(0.1)
+
+
+def _ceiling_target(proc: Proc) -> loadgen.JsonTarget:
+    return loadgen.JsonTarget(
+        endpoint=proc.endpoint,
+        signing_name="proton",
+        amz_target=f"{PROTON_TARGET}.GetServiceInstance",
+        content_type=JSON_10,
+        bodies=(b"{}",),
+        access_key=harness.CLOUD_CREDENTIALS,
+    )
+
+
 def _report(
     rows: list[Row], memory: list[tuple[str, dict[str, int], dict[str, int]]], args: Any
 ) -> None:
@@ -305,15 +356,23 @@ def _report(
     by_key = {(row.system, row.operation): row.result for row in rows}
     base_get = by_key.get(("moto server (baseline)", "DescribeTable"))
     base_list = by_key.get(("moto server (baseline)", "ListClusters"))
+    ceiling = by_key.get((CEILING, "constant JSON"))
     print()
     for row in rows:
-        if row.system.startswith("moto"):
+        if row.system.startswith("moto") or row.system == CEILING:
             continue
-        base = base_get if row.operation == "GetServiceInstance" else base_list
+        get = row.operation == "GetServiceInstance"
+        base = base_get if get else base_list
         if base and base.rps:
             print(
                 f"{row.system} {row.operation}: {row.result.rps / base.rps:.2f}x the baseline's "
-                f"req/s, p99 {row.result.p99 / base.p99:.2f}x"
+                f"req/s (goal >= {10 if get else 5}x), p99 {row.result.p99 / base.p99:.2f}x"
+                + (f", {row.result.p99:.1f} ms (goal <= 20 ms)" if get else "")
+                + (
+                    f"; {row.result.rps / ceiling.rps:.0%} of the ceiling's req/s (goal >= 30%)"
+                    if ceiling and ceiling.rps
+                    else ""
+                )
             )
     print()
     for name, idle, after in memory:

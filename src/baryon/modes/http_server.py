@@ -35,6 +35,8 @@ def server_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Confi
     return uvicorn.Config(
         app,
         http=protocol_class(settings.request_header_timeout_seconds),
+        # libuv's event loop (a dependency): a third less CPU per request than asyncio's.
+        loop="uvloop",
         # Baryon serves no WebSocket; an Upgrade header must not switch protocols.
         ws="none",
         h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,

@@ -332,6 +332,7 @@ def _report(
             "p99 ms",
             "errors",
             "server cores",
+            "server CPU ms/req",
             "PostgreSQL cores",
             "client cores",
             "other cores",
@@ -347,6 +348,7 @@ def _report(
             r.p99,
             r.errors,
             row.server_cores,
+            row.server_cores / r.rps * 1000 if r.rps else "-",
             row.db_cores if row.db_cores is not None else "-",
             r.client_cores,
             row.other_cores,
@@ -383,7 +385,8 @@ def _report(
     print(
         f"clients: {args.processes} processes x {args.threads} threads. 'cores' = CPU seconds / "
         "wall seconds over the measured window; 'other' = every other process on the machine "
-        "(not the benchmark's) in that window"
+        "(not the benchmark's) in that window; 'server CPU ms/req' = server cores / req/s, the "
+        "figure least moved by what else the machine runs"
     )
 
 

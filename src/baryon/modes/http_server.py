@@ -35,7 +35,7 @@ def server_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Confi
     return uvicorn.Config(
         app,
         http=protocol_class(settings.request_header_timeout_seconds),
-        # libuv's event loop (a dependency): a third less CPU per request than asyncio's.
+        # libuv's event loop (a dependency): less CPU per request than asyncio's.
         loop="uvloop",
         # Baryon serves no WebSocket; an Upgrade header must not switch protocols.
         ws="none",

@@ -95,8 +95,12 @@ def test_logs_of_a_data_directory_baryon_never_ran_on_is_one_line(tmp_path: Path
 
 def test_stop_waits_for_jobs_in_flight_and_then_nothing_runs(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    # Stack operations that take a while, so that a deployment is in flight when stopped.
-    baryon = start_baryon(data_dir, env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "12"})
+    # A stack operation far longer than the workers' grace: a deployment is surely in flight
+    # when stopped, and is handed back after the grace.
+    baryon = start_baryon(
+        data_dir,
+        env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "60", "BARYON_WORKER_STOP_GRACE_SECONDS": "3"},
+    )
     try:
         proton = baryon.client("proton")
         publish_environment_template(Registry(proton, baryon.client("s3")), "slow-env")

@@ -18,7 +18,6 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from baryon.settings import Settings
 
-
 # Beside master.key in embedded mode: the key a rotation is moving to (there only while it
 # runs, or after it was interrupted) and the one it replaced (until the next start succeeds).
 NEW_KEY_SUFFIX = ".new"

@@ -136,6 +136,7 @@ def _run_holding(lock: InstanceLock, settings: Settings, announce: Callable[[str
             access_key_id=key_id,
             secret_access_key=secret,
             region=settings.region,
+            data_dir=data_dir,
         )
         env_path = data_dir / "env"
         recovered = sum(release_all_leases(cell.db) for cell in runtime.cells)

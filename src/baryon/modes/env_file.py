@@ -13,9 +13,18 @@ LOCAL_CLOUD_SERVICES = ("S3", "CLOUDFORMATION", "IAM", "STS")
 
 
 def env_exports(
-    *, api_url: str, cloud_url: str | None, access_key_id: str, secret_access_key: str, region: str
+    *,
+    api_url: str,
+    cloud_url: str | None,
+    access_key_id: str,
+    secret_access_key: str,
+    region: str,
+    data_dir: Path,
 ) -> dict[str, str]:
     exports = {
+        # `baryon keys`, `baryon status` and the other commands of this shell then act on this
+        # data directory, not the default one (a key made elsewhere is refused by this server).
+        "BARYON_DATA_DIR": str(data_dir),
         "AWS_ENDPOINT_URL_PROTON": api_url,
         "AWS_ENDPOINT_URL_BARYON": api_url,
         # Lets boto3 and the AWS CLI load Baryon's extension model ("aws baryon ...").

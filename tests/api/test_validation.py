@@ -16,7 +16,7 @@ from baryon.api.validation import (
     parse_input,
     string_problems,
 )
-from baryon.cli import template as template_cli
+from baryon.cli import template_publish
 from baryon.service_models import BARYON, PROTON, load_json, service_model
 
 
@@ -290,7 +290,7 @@ def test_the_cli_checks_compatible_environments_with_the_api_validator(
     item: str, tmp_path: Path
 ) -> None:
     with pytest.raises(click.BadParameter):
-        template_cli._compatible(tmp_path, (item,))
-    assert template_cli._compatible(tmp_path, ("env:10",)) == [
+        template_publish.compatible_environment_entries(tmp_path, (item,))
+    assert template_publish.compatible_environment_entries(tmp_path, ("env:10",)) == [
         {"templateName": "env", "majorVersion": "10"}
     ]

@@ -210,7 +210,9 @@ def publish(
     settings = settings_from()
     given = read_bundle_input(directory, settings.bundle_limits)
     compatible_environments = (
-        _compatible(directory, compatible) if chosen is BundleKindChoice.SERVICE else []
+        compatible_environment_entries(directory, compatible)
+        if chosen is BundleKindChoice.SERVICE
+        else []
     )
     server = _Server.connect(own_s3=own_s3)
     template = server.template(spelled, name)
@@ -331,7 +333,7 @@ def _check_provisioning(spelled: _Kind, template: dict[str, Any], customer_manag
         )
 
 
-def _compatible(directory: Path, given: tuple[str, ...]) -> list[dict[str, str]]:
+def compatible_environment_entries(directory: Path, given: tuple[str, ...]) -> list[dict[str, str]]:
     pairs: list[tuple[str, str]] = []
     for item in given:
         template_name, sep, major = item.rpartition(":")

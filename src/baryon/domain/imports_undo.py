@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from baryon.domain import adoption, deployments
 from baryon.domain.arns import Arns
-from baryon.domain.errors import Conflict, DomainError
+from baryon.domain.errors import Conflict
 from baryon.domain.imports import UNFINISHED, find_import
 from baryon.domain.template_versions import version_arn
 from baryon.domain.templates import template_arn
@@ -56,8 +56,12 @@ _MADE = (ImportItemAction.CREATE, ImportItemAction.RECOVER)
 _FOLLOWERS = (ImportItemAction.ADOPT, ImportItemAction.LINK)
 
 
-class _Kept(DomainError):
-    """Why one item stays in Baryon."""
+class _Kept(Exception):
+    """Why one item stays in Baryon: caught within this module, never an API error."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,8 @@
 """Where forges deliver webhooks: ``POST /_baryon/git/webhooks/<connection name>``.
 
+Connections are regional while the URL names no region: every region with a connection of
+that name is asked (operations/repository_events.py), so one URL form serves them all.
+
 The body is read with the same limits as every request (bounded size, time and shared
 buffer budget) and handed, unread, to the application layer, which checks the signature
 with the connection's secret before it believes a word of it.
@@ -17,7 +20,7 @@ from baryon.operations.connections import WEBHOOK_PATH
 from baryon.operations.repository_events import (
     MAX_WEBHOOK_BODY_BYTES,
     WebhookVerdict,
-    webhook_received,
+    webhook_received_in_any_region,
 )
 from baryon.runtime import Runtime
 
@@ -37,7 +40,7 @@ def git_webhook_routes(runtime: Runtime) -> list[Route]:
         try:
             async with buffered_body(request, limits, runtime.body_budget) as body:
                 answer = await run_in_threadpool(
-                    webhook_received, runtime, name, dict(request.headers), body
+                    webhook_received_in_any_region, runtime, name, dict(request.headers), body
                 )
         except BodyRefused as exc:
             return JSONResponse({"message": str(exc)}, status_code=413)

@@ -68,6 +68,8 @@ class WebhookAnswer:
 
     verdict: WebhookVerdict
     message: str
+    # True once the delivery enqueued work (a region that merely read it says False).
+    acted: bool = False
 
 
 # The most a delivery may carry (the route reads no more).
@@ -93,6 +95,28 @@ def hosted_push(runtime: Runtime, name: str, updates: Sequence[RefUpdate]) -> No
             for branch, sha in branches:
                 branch_changed(session, provider, repository, branch, sha, now)
     runtime.job_wakeup.set()
+
+
+def webhook_received_in_any_region(
+    runtime: Runtime, connection_name: str, headers: Mapping[str, str], body: bytes
+) -> WebhookAnswer:
+    """Connections are regional and the webhook URL names only the connection, so every
+    region that has a connection of that name checks the delivery with its own secret
+    (regions hold no secret in common): the forge hears the most telling answer."""
+    answers = [webhook_received(cell, connection_name, headers, body) for cell in runtime.cells]
+    return min(answers, key=_telling)
+
+
+# Which region's answer the forge sees: work done, then read, then refused, then not found.
+_RANK = {
+    WebhookVerdict.ACCEPTED: 1,
+    WebhookVerdict.REFUSED: 2,
+    WebhookVerdict.UNKNOWN_CONNECTION: 3,
+}
+
+
+def _telling(answer: WebhookAnswer) -> int:
+    return 0 if answer.acted else _RANK[answer.verdict]
 
 
 def webhook_received(
@@ -136,7 +160,7 @@ def _act(runtime: Runtime, connection_arn: str, events: Sequence[WebhookEvent]) 
                     WebhookVerdict.ACCEPTED, f"Ignored: '{event.repository}' is not registered."
                 )
     runtime.job_wakeup.set()
-    return WebhookAnswer(WebhookVerdict.ACCEPTED, "Accepted.")
+    return WebhookAnswer(WebhookVerdict.ACCEPTED, "Accepted.", acted=True)
 
 
 def _act_on(session: Session, connection_arn: str, event: WebhookEvent, now: datetime) -> bool:

@@ -25,7 +25,7 @@ from baryon.auth.scoped_keys import CallerKeys
 from baryon.domain.arns import parse_arn
 from baryon.git.hosting import HostedRepositories, RefUpdate, hosting_app
 from baryon.observability import metrics
-from baryon.observability.health import readiness
+from baryon.observability.health import readiness_of_regions
 from baryon.operations import portal_users
 from baryon.operations.repository_events import hosted_push
 from baryon.operations.terraform_state import (
@@ -41,13 +41,14 @@ from baryon.web.routes import portal_app
 
 def create_app(runtime: Runtime) -> Starlette:
     front_door = FrontDoor(runtime)
-    metrics.watch_queue(runtime.db)
+    databases = {cell.region: cell.db for cell in runtime.cells}
+    metrics.watch_queue(databases)
 
     async def alive(_request: Request) -> Response:
         return JSONResponse({"status": "alive"})
 
     async def ready(_request: Request) -> Response:
-        ok, reason = await run_in_threadpool(readiness, runtime.db)
+        ok, reason = await run_in_threadpool(readiness_of_regions, databases)
         return JSONResponse(
             {"status": "ready" if ok else "unavailable", "reason": reason},
             status_code=200 if ok else 503,

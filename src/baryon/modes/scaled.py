@@ -55,7 +55,7 @@ def run_worker(
 ) -> None:
     check_scaled_settings(settings, "worker")
     runtime = open_scaled_runtime(_without_git_hosting(settings))
-    metrics.watch_queue(runtime.db)
+    metrics.watch_queue({cell.region: cell.db for cell in runtime.cells})
     if metrics_port is not None:
         start_http_server(metrics_port, addr=settings.host, registry=metrics.REGISTRY)
     stop = StopSignals()

@@ -4,6 +4,7 @@ schema this code expects). Load balancers route by readiness; supervisors restar
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 
 from alembic.script import ScriptDirectory
@@ -15,6 +16,16 @@ from baryon.store.database import Database, alembic_config
 @cache
 def expected_revision(url: str) -> str | None:
     return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+def readiness_of_regions(databases: Mapping[str, Database]) -> tuple[bool, str]:
+    """(ready, reason) over every region's database, home first: a process that cannot
+    reach one region's cannot serve that region, so it is not ready (the reason names it)."""
+    for region, db in databases.items():
+        ok, reason = readiness(db)
+        if not ok:
+            return False, f"region {region}: {reason}" if len(databases) > 1 else reason
+    return True, "ready"
 
 
 def readiness(db: Database) -> tuple[bool, str]:
@@ -29,4 +40,3 @@ def readiness(db: Database) -> tuple[bool, str]:
     if current != expected:
         return False, f"database schema is at {current}, this release needs {expected}"
     return True, "ready"
-

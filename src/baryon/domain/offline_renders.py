@@ -18,7 +18,7 @@ from baryon.bundles.errors import BundleError
 from baryon.bundles.loader import Bundle, IacSection
 from baryon.domain import specs
 from baryon.domain.arns import Arns
-from baryon.domain.render_target import RenderKind, RenderTarget
+from baryon.domain.render_target import RenderKind, RenderTarget, stack_tags
 from baryon.domain.templates import TemplateKind
 from baryon.render.context import (
     EnvironmentRef,
@@ -80,17 +80,14 @@ def render_bundle(
     instance and the pipeline. Raises InvalidInput (the spec, with the field) or
     RenderFailed."""
     arns = Arns(stand_ins.region, stand_ins.account_id)
-    tags = {
-        "proton:account": stand_ins.account_id,
-        "proton:template": arns.template(kind.arn_type, stand_ins.template_name),
-    }
+    template = arns.template(kind.arn_type, stand_ins.template_name)
     if kind is TemplateKind.ENVIRONMENT:
-        return [_environment(bundle, spec_text, stand_ins, arns, tags)]
-    return _service(bundle, spec_text, stand_ins, arns, tags)
+        return [_environment(bundle, spec_text, stand_ins, arns, template)]
+    return _service(bundle, spec_text, stand_ins, arns, template)
 
 
 def _environment(
-    bundle: Bundle, spec_text: str, stand_ins: StandIns, arns: Arns, tags: dict[str, str]
+    bundle: Bundle, spec_text: str, stand_ins: StandIns, arns: Arns, template: str
 ) -> RenderedResource:
     document = specs.read_environment_spec(spec_text)
     schema = bundle.schema
@@ -105,14 +102,14 @@ def _environment(
         resource_arn,
         _section(bundle.infrastructure, RenderKind.ENVIRONMENT),
         namespace,
-        {**tags, "proton:environment": resource_arn},
+        stack_tags(stand_ins.account_id, template=template, environment=resource_arn),
         None,
     )
     return _render(target, name, tuple(specs.ignored_input_messages(applied)))
 
 
 def _service(
-    bundle: Bundle, spec_text: str, stand_ins: StandIns, arns: Arns, tags: dict[str, str]
+    bundle: Bundle, spec_text: str, stand_ins: StandIns, arns: Arns, template: str
 ) -> list[RenderedResource]:
     document = specs.parse_service_spec(spec_text)
     schema = bundle.schema
@@ -139,12 +136,13 @@ def _service(
             resource_arn,
             _section(bundle.instance, RenderKind.SERVICE_INSTANCE),
             instance_namespace(service, instance),
-            {
-                **tags,
-                "proton:environment": arns.environment(entry.environment),
-                "proton:service": service_arn,
-                "proton:service-instance": resource_arn,
-            },
+            stack_tags(
+                stand_ins.account_id,
+                template=template,
+                environment=arns.environment(entry.environment),
+                service=service_arn,
+                service_instance=resource_arn,
+            ),
             None,
         )
         rendered.append(_render(target, entry.name, tuple(specs.ignored_input_messages(applied))))
@@ -162,7 +160,7 @@ def _service(
             arns.service_pipeline(service.name),
             bundle.pipeline,
             pipeline_namespace(service, applied.values, instances),
-            {**tags, "proton:service": service_arn},
+            stack_tags(stand_ins.account_id, template=template, service=service_arn),
             None,
         )
         rendered.append(_render(target, service.name, tuple(specs.ignored_input_messages(applied))))

@@ -121,6 +121,28 @@ def target_for(
     return template_target(session, settings, arns, resource, resource_arn, plan)
 
 
+def stack_tags(
+    account_id: str,
+    *,
+    template: str | None = None,
+    environment: str | None = None,
+    component: str | None = None,
+    service: str | None = None,
+    service_instance: str | None = None,
+) -> dict[str, str]:
+    """The proton:* tags (ARNs as values) on every stack Baryon deploys, as Proton tagged its
+    own: an import finds Proton's stacks by them, and users' scripts and policies read them."""
+    tags = {
+        "proton:account": account_id,
+        "proton:template": template,
+        "proton:environment": environment,
+        "proton:component": component,
+        "proton:service": service,
+        "proton:service-instance": service_instance,
+    }
+    return {key: value for key, value in tags.items() if value is not None}
+
+
 def template_target(
     session: Session,
     settings: Settings,
@@ -139,10 +161,6 @@ def template_target(
     if isinstance(resource, Environment) and template.provisioning == Provisioning.CUSTOMER_MANAGED:
         return SpecOutputs({key: _output_text(value) for key, value in inputs.items()})
     bundle = versions.version_bundle(version, template, settings.bundle_limits, settings.work_dir)
-    proton_tags = {
-        "proton:account": settings.account_id,
-        "proton:template": template_arn(arns, template),
-    }
     section: IacSection | None
     namespace: dict[str, Any]
     if isinstance(resource, Environment):
@@ -151,7 +169,9 @@ def template_target(
         namespace = environment_namespace(_environment_ref(session, settings, resource, inputs))
         roles = deploying_roles(session, resource)
         role_arn, build_role_arn = roles.role_arn, roles.codebuild_role_arn
-        proton_tags["proton:environment"] = resource_arn
+        tags = stack_tags(
+            settings.account_id, template=template_arn(arns, template), environment=resource_arn
+        )
     elif isinstance(resource, ServiceInstance):
         service = session.get(Service, resource.service_id)
         environment = session.get(Environment, resource.environment_id)
@@ -165,12 +185,12 @@ def template_target(
         )
         roles = deploying_roles(session, environment)
         role_arn, build_role_arn = roles.role_arn, roles.codebuild_role_arn
-        proton_tags.update(
-            {
-                "proton:environment": arns.environment(environment.name),
-                "proton:service": arns.service(service.name),
-                "proton:service-instance": resource_arn,
-            }
+        tags = stack_tags(
+            settings.account_id,
+            template=template_arn(arns, template),
+            environment=arns.environment(environment.name),
+            service=arns.service(service.name),
+            service_instance=resource_arn,
         )
     else:
         service = session.get(Service, resource.service_id)
@@ -183,12 +203,14 @@ def template_target(
         account = read_account_settings(session)
         role_arn = account.pipeline_service_role_arn if account else None
         build_role_arn = account.pipeline_codebuild_role_arn if account else None
-        proton_tags["proton:service"] = arns.service(service.name)
+        tags = stack_tags(
+            settings.account_id,
+            template=template_arn(arns, template),
+            service=arns.service(service.name),
+        )
     if section is None:
         raise BundleError(f"the template bundle has no IaC for a {kind}")
-    return RenderTarget(
-        kind, resource_arn, section, namespace, proton_tags, role_arn, build_role_arn
-    )
+    return RenderTarget(kind, resource_arn, section, namespace, tags, role_arn, build_role_arn)
 
 
 def component_target(
@@ -206,11 +228,9 @@ def component_target(
     environment = session.get(Environment, component.environment_id)
     assert environment is not None
     env_ref = _environment_ref(session, settings, environment, environment.inputs or {})
-    proton_tags = {
-        "proton:account": settings.account_id,
-        "proton:environment": arns.environment(environment.name),
-        "proton:component": resource_arn,
-    }
+    tags = stack_tags(
+        settings.account_id, environment=arns.environment(environment.name), component=resource_arn
+    )
 
     def target(namespace: dict[str, Any]) -> RenderTarget:
         return RenderTarget(
@@ -218,7 +238,7 @@ def component_target(
             resource_arn,
             section,
             namespace,
-            proton_tags,
+            tags,
             deploying_roles(session, environment).component_role_arn,
         )
 
@@ -238,11 +258,12 @@ def component_target(
         # The spec the developer gave the component wins over the instance's deployed inputs.
         entry = specs.parse_service_spec(plan.service_spec).instance(instance_name)
         inputs.update(entry.spec or {})
-    proton_tags.update(
-        {
-            "proton:service": arns.service(service.name),
-            "proton:service-instance": arns.service_instance(service.name, instance.name),
-        }
+    tags.update(
+        stack_tags(
+            settings.account_id,
+            service=arns.service(service.name),
+            service_instance=arns.service_instance(service.name, instance.name),
+        )
     )
     return target(
         component_namespace(

@@ -18,13 +18,18 @@ from baryon.auth.access_keys import create_access_key, list_access_keys, read_se
 from baryon.auth.key_rotation import RegionDatabase, forget_replaced_key
 from baryon.cloud.process import LocalCloudProcess
 from baryon.modes.cloud_readiness import CloudReadiness
-from baryon.modes.data_dir import prepare_data_dir
+from baryon.modes.data_dir import WHAT_TO_DO, prepare_data_dir
 from baryon.modes.env_file import env_exports, render
 from baryon.modes.http_server import server_config
 from baryon.modes.instance_lock import InstanceLock, InstanceRecord, InstanceState
-from baryon.modes.log_file import CLOUD_LOG_FILE_NAME, attach_log_file, detach_log_file
+from baryon.modes.log_file import (
+    CLOUD_LOG_FILE_NAME,
+    LOG_FILE_NAME,
+    attach_log_file,
+    detach_log_file,
+)
 from baryon.modes.regions import served_regions
-from baryon.modes.startup_errors import PortInUse, StartupError
+from baryon.modes.startup_errors import DataDirUnusable, PortInUse, StartupError
 from baryon.runtime import Runtime, build_runtime
 from baryon.settings import Settings
 from baryon.store.jobs import release_all_leases
@@ -64,11 +69,26 @@ def run_embedded(settings: Settings, announce: Callable[[str], None]) -> None:
     """Runs until SIGINT or SIGTERM. A mistake the operator can fix (port in use, data
     directory unusable or already in use) raises a StartupError before anything starts."""
     prepare_data_dir(settings.data_dir)
+    _check_log_files(settings.data_dir / "logs")
     lock = InstanceLock.acquire(settings.data_dir)
     try:
         _run_holding(lock, settings, announce)
     finally:
         lock.release()
+
+
+def _check_log_files(logs_dir: Path) -> None:
+    """Opens Baryon's and the local cloud's log files for appending, as the start will, so
+    that one it cannot open is one line naming the file, not a traceback mid-start."""
+    for name in (LOG_FILE_NAME, CLOUD_LOG_FILE_NAME):
+        path = logs_dir / name
+        try:
+            with path.open("ab"):
+                pass
+        except OSError as exc:
+            raise DataDirUnusable(
+                f"cannot open the log file {path}: {exc.strerror or exc}", WHAT_TO_DO
+            ) from exc
 
 
 def _run_holding(lock: InstanceLock, settings: Settings, announce: Callable[[str], None]) -> None:

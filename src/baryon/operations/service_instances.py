@@ -192,11 +192,13 @@ def list_service_instances(
         "sortOrder": request.get("sortOrder"),
     }
     with ctx.db.session() as session:
-        if request.get("serviceName"):
-            services.find_service(session, request["serviceName"])
         rows, next_token = ctx.page(
             session, stmt, keys, request, scope=scope, descending=descending
         )
+        # An instance names its service (a foreign key): only an empty page needs a second
+        # statement to tell an unknown service (NotFound) from one without instances.
+        if request.get("serviceName") and not rows:
+            services.find_service(session, request["serviceName"])
         return {
             "serviceInstances": [views.service_instance_summary(ctx.arns, r[0]) for r in rows],
             "nextToken": next_token,

@@ -9,7 +9,7 @@ loudly on the way out instead of reaching a client.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypedDict, cast
+from typing import Any, Protocol, TypedDict, cast
 
 from baryon.domain.arns import Arns
 from baryon.domain.template_versions import version_arn
@@ -160,7 +160,41 @@ def service_template_version(
     }
 
 
-def _deployable(row: Environment | ServicePipeline | ServiceInstance) -> _DeployableMembers:
+class InstanceSummaryRow(Protocol):
+    """What a service instance summary reads: a ServiceInstance, or a row of just these
+    columns (ListServiceInstances selects no more)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def service_name(self) -> str: ...
+    @property
+    def environment_name(self) -> str: ...
+    @property
+    def template_name(self) -> str: ...
+    @property
+    def template_major(self) -> int: ...
+    @property
+    def template_minor(self) -> int: ...
+    @property
+    def deployment_status(self) -> str: ...
+    @property
+    def deployment_status_message(self) -> str | None: ...
+    @property
+    def last_attempted_deployment_id(self) -> str | None: ...
+    @property
+    def last_succeeded_deployment_id(self) -> str | None: ...
+    @property
+    def last_deployment_attempted_at(self) -> datetime: ...
+    @property
+    def last_deployment_succeeded_at(self) -> datetime: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+def _deployable(
+    row: Environment | ServicePipeline | ServiceInstance | InstanceSummaryRow,
+) -> _DeployableMembers:
     return {
         "deploymentStatus": proton.DeploymentStatus(row.deployment_status),
         "deploymentStatusMessage": row.deployment_status_message,
@@ -261,7 +295,9 @@ def service_instance(arns: Arns, row: ServiceInstance) -> proton.ServiceInstance
     }
 
 
-def service_instance_summary(arns: Arns, row: ServiceInstance) -> proton.ServiceInstanceSummary:
+def service_instance_summary(
+    arns: Arns, row: ServiceInstance | InstanceSummaryRow
+) -> proton.ServiceInstanceSummary:
     return {
         **_deployable(row),
         "arn": arns.service_instance(row.service_name, row.name),

@@ -5,8 +5,7 @@ an hour: what a push sets off happens because the webhook said so.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from botocore.exceptions import ClientError
 from tests.support.bundles import env_bundle
 from tests.support.processes import BaryonProcess, own_baryon
 from tests.support.test_forge import TestForge, running_forge
+from tests.support.waiting import eventually
 
 SECRET = "forge webhook secret"
 REPOSITORY = "acme/templates"
@@ -28,16 +28,6 @@ def forge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestForge]:
     with running_forge(tmp_path_factory.mktemp("forge")) as started:
         started.create_repository(REPOSITORY)
         yield started
-
-
-def _eventually(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
-        time.sleep(0.3)
 
 
 def _version(proton: Any, minor: int) -> dict[str, Any] | None:
@@ -63,9 +53,7 @@ def test_a_push_webhook_from_github_syncs_the_template_at_once(
     hook_url = server.endpoint + "/_baryon/git/webhooks/test-github"
     assert connection["webhookUrl"].endswith("/_baryon/git/webhooks/test-github")
     forge.add_webhook(REPOSITORY, hook_url, SECRET)
-    proton.create_repository(
-        name=REPOSITORY, provider="GITHUB", connectionArn=connection["arn"]
-    )
+    proton.create_repository(name=REPOSITORY, provider="GITHUB", connectionArn=connection["arn"])
     proton.create_environment_template(name="hooked-env")
     proton.create_template_sync_config(
         templateName="hooked-env",
@@ -75,13 +63,18 @@ def test_a_push_webhook_from_github_syncs_the_template_at_once(
         branch="main",
     )
     # The config's first sync reads the branch as it is: no template folder yet.
-    _eventually(
-        lambda: proton.get_repository_sync_status(
-            repositoryName=REPOSITORY,
-            repositoryProvider="GITHUB",
-            branch="main",
-            syncType="TEMPLATE_SYNC",
-        ).get("latestSync", {}).get("status") == "SUCCEEDED",
+    eventually(
+        lambda: (
+            proton.get_repository_sync_status(
+                repositoryName=REPOSITORY,
+                repositoryProvider="GITHUB",
+                branch="main",
+                syncType="TEMPLATE_SYNC",
+            )
+            .get("latestSync", {})
+            .get("status")
+            == "SUCCEEDED"
+        ),
         "first sync",
     )
     assert _version(proton, 0) is None
@@ -90,7 +83,7 @@ def test_a_push_webhook_from_github_syncs_the_template_at_once(
     after = forge.commit(REPOSITORY, "main", bundle, "hooked-env v1")
     delivery = forge.deliver_push(hook_url, SECRET, REPOSITORY, "main", before, after)
     assert delivery.status == 202
-    version = _eventually(lambda: _version(proton, 0), "version 1.0 from the webhook")
+    version = eventually(lambda: _version(proton, 0), "version 1.0 from the webhook")
     assert version["status"] == "DRAFT"
     assert after in version.get("description", ""), version
 
@@ -98,7 +91,7 @@ def test_a_push_webhook_from_github_syncs_the_template_at_once(
     changed["hooked-env/v1/infrastructure/cloudformation.yaml"] += b"\n# second revision\n"
     second = forge.commit(REPOSITORY, "main", changed, "hooked-env v1, second revision")
     assert forge.deliver_push(hook_url, SECRET, REPOSITORY, "main", after, second).status == 202
-    _eventually(lambda: _version(proton, 1), "version 1.1 from the second webhook")
+    eventually(lambda: _version(proton, 1), "version 1.1 from the second webhook")
 
 
 def test_a_push_webhook_signed_with_another_secret_is_refused(

@@ -5,8 +5,7 @@ connection of that name checks the delivery with its own secret.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from botocore.exceptions import ClientError
 from tests.support.bundles import env_bundle
 from tests.support.processes import BaryonProcess, own_baryon
 from tests.support.test_forge import TestForge, running_forge
+from tests.support.waiting import eventually
 
 HOME, OTHER = "us-east-1", "eu-west-1"
 REPOSITORY = "acme/regional-templates"
@@ -36,16 +36,6 @@ def forge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestForge]:
     with running_forge(tmp_path_factory.mktemp("forge")) as started:
         started.create_repository(REPOSITORY)
         yield started
-
-
-def _eventually(check: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
-        time.sleep(0.3)
 
 
 def _version(proton: Any, minor: int) -> dict[str, Any] | None:
@@ -84,7 +74,7 @@ def test_a_push_webhook_to_a_connection_of_another_region_syncs_that_regions_tem
         repositoryName=REPOSITORY,
         branch="main",
     )
-    _eventually(
+    eventually(
         lambda: (
             proton.get_repository_sync_status(
                 repositoryName=REPOSITORY,
@@ -104,7 +94,7 @@ def test_a_push_webhook_to_a_connection_of_another_region_syncs_that_regions_tem
     after = forge.commit(REPOSITORY, "main", bundle, "regional-env v1")
     hook = _hook_url(server, "regional-github")
     assert forge.deliver_push(hook, OTHER_SECRET, REPOSITORY, "main", before, after).status == 202
-    version = _eventually(lambda: _version(proton, 0), "version 1.0 from the webhook")
+    version = eventually(lambda: _version(proton, 0), "version 1.0 from the webhook")
     assert after in version.get("description", ""), version
     # The home region has no such template: the push was the other region's alone.
     with pytest.raises(ClientError):

@@ -25,7 +25,7 @@ chmod +x "$(dirname "$0")/baryon"
 def _project(tmp_path: Path) -> Path:
     project = tmp_path / "project"
     (project / "scripts").mkdir(parents=True)
-    for name in ("up", "dev-setup", "install-stamp.sh"):
+    for name in ("up", "dev-setup", "install-stamp.sh", "system-packages.sh"):
         shutil.copy2(REPO / "scripts" / name, project / "scripts" / name)
     (project / "pyproject.toml").write_text('[project]\nname = "baryon"\n')
     venv_bin = project / ".venv" / "bin"

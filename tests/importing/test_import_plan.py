@@ -91,8 +91,7 @@ def _start(runtime: Runtime, key: str, mode: ImportMode, account: bool = False) 
     with runtime.db.session(write=True) as session:
         row, _ = imports.start_import(
             session,
-            bucket=runtime.settings.resolved_bundle_bucket,
-            key=key,
+            source=(runtime.settings.resolved_bundle_bucket, key),
             mode=mode,
             include_account_stacks=account,
             now=datetime.now(UTC),

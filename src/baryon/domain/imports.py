@@ -146,16 +146,16 @@ class ImportCounts:
 def start_import(
     session: Session,
     *,
-    bucket: str,
-    key: str,
+    source: tuple[str, str] | None,
     mode: ImportMode,
     include_account_stacks: bool,
     now: datetime,
 ) -> tuple[ImportRow, bool]:
     """Records an import and enqueues its job; returns (import, started). Applying a source
     whose APPLY import is unfinished returns that import (it resumes); while another source is
-    being applied, a second APPLY waits its turn (Conflict). An import from the account alone
-    has no export: ``bucket`` and ``key`` are empty (``export_source`` says None)."""
+    being applied, a second APPLY waits its turn (Conflict). ``source`` is the packed export's
+    (bucket, key), None for an import from the account alone."""
+    bucket, key = source if source is not None else (None, None)
     if mode == ImportMode.APPLY:
         running = session.scalars(
             select(ImportRow)
@@ -190,7 +190,7 @@ def start_import(
 
 def export_source(row: ImportRow) -> tuple[str, str] | None:
     """Where the import's packed export is (bucket, key); None: it reads the account alone."""
-    if not row.source_key:
+    if row.source_bucket is None or row.source_key is None:
         return None
     return row.source_bucket, row.source_key
 

@@ -58,11 +58,11 @@ def item_view(row: ImportItemRow) -> baryon.ImportItem:
 @baryon_operation("StartImport")
 def start_import(ctx: RequestContext, request: baryon.StartImportInput) -> baryon.StartImportOutput:
     include_account = bool(request.get("includeAccountStacks"))
-    bucket = key = ""  # no export: the account alone (imports.export_source)
+    source: tuple[str, str] | None = None  # no export: the account alone
     if "source" in request:
-        source = request["source"]["s3"]
-        bucket, key = source["bucket"], source["key"]
-        if bucket != ctx.settings.resolved_bundle_bucket:
+        given = request["source"]["s3"]
+        source = given["bucket"], given["key"]
+        if source[0] != ctx.settings.resolved_bundle_bucket:
             raise InvalidInput.at(
                 ("source", "s3", "bucket"),
                 f"an export is read from Baryon's bundle bucket, "
@@ -77,8 +77,7 @@ def start_import(ctx: RequestContext, request: baryon.StartImportInput) -> baryo
     with ctx.db.session(write=True) as session:
         row, started = imports.start_import(
             session,
-            bucket=bucket,
-            key=key,
+            source=source,
             mode=baryon.ImportMode(request["mode"]),
             include_account_stacks=include_account,
             now=ctx.now,

@@ -710,8 +710,9 @@ class ImportRow(Base):
     mode: Mapped[str] = mapped_column(String(16))  # baryon.ImportMode
     status: Mapped[str] = mapped_column(String(16))  # baryon.ImportStatus
     status_message: Mapped[str | None] = mapped_column(Text)
-    source_bucket: Mapped[str] = mapped_column(String(63))
-    source_key: Mapped[str] = mapped_column(String(1024))
+    # Where the packed export is; both None for an import from the account alone.
+    source_bucket: Mapped[str | None] = mapped_column(String(63))
+    source_key: Mapped[str | None] = mapped_column(String(1024))
     include_account_stacks: Mapped[bool] = mapped_column(default=False, server_default=false())
     # What reading the export left out, shown with the plan.
     warnings: Mapped[list] = mapped_column(JSON)

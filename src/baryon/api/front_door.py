@@ -56,6 +56,7 @@ from baryon.operations.context import RequestContext
 from baryon.operations.errors import (
     Conflict,
     DomainError,
+    Forbidden,
     InvalidInput,
     NotFound,
     QuotaExceeded,
@@ -305,6 +306,7 @@ _PROTON_ERRORS: dict[type[DomainError], type[ApiError]] = {
     NotFound: ResourceNotFoundException,
     Conflict: ConflictException,
     QuotaExceeded: ServiceQuotaExceededException,
+    Forbidden: AccessDeniedException,
 }
 
 

@@ -52,5 +52,9 @@ class Conflict(DomainError):
     (Proton: ConflictException); the same request may succeed later."""
 
 
+class Forbidden(DomainError):
+    """The caller may not do this: a policy denies it (Proton: AccessDeniedException)."""
+
+
 class QuotaExceeded(DomainError):
     """The request would go over a limit (Proton: ServiceQuotaExceededException)."""

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
+from baryon.auth import principals
+from baryon.auth.principals import Principal
 from baryon.domain.arns import Arns
 from baryon.domain.errors import InvalidInput
 from baryon.runtime import Runtime
@@ -26,8 +28,16 @@ class RequestContext:
     runtime: Runtime
     operation: str
     request_id: str
-    caller: str  # the access key id that signed the request
+    caller: str  # the access key id that signed the request, or "portal:<user name>"
     now: datetime
+    # Who the caller is (auth/principals.py): resolved once, on first use.
+    _principal: Principal | None = field(default=None, repr=False)
+
+    @property
+    def principal(self) -> Principal:
+        if self._principal is None:
+            self._principal = principals.resolve(self.caller)
+        return self._principal
 
     @property
     def settings(self) -> Settings:

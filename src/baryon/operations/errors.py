@@ -7,9 +7,18 @@ from baryon.domain.errors import (
     Conflict,
     DomainError,
     FieldPath,
+    Forbidden,
     InvalidInput,
     NotFound,
     QuotaExceeded,
 )
 
-__all__ = ["Conflict", "DomainError", "FieldPath", "InvalidInput", "NotFound", "QuotaExceeded"]
+__all__ = [
+    "Conflict",
+    "DomainError",
+    "FieldPath",
+    "Forbidden",
+    "InvalidInput",
+    "NotFound",
+    "QuotaExceeded",
+]

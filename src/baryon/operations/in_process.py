@@ -10,10 +10,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from baryon.auth.principals import PORTAL_PREFIX
 from baryon.operations.context import RequestContext
 from baryon.runtime import Runtime
 
-PORTAL_CALLER = "portal:"  # a portal user is recorded as "portal:<user name>"
+PORTAL_CALLER = PORTAL_PREFIX  # a portal user is recorded as "portal:<user name>"
 
 
 def portal_caller(user_name: str) -> str:

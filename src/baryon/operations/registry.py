@@ -9,9 +9,11 @@ handler is still routed by the API and answers a clear error.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from baryon.operations import audit_trail, authorization
 from baryon.operations.context import RequestContext
 from baryon.service_models import BARYON, PROTON, service_model
 
@@ -31,8 +33,18 @@ def _register(service: str, name: str) -> Callable[[H], H]:
     def decorate(handler: H) -> H:
         if name in _HANDLERS[service]:
             raise LookupError(f"{service}.{name} already has a handler")
-        _HANDLERS[service][name] = handler
-        return handler
+
+        # Every front door calls the handler through this: the API by its name in the table,
+        # the portal by the function itself. So each call is authorized and audited once,
+        # the same way, whichever door it came through.
+        @functools.wraps(handler)
+        def governed(context: RequestContext, request: Any, /, **options: Any) -> Any:
+            with audit_trail.recorded(context, service, name, request):
+                authorization.authorize(context, service, name, request)
+                return handler(context, request, **options)
+
+        _HANDLERS[service][name] = governed
+        return cast(H, governed)
 
     return decorate
 

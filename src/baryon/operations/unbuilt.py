@@ -79,8 +79,9 @@ def proton_operation(
         handler: Callable[Concatenate[RequestContext, Request, P], R],
     ) -> Callable[Concatenate[RequestContext, Request, P], R]:
         if name not in UNBUILT_MEMBERS:
-            register(handler)  # the API calls it with no options
-            return handler
+            # The module keeps what the registry holds (authorized and audited), so that
+            # in-process callers (the portal) go through the same checks as the API.
+            return register(handler)
 
         @functools.wraps(handler)
         def checked(
@@ -91,7 +92,6 @@ def proton_operation(
 
         # The module keeps the checked function, so that in-process callers (the portal, the
         # CLI) meet the same refusals as the API.
-        register(checked)
-        return checked
+        return register(checked)
 
     return decorate

@@ -317,6 +317,8 @@ def _handle(
         return _error_page(jinja, request, NotFound(error.message), visit)
     except domain_errors.Conflict as error:
         return _error_page(jinja, request, PortalError(error.message, 409, "Not now"), visit)
+    except domain_errors.Forbidden as error:
+        return _error_page(jinja, request, PortalError(error.message, 403, "Not allowed"), visit)
     except domain_errors.DomainError as error:
         return _error_page(jinja, request, PortalError(error.message), visit)
     except ApiError as error:  # the API's own checks, such as a page token's

@@ -69,6 +69,8 @@ def create_app(runtime: Runtime) -> Starlette:
             Route("/metrics", prometheus, methods=["GET"]),
             # People use the portal; API clients POST to / and never reach it.
             Route("/", to_portal, methods=["GET"]),
+            # The README links /portal; the mount below only matches /portal/...
+            Route(portal_urls.PREFIX, to_portal, methods=["GET"]),
             Mount(portal_urls.PREFIX, app=portal_app(runtime)),
             # Terraform runs keep their state here (ahead of the API's catch-all POST).
             *terraform_state_routes(

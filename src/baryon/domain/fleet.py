@@ -64,3 +64,28 @@ def with_version_status(
         else_=VersionStatus.UP_TO_DATE,
     )
     return stmt, status
+
+
+def with_minor_available(
+    stmt: Select[Any],
+    template_id: ColumnElement[int] | QueryableAttribute[int],
+    major: ColumnElement[int] | QueryableAttribute[int],
+    minor: ColumnElement[int] | QueryableAttribute[int],
+) -> tuple[Select[Any], ColumnElement[bool]]:
+    """Joins the newest published minor of each resource's own major into ``stmt``; returns
+    it and whether that minor is newer than the deployed one. Unlike BEHIND_MINOR this also
+    holds for a resource behind a major: a MINOR_VERSION upgrade is open to it too."""
+    own_major = (
+        select(
+            TemplateVersion.template_id,
+            TemplateVersion.major,
+            func.max(TemplateVersion.minor).label("minor"),
+        )
+        .where(TemplateVersion.status == TemplateVersionStatus.PUBLISHED)
+        .group_by(TemplateVersion.template_id, TemplateVersion.major)
+        .subquery("own_major_minor")
+    )
+    stmt = stmt.outerjoin(
+        own_major, and_(own_major.c.template_id == template_id, own_major.c.major == major)
+    )
+    return stmt, and_(own_major.c.minor.is_not(None), minor < own_major.c.minor)

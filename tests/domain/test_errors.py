@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 
 from baryon.api.front_door import _error_response, proton_error
-from baryon.domain.errors import Conflict, DomainError, InvalidInput, NotFound, QuotaExceeded
+from baryon.domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    QuotaExceeded,
+)
 from baryon.web import environments as environment_pages
 from baryon.web import services as service_pages
 
@@ -22,6 +29,7 @@ PROTON_SHAPES = [
     (NotFound, "ResourceNotFoundException", 400),
     (Conflict, "ConflictException", 400),
     (QuotaExceeded, "ServiceQuotaExceededException", 400),
+    (Forbidden, "AccessDeniedException", 400),
 ]
 
 

@@ -9,6 +9,27 @@ from enum import StrEnum
 from typing import NotRequired, TypedDict
 
 
+class AuditDoor(StrEnum):
+    API = "API"
+    PORTAL = "PORTAL"
+    CLI = "CLI"
+    GIT = "GIT"
+    SYSTEM = "SYSTEM"
+
+
+class AuditProblemKind(StrEnum):
+    CHANGED = "CHANGED"
+    REMOVED = "REMOVED"
+    INSERTED = "INSERTED"
+    UNLINKED = "UNLINKED"
+
+
+class AuditResult(StrEnum):
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    DENIED = "DENIED"
+
+
 class BundleUploadPurpose(StrEnum):
     ENVIRONMENT_TEMPLATE = "ENVIRONMENT_TEMPLATE"
     SERVICE_TEMPLATE = "SERVICE_TEMPLATE"
@@ -98,6 +119,30 @@ class RecoverableResourceType(StrEnum):
     SERVICE_PIPELINE = "SERVICE_PIPELINE"
     SERVICE_INSTANCE = "SERVICE_INSTANCE"
     COMPONENT = "COMPONENT"
+
+
+class AuditProblem(TypedDict):
+    kind: AuditProblemKind
+    sequence: int
+    message: str
+
+
+class AuditRecord(TypedDict):
+    sequence: int
+    recordedAt: datetime
+    principal: str
+    principalKind: str
+    door: AuditDoor
+    service: str
+    operation: str
+    resources: list[str]
+    region: str
+    requestId: str
+    result: AuditResult
+    errorCode: NotRequired[str | None]
+    specDiff: NotRequired[str | None]
+    previousHash: str
+    recordHash: str
 
 
 class Connection(TypedDict):
@@ -285,6 +330,22 @@ class ImportItem(TypedDict):
     message: NotRequired[str | None]
 
 
+class ListAuditRecordsInput(TypedDict):
+    principal: NotRequired[str]
+    operation: NotRequired[str]
+    resource: NotRequired[str]
+    since: NotRequired[datetime]
+    until: NotRequired[datetime]
+    result: NotRequired[AuditResult]
+    nextToken: NotRequired[str]
+    maxResults: NotRequired[int]
+
+
+class ListAuditRecordsOutput(TypedDict):
+    records: list[AuditRecord]
+    nextToken: NotRequired[str | None]
+
+
 class ListConnectionsInput(TypedDict):
     nextToken: NotRequired[str]
     maxResults: NotRequired[int]
@@ -338,3 +399,15 @@ class UndoImportInput(TypedDict):
 
 
 UndoImportOutput = TypedDict("UndoImportOutput", {"import": Import})
+
+
+class VerifyAuditTrailInput(TypedDict):
+    pass
+
+
+class VerifyAuditTrailOutput(TypedDict):
+    intact: bool
+    recordCount: int
+    headSequence: NotRequired[int | None]
+    headHash: NotRequired[str | None]
+    problem: NotRequired[AuditProblem | None]

@@ -49,8 +49,23 @@ def template_version(kind: str, name: str, major: int, minor: int) -> str:
     return _join("templates", kind.lower(), name, f"{major}.{minor}")
 
 
-def environments() -> str:
-    return _join("environments")
+def _filtered(path: str, filters: dict[str, str]) -> str:
+    query = {k: v for k, v in filters.items() if v}
+    return path + (f"?{urlencode(query)}" if query else "")
+
+
+def environments(**filters: str) -> str:
+    return _filtered(_join("environments"), filters)
+
+
+def instances(**filters: str) -> str:
+    """Every service instance (status, template, version, environment and name filters)."""
+    return _filtered(_join("instances"), filters)
+
+
+def resources(**filters: str) -> str:
+    """Environments, instances and pipelines in one list: the failed ones, a fleet number."""
+    return _filtered(_join("resources"), filters)
 
 
 def new_environment(template_name: str = "", version: str = "") -> str:
@@ -62,8 +77,8 @@ def environment(name: str, *action: str) -> str:
     return _join("environments", name, *action)
 
 
-def services() -> str:
-    return _join("services")
+def services(**filters: str) -> str:
+    return _filtered(_join("services"), filters)
 
 
 def new_service(template_name: str = "", version: str = "") -> str:
@@ -96,8 +111,10 @@ def fleet() -> str:
     return _join("fleet")
 
 
-def fleet_upgrade(kind: str, name: str, scope: str) -> str:
-    return _join("fleet", kind.lower(), name, "upgrade", scope)
+def fleet_upgrade(kind: str, name: str, scope: str, resources: str | None = None) -> str:
+    """``resources`` (environment, instance, pipeline) keeps the upgrade to one fleet row."""
+    query = f"?{urlencode({'resources': resources})}" if resources else ""
+    return _join("fleet", kind.lower(), name, "upgrade", scope) + query
 
 
 def repositories() -> str:

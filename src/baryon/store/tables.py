@@ -788,5 +788,43 @@ class ResourceCount(Base):
     resources: Mapped[int] = mapped_column(BigInteger)
 
 
+# --- the audit trail (issue 16) -------------------------------------------------------------
+
+
+class AuditRecordRow(Base):
+    """One call in a region's audit trail (store/audit_records.py): append-only, each record
+    hashed with the one before it so that a changed, removed or inserted record shows."""
+
+    __tablename__ = "audit_records"
+
+    # The record's place in the chain, from 1, given under the chain head's lock: no gaps.
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    principal: Mapped[str] = mapped_column(String(300), index=True)  # "user/alice"
+    principal_kind: Mapped[str] = mapped_column(String(16))  # auth.principals.PrincipalKind
+    door: Mapped[str] = mapped_column(String(16))  # baryon.AuditDoor
+    service: Mapped[str] = mapped_column(String(16))  # "proton" | "baryon"
+    operation: Mapped[str] = mapped_column(String(100), index=True)
+    resources: Mapped[str] = mapped_column(Text)  # ARNs, one a line
+    region: Mapped[str] = mapped_column(String(32))
+    request_id: Mapped[str] = mapped_column(String(64))
+    result: Mapped[str] = mapped_column(String(16), index=True)  # baryon.AuditResult
+    error_code: Mapped[str | None] = mapped_column(String(100))
+    spec_diff: Mapped[str | None] = mapped_column(Text)
+    previous_hash: Mapped[str] = mapped_column(String(64))
+    record_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The chain's last record (one row, id 1): appenders lock it so the chain stays linear,
+    and verification compares it with the last record, so records cut off the end show."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sequence: Mapped[int] = mapped_column(BigInteger)  # 0: no record yet
+    record_hash: Mapped[str] = mapped_column(String(64))
+
+
 # Registers the flush hooks that keep resource_counts in step with the rows it counts.
 from baryon.store import resource_counts as _resource_counts  # noqa: E402, F401

@@ -826,5 +826,51 @@ class AuditChainHead(Base):
     record_hash: Mapped[str] = mapped_column(String(64))
 
 
+# --- approvals and deletion protection (issue 16) ----------------------------------------------
+
+
+class ApprovalRuleRow(Base):
+    """A Cedar policy that says which deployments wait for approval (operations/approval_rules.py):
+    kept apart from access policies, since a permit here holds a change instead of allowing it."""
+
+    __tablename__ = "approval_rules"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[str] = mapped_column(String(300))  # principal label
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ApprovalRow(Base):
+    """A deployment held until someone other than its requester approves it (one per held
+    deployment, keyed by it): domain/approval_gate.py holds, domain/approvals.py decides."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_listing", "status", "requested_at"),)
+
+    deployment_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    target_arn: Mapped[str] = mapped_column(String(1024), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # domain.approval_gate.ApprovalStatus
+    requested_by: Mapped[str] = mapped_column(String(300))  # principal label
+    rules: Mapped[list] = mapped_column(JSON)  # names of the rules that asked for it
+    reason: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(300))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class DeletionProtectionRow(Base):
+    """An environment or service protected from deletion by hand (its tag protects it too:
+    operations/deletion_protection.py)."""
+
+    __tablename__ = "deletion_protections"
+
+    resource_arn: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    set_by: Mapped[str] = mapped_column(String(300))  # principal label
+    set_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 # Registers the flush hooks that keep resource_counts in step with the rows it counts.
 from baryon.store import resource_counts as _resource_counts  # noqa: E402, F401

@@ -192,6 +192,13 @@ class Settings:
     # machine), refuse in scaled mode.
     git_local_remotes: str = ""
 
+    # Approvals (issue 16). How long a deployment held for approval waits before it ends
+    # CANCELLED as expired (domain/approvals.py); fractions of an hour are allowed.
+    approval_expiry_hours: float = 24.0
+    # Environments and services carrying this tag cannot be deleted, as if protected by hand
+    # (operations/deletion_protection.py): "key=value", or "key" for any value.
+    deletion_protection_tag: str = "baryon:deletion-protection=true"
+
     # Git (issue 13). The address git providers reach Baryon at, for the webhook URLs that
     # connections show; empty = Baryon shows the path only and the providers are polled.
     public_url: str = ""

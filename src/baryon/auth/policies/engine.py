@@ -1,0 +1,171 @@
+"""Cedar decisions: a set of named policies, compiled once, asked "may this principal do this
+to this resource?".
+
+A stored policy (a name and Cedar text) may hold several Cedar statements; each becomes one
+Cedar policy whose id is the stored name, or ``name/<id>`` when the statement carries an
+``@id("...")`` annotation, or ``name#<n>`` for the n-th unannotated one of several. So the
+reasons a decision gives name the stored policy that decided it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cedarpy
+
+from baryon.auth.policies import schema
+from baryon.auth.policies.actions import namespace_of
+from baryon.auth.policies.facts import ResourceFacts
+from baryon.auth.principals import Principal, PrincipalKind
+
+_PRINCIPAL_TYPES: dict[PrincipalKind, str] = {
+    PrincipalKind.USER: "Baryon::User",
+    PrincipalKind.ROBOT: "Baryon::Robot",
+    PrincipalKind.ACCOUNT: "Baryon::AccountKey",
+    PrincipalKind.PROGRAM: "Baryon::Program",
+    PrincipalKind.SYSTEM: "Baryon::System",
+}
+
+MAX_POLICY_TEXT = 64 * 1024  # characters of one stored policy: ample for hand-written Cedar
+
+
+class InvalidPolicy(ValueError):
+    """A policy's text does not parse, or does not fit the schema; the message names it."""
+
+
+@dataclass(frozen=True)
+class NamedPolicy:
+    name: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reasons: tuple[str, ...]  # the policies that decided: what allowed it, or what forbade it
+    errors: tuple[str, ...] = ()  # policies that failed to evaluate (they count as absent)
+
+
+def _statements(policy: NamedPolicy) -> dict[str, Any]:
+    """The policy's Cedar statements in Cedar's JSON form, keyed by their decision ids."""
+    if len(policy.text) > MAX_POLICY_TEXT:
+        raise InvalidPolicy(f"policy {policy.name}: longer than {MAX_POLICY_TEXT} characters")
+    try:
+        parsed = json.loads(cedarpy.policies_to_json_str(policy.text))
+    except ValueError as error:
+        raise InvalidPolicy(f"policy {policy.name}: {error}") from error
+    if parsed.get("templates"):
+        raise InvalidPolicy(f"policy {policy.name}: Cedar templates (?principal) are not used")
+    statements: dict[str, Any] = parsed.get("staticPolicies", {})
+    ids: dict[str, Any] = {}
+    for position, statement in enumerate(statements.values(), start=1):
+        annotation = statement.get("annotations", {}).get("id")
+        if annotation:
+            key = f"{policy.name}/{annotation}"
+        elif len(statements) == 1:
+            key = policy.name
+        else:
+            key = f"{policy.name}#{position}"
+        if key in ids:
+            raise InvalidPolicy(f"policy {policy.name}: two statements have @id({annotation!r})")
+        ids[key] = statement
+    return ids
+
+
+def check(policy: NamedPolicy) -> None:
+    """Raises InvalidPolicy unless the text parses and every statement fits the schema (names
+    real actions, entity types and attributes, compares like with like)."""
+    _statements(policy)
+    result = cedarpy.validate_policies(policy.text, schema.schema())
+    if not result.validation_passed:
+        problems = sorted({error.error for error in result.errors})
+        raise InvalidPolicy(f"policy {policy.name}: " + "; ".join(problems[:5]))
+
+
+class Policies:
+    """A compiled set of named policies; immutable, shared by every request of a process."""
+
+    def __init__(self, policies: Iterable[NamedPolicy], generation: int = 0) -> None:
+        self.generation = generation
+        self.names: tuple[str, ...] = ()
+        statements: dict[str, Any] = {}
+        problems: list[str] = []
+        names: list[str] = []
+        for policy in policies:
+            names.append(policy.name)
+            try:
+                statements.update(_statements(policy))
+            except InvalidPolicy as error:
+                # Stored policies were checked when put; one that no longer parses (a newer
+                # Cedar) is left out, and every decision says so, rather than locking all out.
+                problems.append(str(error))
+        self.names = tuple(names)
+        self.problems = tuple(problems)
+        document = {"staticPolicies": statements, "templates": {}, "templateLinks": []}
+        self._set = cedarpy.PolicySet.from_json_str(json.dumps(document))
+
+    def decide(
+        self,
+        principal: Principal,
+        action: str,
+        resource: ResourceFacts,
+        context: Mapping[str, Any] | None = None,
+    ) -> Decision:
+        namespace = namespace_of(action)
+        if namespace is None:
+            return Decision(False, (), (f"{action} is not an operation of Proton or Baryon",))
+        principal_uid = {"type": _PRINCIPAL_TYPES[principal.kind], "id": principal.name}
+        resource_uid = {"type": resource.kind.cedar_type, "id": resource.name}
+        entities = [_principal_entity(principal, principal_uid), _resource_entity(resource)]
+        entities += [_bare("Baryon::Team", team) for team in sorted(principal.teams)]
+        entities += [_bare("Baryon::Role", role) for role in sorted(principal.roles)]
+        request = {
+            "principal": principal_uid,
+            "action": {"type": f"{namespace}::Action", "id": action},
+            "resource": resource_uid,
+            "context": {
+                "major_upgrade": resource.major_upgrade,
+                "request_tags": [
+                    {"key": key, "value": value}
+                    for key, value in sorted(resource.request_tags.items())
+                ],
+                **(context or {}),
+            },
+        }
+        result = cedarpy.is_authorized(request, self._set, entities, schema.schema())
+        errors = tuple(str(error) for error in result.diagnostics.errors) + self.problems
+        return Decision(result.allowed, tuple(result.diagnostics.reasons), errors)
+
+
+def decide(
+    policies: Policies,
+    principal: Principal,
+    action: str,
+    resource: ResourceFacts,
+    context: Mapping[str, Any] | None = None,
+) -> Decision:
+    """May ``principal`` perform ``action`` (an operation's name: "DeleteEnvironment",
+    "StartImport") on ``resource``? ``context`` adds to the facts' own Cedar context."""
+    return policies.decide(principal, action, resource, context)
+
+
+def _bare(entity_type: str, entity_id: str) -> dict[str, Any]:
+    return {"uid": {"type": entity_type, "id": entity_id}, "attrs": {}, "parents": []}
+
+
+def _principal_entity(principal: Principal, uid: Mapping[str, str]) -> dict[str, Any]:
+    parents = [{"type": "Baryon::Team", "id": team} for team in sorted(principal.teams)]
+    parents += [{"type": "Baryon::Role", "id": role} for role in sorted(principal.roles)]
+    return {"uid": dict(uid), "attrs": {"name": principal.name}, "parents": parents}
+
+
+def _resource_entity(resource: ResourceFacts) -> dict[str, Any]:
+    return {
+        "uid": {"type": resource.kind.cedar_type, "id": resource.name},
+        "attrs": {name: getattr(resource, name) for name in schema.RESOURCE_ATTRIBUTES},
+        "parents": [],
+        "tags": dict(resource.tags),
+    }

@@ -71,6 +71,11 @@ class AccessKey(Base):
     # A key for another account (an environment account) may only request and manage its
     # environment account connections (auth/access_keys.py).
     account_id: Mapped[str | None] = mapped_column(String(12))
+    # The user or robot the key acts as (auth/identities.py); None: the built-in robot admin.
+    # Deleting the owner deletes its keys: a key must never outlive its owner and act as admin.
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
 
 
 class AccountSettingsRow(Base):
@@ -385,14 +390,24 @@ class ProvisionedResourceRow(Base):
 
 
 class User(Base):
-    """Someone who signs in to the portal; machines use access keys instead."""
+    """A person who signs in to the portal (with a password or OpenID Connect), or a robot that
+    only has access keys (auth/identities.py)."""
 
     __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("oidc_issuer", "oidc_subject"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
-    # "scrypt$n$r$p$salt$hash" (base64 parts): the parameters travel with each hash.
+    # "scrypt$n$r$p$salt$hash" (base64 parts): the parameters travel with each hash. Empty for
+    # robots and for people who sign in with OpenID Connect: an empty hash never matches.
     password_hash: Mapped[str] = mapped_column(String(256))
+    # auth.identities.UserKind
+    kind: Mapped[str] = mapped_column(String(16), default="person", server_default="person")
+    display_name: Mapped[str | None] = mapped_column(String(256))
+    email: Mapped[str | None] = mapped_column(String(320))
+    # Who the user is at an OpenID Connect provider: the ID token's iss and sub.
+    oidc_issuer: Mapped[str | None] = mapped_column(String(1024))
+    oidc_subject: Mapped[str | None] = mapped_column(String(255))
     # Consecutive failed sign-ins, and until when sign-in is refused after too many.
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -786,6 +801,57 @@ class ResourceCount(Base):
     minor: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     failed: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     resources: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- teams and roles (issue 16) ---------------------------------------------------------------
+
+
+class Team(Base):
+    """People and robots that share roles (auth/identities.py); OpenID Connect groups map to
+    teams."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TeamMember(Base):
+    __tablename__ = "team_members"
+
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    # Set from the groups claim by an OpenID Connect sign-in, which the next sign-in may take
+    # away; a membership given by hand stays whatever the provider says.
+    from_sign_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class UserRoleGrant(Base):
+    """A role (auth.roles.BuiltinRole or a policy's own) given to one user or robot."""
+
+    __tablename__ = "user_role_grants"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class TeamRoleGrant(Base):
+    """A role given to every member of a team."""
+
+    __tablename__ = "team_role_grants"
+
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
 # --- the audit trail (issue 16) -------------------------------------------------------------

@@ -938,5 +938,32 @@ class DeletionProtectionRow(Base):
     set_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+# --- access policies (issue 16) -------------------------------------------------------------
+
+
+class PolicyRow(Base):
+    """A Cedar access policy (auth/policies/stored.py): one a team or user was given, or an
+    edited built-in role policy (builtin: its name is a role's, ``baryon policy reset`` puts
+    the shipped text back). An unedited built-in has no row: it is the shipped text."""
+
+    __tablename__ = "policies"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_by: Mapped[str] = mapped_column(String(300))  # principal label
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PolicyGeneration(Base):
+    """How many times the policies have changed (one row, id 1): every replica reads it per
+    decision and recompiles its cached policy set when it moved."""
+
+    __tablename__ = "policy_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger)
+
+
 # Registers the flush hooks that keep resource_counts in step with the rows it counts.
 from baryon.store import resource_counts as _resource_counts  # noqa: E402, F401

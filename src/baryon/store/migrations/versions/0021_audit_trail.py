@@ -4,14 +4,14 @@ Every change and every denied call is one record (store/audit_records.py); the h
 (id 1) names the last record, starting from none: sequence 0 and a hash of zeros.
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0021"
-down_revision = "0019"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

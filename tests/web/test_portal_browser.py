@@ -217,7 +217,8 @@ def test_the_developer_story(server: BaryonProcess, registry: Registry, page: Pa
     page.select_option("#input-size", "large")
     page.click("text=Create environment")
     expect(page.locator("#name-error")).to_contain_text("letters, digits")
-    expect(page.locator("#input-vpc_cidr-error")).to_contain_text("must match pattern")
+    expect(page.locator("#input-vpc_cidr-error")).to_contain_text(
+        "must match the pattern given by the template: ([0-9]")
     expect(page.locator("#input-vpc_cidr")).to_have_value("ten.zero")  # what was typed stays
     expect(page.locator("#input-size")).to_have_value("large")
     error_field = page.locator(".field.has-error", has=page.locator("#input-vpc_cidr"))

@@ -61,7 +61,8 @@ def test_wrong_input_shows_errors_beside_fields_and_creates_nothing(signed_in: P
     assert response.status_code == 400
     assert _error(response.text, "name") == (
         "use letters, digits, &#39;-&#39; and &#39;_&#39;, starting with a letter or a digit")
-    assert "must match pattern" in (_error(response.text, "input-vpc_cidr") or "")
+    assert "must match the pattern given by the template: " in (
+        _error(response.text, "input-vpc_cidr") or "")
     assert "must be one of" in (_error(response.text, "input-size") or "")
     assert 'value="somewhere"' in response.text  # the typed value is kept
     assert 'class="error-summary"' in response.text

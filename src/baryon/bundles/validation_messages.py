@@ -27,6 +27,19 @@ _ARTICLE = {
 }
 
 
+class PatternMismatch(str):
+    """The message of a value that does not match its schema's pattern, carrying the pattern,
+    so that a form can say it in words and show the pattern apart (it is a plain str to
+    everyone else)."""
+
+    pattern: str
+
+    def __new__(cls, message: str, pattern: str) -> PatternMismatch:
+        made = super().__new__(cls, message)
+        made.pattern = pattern
+        return made
+
+
 def _expected_type(want: Any) -> str:
     kinds = want if isinstance(want, list) else [want]
     return " or ".join(_ARTICLE.get(kind, str(kind)) for kind in kinds)
@@ -65,7 +78,7 @@ def _describe(error: ValidationError) -> list[tuple[Path, str]]:
         "exclusiveMaximum": lambda: f"must be < {want}, got {show(got)}",
         "minLength": lambda: f"must be at least {want} characters long, got {len(got)}",
         "maxLength": lambda: f"must be at most {want} characters long, got {len(got)}",
-        "pattern": lambda: f"must match pattern {want!r}, got {show(got)}",
+        "pattern": lambda: PatternMismatch(f"must match pattern {want!r}, got {show(got)}", want),
         "minItems": lambda: f"must have at least {want} items, got {len(got)}",
         "maxItems": lambda: f"must have at most {want} items, got {len(got)}",
     }

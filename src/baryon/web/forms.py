@@ -20,11 +20,14 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import yaml
+from markupsafe import Markup
 
 from baryon import patterns
+from baryon.bundles.validation_messages import PatternMismatch
 from baryon.operations.spec_documents import (
     CURRENT_VALUE,
     VersionSchema,
@@ -32,6 +35,8 @@ from baryon.operations.spec_documents import (
     input_problems,
     referenced_type,
 )
+from baryon.service_models import PROTON, service_model
+from baryon.web.members import PATTERN_WORDS
 
 _SCALARS = ("string", "number", "integer", "boolean")
 _MAX_DEPTH = 8
@@ -133,7 +138,7 @@ def _constraints(node: Mapping[str, Any]) -> list[str]:
     if node.get("maxLength") is not None:
         texts.append(f"at most {node['maxLength']} characters")
     if node.get("pattern"):
-        texts.append(f"matches {node['pattern']}")
+        texts.append(pattern_words(str(node["pattern"]), "matches"))
     if node.get("minItems") is not None:
         texts.append(f"at least {node['minItems']} items")
     if node.get("maxItems") is not None:
@@ -229,6 +234,25 @@ def describe_type(schema: VersionSchema, type_name: str) -> InputForm:
     return input_form(schema, type_name, prefix="")
 
 
+@cache
+def _model_pattern_words() -> dict[str, str]:
+    model = service_model(PROTON)
+    return {
+        str(model.shape_for(shape).metadata["pattern"]): words
+        for shape, words in PATTERN_WORDS.items()
+    }
+
+
+def pattern_words(pattern: str, verb: str = "must match") -> Markup:
+    """A pattern in words: the model's own words when a template reuses one of the model's
+    patterns, else the pattern itself, set apart as code (a bare regular expression in a
+    sentence reads as noise)."""
+    known = _model_pattern_words().get(pattern)
+    if known is not None:
+        return Markup.escape(known)
+    return Markup("{} the pattern given by the template: <code>{}</code>").format(verb, pattern)
+
+
 # --- values <-> text ------------------------------------------------------------------------
 
 
@@ -239,7 +263,8 @@ def display_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float, str)):
         return str(value)
-    return json.dumps(value, sort_keys=False)
+    # As typed: no \uXXXX escapes for quotes or non-ASCII letters.
+    return json.dumps(value, sort_keys=False, ensure_ascii=False)
 
 
 def _text_for(f: Field, value: Any) -> str:
@@ -360,5 +385,15 @@ def check(
             form.errors.append(str(problem))
             continue
         inner = input_path(problem.path[1:])
-        message = f"{inner}: {problem.message}" if inner else problem.message
-        target.error = message if target.error is None else f"{target.error}; {message}"
+        said: str = problem.message
+        if isinstance(problem.message, PatternMismatch):
+            said = pattern_words(problem.message.pattern)
+        message = _joined(": ", inner, said) if inner else said
+        target.error = message if target.error is None else _joined("; ", target.error, message)
+
+
+def _joined(separator: str, first: str, second: str) -> str:
+    # Plain text stays plain; once a part is markup (a pattern shown as code), so is the whole.
+    if isinstance(first, Markup) or isinstance(second, Markup):
+        return Markup("{}" + separator + "{}").format(first, second)
+    return f"{first}{separator}{second}"

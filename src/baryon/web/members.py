@@ -7,7 +7,7 @@ from __future__ import annotations
 from baryon.api.validation import StringProblem, Violation, input_member, member_problems
 
 # How to say a model pattern in words, by the model's shape name.
-_PATTERN_WORDS = {
+PATTERN_WORDS = {
     "ResourceName": "use letters, digits, '-' and '_', starting with a letter or a digit",
     "RepositoryName": "must be owner/name, such as my-org/templates",
     "Arn": "must be an ARN such as arn:aws:codestar-connections:us-east-1:111122223333:"
@@ -31,7 +31,7 @@ def _words(operation: str, member: str, value: str, found: StringProblem) -> str
         return f"has at most {shape.metadata['max']} characters (this has {len(value)})"
     if found.violation is Violation.NOT_IN_ENUM:
         return f"must be one of {', '.join(shape.enum)}"
-    return _PATTERN_WORDS.get(shape.name, f"must match {shape.metadata['pattern']}")
+    return PATTERN_WORDS.get(shape.name, f"must match {shape.metadata['pattern']}")
 
 
 def version_number(text: str) -> tuple[int, int] | None:

@@ -19,6 +19,7 @@ from baryon.service_models.proton import (
     ServiceStatus,
     TemplateVersionStatus,
 )
+from baryon.web import forms
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -112,6 +113,8 @@ def create_jinja() -> Environment:
         when=when,
         iso=iso,
         clock=clock,
+        # An input's value as the developer typed it (tojson would write ' as \u0027).
+        shown=forms.display_value,
     )
     # Templates compare what they show with the model's enums, never with bare strings.
     env.globals.update(vnum=version, DeploymentTargetResourceType=DeploymentTargetResourceType)

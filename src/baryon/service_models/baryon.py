@@ -9,6 +9,14 @@ from enum import StrEnum
 from typing import NotRequired, TypedDict
 
 
+class ApprovalStatus(StrEnum):
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"
+
+
 class AuditDoor(StrEnum):
     API = "API"
     PORTAL = "PORTAL"
@@ -114,11 +122,77 @@ class PreviewDeploymentType(StrEnum):
     MAJOR_VERSION = "MAJOR_VERSION"
 
 
+class ProtectableResourceType(StrEnum):
+    ENVIRONMENT = "ENVIRONMENT"
+    SERVICE = "SERVICE"
+
+
 class RecoverableResourceType(StrEnum):
     ENVIRONMENT = "ENVIRONMENT"
     SERVICE_PIPELINE = "SERVICE_PIPELINE"
     SERVICE_INSTANCE = "SERVICE_INSTANCE"
     COMPONENT = "COMPONENT"
+
+
+class Approval(TypedDict):
+    deploymentId: str
+    targetArn: str
+    targetResourceType: str
+    environmentName: str
+    serviceName: NotRequired[str | None]
+    serviceInstanceName: NotRequired[str | None]
+    componentName: NotRequired[str | None]
+    operation: str
+    deploymentStatus: str
+    status: ApprovalStatus
+    requestedBy: str
+    rules: list[str]
+    reason: str
+    requestedAt: datetime
+    expiresAt: datetime
+    decidedBy: NotRequired[str | None]
+    decidedAt: NotRequired[datetime | None]
+    comment: NotRequired[str | None]
+
+
+class PreviewInputChange(TypedDict):
+    name: str
+    currentValue: NotRequired[str | None]
+    proposedValue: NotRequired[str | None]
+    change: PreviewChange
+
+
+class PreviewFile(TypedDict):
+    path: str
+    currentText: NotRequired[str | None]
+    proposedText: NotRequired[str | None]
+    changed: bool
+
+
+class ApprovalPreview(TypedDict):
+    currentTemplateVersion: str
+    targetTemplateVersion: str
+    changed: bool
+    inputs: list[PreviewInputChange]
+    files: list[PreviewFile]
+    problem: NotRequired[str | None]
+    note: NotRequired[str | None]
+
+
+class ApprovalRule(TypedDict):
+    name: str
+    policy: str
+    updatedBy: str
+    updatedAt: datetime
+
+
+class ApproveDeploymentInput(TypedDict):
+    deploymentId: str
+    comment: NotRequired[str]
+
+
+class ApproveDeploymentOutput(TypedDict):
+    approval: Approval
 
 
 class AuditProblem(TypedDict):
@@ -210,6 +284,14 @@ class CreateConnectionOutput(TypedDict):
     connection: Connection
 
 
+class DeleteApprovalRuleInput(TypedDict):
+    name: str
+
+
+class DeleteApprovalRuleOutput(TypedDict):
+    rule: ApprovalRule
+
+
 class DeleteConnectionInput(TypedDict):
     arn: str
 
@@ -218,12 +300,42 @@ class DeleteConnectionOutput(TypedDict):
     connection: NotRequired[Connection | None]
 
 
+class DeletionProtection(TypedDict):
+    resourceType: ProtectableResourceType
+    name: str
+    arn: str
+    protected: bool
+    byHand: bool
+    byTag: bool
+    tag: str
+    setBy: NotRequired[str | None]
+    setAt: NotRequired[datetime | None]
+
+
+class GetApprovalInput(TypedDict):
+    deploymentId: str
+
+
+class GetApprovalOutput(TypedDict):
+    approval: Approval
+    preview: NotRequired[ApprovalPreview | None]
+
+
 class GetConnectionInput(TypedDict):
     arn: str
 
 
 class GetConnectionOutput(TypedDict):
     connection: Connection
+
+
+class GetDeletionProtectionInput(TypedDict):
+    resourceType: ProtectableResourceType
+    name: str
+
+
+class GetDeletionProtectionOutput(TypedDict):
+    deletionProtection: DeletionProtection
 
 
 class GetDeploymentPlanInput(TypedDict):
@@ -244,20 +356,6 @@ class GetDeploymentPreviewInput(TypedDict):
     templateMajorVersion: NotRequired[str]
     templateMinorVersion: NotRequired[str]
     spec: NotRequired[str]
-
-
-class PreviewInputChange(TypedDict):
-    name: str
-    currentValue: NotRequired[str | None]
-    proposedValue: NotRequired[str | None]
-    change: PreviewChange
-
-
-class PreviewFile(TypedDict):
-    path: str
-    currentText: NotRequired[str | None]
-    proposedText: NotRequired[str | None]
-    changed: bool
 
 
 class GetDeploymentPreviewOutput(TypedDict):
@@ -330,6 +428,25 @@ class ImportItem(TypedDict):
     message: NotRequired[str | None]
 
 
+class ListApprovalRulesInput(TypedDict):
+    pass
+
+
+class ListApprovalRulesOutput(TypedDict):
+    rules: list[ApprovalRule]
+
+
+class ListApprovalsInput(TypedDict):
+    status: NotRequired[ApprovalStatus]
+    nextToken: NotRequired[str]
+    maxResults: NotRequired[int]
+
+
+class ListApprovalsOutput(TypedDict):
+    approvals: list[Approval]
+    nextToken: NotRequired[str | None]
+
+
 class ListAuditRecordsInput(TypedDict):
     principal: NotRequired[str]
     operation: NotRequired[str]
@@ -377,12 +494,40 @@ class ListImportsOutput(TypedDict):
     nextToken: NotRequired[str | None]
 
 
+class PutApprovalRuleInput(TypedDict):
+    name: str
+    policy: str
+
+
+class PutApprovalRuleOutput(TypedDict):
+    rule: ApprovalRule
+
+
+class RejectDeploymentInput(TypedDict):
+    deploymentId: str
+    comment: NotRequired[str]
+
+
+class RejectDeploymentOutput(TypedDict):
+    approval: Approval
+
+
 class RetryDeploymentInput(TypedDict):
     id: str
 
 
 class RetryDeploymentOutput(TypedDict):
     deployment: StartedDeployment
+
+
+class SetDeletionProtectionInput(TypedDict):
+    resourceType: ProtectableResourceType
+    name: str
+    enabled: bool
+
+
+class SetDeletionProtectionOutput(TypedDict):
+    deletionProtection: DeletionProtection
 
 
 class StartImportInput(TypedDict):

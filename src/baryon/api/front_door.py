@@ -51,7 +51,7 @@ from baryon.auth import account_access, scoped_access
 from baryon.auth.access_keys import StoredKey, read_key
 from baryon.auth.scoped_keys import CallerKeys, is_scoped_key_id
 from baryon.observability import context, metrics
-from baryon.operations import registry
+from baryon.operations import audit_trail, registry
 from baryon.operations.context import RequestContext
 from baryon.operations.errors import (
     Conflict,
@@ -63,6 +63,7 @@ from baryon.operations.errors import (
 )
 from baryon.runtime import Runtime
 from baryon.service_models import models_by_target_prefix
+from baryon.service_models.baryon import AuditDoor
 
 log = logging.getLogger("baryon.api")
 
@@ -207,7 +208,8 @@ class FrontDoor:
         cell = self.runtime.cells.get(authorization.region) or self.runtime
         params = parse_input(operation.input_shape, decode_json_body(incoming.body))
         self._authorize(cell, caller, stored, operation.name, params)
-        return self._dispatch(cell, model, operation, params, call.request_id, caller)
+        door = audit_trail.api_door(incoming.headers.get("user-agent"))
+        return self._dispatch(cell, model, operation, params, call.request_id, caller, door)
 
     def _authorize(
         self,
@@ -255,6 +257,7 @@ class FrontDoor:
         params: dict[str, Any],
         request_id: str,
         caller: str,
+        door: AuditDoor,
     ) -> dict[str, Any]:
         handler = registry.handler_for(model.service_name, operation.name)
         if handler is None:
@@ -267,6 +270,7 @@ class FrontDoor:
             request_id=request_id,
             caller=caller,
             now=datetime.now(UTC),
+            door=door,
         )
         try:
             result = handler(context, params)

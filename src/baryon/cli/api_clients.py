@@ -23,9 +23,11 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from baryon import __version__
 from baryon.cli.client_config import ClientConfig, botocore_session, resolve_client_config
 from baryon.cli.failures import CliFailure, ExitStatus
 from baryon.cli.options import current_client_flags
+from baryon.operations.audit_trail import CLI_AGENT
 
 # What Baryon (and AWS) answer when a request's key or signature is not accepted: the
 # credentials are wrong, not the request.
@@ -45,6 +47,8 @@ CREDENTIAL_ERRORS = frozenset(
 class ApiClients:
     def __init__(self, config: ClientConfig | None = None) -> None:
         core = botocore_session()
+        # Marks the CLI's calls so that the audit trail says they came through it.
+        core.user_agent_extra = f"{CLI_AGENT}/{__version__}"
         self.config = config or resolve_client_config(current_client_flags(), core)
         credentials = self.config.credentials
         self.session = boto3.session.Session(

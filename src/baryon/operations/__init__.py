@@ -5,6 +5,7 @@ Importing this package registers every handler with the front door.
 
 from baryon.operations import (  # noqa: F401  (imported for their registrations)
     account_settings,
+    audit_records,
     bundle_uploads,
     components,
     connections,

@@ -15,6 +15,7 @@ from baryon.auth.principals import Principal
 from baryon.domain.arns import Arns
 from baryon.domain.errors import InvalidInput
 from baryon.runtime import Runtime
+from baryon.service_models.baryon import AuditDoor
 from baryon.settings import Settings
 from baryon.store.database import Database
 from baryon.store.page_tokens import InvalidPageToken
@@ -32,6 +33,8 @@ class RequestContext:
     now: datetime
     # Who the caller is (auth/principals.py): resolved once, on first use.
     _principal: Principal | None = field(default=None, repr=False)
+    # The front door the call came through, for the audit trail (api/ and web/ set theirs).
+    door: AuditDoor = AuditDoor.SYSTEM
 
     @property
     def principal(self) -> Principal:

@@ -39,9 +39,10 @@ def _register(service: str, name: str) -> Callable[[H], H]:
         # the same way, whichever door it came through.
         @functools.wraps(handler)
         def governed(context: RequestContext, request: Any, /, **options: Any) -> Any:
-            with audit_trail.recorded(context, service, name, request):
+            with audit_trail.recorded(context, service, name, request) as call:
                 authorization.authorize(context, service, name, request)
-                return handler(context, request, **options)
+                call.result = handler(context, request, **options)
+                return call.result
 
         _HANDLERS[service][name] = governed
         return cast(H, governed)

@@ -38,6 +38,7 @@ from baryon.operations import in_process, portal_sessions
 from baryon.operations.context import RequestContext
 from baryon.operations.portal_sessions import ActiveSession
 from baryon.runtime import Runtime
+from baryon.service_models.baryon import AuditDoor
 from baryon.web import cookies, csrf, urls
 
 log = logging.getLogger("baryon.web")
@@ -161,9 +162,11 @@ class Visit:
 
     def context(self, operation: str) -> RequestContext:
         """The context to call an operation in, with the signed-in user as the caller."""
-        return in_process.context(
+        context = in_process.context(
             self.cell, in_process.portal_caller(self.user_name or ""), operation, self.now
         )
+        context.door = AuditDoor.PORTAL
+        return context
 
     def param(self, name: str) -> str:
         return str(self.request.path_params.get(name, ""))

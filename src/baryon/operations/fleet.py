@@ -111,12 +111,18 @@ def instances_with_status(
 
 @dataclass
 class FleetCounts:
+    """A resource behind a major whose own major has a newer minor counts in both
+    ``behind_minor`` and ``behind_major``: either upgrade is open to it."""
+
     total: int = 0
     up_to_date: int = 0
     behind_minor: int = 0
     behind_major: int = 0
     failed: int = 0
     busy: int = 0
+    # Up to date and not failed: what the progress bar fills with, so that a template whose
+    # only resource failed is not shown as done.
+    settled: int = 0
 
 
 @dataclass
@@ -125,9 +131,10 @@ class FleetRow:
     recommended: str | None
     resource_kind: str  # environment | instance | pipeline
     counts: FleetCounts
-    # Set on a template's first row only: the one upgrade action covers all its resources.
-    upgrade_minor: int = 0
-    upgrade_major: int = 0
+    # On the first row of a template with several rows (instances and pipelines): what one
+    # action for all of them moves. Each row's own buttons move exactly what the row counts.
+    all_minor: int = 0
+    all_major: int = 0
 
 
 def _fleet_counts(
@@ -136,19 +143,24 @@ def _fleet_counts(
     stmt, status = fleet.with_version_status(
         base, template_id, model.template_major, model.template_minor
     )
+    stmt, minor_newer = fleet.with_minor_available(
+        stmt, template_id, model.template_major, model.template_minor
+    )
     failed = case((model.deployment_status.in_(FAILED_STATUSES), 1), else_=0)
     busy = case((model.deployment_status.in_(deployments.ACTIVE), 1), else_=0)
     rows = stmt.add_columns(
         template_id.label("tid"),
         status.label("vstatus"),
+        case((minor_newer, 1), else_=0).label("minor_newer"),
         failed.label("failed"),
         busy.label("busy"),
     ).subquery()
     result: dict[int, FleetCounts] = {}
-    for tid, state, count, failures, busy_count in session.execute(
+    for tid, state, minor_count, count, failures, busy_count in session.execute(
         select(
             rows.c.tid,
             rows.c.vstatus,
+            func.sum(rows.c.minor_newer),
             func.count(),
             func.sum(rows.c.failed),
             func.sum(rows.c.busy),
@@ -158,10 +170,10 @@ def _fleet_counts(
         counts.total += count
         counts.failed += int(failures or 0)
         counts.busy += int(busy_count or 0)
+        counts.behind_minor += int(minor_count or 0)
         if state == VersionStatus.UP_TO_DATE:
             counts.up_to_date += count
-        elif state == VersionStatus.BEHIND_MINOR:
-            counts.behind_minor += count
+            counts.settled += count - int(failures or 0)
         elif state == VersionStatus.BEHIND_MAJOR:
             counts.behind_major += count
     return result
@@ -205,8 +217,9 @@ def _fleet_rows(session: Session) -> list[FleetRow]:
             # Most service templates never had a pipeline: no empty row for them.
             if kind != PIPELINE or template.id in counts
         ]
-        own[0].upgrade_minor = sum(row.counts.behind_minor for row in own)
-        own[0].upgrade_major = sum(row.counts.behind_major for row in own)
+        if len(own) > 1:
+            own[0].all_minor = sum(row.counts.behind_minor for row in own)
+            own[0].all_major = sum(row.counts.behind_major for row in own)
         rows.extend(own)
     return rows
 
@@ -233,12 +246,23 @@ class OutdatedFleet:
 
 
 def outdated_fleet(
-    ctx: RequestContext, kind: TemplateKind, template_name: str, status: VersionStatus
+    ctx: RequestContext,
+    kind: TemplateKind,
+    template_name: str,
+    status: VersionStatus,
+    resource_kind: str | None = None,
 ) -> OutdatedFleet:
-    """The resources of a template with version status ``status`` (BEHIND_MINOR/MAJOR)."""
+    """The resources of a template that an upgrade for ``status`` moves: BEHIND_MAJOR, the
+    ones behind a major; BEHIND_MINOR, every one with a newer minor of its own major (also
+    when it is behind a major). ``resource_kind`` keeps only environments, instances or
+    pipelines (a fleet row's button)."""
     with ctx.db.session() as session:
         template = find_template(session, kind, template_name)
-        items = _outdated(session, template, status)
+        items = [
+            item
+            for item in _outdated(session, template, status)
+            if resource_kind is None or item.kind == resource_kind
+        ]
         targets = {
             (item.kind, item.service, item.name): standing(
                 session, template.id, item.major, item.minor
@@ -248,16 +272,25 @@ def outdated_fleet(
     return OutdatedFleet(template, items, targets)
 
 
+def _behind(stmt: Any, status: VersionStatus, template_id: Any, major: Any, minor: Any) -> Any:
+    """``stmt`` kept to the resources an upgrade for ``status`` moves."""
+    if status == VersionStatus.BEHIND_MINOR:
+        stmt, minor_newer = fleet.with_minor_available(stmt, template_id, major, minor)
+        return stmt.where(minor_newer)
+    stmt, state = fleet.with_version_status(stmt, template_id, major, minor)
+    return stmt.where(state == status)
+
+
 def _outdated(session: Session, template: Template, status: VersionStatus) -> list[Outdated]:
     found: list[Outdated] = []
     if template.kind == TemplateKind.ENVIRONMENT.value:
-        stmt, state = fleet.with_version_status(
-            select(Environment),
+        stmt = _behind(
+            select(Environment).where(Environment.template_id == template.id),
+            status,
             Environment.template_id,
             Environment.template_major,
             Environment.template_minor,
         )
-        stmt = stmt.where(Environment.template_id == template.id, state == status)
         for env in session.scalars(stmt.order_by(Environment.name)):
             found.append(
                 Outdated(
@@ -270,13 +303,13 @@ def _outdated(session: Session, template: Template, status: VersionStatus) -> li
                 )
             )
         return found
-    stmt, state = fleet.with_version_status(
-        select(ServiceInstance),
+    stmt = _behind(
+        select(ServiceInstance).where(ServiceInstance.template_id == template.id),
+        status,
         ServiceInstance.template_id,
         ServiceInstance.template_major,
         ServiceInstance.template_minor,
     )
-    stmt = stmt.where(ServiceInstance.template_id == template.id, state == status)
     for instance in session.scalars(
         stmt.order_by(ServiceInstance.service_name, ServiceInstance.name)
     ):
@@ -290,15 +323,15 @@ def _outdated(session: Session, template: Template, status: VersionStatus) -> li
                 instance.deployment_status,
             )
         )
-    stmt, state = fleet.with_version_status(
-        select(ServicePipeline, Service.name).join(
-            Service, Service.id == ServicePipeline.service_id
-        ),
+    stmt = _behind(
+        select(ServicePipeline, Service.name)
+        .join(Service, Service.id == ServicePipeline.service_id)
+        .where(Service.template_id == template.id),
+        status,
         Service.template_id,
         ServicePipeline.template_major,
         ServicePipeline.template_minor,
     )
-    stmt = stmt.where(Service.template_id == template.id, state == status)
     for pipeline, service_name in session.execute(stmt.order_by(Service.name)):
         found.append(
             Outdated(

@@ -29,9 +29,14 @@ class FleetUpgrade:
 
 
 def upgrade_outdated(
-    ctx: RequestContext, kind: TemplateKind, template_name: str, upgrade: Upgrade
+    ctx: RequestContext,
+    kind: TemplateKind,
+    template_name: str,
+    upgrade: Upgrade,
+    resource_kind: str | None = None,
 ) -> FleetUpgrade:
-    found = outdated_fleet(ctx, kind, template_name, upgrade.behind)
+    """``resource_kind`` (environment, instance, pipeline) keeps the upgrade to one fleet row."""
+    found = outdated_fleet(ctx, kind, template_name, upgrade.behind, resource_kind)
     started, skipped = [], []
     for item in found.items:
         key = _key(item)

@@ -11,7 +11,8 @@ from baryon.operations import environments as operations
 from baryon.operations.catalog import CreateChoice, TemplateKind
 from baryon.operations.errors import Conflict, DomainError, FieldPath
 from baryon.operations.existing_names import ExistingName
-from baryon.web import forms, members, resources, urls
+from baryon.operations.resource_keys import ENVIRONMENT
+from baryon.web import forms, lists, members, resources, urls
 from baryon.web.http import NotFound, Visit
 
 INPUT_PREFIX = "input-"
@@ -27,15 +28,11 @@ def environment_key(visit: Visit) -> resources.PageKey:
 
 
 def index(visit: Visit) -> Response:
-    rows = fleet.environments_with_status(visit.context("environments_with_status"))
-    busy = any(row.deployment_status in fleet.BUSY_STATUSES for row, _ in rows)
-    return visit.page("environments.html", rows=rows, busy=busy)
+    return lists.resource_page(visit, "environments.html", ENVIRONMENT, "environments")
 
 
 def live_index(visit: Visit) -> Response:
-    rows = fleet.environments_with_status(visit.context("environments_with_status"))
-    busy = any(row.deployment_status in fleet.BUSY_STATUSES for row, _ in rows)
-    return visit.page("_environments_live.html", rows=rows, busy=busy)
+    return lists.resource_page(visit, "_environments_live.html", ENVIRONMENT, "environments")
 
 
 # --- creating -------------------------------------------------------------------------------
@@ -104,9 +101,7 @@ def new(visit: Visit) -> Response:
             forms.check(form, schema, values)
             spec_text = spec_documents.environment_spec(values)
         if not field_errors and not form.has_errors:
-            created = _create(
-                visit, choice, fields, spec_text, yaml_mode, field_errors, errors
-            )
+            created = _create(visit, choice, fields, spec_text, yaml_mode, field_errors, errors)
             if created:
                 return visit.redirect(
                     urls.environment(fields["name"]),

@@ -9,12 +9,12 @@ from typing import Any
 
 from starlette.responses import Response
 
-from baryon.operations import catalog, fleet, service_overview, spec_documents
+from baryon.operations import catalog, fleet, resource_lists, service_overview, spec_documents
 from baryon.operations import services as operations
 from baryon.operations.catalog import CreateChoice, TemplateKind
 from baryon.operations.errors import Conflict, DomainError, NotFound
 from baryon.operations.existing_names import ExistingName
-from baryon.web import forms, members, resources, sync_panels, urls
+from baryon.web import forms, lists, members, resources, sync_panels, urls
 from baryon.web.environments import chosen_version
 from baryon.web.http import Visit
 
@@ -34,14 +34,25 @@ def pipeline_key(visit: Visit) -> resources.PageKey:
     return resources.pipeline_key(visit.param("service"))
 
 
+def _list(visit: Visit, template_file: str) -> Response:
+    found = resource_lists.list_services(
+        visit.context("list_services"), lists.service_filters(visit), visit.query("after") or None
+    )
+    shown = lists.active_filters(visit, ("q", "status", "template"))
+    return visit.page(
+        template_file,
+        rows=found.rows,
+        busy=found.busy,
+        **lists.paging(visit, urls.services, "services", shown, found.next_token),
+    )
+
+
 def index(visit: Visit) -> Response:
-    rows = service_overview.services_overview(visit.context("services_overview"))
-    return visit.page("services.html", rows=rows, busy=any(r.busy for r in rows))
+    return _list(visit, "services.html")
 
 
 def live_index(visit: Visit) -> Response:
-    rows = service_overview.services_overview(visit.context("services_overview"))
-    return visit.page("_services_live.html", rows=rows, busy=any(r.busy for r in rows))
+    return _list(visit, "_services_live.html")
 
 
 # --- one service ----------------------------------------------------------------------------

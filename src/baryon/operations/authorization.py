@@ -106,7 +106,7 @@ def _account(arns: Arns) -> ResourceFacts:
 
 
 def _template(template_kind: str) -> Callable[[str], Builder]:
-    attribute = "environment_template" if template_kind == "ENVIRONMENT" else "service_template"
+    environment = template_kind == "ENVIRONMENT"
     arn_type = f"{template_kind.lower()}-template"
 
     def for_key(key: str) -> Builder:
@@ -119,7 +119,8 @@ def _template(template_kind: str) -> Callable[[str], Builder]:
                 arn=arn,
                 tags=lookup.tags(arn),
                 request_tags=_requested_tags(request),
-                **{attribute: name},
+                environment_template=name if environment else "",
+                service_template="" if environment else name,
             )
 
         return build
@@ -128,7 +129,7 @@ def _template(template_kind: str) -> Callable[[str], Builder]:
 
 
 def _template_version(template_kind: str) -> Builder:
-    attribute = "environment_template" if template_kind == "ENVIRONMENT" else "service_template"
+    environment = template_kind == "ENVIRONMENT"
     arn_type = f"{template_kind.lower()}-template"
 
     def build(lookup: _Lookup, request: Mapping[str, Any]) -> ResourceFacts:
@@ -144,7 +145,8 @@ def _template_version(template_kind: str) -> Builder:
             template_major_version=major,
             tags=lookup.tags(arn) if major and minor else {},
             request_tags=_requested_tags(request),
-            **{attribute: name},
+            environment_template=name if environment else "",
+            service_template="" if environment else name,
         )
 
     return build

@@ -37,10 +37,15 @@ class NewAccessKey:
 
 
 def create_access_key(
-    db: Database, box: SecretBox, description: str = "", account_id: str | None = None
+    db: Database,
+    box: SecretBox,
+    description: str = "",
+    account_id: str | None = None,
+    owner_id: int | None = None,
 ) -> NewAccessKey:
     """A new key; ``account_id`` another AWS account it acts for (an environment account,
-    which may only request and manage its environment account connections)."""
+    which may only request and manage its environment account connections); ``owner_id`` the
+    user or robot it acts as (auth/identities.py; None: the built-in robot admin)."""
     if account_id is not None and not ACCOUNT_ID.fullmatch(account_id):
         raise ValueError(f"an AWS account id is 12 digits, not {account_id!r}")
     key_id = KEY_ID_PREFIX + "".join(secrets.choice(_KEY_ID_ALPHABET) for _ in range(16))
@@ -53,6 +58,7 @@ def create_access_key(
                 description=description,
                 created_at=datetime.now(UTC),
                 account_id=account_id,
+                owner_id=owner_id,
             )
         )
     return NewAccessKey(key_id, secret)

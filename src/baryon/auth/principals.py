@@ -36,14 +36,3 @@ SYSTEM = Principal(PrincipalKind.SYSTEM, "baryon", roles=frozenset({"admin"}))
 
 
 PORTAL_PREFIX = "portal:"  # a portal user's caller string is "portal:<user name>"
-
-
-def resolve(caller: str) -> Principal:
-    """The principal a caller string stands for: ``portal:<user>`` for a signed-in portal user,
-    else the id of the access key that signed the request."""
-    if caller.startswith(PORTAL_PREFIX):
-        return Principal(PrincipalKind.USER, caller[len(PORTAL_PREFIX) :], roles=ADMIN)
-    return Principal(PrincipalKind.USER, caller, roles=ADMIN)
-
-
-ADMIN = frozenset({"admin"})

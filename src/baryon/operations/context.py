@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from baryon.auth import principals
+from baryon.auth import identities
 from baryon.auth.principals import Principal
 from baryon.domain.arns import Arns
 from baryon.domain.errors import InvalidInput
@@ -31,7 +31,8 @@ class RequestContext:
     request_id: str
     caller: str  # the access key id that signed the request, or "portal:<user name>"
     now: datetime
-    # Who the caller is (auth/principals.py): resolved once, on first use.
+    # Who the caller is (auth/identities.py): resolved once, on first use, from the identity
+    # database (one statement).
     _principal: Principal | None = field(default=None, repr=False)
     # The front door the call came through, for the audit trail (api/ and web/ set theirs).
     door: AuditDoor = AuditDoor.SYSTEM
@@ -39,7 +40,7 @@ class RequestContext:
     @property
     def principal(self) -> Principal:
         if self._principal is None:
-            self._principal = principals.resolve(self.caller)
+            self._principal = identities.principal_for(self.runtime.identity_db, self.caller)
         return self._principal
 
     @property

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from baryon.auth import identities
+from baryon.auth.identities import IdentityError, UserKind
 from baryon.operations.portal_passwords import hash_password, unknown_user_hash, verify_password
 from baryon.store.tables import TrustedDevice, User, WebSession
 
@@ -49,27 +50,21 @@ def check_name(name: str) -> None:
 
 
 def create_user(session: Session, name: str, password: str, now: datetime) -> None:
+    """A person with a password (auth/identities.py): the first person is an admin."""
     check_name(name)
-    if session.scalar(select(User.id).where(User.name == name)) is not None:
-        raise UserError(f"The user '{name}' already exists.")
-    session.add(
-        User(
-            name=name,
-            password_hash=hash_password(password),
-            failed_sign_ins=0,
-            created_at=now,
-            password_changed_at=now,
-        )
-    )
     try:
-        session.flush()
-    except IntegrityError as exc:
-        raise UserError(f"The user '{name}' already exists.") from exc
+        identities.create_user(
+            session, name, UserKind.PERSON, now, password_hash=hash_password(password)
+        )
+    except IdentityError as exc:
+        raise UserError(exc.message) from exc
 
 
 def set_password(session: Session, name: str, password: str, now: datetime) -> None:
     """A new password also signs the user out everywhere and ends every browser's trust."""
     user = _find(session, name)
+    if user.kind == UserKind.ROBOT.value:
+        raise UserError(f"'{name}' is a robot: robots have access keys, never a password.")
     user.password_hash = hash_password(password)
     user.password_changed_at = now
     user.failed_sign_ins = 0

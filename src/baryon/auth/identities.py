@@ -1,0 +1,480 @@
+"""Users, robots and teams, the roles granted to them, and the principal a caller stands for.
+
+A user is a person (who signs in to the portal with a password or OpenID Connect) or a robot
+(which only has access keys). Teams hold users; roles are granted to users and to teams, and a
+principal's roles are its own grants plus its teams'. Everything here lives in the identity
+database (the home region's, ``Runtime.identity_db``), as IAM is global in AWS.
+
+Functions taking a ``Session`` run inside the caller's transaction; ``principal_for`` reads
+with a bare connection, once per request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Select, bindparam, delete, literal_column, null, select, union_all
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from baryon.auth.principals import PORTAL_PREFIX, Principal, PrincipalKind
+from baryon.auth.roles import BuiltinRole
+from baryon.auth.scoped_keys import is_scoped_key_id
+from baryon.store.database import Database
+from baryon.store.tables import (
+    AccessKey,
+    ScopedAccessKey,
+    Team,
+    TeamMember,
+    TeamRoleGrant,
+    User,
+    UserRoleGrant,
+)
+
+# The same names as portal users always had (operations/portal_users.py): fullmatch only.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}", re.ASCII)
+ROLE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
+MAX_DESCRIPTION = 1024
+
+# The robot that keys of nobody act as (keys made before keys had owners, and keys made
+# without --user): it has the admin role whatever the grants say.
+BUILTIN_ROBOT = "admin"
+BUILTIN_ROBOT_PRINCIPAL = Principal(
+    PrincipalKind.ROBOT, BUILTIN_ROBOT, roles=frozenset({BuiltinRole.ADMIN.value})
+)
+
+
+class UserKind(StrEnum):
+    PERSON = "person"  # signs in to the portal (password or OpenID Connect), may have keys
+    ROBOT = "robot"  # access keys only: a pipeline, a script
+
+
+class IdentityError(Exception):
+    """A user, team or grant cannot be made or changed; the message says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidIdentity(IdentityError):
+    """A name, role or description that is not allowed."""
+
+
+class IdentityExists(IdentityError):
+    """The user or team already exists."""
+
+
+class UnknownIdentity(IdentityError):
+    """No such user or team."""
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    name: str
+    kind: UserKind
+    created_at: datetime
+    display_name: str | None = None
+    email: str | None = None
+    oidc_issuer: str | None = None  # set for people who sign in with OpenID Connect
+    roles: tuple[str, ...] = ()  # granted to the user itself, not through teams
+    teams: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TeamRecord:
+    name: str
+    description: str
+    created_at: datetime
+    members: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+
+
+def check_name(name: str, what: str = "user") -> None:
+    if not NAME_PATTERN.fullmatch(name):
+        raise InvalidIdentity(
+            f"A {what} name has 1 to 64 characters: letters, digits, '.', '_', '@' and '-', "
+            "starting with a letter or a digit."
+        )
+
+
+def check_role(role: str) -> None:
+    if not ROLE_PATTERN.fullmatch(role):
+        raise InvalidIdentity(
+            f"The role {role[:80]!r} is not a role name: 1 to 64 letters, digits, '.', '_' "
+            "and '-', starting with a letter or a digit (built-in roles: "
+            + ", ".join(r.value for r in BuiltinRole)
+            + ")."
+        )
+
+
+# --- users and robots -----------------------------------------------------------------------
+
+
+def create_user(
+    session: Session,
+    name: str,
+    kind: UserKind,
+    now: datetime,
+    *,
+    password_hash: str = "",
+    display_name: str | None = None,
+    email: str | None = None,
+    oidc: tuple[str, str] | None = None,
+    roles: Collection[str] | None = None,
+    teams: Iterable[str] = (),
+) -> int:
+    """A new user's id. ``roles`` None: admin when it is the first person (so that a new
+    install's first ``baryon users create`` can do everything), else none. ``oidc`` is the
+    (issuer, subject) the person signs in as. Teams must exist."""
+    check_name(name)
+    for role in roles or ():
+        check_role(role)
+    if session.scalar(select(User.id).where(User.name == name)) is not None:
+        raise IdentityExists(f"The user '{name}' already exists.")
+    if roles is None:
+        first = kind is UserKind.PERSON and not _any_person(session)
+        roles = (BuiltinRole.ADMIN.value,) if first else ()
+    team_ids = [_team_id(session, team) for team in teams]
+    user = User(
+        name=name,
+        kind=kind.value,
+        password_hash=password_hash if kind is UserKind.PERSON else "",
+        display_name=display_name[:256] if display_name else None,
+        email=email[:320] if email else None,
+        oidc_issuer=oidc[0] if oidc else None,
+        oidc_subject=oidc[1] if oidc else None,
+        failed_sign_ins=0,
+        created_at=now,
+        password_changed_at=now,
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a concurrent create of the same name or identity
+        raise IdentityExists(f"The user '{name}' already exists.") from exc
+    session.add_all(UserRoleGrant(user_id=user.id, role=role) for role in set(roles))
+    session.add_all(TeamMember(team_id=team_id, user_id=user.id) for team_id in set(team_ids))
+    return user.id
+
+
+def _any_person(session: Session) -> bool:
+    return (
+        session.scalar(select(User.id).where(User.kind == UserKind.PERSON.value).limit(1))
+        is not None
+    )
+
+
+def user_id(session: Session, name: str) -> int:
+    found = session.scalar(select(User.id).where(User.name == name))
+    if found is None:
+        raise UnknownIdentity(f"There is no user '{name}'.")
+    return found
+
+
+def get_user(session: Session, name: str) -> UserRecord:
+    row = session.scalars(select(User).where(User.name == name)).first()
+    if row is None:
+        raise UnknownIdentity(f"There is no user '{name}'.")
+    return _users(session, [row])[0]
+
+
+def list_users(session: Session) -> list[UserRecord]:
+    return _users(session, list(session.scalars(select(User).order_by(User.name))))
+
+
+def _users(session: Session, rows: list[User]) -> list[UserRecord]:
+    ids = [row.id for row in rows]
+    roles: dict[int, list[str]] = {}
+    teams: dict[int, list[str]] = {}
+    if ids:
+        for uid, role in session.execute(
+            select(UserRoleGrant.user_id, UserRoleGrant.role)
+            .where(UserRoleGrant.user_id.in_(ids))
+            .order_by(UserRoleGrant.role)
+        ):
+            roles.setdefault(uid, []).append(role)
+        for uid, team in session.execute(
+            select(TeamMember.user_id, Team.name)
+            .join(Team, Team.id == TeamMember.team_id)
+            .where(TeamMember.user_id.in_(ids))
+            .order_by(Team.name)
+        ):
+            teams.setdefault(uid, []).append(team)
+    return [
+        UserRecord(
+            name=row.name,
+            kind=UserKind(row.kind),
+            created_at=row.created_at,
+            display_name=row.display_name,
+            email=row.email,
+            oidc_issuer=row.oidc_issuer,
+            roles=tuple(roles.get(row.id, ())),
+            teams=tuple(teams.get(row.id, ())),
+        )
+        for row in rows
+    ]
+
+
+def delete_user(session: Session, name: str) -> None:
+    """Its access keys, sessions, memberships and grants go with it (foreign keys cascade):
+    a key must never outlive its owner and fall back to acting as the built-in robot."""
+    uid = user_id(session, name)
+    session.execute(delete(AccessKey).where(AccessKey.owner_id == uid))
+    session.execute(delete(User).where(User.id == uid))
+
+
+def grant_user_role(session: Session, name: str, role: str) -> bool:
+    """False when the user already had the role."""
+    check_role(role)
+    uid = user_id(session, name)
+    if session.get(UserRoleGrant, (uid, role)) is not None:
+        return False
+    session.add(UserRoleGrant(user_id=uid, role=role))
+    return True
+
+
+def revoke_user_role(session: Session, name: str, role: str) -> bool:
+    """False when the user did not have the role (through a team does not count)."""
+    uid = user_id(session, name)
+    result = session.execute(
+        delete(UserRoleGrant).where(UserRoleGrant.user_id == uid, UserRoleGrant.role == role)
+    )
+    return result.rowcount > 0
+
+
+# --- teams ----------------------------------------------------------------------------------
+
+
+def create_team(session: Session, name: str, now: datetime, description: str = "") -> int:
+    check_name(name, "team")
+    if len(description) > MAX_DESCRIPTION:
+        raise InvalidIdentity(f"A team description has at most {MAX_DESCRIPTION} characters.")
+    if session.scalar(select(Team.id).where(Team.name == name)) is not None:
+        raise IdentityExists(f"The team '{name}' already exists.")
+    team = Team(name=name, description=description, created_at=now)
+    session.add(team)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise IdentityExists(f"The team '{name}' already exists.") from exc
+    return team.id
+
+
+def _team_id(session: Session, name: str) -> int:
+    found = session.scalar(select(Team.id).where(Team.name == name))
+    if found is None:
+        raise UnknownIdentity(f"There is no team '{name}'.")
+    return found
+
+
+def get_team(session: Session, name: str) -> TeamRecord:
+    row = session.scalars(select(Team).where(Team.name == name)).first()
+    if row is None:
+        raise UnknownIdentity(f"There is no team '{name}'.")
+    return _teams(session, [row])[0]
+
+
+def list_teams(session: Session) -> list[TeamRecord]:
+    return _teams(session, list(session.scalars(select(Team).order_by(Team.name))))
+
+
+def _teams(session: Session, rows: list[Team]) -> list[TeamRecord]:
+    ids = [row.id for row in rows]
+    members: dict[int, list[str]] = {}
+    roles: dict[int, list[str]] = {}
+    if ids:
+        for tid, user in session.execute(
+            select(TeamMember.team_id, User.name)
+            .join(User, User.id == TeamMember.user_id)
+            .where(TeamMember.team_id.in_(ids))
+            .order_by(User.name)
+        ):
+            members.setdefault(tid, []).append(user)
+        for tid, role in session.execute(
+            select(TeamRoleGrant.team_id, TeamRoleGrant.role)
+            .where(TeamRoleGrant.team_id.in_(ids))
+            .order_by(TeamRoleGrant.role)
+        ):
+            roles.setdefault(tid, []).append(role)
+    return [
+        TeamRecord(
+            name=row.name,
+            description=row.description,
+            created_at=row.created_at,
+            members=tuple(members.get(row.id, ())),
+            roles=tuple(roles.get(row.id, ())),
+        )
+        for row in rows
+    ]
+
+
+def delete_team(session: Session, name: str) -> None:
+    session.execute(delete(Team).where(Team.id == _team_id(session, name)))
+
+
+def add_member(session: Session, team: str, user: str) -> bool:
+    """False when the user was already a member. A membership given here stays whatever an
+    OpenID Connect provider later says of the user's groups."""
+    key = (_team_id(session, team), user_id(session, user))
+    member = session.get(TeamMember, key)
+    if member is not None:
+        changed = member.from_sign_in
+        member.from_sign_in = False
+        return changed
+    session.add(TeamMember(team_id=key[0], user_id=key[1], from_sign_in=False))
+    return True
+
+
+def remove_member(session: Session, team: str, user: str) -> bool:
+    result = session.execute(
+        delete(TeamMember).where(
+            TeamMember.team_id == _team_id(session, team),
+            TeamMember.user_id == user_id(session, user),
+        )
+    )
+    return result.rowcount > 0
+
+
+def grant_team_role(session: Session, team: str, role: str) -> bool:
+    check_role(role)
+    tid = _team_id(session, team)
+    if session.get(TeamRoleGrant, (tid, role)) is not None:
+        return False
+    session.add(TeamRoleGrant(team_id=tid, role=role))
+    return True
+
+
+def revoke_team_role(session: Session, team: str, role: str) -> bool:
+    tid = _team_id(session, team)
+    result = session.execute(
+        delete(TeamRoleGrant).where(TeamRoleGrant.team_id == tid, TeamRoleGrant.role == role)
+    )
+    return result.rowcount > 0
+
+
+# --- OpenID Connect people ------------------------------------------------------------------
+
+
+def oidc_user(session: Session, issuer: str, subject: str) -> tuple[int, str] | None:
+    """The (id, name) of the person who signs in as ``subject`` at ``issuer``, if known."""
+    row = session.execute(
+        select(User.id, User.name).where(User.oidc_issuer == issuer, User.oidc_subject == subject)
+    ).first()
+    return None if row is None else (row.id, row.name)
+
+
+def free_user_name(session: Session, wanted: str) -> str:
+    """``wanted`` made a valid user name nobody has: a provider's name never takes over an
+    existing user (``alice`` at the provider is ``alice-2`` here if a local alice exists)."""
+    base = re.sub(r"[^A-Za-z0-9._@-]", "-", wanted)[:56].lstrip("._@-") or "user"
+    taken = set(
+        session.scalars(select(User.name).where(User.name.like(base.replace("%", "") + "%")))
+    )
+    if base not in taken:
+        return base
+    suffix = 2
+    while f"{base}-{suffix}" in taken:
+        suffix += 1
+    return f"{base}-{suffix}"
+
+
+def set_sign_in_teams(session: Session, uid: int, teams: Collection[str], now: datetime) -> None:
+    """Makes the user's memberships from sign-in exactly ``teams`` (creating missing teams);
+    memberships given by hand are kept."""
+    wanted: dict[str, int] = {}
+    for name in teams:
+        if not NAME_PATTERN.fullmatch(name):
+            continue  # a group that cannot be a team name is ignored, never fatal
+        tid = session.scalar(select(Team.id).where(Team.name == name))
+        if tid is None:
+            tid = create_team(session, name, now, "Made by an OpenID Connect sign-in.")
+        wanted[name] = tid
+    current = {
+        m.team_id: m for m in session.scalars(select(TeamMember).where(TeamMember.user_id == uid))
+    }
+    for tid, member in current.items():
+        if member.from_sign_in and tid not in wanted.values():
+            session.delete(member)
+    for tid in wanted.values():
+        if tid not in current:
+            session.add(TeamMember(team_id=tid, user_id=uid, from_sign_in=True))
+
+
+# --- who a caller is ------------------------------------------------------------------------
+
+
+def _facts(owner: Select[tuple[int | None]]) -> list[Select[tuple[str, str | None]]]:
+    """Rows (what, value) saying who the user ``owner`` selects is: 'name' and 'kind', then
+    one 'role' or 'team' row for each own grant, each team, and each team's grant."""
+    uid = owner.scalar_subquery()
+    return [
+        select(literal_column("'name'"), User.name).where(User.id == uid),
+        select(literal_column("'kind'"), User.kind).where(User.id == uid),
+        select(literal_column("'role'"), UserRoleGrant.role).where(UserRoleGrant.user_id == uid),
+        select(literal_column("'team'"), Team.name)
+        .join(TeamMember, TeamMember.team_id == Team.id)
+        .where(TeamMember.user_id == uid),
+        select(literal_column("'role'"), TeamRoleGrant.role)
+        .join(TeamMember, TeamMember.team_id == TeamRoleGrant.team_id)
+        .where(TeamMember.user_id == uid),
+    ]
+
+
+_KEY_ID = bindparam("key_id")
+_PORTAL_NAME = bindparam("name")
+# One statement per request, each part an indexed lookup (the key id and user name are unique,
+# grants and memberships are keyed by user).
+_BY_KEY = union_all(
+    # 'key' row: the key exists; its value the account it acts for (None: the management one);
+    # 'owned' row: it has an owner.
+    select(literal_column("'key'"), AccessKey.account_id).where(AccessKey.access_key_id == _KEY_ID),
+    select(literal_column("'owned'"), null()).where(
+        AccessKey.access_key_id == _KEY_ID, AccessKey.owner_id.is_not(None)
+    ),
+    *_facts(select(AccessKey.owner_id).where(AccessKey.access_key_id == _KEY_ID)),
+)
+_BY_PORTAL_NAME = union_all(*_facts(select(User.id).where(User.name == _PORTAL_NAME)))
+_SCOPED_KEY = select(ScopedAccessKey.resource_arn).where(ScopedAccessKey.access_key_id == _KEY_ID)
+
+
+def principal_for(db: Database, caller: str) -> Principal:
+    """The principal a request's caller stands for: ``portal:<user name>`` for a signed-in
+    portal user, else the id of the access key that signed it. A caller that is none of
+    those (a key deleted mid-request) is a user with no roles: it may do nothing."""
+    with db.engine.connect() as connection:
+        if caller.startswith(PORTAL_PREFIX):
+            name = caller[len(PORTAL_PREFIX) :]
+            rows = connection.execute(_BY_PORTAL_NAME, {"name": name}).all()
+            return _principal(name, rows)
+        if is_scoped_key_id(caller):
+            arn = connection.execute(_SCOPED_KEY, {"key_id": caller}).scalar()
+            return Principal(PrincipalKind.PROGRAM, arn or caller)
+        rows = connection.execute(_BY_KEY, {"key_id": caller}).all()
+    found = {what for what, _ in rows}
+    account = next((value for what, value in rows if what == "key"), None)
+    if account is not None:
+        return Principal(PrincipalKind.ACCOUNT, account)
+    if "key" in found and "owned" not in found:
+        return BUILTIN_ROBOT_PRINCIPAL
+    return _principal(caller, rows)
+
+
+def _principal(fallback_name: str, rows: Iterable[tuple[str, str | None]]) -> Principal:
+    facts: dict[str, list[str]] = {}
+    for what, value in rows:
+        if value is not None:
+            facts.setdefault(what, []).append(value)
+    if "name" not in facts:
+        return Principal(PrincipalKind.USER, fallback_name)
+    kind = PrincipalKind.ROBOT if facts["kind"] == [UserKind.ROBOT.value] else PrincipalKind.USER
+    return Principal(
+        kind,
+        facts["name"][0],
+        teams=frozenset(facts.get("team", ())),
+        roles=frozenset(facts.get("role", ())),
+    )

@@ -300,6 +300,14 @@ class DeleteConnectionOutput(TypedDict):
     connection: NotRequired[Connection | None]
 
 
+class DeletePolicyInput(TypedDict):
+    name: str
+
+
+class DeletePolicyOutput(TypedDict):
+    pass
+
+
 class DeletionProtection(TypedDict):
     resourceType: ProtectableResourceType
     name: str
@@ -403,6 +411,23 @@ class Import(TypedDict):
 GetImportOutput = TypedDict("GetImportOutput", {"import": Import})
 
 
+class GetPolicyInput(TypedDict):
+    name: str
+
+
+class Policy(TypedDict):
+    name: str
+    text: str
+    builtin: bool
+    edited: bool
+    updatedBy: NotRequired[str | None]
+    updatedAt: NotRequired[datetime | None]
+
+
+class GetPolicyOutput(TypedDict):
+    policy: Policy
+
+
 class GetServerInfoInput(TypedDict):
     pass
 
@@ -494,6 +519,14 @@ class ListImportsOutput(TypedDict):
     nextToken: NotRequired[str | None]
 
 
+class ListPoliciesInput(TypedDict):
+    pass
+
+
+class ListPoliciesOutput(TypedDict):
+    policies: list[Policy]
+
+
 class PutApprovalRuleInput(TypedDict):
     name: str
     policy: str
@@ -503,6 +536,15 @@ class PutApprovalRuleOutput(TypedDict):
     rule: ApprovalRule
 
 
+class PutPolicyInput(TypedDict):
+    name: str
+    text: str
+
+
+class PutPolicyOutput(TypedDict):
+    policy: Policy
+
+
 class RejectDeploymentInput(TypedDict):
     deploymentId: str
     comment: NotRequired[str]
@@ -510,6 +552,14 @@ class RejectDeploymentInput(TypedDict):
 
 class RejectDeploymentOutput(TypedDict):
     approval: Approval
+
+
+class ResetPolicyInput(TypedDict):
+    name: str
+
+
+class ResetPolicyOutput(TypedDict):
+    policy: Policy
 
 
 class RetryDeploymentInput(TypedDict):
@@ -537,6 +587,20 @@ class StartImportInput(TypedDict):
 
 
 StartImportOutput = TypedDict("StartImportOutput", {"import": Import})
+
+
+class TestAuthorizationInput(TypedDict):
+    principal: str
+    action: str
+    resource: str
+
+
+class TestAuthorizationOutput(TypedDict):
+    allowed: bool
+    principal: str
+    resource: str
+    decidingPolicies: list[str]
+    errors: list[str]
 
 
 class UndoImportInput(TypedDict):

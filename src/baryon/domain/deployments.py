@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, object_session
 
-from baryon.domain import adoption
+from baryon.domain import adoption, approval_gate
 from baryon.domain.errors import Conflict, NotFound
 from baryon.domain.git import PullRequestStatus
 from baryon.domain.plan import DeploymentPlan, plan_from_json, plan_to_json
@@ -152,6 +152,8 @@ def start(
     resource.last_attempted_deployment_id = deployment.id
     resource.last_deployment_attempted_at = now
     resource.last_modified_at = now
+    if run_now and approval_gate.hold(session, deployment, resource, plan, now):
+        run_now = False  # its job is queued once approved (domain/approvals.py)
     if run_now:
         enqueue_job(session, deployment, now)
     if superseded is not None:
@@ -226,6 +228,9 @@ def request_cancel(session: Session, resource: Deployable, label: str, now: date
     deployment.last_modified_at = now
     resource.deployment_status = DeploymentStatus.CANCELLING
     resource.last_modified_at = now
+    if approval_gate.withdraw(session, deployment.id, now):
+        # Held for approval, so no job would ever run it: one is queued to end it CANCELLED.
+        enqueue_job(session, deployment, now)
     if session.scalar(
         select(PullRequestRow.id).where(PullRequestRow.deployment_id == deployment.id)
     ):

@@ -15,7 +15,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from baryon.bundles.errors import BundleError
-from baryon.domain import adoption, deployments, outcomes, pull_requests, render_target
+from baryon.domain import (
+    adoption,
+    approvals,
+    deployments,
+    outcomes,
+    pull_requests,
+    render_target,
+)
 from baryon.domain.deployments import DeploymentOperation, Provisioned
 from baryon.domain.environment_account_connections import ConnectionUnavailable
 from baryon.domain.errors import DomainError
@@ -265,3 +272,23 @@ def _prepare(session: Session, runtime: WorkerRuntime, deployment: Deployment) -
 
 
 register_job(JobKind.DEPLOY, run, give_up)
+
+
+# --- held for approval ----------------------------------------------------------------------
+
+
+def expire_approval(context: JobContext, payload: dict[str, Any]) -> None:
+    """A held deployment's approval ran out (domain/approval_gate.py schedules this job at its
+    expiry): it ends CANCELLED unless someone decided first."""
+    runtime = context.runtime
+    with runtime.db.session(write=True) as session:
+        approvals.expire(session, runtime.arns, payload["deployment_id"], datetime.now(UTC))
+
+
+def _expiry_failed(context: JobContext, payload: dict[str, Any], error: str) -> None:
+    # The approval stays pending: approving it is refused once past its expiry, and the
+    # deployment can still be cancelled, so nothing is stuck for good.
+    log.error("Could not expire the approval of %s: %s", payload["deployment_id"], error)
+
+
+register_job(JobKind.APPROVAL_EXPIRY, expire_approval, _expiry_failed)

@@ -5,10 +5,12 @@ Importing this package registers every handler with the front door.
 
 from baryon.operations import (  # noqa: F401  (imported for their registrations)
     account_settings,
+    approvals,
     audit_records,
     bundle_uploads,
     components,
     connections,
+    deletion_protection,
     deployment_plans,
     deployment_previews,
     deployment_recovery,

@@ -12,6 +12,7 @@ from baryon.domain.environments import EnvironmentSettings
 from baryon.domain.tags import set_tags
 from baryon.operations import resource_outputs, views
 from baryon.operations.context import RequestContext
+from baryon.operations.deletion_protection import ProtectedKind, refuse_if_protected
 from baryon.operations.existing_names import ExistingName, refuse_unless_created
 from baryon.operations.unbuilt import proton_operation
 from baryon.service_models import proton
@@ -100,6 +101,7 @@ def delete_environment(
     ctx: RequestContext, request: proton.DeleteEnvironmentInput
 ) -> proton.DeleteEnvironmentOutput:
     with ctx.db.session(write=True) as session:
+        refuse_if_protected(session, ctx, ProtectedKind.ENVIRONMENT, request["name"])
         environment = environments.delete_environment(session, ctx.arns, request["name"], ctx.now)
         result: proton.DeleteEnvironmentOutput = {
             "environment": views.environment(ctx.arns, environment)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from baryon.domain import deployments, service_sync, services, specs
 from baryon.operations import resource_outputs, views
 from baryon.operations.context import RequestContext
+from baryon.operations.deletion_protection import ProtectedKind, refuse_if_protected
 from baryon.operations.existing_names import ExistingName, refuse_unless_created
 from baryon.operations.unbuilt import proton_operation
 from baryon.service_models import proton
@@ -98,6 +99,7 @@ def delete_service(
     ctx: RequestContext, request: proton.DeleteServiceInput
 ) -> proton.DeleteServiceOutput:
     with ctx.db.session(write=True) as session:
+        refuse_if_protected(session, ctx, ProtectedKind.SERVICE, request["name"])
         before = _instance_names(session, request["name"])
         service = services.delete_service(session, ctx.arns, request["name"], ctx.now)
         _block_sync(

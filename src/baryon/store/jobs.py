@@ -40,6 +40,8 @@ class JobKind(StrEnum):
     PULL_REQUEST = "pull-request"
     # Plans (and applies) one import from AWS Proton: {"import_id"} (issue 14).
     IMPORT = "import"
+    # Ends a deployment held for approval that nobody decided on in time: {"deployment_id"}.
+    APPROVAL_EXPIRY = "approval-expiry"
 
 
 class JobStatus(StrEnum):

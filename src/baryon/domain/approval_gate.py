@@ -1,0 +1,194 @@
+"""Holding a deployment for approval: the gate ``deployments.start`` passes every deployment
+through before it enqueues the job.
+
+Which changes need approval is decided by approval rules (Cedar policies, evaluated by the
+application layer: operations/approval_rules.py). The application layer puts its decision
+maker in effect for the call (``in_effect``), so the domain asks it without knowing Cedar or who
+the caller is; a deployment started with no policy in effect (a worker's own follow-up step) is
+never held. A held deployment is IN_PROGRESS (Proton's model has no waiting status) with no
+job: it runs only once approved (domain/approvals.py), and a restart keeps it waiting. Its
+expiry job ends it when nobody decides in time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from baryon.domain.plan import DeploymentPlan, TemplatePlan
+from baryon.store.jobs import JobKind, enqueue
+from baryon.store.tables import (
+    ApprovalRow,
+    Component,
+    Deployment,
+    DeploymentEvent,
+    Environment,
+    ServiceInstance,
+    ServicePipeline,
+    TemplateVersion,
+)
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "PENDING"  # the deployment waits, no job queued
+    APPROVED = "APPROVED"  # its job is queued: it runs as any other
+    REJECTED = "REJECTED"  # it ended CANCELLED without touching the cloud
+    EXPIRED = "EXPIRED"  # nobody decided within approval_expiry_hours: ended CANCELLED
+    CANCELLED = "CANCELLED"  # its deployment was cancelled while it waited
+
+
+@dataclass(frozen=True)
+class Change:
+    """A deployment about to start, as approval rules see it."""
+
+    deployment_id: str
+    target_type: str  # proton.DeploymentTargetResourceType
+    target_arn: str
+    operation: str  # deployments.DeploymentOperation
+    environment_name: str
+    service_name: str | None
+    service_instance_name: str | None
+    component_name: str | None
+    template_name: str | None  # None for a component (inline IaC)
+    # (major, minor); current is None before the first success, target for a delete.
+    current_version: tuple[int, int] | None
+    target_version: tuple[int, int] | None
+
+    @property
+    def major_upgrade(self) -> bool:
+        return (
+            self.current_version is not None
+            and self.target_version is not None
+            and self.target_version[0] > self.current_version[0]
+        )
+
+
+@dataclass(frozen=True)
+class ApprovalRequirement:
+    rules: tuple[str, ...]  # the names of the rules that asked for approval
+    reason: str  # shown to the approver and on the deployment
+
+
+class ApprovalPolicy(Protocol):
+    """Decides, for one caller, which changes wait for approval."""
+
+    @property
+    def requester(self) -> str: ...  # the caller's principal label: "user/alice"
+
+    @property
+    def expiry(self) -> timedelta: ...
+
+    def requires_approval(self, session: Session, change: Change) -> ApprovalRequirement | None: ...
+
+
+_policy: ContextVar[ApprovalPolicy | None] = ContextVar("approval_policy", default=None)
+
+
+@contextmanager
+def in_effect(policy: ApprovalPolicy) -> Iterator[None]:
+    """Deployments started inside the block are checked against ``policy``."""
+    token = _policy.set(policy)
+    try:
+        yield
+    finally:
+        _policy.reset(token)
+
+
+Held = Environment | ServiceInstance | ServicePipeline | Component
+
+
+def hold(
+    session: Session, deployment: Deployment, resource: Held, plan: DeploymentPlan, now: datetime
+) -> bool:
+    """True when ``deployment`` must wait for approval: its approval is recorded, its expiry
+    scheduled, and the caller must not enqueue its job."""
+    policy = _policy.get()
+    if policy is None:
+        return False
+    requirement = policy.requires_approval(session, change_of(session, deployment, resource, plan))
+    if requirement is None:
+        return False
+    expires_at = now + policy.expiry
+    session.add(
+        ApprovalRow(
+            deployment_id=deployment.id,
+            target_arn=deployment.target_arn,
+            status=ApprovalStatus.PENDING,
+            requested_by=policy.requester,
+            rules=list(requirement.rules),
+            reason=requirement.reason,
+            requested_at=now,
+            expires_at=expires_at,
+        )
+    )
+    message = waiting_message(policy.requester, requirement, expires_at)
+    deployment.status_message = message
+    session.flush()  # the event refers to the deployment row
+    session.add(DeploymentEvent(deployment_id=deployment.id, at=now, message=message))
+    enqueue(
+        session, JobKind.APPROVAL_EXPIRY, {"deployment_id": deployment.id}, now
+    ).run_after = expires_at
+    return True
+
+
+def waiting_message(requester: str, requirement: ApprovalRequirement, expires_at: datetime) -> str:
+    return (
+        f"Waiting for approval ({requirement.reason}); requested by {requester}, expires at "
+        f"{expires_at:%Y-%m-%d %H:%M} UTC. Approve or reject it: baryon approvals approve|reject "
+        "DEPLOYMENT_ID, or the portal's Approvals page."
+    )
+
+
+def change_of(
+    session: Session, deployment: Deployment, resource: Held, plan: DeploymentPlan
+) -> Change:
+    current = None
+    template_name = None
+    target = None
+    if not isinstance(resource, Component):
+        if resource.last_succeeded_deployment_id is not None:
+            current = (resource.template_major, resource.template_minor)
+        if isinstance(plan, TemplatePlan):
+            version = session.get(TemplateVersion, plan.template_version_id)
+            if version is not None:
+                target = (version.major, version.minor)
+                template_name = version.template.name
+    return Change(
+        deployment_id=deployment.id,
+        target_type=deployment.target_type,
+        target_arn=deployment.target_arn,
+        operation=deployment.operation,
+        environment_name=deployment.environment_name,
+        service_name=deployment.service_name,
+        service_instance_name=deployment.service_instance_name,
+        component_name=deployment.component_name,
+        template_name=template_name,
+        current_version=current,
+        target_version=target,
+    )
+
+
+def pending(session: Session, deployment_id: str, *, lock: bool = False) -> ApprovalRow | None:
+    """The deployment's approval while it still waits, else None."""
+    row = session.get(ApprovalRow, deployment_id, with_for_update=lock)
+    return row if row is not None and row.status == ApprovalStatus.PENDING else None
+
+
+def withdraw(session: Session, deployment_id: str, now: datetime) -> bool:
+    """The waiting deployment is being cancelled: its approval ends CANCELLED. True when it
+    was waiting (so no job runs it yet, and the caller must queue one to end it)."""
+    row = pending(session, deployment_id, lock=True)
+    if row is None:
+        return False
+    policy = _policy.get()
+    row.status = ApprovalStatus.CANCELLED
+    row.decided_by = policy.requester if policy is not None else None
+    row.decided_at = now
+    return True

@@ -13,7 +13,7 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
-from baryon.operations import audit_trail, authorization
+from baryon.operations import approval_rules, audit_trail, authorization
 from baryon.operations.context import RequestContext
 from baryon.service_models import BARYON, PROTON, service_model
 
@@ -41,7 +41,9 @@ def _register(service: str, name: str) -> Callable[[H], H]:
         def governed(context: RequestContext, request: Any, /, **options: Any) -> Any:
             with audit_trail.recorded(context, service, name, request) as call:
                 authorization.authorize(context, service, name, request)
-                call.result = handler(context, request, **options)
+                # Deployments the handler starts wait when approval rules say so.
+                with approval_rules.in_effect(context):
+                    call.result = handler(context, request, **options)
                 return call.result
 
         _HANDLERS[service][name] = governed

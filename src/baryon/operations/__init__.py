@@ -19,6 +19,7 @@ from baryon.operations import (  # noqa: F401  (imported for their registrations
     environment_account_connections,
     environments,
     imports,
+    policies,
     repositories,
     server_info,
     service_instances,

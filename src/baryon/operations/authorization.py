@@ -27,6 +27,7 @@ from baryon.domain.arns import Arns, parse_arn
 from baryon.operations.context import RequestContext
 from baryon.operations.errors import Forbidden
 from baryon.store import tables as t
+from baryon.store.database import Database
 
 # Callers whose reach is settled elsewhere: Baryon itself (sync, imports) may do anything;
 # an environment account's key and a provisioning program's key are held to their scope by
@@ -67,6 +68,13 @@ def resource_facts(
         return build(_Lookup(context.arns, None), request)
     with context.db.session() as session:
         return build(_Lookup(context.arns, session), request)
+
+
+def facts_for_arn(db: Database, arns: Arns, arn: str) -> ResourceFacts:
+    """What a resource named by its ARN is, as a change to it would be decided
+    (``baryon policy test``)."""
+    with db.session() as session:
+        return _facts_for_arn(_Lookup(arns, session), arn, {})
 
 
 class _Lookup:

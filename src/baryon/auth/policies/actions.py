@@ -101,7 +101,7 @@ _GROUPS: dict[ActionGroup, frozenset[str]] = {
     ActionGroup.TAGGING: frozenset({"TagResource", "UntagResource"}),
     ActionGroup.ACCOUNT_CHANGES: frozenset({"UpdateAccountSettings"}),
     ActionGroup.IMPORTS: frozenset({"StartImport", "UndoImport"}),
-    ActionGroup.POLICY_CHANGES: frozenset({"PutPolicy", "DeletePolicy"}),
+    ActionGroup.POLICY_CHANGES: frozenset({"PutPolicy", "DeletePolicy", "ResetPolicy"}),
 }
 
 # Reads whose names do not say so.

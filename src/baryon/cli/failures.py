@@ -31,6 +31,8 @@ class ExitStatus(IntEnum):
     NOT_RUNNING = 10
     # The database the settings name (PostgreSQL in scaled mode) cannot be reached or used.
     DATABASE_UNREACHABLE = 11
+    # baryon audit verify: a record of the audit trail was changed, removed or inserted.
+    AUDIT_TRAIL_BROKEN = 12
 
 
 class CliFailure(click.ClickException):

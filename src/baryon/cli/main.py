@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from baryon import __version__
+from baryon.cli.audit import audit
 from baryon.cli.backup import backup, restore
 from baryon.cli.deployment import deployment
 from baryon.cli.git import connection, repository
@@ -41,6 +42,7 @@ cli.add_command(restore)
 cli.add_command(status)
 cli.add_command(logs)
 cli.add_command(stop)
+cli.add_command(audit)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from starlette.staticfiles import StaticFiles
 
 from baryon.runtime import Runtime
 from baryon.web import (
+    audit,
     catalog,
     deployable,
     deployments,
@@ -82,6 +83,7 @@ def portal_app(runtime: Runtime) -> Router:
         ("/fleet/{kind}/{name}/upgrade/{scope}", fleet.upgrade, BOTH, False),
         ("/repositories", repositories.index, BOTH, False),
         ("/repositories/{provider}/{name:path}", repositories.repository_page, GET, False),
+        ("/audit", audit.index, GET, False),
     ]
     routes: list[BaseRoute] = [
         Route("/sign-in", page(runtime, jinja, signin.show, public=True), methods=GET),

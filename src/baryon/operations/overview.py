@@ -12,7 +12,12 @@ from sqlalchemy.orm import Session
 from baryon.domain import deployments
 from baryon.domain.templates import TemplateKind
 from baryon.operations.context import RequestContext
-from baryon.operations.deployment_history import active_deployments, history_page
+from baryon.operations.deployment_history import (
+    Existing,
+    active_deployments,
+    existing,
+    history_page,
+)
 from baryon.operations.fleet import FAILED_STATUSES
 from baryon.store.tables import (
     Deployment,
@@ -24,6 +29,7 @@ from baryon.store.tables import (
 )
 
 RECENT = 10
+ACTIVE_SHOWN = 20  # deploying now: the newest this many; the page links to the rest
 
 
 @dataclass(frozen=True)
@@ -41,8 +47,10 @@ class Summary:
 @dataclass(frozen=True)
 class Overview:
     summary: Summary
-    active: list[Deployment]  # deploying now, newest first
+    active: list[Deployment]  # deploying now, newest first, at most ACTIVE_SHOWN
+    active_more: bool  # more than ACTIVE_SHOWN are deploying
     recent: list[Deployment]  # the latest RECENT deployments
+    existing: Existing  # which of the resources they name still exist
 
     @property
     def busy(self) -> bool:
@@ -51,10 +59,14 @@ class Overview:
 
 def overview(ctx: RequestContext) -> Overview:
     with ctx.db.session() as session:
+        active = active_deployments(session, limit=ACTIVE_SHOWN + 1)
+        recent = history_page(session, {}, 0).rows[:RECENT]
         return Overview(
             summary=_summary(session),
-            active=active_deployments(session),
-            recent=history_page(session, {}, 0).rows[:RECENT],
+            active=active[:ACTIVE_SHOWN],
+            active_more=len(active) > ACTIVE_SHOWN,
+            recent=recent,
+            existing=existing(session, recent),
         )
 
 

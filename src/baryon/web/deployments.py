@@ -9,25 +9,36 @@ from starlette.responses import Response
 from baryon.operations import deployment_history, deployment_plans, pull_request_views
 from baryon.operations.deployment_history import FILTERS
 from baryon.operations.resource_keys import ENVIRONMENT, INSTANCE, target_of
-from baryon.web import urls
-from baryon.web.http import Visit
+from baryon.operations.resource_lists import State
+from baryon.web import lists, urls
+from baryon.web.http import PortalError, Visit
 from baryon.web.resources import page_key
 
 
 def index(visit: Visit) -> Response:
-    filters = {key: visit.query(key) for key in FILTERS if visit.query(key)}
-    page_text = visit.query("page", "1")
-    page = max(int(page_text), 1) - 1 if page_text.isdigit() else 0
+    """The history, newest first, filtered (resource names, type, status), by keyset pages."""
+    filters = lists.active_filters(visit, FILTERS)
+    for key, value in filters.items():
+        if len(value) > 200:
+            raise PortalError(f"The filter '{key}' is longer than 200 characters.")
     history = deployment_history.deployment_history(
-        visit.context("deployment_history"), filters, page
+        visit.context("deployment_history"),
+        filters,
+        lists.choice(visit, "status", State),
+        visit.query("after") or None,
     )
+    shown = {**filters, **lists.active_filters(visit, ("status",))}
     return visit.page(
         "deployments.html",
         rows=history.rows,
-        filters=filters,
-        page=page + 1,
-        previous_url=urls.deployments(**filters, page=str(page)) if page else None,
-        next_url=urls.deployments(**filters, page=str(page + 2)) if history.more else None,
+        existing=history.existing,
+        queued=history.queued,
+        filters=shown,
+        first_url=urls.deployments(**shown) if visit.query("after") else None,
+        next_url=urls.deployments(**shown, after=history.next_token)
+        if history.next_token
+        else None,
+        states=[state.value for state in State],
     )
 
 
@@ -56,6 +67,9 @@ def _context(visit: Visit) -> dict[str, Any]:
         "outputs": detail.outputs,
         "active": detail.active,
         "resource_exists": detail.target_exists,
+        "retryable": detail.retryable,
+        "queued": detail.queued,
+        "retry_url": page_key(target_of(detail.deployment)).url("retry"),
         "resource_url": resource_url(detail.deployment),
         "resource_words": resource_words(detail.deployment),
         "initial": detail.initial_state,

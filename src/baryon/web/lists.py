@@ -38,7 +38,7 @@ def _text(visit: Visit, name: str, limit: int = _MAX_VALUE) -> str:
     return value
 
 
-def _choice(visit: Visit, name: str, enum: type[E]) -> E | None:
+def choice(visit: Visit, name: str, enum: type[E]) -> E | None:
     value = _text(visit, name)
     if not value:
         return None
@@ -60,8 +60,8 @@ def resource_filters(visit: Visit, kind: str = "") -> ResourceFilters:
         raise PortalError(f"The filter 'version' is a version such as 1 or 1.2, not '{version}'.")
     return ResourceFilters(
         kind=chosen,
-        state=_choice(visit, "status", State),
-        standing=_choice(visit, "standing", Standing),
+        state=choice(visit, "status", State),
+        standing=choice(visit, "standing", Standing),
         template=_text(visit, "template"),
         version=version,
         environment=_text(visit, "environment"),
@@ -72,7 +72,7 @@ def resource_filters(visit: Visit, kind: str = "") -> ResourceFilters:
 
 def service_filters(visit: Visit) -> ServiceFilters:
     return ServiceFilters(
-        state=_choice(visit, "status", State),
+        state=choice(visit, "status", State),
         template=_text(visit, "template"),
         search=_text(visit, "q", MAX_SEARCH),
     )

@@ -16,7 +16,10 @@ def _context(visit: Visit) -> dict[str, Any]:
     return {
         "summary": found.summary,
         "active": found.active,
+        "active_more": found.active_more,
+        "active_shown": overview.ACTIVE_SHOWN,
         "recent": found.recent,
+        "existing": found.existing,
         "busy": found.busy,
         "resource_url": resource_url,
         "resource_words": resource_words,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from sqlalchemy.orm import Session
 
 from baryon.auth.access_keys import (
     ACCOUNT_ID,
@@ -12,6 +13,8 @@ from baryon.auth.access_keys import (
     delete_access_key,
     list_access_keys,
 )
+from baryon.auth.identities import UnknownIdentity
+from baryon.auth.identities import user_id as _user_id
 from baryon.cli.failures import CliFailure, ExitStatus
 from baryon.cli.key_rotation import rotate_master
 from baryon.cli.local_store import open_runtime
@@ -32,22 +35,45 @@ def keys() -> None:
     help="Another AWS account id the key acts for (an environment account: it may only "
     "request and manage its environment account connections).",
 )
+@click.option(
+    "--user",
+    default=None,
+    help="The user or robot the key acts as, with its roles (`baryon users create NAME "
+    "--robot` makes a robot). Without it, the key acts as the built-in robot admin.",
+)
 @data_dir_option
 @output_option
 def create(
-    description: str, account: str | None, data_dir: Path | None, output: OutputFormat
+    description: str,
+    account: str | None,
+    user: str | None,
+    data_dir: Path | None,
+    output: OutputFormat,
 ) -> None:
     """Create an access key and print its secret (shown only once)."""
     if account is not None and not ACCOUNT_ID.fullmatch(account):
         raise click.BadParameter("an AWS account id is 12 digits", param_hint="--account")
+    if account is not None and user is not None:
+        raise click.BadParameter("a key acts for an account or as a user", param_hint="--user")
     with open_runtime(data_dir) as runtime:
-        key = create_access_key(runtime.db, runtime.box, description, account)
+        owner = None
+        if user is not None:
+            with runtime.identity_db.session() as session:
+                owner = session_user_id(session, user)
+        key = create_access_key(runtime.identity_db, runtime.box, description, account, owner)
 
     def text() -> None:
         click.echo(f"AWS_ACCESS_KEY_ID={key.access_key_id}")
         click.echo(f"AWS_SECRET_ACCESS_KEY={key.secret_access_key}")
 
     emit(output, key, text)
+
+
+def session_user_id(session: Session, user: str) -> int:
+    try:
+        return _user_id(session, user)
+    except UnknownIdentity as exc:
+        raise CliFailure(ExitStatus.REFUSED, exc.message, "see `baryon users list`") from exc
 
 
 @keys.command("list")

@@ -12,7 +12,9 @@ from baryon.cli.git import connection, repository
 from baryon.cli.importing import import_command, imports_group
 from baryon.cli.instance import logs, status, stop
 from baryon.cli.keys import keys
+from baryon.cli.policy import policy
 from baryon.cli.serve import cloud, server, up, worker
+from baryon.cli.teams import teams
 from baryon.cli.template import template
 from baryon.cli.terraform import terraform
 from baryon.cli.users import users
@@ -32,6 +34,7 @@ cli.add_command(keys)
 cli.add_command(terraform)
 cli.add_command(template)
 cli.add_command(users)
+cli.add_command(teams)
 cli.add_command(deployment)
 cli.add_command(connection)
 cli.add_command(repository)
@@ -43,6 +46,7 @@ cli.add_command(status)
 cli.add_command(logs)
 cli.add_command(stop)
 cli.add_command(audit)
+cli.add_command(policy)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from baryon.cli.instance import logs, status, stop
 from baryon.cli.keys import keys
 from baryon.cli.policy import policy
 from baryon.cli.serve import cloud, server, up, worker
+from baryon.cli.teams import teams
 from baryon.cli.template import template
 from baryon.cli.terraform import terraform
 from baryon.cli.users import users
@@ -33,6 +34,7 @@ cli.add_command(keys)
 cli.add_command(terraform)
 cli.add_command(template)
 cli.add_command(users)
+cli.add_command(teams)
 cli.add_command(deployment)
 cli.add_command(connection)
 cli.add_command(repository)

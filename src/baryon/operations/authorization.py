@@ -57,6 +57,16 @@ def authorize(
     )
 
 
+def allows(context: RequestContext, operation: str, request: Mapping[str, Any]) -> bool:
+    """Whether ``authorize`` would let this call through: what the portal asks before it
+    shows an action (asking anyway still meets ``authorize``)."""
+    principal = context.principal
+    if principal.kind in _UNPOLICED:
+        return True
+    resource = resource_facts(context, operation, request)
+    return decide(policies_in_force(context.db), principal, operation, resource).allowed
+
+
 def resource_facts(
     context: RequestContext, operation: str, request: Mapping[str, Any]
 ) -> ResourceFacts:

@@ -33,8 +33,8 @@ from baryon.api.request_body import (
     buffered_body,
     declared_too_large,
 )
+from baryon.operations import authorization, in_process, portal_sessions
 from baryon.operations import errors as domain_errors
-from baryon.operations import in_process, portal_sessions
 from baryon.operations.context import RequestContext
 from baryon.operations.portal_sessions import ActiveSession
 from baryon.runtime import Runtime
@@ -168,6 +168,11 @@ class Visit:
         context.door = AuditDoor.PORTAL
         return context
 
+    def may(self, operation: str, /, **request: Any) -> bool:
+        """Whether the signed-in user may make this call (``{% if may("DeleteEnvironment",
+        name=environment.name) %}``): pages hide what the policies would refuse."""
+        return authorization.allows(self.context(operation), operation, request)
+
     def param(self, name: str) -> str:
         return str(self.request.path_params.get(name, ""))
 
@@ -184,6 +189,7 @@ class Visit:
             "path": self.request.url.path,
             "region": self.cell.region,
             "regions": self.runtime.cells.regions,
+            "may": self.may,
         }
         return self.jinja.get_template(template_file).render({**base, **context})
 

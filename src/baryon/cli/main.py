@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from baryon import __version__
+from baryon.cli.approvals import approvals, protect, unprotect
 from baryon.cli.audit import audit
 from baryon.cli.backup import backup, restore
 from baryon.cli.deployment import deployment
@@ -47,6 +48,9 @@ cli.add_command(logs)
 cli.add_command(stop)
 cli.add_command(audit)
 cli.add_command(policy)
+cli.add_command(approvals)
+cli.add_command(protect)
+cli.add_command(unprotect)
 
 
 if __name__ == "__main__":

@@ -199,6 +199,27 @@ class Settings:
     # (operations/deletion_protection.py): "key=value", or "key" for any value.
     deletion_protection_tag: str = "baryon:deletion-protection=true"
 
+    # Portal sign-in with OpenID Connect (issue 16; docs/users-and-sign-in.md). The provider's
+    # issuer URL (its /.well-known/openid-configuration is read from it); empty = local users
+    # only. The redirect URI to register: <public_url or the portal's address>/portal/oidc/callback.
+    oidc_issuer: str = ""
+    # The client Baryon is registered as at the provider, and its secret.
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    # Scopes asked for, space-separated; the provider must put the groups claim in the ID token.
+    oidc_scopes: str = "openid profile email groups"
+    # The ID token claim that lists the user's groups.
+    oidc_groups_claim: str = "groups"
+    # Groups mapped to Baryon teams, comma-separated group=team pairs (e.g.
+    # "platform-engineers=platform,devs=payments"); a group not listed that is the name of an
+    # existing team joins that team; other groups are ignored.
+    oidc_team_map: str = ""
+    # The sign-in button's words: "Sign in with <this>"; empty = the issuer's host name.
+    oidc_display_name: str = ""
+    # Hide the user name and password form when OpenID Connect is configured (local users can
+    # still be made, for break-glass access with this turned off).
+    oidc_only: bool = False
+
     # Git (issue 13). The address git providers reach Baryon at, for the webhook URLs that
     # connections show; empty = Baryon shows the path only and the providers are polled.
     public_url: str = ""

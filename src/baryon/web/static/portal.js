@@ -1,7 +1,7 @@
 // Baryon portal: the little the pages need from JavaScript, and nothing they cannot do without.
 //
 // A region marked data-live="URL" data-active="true" is re-fetched from URL every two seconds
-// and swapped in place while it says it is active (something is deploying). The fragment it
+// and updated in place while it says it is active (something is deploying). The fragment it
 // receives is the same region rendered again; once that says data-active="false", polling
 // stops. Without JavaScript the pages still work: reload them.
 "use strict";
@@ -16,6 +16,20 @@
     }
   }
 
+  // Only what changed is touched: the fresh fragment is morphed into the region (idiomorph),
+  // so the element with keyboard focus, a field being typed in, a <details> the reader opened
+  // and the scroll position of the page and of a log all stay as they were.
+  var MORPH = {
+    morphStyle: "outerHTML",
+    ignoreActiveValue: true,
+    restoreFocus: true,
+    callbacks: {
+      beforeAttributeUpdated: function (name, element) {
+        return !(name === "open" && element.tagName === "DETAILS");
+      }
+    }
+  };
+
   function swap(region, html) {
     var holder = document.createElement("template");
     holder.innerHTML = html.trim();
@@ -26,22 +40,22 @@
     if (fresh.outerHTML === region.outerHTML) {
       return region;
     }
-    // Keep the keyboard where it was: refocus the element with the same id, if any.
+    var logs = Array.prototype.map.call(region.querySelectorAll("[id]"), function (el) {
+      return [el.id, el.scrollTop];
+    }).filter(function (pair) { return pair[1] > 0; });
     var focused = document.activeElement;
-    var focusedId = focused && region.contains(focused) ? focused.id : "";
-    var openDetails = Array.prototype.map.call(region.querySelectorAll("details[open]"),
-      function (d) { return d.querySelector("summary").textContent; });
-    region.replaceWith(fresh);
-    Array.prototype.forEach.call(fresh.querySelectorAll("details"), function (d) {
-      var summary = d.querySelector("summary");
-      if (summary && openDetails.indexOf(summary.textContent) !== -1) { d.open = true; }
+    window.Idiomorph.morph(region, fresh, MORPH);
+    var kept = document.getElementById(region.id) || region;
+    logs.forEach(function (pair) {
+      var el = document.getElementById(pair[0]);
+      if (el) { el.scrollTop = pair[1]; }
     });
-    if (focusedId) {
-      var again = document.getElementById(focusedId);
+    if (focused && focused !== document.body && !focused.isConnected && focused.id) {
+      var again = document.getElementById(focused.id); // it had to go: focus its successor
       if (again) { again.focus(); }
     }
-    announce(fresh.getAttribute("data-announce"));
-    return fresh;
+    announce(kept.getAttribute("data-announce"));
+    return kept;
   }
 
   function poll(region) {

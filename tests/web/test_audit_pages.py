@@ -3,7 +3,13 @@ the portal, with its spec difference, and the page filters and pages the records
 
 from __future__ import annotations
 
-from baryon.operations import audit_records, in_process
+from typing import Any
+
+import pytest
+
+from baryon.api import front_door
+from baryon.operations import audit_records, audit_trail, authorization, in_process
+from baryon.operations.errors import Forbidden
 from baryon.service_models.baryon import AuditDoor, AuditResult
 from baryon.store import audit_records as chain
 from tests.web.conftest import ROLE, USER, Portal
@@ -86,3 +92,26 @@ def test_the_page_filters_and_pages_server_side(signed_in: Portal) -> None:
     wrong = signed_in.client.get("/portal/audit", params={"since": "yesterday", "result": "X"})
     assert wrong.status_code == 200
     assert "is not a date or time" in wrong.text and "is not one of the results" in wrong.text
+
+
+def test_a_denied_call_is_recorded_as_denied_even_a_read(
+    signed_in: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def deny(context: Any, service: str, operation: str, request: Any) -> None:
+        if operation in ("ListAuditRecords", "CreateEnvironment"):
+            raise Forbidden(f"{context.principal.label} may not {operation}")
+
+    monkeypatch.setattr(authorization, "authorize", deny)
+    assert signed_in.client.get("/portal/audit").status_code == 403
+    form = {"mode": "form", "name": "dev", "role": ROLE, "input-size": "large"}
+    signed_in.post(ENV_URL, {**form, "input-vpc_cidr": "10.0.0.0/16"})
+    denied = [r for r in _records(signed_in) if r["result"] == AuditResult.DENIED]
+    assert {r["operation"] for r in denied} == {"ListAuditRecords", "CreateEnvironment"}
+    assert all(r["principal"] == f"user/{USER}" and r["door"] == AuditDoor.PORTAL for r in denied)
+    assert all(r["errorCode"] == "AccessDeniedException" for r in denied)
+    assert not any(r["result"] == AuditResult.SUCCEEDED for r in _records(signed_in))
+
+
+def test_error_codes_are_the_ones_the_api_answers() -> None:
+    for kind, api_error in front_door._PROTON_ERRORS.items():
+        assert audit_trail.ERROR_CODES[kind] == api_error.__name__

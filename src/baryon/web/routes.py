@@ -7,6 +7,7 @@ from starlette.staticfiles import StaticFiles
 
 from baryon.runtime import Runtime
 from baryon.web import (
+    approvals,
     audit,
     catalog,
     deployable,
@@ -84,6 +85,10 @@ def portal_app(runtime: Runtime) -> Router:
         ("/repositories", repositories.index, BOTH, False),
         ("/repositories/{provider}/{name:path}", repositories.repository_page, GET, False),
         ("/audit", audit.index, GET, False),
+        ("/approvals", approvals.index, GET, False),
+        ("/approvals/{id}", approvals.approval_page, GET, False),
+        ("/approvals/{id}/approve", approvals.approve, POST, False),
+        ("/approvals/{id}/reject", approvals.reject, POST, False),
     ]
     routes: list[BaseRoute] = [
         Route("/sign-in", page(runtime, jinja, signin.show, public=True), methods=GET),

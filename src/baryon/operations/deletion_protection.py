@@ -165,3 +165,11 @@ def get_deletion_protection(
     with ctx.db.session() as session:
         _require(session, kind, request["name"])
         return {"deletionProtection": view(protection_of(session, ctx, kind, request["name"]))}
+
+
+def delete_blockers(ctx: RequestContext, kind: ProtectedKind, name: str) -> list[str]:
+    """Why deleting ``name`` would be refused for its protection (the portal's delete page
+    lists it and offers no Delete button): one line naming how to lift it, or none."""
+    with ctx.db.session() as session:
+        protection = protection_of(session, ctx, kind, name)
+    return [protection.refusal()] if protection.protected else []

@@ -6,9 +6,10 @@ from typing import Any
 
 from starlette.responses import Response
 
-from baryon.operations import catalog, fleet, spec_documents
+from baryon.operations import catalog, deletion_protection, fleet, spec_documents
 from baryon.operations import environments as operations
 from baryon.operations.catalog import CreateChoice, TemplateKind
+from baryon.operations.deletion_protection import ProtectedKind
 from baryon.operations.errors import Conflict, DomainError, FieldPath
 from baryon.operations.existing_names import ExistingName
 from baryon.operations.resource_keys import ENVIRONMENT
@@ -193,7 +194,10 @@ def delete(visit: Visit) -> Response:
             blockers=[
                 f"Service instance {i.name} of service {i.service_name} runs in it."
                 for i, _ in users
-            ],
+            ]
+            + deletion_protection.delete_blockers(
+                visit.context("GetDeletionProtection"), ProtectedKind.ENVIRONMENT, name
+            ),
         )
     operations.delete_environment(visit.context("DeleteEnvironment"), {"name": name})
     return visit.redirect(urls.environment(name), f"Environment {name} is being deleted.")

@@ -9,9 +9,17 @@ from typing import Any
 
 from starlette.responses import Response
 
-from baryon.operations import catalog, fleet, resource_lists, service_overview, spec_documents
+from baryon.operations import (
+    catalog,
+    deletion_protection,
+    fleet,
+    resource_lists,
+    service_overview,
+    spec_documents,
+)
 from baryon.operations import services as operations
 from baryon.operations.catalog import CreateChoice, TemplateKind
+from baryon.operations.deletion_protection import ProtectedKind
 from baryon.operations.errors import Conflict, DomainError, NotFound
 from baryon.operations.existing_names import ExistingName
 from baryon.web import forms, lists, members, resources, sync_panels, urls
@@ -402,7 +410,9 @@ def delete(visit: Visit) -> Response:
             back=urls.service(name),
             action=urls.service(name, "delete"),
             consequences=consequences,
-            blockers=[],
+            blockers=deletion_protection.delete_blockers(
+                visit.context("GetDeletionProtection"), ProtectedKind.SERVICE, name
+            ),
         )
     operations.delete_service(visit.context("DeleteService"), {"name": name})
     try:

@@ -313,7 +313,9 @@ def _with_counts(session: Session, services: list[Service]) -> list[ListedServic
             select(ServiceInstance.service_id, func.count())
             .where(ServiceInstance.service_id.in_(ids))
             .group_by(ServiceInstance.service_id)
-        ).tuples().all()
+        )
+        .tuples()
+        .all()
     )
     busy = set(
         session.scalars(

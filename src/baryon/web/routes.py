@@ -15,6 +15,7 @@ from baryon.web import (
     environments,
     fleet,
     lists,
+    oidc,
     overview,
     regions,
     repositories,
@@ -93,6 +94,8 @@ def portal_app(runtime: Runtime) -> Router:
     routes: list[BaseRoute] = [
         Route("/sign-in", page(runtime, jinja, signin.show, public=True), methods=GET),
         Route("/sign-in", page(runtime, jinja, signin.submit, public=True), methods=POST),
+        Route("/oidc/start", page(runtime, jinja, oidc.start, public=True), methods=GET),
+        Route("/oidc/callback", page(runtime, jinja, oidc.callback, public=True), methods=GET),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     routes += [

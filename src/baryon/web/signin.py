@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from urllib.parse import urlsplit
 
 from starlette.responses import RedirectResponse, Response
 
@@ -19,6 +20,7 @@ _REFUSED = (
     "That user name and password do not match. After several wrong passwords, sign-in for "
     "a user pauses for a few minutes, except in a browser where that user has signed in before."
 )
+_LOCAL_OFF = "Sign-in with a user name and password is turned off; use the button above."
 _TOO_MANY_NAMES = "Too many failed sign-ins from this address; wait a few minutes."
 
 # Distinct user names that may fail from one address in the window before it must wait.
@@ -82,8 +84,12 @@ def _safe_next(target: str) -> str:
     return urls.home()
 
 
-def _form(visit: Visit, *, error: str | None = None, name: str = "", status: int = 200) -> Response:
+def sign_in_form(
+    visit: Visit, *, error: str | None = None, name: str = "", status: int = 200
+) -> Response:
     token = csrf.new_sign_in_token()
+    settings = visit.runtime.settings
+    oidc = bool(settings.oidc_issuer and settings.oidc_client_id)
     response = visit.page(
         "sign_in.html",
         status=status,
@@ -91,6 +97,11 @@ def _form(visit: Visit, *, error: str | None = None, name: str = "", status: int
         name=name,
         sign_in_token=token,
         next_url=_safe_next(visit.query("next") or visit.form.get("next", "")),
+        # The provider's button (web/oidc.py), and the password form unless turned off.
+        oidc_name=(settings.oidc_display_name or urlsplit(settings.oidc_issuer).hostname or "")
+        if oidc
+        else None,
+        local_sign_in=not (oidc and settings.oidc_only),
     )
     response.set_cookie(
         csrf.SIGN_IN_COOKIE,
@@ -109,20 +120,25 @@ def show(visit: Visit) -> Response:
     )
     if signed_in is not None:
         return RedirectResponse(_safe_next(visit.query("next")), status_code=303)
-    return _form(visit)
+    return sign_in_form(visit)
 
 
 def submit(visit: Visit) -> Response:
     check_sign_in_form(visit)
+    settings = visit.runtime.settings
+    if settings.oidc_only and settings.oidc_issuer and settings.oidc_client_id:
+        return sign_in_form(visit, error=_LOCAL_OFF, status=403)
     name = visit.form.get("name", "").strip()
     password = visit.form.get("password", "")
     if not name or not password:
-        return _form(visit, error="Enter your user name and password.", name=name, status=400)
+        return sign_in_form(
+            visit, error="Enter your user name and password.", name=name, status=400
+        )
     attempt = _attempt(visit, name[:64], password)
     if attempt.result is SignInResult.HELD_BACK:
-        return _form(visit, error=_TOO_MANY_NAMES, name=name, status=429)
+        return sign_in_form(visit, error=_TOO_MANY_NAMES, name=name, status=429)
     if attempt.session_token is None or attempt.device_token is None:
-        return _form(visit, error=_REFUSED, name=name, status=401)
+        return sign_in_form(visit, error=_REFUSED, name=name, status=401)
     response = RedirectResponse(_safe_next(visit.form.get("next", "")), status_code=303)
     response.set_cookie(
         cookies.SESSION,

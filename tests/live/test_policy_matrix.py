@@ -1,0 +1,333 @@
+"""One decision whatever the front door: each built-in role, for a call of every operation
+family, on a resource a policy leaves open and on one it guards, through boto3, the AWS CLI
+and the portal's in-process operations, as a person of that role. Every denial is in the audit
+trail.
+
+A call the policies allow may still fail (the resources named do not exist): what is compared
+is whether the answer is AccessDeniedException, the one answer authorization gives.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from baryon.auth.roles import BuiltinRole
+from baryon.cli.local_store import open_runtime
+from baryon.operations import in_process
+from baryon.operations.errors import Forbidden
+from baryon.operations.registry import handler_for
+from baryon.runtime import Runtime
+from baryon.service_models import BARYON, PROTON
+from tests.support.processes import BaryonProcess, clean_environment, own_baryon
+
+server = own_baryon("policy-matrix")
+
+OPEN, GUARDED = "open-one", "guarded"
+# Guards what is named GUARDED from everyone but admins, whatever their role allows.
+GUARD = (
+    "forbid (principal, action, resource)\n"
+    'when { resource.name == "guarded" || resource.environment == "guarded" ||\n'
+    '       resource.service == "guarded" }\n'
+    'unless { principal in Baryon::Role::"admin" };\n'
+)
+PASSWORD = "a password long enough"
+ROLES = list(BuiltinRole)
+A, P, D, V = BuiltinRole.ADMIN, BuiltinRole.PLATFORM, BuiltinRole.DEVELOPER, BuiltinRole.VIEWER
+
+
+@dataclass(frozen=True)
+class Case:
+    family: str
+    service: str
+    operation: str
+    request: Callable[[str, str], dict[str, Any]]  # (resource name, ARN prefix) -> request
+    roles: frozenset[BuiltinRole]  # the roles whose policy allows the family
+    guarded_too: bool = True  # False: the call names no resource a guard could name
+    cli: Callable[[dict[str, Any]], list[str]] | None = field(default=None)
+
+
+def _proton_arn(prefix: str, name: str) -> str:
+    return f"{prefix}environment/{name}"
+
+
+CASES = [
+    Case("reads", PROTON, "GetEnvironment", lambda n, _: {"name": n}, frozenset({A, P, D, V})),
+    Case(
+        "templates",
+        PROTON,
+        "DeleteServiceTemplate",
+        lambda n, _: {"name": n},
+        frozenset({A, P}),
+    ),
+    Case("environments", PROTON, "DeleteEnvironment", lambda n, _: {"name": n}, frozenset({A, P})),
+    Case("services", PROTON, "DeleteService", lambda n, _: {"name": n}, frozenset({A, D})),
+    Case(
+        "instances",
+        PROTON,
+        "UpdateServiceInstance",
+        lambda n, _: {"name": "one", "serviceName": n, "deploymentType": "CURRENT_VERSION"},
+        frozenset({A, P, D}),
+    ),
+    Case(
+        "connections",
+        PROTON,
+        "DeleteRepository",
+        lambda n, _: {"name": f"org/{n}", "provider": "GITHUB"},
+        frozenset({A, P}),
+        guarded_too=False,
+    ),
+    Case(
+        "tagging",
+        PROTON,
+        "TagResource",
+        lambda n, prefix: {
+            "resourceArn": _proton_arn(prefix, n),
+            "tags": [{"key": "team", "value": "x"}],
+        },
+        frozenset({A, P}),
+        cli=lambda r: [
+            "--resource-arn",
+            r["resourceArn"],
+            "--tags",
+            "key=team,value=x",
+        ],
+    ),
+    Case(
+        "account",
+        PROTON,
+        "UpdateAccountSettings",
+        lambda n, _: {},
+        frozenset({A, P}),
+        guarded_too=False,
+    ),
+    Case(
+        "deployments",
+        BARYON,
+        "RetryDeployment",
+        lambda n, _: {"id": str(uuid.UUID(int=7))},
+        frozenset({A, P}),
+        guarded_too=False,
+    ),
+    Case(
+        "imports",
+        BARYON,
+        "UndoImport",
+        lambda n, _: {"id": str(uuid.UUID(int=8))},
+        frozenset({A}),
+        guarded_too=False,
+    ),
+    Case(
+        "policies",
+        BARYON,
+        "DeletePolicy",
+        lambda n, _: {"name": "no-such-policy"},
+        frozenset({A}),
+        guarded_too=False,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Person:
+    role: BuiltinRole
+    name: str
+    key: tuple[str, str]
+
+
+def _baryon_cli(data_dir: Path, *args: str, stdin: str = "") -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "baryon.cli.main", *args, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env=clean_environment(),
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def people(server: BaryonProcess) -> dict[BuiltinRole, Person]:
+    found = {}
+    for role in ROLES:
+        name = f"matrix-{role}"
+        _baryon_cli(
+            server.data_dir,
+            "users",
+            "create",
+            name,
+            "--role",
+            str(role),
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )
+        printed = _baryon_cli(server.data_dir, "keys", "create", "--user", name)
+        values = dict(line.split("=", 1) for line in printed.split())
+        found[role] = Person(
+            role, name, (values["AWS_ACCESS_KEY_ID"], values["AWS_SECRET_ACCESS_KEY"])
+        )
+    admin = found[A]
+    _client(server, admin, BARYON).put_policy(name="matrix-guard", text=GUARD)
+    return found
+
+
+@pytest.fixture(scope="module")
+def runtime(server: BaryonProcess) -> Iterator[Runtime]:
+    with open_runtime(server.data_dir) as opened:
+        yield opened
+
+
+def _client(server: BaryonProcess, person: Person, service: str) -> Any:
+    return server.client(
+        service, aws_access_key_id=person.key[0], aws_secret_access_key=person.key[1]
+    )
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def _by_boto3(server: BaryonProcess, person: Person, case: Case, request: dict[str, Any]) -> bool:
+    """True when allowed."""
+    try:
+        getattr(_client(server, person, case.service), _snake(case.operation))(**request)
+    except ClientError as error:
+        return error.response["Error"]["Code"] != "AccessDeniedException"
+    return True
+
+
+def _by_aws_cli(server: BaryonProcess, person: Person, case: Case, request: dict[str, Any]) -> bool:
+    aws = Path(sys.executable).parent / "aws"
+    command = _snake(case.operation).replace("_", "-")
+    if case.cli is not None:
+        arguments = case.cli(request)
+    else:
+        arguments = []
+        for member, value in request.items():
+            arguments += [f"--{_snake(member).replace('_', '-')}", str(value)]
+    env = clean_environment(
+        **{
+            **{k: v for k, v in server.exports.items() if k.startswith("AWS_")},
+            "AWS_ACCESS_KEY_ID": person.key[0],
+            "AWS_SECRET_ACCESS_KEY": person.key[1],
+        }
+    )
+    done = subprocess.run(
+        [str(aws), case.service, command, *arguments],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    if done.returncode == 0:
+        return True
+    assert "AccessDeniedException" in done.stderr or "An error occurred" in done.stderr, done.stderr
+    return "AccessDeniedException" not in done.stderr
+
+
+def _by_portal(runtime: Runtime, person: Person, case: Case, request: dict[str, Any]) -> bool:
+    """The portal calls the operation's function with the signed-in user as the caller."""
+    handler = handler_for(case.service, case.operation)
+    assert handler is not None
+    context = in_process.context(runtime, in_process.portal_caller(person.name), case.operation)
+    try:
+        handler(context, request)
+    except Forbidden:
+        return False
+    except Exception:  # the call got past authorization; the resources do not exist
+        return True
+    return True
+
+
+def _matrix() -> list[Any]:
+    params = []
+    for case in CASES:
+        for role in ROLES:
+            for resource in (OPEN, GUARDED) if case.guarded_too else (OPEN,):
+                expected = role in case.roles and (resource == OPEN or role == A)
+                params.append(
+                    pytest.param(
+                        case,
+                        role,
+                        resource,
+                        expected,
+                        id=f"{case.family}-{role}-{resource}",
+                    )
+                )
+    return params
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize(("case", "role", "resource", "expected"), _matrix())
+def test_every_front_door_takes_the_same_decision(
+    server: BaryonProcess,
+    people: dict[BuiltinRole, Person],
+    runtime: Runtime,
+    case: Case,
+    role: BuiltinRole,
+    resource: str,
+    expected: bool,
+) -> None:
+    person = people[role]
+    request = case.request(resource, runtime.arns.make(""))
+    decisions = {
+        "boto3": _by_boto3(server, person, case, request),
+        "aws cli": _by_aws_cli(server, person, case, request),
+        "portal": _by_portal(runtime, person, case, request),
+    }
+    assert decisions == dict.fromkeys(decisions, expected)
+    if not expected:
+        admin = _client(server, people[A], BARYON)
+        records = admin.list_audit_records(
+            principal=f"user/{person.name}", operation=case.operation, result="DENIED"
+        )["records"]
+        assert len(records) >= 3, records  # one per door, at least
+
+
+def test_a_denial_says_who_what_and_on_which_resource(
+    server: BaryonProcess, people: dict[BuiltinRole, Person]
+) -> None:
+    developer = _client(server, people[D], PROTON)
+    with pytest.raises(ClientError) as denied:
+        developer.delete_environment(name="prod")
+    error = denied.value.response["Error"]
+    assert error["Code"] == "AccessDeniedException"
+    assert error["Message"].startswith(
+        f"User: user/{people[D].name} is not authorized to perform: proton:DeleteEnvironment "
+        "on resource: arn:aws:proton:"
+    )
+    assert error["Message"].endswith(":environment/prod because no policy allows it")
+
+
+def test_policy_test_answers_offline_with_the_deciding_policy(
+    server: BaryonProcess, people: dict[BuiltinRole, Person]
+) -> None:
+    def ask(principal: str, action: str, target: str) -> str:
+        return _baryon_cli(
+            server.data_dir,
+            "policy",
+            "test",
+            "--principal",
+            principal,
+            "--action",
+            action,
+            "--resource",
+            target,
+        )
+
+    allowed = ask(f"user/{people[P].name}", "DeleteEnvironment", "environment/prod")
+    assert allowed.startswith("ALLOWED") and "allowed by: platform/platform" in allowed
+    denied = ask(f"user/{people[D].name}", "DeleteEnvironment", "environment/prod")
+    assert denied.startswith("DENIED") and "no policy allows it" in denied
+    guarded = ask("role/platform", "DeleteEnvironment", "environment/guarded")
+    assert guarded.startswith("DENIED") and "forbidden by: matrix-guard" in guarded

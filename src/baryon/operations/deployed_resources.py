@@ -3,7 +3,7 @@ resource with a template version, a spec, inputs, outputs and deployments. Readi
 where it stands, redeploying its spec, upgrading it and cancelling its deployment are written
 once against this module.
 
-Changes go through the domain functions the API operations call, in one write transaction.
+Changes are the API's registered operations, called in process (see below).
 """
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from baryon.domain import deployments, environments, fleet, services, versions
-from baryon.domain.environments import EnvironmentSettings
 from baryon.domain.templates import TemplateKind
+from baryon.operations import environments as environment_operations
+from baryon.operations import service_instances as instance_operations
+from baryon.operations import services as service_operations
 from baryon.operations.context import RequestContext
 from baryon.operations.deployment_history import deployments_of, events_of, provisioned_resources
 from baryon.operations.fleet import Standing, instances_with_status, standing
 from baryon.operations.resource_keys import ENVIRONMENT, INSTANCE, PIPELINE, ResourceKey
+from baryon.service_models import proton
 from baryon.service_models.proton import DeploymentStatus, DeploymentUpdateType
 from baryon.store import spec_texts
 from baryon.store.tables import (
@@ -190,109 +193,92 @@ def upgrade_target(session: Session, loaded: Loaded, upgrade: Upgrade) -> Templa
 
 
 # --- changes --------------------------------------------------------------------------------
+#
+# Each change is the API's own registered operation (UpdateEnvironment, UpdateServiceInstance,
+# UpdateServicePipeline, Cancel*Deployment), called in process: the portal and the fleet are
+# authorized and audited exactly as a boto3 client making the same call would be.
 
 
 def redeploy_spec(ctx: RequestContext, key: ResourceKey, spec: str) -> None:
     """Deploys ``spec`` with the version the resource runs (deployment type CURRENT_VERSION)."""
-    with ctx.db.session(write=True) as session:
-        _start_update(
-            session,
-            ctx,
-            key,
-            deployment_type=DeploymentUpdateType.CURRENT_VERSION,
-            spec=spec,
-            major=None,
-            minor=None,
-        )
-    ctx.jobs_enqueued()
+    _update(ctx, key, DeploymentUpdateType.CURRENT_VERSION, spec=spec)
 
 
 def upgrade(
     ctx: RequestContext, key: ResourceKey, upgrade: Upgrade, major: int, minor: int
 ) -> None:
     """Upgrades to exactly ``major.minor`` (the version the user was shown), same spec."""
-    with ctx.db.session(write=True) as session:
-        _start_update(
-            session,
-            ctx,
-            key,
-            deployment_type=upgrade.deployment_type,
-            spec=None,
-            major=str(major) if upgrade is Upgrade.MAJOR else None,
-            minor=str(minor),
-        )
-    ctx.jobs_enqueued()
+    _update(
+        ctx,
+        key,
+        upgrade.deployment_type,
+        major=str(major) if upgrade is Upgrade.MAJOR else None,
+        minor=str(minor),
+    )
 
 
-def _start_update(
-    session: Session,
+def _update(
     ctx: RequestContext,
     key: ResourceKey,
-    *,
     deployment_type: DeploymentUpdateType,
-    spec: str | None,
-    major: str | None,
-    minor: str | None,
+    *,
+    spec: str | None = None,
+    major: str | None = None,
+    minor: str | None = None,
 ) -> None:
     """UpdateEnvironment, UpdateServiceInstance or UpdateServicePipeline."""
     if key.kind == ENVIRONMENT:
-        environments.update_environment(
-            session,
-            ctx.arns,
-            name=key.name,
-            deployment_type=deployment_type,
-            spec=spec,
-            major=major,
-            minor=minor,
-            settings=EnvironmentSettings(),
-            now=ctx.now,
-        )
+        environment: proton.UpdateEnvironmentInput = {
+            "name": key.name,
+            "deploymentType": deployment_type,
+        }
+        if spec is not None:
+            environment["spec"] = spec
+        if major is not None:
+            environment["templateMajorVersion"] = major
+        if minor is not None:
+            environment["templateMinorVersion"] = minor
+        environment_operations.update_environment(ctx, environment)
     elif key.kind == INSTANCE:
-        services.update_service_instance(
-            session,
-            ctx.arns,
-            service_name=key.service or "",
-            name=key.name,
-            deployment_type=deployment_type,
-            spec=spec,
-            major=major,
-            minor=minor,
-            client_token=None,
-            now=ctx.now,
-        )
+        instance: proton.UpdateServiceInstanceInput = {
+            "serviceName": key.service or "",
+            "name": key.name,
+            "deploymentType": deployment_type,
+        }
+        if spec is not None:
+            instance["spec"] = spec
+        if major is not None:
+            instance["templateMajorVersion"] = major
+        if minor is not None:
+            instance["templateMinorVersion"] = minor
+        instance_operations.update_service_instance(ctx, instance)
     else:
-        if spec is None:
-            service = services.find_service(session, key.service or "")
-            spec = services.find_pipeline(session, service).spec or ""
-        services.update_service_pipeline(
-            session,
-            ctx.arns,
-            service_name=key.service or "",
-            deployment_type=deployment_type,
-            spec=spec,
-            major=major,
-            minor=minor,
-            now=ctx.now,
-        )
+        if spec is None:  # UpdateServicePipeline always names a spec: the one it runs
+            with ctx.db.session() as session:
+                service = services.find_service(session, key.service or "")
+                spec = services.find_pipeline(session, service).spec or ""
+        pipeline: proton.UpdateServicePipelineInput = {
+            "serviceName": key.service or "",
+            "deploymentType": deployment_type,
+            "spec": spec,
+        }
+        if major is not None:
+            pipeline["templateMajorVersion"] = major
+        if minor is not None:
+            pipeline["templateMinorVersion"] = minor
+        service_operations.update_service_pipeline(ctx, pipeline)
 
 
 def cancel_deployment(ctx: RequestContext, key: ResourceKey) -> None:
     """CancelEnvironmentDeployment, CancelServiceInstanceDeployment or
     CancelServicePipelineDeployment."""
-    with ctx.db.session(write=True) as session:
-        if key.kind == ENVIRONMENT:
-            environment = environments.find_environment(session, key.name, lock=True)
-            deployments.request_cancel(
-                session, environment, environments.label(environment), ctx.now
-            )
-        elif key.kind == INSTANCE:
-            instance = services.find_instance(session, key.service or "", key.name, lock=True)
-            deployments.request_cancel(session, instance, f"Service instance '{key.name}'", ctx.now)
-        else:
-            service = services.find_service(session, key.service or "", lock=True)
-            pipeline = services.find_pipeline(session, service, lock=True)
-            if not services.cancel_waiting_pipeline(session, service, ctx.now):
-                deployments.request_cancel(
-                    session, pipeline, f"The pipeline of service '{service.name}'", ctx.now
-                )
-    ctx.jobs_enqueued()
+    if key.kind == ENVIRONMENT:
+        environment_operations.cancel_environment_deployment(ctx, {"environmentName": key.name})
+    elif key.kind == INSTANCE:
+        instance_operations.cancel_service_instance_deployment(
+            ctx, {"serviceName": key.service or "", "serviceInstanceName": key.name}
+        )
+    else:
+        service_operations.cancel_service_pipeline_deployment(
+            ctx, {"serviceName": key.service or ""}
+        )

@@ -115,6 +115,27 @@ def ref_of_key(key: ResourceKey) -> ResourceRef:
     return ResourceRef(DeploymentTargetResourceType.SERVICE_PIPELINE, service=key.service)
 
 
+def rollback_request(key: ResourceKey, skip: Sequence[str]) -> ContinueUpdateRollbackInput:
+    """ContinueUpdateRollback of the portal's resource, as an API client would ask for it."""
+    request: ContinueUpdateRollbackInput
+    if key.kind == ENVIRONMENT:
+        request = {"resourceType": RecoverableResourceType.ENVIRONMENT, "environmentName": key.name}
+    elif key.kind == INSTANCE:
+        request = {
+            "resourceType": RecoverableResourceType.SERVICE_INSTANCE,
+            "serviceName": key.service or "",
+            "serviceInstanceName": key.name,
+        }
+    else:
+        request = {
+            "resourceType": RecoverableResourceType.SERVICE_PIPELINE,
+            "serviceName": key.service or "",
+        }
+    if skip:
+        request["resourcesToSkip"] = list(skip)
+    return request
+
+
 def resource_ref(request: ContinueUpdateRollbackInput) -> ResourceRef:
     """The resource the request names; exactly the members its resourceType calls for."""
     kind = RecoverableResourceType(request["resourceType"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from baryon.domain.errors import DomainError
+from baryon.domain.errors import DomainError, Forbidden
 from baryon.domain.templates import TemplateKind
 from baryon.operations import deployed_resources
 from baryon.operations.context import RequestContext
@@ -38,6 +38,7 @@ def upgrade_outdated(
     """``resource_kind`` (environment, instance, pipeline) keeps the upgrade to one fleet row."""
     found = outdated_fleet(ctx, kind, template_name, upgrade.behind, resource_kind)
     started, skipped = [], []
+    refused: Forbidden | None = None
     for item in found.items:
         key = _key(item)
         wanted = upgrade.target(found.targets[(item.kind, item.service, item.name)])
@@ -48,7 +49,13 @@ def upgrade_outdated(
             deployed_resources.upgrade(ctx, key, upgrade, *wanted)
             started.append(key.label)
         except DomainError as exc:
+            if isinstance(exc, Forbidden):
+                refused = refused or exc
             skipped.append(f"{key.label}: {exc.message}")
+    # Each upgrade is authorized on its own resource, so a rollout skips what its caller may
+    # not change; one that may change none of them is refused as a whole.
+    if refused is not None and not started:
+        raise refused
     return FleetUpgrade(found.template.name, started, skipped)
 
 

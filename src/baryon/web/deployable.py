@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from baryon.operations import deployed_resources, deployment_recovery, previews
 from baryon.operations.deployed_resources import ResourceStatus, Upgrade
-from baryon.operations.errors import Conflict, DomainError, NotFound
+from baryon.operations.errors import Conflict, DomainError, Forbidden, NotFound
 from baryon.web import forms, members, resources, urls
 from baryon.web.http import Handler, PortalError, Visit
 from baryon.web.resources import ENVIRONMENT, PageKey
@@ -104,7 +104,7 @@ def edit_page(key_of: KeyOf) -> Handler:
             if not form.has_errors and (not yaml_mode or spec_text.strip()):
                 try:
                     deployed_resources.redeploy_spec(visit.context("redeploy_spec"), key, spec_text)
-                except Conflict:
+                except (Conflict, Forbidden):
                     raise
                 except DomainError as exc:
                     if yaml_mode:
@@ -195,11 +195,13 @@ def continue_rollback(key_of: KeyOf) -> Handler:
 
     def handler(visit: Visit) -> Response:
         key = key_of(visit)
-        request = deployment_recovery.RollbackRequest(
-            deployment_recovery.ref_of_key(key), tuple(visit.form.all("skip"))
-        )
+        request = deployment_recovery.rollback_request(key, visit.form.all("skip"))
         try:
-            deployment_recovery.continue_rollback(visit.context("ContinueUpdateRollback"), request)
+            deployment_recovery.continue_update_rollback(
+                visit.context("ContinueUpdateRollback"), request
+            )
+        except Forbidden:
+            raise  # the 403 page, not a note on this one
         except DomainError as error:
             return visit.redirect(key.url(), error.message)
         return visit.redirect(key.url(), f"Continuing the rollback of {key.label}.")
@@ -213,9 +215,11 @@ def retry(key_of: KeyOf) -> Handler:
     def handler(visit: Visit) -> Response:
         key = key_of(visit)
         try:
-            deployment_recovery.retry(
-                visit.context("RetryDeployment"), visit.form.get("deployment", "")
+            deployment_recovery.retry_deployment(
+                visit.context("RetryDeployment"), {"id": visit.form.get("deployment", "")}
             )
+        except Forbidden:
+            raise
         except DomainError as error:
             return visit.redirect(key.url(), error.message)
         return visit.redirect(key.url(), f"Retrying the failed deployment of {key.label}.")

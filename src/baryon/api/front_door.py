@@ -207,8 +207,14 @@ class FrontDoor:
         # admit() let through only regions in runtime.cells.
         cell = self.runtime.cells.get(authorization.region) or self.runtime
         params = parse_input(operation.input_shape, decode_json_body(incoming.body))
-        self._authorize(cell, caller, stored, operation.name, params)
         door = audit_trail.api_door(incoming.headers.get("user-agent"))
+        try:
+            self._authorize(cell, caller, stored, operation.name, params)
+        except AccessDeniedException:
+            # Refused before any operation ran: the trail has it as every other denial.
+            refusal = self._context(cell, operation.name, call.request_id, caller, door)
+            audit_trail.refused(refusal, model.service_name, operation.name, params)
+            raise
         return self._dispatch(cell, model, operation, params, call.request_id, caller, door)
 
     def _authorize(
@@ -264,14 +270,7 @@ class FrontDoor:
             raise ValidationException(
                 f"The operation {operation.name} is not yet available in this Baryon server."
             )
-        context = RequestContext(
-            runtime=cell,
-            operation=operation.name,
-            request_id=request_id,
-            caller=caller,
-            now=datetime.now(UTC),
-            door=door,
-        )
+        context = self._context(cell, operation.name, request_id, caller, door)
         try:
             result = handler(context, params)
         except OperationalError as exc:
@@ -283,6 +282,19 @@ class FrontDoor:
             raise InternalServerException(
                 "An internal error occurred. Request id: " + request_id
             ) from exc
+
+    @staticmethod
+    def _context(
+        cell: Runtime, operation: str, request_id: str, caller: str, door: AuditDoor
+    ) -> RequestContext:
+        return RequestContext(
+            runtime=cell,
+            operation=operation,
+            request_id=request_id,
+            caller=caller,
+            now=datetime.now(UTC),
+            door=door,
+        )
 
 
 class _Call:

@@ -31,6 +31,12 @@ from baryon.bundles.schema import parse_schema
 from baryon.bundles.tree import read_tree
 from baryon.cloud.clients import cloud_client
 from baryon.domain import imports, specs
+from baryon.domain.audit_changes import (
+    APPLY_IMPORT,
+    IMPORT_FAILED,
+    SystemChange,
+    record_system_change,
+)
 from baryon.domain.errors import DomainError, InvalidInput
 from baryon.domain.imports import BundleAccess, CheckedBundle, ImportReading
 from baryon.domain.templates import TemplateKind
@@ -54,7 +60,7 @@ from baryon.importing.recovered_bundle import (
 )
 from baryon.importing.stack_roles import role_problems
 from baryon.importing.stacks import DiscoveredStack, deployed_template, discover_stacks
-from baryon.service_models.baryon import ImportMode, ImportStatus
+from baryon.service_models.baryon import AuditResult, ImportMode, ImportStatus
 from baryon.service_models.proton import TemplateType, TemplateVersionStatus
 from baryon.settings import Settings
 from baryon.store.jobs import JobKind
@@ -462,10 +468,23 @@ def _apply(context: JobContext, import_id: str, decisions: list[imports.Decision
 
 
 def _finish(context: JobContext, import_id: str, status: ImportStatus, message: str | None) -> None:
-    with context.runtime.db.session(write=True) as session:
+    runtime = context.runtime
+    now = datetime.now(UTC)
+    with runtime.db.session(write=True) as session:
         row = imports.find_import(session, import_id, lock=True)
         if row.status in imports.UNFINISHED:
-            imports.finish(row, status, message, datetime.now(UTC))
+            imports.finish(row, status, message, now)
+            # One record for the import (ListImportItems lists what each item changed).
+            failed = status != ImportStatus.SUCCEEDED
+            change = SystemChange(
+                operation=APPLY_IMPORT,
+                resources=(runtime.arns.make(f"import/{import_id}"),),
+                result=AuditResult.FAILED if failed else AuditResult.SUCCEEDED,
+                error_code=IMPORT_FAILED if failed else None,
+            )
+            record_system_change(
+                session, change, region=runtime.settings.region, job_id=context.job_id, now=now
+            )
 
 
 register_job(JobKind.IMPORT, run, give_up)

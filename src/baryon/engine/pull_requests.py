@@ -22,6 +22,12 @@ from sqlalchemy.orm import Session
 
 from baryon.domain import pull_requests
 from baryon.domain.arns import Arns
+from baryon.domain.audit_changes import (
+    PULL_REQUEST_CLOSED,
+    PULL_REQUEST_MERGED,
+    SystemChange,
+    record_system_change,
+)
 from baryon.domain.deployments import Deployable
 from baryon.domain.errors import DomainError
 from baryon.domain.git import PullRequestStatus
@@ -36,6 +42,7 @@ from baryon.provisioners.base import ProvisioningEngine, ResourceKind
 from baryon.provisioners.pull_request import ProvisioningRepository, PullRequestTarget
 from baryon.provisioners.pull_request_files import ComponentMetadata, Metadata, ResourceMetadata
 from baryon.provisioners.selection import self_managed_repository
+from baryon.service_models.baryon import AuditDoor, AuditResult
 from baryon.store import jobs
 from baryon.store.jobs import JobKind
 from baryon.store.tables import (
@@ -212,11 +219,40 @@ def run(context: JobContext, payload: dict[str, Any]) -> None:
         )
         if step == Next.WATCH:
             _look_again(session, deployment_id, now, settings.git_poll_seconds)
+        _audit_outcome(context, session, watched, observed, now)
     if step == Next.WITHDRAW:
         _withdraw(runtime, watched)  # a failure is retried; give_up says so
         with runtime.db.session(write=True) as session:
             pull_requests.withdrawn(session, runtime.arns, deployment_id, datetime.now(UTC))
     runtime.job_wakeup.set()  # an ended instance may release its service's pipeline
+
+
+# What a merge or a close that Baryon sees does: the deployment goes on or ends by it.
+_OUTCOMES = {
+    PullRequestStatus.MERGED: PULL_REQUEST_MERGED,
+    PullRequestStatus.CLOSED: PULL_REQUEST_CLOSED,
+}
+
+
+def _audit_outcome(
+    context: JobContext,
+    session: Session,
+    watched: Watched,
+    observed: PullRequestStatus | None,
+    now: datetime,
+) -> None:
+    operation = _OUTCOMES.get(observed) if observed is not None else None
+    if operation is None or watched.withdraw or observed == watched.state:
+        return  # nothing seen, or seen before: the deployment did not move by it
+    runtime = context.runtime
+    change = SystemChange(
+        operation=operation,
+        resources=(watched.resource_arn, runtime.arns.deployment(watched.deployment_id)),
+        result=AuditResult.SUCCEEDED,
+        door=AuditDoor.GIT,
+    )
+    region = runtime.settings.region
+    record_system_change(session, change, region=region, job_id=context.job_id, now=now)
 
 
 def give_up(context: JobContext, payload: dict[str, Any], error: str) -> None:

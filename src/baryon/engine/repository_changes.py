@@ -23,11 +23,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from baryon.domain.audit_changes import REPOSITORY_CHANGED, SystemChange, record_system_change
 from baryon.domain.errors import DomainError
 from baryon.domain.git import PullRequestStatus, branch_changed, start_polling
 from baryon.engine.handlers import JobContext, register_job
 from baryon.git.errors import GitError
 from baryon.git.forges.base import ForgeError
+from baryon.service_models.baryon import AuditDoor, AuditResult
 from baryon.store import jobs
 from baryon.store.database import Database
 from baryon.store.jobs import JobKind
@@ -77,6 +79,15 @@ def run_repository_changed(context: JobContext, payload: dict[str, Any]) -> None
             )
         ):
             jobs.enqueue_once(session, JobKind.PULL_REQUEST, {"deployment_id": deployment_id}, now)
+        # A push, a webhook or a poll moved the branch; what it starts records its own changes.
+        change = SystemChange(
+            operation=REPOSITORY_CHANGED,
+            resources=(context.runtime.arns.repository(provider, name),),
+            result=AuditResult.SUCCEEDED,
+            door=AuditDoor.GIT,
+        )
+        region = context.runtime.settings.region
+        record_system_change(session, change, region=region, job_id=context.job_id, now=now)
     context.runtime.job_wakeup.set()
 
 

@@ -25,8 +25,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from baryon.domain import service_sync, services, specs, sync_attempts
+from baryon.domain import audit_subjects, service_sync, services, specs, sync_attempts
 from baryon.domain.arns import Arns
+from baryon.domain.audit_changes import SystemChange, error_code, record_system_change
 from baryon.domain.errors import Conflict, DomainError
 from baryon.domain.git import SyncScope
 from baryon.domain.service_sync import InstanceSource, SyncEventType, SyncSource
@@ -36,6 +37,8 @@ from baryon.engine.handlers import JobContext, TransientError, register_job
 from baryon.engine.worker_runtime import WorkerRuntime
 from baryon.git.errors import GitError, GitLimitExceeded, GitNotFound
 from baryon.git.remote import GitRemote
+from baryon.service_models import PROTON
+from baryon.service_models.baryon import AuditDoor, AuditResult
 from baryon.service_models.proton import (
     DeploymentUpdateType,
     RepositorySyncStatus,
@@ -158,7 +161,7 @@ def run(context: JobContext, payload: dict[str, Any]) -> None:
     waiting = False
     for instance in ops.instances:
         try:
-            result = _sync_instance(runtime, source, instance, repository, now)
+            result = _sync_instance(runtime, source, instance, repository, now, context.job_id)
         except _Unreadable as exc:
             result = InstanceResult(Outcome.FAILED, str(exc))
         waiting = waiting or result.outcome == Outcome.WAITING
@@ -202,6 +205,7 @@ def _sync_instance(
     instance: InstanceSource,
     repository: _Repository,
     now: datetime,
+    job_id: int,
 ) -> InstanceResult:
     service_name = source.service_name
     head = repository.head(instance.branch)
@@ -239,7 +243,7 @@ def _sync_instance(
         return _fail(runtime, service_name, instance, desired, synced, str(exc), now)
     baseline = _baseline(repository, instance.name, synced, deployed_spec)
     changed = not exists or baseline is None or not service_sync.same_entry(baseline, entry)
-    return _apply(runtime, source, instance, desired, synced, spec_text, changed, now)
+    return _apply(runtime, source, instance, desired, synced, spec_text, changed, now, job_id)
 
 
 def _handled(latest: SyncAttemptRow | None, desired: Revision) -> bool:
@@ -300,6 +304,7 @@ def _apply(
     spec_text: str,
     changed: bool,
     now: datetime,
+    job_id: int,
 ) -> InstanceResult:
     service_name = source.service_name
     with runtime.db.session(write=True) as session:
@@ -350,12 +355,14 @@ def _apply(
                     external_id=blocker.id,
                 )
             return InstanceResult(Outcome.BLOCKED, f"blocked by sync blocker {blocker.id}.")
+        audited = _Audited(runtime, job_id, service_name, instance.name, spec_text, now)
+        before = audited.spec_before(session)
         try:
             with session.begin_nested():
                 deployment_id, created = _deploy(
                     session, runtime.arns, service_name, instance.name, spec_text, now
                 )
-        except Conflict as exc:
+        except Conflict as exc:  # tried again later: recorded once it is done or refused
             text = f"Waiting: {exc.message}"
             if attempt.events[-1]["event"] != text:
                 sync_attempts.add_event(attempt, text, SyncEventType.WAITING, now)
@@ -365,7 +372,9 @@ def _apply(
             sync_attempts.add_event(
                 attempt, message, SyncEventType.FAILED, now, status=ResourceSyncStatus.FAILED
             )
+            audited.record(session, before, exc)
             return InstanceResult(Outcome.FAILED, message)
+        audited.record(session, before)
         what = "creates" if created else "updates"
         sync_attempts.add_event(
             attempt,
@@ -377,6 +386,42 @@ def _apply(
         )
     runtime.job_wakeup.set()
     return InstanceResult(Outcome.STARTED, f"deployment {deployment_id} {what} it.")
+
+
+@dataclass(frozen=True)
+class _Audited:
+    """The audit record of an instance that service sync creates or updates: the operation
+    that does the same by hand, with the spec's difference."""
+
+    runtime: WorkerRuntime
+    job_id: int
+    service_name: str
+    name: str
+    spec_text: str
+    now: datetime
+
+    def spec_before(self, session: Session) -> str | None:
+        names = {"serviceName": self.service_name, "name": self.name}
+        return audit_subjects.current_spec(session, "UpdateServiceInstance", names)
+
+    def record(
+        self, session: Session, before: str | None, refusal: DomainError | None = None
+    ) -> None:
+        operation = "CreateServiceInstance" if before is None else "UpdateServiceInstance"
+        diff = None
+        if refusal is None:
+            diff = audit_subjects.spec_diff(operation, {"spec": self.spec_text}, before)
+        change = SystemChange(
+            operation=operation,
+            resources=(self.runtime.arns.service_instance(self.service_name, self.name),),
+            result=AuditResult.SUCCEEDED if refusal is None else AuditResult.FAILED,
+            door=AuditDoor.GIT,
+            error_code=None if refusal is None else error_code(refusal),
+            spec_diff=diff,
+            service=PROTON,
+        )
+        region = self.runtime.settings.region
+        record_system_change(session, change, region=region, job_id=self.job_id, now=self.now)
 
 
 def _pending(

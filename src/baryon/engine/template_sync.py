@@ -25,6 +25,11 @@ from baryon.bundles.loader import Bundle
 from baryon.bundles.pack import pack_files
 from baryon.bundles.registration import LEGACY_FILE, REGISTRATION_FILE
 from baryon.domain import sync_attempts, template_sync
+from baryon.domain.audit_changes import (
+    SystemChange,
+    error_code,
+    record_system_change,
+)
 from baryon.domain.errors import DomainError, InvalidInput, NotFound, QuotaExceeded
 from baryon.domain.git import SyncScope
 from baryon.domain.service_sync import repository_target
@@ -52,6 +57,8 @@ from baryon.engine.registration import (
 from baryon.git.access import RepositoryAccess
 from baryon.git.errors import GitAuthRefused, GitError, GitLimitExceeded, GitNotFound
 from baryon.git.forges.base import ForgeError
+from baryon.service_models import PROTON
+from baryon.service_models.baryon import AuditDoor, AuditResult
 from baryon.service_models.proton import (
     RepositorySyncStatus,
     ResourceSyncStatus,
@@ -450,9 +457,13 @@ def _record(
             )
         except (InvalidInput, QuotaExceeded) as exc:
             _end(attempt, exc.message, SyncEventType.FAILED, now, failed=True)
+            refused = _change(source, (template_arn(runtime.arns, template),), exc)
+            _audit(context, session, refused, now)
             return False
         arns = runtime.arns
         inherit_tags(session, template_arn(arns, template), version_arn(arns, template, version))
+        # A version whose registration failed was made all the same, as Proton's would be.
+        _audit(context, session, _change(source, (version_arn(arns, template, version),)), now)
         number = f"{version.major}.{version.minor}"
         sha = origin.revision.sha
         if version.status == TemplateVersionStatus.DRAFT:
@@ -475,6 +486,26 @@ def _record(
             )
         log.info("synced %s %s %s from %s", source.kind.label, source.template_name, number, sha)
         return True
+
+
+def _change(
+    source: SyncSource, resources: tuple[str, ...], refusal: DomainError | None = None
+) -> SystemChange:
+    """The audit record of a synced version: the operation that makes one by hand."""
+    noun = "Environment" if source.kind is TemplateKind.ENVIRONMENT else "Service"
+    return SystemChange(
+        operation=f"Create{noun}TemplateVersion",
+        resources=resources,
+        result=AuditResult.SUCCEEDED if refusal is None else AuditResult.FAILED,
+        door=AuditDoor.GIT,
+        error_code=None if refusal is None else error_code(refusal),
+        service=PROTON,
+    )
+
+
+def _audit(context: JobContext, session: Session, change: SystemChange, now: datetime) -> None:
+    region = context.runtime.settings.region
+    record_system_change(session, change, region=region, job_id=context.job_id, now=now)
 
 
 def _new_version(

@@ -5,6 +5,10 @@ its result (done, failed, denied); a read (Get*, List*, and the few other operat
 ``READS``) only when it is denied, so a successful read costs no write and no query. Records
 go to the region's own chain (store/audit_records.py), as CloudTrail keeps one per region.
 
+Changes Baryon makes on its own (template and service sync, imports, pull requests) reach no
+operation: engine/ records them through domain/audit_changes.py; both build an AuditEntry
+for store/audit_records.py, the one writer of the chain.
+
 A record is written after the call, in its own transaction: a process that dies between the
 call's commit and the record's loses that record (the chain stays whole).
 """
@@ -20,14 +24,10 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from baryon.domain import audit_subjects
-from baryon.domain.errors import (
-    Conflict,
-    DomainError,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    QuotaExceeded,
-)
+from baryon.domain.audit_changes import ERROR_CODES as ERROR_CODES
+from baryon.domain.audit_changes import FAULT as FAULT
+from baryon.domain.audit_changes import error_code as error_code
+from baryon.domain.errors import DomainError, Forbidden
 from baryon.operations.context import RequestContext
 from baryon.service_models.baryon import AuditDoor, AuditResult
 from baryon.store import audit_records
@@ -38,18 +38,6 @@ log = logging.getLogger(__name__)
 READ_PREFIXES = ("Get", "List")
 # Reads whose names do not say so.
 READS = frozenset({"VerifyAuditTrail"})
-
-# The error code a record names for a domain error: the one the API answers with
-# (api/front_door.py's table; tests/operations/test_audit_trail_recording.py keeps them equal).
-ERROR_CODES: Mapping[type[DomainError], str] = {
-    InvalidInput: "ValidationException",
-    NotFound: "ResourceNotFoundException",
-    Conflict: "ConflictException",
-    QuotaExceeded: "ServiceQuotaExceededException",
-    Forbidden: "AccessDeniedException",
-}
-FAULT = "InternalServerException"  # anything else that stopped the call
-
 
 # What the baryon CLI adds to its requests' User-Agent (cli/api_clients.py), so that records
 # tell its calls from other API clients'. A hint only: who made a call is the key's principal.
@@ -100,12 +88,14 @@ def recorded(
         _append(context, service, operation, request, call, AuditResult.SUCCEEDED, before)
 
 
-def error_code(error: DomainError) -> str:
-    for kind in type(error).__mro__:
-        code = ERROR_CODES.get(kind)
-        if code is not None:
-            return code
-    return FAULT
+def refused(
+    context: RequestContext, service: str, operation: str, request: Mapping[str, Any]
+) -> None:
+    """Records a call a front door refused before any operation ran (api/front_door.py: a
+    program's key outside its resource, an environment account's key outside its account) as
+    DENIED, for the key's principal, like a denial from the policies."""
+    code = ERROR_CODES[Forbidden]
+    _append(context, service, operation, request, Call(), AuditResult.DENIED, None, code)
 
 
 @dataclass(frozen=True)

@@ -134,6 +134,20 @@ class RecoverableResourceType(StrEnum):
     COMPONENT = "COMPONENT"
 
 
+class UserKind(StrEnum):
+    PERSON = "PERSON"
+    ROBOT = "ROBOT"
+
+
+class AddTeamMemberInput(TypedDict):
+    teamName: str
+    userName: str
+
+
+class AddTeamMemberOutput(TypedDict):
+    changed: bool
+
+
 class Approval(TypedDict):
     deploymentId: str
     targetArn: str
@@ -284,6 +298,49 @@ class CreateConnectionOutput(TypedDict):
     connection: Connection
 
 
+class CreateTeamInput(TypedDict):
+    name: str
+    description: NotRequired[str]
+    roles: NotRequired[list[str]]
+
+
+class Team(TypedDict):
+    name: str
+    description: str
+    roles: list[str]
+    members: NotRequired[list[str] | None]
+    memberCount: int
+    createdAt: datetime
+
+
+class CreateTeamOutput(TypedDict):
+    team: Team
+
+
+class CreateUserInput(TypedDict):
+    name: str
+    kind: NotRequired[UserKind]
+    displayName: NotRequired[str]
+    email: NotRequired[str]
+    roles: NotRequired[list[str]]
+    teams: NotRequired[list[str]]
+
+
+class User(TypedDict):
+    name: str
+    kind: UserKind
+    displayName: NotRequired[str | None]
+    email: NotRequired[str | None]
+    oidcIssuer: NotRequired[str | None]
+    roles: list[str]
+    teams: list[str]
+    createdAt: datetime
+
+
+class CreateUserOutput(TypedDict):
+    user: User
+
+
 class DeleteApprovalRuleInput(TypedDict):
     name: str
 
@@ -305,6 +362,22 @@ class DeletePolicyInput(TypedDict):
 
 
 class DeletePolicyOutput(TypedDict):
+    pass
+
+
+class DeleteTeamInput(TypedDict):
+    name: str
+
+
+class DeleteTeamOutput(TypedDict):
+    pass
+
+
+class DeleteUserInput(TypedDict):
+    name: str
+
+
+class DeleteUserOutput(TypedDict):
     pass
 
 
@@ -440,6 +513,32 @@ class GetServerInfoOutput(TypedDict):
     cloudEndpoint: NotRequired[str | None]
 
 
+class GetTeamInput(TypedDict):
+    name: str
+
+
+class GetTeamOutput(TypedDict):
+    team: Team
+
+
+class GetUserInput(TypedDict):
+    name: str
+
+
+class GetUserOutput(TypedDict):
+    user: User
+
+
+class GrantRoleInput(TypedDict):
+    role: str
+    userName: NotRequired[str]
+    teamName: NotRequired[str]
+
+
+class GrantRoleOutput(TypedDict):
+    changed: bool
+
+
 class ImportItem(TypedDict):
     position: int
     action: ImportItemAction
@@ -527,6 +626,28 @@ class ListPoliciesOutput(TypedDict):
     policies: list[Policy]
 
 
+class ListTeamsInput(TypedDict):
+    nextToken: NotRequired[str]
+    maxResults: NotRequired[int]
+
+
+class ListTeamsOutput(TypedDict):
+    teams: list[Team]
+    nextToken: NotRequired[str | None]
+
+
+class ListUsersInput(TypedDict):
+    kind: NotRequired[UserKind]
+    teamName: NotRequired[str]
+    nextToken: NotRequired[str]
+    maxResults: NotRequired[int]
+
+
+class ListUsersOutput(TypedDict):
+    users: list[User]
+    nextToken: NotRequired[str | None]
+
+
 class PutApprovalRuleInput(TypedDict):
     name: str
     policy: str
@@ -554,6 +675,15 @@ class RejectDeploymentOutput(TypedDict):
     approval: Approval
 
 
+class RemoveTeamMemberInput(TypedDict):
+    teamName: str
+    userName: str
+
+
+class RemoveTeamMemberOutput(TypedDict):
+    changed: bool
+
+
 class ResetPolicyInput(TypedDict):
     name: str
 
@@ -568,6 +698,16 @@ class RetryDeploymentInput(TypedDict):
 
 class RetryDeploymentOutput(TypedDict):
     deployment: StartedDeployment
+
+
+class RevokeRoleInput(TypedDict):
+    role: str
+    userName: NotRequired[str]
+    teamName: NotRequired[str]
+
+
+class RevokeRoleOutput(TypedDict):
+    changed: bool
 
 
 class SetDeletionProtectionInput(TypedDict):

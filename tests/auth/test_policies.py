@@ -16,8 +16,8 @@ from baryon.auth.policies import (
     ResourceKind,
     check,
     decide,
+    stored,
 )
-from baryon.auth.policies import stored
 from baryon.auth.policies.builtin import builtin_policies
 from baryon.auth.policies.schema import schema_json
 from baryon.auth.principals import Principal, PrincipalKind

@@ -180,14 +180,30 @@ def get_user(session: Session, name: str) -> UserRecord:
     row = session.scalars(select(User).where(User.name == name)).first()
     if row is None:
         raise UnknownIdentity(f"There is no user '{name}'.")
-    return _users(session, [row])[0]
+    return user_records(session, [row])[0]
 
 
 def list_users(session: Session) -> list[UserRecord]:
-    return _users(session, list(session.scalars(select(User).order_by(User.name))))
+    return user_records(session, list(session.scalars(select(User).order_by(User.name))))
 
 
-def _users(session: Session, rows: list[User]) -> list[UserRecord]:
+def user_selection(kind: UserKind | None = None, team: str | None = None) -> Select[tuple[User]]:
+    """The users (of one kind, in one team) for a caller that pages them itself."""
+    stmt = select(User)
+    if kind is not None:
+        stmt = stmt.where(User.kind == kind.value)
+    if team is not None:
+        members = (
+            select(TeamMember.user_id)
+            .join(Team, Team.id == TeamMember.team_id)
+            .where(Team.name == team)
+        )
+        stmt = stmt.where(User.id.in_(members))
+    return stmt
+
+
+def user_records(session: Session, rows: list[User]) -> list[UserRecord]:
+    """``rows`` as records, with their grants and teams read in two queries for them all."""
     ids = [row.id for row in rows]
     roles: dict[int, list[str]] = {}
     teams: dict[int, list[str]] = {}
@@ -276,14 +292,20 @@ def get_team(session: Session, name: str) -> TeamRecord:
     row = session.scalars(select(Team).where(Team.name == name)).first()
     if row is None:
         raise UnknownIdentity(f"There is no team '{name}'.")
-    return _teams(session, [row])[0]
+    return team_records(session, [row])[0]
 
 
 def list_teams(session: Session) -> list[TeamRecord]:
-    return _teams(session, list(session.scalars(select(Team).order_by(Team.name))))
+    return team_records(session, list(session.scalars(select(Team).order_by(Team.name))))
 
 
-def _teams(session: Session, rows: list[Team]) -> list[TeamRecord]:
+def team_selection() -> Select[tuple[Team]]:
+    """The teams, for a caller that pages them itself."""
+    return select(Team)
+
+
+def team_records(session: Session, rows: list[Team]) -> list[TeamRecord]:
+    """``rows`` as records, with their members and grants read in two queries for them all."""
     ids = [row.id for row in rows]
     members: dict[int, list[str]] = {}
     roles: dict[int, list[str]] = {}

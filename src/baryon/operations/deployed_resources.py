@@ -20,7 +20,12 @@ from baryon.operations import environments as environment_operations
 from baryon.operations import service_instances as instance_operations
 from baryon.operations import services as service_operations
 from baryon.operations.context import RequestContext
-from baryon.operations.deployment_history import deployments_of, events_of, provisioned_resources
+from baryon.operations.deployment_history import (
+    deployments_of,
+    events_of,
+    provisioned_resources,
+    queued,
+)
 from baryon.operations.fleet import Standing, instances_with_status, standing
 from baryon.operations.resource_keys import ENVIRONMENT, INSTANCE, PIPELINE, ResourceKey
 from baryon.service_models import proton
@@ -145,6 +150,7 @@ class ResourceStatus:
     busy: bool  # it or one of its instances is deploying
     can_cancel: bool
     arn: str
+    queued: frozenset[str]  # of ``attempted`` and ``history``, those no worker has claimed yet
 
 
 def resource_status(ctx: RequestContext, key: ResourceKey) -> ResourceStatus:
@@ -165,6 +171,7 @@ def resource_status(ctx: RequestContext, key: ResourceKey) -> ResourceStatus:
         if key.kind == ENVIRONMENT:
             instances = instances_with_status(session, environment_id=row.id)
         busy = loaded.busy or any(i.deployment_status in deployments.ACTIVE for i, _ in instances)
+        history = deployments_of(session, arn, _HISTORY_ON_RESOURCE_PAGE)
         return ResourceStatus(
             loaded=loaded,
             template_kind=TemplateKind(loaded.template.kind),
@@ -173,11 +180,12 @@ def resource_status(ctx: RequestContext, key: ResourceKey) -> ResourceStatus:
             events=events,
             outputs=deployments.outputs_of(session, row.last_succeeded_deployment_id),
             provisioned=provisioned_resources(session, arn),
-            history=deployments_of(session, arn, _HISTORY_ON_RESOURCE_PAGE),
+            history=history,
             instances=instances,
             busy=busy,
             can_cancel=row.deployment_status == DeploymentStatus.IN_PROGRESS,
             arn=arn,
+            queued=queued(session, [*history, *([attempted] if attempted else [])]),
         )
 
 

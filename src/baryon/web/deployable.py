@@ -41,6 +41,8 @@ def live_context(visit: Visit, key: PageKey) -> dict[str, Any]:
         "busy": status.busy,
         "can_cancel": status.can_cancel,
         "arn": status.arn,
+        "queued": status.queued,
+        "attempted_queued": status.attempted is not None and status.attempted.id in status.queued,
         "recovery": deployment_recovery.recovery_options(visit.context("recovery_options"), key),
     }
 

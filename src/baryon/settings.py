@@ -199,6 +199,11 @@ class Settings:
     # (operations/deletion_protection.py): "key=value", or "key" for any value.
     deletion_protection_tag: str = "baryon:deletion-protection=true"
 
+    # Which team owns a resource: the value of its tag with this key (an instance without one
+    # takes its service's; a pipeline is its service's). The portal's lists filter and show
+    # it; policies can match the same tag (Cedar: resource.tags).
+    team_tag_key: str = "team"
+
     # Portal sign-in with OpenID Connect (issue 16; docs/users-and-sign-in.md). The provider's
     # issuer URL (its /.well-known/openid-configuration is read from it); empty = local users
     # only. The redirect URI to register: <public_url or the portal's address>/portal/oidc/callback.

@@ -350,6 +350,10 @@ class Deployment(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_modified_at: Mapped[datetime] = mapped_column(UtcDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The approved fleet preview item (fleet_preview_items.id) whose change set or saved plan
+    # this deployment must carry out exactly (domain/fleet_previews.py); no foreign key: the
+    # deployment's record outlives a deleted preview, and its job then fails fast.
+    fleet_preview_item_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class DeploymentEvent(Base):
@@ -963,6 +967,176 @@ class PolicyGeneration(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     generation: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- rollouts (issue 18, R1) -------------------------------------------------------------------
+
+
+class RolloutRow(Base):
+    """A staged move of selected resources to one template version (domain/rollouts.py).
+    Immutable once approved: only its state and clocks change; a changed plan is a new rollout
+    that supersedes this one."""
+
+    __tablename__ = "rollouts"
+    __table_args__ = (Index("ix_rollouts_listing", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    template_kind: Mapped[str] = mapped_column(String(16))  # domain.templates.TemplateKind
+    template_name: Mapped[str] = mapped_column(String(100), index=True)
+    target_major: Mapped[int] = mapped_column(Integer)
+    target_minor: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # domain.rollouts.RolloutState
+    state_message: Mapped[str | None] = mapped_column(Text)
+    # How it was asked for (domain.rollouts.RolloutPlan, as JSON): the targets are kept apart.
+    plan: Mapped[dict] = mapped_column(JSON)
+    # What the fleet looked like when previewed: approval is refused once it moved.
+    preview_hash: Mapped[str | None] = mapped_column(String(64))
+    preview_id: Mapped[str | None] = mapped_column(String(64))  # a fleet preview (issue 18, R2)
+    current_wave: Mapped[int] = mapped_column(Integer, default=0)
+    supersedes: Mapped[str | None] = mapped_column(String(36))
+    superseded_by: Mapped[str | None] = mapped_column(String(36))
+    created_by: Mapped[str] = mapped_column(String(300))  # principal label
+    approved_by: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_modified_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RolloutWaveRow(Base):
+    """One wave of a rollout. Its bake clock runs only while the rollout runs: ``baked_seconds``
+    holds what has elapsed before the clock last stopped, ``clock_started_at`` when it last
+    started (None while stopped)."""
+
+    __tablename__ = "rollout_waves"
+    __table_args__ = (UniqueConstraint("rollout_id", "number", name="uq_rollout_waves_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rollout_id: Mapped[str] = mapped_column(ForeignKey("rollouts.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)  # 1 is the canary
+    state: Mapped[str] = mapped_column(String(16))  # domain.rollouts.WaveState
+    bake_seconds: Mapped[int] = mapped_column(Integer)
+    baked_seconds: Mapped[float] = mapped_column(default=0.0)
+    clock_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class RolloutTargetRow(Base):
+    """One resource a rollout moves: where it was, which wave, and the deployments the
+    rollout started on it (forward, and back when its wave is rolled back)."""
+
+    __tablename__ = "rollout_targets"
+    __table_args__ = (
+        UniqueConstraint("rollout_id", "resource_arn", name="uq_rollout_targets_resource"),
+        Index("ix_rollout_targets_wave", "rollout_id", "wave", "position"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rollout_id: Mapped[str] = mapped_column(ForeignKey("rollouts.id", ondelete="CASCADE"))
+    wave: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)  # order inside the wave
+    resource_arn: Mapped[str] = mapped_column(String(1024), index=True)
+    resource_kind: Mapped[str] = mapped_column(String(32))  # DeploymentTargetResourceType
+    environment_name: Mapped[str] = mapped_column(String(100))
+    service_name: Mapped[str | None] = mapped_column(String(100))
+    instance_name: Mapped[str | None] = mapped_column(String(100))
+    from_major: Mapped[int] = mapped_column(Integer)
+    from_minor: Mapped[int] = mapped_column(Integer)
+    # The resource's last deployment when the rollout started: another one since means a
+    # person changed it, and the rollout leaves it alone.
+    baseline_deployment_id: Mapped[str | None] = mapped_column(String(36))
+    state: Mapped[str] = mapped_column(String(16))  # domain.rollouts.TargetState
+    reason: Mapped[str | None] = mapped_column(Text)
+    deployment_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    rollback_deployment_id: Mapped[str | None] = mapped_column(String(36))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # forward deployments started
+
+
+class RolloutGateRow(Base):
+    """One gate check after a wave: its verdict and what it was based on."""
+
+    __tablename__ = "rollout_gates"
+    __table_args__ = (Index("ix_rollout_gates_rollout", "rollout_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rollout_id: Mapped[str] = mapped_column(ForeignKey("rollouts.id", ondelete="CASCADE"))
+    wave: Mapped[int] = mapped_column(Integer)
+    gate: Mapped[str] = mapped_column(String(32))  # domain.rollouts.GateKind
+    verdict: Mapped[str] = mapped_column(String(16))  # domain.rollouts.GateVerdict
+    evidence: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RolloutEventRow(Base):
+    """The rollout's story: every transition, who or what caused it and why."""
+
+    __tablename__ = "rollout_events"
+    __table_args__ = (Index("ix_rollout_events_rollout", "rollout_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rollout_id: Mapped[str] = mapped_column(ForeignKey("rollouts.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(300))  # principal label, or "rollout engine"
+    message: Mapped[str] = mapped_column(Text)
+
+
+# --- fleet previews (issue 18) --------------------------------------------------------------
+
+
+class FleetPreviewRow(Base):
+    """A preview of a change to many resources (domain/fleet_previews.py): its items hold,
+    per resource, the rendered difference and the engine's own kept preview."""
+
+    __tablename__ = "fleet_previews"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # domain.fleet_previews.PreviewStatus
+    description: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(300))  # principal label
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    approved_by: Mapped[str | None] = mapped_column(String(300))
+    approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class FleetPreviewItemRow(Base):
+    """One resource of a fleet preview: the change it previews, what the change would do
+    (rendered diff, change set or saved plan, risk flags) and the basis it was planned on."""
+
+    __tablename__ = "fleet_preview_items"
+    __table_args__ = (Index("ix_fleet_preview_items_listing", "preview_id", "position"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    preview_id: Mapped[str] = mapped_column(ForeignKey("fleet_previews.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    resource_kind: Mapped[str] = mapped_column(String(16))  # environment | instance | pipeline
+    resource_name: Mapped[str] = mapped_column(String(100))
+    service_name: Mapped[str | None] = mapped_column(String(100))
+    target_arn: Mapped[str] = mapped_column(String(1024))
+    status: Mapped[str] = mapped_column(String(16))  # domain.fleet_previews.ItemStatus
+    problem: Mapped[str | None] = mapped_column(Text)
+    # The change: the target version and spec, with the inputs its schema resolves.
+    template_version_id: Mapped[int | None] = mapped_column(Integer)
+    target_major: Mapped[int | None] = mapped_column(Integer)
+    target_minor: Mapped[int | None] = mapped_column(Integer)
+    spec: Mapped[str | None] = mapped_column(Text)
+    inputs: Mapped[dict | None] = mapped_column(JSON)
+    # What the resource was when planned (version, spec, last deployment): a change of it
+    # makes the preview stale.
+    basis: Mapped[str] = mapped_column(String(64))
+    diff: Mapped[list | None] = mapped_column(JSON)  # rendered files that change, with diffs
+    engine: Mapped[str | None] = mapped_column(String(16))
+    change_set_id: Mapped[str | None] = mapped_column(String(1024))
+    resource_changes: Mapped[list | None] = mapped_column(JSON)
+    # Terraform: the saved plan file, encrypted like state (it holds every variable's value).
+    plan_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    risks: Mapped[list | None] = mapped_column(JSON)  # domain.fleet_previews.Risk values
+    signature: Mapped[str | None] = mapped_column(String(64), index=True)
+    deployment_id: Mapped[str | None] = mapped_column(String(36))  # started by the approval
 
 
 # Registers the flush hooks that keep resource_counts in step with the rows it counts.

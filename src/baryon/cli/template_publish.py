@@ -156,6 +156,12 @@ class _Undo:
     help="Description of the new version, and of the template when this creates it.",
 )
 @click.option(
+    "--template-description",
+    default=None,
+    help="Description of the template itself (the portal's catalog shows it): set when this "
+    "creates the template, updated when the template exists.",
+)
+@click.option(
     "--compatible-environment",
     "compatible",
     multiple=True,
@@ -194,6 +200,7 @@ def publish(
     kind: str,
     major_version: str | None,
     description: str | None,
+    template_description: str | None,
     compatible: tuple[str, ...],
     component_support: bool,
     customer_managed: bool,
@@ -261,7 +268,12 @@ def publish(
     try:
         server.upload(upload, archive, undo)
         if template is None:
-            server.create_template(spelled, name, customer_managed, description, undo)
+            server.create_template(
+                spelled, name, customer_managed, template_description or description, undo
+            )
+        elif template_description is not None:
+            # Not undone on a later failure: a description is harmless and easily set again.
+            server.call(f"update_{spelled.method}", name=name, description=template_description)
         version = server.create_version(spelled, version_request, undo)
         number = f"{version['majorVersion']}.{version['minorVersion']}"
         final = server.follow(spelled, name, version, timeout)

@@ -117,6 +117,10 @@ class Settings:
     # A pause between the items an import from Proton applies (engine/imports.py): paces a
     # large import on a busy database; tests use it to stop an import half-way.
     import_item_pause_seconds: float = 0.0
+    # How often a running rollout looks at its deployments, gates and bake clock
+    # (engine/rollouts.py): each look is one short transaction, so this bounds how soon a
+    # wave moves on after its last deployment ends.
+    rollout_tick_seconds: float = 2.0
 
     # The runner (runner/): how provisioning programs (Terraform, CodeBuild commands) run.
     # "auto" (bubblewrap when `bwrap` works on this machine, else a plain child process),

@@ -42,6 +42,9 @@ class JobKind(StrEnum):
     IMPORT = "import"
     # Ends a deployment held for approval that nobody decided on in time: {"deployment_id"}.
     APPROVAL_EXPIRY = "approval-expiry"
+    # One look at a rollout: starts, counts, gates and moves it on; re-enqueues itself while
+    # it runs (engine/rollouts.py): {"rollout_id"}.
+    ROLLOUT = "rollout"
 
 
 class JobStatus(StrEnum):

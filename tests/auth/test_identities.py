@@ -1,12 +1,13 @@
 """Users, robots, teams and grants (auth/identities.py), and the principal each kind of caller
 stands for: a portal user, an owned key, a key of nobody, an environment account's key, a
-provisioning program's key, and a caller that is none of them."""
+provisioning program's key, and a caller that is none of them. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import event
@@ -31,9 +32,15 @@ from baryon.settings import Settings
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-@pytest.fixture
-def runtime(tmp_path: Path) -> Iterator[Runtime]:
-    runtime = build_runtime(Settings(data_dir=tmp_path))
+@pytest.fixture(params=["sqlite", "postgresql"])
+def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
+    """Both engines: the principal's one statement (a UNION ALL of literal-tagged rows) must
+    mean the same to SQLite and to PostgreSQL."""
+    url = ""
+    if request.param == "postgresql":
+        server: Any = request.getfixturevalue("postgres_server")
+        url = server.create_database()
+    runtime = build_runtime(Settings(data_dir=tmp_path, database_url=url))
     yield runtime
     runtime.close()
 

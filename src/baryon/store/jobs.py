@@ -45,6 +45,8 @@ class JobKind(StrEnum):
     # One look at a rollout: starts, counts, gates and moves it on; re-enqueues itself while
     # it runs (engine/rollouts.py): {"rollout_id"}.
     ROLLOUT = "rollout"
+    # Plans each resource of a fleet preview (a change set or a saved plan): {"preview_id"}.
+    FLEET_PREVIEW = "fleet-preview"
 
 
 class JobStatus(StrEnum):

@@ -5,6 +5,10 @@ page of them.
 
 Version standing follows the fleet page's counts: ``behind-minor`` holds every resource with
 a newer minor of its own major, also one that is behind a major as well.
+
+A resource's team is the value of its tag named by the ``team_tag_key`` setting (an instance
+without one takes its service's; a pipeline is its service's): the convention policies can
+match too, so that "team" means one thing everywhere.
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ from sqlalchemy.orm import QueryableAttribute, Session
 
 from baryon.domain import deployments, fleet
 from baryon.domain import services as service_rules
+from baryon.domain.arns import Arns
 from baryon.domain.fleet import VersionStatus
 from baryon.operations.context import RequestContext
 from baryon.operations.fleet import FAILED_STATUSES
 from baryon.operations.resource_keys import ENVIRONMENT, INSTANCE, PIPELINE
 from baryon.service_models.proton import ServiceStatus
-from baryon.store.tables import Environment, Service, ServiceInstance, ServicePipeline
+from baryon.store.tables import Environment, Service, ServiceInstance, ServicePipeline, Tag
 
 PAGE_SIZE = 50
 MAX_SEARCH = 100  # characters of a name search; longer is refused by the page, not run
@@ -60,6 +65,7 @@ class ResourceFilters:
     environment: str = ""
     service: str = ""
     search: str = ""  # part of the name (or of the service's name), any case
+    team: str = ""  # the value of the team tag (settings.team_tag_key)
 
     def scope(self) -> dict[str, Any]:
         """What a page token is bound to: a token works only with the same filters."""
@@ -80,6 +86,7 @@ class ListedResource:
     deployment_status: str
     status_message: str | None
     attempted_at: datetime | None
+    team: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -110,7 +117,8 @@ def list_resources(
     """One page of the environments, instances and pipelines ``filters`` keeps, by kind,
     service and name."""
     kinds = [filters.kind] if filters.kind else list(KINDS)
-    branches = [_branch(kind, filters) for kind in kinds if kind in KINDS]
+    teams = _Teams(ctx.arns, ctx.settings.team_tag_key)
+    branches = [_branch(kind, filters, teams) for kind in kinds if kind in KINDS]
     if not branches:
         return ResourcePage([], None)
     union = branches[0] if len(branches) == 1 else branches[0].union_all(*branches[1:])
@@ -148,10 +156,39 @@ def _listed(row: Any) -> ListedResource:
         deployment_status=row.deployment_status,
         status_message=row.status_message,
         attempted_at=row.attempted_at,
+        team=row.team,
     )
 
 
-def _branch(kind: str, filters: ResourceFilters) -> Any:
+@dataclass(frozen=True)
+class _Teams:
+    """The team of a resource in SQL: its team tag's value, found by the resource's ARN."""
+
+    arns: Arns
+    key: str
+
+    def tagged(self, arn: Any) -> Any:
+        return (
+            select(Tag.value)
+            .where(Tag.resource_arn == arn, Tag.key == self.key)
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    def of_environment(self, name: Any) -> Any:
+        return self.tagged(literal(self.arns.environment(""), String) + name)
+
+    def of_service(self, name: Any) -> Any:
+        return self.tagged(literal(self.arns.service(""), String) + name)
+
+    def of_instance(self, service: Any, name: Any) -> Any:
+        own = self.tagged(
+            literal(self.arns.service(""), String) + service + "/service-instance/" + name
+        )
+        return func.coalesce(own, self.of_service(service))
+
+
+def _branch(kind: str, filters: ResourceFilters, teams: _Teams) -> Any:
     """The select of one kind of resource, in the union's columns, with its filters."""
     if kind == ENVIRONMENT:
         model: Any = Environment
@@ -161,6 +198,7 @@ def _branch(kind: str, filters: ResourceFilters) -> Any:
         template_name: Any = Environment.template_name
         name: Any = Environment.name
         names: Sequence[Any] = (Environment.name,)
+        team: Any = teams.of_environment(Environment.name)
         base = select(literal(kind, String).label("kind")).select_from(Environment)
     elif kind == INSTANCE:
         model = ServiceInstance
@@ -170,6 +208,7 @@ def _branch(kind: str, filters: ResourceFilters) -> Any:
         template_name = ServiceInstance.template_name
         name = ServiceInstance.name
         names = (ServiceInstance.name, ServiceInstance.service_name)
+        team = teams.of_instance(ServiceInstance.service_name, ServiceInstance.name)
         base = select(literal(kind, String).label("kind")).select_from(ServiceInstance)
     else:
         # A pipeline is named by its service, and runs its service's template.
@@ -180,6 +219,7 @@ def _branch(kind: str, filters: ResourceFilters) -> Any:
         template_name = Service.template_name
         name = Service.name
         names = (Service.name,)
+        team = teams.of_service(Service.name)
         base = (
             select(literal(kind, String).label("kind"))
             .select_from(ServicePipeline)
@@ -203,6 +243,7 @@ def _branch(kind: str, filters: ResourceFilters) -> Any:
         model.deployment_status.label("deployment_status"),
         model.deployment_status_message.label("status_message"),
         model.last_deployment_attempted_at.label("attempted_at"),
+        team.label("team"),
     )
     conditions: list[ColumnElement[bool]] = []
     if filters.template:
@@ -221,6 +262,8 @@ def _branch(kind: str, filters: ResourceFilters) -> Any:
         conditions.append(
             or_(*(func.lower(column).contains(needle, autoescape=True) for column in names))
         )
+    if filters.team:
+        conditions.append(team == filters.team)
     if filters.state is not None:
         conditions.append(_state_condition(model.deployment_status, filters.state))
     return stmt.where(and_(*conditions)) if conditions else stmt
@@ -253,6 +296,7 @@ class ServiceFilters:
     state: State | None = None
     template: str = ""
     search: str = ""
+    team: str = ""
 
     def scope(self) -> dict[str, Any]:
         return {key: str(value or "") for key, value in asdict(self).items()}
@@ -263,6 +307,7 @@ class ListedService:
     service: Service
     instances: int
     busy: bool  # the service, or one of its instances, is changing
+    team: str | None = None
 
 
 @dataclass(frozen=True)
@@ -279,7 +324,10 @@ def list_services(
     ctx: RequestContext, filters: ServiceFilters, token: str | None = None
 ) -> ServicePage:
     """One page of the services ``filters`` keeps, by name, with their instance counts."""
-    stmt = select(Service)
+    team = _Teams(ctx.arns, ctx.settings.team_tag_key).of_service(Service.name)
+    stmt = select(Service, team.label("team"))
+    if filters.team:
+        stmt = stmt.where(team == filters.team)
     if filters.template:
         stmt = stmt.where(Service.template_name == filters.template)
     if filters.search:
@@ -300,12 +348,14 @@ def list_services(
             {"nextToken": token, "maxResults": PAGE_SIZE},
             scope=filters.scope(),
         )
-        services = [row[0] for row in rows]
+        services = [(row[0], row[1]) for row in rows]
         return ServicePage(_with_counts(session, services), next_token)
 
 
-def _with_counts(session: Session, services: list[Service]) -> list[ListedService]:
-    ids = [service.id for service in services]
+def _with_counts(
+    session: Session, services: list[tuple[Service, str | None]]
+) -> list[ListedService]:
+    ids = [service.id for service, _ in services]
     if not ids:
         return []
     counts: dict[int, int] = dict(
@@ -330,6 +380,7 @@ def _with_counts(session: Session, services: list[Service]) -> list[ListedServic
             service,
             counts.get(service.id, 0),
             service.operation is not None or service.id in busy,
+            team,
         )
-        for service in services
+        for service, team in services
     ]

@@ -26,7 +26,17 @@ from baryon.web.http import PortalError, Visit
 E = TypeVar("E", bound=StrEnum)
 
 # The address's names of the filters, in the order the form shows them.
-RESOURCE_FILTERS = ("q", "status", "standing", "template", "version", "environment", "service")
+RESOURCE_FILTERS = (
+    "q",
+    "status",
+    "standing",
+    "template",
+    "version",
+    "environment",
+    "team",
+    "service",
+)
+SERVICE_FILTERS = ("q", "status", "template", "team")
 KIND_WORDS = {ENVIRONMENT: "environments", INSTANCE: "service instances", PIPELINE: "pipelines"}
 _MAX_VALUE = 200  # characters of any filter value
 
@@ -67,6 +77,7 @@ def resource_filters(visit: Visit, kind: str = "") -> ResourceFilters:
         environment=_text(visit, "environment"),
         service=_text(visit, "service"),
         search=_text(visit, "q", MAX_SEARCH),
+        team=_text(visit, "team"),
     )
 
 
@@ -75,6 +86,7 @@ def service_filters(visit: Visit) -> ServiceFilters:
         state=choice(visit, "status", State),
         template=_text(visit, "template"),
         search=_text(visit, "q", MAX_SEARCH),
+        team=_text(visit, "team"),
     )
 
 

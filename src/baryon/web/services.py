@@ -46,7 +46,7 @@ def _list(visit: Visit, template_file: str) -> Response:
     found = resource_lists.list_services(
         visit.context("list_services"), lists.service_filters(visit), visit.query("after") or None
     )
-    shown = lists.active_filters(visit, ("q", "status", "template"))
+    shown = lists.active_filters(visit, lists.SERVICE_FILTERS)
     return visit.page(
         template_file,
         rows=found.rows,

@@ -134,6 +134,75 @@ class RecoverableResourceType(StrEnum):
     COMPONENT = "COMPONENT"
 
 
+class RolloutFailureAction(StrEnum):
+    HALT = "HALT"
+    ROLLBACK_WAVE = "ROLLBACK_WAVE"
+
+
+class RolloutGateKind(StrEnum):
+    DEPLOYMENTS = "DEPLOYMENTS"
+    ALARMS = "ALARMS"
+    BAKE = "BAKE"
+
+
+class RolloutGateVerdict(StrEnum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    INCONCLUSIVE = "INCONCLUSIVE"
+
+
+class RolloutState(StrEnum):
+    DRAFT = "DRAFT"
+    PREVIEWED = "PREVIEWED"
+    APPROVED = "APPROVED"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    HALTED = "HALTED"
+    ROLLING_BACK = "ROLLING_BACK"
+    ROLLED_BACK = "ROLLED_BACK"
+    SUCCEEDED = "SUCCEEDED"
+    CANCELLED = "CANCELLED"
+    SUPERSEDED = "SUPERSEDED"
+
+
+class RolloutTargetState(StrEnum):
+    PENDING = "PENDING"
+    DEPLOYING = "DEPLOYING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+    ROLLING_BACK = "ROLLING_BACK"
+    ROLLED_BACK = "ROLLED_BACK"
+    ROLLBACK_FAILED = "ROLLBACK_FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class RolloutTemplateType(StrEnum):
+    ENVIRONMENT = "ENVIRONMENT"
+    SERVICE = "SERVICE"
+
+
+class RolloutToleranceMode(StrEnum):
+    STRICT = "STRICT"
+    SOFT = "SOFT"
+
+
+class RolloutToleranceScope(StrEnum):
+    WAVE = "WAVE"
+    OVERALL = "OVERALL"
+
+
+class RolloutWaveState(StrEnum):
+    PENDING = "PENDING"
+    DEPLOYING = "DEPLOYING"
+    BAKING = "BAKING"
+    DONE = "DONE"
+    HALTED = "HALTED"
+    ROLLING_BACK = "ROLLING_BACK"
+    ROLLED_BACK = "ROLLED_BACK"
+    CANCELLED = "CANCELLED"
+
+
 class UserKind(StrEnum):
     PERSON = "PERSON"
     ROBOT = "ROBOT"
@@ -209,6 +278,58 @@ class ApproveDeploymentOutput(TypedDict):
     approval: Approval
 
 
+class ApproveRolloutInput(TypedDict):
+    id: str
+    comment: NotRequired[str]
+
+
+class RolloutCounts(TypedDict):
+    pending: int
+    deploying: int
+    succeeded: int
+    failed: int
+    skipped: int
+    rolledBack: int
+
+
+class RolloutFailureTolerance(TypedDict):
+    count: int
+    mode: NotRequired[RolloutToleranceMode | None]
+    scope: NotRequired[RolloutToleranceScope | None]
+
+
+class Rollout(TypedDict):
+    id: str
+    name: str
+    templateType: RolloutTemplateType
+    templateName: str
+    targetTemplateVersion: str
+    state: RolloutState
+    stateMessage: NotRequired[str | None]
+    currentWave: int
+    waveCount: int
+    targetCount: int
+    counts: RolloutCounts
+    concurrency: int
+    failureTolerance: RolloutFailureTolerance
+    onFailure: RolloutFailureAction
+    alarmNames: list[str]
+    bakeSeconds: int
+    previewId: NotRequired[str | None]
+    supersedes: NotRequired[str | None]
+    supersededBy: NotRequired[str | None]
+    createdBy: str
+    createdAt: datetime
+    approvedBy: NotRequired[str | None]
+    approvedAt: NotRequired[datetime | None]
+    startedAt: NotRequired[datetime | None]
+    finishedAt: NotRequired[datetime | None]
+
+
+class ApproveRolloutOutput(TypedDict):
+    rollout: Rollout
+
+
 class AuditProblem(TypedDict):
     kind: AuditProblemKind
     sequence: int
@@ -231,6 +352,15 @@ class AuditRecord(TypedDict):
     specDiff: NotRequired[str | None]
     previousHash: str
     recordHash: str
+
+
+class CancelRolloutInput(TypedDict):
+    id: str
+    reason: NotRequired[str]
+
+
+class CancelRolloutOutput(TypedDict):
+    rollout: Rollout
 
 
 class Connection(TypedDict):
@@ -296,6 +426,51 @@ class CreateConnectionInput(TypedDict):
 
 class CreateConnectionOutput(TypedDict):
     connection: Connection
+
+
+class RolloutTagFilter(TypedDict):
+    key: str
+    value: str
+
+
+class RolloutResourceRef(TypedDict):
+    environmentName: NotRequired[str]
+    serviceName: NotRequired[str]
+    serviceInstanceName: NotRequired[str]
+
+
+class RolloutSelection(TypedDict):
+    currentVersions: NotRequired[list[str]]
+    environments: NotRequired[list[str]]
+    services: NotRequired[list[str]]
+    tags: NotRequired[list[RolloutTagFilter]]
+    resources: NotRequired[list[RolloutResourceRef]]
+
+
+class RolloutWaveInput(TypedDict):
+    count: NotRequired[int]
+    percent: NotRequired[int]
+    bakeSeconds: NotRequired[int]
+
+
+class CreateRolloutInput(TypedDict):
+    name: str
+    templateType: RolloutTemplateType
+    templateName: str
+    targetMajorVersion: str
+    targetMinorVersion: str
+    selection: NotRequired[RolloutSelection]
+    waves: list[RolloutWaveInput]
+    concurrency: NotRequired[int]
+    failureTolerance: NotRequired[RolloutFailureTolerance]
+    alarmNames: NotRequired[list[str]]
+    bakeSeconds: NotRequired[int]
+    onFailure: NotRequired[RolloutFailureAction]
+    supersedes: NotRequired[str]
+
+
+class CreateRolloutOutput(TypedDict):
+    rollout: Rollout
 
 
 class CreateTeamInput(TypedDict):
@@ -501,6 +676,41 @@ class GetPolicyOutput(TypedDict):
     policy: Policy
 
 
+class GetRolloutInput(TypedDict):
+    id: str
+
+
+class RolloutWave(TypedDict):
+    number: int
+    state: RolloutWaveState
+    targetCount: int
+    bakeSeconds: int
+    bakedSeconds: int
+    startedAt: NotRequired[datetime | None]
+    finishedAt: NotRequired[datetime | None]
+
+
+class RolloutGateEvaluation(TypedDict):
+    wave: int
+    gate: RolloutGateKind
+    verdict: RolloutGateVerdict
+    evidence: str
+    at: datetime
+
+
+class RolloutEvent(TypedDict):
+    at: datetime
+    actor: str
+    message: str
+
+
+class GetRolloutOutput(TypedDict):
+    rollout: Rollout
+    waves: list[RolloutWave]
+    gates: list[RolloutGateEvaluation]
+    events: list[RolloutEvent]
+
+
 class GetServerInfoInput(TypedDict):
     pass
 
@@ -626,6 +836,45 @@ class ListPoliciesOutput(TypedDict):
     policies: list[Policy]
 
 
+class ListRolloutTargetsInput(TypedDict):
+    id: str
+    wave: NotRequired[int]
+    state: NotRequired[RolloutTargetState]
+    nextToken: NotRequired[str]
+    maxResults: NotRequired[int]
+
+
+class RolloutTarget(TypedDict):
+    resourceArn: str
+    resourceType: str
+    environmentName: str
+    serviceName: NotRequired[str | None]
+    serviceInstanceName: NotRequired[str | None]
+    wave: int
+    state: RolloutTargetState
+    reason: NotRequired[str | None]
+    fromTemplateVersion: str
+    deploymentId: NotRequired[str | None]
+    rollbackDeploymentId: NotRequired[str | None]
+
+
+class ListRolloutTargetsOutput(TypedDict):
+    targets: list[RolloutTarget]
+    nextToken: NotRequired[str | None]
+
+
+class ListRolloutsInput(TypedDict):
+    state: NotRequired[RolloutState]
+    templateName: NotRequired[str]
+    nextToken: NotRequired[str]
+    maxResults: NotRequired[int]
+
+
+class ListRolloutsOutput(TypedDict):
+    rollouts: list[Rollout]
+    nextToken: NotRequired[str | None]
+
+
 class ListTeamsInput(TypedDict):
     nextToken: NotRequired[str]
     maxResults: NotRequired[int]
@@ -646,6 +895,23 @@ class ListUsersInput(TypedDict):
 class ListUsersOutput(TypedDict):
     users: list[User]
     nextToken: NotRequired[str | None]
+
+
+class PauseRolloutInput(TypedDict):
+    id: str
+    reason: NotRequired[str]
+
+
+class PauseRolloutOutput(TypedDict):
+    rollout: Rollout
+
+
+class PreviewRolloutInput(TypedDict):
+    id: str
+
+
+class PreviewRolloutOutput(TypedDict):
+    rollout: Rollout
 
 
 class PutApprovalRuleInput(TypedDict):
@@ -692,6 +958,14 @@ class ResetPolicyOutput(TypedDict):
     policy: Policy
 
 
+class ResumeRolloutInput(TypedDict):
+    id: str
+
+
+class ResumeRolloutOutput(TypedDict):
+    rollout: Rollout
+
+
 class RetryDeploymentInput(TypedDict):
     id: str
 
@@ -708,6 +982,15 @@ class RevokeRoleInput(TypedDict):
 
 class RevokeRoleOutput(TypedDict):
     changed: bool
+
+
+class RollbackRolloutInput(TypedDict):
+    id: str
+    wave: NotRequired[int]
+
+
+class RollbackRolloutOutput(TypedDict):
+    rollout: Rollout
 
 
 class SetDeletionProtectionInput(TypedDict):
@@ -727,6 +1010,14 @@ class StartImportInput(TypedDict):
 
 
 StartImportOutput = TypedDict("StartImportOutput", {"import": Import})
+
+
+class StartRolloutInput(TypedDict):
+    id: str
+
+
+class StartRolloutOutput(TypedDict):
+    rollout: Rollout
 
 
 class TestAuthorizationInput(TypedDict):

@@ -994,6 +994,8 @@ class RolloutRow(Base):
     preview_hash: Mapped[str | None] = mapped_column(String(64))
     preview_id: Mapped[str | None] = mapped_column(String(64))  # a fleet preview (issue 18, R2)
     current_wave: Mapped[int] = mapped_column(Integer, default=0)
+    # While ROLLING_BACK: WAVE (the current wave, then HALTED) or ALL (every wave, newest first).
+    rollback_scope: Mapped[str | None] = mapped_column(String(8))
     supersedes: Mapped[str | None] = mapped_column(String(36))
     superseded_by: Mapped[str | None] = mapped_column(String(36))
     created_by: Mapped[str] = mapped_column(String(300))  # principal label

@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("preview_hash", sa.String(length=64), nullable=True),
         sa.Column("preview_id", sa.String(length=64), nullable=True),
         sa.Column("current_wave", sa.Integer(), nullable=False),
+        sa.Column("rollback_scope", sa.String(length=8), nullable=True),
         sa.Column("supersedes", sa.String(length=36), nullable=True),
         sa.Column("superseded_by", sa.String(length=36), nullable=True),
         sa.Column("created_by", sa.String(length=300), nullable=False),

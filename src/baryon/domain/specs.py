@@ -30,6 +30,9 @@ from baryon.bundles.errors import (
 )
 from baryon.bundles.inputs import AppliedInputs
 from baryon.bundles.schema import TemplateSchema
+
+# A problem's message when a value misses its pattern, for forms that say it in words.
+from baryon.bundles.validation_messages import PatternMismatch as PatternMismatch
 from baryon.bundles.yaml_source import load_yaml
 from baryon.domain.errors import FieldPath, InvalidInput
 

@@ -14,11 +14,18 @@ from typing import Any
 
 from baryon.domain import specs
 from baryon.domain.errors import InvalidInput
-from baryon.domain.specs import CURRENT_VALUE, ServiceSpecDocument, input_path, input_problems
+from baryon.domain.specs import (
+    CURRENT_VALUE,
+    PatternMismatch,
+    ServiceSpecDocument,
+    input_path,
+    input_problems,
+)
 from baryon.domain.versions import VersionSchema, referenced_type
 
 __all__ = [
     "CURRENT_VALUE",
+    "PatternMismatch",
     "VersionSchema",
     "environment_inputs",
     "environment_spec",

@@ -27,9 +27,9 @@ import yaml
 from markupsafe import Markup
 
 from baryon import patterns
-from baryon.bundles.validation_messages import PatternMismatch
 from baryon.operations.spec_documents import (
     CURRENT_VALUE,
+    PatternMismatch,
     VersionSchema,
     input_path,
     input_problems,

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import pytest
 from botocore.exceptions import ClientError
 
+from baryon.auth.access_keys import create_access_key
 from baryon.auth.principals import SYSTEM
 from baryon.auth.scoped_keys import ScopedKeys
 from baryon.domain.audit_changes import REPOSITORY_CHANGED, SYSTEM_KIND, SYSTEM_PRINCIPAL
@@ -166,3 +167,30 @@ def test_a_programs_key_refused_by_the_front_door_is_recorded_as_denied(
 
     verified = _cli(server, "audit", "verify")
     assert verified.returncode == 0, (verified.stdout, verified.stderr)
+
+
+def test_an_environment_accounts_key_refused_by_the_front_door_is_recorded_as_denied(
+    server: BaryonProcess,
+) -> None:
+    runtime = build_runtime(load_settings({"data_dir": server.data_dir}, environ={}))
+    try:
+        key = create_access_key(runtime.identity_db, runtime.box, account_id="210987654321")
+    finally:
+        runtime.close()
+    operator = server.client(
+        "proton",
+        aws_access_key_id=key.access_key_id,
+        aws_secret_access_key=key.secret_access_key,
+    )
+
+    with pytest.raises(ClientError) as refused:
+        operator.create_environment_template(name="not-for-accounts")
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+
+    [denied] = _records(server, operation="CreateEnvironmentTemplate", result="DENIED")
+    assert (denied["principal"], denied["principalKind"], denied["door"]) == (
+        "account/210987654321",
+        "account",
+        "API",
+    )
+    assert denied["resources"][0].endswith(":environment-template/not-for-accounts")

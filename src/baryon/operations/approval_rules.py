@@ -1,59 +1,39 @@
-"""Approval rules: Cedar policies that say which deployments wait for approval.
+"""Approval rules: Cedar policies that say which deployments wait for approval, asked through
+the policy engine (auth/policies/approval.py holds what a rule sees and the schema it is
+checked against).
 
 A rule is one or more Cedar statements on the action ``Baryon::Action::"RequireApproval"``;
 a deployment waits when the rules, taken together, permit that action for it (a ``forbid``
-exempts what a ``permit`` would catch). They are kept apart from access policies
-(auth/policies/): a permit there lets a call through, a permit here holds a change, and the
-facts differ too. The request is asked about
-
-- the principal: who asked for the change, as access policies see it (``Baryon::User``,
-  ``Baryon::Robot``, ...; ``principal in Baryon::Role::"developer"``, ``Baryon::Team``s);
-- the resource: the deployment, a ``Baryon::Deployment`` whose attributes are ``kind``
-  (environment, service_instance, pipeline, component), ``operation`` (DEPLOY, DELETE,
-  RECOVER), ``name``, ``service``, ``template``, ``current_version`` and ``target_version``
-  ("1.0"; "" when none), ``major_upgrade`` (bool) and ``environment`` (a
-  ``Baryon::Environment`` entity with ``name`` and the environment's tags); its own tags are
-  the changed resource's tags (``resource.hasTag("stage")``, ``resource.getTag("stage")``).
-
-Rules are not checked against T2's access schema: it has no room for an environment's tags on
-an instance's change, and a request naming facts a schema lacks is refused by Cedar.
+exempts what a ``permit`` would catch). They are kept apart from access policies: a permit
+there lets a call through, a permit here holds a change, and the resource differs too (the
+change about to deploy, with the environment it runs in and that environment's tags).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-import cedarpy
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from baryon.auth.principals import Principal, PrincipalKind
+from baryon.auth.policies import InvalidPolicy, NamedPolicy, Policies
+from baryon.auth.policies.approval import ChangeFacts, check_rule, requires_approval
 from baryon.domain import approval_gate
 from baryon.domain.approval_gate import ApprovalRequirement, Change
 from baryon.domain.errors import InvalidInput, NotFound, QuotaExceeded
+from baryon.operations.authorization import environment_facts
 from baryon.operations.context import RequestContext
 from baryon.service_models.proton import DeploymentTargetResourceType
 from baryon.store.tables import ApprovalRuleRow, Tag
 
 log = logging.getLogger(__name__)
 
-ACTION = {"type": "Baryon::Action", "id": "RequireApproval"}
 MAX_RULES = 100  # rules are hand-written: a few per install
-MAX_RULE_TEXT = 64 * 1024
 
-_PRINCIPAL_TYPES: dict[PrincipalKind, str] = {
-    PrincipalKind.USER: "Baryon::User",
-    PrincipalKind.ROBOT: "Baryon::Robot",
-    PrincipalKind.ACCOUNT: "Baryon::AccountKey",
-    PrincipalKind.PROGRAM: "Baryon::Program",
-    PrincipalKind.SYSTEM: "Baryon::System",
-}
 _KINDS = {
     DeploymentTargetResourceType.ENVIRONMENT: "environment",
     DeploymentTargetResourceType.SERVICE_INSTANCE: "service_instance",
@@ -62,28 +42,14 @@ _KINDS = {
 }
 
 
-def statements(name: str, text: str) -> dict[str, Any]:
-    """The rule's Cedar statements (Cedar's JSON form), keyed ``name`` or ``name#<n>`` so a
-    decision's reasons name the rule. Raises InvalidInput naming what does not parse."""
-    if len(text) > MAX_RULE_TEXT:
-        raise InvalidInput(f"Approval rule {name} is longer than {MAX_RULE_TEXT} characters.")
+def check(name: str, text: str) -> None:
+    """Raises InvalidInput naming what does not parse or fit the approval schema."""
     try:
-        parsed = json.loads(cedarpy.policies_to_json_str(text))
-    except ValueError as exc:
-        raise InvalidInput(
-            f"Approval rule {name} is not valid Cedar: {exc}", field=("policy",)
-        ) from exc
-    if parsed.get("templates"):
-        raise InvalidInput(
-            f"Approval rule {name}: Cedar templates (?principal, ?resource) are not used.",
-            field=("policy",),
-        )
-    found: dict[str, Any] = parsed.get("staticPolicies", {})
-    if not found:
+        statements = check_rule(NamedPolicy(name, text))
+    except InvalidPolicy as exc:
+        raise InvalidInput(f"Approval rule {exc}", field=("policy",)) from exc
+    if statements == 0:
         raise InvalidInput(f"Approval rule {name} holds no statement.", field=("policy",))
-    if len(found) == 1:
-        return {name: next(iter(found.values()))}
-    return {f"{name}#{n}": statement for n, statement in enumerate(found.values(), start=1)}
 
 
 @dataclass(frozen=True)
@@ -101,33 +67,22 @@ class RulePolicy:
         return timedelta(hours=self.context.settings.approval_expiry_hours)
 
     def requires_approval(self, session: Session, change: Change) -> ApprovalRequirement | None:
-        rules = session.scalars(select(ApprovalRuleRow).order_by(ApprovalRuleRow.name)).all()
-        if not rules:
+        rows = session.scalars(select(ApprovalRuleRow).order_by(ApprovalRuleRow.name)).all()
+        if not rows:
             return None
-        policies: dict[str, Any] = {}
-        for rule in rules:
-            try:
-                policies.update(statements(rule.name, rule.text))
-            except InvalidInput as exc:
-                # Checked when put; one a newer Cedar no longer reads holds nothing.
-                log.warning("Approval rule %s is left out: %s", rule.name, exc.message)
-        document = {"staticPolicies": policies, "templates": {}, "templateLinks": []}
-        principal = self.context.principal
-        request = {
-            "principal": _principal_uid(principal),
-            "action": ACTION,
-            "resource": {"type": "Baryon::Deployment", "id": change.deployment_id},
-            "context": {},
-        }
-        entities = _entities(session, self.context, change, principal)
-        result = cedarpy.is_authorized(
-            request, cedarpy.PolicySet.from_json_str(json.dumps(document)), entities
+        # Compiled per deployment: rules are few, deployments rare next to calls, and a rule
+        # edit holds from the next change on every replica without a cache to invalidate.
+        # A rule a newer Cedar no longer reads is left out (checked when put), and one that
+        # fails on this change counts as absent for it: both are logged, neither holds it.
+        rules = Policies(NamedPolicy(row.name, row.text) for row in rows)
+        decision = requires_approval(
+            rules, self.context.principal, _change_facts(session, self.context, change)
         )
-        for error in result.diagnostics.errors:
-            log.warning("An approval rule failed on deployment %s: %s", change.deployment_id, error)
-        if not result.allowed:
+        for error in decision.errors:
+            log.warning("Approval rules on deployment %s: %s", change.deployment_id, error)
+        if not decision.allowed:
             return None
-        names = tuple(dict.fromkeys(reason.split("#")[0] for reason in result.diagnostics.reasons))
+        names = tuple(dict.fromkeys(rules.owner(reason) for reason in decision.reasons))
         return ApprovalRequirement(names, "approval rule " + ", ".join(names))
 
 
@@ -139,57 +94,28 @@ def in_effect(context: RequestContext) -> Iterator[None]:
         yield
 
 
-def _principal_uid(principal: Principal) -> dict[str, str]:
-    return {"type": _PRINCIPAL_TYPES[principal.kind], "id": principal.name}
-
-
-def _entities(
-    session: Session, context: RequestContext, change: Change, principal: Principal
-) -> list[dict[str, Any]]:
-    environment_arn = context.arns.environment(change.environment_name)
-    parents = [{"type": "Baryon::Team", "id": team} for team in sorted(principal.teams)]
-    parents += [{"type": "Baryon::Role", "id": role} for role in sorted(principal.roles)]
-    name = (
-        change.component_name
-        or change.service_instance_name
-        or change.service_name
-        or change.environment_name
-    )
-
+def _change_facts(session: Session, context: RequestContext, change: Change) -> ChangeFacts:
     def version(value: tuple[int, int] | None) -> str:
         return f"{value[0]}.{value[1]}" if value else ""
 
-    return [
-        {"uid": _principal_uid(principal), "attrs": {"name": principal.name}, "parents": parents},
-        *(
-            {"uid": parent, "attrs": {}, "parents": []}
-            for parent in parents  # teams and roles exist so that ``in`` finds them
+    return ChangeFacts(
+        deployment_id=change.deployment_id,
+        kind=_KINDS.get(DeploymentTargetResourceType(change.target_type), ""),
+        operation=change.operation,
+        name=(
+            change.component_name
+            or change.service_instance_name
+            or change.service_name
+            or change.environment_name
         ),
-        {
-            "uid": {"type": "Baryon::Environment", "id": change.environment_name},
-            "attrs": {"name": change.environment_name},
-            "parents": [],
-            "tags": _tags(session, environment_arn),
-        },
-        {
-            "uid": {"type": "Baryon::Deployment", "id": change.deployment_id},
-            "attrs": {
-                "kind": _KINDS.get(DeploymentTargetResourceType(change.target_type), ""),
-                "operation": change.operation,
-                "name": name,
-                "service": change.service_name or "",
-                "template": change.template_name or "",
-                "current_version": version(change.current_version),
-                "target_version": version(change.target_version),
-                "major_upgrade": change.major_upgrade,
-                "environment": {
-                    "__entity": {"type": "Baryon::Environment", "id": change.environment_name}
-                },
-            },
-            "parents": [],
-            "tags": _tags(session, change.target_arn),
-        },
-    ]
+        environment=environment_facts(session, context.arns, change.environment_name),
+        service=change.service_name or "",
+        template=change.template_name or "",
+        current_version=version(change.current_version),
+        target_version=version(change.target_version),
+        major_upgrade=change.major_upgrade,
+        tags=_tags(session, change.target_arn),
+    )
 
 
 def _tags(session: Session, arn: str) -> dict[str, str]:
@@ -205,7 +131,7 @@ def list_rules(session: Session) -> list[ApprovalRuleRow]:
 
 
 def put_rule(session: Session, name: str, text: str, by: str, now: datetime) -> ApprovalRuleRow:
-    statements(name, text)  # refuses what does not parse, before anything is stored
+    check(name, text)  # refuses what does not parse or fit, before anything is stored
     row = session.get(ApprovalRuleRow, name, with_for_update=True)
     if row is None:
         if len(list_rules(session)) >= MAX_RULES:

@@ -87,6 +87,12 @@ def facts_for_arn(db: Database, arns: Arns, arn: str) -> ResourceFacts:
         return _facts_for_arn(_Lookup(arns, session), arn, {})
 
 
+def environment_facts(session: Session, arns: Arns, name: str) -> ResourceFacts:
+    """An environment as a change to it would be decided: what approval rules see of the
+    environment a deployment runs in."""
+    return _environment("name")(_Lookup(arns, session), {"name": name})
+
+
 class _Lookup:
     """ARNs, and the store when the decision may read it (changes; None for reads)."""
 
@@ -98,6 +104,9 @@ class _Lookup:
             return {}
         rows = self.session.execute(select(t.Tag.key, t.Tag.value).where(t.Tag.resource_arn == arn))
         return {key: value for key, value in rows}
+
+    def environment_tags(self, environment: str) -> dict[str, str]:
+        return self.tags(self.arns.environment(environment)) if environment else {}
 
     def get(self, row_type: type[Any], **where: Any) -> Any:
         if self.session is None:
@@ -185,6 +194,7 @@ def _environment(key: str) -> Builder:
                 str(row.template_major) if row else request.get("templateMajorVersion", "")
             ),
             tags=lookup.tags(arn),
+            environment_tags=lookup.tags(arn),
             request_tags=_requested_tags(request),
             major_upgrade=_major_upgrade(request, row.template_major if row else None),
         )
@@ -230,6 +240,7 @@ def _service_instance(name_key: str, service_key: str = "serviceName") -> Builde
             service_template=template,
             template_major_version=str(major) if major is not None else "",
             tags=lookup.tags(arn),
+            environment_tags=lookup.environment_tags(row.environment_name if row else ""),
             request_tags=_requested_tags(request),
             major_upgrade=_major_upgrade(request, row.template_major if row else None),
         )
@@ -259,13 +270,15 @@ def _component(key: str) -> Builder:
         name = request.get(key) or ""
         arn = lookup.arns.component(name)
         row = lookup.get(t.Component, name=name)
+        environment = row.environment_name if row else request.get("environmentName", "")
         return ResourceFacts(
             ResourceKind.COMPONENT,
             name,
             arn=arn,
-            environment=row.environment_name if row else request.get("environmentName", ""),
+            environment=environment,
             service=(row.service_name if row else request.get("serviceName")) or "",
             tags=lookup.tags(arn),
+            environment_tags=lookup.environment_tags(environment),
             request_tags=_requested_tags(request),
         )
 
@@ -275,12 +288,14 @@ def _component(key: str) -> Builder:
 def _account_connection(lookup: _Lookup, request: Mapping[str, Any]) -> ResourceFacts:
     connection_id = request.get("id") or ""
     row = lookup.get(t.EnvironmentAccountConnectionRow, id=connection_id) if connection_id else None
+    environment = row.environment_name if row else request.get("environmentName", "")
     return ResourceFacts(
         ResourceKind.CONNECTION,
         connection_id,
         arn=row.arn if row else "",
-        environment=row.environment_name if row else request.get("environmentName", ""),
+        environment=environment,
         tags=lookup.tags(row.arn) if row else {},
+        environment_tags=lookup.environment_tags(environment),
         request_tags=_requested_tags(request),
     )
 
@@ -404,6 +419,13 @@ def _account_wide(lookup: _Lookup, request: Mapping[str, Any]) -> ResourceFacts:
     return _account(lookup.arns)
 
 
+def _protected(lookup: _Lookup, request: Mapping[str, Any]) -> ResourceFacts:
+    """Deletion protection names an environment or a service by type and name."""
+    if request.get("resourceType") == "SERVICE":
+        return _service("name")(lookup, request)
+    return _environment("name")(lookup, request)
+
+
 _ENVIRONMENT_TEMPLATE = _template("ENVIRONMENT")
 _SERVICE_TEMPLATE = _template("SERVICE")
 
@@ -480,6 +502,13 @@ _BUILDERS: dict[str, Builder] = {
     "GetDeploymentPreview": _deployment_target,
     "ContinueUpdateRollback": _deployment_target,
     "NotifyResourceDeploymentStatusChange": _by_arn("resourceArn"),
+    # Approvals: decided as the resource the waiting deployment deploys, so that a policy can
+    # say who approves what ("team payments approves changes in payments-prod").
+    "ApproveDeployment": _deployment("deploymentId"),
+    "RejectDeployment": _deployment("deploymentId"),
+    "GetApproval": _deployment("deploymentId"),
+    "SetDeletionProtection": _protected,
+    "GetDeletionProtection": _protected,
     # Tags.
     "TagResource": _by_arn("resourceArn"),
     "UntagResource": _by_arn("resourceArn"),

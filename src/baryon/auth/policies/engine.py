@@ -5,6 +5,10 @@ A stored policy (a name and Cedar text) may hold several Cedar statements; each 
 Cedar policy whose id is the stored name, or ``name/<id>`` when the statement carries an
 ``@id("...")`` annotation, or ``name#<n>`` for the n-th unannotated one of several. So the
 reasons a decision gives name the stored policy that decided it.
+
+The same engine answers the access question (``decide``: may this principal make this call?)
+and the approval one (approval.py: does this change wait for approval?); each has its own
+schema (schema.py), and ``Policies.ask`` is the one place Cedar is asked.
 """
 
 from __future__ import annotations
@@ -75,14 +79,17 @@ def _statements(policy: NamedPolicy) -> dict[str, Any]:
     return ids
 
 
-def check(policy: NamedPolicy) -> None:
+def check(policy: NamedPolicy, against: cedarpy.Schema | None = None) -> int:
     """Raises InvalidPolicy unless the text parses and every statement fits the schema (names
-    real actions, entity types and attributes, compares like with like)."""
-    _statements(policy)
-    result = cedarpy.validate_policies(policy.text, schema.schema())
+    real actions, entity types and attributes, compares like with like); ``against`` is the
+    access schema unless given (approval rules: schema.approval_schema()). Returns how many
+    statements the policy holds."""
+    count = len(_statements(policy))
+    result = cedarpy.validate_policies(policy.text, against or schema.schema())
     if not result.validation_passed:
         problems = sorted({error.error for error in result.errors})
         raise InvalidPolicy(f"policy {policy.name}: " + "; ".join(problems[:5]))
+    return count
 
 
 class Policies:
@@ -94,10 +101,13 @@ class Policies:
         statements: dict[str, Any] = {}
         problems: list[str] = []
         names: list[str] = []
+        self._owners: dict[str, str] = {}
         for policy in policies:
             names.append(policy.name)
             try:
-                statements.update(_statements(policy))
+                found = _statements(policy)
+                statements.update(found)
+                self._owners.update(dict.fromkeys(found, policy.name))
             except InvalidPolicy as error:
                 # Stored policies were checked when put; one that no longer parses (a newer
                 # Cedar) is left out, and every decision says so, rather than locking all out.
@@ -117,27 +127,32 @@ class Policies:
         namespace = namespace_of(action)
         if namespace is None:
             return Decision(False, (), (f"{action} is not an operation of Proton or Baryon",))
-        principal_uid = {"type": _PRINCIPAL_TYPES[principal.kind], "id": principal.name}
-        resource_uid = {"type": resource.kind.cedar_type, "id": resource.name}
-        entities = [_principal_entity(principal, principal_uid), _resource_entity(resource)]
-        entities += [_bare("Baryon::Team", team) for team in sorted(principal.teams)]
-        entities += [_bare("Baryon::Role", role) for role in sorted(principal.roles)]
+        entities = [*principal_entities(principal), resource_entity(resource)]
         request = {
-            "principal": principal_uid,
+            "principal": principal_uid(principal),
             "action": {"type": f"{namespace}::Action", "id": action},
-            "resource": resource_uid,
+            "resource": {"type": resource.kind.cedar_type, "id": resource.name},
             "context": {
                 "major_upgrade": resource.major_upgrade,
-                "request_tags": [
-                    {"key": key, "value": value}
-                    for key, value in sorted(resource.request_tags.items())
-                ],
+                "request_tags": _tag_set(resource.request_tags),
+                "environment_tags": _tag_set(resource.environment_tags),
                 **(context or {}),
             },
         }
-        result = cedarpy.is_authorized(request, self._set, entities, schema.schema())
+        return self.ask(request, entities, schema.schema())
+
+    def ask(
+        self, request: Mapping[str, Any], entities: list[dict[str, Any]], against: cedarpy.Schema
+    ) -> Decision:
+        """Cedar's answer to a request in Cedar's JSON form, its entities checked against
+        ``against`` (a request that does not fit is denied, saying why)."""
+        result = cedarpy.is_authorized(dict(request), self._set, entities, against)
         errors = tuple(str(error) for error in result.diagnostics.errors) + self.problems
         return Decision(result.allowed, tuple(result.diagnostics.reasons), errors)
+
+    def owner(self, reason: str) -> str:
+        """The stored policy a decision's reason (a statement id) belongs to."""
+        return self._owners.get(reason, reason)
 
 
 def decide(
@@ -152,17 +167,27 @@ def decide(
     return policies.decide(principal, action, resource, context)
 
 
+def _tag_set(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"key": key, "value": value} for key, value in sorted(tags.items())]
+
+
 def _bare(entity_type: str, entity_id: str) -> dict[str, Any]:
     return {"uid": {"type": entity_type, "id": entity_id}, "attrs": {}, "parents": []}
 
 
-def _principal_entity(principal: Principal, uid: Mapping[str, str]) -> dict[str, Any]:
+def principal_uid(principal: Principal) -> dict[str, str]:
+    return {"type": _PRINCIPAL_TYPES[principal.kind], "id": principal.name}
+
+
+def principal_entities(principal: Principal) -> list[dict[str, Any]]:
+    """The principal, and its teams and roles (they exist so that ``in`` finds them)."""
     parents = [{"type": "Baryon::Team", "id": team} for team in sorted(principal.teams)]
     parents += [{"type": "Baryon::Role", "id": role} for role in sorted(principal.roles)]
-    return {"uid": dict(uid), "attrs": {"name": principal.name}, "parents": parents}
+    entity = {"uid": principal_uid(principal), "attrs": {"name": principal.name}}
+    return [{**entity, "parents": parents}, *(_bare(p["type"], p["id"]) for p in parents)]
 
 
-def _resource_entity(resource: ResourceFacts) -> dict[str, Any]:
+def resource_entity(resource: ResourceFacts) -> dict[str, Any]:
     return {
         "uid": {"type": resource.kind.cedar_type, "id": resource.name},
         "attrs": {name: getattr(resource, name) for name in schema.RESOURCE_ATTRIBUTES},

@@ -39,8 +39,10 @@ class ResourceFacts:
     A fact that does not apply to the kind (a template's environment) is "" so that policies
     compare it without a ``has`` test. ``tags`` are the resource's own tags (Cedar entity tags,
     ``resource.getTag("stage")``); ``request_tags`` those the call asks to set
-    (``context.request_tags``); ``major_upgrade`` whether the change moves to another major
-    version of its template (``context.major_upgrade``).
+    (``context.request_tags``); ``environment_tags`` those of the environment it runs in (an
+    environment's own; ``context.environment_tags``), so that a policy can guard what runs in
+    production; ``major_upgrade`` whether the change moves to another major version of its
+    template (``context.major_upgrade``).
     """
 
     kind: ResourceKind
@@ -53,6 +55,7 @@ class ResourceFacts:
     service: str = ""
     tags: Mapping[str, str] = field(default_factory=lambda: _NO_TAGS)
     request_tags: Mapping[str, str] = field(default_factory=lambda: _NO_TAGS)
+    environment_tags: Mapping[str, str] = field(default_factory=lambda: _NO_TAGS)
     major_upgrade: bool = False
 
     @property

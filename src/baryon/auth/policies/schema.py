@@ -35,36 +35,42 @@ RESOURCE_ATTRIBUTES = (
 _STRING = {"type": "String"}
 
 
-def _entity_types() -> dict[str, Any]:
+def _principal_types() -> dict[str, Any]:
     types: dict[str, Any] = {"Role": {}, "Team": {"memberOfTypes": ["Role"]}}
     for principal in PRINCIPAL_TYPES:
         types[principal] = {
             "memberOfTypes": ["Team", "Role"],
             "shape": {"type": "Record", "attributes": {"name": _STRING}},
         }
-    resource_shape = {
-        "type": "Record",
-        "attributes": {name: _STRING for name in RESOURCE_ATTRIBUTES},
-    }
+    return types
+
+
+_RESOURCE_SHAPE = {
+    "type": "Record",
+    "attributes": {name: _STRING for name in RESOURCE_ATTRIBUTES},
+}
+
+
+def _entity_types() -> dict[str, Any]:
+    types = _principal_types()
     for kind in ResourceKind:
         types[kind.cedar_type.removeprefix("Baryon::")] = {
-            "shape": resource_shape,
+            "shape": _RESOURCE_SHAPE,
             "tags": _STRING,
         }
     return types
 
 
+_TAG_SET = {
+    "type": "Set",
+    "element": {"type": "Record", "attributes": {"key": _STRING, "value": _STRING}},
+}
 _CONTEXT = {
     "type": "Record",
     "attributes": {
         "major_upgrade": {"type": "Boolean"},
-        "request_tags": {
-            "type": "Set",
-            "element": {
-                "type": "Record",
-                "attributes": {"key": _STRING, "value": _STRING},
-            },
-        },
+        "request_tags": _TAG_SET,
+        "environment_tags": _TAG_SET,
     },
 }
 
@@ -101,3 +107,56 @@ def schema_json() -> str:
 def schema() -> cedarpy.Schema:
     """Parsed once per process."""
     return cedarpy.Schema.from_json_str(schema_json())
+
+
+# --- approval rules ---------------------------------------------------------------------------
+# A second policy set, asked one question: does this deployment wait for approval? Its
+# resource is the change about to deploy, not a call's target, so it has its own schema; the
+# principals, teams, roles and the environment are the access schema's.
+
+APPROVAL_ACTION = "RequireApproval"
+
+# A change's attributes (auth/policies/approval.py ChangeFacts), besides its environment.
+CHANGE_ATTRIBUTES = (
+    "kind",
+    "operation",
+    "name",
+    "service",
+    "template",
+    "current_version",
+    "target_version",
+)
+
+
+def _approval_entity_types() -> dict[str, Any]:
+    types = _principal_types()
+    types["Environment"] = {"shape": _RESOURCE_SHAPE, "tags": _STRING}
+    attributes: dict[str, Any] = {name: _STRING for name in CHANGE_ATTRIBUTES}
+    attributes["major_upgrade"] = {"type": "Boolean"}
+    attributes["environment"] = {"type": "Entity", "name": "Environment"}
+    types["Deployment"] = {"shape": {"type": "Record", "attributes": attributes}, "tags": _STRING}
+    return types
+
+
+@functools.cache
+def approval_schema_json() -> str:
+    action = {
+        "appliesTo": {
+            "principalTypes": [f"Baryon::{p}" for p in PRINCIPAL_TYPES],
+            "resourceTypes": ["Baryon::Deployment"],
+            "context": {"type": "Record", "attributes": {}},
+        }
+    }
+    namespaces = {
+        BARYON_NAMESPACE: {
+            "entityTypes": _approval_entity_types(),
+            "actions": {APPROVAL_ACTION: action},
+        }
+    }
+    return json.dumps(namespaces, sort_keys=True)
+
+
+@functools.cache
+def approval_schema() -> cedarpy.Schema:
+    """Parsed once per process."""
+    return cedarpy.Schema.from_json_str(approval_schema_json())

@@ -33,6 +33,8 @@ class ExitStatus(IntEnum):
     DATABASE_UNREACHABLE = 11
     # baryon audit verify: a record of the audit trail was changed, removed or inserted.
     AUDIT_TRAIL_BROKEN = 12
+    # baryon policy test: the policies deny what was asked (the answer is printed all the same).
+    ACCESS_DENIED = 13
 
 
 class CliFailure(click.ClickException):

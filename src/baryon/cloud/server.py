@@ -24,6 +24,7 @@ from baryon.cloud import (
     codebuild_projects,
     service_fixes,
     simulated_resources,
+    stack_drift,
     template_front_end,
 )
 from baryon.cloud.error_responses import answering_errors, propagating
@@ -151,6 +152,7 @@ def _patch_cloudformation(stack_operation_seconds: float) -> None:
         service_fixes.install()  # CloudFormation reaches the services' backends directly
         simulated_resources.install()
         template_front_end.install()
+        stack_drift.install()  # DetectStackDrift and friends, REVERT_DRIFT change sets
         cloudformation_timing.install(stack_operation_seconds)
 
 

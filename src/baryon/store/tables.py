@@ -354,6 +354,9 @@ class Deployment(Base):
     # this deployment must carry out exactly (domain/fleet_previews.py); no foreign key: the
     # deployment's record outlives a deleted preview, and its job then fails fast.
     fleet_preview_item_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # A rollback: the deployment it takes back (domain/rollbacks.py). No foreign key, as above:
+    # the link is history and outlives either record's resource.
+    reverses_deployment_id: Mapped[str | None] = mapped_column(String(36), index=True)
 
 
 class DeploymentEvent(Base):

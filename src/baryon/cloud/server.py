@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from baryon.cloud import (
+    change_sets,
     cloudformation_timing,
     codebuild_projects,
     service_fixes,
@@ -149,6 +150,7 @@ def _patch_cloudformation(stack_operation_seconds: float) -> None:
     """What makes moto's CloudFormation behave like AWS's; safe to call more than once.
     One at a time: each patch wraps the methods the previous one left."""
     with _patch_lock:
+        change_sets.install()  # first: it wraps moto's own UpdateStack
         service_fixes.install()  # CloudFormation reaches the services' backends directly
         simulated_resources.install()
         template_front_end.install()

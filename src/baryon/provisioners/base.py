@@ -106,6 +106,17 @@ class ResourceIdentity:
 
 
 @dataclass(frozen=True)
+class ExactChange:
+    """The engine's own preview of a deployment, kept and approved (a fleet preview,
+    domain/fleet_previews.py): the deploy carries out exactly this, or fails saying why it
+    no longer can; it never plans afresh."""
+
+    engine: ProvisioningEngine
+    change_set_id: str | None = None  # CloudFormation: the change set's ARN
+    plan: bytes | None = None  # Terraform: the saved plan file (`plan -out`)
+
+
+@dataclass(frozen=True)
 class DeployRequest:
     """What one deployment asks a provisioner to bring into being (or up to date)."""
 
@@ -115,6 +126,8 @@ class DeployRequest:
     # (CloudFormation's ClientRequestToken) use it so a retry after a crash is not a second
     # operation.
     request_token: str | None = None
+    # An approved preview's change set or saved plan to carry out instead of planning.
+    exact: ExactChange | None = None
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from starlette.responses import Response
 
-from baryon.operations import catalog, deletion_protection, fleet, spec_documents
+from baryon.operations import (
+    catalog,
+    creation_previews,
+    deletion_protection,
+    fleet,
+    spec_documents,
+)
 from baryon.operations import environments as operations
 from baryon.operations.catalog import CreateChoice, TemplateKind
 from baryon.operations.deletion_protection import ProtectedKind
@@ -14,7 +21,7 @@ from baryon.operations.errors import Conflict, DomainError, FieldPath
 from baryon.operations.existing_names import ExistingName
 from baryon.operations.resource_keys import ENVIRONMENT
 from baryon.web import forms, lists, members, resources, urls
-from baryon.web.http import NotFound, Visit
+from baryon.web.http import NotFound, PortalError, Visit
 
 INPUT_PREFIX = "input-"
 # The create form's own fields, by the CreateEnvironment member each one fills.
@@ -82,8 +89,15 @@ def new(visit: Visit) -> Response:
     field_errors: dict[str, str] = {}
     errors: list[str] = []
     spec_text = starter_spec(schema, schema.environment_input_type)
+    # The review step: "review" checks the form and shows what would deploy, "edit" goes
+    # back to the form as it was typed, "create" creates (what a POST without one means).
+    action = step_of(visit)
     if visit.request.method == "GET":
         forms.fill(form, None)
+    elif action is Step.EDIT:
+        fields = {k: visit.form.get(k, "").strip() for k in fields}
+        spec_text = visit.form.get("spec", spec_text) if yaml_mode else spec_text
+        forms.read(form, visit.form)
     else:
         fields = {k: visit.form.get(k, "").strip() for k in fields}
         for field, member in _MEMBERS.items():
@@ -101,7 +115,21 @@ def new(visit: Visit) -> Response:
             values = forms.read(form, visit.form)
             forms.check(form, schema, values)
             spec_text = spec_documents.environment_spec(values)
-        if not field_errors and not form.has_errors:
+        if not field_errors and not form.has_errors and action is Step.REVIEW:
+            preview = creation_previews.preview_creation(
+                visit.context("preview_creation"), version.id, fields["name"], spec_text
+            )
+            return visit.page(
+                "environment_review.html",
+                template=template,
+                version=version,
+                form=form,
+                fields=fields,
+                yaml_mode=yaml_mode,
+                spec_text=spec_text,
+                preview=preview,
+            )
+        if not field_errors and not form.has_errors and action is Step.CREATE:
             created = _create(visit, choice, fields, spec_text, yaml_mode, field_errors, errors)
             if created:
                 return visit.redirect(
@@ -111,7 +139,7 @@ def new(visit: Visit) -> Response:
                 )
     return visit.page(
         "environment_new.html",
-        status=200 if visit.request.method == "GET" else 400,
+        status=200 if visit.request.method == "GET" or action is Step.EDIT else 400,
         template=template,
         version=version,
         published=published,
@@ -124,6 +152,21 @@ def new(visit: Visit) -> Response:
         yaml_mode=yaml_mode,
         spec_text=spec_text,
     )
+
+
+class Step(StrEnum):
+    """What a create form's button asks for."""
+
+    REVIEW = "review"
+    EDIT = "edit"
+    CREATE = "create"
+
+
+def step_of(visit: Visit) -> Step:
+    text = visit.form.get("action") or Step.CREATE
+    if text not in Step.__members__.values():
+        raise PortalError(f"'{text[:40]}' is not a step of this form.")
+    return Step(text)
 
 
 def _create(

@@ -1144,5 +1144,68 @@ class FleetPreviewItemRow(Base):
     deployment_id: Mapped[str | None] = mapped_column(String(36))  # started by the approval
 
 
+
+# --- drift (issue 18) -----------------------------------------------------------------------
+
+
+class DriftCheckRow(Base):
+    """One drift check of a deployed resource (domain/drift.py): asked for by someone or by
+    the schedule, run by a worker with the engine's own detection (CloudFormation's drift
+    detection, a Terraform refresh-only plan)."""
+
+    __tablename__ = "drift_checks"
+    __table_args__ = (Index("ix_drift_checks_resource", "resource_arn", "requested_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    resource_arn: Mapped[str] = mapped_column(String(1024))
+    resource_kind: Mapped[str] = mapped_column(String(16))  # environment | instance | pipeline
+    resource_name: Mapped[str] = mapped_column(String(100))
+    service_name: Mapped[str | None] = mapped_column(String(100))
+    template_name: Mapped[str] = mapped_column(String(100), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # domain.drift.CheckStatus
+    status_message: Mapped[str | None] = mapped_column(Text)
+    method: Mapped[str | None] = mapped_column(String(32))  # domain.drift.CheckMethod
+    # Coverage: engine resources compared, and those the engine could not check.
+    resources_checked: Mapped[int] = mapped_column(Integer, default=0)
+    resources_not_checked: Mapped[int] = mapped_column(Integer, default=0)
+    drifted_items: Mapped[int] = mapped_column(Integer, default=0)
+    requested_by: Mapped[str] = mapped_column(String(300))  # principal label, or the schedule
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class DriftItemRow(Base):
+    """One property (or resource) found different from what the last deployment made, and the
+    decision taken on it. ``open_fingerprint`` equals ``fingerprint`` until the item closes and
+    is unique: at most one unclosed item per fingerprint."""
+
+    __tablename__ = "drift_items"
+    __table_args__ = (Index("ix_drift_items_resource", "resource_arn", "status"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    resource_arn: Mapped[str] = mapped_column(String(1024))
+    template_name: Mapped[str] = mapped_column(String(100), index=True)
+    check_id: Mapped[str] = mapped_column(String(36))  # the last check that saw it
+    logical_id: Mapped[str] = mapped_column(String(256))
+    resource_type: Mapped[str] = mapped_column(String(256))
+    physical_id: Mapped[str | None] = mapped_column(String(2048))
+    path: Mapped[str] = mapped_column(String(1024))
+    expected: Mapped[str | None] = mapped_column(Text)
+    actual: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))  # domain.drift.DriftKind
+    binding: Mapped[str] = mapped_column(String(16))  # domain.drift.Binding
+    input_name: Mapped[str | None] = mapped_column(String(200))  # the input it comes from
+    fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    open_fingerprint: Mapped[str | None] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16))  # domain.drift.ItemStatus
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(300))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
+    ignore_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    deployment_id: Mapped[str | None] = mapped_column(String(36))  # a decision's deployment
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
 # Registers the flush hooks that keep resource_counts in step with the rows it counts.
 from baryon.store import resource_counts as _resource_counts  # noqa: E402, F401

@@ -1,16 +1,14 @@
 """rollbacks: deployments.reverses_deployment_id, the deployment a rollback takes back (issue 18)
 
 Revision ID: 0026
-Revises: 0024
+Revises: 0025
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0026"
-# 0025 (drift) is not in yet: this follows the highest migration there is and moves behind
-# 0025 when it lands.
-down_revision = "0024"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 

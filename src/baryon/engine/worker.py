@@ -25,6 +25,7 @@ from baryon.engine import (  # noqa: F401
     pull_requests,
     registration,
     repository_changes,
+    rollouts,
     service_sync,
     template_sync,
 )

@@ -211,6 +211,14 @@ class Settings:
     # it; policies can match the same tag (Cedar: resource.tags).
     team_tag_key: str = "team"
 
+    # Drift (issue 18; docs/drift.md). How often each deployed resource is checked for drift
+    # on a schedule, in seconds (a check is skipped while a deployment is in flight on the
+    # resource); 0 = only on demand (StartDriftCheck, baryon drift check).
+    drift_check_interval: int = 0
+    # How long one check may wait for the engine's detection (DetectStackDrift, a Terraform
+    # refresh-only plan) before it ends FAILED.
+    drift_check_timeout_seconds: int = 600
+
     # Portal sign-in with OpenID Connect (issue 16; docs/users-and-sign-in.md). The provider's
     # issuer URL (its /.well-known/openid-configuration is read from it); empty = local users
     # only. The redirect URI to register: <public_url or the portal's address>/portal/oidc/callback.

@@ -22,6 +22,7 @@ from baryon.operations import (  # noqa: F401  (imported for their registrations
     imports,
     policies,
     repositories,
+    rollouts,
     server_info,
     service_instances,
     service_sync,

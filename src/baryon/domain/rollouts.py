@@ -1,0 +1,728 @@
+"""Rollouts: a selected set of resources moved to one template version, in waves with gates.
+
+A rollout is planned (DRAFT), previewed (PREVIEWED, with a hash of what the fleet looked
+like), approved (APPROVED: immutable from then on) and started (RUNNING); the rollout job
+(engine/rollouts.py) then moves it on, one short transaction per look
+(domain/rollout_progress.py). Every command here is one transaction that changes the state,
+records an event saying who and why, and asks for a look when there is something to do.
+A changed plan is a new rollout that supersedes the old one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from baryon.domain import versions
+from baryon.domain.arns import Arns
+from baryon.domain.errors import Conflict, InvalidInput, NotFound
+from baryon.domain.templates import TemplateKind
+from baryon.service_models.baryon import (
+    RolloutFailureAction,
+    RolloutState,
+    RolloutTargetState,
+    RolloutTemplateType,
+    RolloutToleranceMode,
+    RolloutToleranceScope,
+    RolloutWaveState,
+)
+from baryon.service_models.proton import DeploymentTargetResourceType
+from baryon.store.jobs import JobKind, enqueue_once
+from baryon.store.tables import (
+    Environment,
+    RolloutEventRow,
+    RolloutRow,
+    RolloutTargetRow,
+    RolloutWaveRow,
+    ServiceInstance,
+    Tag,
+    Template,
+)
+
+ENGINE = "system/rollout-engine"  # how events name the rollout job's own decisions
+MAX_TARGETS = 5000  # one rollout; a bigger fleet is several rollouts (bounded work per look)
+
+# States a rollout ends in: nothing more happens to it.
+FINISHED = frozenset(
+    {
+        RolloutState.SUCCEEDED,
+        RolloutState.CANCELLED,
+        RolloutState.SUPERSEDED,
+        RolloutState.ROLLED_BACK,
+    }
+)
+# States in which the rollout may still start deployments: its resources are spoken for.
+_HOLDING = frozenset(set(RolloutState) - FINISHED)
+# A new plan may replace one of these; a running rollout is paused first.
+_SUPERSEDABLE = frozenset(
+    {
+        RolloutState.DRAFT,
+        RolloutState.PREVIEWED,
+        RolloutState.APPROVED,
+        RolloutState.PAUSED,
+        RolloutState.HALTED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    environment_name: str | None = None
+    service_name: str | None = None
+    instance_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Selection:
+    current_versions: tuple[str, ...] = ()  # "1" or "1.0"; empty: everything behind the target
+    environments: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+    resources: tuple[ResourceRef, ...] = ()
+
+
+@dataclass(frozen=True)
+class WaveSpec:
+    count: int | None = None
+    percent: int | None = None
+    bake_seconds: int | None = None  # None: the rollout's
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    count: int = 0
+    mode: RolloutToleranceMode = RolloutToleranceMode.STRICT
+    scope: RolloutToleranceScope = RolloutToleranceScope.OVERALL
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    """What a rollout was asked to do, kept on its row as JSON."""
+
+    selection: Selection = field(default_factory=Selection)
+    waves: tuple[WaveSpec, ...] = (WaveSpec(),)
+    concurrency: int = 10
+    tolerance: Tolerance = field(default_factory=Tolerance)
+    alarm_names: tuple[str, ...] = ()
+    bake_seconds: int = 0
+    on_failure: RolloutFailureAction = RolloutFailureAction.HALT
+
+    def to_json(self) -> dict[str, Any]:
+        encoded: dict[str, Any] = json.loads(json.dumps(asdict(self)))
+        return encoded
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RolloutPlan:
+        selection = data.get("selection", {})
+        return cls(
+            selection=Selection(
+                current_versions=tuple(selection.get("current_versions", ())),
+                environments=tuple(selection.get("environments", ())),
+                services=tuple(selection.get("services", ())),
+                tags=tuple((key, value) for key, value in selection.get("tags", ())),
+                resources=tuple(ResourceRef(**ref) for ref in selection.get("resources", ())),
+            ),
+            waves=tuple(WaveSpec(**wave) for wave in data.get("waves", ())),
+            concurrency=data.get("concurrency", 10),
+            tolerance=Tolerance(
+                count=data["tolerance"]["count"],
+                mode=RolloutToleranceMode(data["tolerance"]["mode"]),
+                scope=RolloutToleranceScope(data["tolerance"]["scope"]),
+            ),
+            alarm_names=tuple(data.get("alarm_names", ())),
+            bake_seconds=data.get("bake_seconds", 0),
+            on_failure=RolloutFailureAction(data.get("on_failure", RolloutFailureAction.HALT)),
+        )
+
+
+@dataclass(frozen=True)
+class NewRollout:
+    name: str
+    template_type: RolloutTemplateType
+    template_name: str
+    target_major: int
+    target_minor: int
+    plan: RolloutPlan
+    supersedes: str | None = None
+
+
+def plan_of(rollout: RolloutRow) -> RolloutPlan:
+    return RolloutPlan.from_json(rollout.plan)
+
+
+def find(session: Session, rollout_id: str, *, lock: bool = False) -> RolloutRow:
+    rollout = session.get(RolloutRow, rollout_id, with_for_update=lock)
+    if rollout is None:
+        raise NotFound(f"The rollout '{rollout_id}' was not found.")
+    return rollout
+
+
+def record(session: Session, rollout: RolloutRow, actor: str, message: str, now: datetime) -> None:
+    session.add(RolloutEventRow(rollout_id=rollout.id, at=now, actor=actor, message=message))
+    rollout.last_modified_at = now
+
+
+def ask_for_look(session: Session, rollout: RolloutRow, now: datetime, delay: float = 0.0) -> None:
+    """Queues the rollout job (once: a waiting look covers a second request)."""
+    enqueue_once(
+        session,
+        JobKind.ROLLOUT,
+        {"rollout_id": rollout.id},
+        now,
+        run_after=now + timedelta(seconds=delay),
+    )
+
+
+# --- planning -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    arn: str
+    kind: DeploymentTargetResourceType
+    environment_name: str
+    service_name: str | None
+    instance_name: str | None
+    major: int
+    minor: int
+    last_attempted_deployment_id: str | None
+
+    @property
+    def sort_key(self) -> tuple[str, str, str]:
+        return (self.environment_name, self.service_name or "", self.instance_name or "")
+
+
+def _template_kind(template_type: RolloutTemplateType) -> TemplateKind:
+    if template_type == RolloutTemplateType.ENVIRONMENT:
+        return TemplateKind.ENVIRONMENT
+    return TemplateKind.SERVICE
+
+
+def _version_filter(text: str) -> tuple[int, int | None]:
+    major, _, minor = text.partition(".")
+    return int(major), (int(minor) if minor else None)
+
+
+def _candidates(
+    session: Session, arns: Arns, template: Template, selection: Selection
+) -> list[_Candidate]:
+    found: list[_Candidate] = []
+    if TemplateKind(template.kind) == TemplateKind.ENVIRONMENT:
+        environments = session.scalars(
+            select(Environment).where(Environment.template_id == template.id)
+        )
+        for environment in environments:
+            found.append(
+                _Candidate(
+                    arns.environment(environment.name),
+                    DeploymentTargetResourceType.ENVIRONMENT,
+                    environment.name,
+                    None,
+                    None,
+                    environment.template_major,
+                    environment.template_minor,
+                    environment.last_attempted_deployment_id,
+                )
+            )
+    else:
+        instances = session.scalars(
+            select(ServiceInstance).where(ServiceInstance.template_id == template.id)
+        )
+        for instance in instances:
+            found.append(
+                _Candidate(
+                    arns.service_instance(instance.service_name, instance.name),
+                    DeploymentTargetResourceType.SERVICE_INSTANCE,
+                    instance.environment_name,
+                    instance.service_name,
+                    instance.name,
+                    instance.template_major,
+                    instance.template_minor,
+                    instance.last_attempted_deployment_id,
+                )
+            )
+    return found
+
+
+def _matches(candidate: _Candidate, selection: Selection, tags: dict[str, dict[str, str]]) -> bool:
+    if selection.environments and candidate.environment_name not in selection.environments:
+        return False
+    if selection.services and candidate.service_name not in selection.services:
+        return False
+    if selection.current_versions:
+        wanted = [_version_filter(text) for text in selection.current_versions]
+        if not any(
+            major == candidate.major and minor in (None, candidate.minor) for major, minor in wanted
+        ):
+            return False
+    if selection.resources and not any(
+        ref.environment_name in (None, candidate.environment_name)
+        and ref.service_name in (None, candidate.service_name)
+        and ref.instance_name in (None, candidate.instance_name)
+        and (ref.service_name is not None) == (candidate.service_name is not None)
+        for ref in selection.resources
+    ):
+        return False
+    own = tags.get(candidate.arn, {})
+    return all(own.get(key) == value for key, value in selection.tags)
+
+
+def _split(count: int, specs: Sequence[WaveSpec]) -> list[int]:
+    """Wave sizes: each spec's count or share (rounded up), the last one takes the rest."""
+    sizes, remaining = [], count
+    for index, spec in enumerate(specs):
+        if index == len(specs) - 1:
+            size = remaining
+        elif spec.count is not None:
+            size = min(spec.count, remaining)
+        else:
+            size = min(math.ceil((spec.percent or 0) * count / 100), remaining)
+        sizes.append(size)
+        remaining -= size
+    return sizes
+
+
+def _check_plan(new: NewRollout) -> None:
+    plan = new.plan
+    for index, wave in enumerate(plan.waves):
+        if (wave.count is None) == (wave.percent is None) and index < len(plan.waves) - 1:
+            raise InvalidInput.at(
+                ("waves", index), "a wave takes a count or a percent (not both, not neither)."
+            )
+        if wave.count is not None and wave.percent is not None:
+            raise InvalidInput.at(("waves", index), "a wave takes a count or a percent, not both.")
+        if wave.count == 0:
+            raise InvalidInput.at(("waves", index, "count"), "a wave has at least one resource.")
+    for index, ref in enumerate(plan.selection.resources):
+        if new.template_type == RolloutTemplateType.ENVIRONMENT and (
+            ref.environment_name is None or ref.service_name or ref.instance_name
+        ):
+            raise InvalidInput.at(
+                ("selection", "resources", index),
+                "an environment template's rollout picks environments by environmentName.",
+            )
+        if new.template_type == RolloutTemplateType.SERVICE and (
+            ref.service_name is None or ref.instance_name is None
+        ):
+            raise InvalidInput.at(
+                ("selection", "resources", index),
+                "a service template's rollout picks instances by serviceName and "
+                "serviceInstanceName.",
+            )
+
+
+def create(session: Session, arns: Arns, new: NewRollout, actor: str, now: datetime) -> RolloutRow:
+    """A DRAFT rollout of what the selection matches now, split into waves."""
+    _check_plan(new)
+    kind = _template_kind(new.template_type)
+    template = session.scalars(
+        select(Template).where(Template.kind == kind, Template.name == new.template_name)
+    ).first()
+    if template is None:
+        raise NotFound(f"The {kind.label} '{new.template_name}' was not found.")
+    versions.published_version(session, template, new.target_major, new.target_minor)
+    target = (new.target_major, new.target_minor)
+    superseded = _superseded(session, new.supersedes)
+    selection = new.plan.selection
+    tags: dict[str, dict[str, str]] = {}
+    if selection.tags:
+        for row in session.scalars(select(Tag).where(Tag.key.in_([k for k, _ in selection.tags]))):
+            tags.setdefault(row.resource_arn, {})[row.key] = row.value
+    chosen = sorted(
+        (
+            candidate
+            for candidate in _candidates(session, arns, template, selection)
+            if _matches(candidate, selection, tags)
+            and (selection.current_versions or (candidate.major, candidate.minor) < target)
+            and (candidate.major, candidate.minor) != target
+        ),
+        key=lambda candidate: candidate.sort_key,
+    )
+    if not chosen:
+        raise InvalidInput(
+            f"The selection matches no resource of '{template.name}' that is not already on "
+            f"{new.target_major}.{new.target_minor}.",
+            field=("selection",),
+        )
+    if len(chosen) > MAX_TARGETS:
+        raise InvalidInput(
+            f"The selection matches {len(chosen)} resources; a rollout moves at most "
+            f"{MAX_TARGETS}: narrow it, or split the fleet into several rollouts.",
+            field=("selection",),
+        )
+    _refuse_taken(session, [candidate.arn for candidate in chosen], superseded)
+    rollout = RolloutRow(
+        id=str(uuid.uuid4()),
+        name=new.name,
+        template_kind=kind,
+        template_name=template.name,
+        target_major=new.target_major,
+        target_minor=new.target_minor,
+        state=RolloutState.DRAFT,
+        plan=new.plan.to_json(),
+        current_wave=0,
+        supersedes=superseded.id if superseded else None,
+        created_by=actor,
+        created_at=now,
+        last_modified_at=now,
+    )
+    session.add(rollout)
+    session.flush()
+    sizes = [size for size in _split(len(chosen), new.plan.waves) if size > 0]
+    specs = [
+        spec
+        for spec, size in zip(new.plan.waves, _split(len(chosen), new.plan.waves), strict=True)
+        if size
+    ]
+    position = 0
+    for number, (size, spec) in enumerate(zip(sizes, specs, strict=True), start=1):
+        bake = spec.bake_seconds if spec.bake_seconds is not None else new.plan.bake_seconds
+        session.add(
+            RolloutWaveRow(
+                rollout_id=rollout.id,
+                number=number,
+                state=RolloutWaveState.PENDING,
+                bake_seconds=bake,
+                baked_seconds=0.0,
+            )
+        )
+        for candidate in chosen[position : position + size]:
+            session.add(
+                RolloutTargetRow(
+                    rollout_id=rollout.id,
+                    wave=number,
+                    position=position,
+                    resource_arn=candidate.arn,
+                    resource_kind=candidate.kind,
+                    environment_name=candidate.environment_name,
+                    service_name=candidate.service_name,
+                    instance_name=candidate.instance_name,
+                    from_major=candidate.major,
+                    from_minor=candidate.minor,
+                    state=RolloutTargetState.PENDING,
+                    attempts=0,
+                )
+            )
+            position += 1
+    record(
+        session,
+        rollout,
+        actor,
+        f"Created: {len(chosen)} resources of '{template.name}' to "
+        f"{new.target_major}.{new.target_minor} in {len(sizes)} waves "
+        f"({', '.join(map(str, sizes))}).",
+        now,
+    )
+    if superseded is not None:
+        superseded.state = RolloutState.SUPERSEDED
+        superseded.superseded_by = rollout.id
+        superseded.finished_at = now
+        record(session, superseded, actor, f"Superseded by rollout {rollout.id}.", now)
+    return rollout
+
+
+def _superseded(session: Session, rollout_id: str | None) -> RolloutRow | None:
+    if rollout_id is None:
+        return None
+    old = find(session, rollout_id, lock=True)
+    if old.state not in _SUPERSEDABLE:
+        raise Conflict(
+            f"The rollout '{old.id}' is {old.state}; only a draft, previewed, approved, paused "
+            "or halted rollout can be superseded (pause a running one first)."
+        )
+    if _in_flight(session, old.id):
+        raise Conflict(
+            f"The rollout '{old.id}' still has deployments in flight; supersede it once they end."
+        )
+    return old
+
+
+def _in_flight(session: Session, rollout_id: str) -> int:
+    return (
+        session.scalar(
+            select(func.count()).where(
+                RolloutTargetRow.rollout_id == rollout_id,
+                RolloutTargetRow.state.in_(
+                    (RolloutTargetState.DEPLOYING, RolloutTargetState.ROLLING_BACK)
+                ),
+            )
+        )
+        or 0
+    )
+
+
+def _refuse_taken(session: Session, arns: list[str], superseded: RolloutRow | None) -> None:
+    """A resource belongs to one unfinished rollout at a time."""
+    for start in range(0, len(arns), 500):
+        taken = session.execute(
+            select(RolloutTargetRow.resource_arn, RolloutRow.id)
+            .join(RolloutRow, RolloutRow.id == RolloutTargetRow.rollout_id)
+            .where(
+                RolloutTargetRow.resource_arn.in_(arns[start : start + 500]),
+                RolloutRow.state.in_(_HOLDING),
+            )
+        ).first()
+        if taken is not None and (superseded is None or taken[1] != superseded.id):
+            raise Conflict(
+                f"{taken[0]} is already in the unfinished rollout {taken[1]}; supersede that "
+                "rollout (supersedes) or wait for it to end."
+            )
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def targets_of(
+    session: Session, rollout_id: str, wave: int | None = None
+) -> list[RolloutTargetRow]:
+    stmt = select(RolloutTargetRow).where(RolloutTargetRow.rollout_id == rollout_id)
+    if wave is not None:
+        stmt = stmt.where(RolloutTargetRow.wave == wave)
+    return list(session.scalars(stmt.order_by(RolloutTargetRow.position)))
+
+
+def waves_of(session: Session, rollout_id: str) -> list[RolloutWaveRow]:
+    return list(
+        session.scalars(
+            select(RolloutWaveRow)
+            .where(RolloutWaveRow.rollout_id == rollout_id)
+            .order_by(RolloutWaveRow.number)
+        )
+    )
+
+
+def wave_of(session: Session, rollout_id: str, number: int) -> RolloutWaveRow:
+    wave = session.scalars(
+        select(RolloutWaveRow).where(
+            RolloutWaveRow.rollout_id == rollout_id, RolloutWaveRow.number == number
+        )
+    ).first()
+    if wave is None:
+        raise NotFound(f"The rollout '{rollout_id}' has no wave {number}.")
+    return wave
+
+
+def fleet_hash(session: Session, rollout: RolloutRow) -> str:
+    """What the rollout's resources look like now: their versions and last deployments. A
+    preview is current while this is unchanged."""
+    digest = hashlib.sha256(f"{rollout.target_major}.{rollout.target_minor}".encode())
+    for target in targets_of(session, rollout.id):
+        version, last = _where_now(session, target)
+        digest.update(f"|{target.resource_arn}={version}@{last}".encode())
+    return digest.hexdigest()
+
+
+def _where_now(session: Session, target: RolloutTargetRow) -> tuple[str, str | None]:
+    row = resource_of(session, target)
+    if row is None:
+        return "deleted", None
+    return f"{row.template_major}.{row.template_minor}", row.last_attempted_deployment_id
+
+
+def resource_of(
+    session: Session, target: RolloutTargetRow, *, lock: bool = False
+) -> Environment | ServiceInstance | None:
+    if target.resource_kind == DeploymentTargetResourceType.ENVIRONMENT:
+        stmt = select(Environment).where(Environment.name == target.environment_name)
+        return session.scalars(stmt.with_for_update() if lock else stmt).first()
+    instance_stmt = select(ServiceInstance).where(
+        ServiceInstance.service_name == target.service_name,
+        ServiceInstance.name == target.instance_name,
+    )
+    return session.scalars(instance_stmt.with_for_update() if lock else instance_stmt).first()
+
+
+def _expect(rollout: RolloutRow, allowed: Sequence[RolloutState], action: str) -> None:
+    if rollout.state not in allowed:
+        wanted = ", ".join(sorted(allowed))
+        raise Conflict(
+            f"The rollout '{rollout.id}' is {rollout.state}; it can be {action} only when {wanted}."
+        )
+
+
+def mark_previewed(
+    session: Session, rollout_id: str, preview_id: str | None, actor: str, now: datetime
+) -> RolloutRow:
+    rollout = find(session, rollout_id, lock=True)
+    _expect(rollout, (RolloutState.DRAFT, RolloutState.PREVIEWED), "previewed")
+    rollout.state = RolloutState.PREVIEWED
+    rollout.preview_hash = fleet_hash(session, rollout)
+    rollout.preview_id = preview_id
+    suffix = f" (fleet preview {preview_id})" if preview_id else ""
+    record(session, rollout, actor, f"Previewed{suffix}.", now)
+    return rollout
+
+
+def approve(
+    session: Session, rollout_id: str, actor: str, comment: str | None, now: datetime
+) -> RolloutRow:
+    rollout = find(session, rollout_id, lock=True)
+    _expect(rollout, (RolloutState.PREVIEWED,), "approved")
+    if fleet_hash(session, rollout) != rollout.preview_hash:
+        raise Conflict(
+            f"The fleet changed since rollout '{rollout.id}' was previewed (a version or a "
+            "deployment of one of its resources); preview it again before approving."
+        )
+    rollout.state = RolloutState.APPROVED
+    rollout.approved_by = actor
+    rollout.approved_at = now
+    record(session, rollout, actor, "Approved" + (f": {comment}" if comment else "."), now)
+    return rollout
+
+
+def start(session: Session, rollout_id: str, actor: str, now: datetime) -> RolloutRow:
+    """RUNNING from now: each resource's last deployment is its baseline (one started since
+    is a person's, and the rollout leaves that resource alone)."""
+    rollout = find(session, rollout_id, lock=True)
+    _expect(rollout, (RolloutState.APPROVED,), "started")
+    for target in targets_of(session, rollout.id):
+        row = resource_of(session, target)
+        target.baseline_deployment_id = row.last_attempted_deployment_id if row else None
+    rollout.state = RolloutState.RUNNING
+    rollout.started_at = now
+    rollout.current_wave = 1
+    first = wave_of(session, rollout.id, 1)
+    first.state = RolloutWaveState.DEPLOYING
+    first.started_at = now
+    record(session, rollout, actor, "Started: wave 1 (the canary) deploys.", now)
+    ask_for_look(session, rollout, now)
+    return rollout
+
+
+def stop_clocks(session: Session, rollout: RolloutRow, now: datetime) -> None:
+    for wave in waves_of(session, rollout.id):
+        if wave.clock_started_at is not None:
+            wave.baked_seconds += max((now - wave.clock_started_at).total_seconds(), 0.0)
+            wave.clock_started_at = None
+
+
+def pause(
+    session: Session, rollout_id: str, actor: str, reason: str | None, now: datetime
+) -> RolloutRow:
+    rollout = find(session, rollout_id, lock=True)
+    _expect(rollout, (RolloutState.RUNNING,), "paused")
+    pause_locked(session, rollout, actor, reason or "paused by hand", now)
+    return rollout
+
+
+def pause_locked(
+    session: Session, rollout: RolloutRow, actor: str, reason: str, now: datetime
+) -> None:
+    stop_clocks(session, rollout, now)
+    rollout.state = RolloutState.PAUSED
+    rollout.state_message = reason
+    record(session, rollout, actor, f"Paused: {reason}.", now)
+    ask_for_look(session, rollout, now)  # deployments in flight are still followed
+
+
+def resume(session: Session, rollout_id: str, actor: str, now: datetime) -> RolloutRow:
+    """A paused rollout's clocks run again; a halted wave starts over: what failed or was
+    rolled back deploys again, and its gates are checked afresh."""
+    rollout = find(session, rollout_id, lock=True)
+    _expect(rollout, (RolloutState.PAUSED, RolloutState.HALTED), "resumed")
+    wave = wave_of(session, rollout.id, rollout.current_wave)
+    if rollout.state == RolloutState.HALTED:
+        for target in targets_of(session, rollout.id, wave.number):
+            if target.state in (
+                RolloutTargetState.FAILED,
+                RolloutTargetState.ROLLED_BACK,
+                RolloutTargetState.CANCELLED,
+            ):
+                target.state = RolloutTargetState.PENDING
+                target.reason = None
+        wave.state = RolloutWaveState.DEPLOYING
+        wave.baked_seconds = 0.0
+        wave.clock_started_at = None
+        message = f"Resumed: wave {wave.number} deploys again."
+    else:
+        if wave.state == RolloutWaveState.BAKING:
+            wave.clock_started_at = now
+        message = "Resumed."
+    rollout.state = RolloutState.RUNNING
+    rollout.state_message = None
+    record(session, rollout, actor, message, now)
+    ask_for_look(session, rollout, now)
+    return rollout
+
+
+def cancel(
+    session: Session, rollout_id: str, actor: str, reason: str | None, now: datetime
+) -> RolloutRow:
+    rollout = find(session, rollout_id, lock=True)
+    _expect(rollout, tuple(_HOLDING - {RolloutState.ROLLING_BACK}), "cancelled")
+    stop_clocks(session, rollout, now)
+    for target in targets_of(session, rollout.id):
+        if target.state == RolloutTargetState.PENDING:
+            target.state = RolloutTargetState.CANCELLED
+            target.reason = "the rollout was cancelled"
+    for wave in waves_of(session, rollout.id):
+        if wave.state in (
+            RolloutWaveState.PENDING,
+            RolloutWaveState.DEPLOYING,
+            RolloutWaveState.BAKING,
+        ):
+            wave.state = RolloutWaveState.CANCELLED
+            wave.finished_at = now
+    rollout.state = RolloutState.CANCELLED
+    rollout.state_message = reason
+    rollout.finished_at = now
+    record(session, rollout, actor, "Cancelled" + (f": {reason}" if reason else "."), now)
+    return rollout
+
+
+def rollback(
+    session: Session, rollout_id: str, wave_number: int | None, actor: str, now: datetime
+) -> RolloutRow:
+    """Takes one wave (or every wave that deployed, newest first) back to where its
+    resources were: new deployments, started by the rollout job."""
+    rollout = find(session, rollout_id, lock=True)
+    _expect(
+        rollout,
+        (RolloutState.RUNNING, RolloutState.PAUSED, RolloutState.HALTED, RolloutState.SUCCEEDED),
+        "rolled back",
+    )
+    stop_clocks(session, rollout, now)
+    if wave_number is not None:
+        wave = wave_of(session, rollout.id, wave_number)
+        if wave.number != rollout.current_wave and rollout.state != RolloutState.SUCCEEDED:
+            raise Conflict(
+                f"Wave {wave.number} is not the rollout's current wave ({rollout.current_wave}); "
+                "roll back the current wave, or the whole rollout."
+            )
+        begin_rollback(session, rollout, wave, "WAVE", actor, f"wave {wave.number} by hand", now)
+    else:
+        wave = wave_of(session, rollout.id, rollout.current_wave)
+        begin_rollback(session, rollout, wave, "ALL", actor, "the whole rollout by hand", now)
+    rollout.finished_at = None
+    return rollout
+
+
+def begin_rollback(
+    session: Session,
+    rollout: RolloutRow,
+    wave: RolloutWaveRow,
+    scope: str,
+    actor: str,
+    why: str,
+    now: datetime,
+) -> None:
+    for target in targets_of(session, rollout.id, wave.number):
+        if target.state == RolloutTargetState.PENDING:
+            target.state = RolloutTargetState.CANCELLED
+            target.reason = "its wave was rolled back before it deployed"
+    rollout.state = RolloutState.ROLLING_BACK
+    rollout.rollback_scope = scope
+    rollout.current_wave = wave.number
+    wave.state = RolloutWaveState.ROLLING_BACK
+    wave.clock_started_at = None
+    record(session, rollout, actor, f"Rolling back {why}.", now)
+    ask_for_look(session, rollout, now)

@@ -1,0 +1,393 @@
+"""The baryon model's rollouts: plan, preview, approve, start, steer and read them.
+
+Each is a registered operation (authorized and audited by operations/registry.py); the
+changes are one transaction each in domain/rollouts.py, and the rollout job moves a started
+rollout on (engine/rollouts.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from baryon.domain import rollouts
+from baryon.domain.rollouts import (
+    NewRollout,
+    ResourceRef,
+    RolloutPlan,
+    Selection,
+    Tolerance,
+    WaveSpec,
+)
+from baryon.operations.context import RequestContext
+from baryon.operations.registry import baryon_operation
+from baryon.service_models import baryon
+from baryon.service_models.baryon import (
+    RolloutFailureAction,
+    RolloutTargetState,
+    RolloutTemplateType,
+    RolloutToleranceMode,
+    RolloutToleranceScope,
+)
+from baryon.store.tables import (
+    RolloutEventRow,
+    RolloutGateRow,
+    RolloutRow,
+    RolloutTargetRow,
+)
+
+_LATEST_EVENTS = 200
+_LATEST_GATES = 200
+
+
+def _plan(request: baryon.CreateRolloutInput) -> RolloutPlan:
+    selection = request.get("selection") or {}
+    tolerance = request.get("failureTolerance")
+    return RolloutPlan(
+        selection=Selection(
+            current_versions=tuple(selection.get("currentVersions") or ()),
+            environments=tuple(selection.get("environments") or ()),
+            services=tuple(selection.get("services") or ()),
+            tags=tuple((tag["key"], tag["value"]) for tag in selection.get("tags") or ()),
+            resources=tuple(
+                ResourceRef(
+                    ref.get("environmentName"),
+                    ref.get("serviceName"),
+                    ref.get("serviceInstanceName"),
+                )
+                for ref in selection.get("resources") or ()
+            ),
+        ),
+        waves=tuple(
+            WaveSpec(wave.get("count"), wave.get("percent"), wave.get("bakeSeconds"))
+            for wave in request["waves"]
+        ),
+        concurrency=request.get("concurrency") or 10,
+        tolerance=Tolerance(
+            count=tolerance["count"],
+            mode=RolloutToleranceMode(tolerance.get("mode") or RolloutToleranceMode.STRICT),
+            scope=RolloutToleranceScope(tolerance.get("scope") or RolloutToleranceScope.OVERALL),
+        )
+        if tolerance
+        else Tolerance(),
+        alarm_names=tuple(request.get("alarmNames") or ()),
+        bake_seconds=request.get("bakeSeconds") or 0,
+        on_failure=RolloutFailureAction(request.get("onFailure") or RolloutFailureAction.HALT),
+    )
+
+
+def rollout_view(session: Session, rollout: RolloutRow) -> baryon.Rollout:
+    plan = rollouts.plan_of(rollout)
+    counted: dict[str, int] = {
+        state: count
+        for state, count in session.execute(
+            select(RolloutTargetRow.state, func.count())
+            .where(RolloutTargetRow.rollout_id == rollout.id)
+            .group_by(RolloutTargetRow.state)
+        ).all()
+    }
+    waves = rollouts.waves_of(session, rollout.id)
+    view: baryon.Rollout = {
+        "id": rollout.id,
+        "name": rollout.name,
+        "templateType": RolloutTemplateType(
+            "ENVIRONMENT" if rollout.template_kind == "ENVIRONMENT" else "SERVICE"
+        ),
+        "templateName": rollout.template_name,
+        "targetTemplateVersion": f"{rollout.target_major}.{rollout.target_minor}",
+        "state": baryon.RolloutState(rollout.state),
+        "currentWave": rollout.current_wave,
+        "waveCount": len(waves),
+        "targetCount": sum(counted.values()),
+        "counts": {
+            "pending": counted.get(RolloutTargetState.PENDING, 0),
+            "deploying": counted.get(RolloutTargetState.DEPLOYING, 0)
+            + counted.get(RolloutTargetState.ROLLING_BACK, 0),
+            "succeeded": counted.get(RolloutTargetState.SUCCEEDED, 0),
+            "failed": counted.get(RolloutTargetState.FAILED, 0)
+            + counted.get(RolloutTargetState.ROLLBACK_FAILED, 0),
+            "skipped": counted.get(RolloutTargetState.SKIPPED, 0)
+            + counted.get(RolloutTargetState.CANCELLED, 0),
+            "rolledBack": counted.get(RolloutTargetState.ROLLED_BACK, 0),
+        },
+        "concurrency": plan.concurrency,
+        "failureTolerance": {
+            "count": plan.tolerance.count,
+            "mode": plan.tolerance.mode,
+            "scope": plan.tolerance.scope,
+        },
+        "onFailure": plan.on_failure,
+        "alarmNames": list(plan.alarm_names),
+        "bakeSeconds": plan.bake_seconds,
+        "createdBy": rollout.created_by,
+        "createdAt": rollout.created_at,
+    }
+    optional = {
+        "stateMessage": rollout.state_message,
+        "previewId": rollout.preview_id,
+        "supersedes": rollout.supersedes,
+        "supersededBy": rollout.superseded_by,
+        "approvedBy": rollout.approved_by,
+        "approvedAt": rollout.approved_at,
+        "startedAt": rollout.started_at,
+        "finishedAt": rollout.finished_at,
+    }
+    for member, value in optional.items():
+        if value is not None:
+            view[member] = value  # type: ignore[literal-required]
+    return view
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _changed(
+    ctx: RequestContext, change: Callable[[Session, datetime], RolloutRow]
+) -> baryon.Rollout:
+    """Runs ``change(session, now)`` in one transaction; returns the rollout's view."""
+    with ctx.db.session(write=True) as session:
+        rollout = change(session, _now())
+        session.flush()
+        view = rollout_view(session, rollout)
+    ctx.jobs_enqueued()
+    return view
+
+
+@baryon_operation("CreateRollout")
+def create_rollout(
+    ctx: RequestContext, request: baryon.CreateRolloutInput
+) -> baryon.CreateRolloutOutput:
+    new = NewRollout(
+        name=request["name"],
+        template_type=request["templateType"],
+        template_name=request["templateName"],
+        target_major=int(request["targetMajorVersion"]),
+        target_minor=int(request["targetMinorVersion"]),
+        plan=_plan(request),
+        supersedes=request.get("supersedes"),
+    )
+    actor = ctx.principal.label
+    view = _changed(ctx, lambda session, now: rollouts.create(session, ctx.arns, new, actor, now))
+    return {"rollout": view}
+
+
+@baryon_operation("GetRollout")
+def get_rollout(ctx: RequestContext, request: baryon.GetRolloutInput) -> baryon.GetRolloutOutput:
+    with ctx.db.session() as session:
+        rollout = rollouts.find(session, request["id"])
+        gates = session.scalars(
+            select(RolloutGateRow)
+            .where(RolloutGateRow.rollout_id == rollout.id)
+            .order_by(RolloutGateRow.id.desc())
+            .limit(_LATEST_GATES)
+        ).all()
+        events = session.scalars(
+            select(RolloutEventRow)
+            .where(RolloutEventRow.rollout_id == rollout.id)
+            .order_by(RolloutEventRow.id.desc())
+            .limit(_LATEST_EVENTS)
+        ).all()
+        sizes: dict[int, int] = {
+            number: count
+            for number, count in session.execute(
+                select(RolloutTargetRow.wave, func.count())
+                .where(RolloutTargetRow.rollout_id == rollout.id)
+                .group_by(RolloutTargetRow.wave)
+            ).all()
+        }
+        now = _now()
+        waves: list[baryon.RolloutWave] = []
+        for wave in rollouts.waves_of(session, rollout.id):
+            baked = wave.baked_seconds
+            if wave.clock_started_at is not None:
+                baked += max((now - wave.clock_started_at).total_seconds(), 0.0)
+            item: baryon.RolloutWave = {
+                "number": wave.number,
+                "state": baryon.RolloutWaveState(wave.state),
+                "targetCount": sizes.get(wave.number, 0),
+                "bakeSeconds": wave.bake_seconds,
+                "bakedSeconds": int(min(baked, wave.bake_seconds)),
+            }
+            if wave.started_at is not None:
+                item["startedAt"] = wave.started_at
+            if wave.finished_at is not None:
+                item["finishedAt"] = wave.finished_at
+            waves.append(item)
+        return {
+            "rollout": rollout_view(session, rollout),
+            "waves": waves,
+            "gates": [
+                {
+                    "wave": gate.wave,
+                    "gate": baryon.RolloutGateKind(gate.gate),
+                    "verdict": baryon.RolloutGateVerdict(gate.verdict),
+                    "evidence": gate.evidence,
+                    "at": gate.at,
+                }
+                for gate in gates
+            ],
+            "events": [
+                {"at": event.at, "actor": event.actor, "message": event.message} for event in events
+            ],
+        }
+
+
+@baryon_operation("ListRollouts")
+def list_rollouts(
+    ctx: RequestContext, request: baryon.ListRolloutsInput
+) -> baryon.ListRolloutsOutput:
+    stmt = select(RolloutRow)
+    scope: dict[str, str] = {}
+    if state := request.get("state"):
+        stmt = stmt.where(RolloutRow.state == state)
+        scope["state"] = state
+    if template_name := request.get("templateName"):
+        stmt = stmt.where(RolloutRow.template_name == template_name)
+        scope["templateName"] = template_name
+    with ctx.db.session() as session:
+        rows, next_token = ctx.page(
+            session,
+            stmt,
+            [RolloutRow.created_at, RolloutRow.id],
+            request,
+            scope=scope,
+            descending=True,
+        )
+        output: baryon.ListRolloutsOutput = {
+            "rollouts": [rollout_view(session, row[0]) for row in rows]
+        }
+    if next_token:
+        output["nextToken"] = next_token
+    return output
+
+
+def target_view(target: RolloutTargetRow) -> baryon.RolloutTarget:
+    view: baryon.RolloutTarget = {
+        "resourceArn": target.resource_arn,
+        "resourceType": target.resource_kind,
+        "environmentName": target.environment_name,
+        "wave": target.wave,
+        "state": baryon.RolloutTargetState(target.state),
+        "fromTemplateVersion": f"{target.from_major}.{target.from_minor}",
+    }
+    optional = {
+        "serviceName": target.service_name,
+        "serviceInstanceName": target.instance_name,
+        "reason": target.reason,
+        "deploymentId": target.deployment_id,
+        "rollbackDeploymentId": target.rollback_deployment_id,
+    }
+    for member, value in optional.items():
+        if value is not None:
+            view[member] = value  # type: ignore[literal-required]
+    return view
+
+
+@baryon_operation("ListRolloutTargets")
+def list_rollout_targets(
+    ctx: RequestContext, request: baryon.ListRolloutTargetsInput
+) -> baryon.ListRolloutTargetsOutput:
+    rollout_id = request["id"]
+    stmt = select(RolloutTargetRow).where(RolloutTargetRow.rollout_id == rollout_id)
+    scope: dict[str, str | int] = {"id": rollout_id}
+    if (wave := request.get("wave")) is not None:
+        stmt = stmt.where(RolloutTargetRow.wave == wave)
+        scope["wave"] = wave
+    if state := request.get("state"):
+        stmt = stmt.where(RolloutTargetRow.state == state)
+        scope["state"] = state
+    with ctx.db.session() as session:
+        rollouts.find(session, rollout_id)
+        rows, next_token = ctx.page(
+            session, stmt, [RolloutTargetRow.position, RolloutTargetRow.id], request, scope=scope
+        )
+        output: baryon.ListRolloutTargetsOutput = {"targets": [target_view(row[0]) for row in rows]}
+    if next_token:
+        output["nextToken"] = next_token
+    return output
+
+
+@baryon_operation("PreviewRollout")
+def preview_rollout(
+    ctx: RequestContext, request: baryon.PreviewRolloutInput
+) -> baryon.PreviewRolloutOutput:
+    actor = ctx.principal.label
+    view = _changed(
+        ctx,
+        lambda session, now: rollouts.mark_previewed(session, request["id"], None, actor, now),
+    )
+    return {"rollout": view}
+
+
+@baryon_operation("ApproveRollout")
+def approve_rollout(
+    ctx: RequestContext, request: baryon.ApproveRolloutInput
+) -> baryon.ApproveRolloutOutput:
+    actor = ctx.principal.label
+    comment = request.get("comment")
+    view = _changed(
+        ctx,
+        lambda session, now: rollouts.approve(session, request["id"], actor, comment, now),
+    )
+    return {"rollout": view}
+
+
+@baryon_operation("StartRollout")
+def start_rollout(
+    ctx: RequestContext, request: baryon.StartRolloutInput
+) -> baryon.StartRolloutOutput:
+    actor = ctx.principal.label
+    view = _changed(ctx, lambda session, now: rollouts.start(session, request["id"], actor, now))
+    return {"rollout": view}
+
+
+@baryon_operation("PauseRollout")
+def pause_rollout(
+    ctx: RequestContext, request: baryon.PauseRolloutInput
+) -> baryon.PauseRolloutOutput:
+    actor = ctx.principal.label
+    reason = request.get("reason")
+    view = _changed(
+        ctx,
+        lambda session, now: rollouts.pause(session, request["id"], actor, reason, now),
+    )
+    return {"rollout": view}
+
+
+@baryon_operation("ResumeRollout")
+def resume_rollout(
+    ctx: RequestContext, request: baryon.ResumeRolloutInput
+) -> baryon.ResumeRolloutOutput:
+    actor = ctx.principal.label
+    view = _changed(ctx, lambda session, now: rollouts.resume(session, request["id"], actor, now))
+    return {"rollout": view}
+
+
+@baryon_operation("CancelRollout")
+def cancel_rollout(
+    ctx: RequestContext, request: baryon.CancelRolloutInput
+) -> baryon.CancelRolloutOutput:
+    actor = ctx.principal.label
+    reason = request.get("reason")
+    view = _changed(
+        ctx,
+        lambda session, now: rollouts.cancel(session, request["id"], actor, reason, now),
+    )
+    return {"rollout": view}
+
+
+@baryon_operation("RollbackRollout")
+def rollback_rollout(
+    ctx: RequestContext, request: baryon.RollbackRolloutInput
+) -> baryon.RollbackRolloutOutput:
+    actor = ctx.principal.label
+    wave = request.get("wave")
+    view = _changed(
+        ctx,
+        lambda session, now: rollouts.rollback(session, request["id"], wave, actor, now),
+    )
+    return {"rollout": view}

@@ -222,6 +222,23 @@ class TerraformProvisioner:
             "Terraform has no rollback to continue: deploy the resource again or delete it.",
         )
 
+    def refresh_only_plan(
+        self, resource: ResourceIdentity, io: DeploymentIO
+    ) -> tuple[Outcome, str | None]:
+        """Drift detection (engine/drift.py): a refresh-only plan with the configuration the
+        resource's last deploy applied. Terraform reads every object it manages; the plan's
+        JSON (returned with the outcome) says what changed behind its back (resource_drift)
+        and which outputs moved. Nothing is applied, and the plan takes no state lock."""
+        files, role_arn = _applied(self._sections.last(resource.arn))
+        if not files or self._states.read(resource.arn) is None:
+            message = "Nothing was applied with Terraform for this resource: no drift to check."
+            return Outcome(OutcomeStatus.FAILED, message), None
+        found: list[str] = []
+        resource = replace(resource, role_arn=role_arn)
+        holder = _holder(None, "drift")
+        outcome = self._run(resource, holder, files, io, plan_owner=None, refreshed=found)
+        return outcome, (found[0] if found else None)
+
     # --- one run ----------------------------------------------------------------------------
 
     def _run(
@@ -233,6 +250,7 @@ class TerraformProvisioner:
         *,
         plan_owner: str | None,
         destroying: bool = False,
+        refreshed: list[str] | None = None,
     ) -> Outcome:
         """Deploys ``files``, or destroys what the state holds with them; the plan of a deploy
         is kept with the deployment ``plan_owner``."""
@@ -279,6 +297,8 @@ class TerraformProvisioner:
                 )
                 if destroying:
                     return self._destroy_steps(steps)
+                if refreshed is not None:
+                    return self._refresh_steps(steps, refreshed)
                 return self._deploy_steps(steps, resource, plan_owner)
         except StepFailed as failed:
             return failed.outcome
@@ -301,6 +321,13 @@ class TerraformProvisioner:
             self._states.save_plan(plan_owner, summary, plan_json)
         steps.run("apply", ["apply", "-input=false", "-no-color", steps.lock_timeout, PLAN_FILE])
         return self._settled(resource, f"Terraform applied the plan. {summary}")
+
+    def _refresh_steps(self, steps: _Steps, refreshed: list[str]) -> Outcome:
+        steps.run("init", ["init", "-input=false", "-no-color"])
+        plan = ["plan", "-refresh-only", "-lock=false", "-input=false", "-no-color"]
+        steps.run("plan", [*plan, f"-out={PLAN_FILE}"])
+        refreshed.append(steps.plan_json())
+        return Outcome(OutcomeStatus.SUCCEEDED, "Terraform planned a refresh-only plan.")
 
     def _destroy_steps(self, steps: _Steps) -> Outcome:
         steps.run("init", ["init", "-input=false", "-no-color"])

@@ -19,6 +19,7 @@ from baryon.domain import (
     adoption,
     approvals,
     deployments,
+    fleet_previews,
     outcomes,
     pull_requests,
     render_target,
@@ -35,6 +36,7 @@ from baryon.engine.pull_requests import SelfManaged, deletion_target, self_manag
 from baryon.engine.worker_runtime import WorkerRuntime
 from baryon.provisioners.base import (
     DeployRequest,
+    ExactChange,
     Outcome,
     OutcomeStatus,
     Provisioner,
@@ -72,6 +74,8 @@ class Work:
     # request (decided once the engine is rendered), and where a delete marks the files.
     self_managed: SelfManaged | None = None
     deletion: PullRequestTarget | None = None
+    # Started from an approved fleet preview: its kept change (domain/fleet_previews.py).
+    prepared: fleet_previews.PreparedChange | None = None
 
 
 def run(context: JobContext, payload: dict[str, Any]) -> None:
@@ -124,6 +128,10 @@ def _execute(
         )
         return _result(outcome)
     assert work.target is not None
+    if work.prepared is not None and work.prepared.stale is not None:
+        message = f"This deployment cannot run as approved: {work.prepared.stale}."
+        io.log(message)
+        return outcomes.Result(DeploymentStatus.FAILED, message)
     try:
         rendered = work.target.render()
     except RenderError as exc:
@@ -162,8 +170,26 @@ def _execute(
         build_role_arn=work.target.build_role_arn,
         tags=dict(work.target.proton_tags),
     )
-    request = DeployRequest(section, resource, request_token=work.deployment_id)
+    exact = _exact(work.prepared, section.engine)
+    if isinstance(exact, str):
+        io.log(exact)
+        return outcomes.Result(DeploymentStatus.FAILED, exact)
+    request = DeployRequest(section, resource, request_token=work.deployment_id, exact=exact)
     return _result(provisioner.deploy(request, io))
+
+
+def _exact(
+    prepared: fleet_previews.PreparedChange | None, engine: ProvisioningEngine
+) -> ExactChange | str | None:
+    """The approved preview's change for the provisioner, or why it cannot be carried out."""
+    if prepared is None or prepared.change_set_id is None:
+        return None  # no preview, or one that changes nothing in the cloud
+    if prepared.engine != engine.value:
+        return (
+            f"The approved preview planned a {prepared.engine} change, but this resource now "
+            f"renders {engine.value}; preview the change again."
+        )
+    return ExactChange(engine, change_set_id=prepared.change_set_id)
 
 
 def _pull_request_provisioner(runtime: WorkerRuntime, target: PullRequestTarget) -> Provisioner:
@@ -265,6 +291,7 @@ def _prepare(session: Session, runtime: WorkerRuntime, deployment: Deployment) -
         work.spec_outputs = dict(target.outputs)
     else:
         work.target = target
+        work.prepared = fleet_previews.prepared_change(session, deployment)
         work.self_managed = self_managed(
             session, runtime.arns, deployment, work.resource.kind, resource, plan
         )

@@ -21,6 +21,7 @@ from datetime import timedelta
 # deploy and registration are imported for the job kinds they register.
 from baryon.engine import (  # noqa: F401
     deploy,
+    fleet_previews,
     imports,
     pull_requests,
     registration,

@@ -37,6 +37,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from baryon.provisioners import cloudformation_change_sets as change_sets
 from baryon.provisioners.base import (
     DeploymentIO,
     DeployRequest,
@@ -53,6 +54,7 @@ from baryon.provisioners.cloudformation_api import (
     error_message,
     error_text,
 )
+from baryon.provisioners.cloudformation_change_sets import ChangeSetPlan, PlanStatus
 from baryon.provisioners.cloudformation_session import (
     GONE,
     ROLLBACK_FAILED,
@@ -146,7 +148,29 @@ class CloudFormationProvisioner:
         spec = StackSpec.of(request)
         adopted = " (adopted: updated in place, never replaced)" if spec.adopted else ""
         io.log(f"Deploying stack {spec.name}{adopted}.")
+        exact = request.exact
+        if exact is not None and exact.change_set_id is not None:
+            change_set_id = exact.change_set_id
+            return self._guarded(
+                io,
+                lambda session: change_sets.execute(
+                    session, spec.name, spec.template_body, change_set_id, spec.client_token
+                ),
+            )
         return self._guarded(io, lambda session: self._deploy(session, spec))
+
+    def prepare(self, request: DeployRequest, name: str, io: DeploymentIO) -> ChangeSetPlan:
+        """The change set (named ``name``) a deploy of ``request`` would execute, made and
+        kept for a fleet preview; cloud trouble is a FAILED plan."""
+        spec = StackSpec.of(request)
+        try:
+            return change_sets.prepare(Session(self, io), spec.name, spec.template_body, name)
+        except (CloudFailure, *CLOUD_ERRORS) as exc:
+            return ChangeSetPlan(PlanStatus.FAILED, reason=error_text(exc))
+
+    def drop_change_set(self, resource: ResourceIdentity, change_set_id: str) -> None:
+        """Deletes a kept change set (its preview was deleted); one already gone is fine."""
+        change_sets.delete(Session(self, SilentIO()), change_set_id)
 
     def _deploy(self, s: Session, spec: StackSpec) -> Outcome:
         # A create that replaces a dead stack gets its own token: the dead stack may have been

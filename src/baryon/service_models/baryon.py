@@ -134,6 +134,18 @@ class RecoverableResourceType(StrEnum):
     COMPONENT = "COMPONENT"
 
 
+class RollbackLossKind(StrEnum):
+    RECREATED = "RECREATED"
+    DELETED = "DELETED"
+    REPLACED = "REPLACED"
+
+
+class RollbackResourceType(StrEnum):
+    ENVIRONMENT = "ENVIRONMENT"
+    SERVICE_PIPELINE = "SERVICE_PIPELINE"
+    SERVICE_INSTANCE = "SERVICE_INSTANCE"
+
+
 class RolloutFailureAction(StrEnum):
     HALT = "HALT"
     ROLLBACK_WAVE = "ROLLBACK_WAVE"
@@ -626,6 +638,15 @@ class GetDeploymentPreviewOutput(TypedDict):
     note: NotRequired[str | None]
 
 
+class GetDeploymentRollbacksInput(TypedDict):
+    id: str
+
+
+class GetDeploymentRollbacksOutput(TypedDict):
+    reversesDeploymentId: NotRequired[str | None]
+    reversedBy: list[str]
+
+
 class GetImportInput(TypedDict):
     id: str
 
@@ -906,6 +927,38 @@ class PauseRolloutOutput(TypedDict):
     rollout: Rollout
 
 
+class PreviewRollbackInput(TypedDict):
+    resourceType: RollbackResourceType
+    environmentName: NotRequired[str]
+    serviceName: NotRequired[str]
+    serviceInstanceName: NotRequired[str]
+    deploymentId: NotRequired[str]
+
+
+class RollbackLoss(TypedDict):
+    kind: RollbackLossKind
+    name: str
+    type: str
+    file: str
+    message: str
+
+
+class PreviewRollbackOutput(TypedDict):
+    reversesDeploymentId: NotRequired[str | None]
+    targetDeploymentId: NotRequired[str | None]
+    currentTemplateMajorVersion: str
+    currentTemplateMinorVersion: str
+    targetTemplateMajorVersion: NotRequired[str | None]
+    targetTemplateMinorVersion: NotRequired[str | None]
+    changed: bool
+    inputs: list[PreviewInputChange]
+    files: list[PreviewFile]
+    losses: list[RollbackLoss]
+    previewToken: NotRequired[str | None]
+    problem: NotRequired[str | None]
+    note: NotRequired[str | None]
+
+
 class PreviewRolloutInput(TypedDict):
     id: str
 
@@ -982,6 +1035,42 @@ class RevokeRoleInput(TypedDict):
 
 class RevokeRoleOutput(TypedDict):
     changed: bool
+
+
+class RollbackRequest(TypedDict):
+    resourceType: RollbackResourceType
+    environmentName: NotRequired[str]
+    serviceName: NotRequired[str]
+    serviceInstanceName: NotRequired[str]
+    deploymentId: NotRequired[str]
+    previewToken: str
+
+
+class RollbackResourceInput(TypedDict):
+    resourceType: RollbackResourceType
+    environmentName: NotRequired[str]
+    serviceName: NotRequired[str]
+    serviceInstanceName: NotRequired[str]
+    deploymentId: NotRequired[str]
+    previewToken: str
+
+
+class StartedRollback(TypedDict):
+    deployment: StartedDeployment
+    reversesDeploymentId: str
+    targetDeploymentId: str
+
+
+class RollbackResourceOutput(TypedDict):
+    rollback: StartedRollback
+
+
+class RollbackResourcesInput(TypedDict):
+    resources: list[RollbackRequest]
+
+
+class RollbackResourcesOutput(TypedDict):
+    rollbacks: list[StartedRollback]
 
 
 class RollbackRolloutInput(TypedDict):

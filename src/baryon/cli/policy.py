@@ -113,7 +113,8 @@ def delete(name: str) -> None:
 def test(
     principal: str, action: str, resource: str, data_dir: Path | None, output: OutputFormat
 ) -> None:
-    """May PRINCIPAL perform ACTION on RESOURCE, and which policy says so."""
+    """May PRINCIPAL perform ACTION on RESOURCE, and which policy says so. Exits 0 when
+    allowed, 13 when denied."""
     answer: dict[str, Any]
     if data_dir is not None:
         with open_runtime(data_dir) as runtime:
@@ -142,6 +143,9 @@ def test(
             click.echo(f"error: {error}")
 
     emit(output, answer, text)
+    if not answer["allowed"]:
+        # A script asks `baryon policy test ... && deploy`: a denial is not a success.
+        click.get_current_context().exit(ExitStatus.ACCESS_DENIED)
 
 
 def _read(path: Path) -> str:

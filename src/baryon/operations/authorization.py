@@ -501,6 +501,9 @@ _BUILDERS: dict[str, Builder] = {
     "GetDeploymentPlan": _deployment("id"),
     "GetDeploymentPreview": _deployment_target,
     "ContinueUpdateRollback": _deployment_target,
+    "PreviewRollback": _deployment_target,
+    "RollbackResource": _deployment_target,
+    "GetDeploymentRollbacks": _deployment("id"),
     "NotifyResourceDeploymentStatusChange": _by_arn("resourceArn"),
     # Approvals: decided as the resource the waiting deployment deploys, so that a policy can
     # say who approves what ("team payments approves changes in payments-prod").

@@ -108,7 +108,7 @@ _GROUPS: dict[ActionGroup, frozenset[str]] = {
         }
     ),
     ActionGroup.DEPLOYMENT_CHANGES: frozenset(
-        {"DeleteDeployment", "RetryDeployment", "ContinueUpdateRollback"}
+        {"DeleteDeployment", "RetryDeployment", "ContinueUpdateRollback", "RollbackResource"}
     ),
     ActionGroup.DEPLOYMENT_REPORTS: frozenset({"NotifyResourceDeploymentStatusChange"}),
     ActionGroup.TAGGING: frozenset({"TagResource", "UntagResource"}),
@@ -141,6 +141,8 @@ _GROUPS: dict[ActionGroup, frozenset[str]] = {
             "ResumeRollout",
             "CancelRollout",
             "RollbackRollout",
+            # A wave of rollbacks at once (each entry is also decided as RollbackResource).
+            "RollbackResources",
         }
     ),
     ActionGroup.FLEET_PREVIEWS: frozenset({"PreviewRollout"}),
@@ -148,7 +150,7 @@ _GROUPS: dict[ActionGroup, frozenset[str]] = {
 }
 
 # Reads whose names do not say so.
-_OTHER_READS = frozenset({"TestAuthorization"})
+_OTHER_READS = frozenset({"TestAuthorization", "PreviewRollback"})
 
 
 def group_of(operation: str) -> ActionGroup | None:

@@ -65,6 +65,29 @@ class DeploymentPlanEngine(StrEnum):
     TERRAFORM = "TERRAFORM"
 
 
+class FleetPreviewItemStatus(StrEnum):
+    PENDING = "PENDING"
+    CHANGE = "CHANGE"
+    NO_CHANGE = "NO_CHANGE"
+    FAILED = "FAILED"
+    FILTERED = "FILTERED"
+    DEPLOYING = "DEPLOYING"
+
+
+class FleetPreviewRisk(StrEnum):
+    REPLACEMENT = "REPLACEMENT"
+    CONDITIONAL_REPLACEMENT = "CONDITIONAL_REPLACEMENT"
+    DATA_LOSS = "DATA_LOSS"
+    DYNAMIC = "DYNAMIC"
+
+
+class FleetPreviewStatus(StrEnum):
+    PLANNING = "PLANNING"
+    READY = "READY"
+    APPROVED = "APPROVED"
+    STALE = "STALE"
+
+
 class ImportItemAction(StrEnum):
     CREATE = "CREATE"
     ADOPT = "ADOPT"
@@ -290,6 +313,80 @@ class ApproveDeploymentOutput(TypedDict):
     approval: Approval
 
 
+class ApproveFleetPreviewInput(TypedDict):
+    id: str
+
+
+class FleetPreviewSummary(TypedDict):
+    noChange: int
+    change: int
+    replace: int
+    dataLoss: int
+    failed: int
+    filtered: int
+    pending: int
+
+
+class FleetPreviewResourceChange(TypedDict):
+    action: str
+    logicalResourceId: str
+    physicalResourceId: NotRequired[str | None]
+    resourceType: str
+    replacement: NotRequired[str | None]
+    policyAction: NotRequired[str | None]
+    scope: NotRequired[list[str] | None]
+    changedPaths: NotRequired[list[str] | None]
+
+
+class FleetPreviewFileDiff(TypedDict):
+    path: str
+    diff: str
+
+
+class FleetPreviewItem(TypedDict):
+    environmentName: NotRequired[str | None]
+    serviceName: NotRequired[str | None]
+    serviceInstanceName: NotRequired[str | None]
+    status: FleetPreviewItemStatus
+    problem: NotRequired[str | None]
+    targetTemplateMajorVersion: NotRequired[str | None]
+    targetTemplateMinorVersion: NotRequired[str | None]
+    engine: NotRequired[str | None]
+    changeSetId: NotRequired[str | None]
+    signature: NotRequired[str | None]
+    risks: NotRequired[list[FleetPreviewRisk] | None]
+    resourceChanges: NotRequired[list[FleetPreviewResourceChange] | None]
+    files: NotRequired[list[FleetPreviewFileDiff] | None]
+    deploymentId: NotRequired[str | None]
+
+
+class FleetPreviewGroup(TypedDict):
+    signature: str
+    count: int
+    status: FleetPreviewItemStatus
+    risks: NotRequired[list[FleetPreviewRisk] | None]
+    example: FleetPreviewItem
+
+
+class FleetPreview(TypedDict):
+    id: str
+    status: FleetPreviewStatus
+    description: NotRequired[str | None]
+    createdBy: str
+    createdAt: datetime
+    completedAt: NotRequired[datetime | None]
+    expiresAt: datetime
+    approvedBy: NotRequired[str | None]
+    approvedAt: NotRequired[datetime | None]
+    stale: NotRequired[str | None]
+    summary: FleetPreviewSummary
+    groups: NotRequired[list[FleetPreviewGroup] | None]
+
+
+class ApproveFleetPreviewOutput(TypedDict):
+    fleetPreview: FleetPreview
+
+
 class ApproveRolloutInput(TypedDict):
     id: str
     comment: NotRequired[str]
@@ -440,6 +537,24 @@ class CreateConnectionOutput(TypedDict):
     connection: Connection
 
 
+class FleetPreviewChange(TypedDict):
+    environmentName: NotRequired[str]
+    serviceName: NotRequired[str]
+    serviceInstanceName: NotRequired[str]
+    templateMajorVersion: NotRequired[str]
+    templateMinorVersion: NotRequired[str]
+    spec: NotRequired[str]
+
+
+class CreateFleetPreviewInput(TypedDict):
+    changes: list[FleetPreviewChange]
+    description: NotRequired[str]
+
+
+class CreateFleetPreviewOutput(TypedDict):
+    fleetPreview: FleetPreview
+
+
 class RolloutTagFilter(TypedDict):
     key: str
     value: str
@@ -544,6 +659,14 @@ class DeleteConnectionOutput(TypedDict):
     connection: NotRequired[Connection | None]
 
 
+class DeleteFleetPreviewInput(TypedDict):
+    id: str
+
+
+class DeleteFleetPreviewOutput(TypedDict):
+    pass
+
+
 class DeletePolicyInput(TypedDict):
     name: str
 
@@ -645,6 +768,14 @@ class GetDeploymentRollbacksInput(TypedDict):
 class GetDeploymentRollbacksOutput(TypedDict):
     reversesDeploymentId: NotRequired[str | None]
     reversedBy: list[str]
+
+
+class GetFleetPreviewInput(TypedDict):
+    id: str
+
+
+class GetFleetPreviewOutput(TypedDict):
+    fleetPreview: FleetPreview
 
 
 class GetImportInput(TypedDict):
@@ -825,6 +956,18 @@ class ListConnectionsInput(TypedDict):
 
 class ListConnectionsOutput(TypedDict):
     connections: list[Connection]
+    nextToken: NotRequired[str | None]
+
+
+class ListFleetPreviewItemsInput(TypedDict):
+    id: str
+    signature: NotRequired[str]
+    nextToken: NotRequired[str]
+    maxResults: NotRequired[int]
+
+
+class ListFleetPreviewItemsOutput(TypedDict):
+    items: list[FleetPreviewItem]
     nextToken: NotRequired[str | None]
 
 

@@ -130,7 +130,9 @@ _GROUPS: dict[ActionGroup, frozenset[str]] = {
     # A read by name, but not one every role gets: the records hold spec differences and
     # every principal's doings.
     ActionGroup.AUDIT_READS: frozenset({"ListAuditRecords", "VerifyAuditTrail"}),
-    ActionGroup.APPROVALS: frozenset({"ApproveDeployment", "RejectDeployment", "ApproveRollout"}),
+    ActionGroup.APPROVALS: frozenset(
+        {"ApproveDeployment", "RejectDeployment", "ApproveRollout", "ApproveFleetPreview"}
+    ),
     ActionGroup.APPROVAL_RULES: frozenset({"PutApprovalRule", "DeleteApprovalRule"}),
     ActionGroup.DELETION_PROTECTION: frozenset({"SetDeletionProtection"}),
     ActionGroup.ROLLOUTS: frozenset(
@@ -145,7 +147,9 @@ _GROUPS: dict[ActionGroup, frozenset[str]] = {
             "RollbackResources",
         }
     ),
-    ActionGroup.FLEET_PREVIEWS: frozenset({"PreviewRollout"}),
+    ActionGroup.FLEET_PREVIEWS: frozenset(
+        {"PreviewRollout", "CreateFleetPreview", "DeleteFleetPreview"}
+    ),
     ActionGroup.DRIFT_DECISIONS: frozenset(),
 }
 

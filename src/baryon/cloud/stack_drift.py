@@ -443,7 +443,7 @@ def _execute_change_set(handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
         backend = response.cloudformation_backend
         change_set = backend.describe_change_set(response._get_param("ChangeSetName"))
         change_set_id = getattr(change_set, "change_set_id", None)
-        stack_id = _kept(backend, _REVERTS).pop(change_set_id, None)
+        stack_id = _kept(backend, _REVERTS).pop(str(change_set_id), None)
         if stack_id is None:
             return handler(response)
         from moto.core.responses import EmptyResult
@@ -472,5 +472,5 @@ def install() -> None:
         _describe_stack_resource_drifts
     )
     Response.detect_stack_resource_drift = _detect_stack_resource_drift  # type: ignore[attr-defined]
-    Response.create_change_set = _create_change_set(Response.create_change_set)  # type: ignore[method-assign]
-    Response.execute_change_set = _execute_change_set(Response.execute_change_set)  # type: ignore[method-assign]
+    Response.create_change_set = _create_change_set(Response.create_change_set)  # type: ignore[method-assign, assignment]
+    Response.execute_change_set = _execute_change_set(Response.execute_change_set)  # type: ignore[method-assign, assignment]

@@ -21,6 +21,7 @@ from datetime import timedelta
 # deploy and registration are imported for the job kinds they register.
 from baryon.engine import (  # noqa: F401
     deploy,
+    drift,
     fleet_previews,
     imports,
     pull_requests,
@@ -58,6 +59,7 @@ class WorkerPool:
     def start(self) -> None:
         self.runtime.job_wakeup.clear()
         repository_changes.ensure_polling(self.runtime.db)
+        drift.ensure_schedule(self.runtime.db, self.runtime.settings.drift_check_interval)
         for index in range(self.threads):
             thread = threading.Thread(
                 target=self._loop,

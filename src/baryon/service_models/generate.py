@@ -213,7 +213,11 @@ def _member_name(value: str) -> str:
 def main() -> int:
     for service in SERVICE_API_VERSIONS:
         path = module_path(service)
-        path.write_text(generate(service), encoding="utf-8")
+        # Written aside, then renamed over the module: a process importing it meanwhile reads
+        # the old module or the new one, never half of one.
+        staged = path.with_suffix(".py.new")
+        staged.write_text(generate(service), encoding="utf-8")
+        staged.replace(path)
         print(f"wrote {path}")
     return 0
 

@@ -65,6 +65,57 @@ class DeploymentPlanEngine(StrEnum):
     TERRAFORM = "TERRAFORM"
 
 
+class DriftBinding(StrEnum):
+    INPUT = "INPUT"
+    TEMPLATE = "TEMPLATE"
+
+
+class DriftCheckMethod(StrEnum):
+    CLOUDFORMATION_DRIFT_DETECTION = "CLOUDFORMATION_DRIFT_DETECTION"
+    TERRAFORM_REFRESH_ONLY_PLAN = "TERRAFORM_REFRESH_ONLY_PLAN"
+
+
+class DriftCheckStatus(StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    IN_SYNC = "IN_SYNC"
+    DRIFTED = "DRIFTED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+
+
+class DriftDecision(StrEnum):
+    REAPPLY = "REAPPLY"
+    ACCEPT = "ACCEPT"
+    IGNORE = "IGNORE"
+
+
+class DriftItemStatus(StrEnum):
+    OPEN = "OPEN"
+    IGNORED = "IGNORED"
+    REAPPLIED = "REAPPLIED"
+    ACCEPTED = "ACCEPTED"
+    CLOSED = "CLOSED"
+
+
+class DriftKind(StrEnum):
+    ADD = "ADD"
+    REMOVE = "REMOVE"
+    NOT_EQUAL = "NOT_EQUAL"
+    DELETED = "DELETED"
+
+
+class DriftResourceType(StrEnum):
+    ENVIRONMENT = "ENVIRONMENT"
+    SERVICE_INSTANCE = "SERVICE_INSTANCE"
+    SERVICE_PIPELINE = "SERVICE_PIPELINE"
+
+
+class DriftTemplateType(StrEnum):
+    ENVIRONMENT = "ENVIRONMENT"
+    SERVICE = "SERVICE"
+
+
 class FleetPreviewItemStatus(StrEnum):
     PENDING = "PENDING"
     CHANGE = "CHANGE"
@@ -643,6 +694,42 @@ class CreateUserOutput(TypedDict):
     user: User
 
 
+class DecideDriftItemInput(TypedDict):
+    itemId: str
+    decision: DriftDecision
+    reason: NotRequired[str]
+    until: NotRequired[datetime]
+
+
+class DriftItem(TypedDict):
+    itemId: str
+    resourceArn: str
+    templateName: str
+    logicalResourceId: str
+    engineResourceType: str
+    physicalResourceId: NotRequired[str | None]
+    propertyPath: str
+    expectedValue: NotRequired[str | None]
+    actualValue: NotRequired[str | None]
+    kind: DriftKind
+    binding: DriftBinding
+    inputName: NotRequired[str | None]
+    fingerprint: str
+    status: DriftItemStatus
+    firstSeenAt: datetime
+    lastSeenAt: datetime
+    decidedBy: NotRequired[str | None]
+    decidedAt: NotRequired[datetime | None]
+    reason: NotRequired[str | None]
+    ignoreUntil: NotRequired[datetime | None]
+    deploymentId: NotRequired[str | None]
+    closedAt: NotRequired[datetime | None]
+
+
+class DecideDriftItemOutput(TypedDict):
+    item: DriftItem
+
+
 class DeleteApprovalRuleInput(TypedDict):
     name: str
 
@@ -701,6 +788,32 @@ class DeletionProtection(TypedDict):
     tag: str
     setBy: NotRequired[str | None]
     setAt: NotRequired[datetime | None]
+
+
+class DriftCheck(TypedDict):
+    checkId: str
+    resourceArn: str
+    resourceType: DriftResourceType
+    environmentName: NotRequired[str | None]
+    serviceName: NotRequired[str | None]
+    serviceInstanceName: NotRequired[str | None]
+    templateName: str
+    status: DriftCheckStatus
+    statusMessage: NotRequired[str | None]
+    method: NotRequired[DriftCheckMethod | None]
+    resourcesChecked: int
+    resourcesNotChecked: int
+    driftedItems: int
+    requestedBy: str
+    requestedAt: datetime
+    completedAt: NotRequired[datetime | None]
+
+
+class DriftResourceRef(TypedDict):
+    resourceType: DriftResourceType
+    environmentName: NotRequired[str]
+    serviceName: NotRequired[str]
+    serviceInstanceName: NotRequired[str]
 
 
 class GetApprovalInput(TypedDict):
@@ -768,6 +881,20 @@ class GetDeploymentRollbacksInput(TypedDict):
 class GetDeploymentRollbacksOutput(TypedDict):
     reversesDeploymentId: NotRequired[str | None]
     reversedBy: list[str]
+
+
+class GetDriftReportInput(TypedDict):
+    resourceType: DriftResourceType
+    environmentName: NotRequired[str]
+    serviceName: NotRequired[str]
+    serviceInstanceName: NotRequired[str]
+
+
+class GetDriftReportOutput(TypedDict):
+    resourceArn: str
+    lastCheck: NotRequired[DriftCheck | None]
+    lastCompletedCheck: NotRequired[DriftCheck | None]
+    items: list[DriftItem]
 
 
 class GetFleetPreviewInput(TypedDict):
@@ -956,6 +1083,20 @@ class ListConnectionsInput(TypedDict):
 
 class ListConnectionsOutput(TypedDict):
     connections: list[Connection]
+    nextToken: NotRequired[str | None]
+
+
+class ListDriftItemsInput(TypedDict):
+    resourceArn: NotRequired[str]
+    templateName: NotRequired[str]
+    status: NotRequired[DriftItemStatus]
+    includeClosed: NotRequired[bool]
+    nextToken: NotRequired[str]
+    maxResults: NotRequired[int]
+
+
+class ListDriftItemsOutput(TypedDict):
+    items: list[DriftItem]
     nextToken: NotRequired[str | None]
 
 
@@ -1233,6 +1374,16 @@ class SetDeletionProtectionInput(TypedDict):
 
 class SetDeletionProtectionOutput(TypedDict):
     deletionProtection: DeletionProtection
+
+
+class StartDriftCheckInput(TypedDict):
+    resources: NotRequired[list[DriftResourceRef]]
+    templateName: NotRequired[str]
+    templateType: NotRequired[DriftTemplateType]
+
+
+class StartDriftCheckOutput(TypedDict):
+    checks: list[DriftCheck]
 
 
 class StartImportInput(TypedDict):

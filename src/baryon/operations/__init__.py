@@ -18,6 +18,7 @@ from baryon.operations import (  # noqa: F401  (imported for their registrations
     deployments,
     environment_account_connections,
     environments,
+    fleet_previews,
     identities,
     imports,
     policies,

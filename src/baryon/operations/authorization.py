@@ -415,6 +415,14 @@ def _deployment_target(lookup: _Lookup, request: Mapping[str, Any]) -> ResourceF
     return _account(lookup.arns)
 
 
+def _drift_item(lookup: _Lookup, request: Mapping[str, Any]) -> ResourceFacts:
+    """A drift decision is decided as the resource that drifted."""
+    row = lookup.get(t.DriftItemRow, id=request.get("itemId") or "")
+    if row is None:
+        return _account(lookup.arns)
+    return _facts_for_arn(lookup, row.resource_arn, {})
+
+
 def _account_wide(lookup: _Lookup, request: Mapping[str, Any]) -> ResourceFacts:
     return _account(lookup.arns)
 
@@ -504,6 +512,9 @@ _BUILDERS: dict[str, Builder] = {
     "PreviewRollback": _deployment_target,
     "RollbackResource": _deployment_target,
     "GetDeploymentRollbacks": _deployment("id"),
+    # Drift: a report is the resource's; a decision, the drifted resource's.
+    "GetDriftReport": _deployment_target,
+    "DecideDriftItem": _drift_item,
     "NotifyResourceDeploymentStatusChange": _by_arn("resourceArn"),
     # Approvals: decided as the resource the waiting deployment deploys, so that a policy can
     # say who approves what ("team payments approves changes in payments-prod").

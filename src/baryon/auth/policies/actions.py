@@ -150,7 +150,7 @@ _GROUPS: dict[ActionGroup, frozenset[str]] = {
     ActionGroup.FLEET_PREVIEWS: frozenset(
         {"PreviewRollout", "CreateFleetPreview", "DeleteFleetPreview"}
     ),
-    ActionGroup.DRIFT_DECISIONS: frozenset(),
+    ActionGroup.DRIFT_DECISIONS: frozenset({"StartDriftCheck", "DecideDriftItem"}),
 }
 
 # Reads whose names do not say so.

@@ -119,7 +119,8 @@ def test_a_service_with_two_instances(signed_in: Portal) -> None:
                                      "instance-0-environment": "dev",
                                      "instance-0-input-port": "8080"})
     assert added.status_code == 200 and added.text.count('class="instance"') == 2
-    assert 'id="instance-1-input-port" name="instance-1-input-port" value="80"' in added.text
+    # Inputs are the next step's: here they travel hidden, the new one's with its default.
+    assert 'name="instance-1-input-port" value="80"' in added.text
     base = {"mode": "form", "instances": "2", "action": "create", "name": "shop",
             "instance-0-name": "a", "instance-0-environment": "dev",
             "instance-0-input-port": "8080", "instance-0-input-image": "nginx",
@@ -128,6 +129,8 @@ def test_a_service_with_two_instances(signed_in: Portal) -> None:
     wrong = signed_in.post(SVC_URL, {**base, "instance-1-name": "a"})
     assert wrong.status_code == 400
     assert _error(wrong.text, "instance-1-name") == "is used by another instance of this service"
+    # The inputs' problems are on the inputs step, shown once the names are right.
+    wrong = signed_in.post(SVC_URL, {**base, "instance-1-name": "b"})
     assert _error(wrong.text, "instance-1-input-port") == "must be &lt;= 65535, got 99999"
     assert _count(signed_in, Service) == 0 and _count(signed_in, ServiceInstance) == 0
     created = signed_in.post(SVC_URL, {**base, "instance-1-name": "b",
@@ -278,7 +281,7 @@ def test_every_page_of_a_service_with_a_pipeline(signed_in: Portal) -> None:
     _create_environment(signed_in)
     url = "/portal/new/service?template=piped&version=1.0"
     form = signed_in.client.get(url).text
-    assert 'id="pipeline-input-dockerfile"' in form and 'id="repositoryId"' in form
+    assert 'name="pipeline-input-dockerfile"' in form and 'id="repositoryId"' in form
     missing = signed_in.post(url, {"mode": "form", "instances": "1", "action": "create",
                                    "name": "shop", "instance-0-name": "a",
                                    "instance-0-environment": "dev"})

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from baryon.bundles.errors import BundleError
+from baryon.bundles.limits import BundleLimits
 from baryon.bundles.loader import Bundle, IacSection
-from baryon.domain import specs
+from baryon.domain import specs, versions
 from baryon.domain.arns import Arns
 from baryon.domain.render_target import RenderKind, RenderTarget, stack_tags
 from baryon.domain.templates import TemplateKind
@@ -29,6 +31,7 @@ from baryon.render.context import (
     pipeline_namespace,
 )
 from baryon.render.errors import RenderError
+from baryon.store.tables import Template, TemplateVersion
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,17 @@ class RenderFailed(Exception):
         super().__init__(message)
         self.file = file
         self.line = line
+
+
+def stored_bundle(
+    version: TemplateVersion, template: Template, limits: BundleLimits, workdir: Path
+) -> Bundle:
+    """A registered version's bundle, for a render of what creating a resource would deploy
+    (operations/creation_previews.py); RenderFailed when it does not load."""
+    try:
+        return versions.version_bundle(version, template, limits, workdir)
+    except BundleError as exc:
+        raise RenderFailed(str(exc), file=exc.file, line=exc.line) from exc
 
 
 def render_bundle(

@@ -14,13 +14,39 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from baryon.domain import deployments, specs, versions
+from baryon.domain import deployments, specs
 from baryon.domain.errors import DomainError
-from baryon.domain.offline_renders import RenderedResource, RenderFailed, StandIns, render_bundle
+from baryon.domain.offline_renders import (
+    RenderedResource,
+    RenderFailed,
+    StandIns,
+    render_bundle,
+    stored_bundle,
+)
 from baryon.domain.render_target import RenderKind
 from baryon.domain.templates import TemplateKind
 from baryon.operations.context import RequestContext
+from baryon.service_models.proton import DeploymentStatus
 from baryon.store.tables import Environment, Template, TemplateVersion
+
+# Environments an instance cannot be put in: nothing deployed to build on, or going away.
+_NOT_OFFERED = frozenset(
+    {
+        DeploymentStatus.FAILED,
+        DeploymentStatus.DELETE_IN_PROGRESS,
+        DeploymentStatus.DELETE_FAILED,
+        DeploymentStatus.DELETE_COMPLETE,
+    }
+)
+
+
+def takes_instances(environment: Environment) -> bool:
+    """Whether a create form offers ``environment`` for a new instance: deployed once, and
+    not failed or being deleted now."""
+    return (
+        environment.last_succeeded_deployment_id is not None
+        and environment.deployment_status not in _NOT_OFFERED
+    )
 
 
 @dataclass(frozen=True)
@@ -51,9 +77,10 @@ def preview_creation(
         template = session.get(Template, version.template_id) if version else None
         if version is None or template is None:
             return CreationPreview([], "The template version was deleted.")
-        bundle = versions.version_bundle(
-            version, template, settings.bundle_limits, settings.work_dir
-        )
+        try:
+            bundle = stored_bundle(version, template, settings.bundle_limits, settings.work_dir)
+        except RenderFailed as exc:
+            return CreationPreview([], f"The template's bundle does not load: {exc}")
         kind = TemplateKind(template.kind)
         outputs: dict[str, Mapping[str, str]] = {}
         if kind is TemplateKind.SERVICE:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from starlette.responses import Response
 
 from baryon.operations import (
     catalog,
+    creation_previews,
     deletion_protection,
     fleet,
     resource_lists,
@@ -24,7 +26,7 @@ from baryon.operations.errors import Conflict, DomainError, NotFound
 from baryon.operations.existing_names import ExistingName
 from baryon.web import forms, lists, members, resources, sync_panels, urls
 from baryon.web.environments import chosen_version
-from baryon.web.http import Visit
+from baryon.web.http import PortalError, Visit
 
 MAX_INSTANCES = 20
 _REPOSITORY = (
@@ -132,6 +134,14 @@ def _starter_spec(schema: Any, with_pipeline: bool, environment: str) -> str:
     )
 
 
+class CreateStep(StrEnum):
+    """The pages of the service create flow after choosing the template (step 1)."""
+
+    DETAILS = "details"  # name, repository, instances and their environments (or the YAML)
+    INPUTS = "inputs"  # each instance's inputs and the pipeline's
+    REVIEW = "review"  # the spec and what it deploys; nothing exists before "create"
+
+
 def new(visit: Visit) -> Response:
     template_name = visit.query("template") or visit.form.get("template", "")
     number = visit.query("version") or visit.form.get("version", "")
@@ -146,10 +156,12 @@ def new(visit: Visit) -> Response:
         )
     choice = chosen_version(visit, TemplateKind.SERVICE, template_name, number)
     template, version, published = choice.template, choice.version, choice.published
-    environments, schema = choice.environments, choice.schema
-    with_pipeline = choice.with_pipeline
+    schema, with_pipeline = choice.schema, choice.with_pipeline
+    environments = [e for e in choice.environments if creation_previews.takes_instances(e)]
+    left_out = [e for e in choice.environments if not creation_previews.takes_instances(e)]
     yaml_mode = (visit.form.get("mode") or visit.query("mode")) == "yaml"
     action = visit.form.get("action", "create")
+    step = _step(visit.form.get("step", CreateStep.DETAILS))
     count = _count(visit.form.get("instances", "1"))
     if action == "add":
         count = min(count + 1, MAX_INSTANCES)
@@ -161,40 +173,64 @@ def new(visit: Visit) -> Response:
     fields = {"name": "", "description": "", **{key: "" for key, _ in _REPOSITORY}}
     field_errors: dict[str, str] = {}
     errors: list[str] = []
-    deployed = [e.name for e in environments if e.last_succeeded_deployment_id]
-    spec_text = _starter_spec(schema, with_pipeline, deployed[0] if deployed else "")
+    offered = [e.name for e in environments]
+    refused = [e.name for e in left_out]  # they exist, but cannot take an instance now
+    spec_text = _starter_spec(schema, with_pipeline, offered[0] if offered else "")
+    instances: list[tuple[InstanceForm, dict[str, Any]]] = []
     if visit.request.method == "GET":
         forms.fill(pipeline_form, None)
         for entry in instance_forms:
             assert entry.inputs is not None
             forms.fill(entry.inputs, None)
             entry.name = f"instance-{entry.index + 1}"
-            entry.environment = deployed[0] if len(deployed) == 1 else ""
+            entry.environment = offered[0] if len(offered) == 1 else ""
     else:
         fields = {k: visit.form.get(k, "").strip() for k in fields}
-        pipeline_values = forms.read(pipeline_form, visit.form)
-        instances = []
+        if yaml_mode:
+            spec_text = visit.form.get("spec", spec_text)
+        if "pipeline-input-" + next((f.name for f in pipeline_form.fields), "") in visit.form:
+            pipeline_values = forms.read(pipeline_form, visit.form)
+        else:
+            forms.fill(pipeline_form, None)
+            pipeline_values = {}
         for entry in instance_forms:
             assert entry.inputs is not None
             if f"{entry.prefix}name" not in visit.form:  # just added: start from the defaults
                 forms.fill(entry.inputs, None)
                 entry.name = f"instance-{entry.index + 1}"
-                entry.environment = deployed[0] if len(deployed) == 1 else ""
+                entry.environment = offered[0] if len(offered) == 1 else ""
                 instances.append((entry, {}))
                 continue
             entry.name = visit.form.get(f"{entry.prefix}name", "").strip()
             entry.environment = visit.form.get(f"{entry.prefix}environment", "")
-            instances.append((entry, forms.read(entry.inputs, visit.form)))
+            if any(f.key in visit.form for f in entry.inputs.fields):
+                instances.append((entry, forms.read(entry.inputs, visit.form)))
+            else:  # its inputs' page was not reached yet
+                forms.fill(entry.inputs, None)
+                instances.append((entry, {}))
         if removed is not None and count > 1:
             instances = [item for item in instances if item[0].index != removed]
             instance_forms = _renumber([entry for entry, _ in instances], schema, visit)
+            instances = [(entry, {}) for entry in instance_forms]
             count -= 1
-        if action == "create":
-            spec_text = visit.form.get("spec", "") if yaml_mode else spec_text
+        if action == "back":
+            step = _previous(step, yaml_mode)
+        elif action == "next":
+            _check_details(
+                fields, with_pipeline, yaml_mode, spec_text, instances, refused, field_errors
+            )
+            invalid = bool(field_errors) or any(entry.errors for entry, _ in instances)
+            if step is CreateStep.INPUTS and not invalid:
+                _check_inputs(schema, pipeline_form, pipeline_values, instances)
+                invalid = _inputs_invalid(pipeline_form, instances)
+            if not invalid:
+                step = _following(step, yaml_mode)
+        elif action == "create":
+            if not yaml_mode:
+                spec_text = _spec(with_pipeline, pipeline_values, instances)
             created = _create(
                 visit,
                 choice,
-                schema,
                 with_pipeline,
                 yaml_mode,
                 fields,
@@ -204,6 +240,7 @@ def new(visit: Visit) -> Response:
                 pipeline_values,
                 instances,
                 spec_text,
+                refused,
             )
             if created:
                 return visit.redirect(
@@ -211,13 +248,37 @@ def new(visit: Visit) -> Response:
                     f"Service {fields['name']} is being created from {template.name} "
                     f"{version.major}.{version.minor}.",
                 )
+            step = _step_of_errors(field_errors, instances, pipeline_form, yaml_mode)
+    preview = None
+    if step is CreateStep.REVIEW:
+        if not yaml_mode:
+            spec_text = _spec(with_pipeline, pipeline_values, instances)
+        repository = creation_previews.Repository(
+            fields["repositoryConnectionArn"] or None,
+            fields["repositoryId"] or None,
+            fields["branchName"] or None,
+        )
+        preview = creation_previews.preview_creation(
+            visit.context("preview_creation"), version.id, fields["name"], spec_text, repository
+        )
+    failed = (
+        visit.request.method == "POST"
+        and action in ("create", "next")
+        and (
+            field_errors
+            or errors
+            or any(entry.errors for entry, _ in instances)
+            or _inputs_invalid(pipeline_form, instances)
+        )
+    )
     return visit.page(
         "service_new.html",
-        status=400 if visit.request.method == "POST" and action == "create" else 200,
+        status=400 if failed else 200,
         template=template,
         version=version,
         published=published,
         environments=environments,
+        left_out=left_out,
         with_pipeline=with_pipeline,
         repository=_REPOSITORY,
         pipeline_form=pipeline_form,
@@ -228,6 +289,56 @@ def new(visit: Visit) -> Response:
         yaml_mode=yaml_mode,
         spec_text=spec_text,
         max_instances=MAX_INSTANCES,
+        step=step,
+        steps=_STEPS_YAML if yaml_mode else _STEPS_FORM,
+        preview=preview,
+    )
+
+
+_STEPS_FORM = {
+    CreateStep.DETAILS: "Name and environments",
+    CreateStep.INPUTS: "Inputs",
+    CreateStep.REVIEW: "Review",
+}
+_STEPS_YAML = {CreateStep.DETAILS: "Name and spec", CreateStep.REVIEW: "Review"}
+
+
+def _step(text: str) -> CreateStep:
+    if text not in CreateStep.__members__.values():
+        raise PortalError(f"'{text[:40]}' is not a step of this form.")
+    return CreateStep(text)
+
+
+def _following(step: CreateStep, yaml_mode: bool) -> CreateStep:
+    order = list(_STEPS_YAML if yaml_mode else _STEPS_FORM)
+    return order[min(order.index(step) + 1, len(order) - 1)] if step in order else order[0]
+
+
+def _previous(step: CreateStep, yaml_mode: bool) -> CreateStep:
+    order = list(_STEPS_YAML if yaml_mode else _STEPS_FORM)
+    return order[max(order.index(step) - 1, 0)] if step in order else order[0]
+
+
+def _step_of_errors(
+    field_errors: dict[str, str],
+    instances: list[tuple[InstanceForm, dict[str, Any]]],
+    pipeline_form: forms.InputForm,
+    yaml_mode: bool,
+) -> CreateStep:
+    """The page that shows what a failed create has to say."""
+    if field_errors or any(entry.errors for entry, _ in instances):
+        return CreateStep.DETAILS
+    return CreateStep.DETAILS if yaml_mode else CreateStep.INPUTS
+
+
+def _spec(
+    with_pipeline: bool,
+    pipeline_values: dict[str, Any],
+    instances: list[tuple[InstanceForm, dict[str, Any]]],
+) -> str:
+    return spec_documents.service_spec(
+        pipeline_values if with_pipeline else None,
+        [(entry.name, entry.environment, values) for entry, values in instances],
     )
 
 
@@ -250,20 +361,16 @@ def _renumber(kept: list[InstanceForm], schema: Any, visit: Visit) -> list[Insta
     return result
 
 
-def _create(
-    visit: Visit,
-    choice: CreateChoice,
-    schema: Any,
+def _check_details(
+    fields: dict[str, str],
     with_pipeline: bool,
     yaml_mode: bool,
-    fields: dict[str, str],
-    field_errors: dict[str, str],
-    errors: list[str],
-    pipeline_form: forms.InputForm,
-    pipeline_values: dict[str, Any],
-    instances: list[tuple[InstanceForm, dict[str, Any]]],
     spec_text: str,
-) -> bool:
+    instances: list[tuple[InstanceForm, dict[str, Any]]],
+    refused: list[str],
+    field_errors: dict[str, str],
+) -> None:
+    """The service's own fields and each instance's name and environment."""
     for member in ("name", "description"):
         problem = members.problem(
             "CreateService", member, fields[member], required=member == "name"
@@ -278,28 +385,64 @@ def _create(
     if yaml_mode:
         if not spec_text.strip():
             field_errors["spec"] = "Enter a spec."
-    else:
-        forms.check(pipeline_form, schema, pipeline_values)
-        seen: set[str] = set()
-        for entry, values in instances:
-            assert entry.inputs is not None
-            problem = members.problem("CreateServiceInstance", "name", entry.name)
-            if problem is None and entry.name in seen:
-                problem = "is used by another instance of this service"
-            if problem:
-                entry.errors["name"] = problem
-            seen.add(entry.name)
-            if not entry.environment:
-                entry.errors["environment"] = "choose the environment this instance runs in"
-            forms.check(entry.inputs, schema, values)
-        spec_text = spec_documents.service_spec(
-            pipeline_values if with_pipeline else None,
-            [(entry.name, entry.environment, values) for entry, values in instances],
-        )
+        return
+    seen: set[str] = set()
+    for entry, _ in instances:
+        problem = members.problem("CreateServiceInstance", "name", entry.name)
+        if problem is None and entry.name in seen:
+            problem = "is used by another instance of this service"
+        if problem:
+            entry.errors["name"] = problem
+        seen.add(entry.name)
+        if not entry.environment:
+            entry.errors["environment"] = "choose the environment this instance runs in"
+        elif entry.environment in refused:
+            entry.errors["environment"] = (
+                f"{entry.environment} cannot take instances now: choose a deployed environment"
+            )
+
+
+def _check_inputs(
+    schema: Any,
+    pipeline_form: forms.InputForm,
+    pipeline_values: dict[str, Any],
+    instances: list[tuple[InstanceForm, dict[str, Any]]],
+) -> None:
+    forms.check(pipeline_form, schema, pipeline_values)
+    for entry, values in instances:
+        assert entry.inputs is not None
+        forms.check(entry.inputs, schema, values)
+
+
+def _inputs_invalid(
+    pipeline_form: forms.InputForm, instances: list[tuple[InstanceForm, dict[str, Any]]]
+) -> bool:
+    return pipeline_form.has_errors or any(
+        entry.inputs is not None and entry.inputs.has_errors for entry, _ in instances
+    )
+
+
+def _create(
+    visit: Visit,
+    choice: CreateChoice,
+    with_pipeline: bool,
+    yaml_mode: bool,
+    fields: dict[str, str],
+    field_errors: dict[str, str],
+    errors: list[str],
+    pipeline_form: forms.InputForm,
+    pipeline_values: dict[str, Any],
+    instances: list[tuple[InstanceForm, dict[str, Any]]],
+    spec_text: str,
+    refused: list[str],
+) -> bool:
+    _check_details(fields, with_pipeline, yaml_mode, spec_text, instances, refused, field_errors)
+    if not yaml_mode:
+        _check_inputs(choice.schema, pipeline_form, pipeline_values, instances)
     invalid = (
         field_errors
-        or pipeline_form.has_errors
-        or any(entry.errors or (entry.inputs and entry.inputs.has_errors) for entry, _ in instances)
+        or _inputs_invalid(pipeline_form, instances)
+        or any(entry.errors for entry, _ in instances)
     )
     if invalid:
         return False

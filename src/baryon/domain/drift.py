@@ -375,10 +375,9 @@ def open_items(session: Session, resource_arn: str) -> Sequence[DriftItemRow]:
     ).all()
 
 
-def accepted_value(item: DriftItemRow, current: Any) -> Any:
+def accepted_value(actual: str, current: Any) -> Any:
     """The actual value as the input takes it: the current value's type where it reads so
     (a number stays a number, a boolean a boolean)."""
-    actual = item.actual or ""
     if isinstance(current, bool):
         if actual.lower() in ("true", "false"):
             return actual.lower() == "true"

@@ -55,6 +55,7 @@ from baryon.provisioners.cloudformation_api import (
     error_text,
 )
 from baryon.provisioners.cloudformation_change_sets import ChangeSetPlan, PlanStatus
+from baryon.provisioners.cloudformation_drift import revert_drift
 from baryon.provisioners.cloudformation_session import (
     GONE,
     ROLLBACK_FAILED,
@@ -271,6 +272,9 @@ class CloudFormationProvisioner:
         except ClientError as exc:
             message = error_message(exc)
             if NO_UPDATES in message:
+                reverted = revert_drift(s, stack, spec.template_body, spec.client_token)
+                if reverted is not None:
+                    return reverted
                 s.io.log(f"stack {spec.name} is already up to date")
                 return s.succeeded(stack, spec.template_body)
             if "can not be updated" in message:

@@ -24,7 +24,6 @@ from baryon.operations import (  # noqa: F401  (imported for their registrations
     imports,
     policies,
     repositories,
-    rollbacks,
     rollouts,
     server_info,
     service_instances,

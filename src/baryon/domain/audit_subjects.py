@@ -163,8 +163,10 @@ def result_arns(result: Mapping[str, Any] | None) -> tuple[str, ...]:
         return ()
     found = [result["arn"]] if isinstance(result.get("arn"), str) else []
     for value in result.values():
-        if isinstance(value, Mapping) and isinstance(value.get("arn"), str):
-            found.append(value["arn"])
+        # A list of resources a change acted on (RollbackResources' rollbacks) names each.
+        for entry in value if isinstance(value, list) else [value]:
+            if isinstance(entry, Mapping) and isinstance(entry.get("arn"), str):
+                found.append(entry["arn"])
     return tuple(found)
 
 

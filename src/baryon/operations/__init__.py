@@ -24,6 +24,7 @@ from baryon.operations import (  # noqa: F401  (imported for their registrations
     imports,
     policies,
     repositories,
+    rollbacks,
     rollouts,
     server_info,
     service_instances,

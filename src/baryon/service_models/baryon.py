@@ -1340,6 +1340,7 @@ class RollbackResourceInput(TypedDict):
 
 
 class StartedRollback(TypedDict):
+    arn: str
     deployment: StartedDeployment
     reversesDeploymentId: str
     targetDeploymentId: str

@@ -74,7 +74,7 @@ def prepare(s: Session, stack_name: str, template_body: str, name: str) -> Chang
     if current == template_body:
         return ChangeSetPlan(PlanStatus.NO_CHANGES)
     arguments: dict[str, Any] = {
-        "StackName": stack["StackId"],
+        "StackName": stack["StackName"],  # moto finds an UPDATE change set's stack by name only
         "ChangeSetName": name,
         "ChangeSetType": "UPDATE",
         "TemplateBody": template_body,

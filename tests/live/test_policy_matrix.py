@@ -1,26 +1,37 @@
 """One decision whatever the front door: each built-in role, for a call of every operation
-family, on a resource a policy leaves open and on one it guards, through boto3, the AWS CLI
-and the portal's in-process operations, as a person of that role. Every denial is in the audit
+family, on a resource a policy leaves open and on one it guards, through boto3, the portal's
+in-process operations, the portal's HTTP forms as a signed-in person (for the families the
+portal has a form for) and the AWS CLI, as a person of that role. Every denial is in the audit
 trail.
 
+boto3 asks every case. The AWS CLI takes seconds to start, so it asks, per family, the
+boundary: the least privileged role allowed and the most privileged role denied on the open
+resource, and the guarded resource as that allowed role; the calls run concurrently, four at
+a time, before the cases are compared.
+
 A call the policies allow may still fail (the resources named do not exist): what is compared
-is whether the answer is AccessDeniedException, the one answer authorization gives.
+is whether the answer is AccessDeniedException (a 403 page in the portal), the one answer
+authorization gives.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
 from baryon.auth.roles import BuiltinRole
+from baryon.cli.failures import ExitStatus
 from baryon.cli.local_store import open_runtime
 from baryon.operations import in_process
 from baryon.operations.errors import Forbidden
@@ -53,6 +64,8 @@ class Case:
     roles: frozenset[BuiltinRole]  # the roles whose policy allows the family
     guarded_too: bool = True  # False: the call names no resource a guard could name
     cli: Callable[[dict[str, Any]], list[str]] | None = field(default=None)
+    # The portal's form for this family: (method, path) for a resource name; None: no form.
+    form: Callable[[str], tuple[str, str, dict[str, str]]] | None = field(default=None)
 
 
 def _proton_arn(prefix: str, name: str) -> str:
@@ -60,7 +73,13 @@ def _proton_arn(prefix: str, name: str) -> str:
 
 
 CASES = [
-    Case("reads", PROTON, "GetEnvironment", lambda n, _: {"name": n}, frozenset({A, P, D, V})),
+    Case(
+        "reads",
+        PROTON,
+        "GetEnvironment",
+        lambda n, _: {"name": n},
+        frozenset({A, P, D, V}),
+    ),
     Case(
         "templates",
         PROTON,
@@ -68,8 +87,22 @@ CASES = [
         lambda n, _: {"name": n},
         frozenset({A, P}),
     ),
-    Case("environments", PROTON, "DeleteEnvironment", lambda n, _: {"name": n}, frozenset({A, P})),
-    Case("services", PROTON, "DeleteService", lambda n, _: {"name": n}, frozenset({A, D})),
+    Case(
+        "environments",
+        PROTON,
+        "DeleteEnvironment",
+        lambda n, _: {"name": n},
+        frozenset({A, P}),
+        form=lambda n: ("POST", f"/portal/environments/{n}/delete", {}),
+    ),
+    Case(
+        "services",
+        PROTON,
+        "DeleteService",
+        lambda n, _: {"name": n},
+        frozenset({A, D}),
+        form=lambda n: ("POST", f"/portal/services/{n}/delete", {}),
+    ),
     Case(
         "instances",
         PROTON,
@@ -116,6 +149,45 @@ CASES = [
         lambda n, _: {"id": str(uuid.UUID(int=7))},
         frozenset({A, P}),
         guarded_too=False,
+        form=lambda n: (
+            "POST",
+            f"/portal/environments/{n}/retry",
+            {"deployment": str(uuid.UUID(int=7))},
+        ),
+    ),
+    Case(
+        "approvals",
+        BARYON,
+        "ApproveDeployment",
+        lambda n, _: {"deploymentId": str(uuid.UUID(int=9))},
+        frozenset({A, P}),
+        guarded_too=False,
+        form=lambda n: ("POST", f"/portal/approvals/{uuid.UUID(int=9)}/approve", {}),
+    ),
+    Case(
+        "deletion protection",
+        BARYON,
+        "SetDeletionProtection",
+        lambda n, _: {"resourceType": "ENVIRONMENT", "name": n, "enabled": True},
+        frozenset({A, P}),
+        cli=lambda r: ["--resource-type", "ENVIRONMENT", "--name", r["name"], "--enabled"],
+    ),
+    Case(
+        "audit",
+        BARYON,
+        "ListAuditRecords",
+        lambda n, _: {},
+        frozenset({A, P}),
+        guarded_too=False,
+        form=lambda n: ("GET", "/portal/audit", {}),
+    ),
+    Case(
+        "identities",
+        BARYON,
+        "DeleteTeam",
+        lambda n, _: {"name": "no-such-team"},
+        frozenset({A}),
+        guarded_too=False,
     ),
     Case(
         "imports",
@@ -143,7 +215,7 @@ class Person:
     key: tuple[str, str]
 
 
-def _baryon_cli(data_dir: Path, *args: str, stdin: str = "") -> str:
+def _baryon_cli(data_dir: Path, *args: str, stdin: str = "", status: int = 0) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "baryon.cli.main", *args, "--data-dir", str(data_dir)],
         capture_output=True,
@@ -152,7 +224,7 @@ def _baryon_cli(data_dir: Path, *args: str, stdin: str = "") -> str:
         env=clean_environment(),
         timeout=120,
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == status, done.stderr
     return done.stdout
 
 
@@ -235,6 +307,61 @@ def _by_aws_cli(server: BaryonProcess, person: Person, case: Case, request: dict
     return "AccessDeniedException" not in done.stderr
 
 
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A person signed in to the server's portal over HTTP, with the form token to post."""
+
+    client: httpx.Client
+    csrf: str
+
+
+@pytest.fixture(scope="module")
+def browsers(
+    server: BaryonProcess, people: dict[BuiltinRole, Person]
+) -> Iterator[dict[BuiltinRole, SignedIn]]:
+    signed_in = {}
+    for role, person in people.items():
+        client = httpx.Client(base_url=server.endpoint, timeout=60, follow_redirects=True)
+        token = CSRF.search(client.get("/portal/sign-in").text)
+        assert token is not None
+        answer = client.post(
+            "/portal/sign-in",
+            data={
+                "csrf_token": token.group(1),
+                "name": person.name,
+                "password": PASSWORD,
+                "next": "/portal/",
+            },
+        )
+        assert answer.status_code == 200 and person.name in answer.text, answer.text[:500]
+        csrf = CSRF.search(answer.text)
+        assert csrf is not None
+        signed_in[role] = SignedIn(client, csrf.group(1))
+    yield signed_in
+    for browser in signed_in.values():
+        browser.client.close()
+
+
+def _by_portal_form(browser: SignedIn, case: Case, resource: str) -> bool:
+    """The portal's page or form for the call, as its person's browser would ask it."""
+    assert case.form is not None
+    method, path, data = case.form(resource)
+    if method == "GET":
+        answer = browser.client.get(path)
+    else:
+        answer = browser.client.post(
+            path, data={"csrf_token": browser.csrf, **data}, follow_redirects=False
+        )
+    assert answer.status_code < 500, answer.text[:500]
+    if answer.status_code == 403:
+        assert "not authorized to perform" in answer.text, answer.text[:500]
+        return False
+    return True
+
+
 def _by_portal(runtime: Runtime, person: Person, case: Case, request: dict[str, Any]) -> bool:
     """The portal calls the operation's function with the signed-in user as the caller."""
     handler = handler_for(case.service, case.operation)
@@ -249,22 +376,69 @@ def _by_portal(runtime: Runtime, person: Person, case: Case, request: dict[str, 
     return True
 
 
+def _expected(case: Case, role: BuiltinRole, resource: str) -> bool:
+    return role in case.roles and (resource == OPEN or role == A)
+
+
+def _cli_asks() -> list[tuple[Case, BuiltinRole, str]]:
+    """The boundary of each family: the least privileged role it allows and the most
+    privileged it denies (ROLES runs from admin to viewer), each on the open resource, and the
+    guarded resource as that allowed role when it is not admin (the guard denies it)."""
+    asks = []
+    for case in CASES:
+        allowed = [role for role in ROLES if _expected(case, role, OPEN)]
+        denied = [role for role in ROLES if not _expected(case, role, OPEN)]
+        if allowed:
+            asks.append((case, allowed[-1], OPEN))
+            if case.guarded_too and allowed[-1] != A:
+                asks.append((case, allowed[-1], GUARDED))
+        if denied:
+            asks.append((case, denied[0], OPEN))
+    return asks
+
+
+@pytest.fixture(scope="module")
+def cli_decisions(
+    server: BaryonProcess, people: dict[BuiltinRole, Person], runtime: Runtime
+) -> dict[tuple[str, BuiltinRole, str], bool]:
+    prefix = runtime.arns.make("")
+
+    def ask(ask: tuple[Case, BuiltinRole, str]) -> bool:
+        case, role, resource = ask
+        return _by_aws_cli(server, people[role], case, case.request(resource, prefix))
+
+    asks = _cli_asks()
+    # Each CLI process spends most of its time starting; four at a time keep two cores busy.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(ask, asks))
+    return {
+        (case.family, role, resource): answer
+        for (case, role, resource), answer in zip(asks, answers, strict=True)
+    }
+
+
 def _matrix() -> list[Any]:
     params = []
     for case in CASES:
         for role in ROLES:
             for resource in (OPEN, GUARDED) if case.guarded_too else (OPEN,):
-                expected = role in case.roles and (resource == OPEN or role == A)
                 params.append(
                     pytest.param(
                         case,
                         role,
                         resource,
-                        expected,
+                        _expected(case, role, resource),
                         id=f"{case.family}-{role}-{resource}",
                     )
                 )
     return params
+
+
+def test_the_aws_cli_asks_each_family_on_both_sides_of_its_boundary() -> None:
+    asked = {(case.family, _expected(case, role, resource)) for case, role, resource in _cli_asks()}
+    for case in CASES:
+        sides = {_expected(case, role, OPEN) for role in ROLES}
+        assert {(case.family, side) for side in sides} <= asked
 
 
 @pytest.mark.timeout(600)
@@ -273,6 +447,8 @@ def test_every_front_door_takes_the_same_decision(
     server: BaryonProcess,
     people: dict[BuiltinRole, Person],
     runtime: Runtime,
+    browsers: dict[BuiltinRole, SignedIn],
+    cli_decisions: dict[tuple[str, BuiltinRole, str], bool],
     case: Case,
     role: BuiltinRole,
     resource: str,
@@ -282,16 +458,19 @@ def test_every_front_door_takes_the_same_decision(
     request = case.request(resource, runtime.arns.make(""))
     decisions = {
         "boto3": _by_boto3(server, person, case, request),
-        "aws cli": _by_aws_cli(server, person, case, request),
-        "portal": _by_portal(runtime, person, case, request),
+        "portal operation": _by_portal(runtime, person, case, request),
     }
+    if case.form is not None:
+        decisions["portal form"] = _by_portal_form(browsers[role], case, resource)
+    if (case.family, role, resource) in cli_decisions:
+        decisions["aws cli"] = cli_decisions[(case.family, role, resource)]
     assert decisions == dict.fromkeys(decisions, expected)
     if not expected:
         admin = _client(server, people[A], BARYON)
         records = admin.list_audit_records(
             principal=f"user/{person.name}", operation=case.operation, result="DENIED"
         )["records"]
-        assert len(records) >= 3, records  # one per door, at least
+        assert len(records) >= len(decisions), records  # one per door, at least
 
 
 def test_a_denial_says_who_what_and_on_which_resource(
@@ -312,7 +491,7 @@ def test_a_denial_says_who_what_and_on_which_resource(
 def test_policy_test_answers_offline_with_the_deciding_policy(
     server: BaryonProcess, people: dict[BuiltinRole, Person]
 ) -> None:
-    def ask(principal: str, action: str, target: str) -> str:
+    def ask(principal: str, action: str, target: str, status: int = 0) -> str:
         return _baryon_cli(
             server.data_dir,
             "policy",
@@ -323,11 +502,13 @@ def test_policy_test_answers_offline_with_the_deciding_policy(
             action,
             "--resource",
             target,
+            status=status,
         )
 
     allowed = ask(f"user/{people[P].name}", "DeleteEnvironment", "environment/prod")
     assert allowed.startswith("ALLOWED") and "allowed by: platform/platform" in allowed
-    denied = ask(f"user/{people[D].name}", "DeleteEnvironment", "environment/prod")
+    denied_status = ExitStatus.ACCESS_DENIED
+    denied = ask(f"user/{people[D].name}", "DeleteEnvironment", "environment/prod", denied_status)
     assert denied.startswith("DENIED") and "no policy allows it" in denied
-    guarded = ask("role/platform", "DeleteEnvironment", "environment/guarded")
+    guarded = ask("role/platform", "DeleteEnvironment", "environment/guarded", denied_status)
     assert guarded.startswith("DENIED") and "forbidden by: matrix-guard" in guarded

@@ -1,19 +1,36 @@
 """Users, robots, teams and role grants through the baryon model, with boto3 and the AWS CLI
 against a live Baryon: an admin manages them, a robot's key acts with exactly the roles its
-grants and teams give it from its next call, lists page, and mistakes are modeled errors."""
+grants and teams give it from its next call, lists page, and mistakes are modeled errors. In
+process: a request reads its key and its principal in one statement."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from sqlalchemy import event
 
+from baryon.app import create_app
+from baryon.auth import identities
+from baryon.auth.access_keys import NewAccessKey, create_access_key
+from baryon.runtime import Runtime, build_runtime
+from baryon.settings import Settings
 from tests.support.processes import BaryonProcess, clean_environment, own_baryon
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette's note that its TestClient prefers httpx2
+    from starlette.testclient import TestClient
 
 server = own_baryon("identity-operations")
 
@@ -198,3 +215,65 @@ def test_the_aws_cli_lists_users_and_creates_a_team(server: BaryonProcess) -> No
     assert made["team"]["roles"] == ["platform"]
     listed = run("list-users", "--kind", "ROBOT")
     assert "admin" in [user["name"] for user in listed["users"]]
+
+
+# --- what a request costs: in process, statements counted ---------------------------------
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    runtime = build_runtime(Settings(data_dir=tmp_path))
+    yield runtime
+    runtime.close()
+
+
+def _signed(runtime: Runtime, key: NewAccessKey, operation: str, body: dict[str, Any]) -> Any:
+    request = AWSRequest(
+        method="POST",
+        url="http://testserver/",
+        data=json.dumps(body).encode(),
+        headers={
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": f"Baryon20261101.{operation}",
+        },
+    )
+    credentials = Credentials(key.access_key_id, key.secret_access_key)
+    SigV4Auth(credentials, "baryon", runtime.settings.region).add_auth(request)
+    return request
+
+
+def test_an_api_request_reads_its_key_and_principal_in_one_statement_and_sees_revocations(
+    runtime: Runtime,
+) -> None:
+    with runtime.identity_db.session(write=True) as session:
+        identities.create_team(session, "watchers", datetime.now(UTC))
+        identities.grant_team_role(session, "watchers", "viewer")
+        robot = identities.create_user(
+            session, "watch-bot", identities.UserKind.ROBOT, datetime.now(UTC), teams=["watchers"]
+        )
+    key = create_access_key(runtime.identity_db, runtime.box, "watch", owner_id=robot)
+    statements: list[str] = []
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    with TestClient(create_app(runtime)) as client:
+
+        def call(operation: str, body: dict[str, Any]) -> Any:
+            signed = _signed(runtime, key, operation, body)
+            return client.post("/", content=signed.body, headers=dict(signed.headers))
+
+        event.listen(runtime.identity_db.engine, "before_cursor_execute", seen)
+        try:
+            answered = call("GetTeam", {"name": "watchers"})
+        finally:
+            event.remove(runtime.identity_db.engine, "before_cursor_execute", seen)
+        assert answered.status_code == 200, answered.text
+        assert answered.json()["team"]["members"] == ["watch-bot"]
+        # The key (for the signature) and who it acts as (for the policies): one read.
+        assert len([s for s in statements if "access_keys" in s]) == 1, statements
+
+        with runtime.identity_db.session(write=True) as session:
+            identities.revoke_team_role(session, "watchers", "viewer")
+        refused = call("GetTeam", {"name": "watchers"})
+        assert refused.json()["__type"] == "AccessDeniedException"

@@ -48,7 +48,9 @@ from baryon.api.request_body import (
 from baryon.api.serialization import OutputShapeError, serialize_output
 from baryon.api.validation import parse_input
 from baryon.auth import account_access, scoped_access
-from baryon.auth.access_keys import StoredKey, read_key
+from baryon.auth.access_keys import StoredKey
+from baryon.auth.identities import KeyAndPrincipal, key_and_principal
+from baryon.auth.principals import Principal
 from baryon.auth.scoped_keys import CallerKeys, is_scoped_key_id
 from baryon.observability import context, metrics
 from baryon.operations import audit_trail, registry
@@ -147,7 +149,7 @@ class FrontDoor:
             call.operation = operation.name
             context.operation.set(operation.name)
             # The key lookup reads the database: off the event loop, like the handler.
-            admission, stored = await run_in_threadpool(self._admit, headers, model, operation.name)
+            admission, read = await run_in_threadpool(self._admit, headers, model, operation.name)
         except ApiError:
             call.close = declared_too_large(request, self.body_limits)
             raise
@@ -160,24 +162,25 @@ class FrontDoor:
                 body=body,
             )
             return await run_in_threadpool(
-                self._process, incoming, model, operation, admission, stored, call
+                self._process, incoming, model, operation, admission, read, call
             )
 
     def _admit(
         self, headers: dict[str, str], model: ServiceModel, operation: str
-    ) -> tuple[sigv4.Admission, StoredKey | None]:
-        """The admission, and the operator's key it names as read with its secret (None for a
-        scoped key): one query answers both the signature check and the account check."""
-        stored: list[StoredKey] = []
+    ) -> tuple[sigv4.Admission, KeyAndPrincipal | None]:
+        """The admission, and the operator's key it names as read with its secret and the
+        principal it acts as (None for a scoped key): one query answers the signature check,
+        the account check and who the caller is (RequestContext.principal asks no more)."""
+        stored: list[KeyAndPrincipal] = []
 
         def secret_for(access_key_id: str) -> str | None:
             if is_scoped_key_id(access_key_id):
                 return self.keys.secret(access_key_id)
-            key = read_key(self.runtime.identity_db, self.runtime.box, access_key_id)
-            if key is None:
+            read = key_and_principal(self.runtime.identity_db, self.runtime.box, access_key_id)
+            if read is None:
                 return None
-            stored.append(key)
-            return key.secret_access_key
+            stored.append(read)
+            return read.key.secret_access_key
 
         try:
             admission = sigv4.admit(
@@ -197,7 +200,7 @@ class FrontDoor:
         model: ServiceModel,
         operation: OperationModel,
         admission: sigv4.Admission,
-        stored: StoredKey | None,
+        read: KeyAndPrincipal | None,
         call: _Call,
     ) -> dict[str, Any]:
         context.request_id.set(call.request_id)
@@ -208,14 +211,17 @@ class FrontDoor:
         cell = self.runtime.cells.get(authorization.region) or self.runtime
         params = parse_input(operation.input_shape, decode_json_body(incoming.body))
         door = audit_trail.api_door(incoming.headers.get("user-agent"))
+        stored, principal = (read.key, read.principal) if read else (None, None)
         try:
             self._authorize(cell, caller, stored, operation.name, params)
         except AccessDeniedException:
             # Refused before any operation ran: the trail has it as every other denial.
-            refusal = self._context(cell, operation.name, call.request_id, caller, door)
+            refusal = self._context(cell, operation.name, call.request_id, caller, door, principal)
             audit_trail.refused(refusal, model.service_name, operation.name, params)
             raise
-        return self._dispatch(cell, model, operation, params, call.request_id, caller, door)
+        return self._dispatch(
+            cell, model, operation, params, call.request_id, caller, door, principal
+        )
 
     def _authorize(
         self,
@@ -264,13 +270,14 @@ class FrontDoor:
         request_id: str,
         caller: str,
         door: AuditDoor,
+        principal: Principal | None,
     ) -> dict[str, Any]:
         handler = registry.handler_for(model.service_name, operation.name)
         if handler is None:
             raise ValidationException(
                 f"The operation {operation.name} is not yet available in this Baryon server."
             )
-        context = self._context(cell, operation.name, request_id, caller, door)
+        context = self._context(cell, operation.name, request_id, caller, door, principal)
         try:
             result = handler(context, params)
         except OperationalError as exc:
@@ -285,8 +292,14 @@ class FrontDoor:
 
     @staticmethod
     def _context(
-        cell: Runtime, operation: str, request_id: str, caller: str, door: AuditDoor
+        cell: Runtime,
+        operation: str,
+        request_id: str,
+        caller: str,
+        door: AuditDoor,
+        principal: Principal | None = None,
     ) -> RequestContext:
+        """``principal``: as read with the key (None: the context reads it when asked)."""
         return RequestContext(
             runtime=cell,
             operation=operation,
@@ -294,6 +307,7 @@ class FrontDoor:
             caller=caller,
             now=datetime.now(UTC),
             door=door,
+            _principal=principal,
         )
 
 

@@ -12,15 +12,18 @@ with a bare connection, once per request.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, literal_column, null, select, union_all
+from sqlalchemy import Row, Select, bindparam, delete, literal_column, null, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from baryon.auth.access_keys import StoredKey, open_sealed
+from baryon.auth.master_key import SecretBox
 from baryon.auth.principals import PORTAL_PREFIX, Principal, PrincipalKind
 from baryon.auth.roles import BuiltinRole
 from baryon.auth.scoped_keys import is_scoped_key_id
@@ -430,18 +433,21 @@ def set_sign_in_teams(session: Session, uid: int, teams: Collection[str], now: d
 # --- who a caller is ------------------------------------------------------------------------
 
 
-def _facts(owner: Select[tuple[int | None]]) -> list[Select[tuple[str, str | None]]]:
-    """Rows (what, value) saying who the user ``owner`` selects is: 'name' and 'kind', then
-    one 'role' or 'team' row for each own grant, each team, and each team's grant."""
+def _facts(owner: Select[Any]) -> list[Select[Any]]:
+    """Rows (what, value, NULL) saying who the user ``owner`` selects is: 'name' and 'kind',
+    then one 'role' or 'team' row for each own grant, each team, and each team's grant. The
+    third column is the key statement's secret (see ``_BY_KEY``), NULL in every fact row."""
     uid = owner.scalar_subquery()
     return [
-        select(literal_column("'name'"), User.name).where(User.id == uid),
-        select(literal_column("'kind'"), User.kind).where(User.id == uid),
-        select(literal_column("'role'"), UserRoleGrant.role).where(UserRoleGrant.user_id == uid),
-        select(literal_column("'team'"), Team.name)
+        select(literal_column("'name'"), User.name, null()).where(User.id == uid),
+        select(literal_column("'kind'"), User.kind, null()).where(User.id == uid),
+        select(literal_column("'role'"), UserRoleGrant.role, null()).where(
+            UserRoleGrant.user_id == uid
+        ),
+        select(literal_column("'team'"), Team.name, null())
         .join(TeamMember, TeamMember.team_id == Team.id)
         .where(TeamMember.user_id == uid),
-        select(literal_column("'role'"), TeamRoleGrant.role)
+        select(literal_column("'role'"), TeamRoleGrant.role, null())
         .join(TeamMember, TeamMember.team_id == TeamRoleGrant.team_id)
         .where(TeamMember.user_id == uid),
     ]
@@ -452,16 +458,23 @@ _PORTAL_NAME = bindparam("name")
 # One statement per request, each part an indexed lookup (the key id and user name are unique,
 # grants and memberships are keyed by user).
 _BY_KEY = union_all(
-    # 'key' row: the key exists; its value the account it acts for (None: the management one);
-    # 'owned' row: it has an owner.
-    select(literal_column("'key'"), AccessKey.account_id).where(AccessKey.access_key_id == _KEY_ID),
-    select(literal_column("'owned'"), null()).where(
+    # 'key' row: the key exists; its value the account it acts for (None: the management one),
+    # its third column the sealed secret, so that the API's signature check and the principal
+    # are one read (``key_and_principal``); 'owned' row: it has an owner. The first part
+    # gives the union its column types: the secret's is binary on both engines.
+    select(literal_column("'key'"), AccessKey.account_id, AccessKey.secret_ciphertext).where(
+        AccessKey.access_key_id == _KEY_ID
+    ),
+    select(literal_column("'owned'"), null(), null()).where(
         AccessKey.access_key_id == _KEY_ID, AccessKey.owner_id.is_not(None)
     ),
     *_facts(select(AccessKey.owner_id).where(AccessKey.access_key_id == _KEY_ID)),
 )
 _BY_PORTAL_NAME = union_all(*_facts(select(User.id).where(User.name == _PORTAL_NAME)))
 _SCOPED_KEY = select(ScopedAccessKey.resource_arn).where(ScopedAccessKey.access_key_id == _KEY_ID)
+
+# (what, value, sealed secret or None)
+_FactRows = Sequence[Row[Any]]
 
 
 def principal_for(db: Database, caller: str) -> Principal:
@@ -477,8 +490,35 @@ def principal_for(db: Database, caller: str) -> Principal:
             arn = connection.execute(_SCOPED_KEY, {"key_id": caller}).scalar()
             return Principal(PrincipalKind.PROGRAM, arn or caller)
         rows = connection.execute(_BY_KEY, {"key_id": caller}).all()
-    found = {what for what, _ in rows}
-    account = next((value for what, value in rows if what == "key"), None)
+    return _key_principal(caller, rows)
+
+
+@dataclass(frozen=True)
+class KeyAndPrincipal:
+    """An operator's key as the database holds it now, and who it acts as, read together."""
+
+    key: StoredKey
+    principal: Principal
+
+
+def key_and_principal(db: Database, box: SecretBox, access_key_id: str) -> KeyAndPrincipal | None:
+    """``read_key`` and ``principal_for`` in one statement, for the API's front door: every
+    request still reads both afresh (a deleted key, a revoked role or a left team counts from
+    the next request, on every replica), at the cost of one indexed round trip, not two.
+    None when there is no such key (a scoped key's id included: those live elsewhere)."""
+    with db.engine.connect() as connection:
+        rows = connection.execute(_BY_KEY, {"key_id": access_key_id}).all()
+    sealed = next((secret for what, _, secret in rows if what == "key"), None)
+    if sealed is None:
+        return None
+    account = next(value for what, value, _ in rows if what == "key")
+    stored = StoredKey(open_sealed(box, sealed), account)
+    return KeyAndPrincipal(stored, _key_principal(access_key_id, rows))
+
+
+def _key_principal(caller: str, rows: _FactRows) -> Principal:
+    found = {row[0] for row in rows}
+    account = next((row[1] for row in rows if row[0] == "key"), None)
     if account is not None:
         return Principal(PrincipalKind.ACCOUNT, account)
     if "key" in found and "owned" not in found:
@@ -486,9 +526,9 @@ def principal_for(db: Database, caller: str) -> Principal:
     return _principal(caller, rows)
 
 
-def _principal(fallback_name: str, rows: Iterable[tuple[str, str | None]]) -> Principal:
+def _principal(fallback_name: str, rows: _FactRows) -> Principal:
     facts: dict[str, list[str]] = {}
-    for what, value in rows:
+    for what, value, _ in rows:
         if value is not None:
             facts.setdefault(what, []).append(value)
     if "name" not in facts:

@@ -6,6 +6,10 @@ nothing to go back to, or while a deployment is in flight, is refused with the r
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from typing import Any
@@ -34,7 +38,7 @@ ENV_TEMPLATE, SVC_TEMPLATE, ENV, SVC = (
     f"bk{SUFFIX}",
     f"bkweb-{SUFFIX}",
 )
-INSTANCES = ("one", "two", "three", "fresh", "held")
+INSTANCES = ("one", "two", "three", "fresh", "held", "cli")
 HOLD_RULE = """
 permit (principal, action == Baryon::Action::"RequireApproval", resource)
 when { resource.hasTag("hold") };
@@ -263,3 +267,38 @@ def test_a_rollback_while_a_deployment_is_in_flight_is_refused(
         assert "deployment in progress" in error_message(caught)
     finally:
         proton.cancel_service_instance_deployment(serviceName=SVC, serviceInstanceName="held")
+
+
+def _cli(server: BaryonProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "baryon.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **server.exports},
+    )
+
+
+def test_the_cli_previews_then_starts_a_rollback(
+    deployed: None, server: BaryonProcess, proton: Any, baryon: Any, cloudformation: Any
+) -> None:
+    upgrade = _upgrade(proton, "cli", "httpd")
+    where = ("--service", SVC, "--instance", "cli")
+
+    shown = _cli(server, "rollback", "preview", *where)
+
+    assert shown.returncode == 0, shown.stderr
+    assert "version      1.1 -> 1.0" in shown.stdout
+    assert "cannot undo  Marker (AWS::SSM::Parameter)" in shown.stdout
+    assert 'input        image: "httpd" -> "nginx"' in shown.stdout
+
+    started = _cli(server, "rollback", "start", *where, "--yes", "--output", "json")
+
+    assert started.returncode == 0, started.stderr
+    answer = json.loads(started.stdout)
+    assert answer["reversesDeploymentId"] == upgrade
+    _wait_succeeded(proton, answer["deployment"]["id"])
+    _assert_back_on_1_0(proton, cloudformation, "cli")
+    refused = _cli(server, "rollback", "start", "--service", SVC, "--instance", "fresh", "--yes")
+    assert refused.returncode != 0
+    assert "cannot be rolled back" in refused.stderr

@@ -14,6 +14,8 @@ from baryon.cli.importing import import_command, imports_group
 from baryon.cli.instance import logs, status, stop
 from baryon.cli.keys import keys
 from baryon.cli.policy import policy
+from baryon.cli.previews import previews
+from baryon.cli.rollback import rollback
 from baryon.cli.serve import cloud, server, up, worker
 from baryon.cli.teams import teams
 from baryon.cli.template import template
@@ -49,8 +51,10 @@ cli.add_command(stop)
 cli.add_command(audit)
 cli.add_command(policy)
 cli.add_command(approvals)
+cli.add_command(previews)
 cli.add_command(protect)
 cli.add_command(unprotect)
+cli.add_command(rollback)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from baryon.auth.policies import ActionGroup, Policies, ResourceFacts, ResourceKind, decide
+from baryon.auth.policies import (
+    ActionGroup,
+    NamedPolicy,
+    Policies,
+    ResourceFacts,
+    ResourceKind,
+    check,
+    decide,
+)
 from baryon.auth.policies.actions import all_operations, group_of, grouped_operations, groups_naming
 from baryon.auth.policies.builtin import builtin_policies
 from baryon.auth.principals import Principal, PrincipalKind
@@ -66,3 +74,23 @@ def test_the_built_in_roles_get_the_groups_issue_16_gives_them(
         for role in ("admin", "platform", "developer", "viewer")
     }
     assert {role for role, allowed in decided.items() if allowed} == allowed_roles
+
+
+def test_a_policy_can_guard_what_runs_in_an_environment_by_that_environments_tags() -> None:
+    guard = NamedPolicy(
+        "prod-instances",
+        'forbid (principal, action == Proton::Action::"UpdateServiceInstance", resource)\n'
+        'when { context.environment_tags.contains({"key": "stage", "value": "prod"}) };',
+    )
+    assert check(guard) == 1
+    policies = Policies([*builtin_policies(), guard])
+    in_prod = ResourceFacts(
+        ResourceKind.SERVICE_INSTANCE,
+        "shop/a",
+        environment="prod",
+        environment_tags={"stage": "prod"},
+    )
+    in_dev = ResourceFacts(ResourceKind.SERVICE_INSTANCE, "shop/a", environment="dev")
+    denied = decide(policies, _who("developer"), "UpdateServiceInstance", in_prod)
+    assert not denied.allowed and denied.reasons == ("prod-instances",)
+    assert decide(policies, _who("developer"), "UpdateServiceInstance", in_dev).allowed

@@ -81,7 +81,7 @@ def _is_script_error(message: Any) -> bool:
 
 @contextmanager
 def browser_page(
-    *, width: int = 1280, height: int = 800, color_scheme: str = "light"
+    *, width: int = 1280, height: int = 800, color_scheme: str = "light", javascript: bool = True
 ) -> Iterator[Any]:
     """A tab in a fresh Chromium profile; fails the test if a script error was reported."""
     with (
@@ -95,6 +95,7 @@ def browser_page(
             args=CHROMIUM_ARGS,
             viewport={"width": width, "height": height},
             color_scheme=color_scheme,
+            java_script_enabled=javascript,
         )
         context.set_default_timeout(20_000)
         tab = context.pages[0] if context.pages else context.new_page()

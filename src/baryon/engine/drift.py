@@ -30,7 +30,7 @@ from baryon.provisioners.cloudformation_api import CLOUD_ERRORS, error_message
 from baryon.provisioners.names import resource_stack_name
 from baryon.provisioners.selection import provisioner_for
 from baryon.provisioners.terraform import TerraformProvisioner
-from baryon.service_models.proton import DeploymentStatus
+from baryon.service_models.proton import DeploymentStatus, ProvisionedResourceEngine
 from baryon.store import jobs
 from baryon.store.jobs import JobKind
 from baryon.store.tables import (
@@ -197,7 +197,7 @@ def _engine(session: Session, resource_arn: str) -> ProvisioningEngine | None:
             )
         )
     )
-    if engines and ProvisioningEngine.CLOUDFORMATION.value not in engines:
+    if engines and ProvisionedResourceEngine.CLOUDFORMATION not in engines:
         return None
     # A stack with no resources left a row-less record: CloudFormation still knows it.
     return ProvisioningEngine.CLOUDFORMATION

@@ -6,13 +6,16 @@ to a create-only property is flagged as a replacement that loses data."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from click.testing import CliRunner
 
+from baryon.cli.main import cli
 from tests.support.bundles import CFN_MANIFEST, Registry, env_bundle
 from tests.support.deploying import (
     FAST,
@@ -229,3 +232,33 @@ def test_renaming_a_queue_is_flagged_as_a_replacement_that_loses_data(
     with pytest.raises(ClientError) as gone:
         baryon.get_fleet_preview(id=preview["id"])
     assert gone.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_the_cli_creates_shows_and_refuses_to_approve_a_failed_preview(
+    server: BaryonProcess, fleet: Registry
+) -> None:
+    data_dir = str(server.data_dir)
+    created = _cli(
+        "previews", "create", "--instance", f"{ONE}/solo", "--minor", "2",
+        "--output", "json", "--data-dir", data_dir,
+    )  # fmt: skip
+    preview = json.loads(created)["fleetPreview"]
+    assert preview["status"] == "READY"
+    assert preview["summary"]["replace"] == 1
+    shown = _cli("previews", "show", preview["id"], "--data-dir", data_dir)
+    assert "REPLACEMENT" in shown and "DATA_LOSS" in shown and "Modify Queue" in shown
+    # A version the instance cannot move to fails to plan, and blocks approval.
+    failed = _cli(
+        "previews", "create", "--instance", f"{ONE}/solo", "--minor", "9",
+        "--output", "json", "--data-dir", data_dir,
+    )  # fmt: skip
+    failed_id = json.loads(failed)["fleetPreview"]["id"]
+    refused = CliRunner().invoke(cli, ["previews", "approve", failed_id, "--data-dir", data_dir])
+    assert refused.exit_code != 0
+    assert "could not plan" in refused.output
+
+
+def _cli(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output

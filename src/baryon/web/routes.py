@@ -17,8 +17,10 @@ from baryon.web import (
     lists,
     oidc,
     overview,
+    people,
     regions,
     repositories,
+    rollbacks,
     services,
     signin,
     sync_panels,
@@ -40,6 +42,7 @@ def _resource_routes(
         (f"{base}/cancel", deployable.cancel(key_of), POST, False),
         (f"{base}/continue-rollback", deployable.continue_rollback(key_of), POST, False),
         (f"{base}/retry", deployable.retry(key_of), POST, False),
+        (f"{base}/rollback", rollbacks.rollback_page(key_of), BOTH, False),
     ]
 
 
@@ -90,6 +93,10 @@ def portal_app(runtime: Runtime) -> Router:
         ("/approvals/{id}", approvals.approval_page, GET, False),
         ("/approvals/{id}/approve", approvals.approve, POST, False),
         ("/approvals/{id}/reject", approvals.reject, POST, False),
+        ("/people", people.index, GET, False),
+        ("/people/teams", people.create_team, POST, False),
+        ("/people/members", people.add_member, POST, False),
+        ("/people/grants", people.grant_role, POST, False),
     ]
     routes: list[BaseRoute] = [
         Route("/sign-in", page(runtime, jinja, signin.show, public=True), methods=GET),

@@ -9,6 +9,7 @@ from baryon.cli.approvals import approvals, protect, unprotect
 from baryon.cli.audit import audit
 from baryon.cli.backup import backup, restore
 from baryon.cli.deployment import deployment
+from baryon.cli.drift import drift
 from baryon.cli.git import connection, repository
 from baryon.cli.importing import import_command, imports_group
 from baryon.cli.instance import logs, status, stop
@@ -55,6 +56,7 @@ cli.add_command(previews)
 cli.add_command(protect)
 cli.add_command(unprotect)
 cli.add_command(rollback)
+cli.add_command(drift)
 
 
 if __name__ == "__main__":

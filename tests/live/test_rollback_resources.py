@@ -6,18 +6,24 @@ nothing to go back to, or while a deployment is in flight, is refused with the r
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from botocore.exceptions import ClientError
+from click.testing import CliRunner
 
+from baryon.cli.main import cli
 from baryon.provisioners.names import stack_name_for
 from tests.support.bundles import SVC_CFN, Registry, service_bundle
 from tests.support.deploying import (
@@ -38,7 +44,9 @@ ENV_TEMPLATE, SVC_TEMPLATE, ENV, SVC = (
     f"bk{SUFFIX}",
     f"bkweb-{SUFFIX}",
 )
-INSTANCES = ("one", "two", "three", "fresh", "held", "cli")
+INSTANCES = ("one", "two", "three", "fresh", "held", "cli", "web")
+USER, PASSWORD = "rollbacker", "a password long enough"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 HOLD_RULE = """
 permit (principal, action == Baryon::Action::"RequireApproval", resource)
 when { resource.hasTag("hold") };
@@ -302,3 +310,56 @@ def test_the_cli_previews_then_starts_a_rollback(
     refused = _cli(server, "rollback", "start", "--service", SVC, "--instance", "fresh", "--yes")
     assert refused.returncode != 0
     assert "cannot be rolled back" in refused.stderr
+
+
+@pytest.fixture(scope="module")
+def browser(server: BaryonProcess, deployed: None) -> Iterator[httpx.Client]:
+    created = CliRunner().invoke(
+        cli,
+        ["users", "create", USER, "--password-stdin", "--data-dir", str(server.data_dir)],
+        input=PASSWORD + "\n",
+    )
+    assert created.exit_code == 0, created.output
+    with httpx.Client(base_url=server.endpoint, timeout=30) as client:
+        token = CSRF.search(client.get("/portal/sign-in").text)
+        assert token is not None
+        signed_in = client.post(
+            "/portal/sign-in",
+            data={"csrf_token": token.group(1), "name": USER, "password": PASSWORD},
+        )
+        assert signed_in.status_code in (200, 303), signed_in.text
+        yield client
+
+
+def test_the_portal_previews_a_rollback_and_starts_it_on_confirm(
+    deployed: None, proton: Any, baryon: Any, cloudformation: Any, browser: httpx.Client
+) -> None:
+    upgrade = _upgrade(proton, "web", "httpd")
+    page_url = f"/portal/services/{SVC}/instances/web"
+    assert 'id="roll-back"' in browser.get(page_url).text
+
+    shown = browser.get(f"{page_url}/rollback")
+
+    assert shown.status_code == 200, shown.text
+    text = html.unescape(shown.text)
+    assert "Marker (AWS::SSM::Parameter) came with the change being rolled back" in text
+    assert upgrade[:8] in text and 'id="confirm-rollback"' in text
+    token = re.search(r'name="token" value="([0-9a-f]+)"', shown.text)
+    csrf = CSRF.search(shown.text)
+    assert token is not None and csrf is not None
+
+    done = browser.post(
+        f"{page_url}/rollback",
+        data={"csrf_token": csrf.group(1), "token": token.group(1)},
+        follow_redirects=False,
+    )
+
+    assert done.status_code == 303, done.text
+    rollback = baryon.get_deployment_rollbacks(id=upgrade)["reversedBy"]
+    assert len(rollback) == 1
+    _wait_succeeded(proton, rollback[0])
+    _assert_back_on_1_0(proton, cloudformation, "web")
+    history = html.unescape(browser.get(page_url).text)
+    assert "rollback of" in history and upgrade[:8] in history
+    record = browser.get(f"/portal/deployments/{rollback[0]}").text
+    assert 'id="rollback-of"' in record and upgrade in record

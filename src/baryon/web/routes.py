@@ -20,6 +20,7 @@ from baryon.web import (
     people,
     regions,
     repositories,
+    rollbacks,
     services,
     signin,
     sync_panels,
@@ -41,6 +42,7 @@ def _resource_routes(
         (f"{base}/cancel", deployable.cancel(key_of), POST, False),
         (f"{base}/continue-rollback", deployable.continue_rollback(key_of), POST, False),
         (f"{base}/retry", deployable.retry(key_of), POST, False),
+        (f"{base}/rollback", rollbacks.rollback_page(key_of), BOTH, False),
     ]
 
 

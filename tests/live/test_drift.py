@@ -6,13 +6,16 @@ date), and an item closes by itself when the drift is gone."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from click.testing import CliRunner
 
+from baryon.cli.main import cli as main_cli
 from tests.support.bundles import Registry
 from tests.support.deploying import env_spec, publish_environment_template, settled
 from tests.support.processes import BaryonProcess, own_baryon
@@ -227,3 +230,36 @@ def test_an_item_closes_by_itself_when_the_drift_is_gone(
     ]
     assert closed["status"] == "CLOSED"
     assert "closedAt" in closed
+
+
+def test_the_cli_checks_shows_and_decides(server: BaryonProcess, sqs: Any, queue_url: str) -> None:
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"DelaySeconds": "0"})
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "75"})
+    data_dir = ["--data-dir", str(server.data_dir)]
+
+    checked = cli_json("drift", "check", "--environment", ENV, "--wait", *data_dir)
+    assert [c["status"] for c in checked["checks"]] == ["DRIFTED"]
+    report = cli_json("drift", "show", "--environment", ENV, *data_dir)
+    [item] = items_at(report, TIMEOUT_PATH)
+    assert (item["expectedValue"], item["actualValue"]) == ("60", "75")
+    text = cli("drift", "show", "--environment", ENV, *data_dir)
+    assert TIMEOUT_PATH in text and "input visibility_timeout" in text
+
+    decided = cli_json(
+        "drift", "decide", item["itemId"], "ignore", "--reason", "tuning", "--until",
+        "2999-01-01", *data_dir,
+    )  # fmt: skip
+    assert (decided["status"], decided["reason"]) == ("IGNORED", "tuning")
+    listed = cli_json("drift", "list", "--status", "IGNORED", *data_dir)["items"]
+    assert [i["itemId"] for i in listed] == [item["itemId"]]
+
+
+def cli(*args: str) -> str:
+    result = CliRunner().invoke(main_cli, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def cli_json(*args: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(cli(*args, "--output", "json"))
+    return loaded

@@ -130,6 +130,7 @@ class FleetPreviewRisk(StrEnum):
     CONDITIONAL_REPLACEMENT = "CONDITIONAL_REPLACEMENT"
     DATA_LOSS = "DATA_LOSS"
     DYNAMIC = "DYNAMIC"
+    DRIFT_OVERWRITE = "DRIFT_OVERWRITE"
 
 
 class FleetPreviewStatus(StrEnum):

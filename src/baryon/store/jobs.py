@@ -47,6 +47,8 @@ class JobKind(StrEnum):
     ROLLOUT = "rollout"
     # Plans each resource of a fleet preview (a change set or a saved plan): {"preview_id"}.
     FLEET_PREVIEW = "fleet-preview"
+    # Deletes the change sets a deleted fleet preview kept: {"change_sets": [...]}.
+    FLEET_PREVIEW_CLEANUP = "fleet-preview-cleanup"
     # Checks one resource for drift (issue 18): {"check_id"}.
     DRIFT_CHECK = "drift-check"
     # Asks for a drift check of every resource due one; re-enqueues itself: {}.

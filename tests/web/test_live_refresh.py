@@ -74,6 +74,7 @@ def test_focus_scroll_and_open_details_survive_refreshes(server: BaryonProcess) 
         scrolled = page.evaluate("window.scrollY")
         assert scrolled > 0
         page.evaluate("window.__stayed = true")
+        page.evaluate("document.querySelector('#live details').open = true")  # the spec
 
         _wait_for_refreshes(page, REFRESHES)
         page.wait_for_timeout(300)  # the last response's update has run
@@ -84,6 +85,7 @@ def test_focus_scroll_and_open_details_survive_refreshes(server: BaryonProcess) 
         )
         assert page.evaluate("document.activeElement.textContent") == focused_text
         assert page.evaluate("window.scrollY") == scrolled
+        assert page.evaluate("document.querySelector('#live details').open"), "details closed"
         assert page.get_attribute("#live", "data-active") == "true"  # still deploying
         # The next key goes on from where the reader was, not from the top of the page.
         page.keyboard.press("Tab")

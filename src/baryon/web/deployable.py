@@ -13,6 +13,7 @@ from baryon.operations import deployed_resources, deployment_recovery, previews
 from baryon.operations.deployed_resources import ResourceStatus, Upgrade
 from baryon.operations.errors import Conflict, DomainError, Forbidden, NotFound
 from baryon.web import forms, members, resources, urls
+from baryon.web.drift import summary as drift_summary
 from baryon.web.http import Handler, PortalError, Visit
 from baryon.web.resources import ENVIRONMENT, PageKey
 
@@ -44,6 +45,8 @@ def live_context(visit: Visit, key: PageKey) -> dict[str, Any]:
         "queued": status.queued,
         "attempted_queued": status.attempted is not None and status.attempted.id in status.queued,
         "recovery": deployment_recovery.recovery_options(visit.context("recovery_options"), key),
+        # The drift panel: latest check and open items (web/drift.py).
+        "drift": drift_summary(visit, key),
     }
 
 

@@ -12,6 +12,7 @@ from baryon.web import (
     catalog,
     deployable,
     deployments,
+    drift,
     environments,
     fleet,
     lists,
@@ -43,6 +44,7 @@ def _resource_routes(
         (f"{base}/continue-rollback", deployable.continue_rollback(key_of), POST, False),
         (f"{base}/retry", deployable.retry(key_of), POST, False),
         (f"{base}/rollback", rollbacks.rollback_page(key_of), BOTH, False),
+        (f"{base}/drift", drift.drift_page(key_of), BOTH, False),
     ]
 
 
@@ -89,6 +91,7 @@ def portal_app(runtime: Runtime) -> Router:
         ("/repositories", repositories.index, BOTH, False),
         ("/repositories/{provider}/{name:path}", repositories.repository_page, GET, False),
         ("/audit", audit.index, GET, False),
+        ("/drift", drift.index, BOTH, False),
         ("/approvals", approvals.index, GET, False),
         ("/approvals/{id}", approvals.approval_page, GET, False),
         ("/approvals/{id}/approve", approvals.approve, POST, False),

@@ -14,7 +14,6 @@ enqueued.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -22,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from baryon.domain import render_target, services, specs, versions
+from baryon.domain import file_diffs, render_target, services, specs, versions
 from baryon.domain.errors import DomainError
 from baryon.domain.plan import TemplatePlan
 from baryon.operations.context import RequestContext
@@ -31,8 +30,6 @@ from baryon.operations.resource_keys import ENVIRONMENT, INSTANCE, ResourceKey
 from baryon.service_models.baryon import PreviewDeploymentType
 from baryon.service_models.proton import DeploymentUpdateType
 from baryon.store.tables import Environment, TemplateVersion
-
-_CONTEXT_LINES = 3
 
 
 class DiffLineKind(StrEnum):
@@ -234,17 +231,8 @@ def _input_changes(before: dict[str, Any], after: dict[str, Any]) -> list[InputC
 
 
 def _diff(name: str, before: str | None, after: str | None, preview: Preview) -> FileDiff:
-    old = (before or "").splitlines(keepends=True)
-    new = (after or "").splitlines(keepends=True)
     lines = []
-    for text in difflib.unified_diff(
-        old,
-        new,
-        fromfile=f"{name} ({preview.current})" if before is not None else "/dev/null",
-        tofile=f"{name} ({preview.target})" if after is not None else "/dev/null",
-        n=_CONTEXT_LINES,
-    ):
-        text = text.rstrip("\n")
+    for text in file_diffs.unified_lines(name, before, after, preview.current, preview.target):
         if text.startswith(("+++", "---")):
             kind = DiffLineKind.FILE
         elif text.startswith("@@"):

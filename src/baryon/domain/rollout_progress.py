@@ -100,7 +100,9 @@ def look(
     if rollout.state == RolloutState.RUNNING:
         if wave.state == RolloutWaveState.DEPLOYING:
             _deploy(session, arns, rollout, wave, now)
-        if wave.state == RolloutWaveState.BAKING:
+        # A wave that began baking in this look is judged by the next one, which reads the
+        # alarms first (the engine reads them only for a wave already baking).
+        elif wave.state == RolloutWaveState.BAKING:
             _bake(session, rollout, wave, alarms, now)
     elif rollout.state == RolloutState.ROLLING_BACK:
         _roll_back(session, arns, rollout, now)

@@ -325,7 +325,7 @@ def create(session: Session, arns: Arns, new: NewRollout, actor: str, now: datet
     _check_plan(new)
     kind = _template_kind(new.template_type)
     template = session.scalars(
-        select(Template).where(Template.kind == kind, Template.name == new.template_name)
+        select(Template).where(Template.kind == kind.value, Template.name == new.template_name)
     ).first()
     if template is None:
         raise NotFound(f"The {kind.label} '{new.template_name}' was not found.")
@@ -363,7 +363,7 @@ def create(session: Session, arns: Arns, new: NewRollout, actor: str, now: datet
     rollout = RolloutRow(
         id=str(uuid.uuid4()),
         name=new.name,
-        template_kind=kind,
+        template_kind=kind.value,
         template_name=template.name,
         target_major=new.target_major,
         target_minor=new.target_minor,

@@ -377,6 +377,7 @@ class FleetPreviewSummary(TypedDict):
     failed: int
     filtered: int
     pending: int
+    driftOverwrite: NotRequired[int | None]
 
 
 class FleetPreviewResourceChange(TypedDict):
@@ -817,6 +818,18 @@ class DriftResourceRef(TypedDict):
     serviceInstanceName: NotRequired[str]
 
 
+class FleetPreviewEntry(TypedDict):
+    id: str
+    status: FleetPreviewStatus
+    description: NotRequired[str | None]
+    createdBy: str
+    createdAt: datetime
+    expiresAt: datetime
+    approvedBy: NotRequired[str | None]
+    approvedAt: NotRequired[datetime | None]
+    resourceCount: int
+
+
 class GetApprovalInput(TypedDict):
     deploymentId: str
 
@@ -1110,6 +1123,16 @@ class ListFleetPreviewItemsInput(TypedDict):
 
 class ListFleetPreviewItemsOutput(TypedDict):
     items: list[FleetPreviewItem]
+    nextToken: NotRequired[str | None]
+
+
+class ListFleetPreviewsInput(TypedDict):
+    nextToken: NotRequired[str]
+    maxResults: NotRequired[int]
+
+
+class ListFleetPreviewsOutput(TypedDict):
+    previews: list[FleetPreviewEntry]
     nextToken: NotRequired[str | None]
 
 

@@ -13,6 +13,8 @@ here (`cloudformation_timing`), and a change set never goes stale. Fleet preview
   its ``PolicyAction`` says what happens to the old resource (ReplaceAndDelete unless its
   UpdateReplacePolicy keeps it); ``Remove`` carries Delete (or the DeletionPolicy's Retain /
   Snapshot). The stack's template at creation is remembered.
+- CreateChangeSet refuses a second change set of the same name on one stack
+  (AlreadyExistsException), as AWS does; moto would make another.
 - ExecuteChangeSet of an UPDATE change set runs as that very UpdateStack request (the same
   checks, timing, failure and rollback), marks the change set EXECUTE_COMPLETE and leaves its
   ARN as the stack's ``ChangeSetId``; a plain UpdateStack clears it. A change set whose stack
@@ -89,6 +91,7 @@ def install() -> None:
     change_set_class.__init__ = init
     change_set_class.diff = lambda self: describe_changes(self.stack, self.template_dict)
     response_class.execute_change_set = _execute_change_set
+    response_class.create_change_set = _refusing_same_name(response_class.create_change_set)
     response_class.describe_change_set = _with_obsolescence(response_class.describe_change_set)
     # Must wrap moto's own UpdateStack before the timing patch wraps it: it clears the
     # ChangeSetId of a plain update.
@@ -322,6 +325,24 @@ def _execute_change_set(response: Any) -> Any:
         if other is not change_set and other.stack is stack and other.execution_status == AVAILABLE:
             other.execution_status = OBSOLETE
     return EmptyResult()
+
+
+def _refusing_same_name(create: Any) -> Any:
+    def created(response: Any) -> Any:
+        from moto.cloudformation.exceptions import AlreadyExistsException
+
+        name = response._get_param("ChangeSetName")
+        stack_name = response._get_param("StackName")
+        for change_set in response.cloudformation_backend.change_sets.values():
+            stack = change_set.stack
+            if change_set.change_set_name == name and stack_name in (
+                stack.name,
+                stack.stack_id,
+            ):
+                raise AlreadyExistsException(f"ChangeSet {name} already exists")
+        return create(response)
+
+    return created
 
 
 def _error(base: Any, code: str, message: str) -> Exception:

@@ -29,14 +29,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from baryon.domain import deployments, environments, services
+from baryon.domain import deployments, drift, environments, services, specs
 from baryon.domain.arns import Arns
 from baryon.domain.environments import EnvironmentSettings
-from baryon.domain.errors import Conflict, NotFound
+from baryon.domain.errors import Conflict, DomainError, NotFound
 from baryon.service_models.proton import DeploymentUpdateType
 from baryon.store.jobs import JobKind, enqueue
 from baryon.store.tables import (
     Deployment,
+    DriftItemRow,
     Environment,
     FleetPreviewItemRow,
     FleetPreviewRow,
@@ -67,6 +68,9 @@ class Risk(StrEnum):
     CONDITIONAL_REPLACEMENT = "CONDITIONAL_REPLACEMENT"  # may be replaced (Conditional)
     DATA_LOSS = "DATA_LOSS"  # a physical resource is deleted (Delete, ReplaceAndDelete)
     DYNAMIC = "DYNAMIC"  # a change CloudFormation cannot determine before deploying
+    # The change touches a property (or replaces or removes a resource) that has unclosed
+    # drift (domain/drift.py): deploying it puts the template's value back over the drift.
+    DRIFT_OVERWRITE = "DRIFT_OVERWRITE"
 
 
 # Policy actions that delete the physical resource: its data goes with it.
@@ -88,7 +92,6 @@ class PlannedItem:
     target_minor: int | None = None
     spec: str | None = None
     inputs: Mapping[str, Any] | None = None
-    diff: Sequence[Mapping[str, Any]] = ()  # [{"path", "diff"}] of the files that change
     problem: str | None = None  # it cannot be planned: FAILED
     filtered: str | None = None  # it is left out: FILTERED
 
@@ -133,6 +136,17 @@ class ResourceChangeRecord:
 
 
 @dataclass(frozen=True)
+class FileChange:
+    """One rendered file that the change alters: its unified diff's lines."""
+
+    path: str
+    lines: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"path": self.path, "lines": list(self.lines)}
+
+
+@dataclass(frozen=True)
 class EnginePlan:
     """What the engine said of one item (engine/fleet_previews.py records it)."""
 
@@ -141,6 +155,39 @@ class EnginePlan:
     change_set_id: str | None = None
     changes: tuple[ResourceChangeRecord, ...] = ()
     problem: str | None = None
+    # The rendered difference, made by the job (None: it could not render, see problem).
+    diff: tuple[FileChange, ...] | None = None
+
+
+@dataclass(frozen=True)
+class KeptChangeSet:
+    """A change set a deleted preview kept in the cloud, for the job that drops it: the
+    resource tells the job which account's cloud to ask."""
+
+    change_set_id: str
+    target_arn: str
+    kind: str  # ENVIRONMENT | INSTANCE
+    name: str
+    service_name: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "changeSetId": self.change_set_id,
+            "targetArn": self.target_arn,
+            "kind": self.kind,
+            "name": self.name,
+            "serviceName": self.service_name,
+        }
+
+    @classmethod
+    def of(cls, stored: Mapping[str, Any]) -> KeptChangeSet:
+        return cls(
+            change_set_id=str(stored["changeSetId"]),
+            target_arn=str(stored["targetArn"]),
+            kind=str(stored["kind"]),
+            name=str(stored["name"]),
+            service_name=stored.get("serviceName"),
+        )
 
 
 @dataclass(frozen=True)
@@ -164,23 +211,46 @@ class Summary:
     failed: int = 0
     filtered: int = 0
     pending: int = 0
+    drift_overwrite: int = 0
     filtered_reasons: dict[str, int] = field(default_factory=dict)
 
 
 # --- the basis: what a resource was when planned ---------------------------------------------
 
 
-def basis_of(row: Environment | ServiceInstance, spec: str | None) -> str:
-    """A digest of what makes a resource's plan valid: its deployed version, its spec and its
-    deployments; any change (a deployment started since, by anyone) changes it."""
-    document = {
+def basis_of(session: Session, row: Environment | ServiceInstance) -> str:
+    """A digest of what makes a resource's plan valid: its deployed version, its own spec and
+    its deployments, and for an instance its environment's last deployment (whose outputs
+    it renders with); any change (a deployment started since, by anyone) changes it.
+
+    An instance's spec is its service's whole spec: only its own entry counts, so editing
+    one instance's inputs leaves a preview of the others fresh."""
+    document: dict[str, Any] = {
         "version": [row.template_major, row.template_minor],
-        "spec": spec or "",
+        "spec": own_spec(row),
         "attempted": row.last_attempted_deployment_id,
         "succeeded": row.last_succeeded_deployment_id,
         "status": row.deployment_status,
     }
+    if isinstance(row, ServiceInstance):
+        environment = session.get(Environment, row.environment_id)
+        document["environment"] = (
+            None if environment is None else environment.last_succeeded_deployment_id
+        )
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+
+
+def own_spec(row: Environment | ServiceInstance) -> Any:
+    """The part of the spec that is the resource's own: an environment's whole spec, an
+    instance's entry in its service's spec (the whole text when it does not parse)."""
+    text = row.spec or ""
+    if isinstance(row, Environment):
+        return text
+    try:
+        entry = specs.parse_service_spec(text).instance(row.name)
+    except DomainError:
+        return text
+    return {"environment": entry.environment, "spec": entry.spec}
 
 
 def resource_of(
@@ -247,7 +317,7 @@ def create(
                 spec=planned.spec,
                 inputs=dict(planned.inputs) if planned.inputs is not None else None,
                 basis=planned.basis,
-                diff=[dict(d) for d in planned.diff],
+                diff=[],
             )
         )
     enqueue(session, JobKind.FLEET_PREVIEW, {"preview_id": preview.id}, now)
@@ -286,17 +356,27 @@ def next_pending(session: Session, preview_id: str) -> FleetPreviewItemRow | Non
     ).first()
 
 
-def record_plan(session: Session, item_id: int, plan: EnginePlan) -> None:
+def record_plan(session: Session, item_id: int, plan: EnginePlan) -> bool:
+    """Records what the engine said; False when the item was deleted meanwhile (its change
+    set is then nobody's: the job drops it) or recorded by an earlier run of the job."""
     item = session.get(FleetPreviewItemRow, item_id, with_for_update=True)
-    if item is None or item.status != ItemStatus.PENDING:
-        return  # deleted meanwhile, or recorded by an earlier run of the job
+    if item is None:
+        return False
+    if item.status != ItemStatus.PENDING:
+        return True
     item.status = plan.status
     item.engine = plan.engine
     item.change_set_id = plan.change_set_id
     item.problem = plan.problem
+    if plan.diff is not None:
+        item.diff = [f.as_json() for f in plan.diff]
     item.resource_changes = [c.as_json() for c in plan.changes]
-    item.risks = [str(r) for r in risks_of(plan.changes)]
+    found = risks_of(plan.changes)
+    if overwrites_drift(plan.changes, drift.open_items(session, item.target_arn)):
+        found = sorted({*found, Risk.DRIFT_OVERWRITE})
+    item.risks = [str(r) for r in found]
     item.signature = signature_of(item, plan.changes)
+    return True
 
 
 def finish(session: Session, preview_id: str, now: datetime) -> None:
@@ -327,6 +407,34 @@ def risks_of(changes: Sequence[ResourceChangeRecord]) -> list[Risk]:
         if change.action == "Dynamic":
             found.append(Risk.DYNAMIC)
     return sorted(set(found))
+
+
+def overwrites_drift(
+    changes: Sequence[ResourceChangeRecord], drifted: Sequence[DriftItemRow]
+) -> bool:
+    """Whether a change touches drift not closed yet (open, or ignored for now): a change to
+    the drifted engine resource that replaces or removes it, or changes the drifted property
+    (compared by its first path segment: CloudFormation's change set says
+    ``/Properties/Name``, its drift detection ``/Name``; Terraform's both ``/name``), or any
+    change to a resource whose drift is that it was deleted."""
+    for change in changes:
+        touched = {_first_segment(p) for p in change.paths}
+        whole = change.action in ("Remove", "Dynamic") or change.replacement == "True"
+        for item in drifted:
+            if item.logical_id != change.logical_id:
+                continue
+            segment = _first_segment(item.path)
+            if whole or segment is None or segment in touched or not touched:
+                return True
+    return False
+
+
+def _first_segment(path: str) -> str | None:
+    """``/Properties/Tags/0`` -> ``Tags``; ``/`` (the whole resource) -> None."""
+    parts = [p for p in path.split("/") if p]
+    if parts and parts[0] == "Properties":
+        parts = parts[1:]
+    return parts[0] if parts else None
 
 
 def signature_of(item: FleetPreviewItemRow, changes: Sequence[ResourceChangeRecord]) -> str:
@@ -367,6 +475,8 @@ def summary_of(items: Sequence[FleetPreviewItemRow]) -> Summary:
             summary.replace += 1
         if Risk.DATA_LOSS in risks:
             summary.data_loss += 1
+        if Risk.DRIFT_OVERWRITE in risks:
+            summary.drift_overwrite += 1
     return summary
 
 
@@ -391,8 +501,7 @@ def stale_reason(
         row = resource_of(session, item)
         if row is None:
             return f"{label(item)} was deleted since the preview"
-        spec = row.spec
-        if basis_of(row, spec) != item.basis:
+        if basis_of(session, row) != item.basis:
             return f"{label(item)} changed since the preview (a deployment, its spec or version)"
     return None
 
@@ -436,29 +545,65 @@ def approve(
     return started
 
 
-def _start(session: Session, arns: Arns, item: FleetPreviewItemRow, now: datetime) -> Deployment:
-    row = resource_of(session, item)
-    assert row is not None  # checked by stale_reason in this transaction
-    major = str(item.target_major)
-    minor = str(item.target_minor)
+@dataclass(frozen=True)
+class ApprovedUpdate:
+    """The update an approved item makes, as UpdateEnvironment / UpdateServiceInstance take
+    it: the approval is decided and audited per resource as those calls would be."""
+
+    kind: str  # ENVIRONMENT | INSTANCE
+    name: str
+    service_name: str | None
+    deployment_type: DeploymentUpdateType
+    spec: str | None
+    major: str | None
+    minor: str | None
+
+
+def approved_updates(session: Session, preview_id: str) -> list[ApprovedUpdate]:
+    """The updates approving the preview would make (its items that run), as they stand."""
+    found = []
+    for item in items_of(session, preview_id):
+        if item.status not in (ItemStatus.CHANGE, ItemStatus.NO_CHANGE):
+            continue
+        row = resource_of(session, item)
+        if row is not None:
+            found.append(update_of(item, row))
+    return found
+
+
+def update_of(item: FleetPreviewItemRow, row: Environment | ServiceInstance) -> ApprovedUpdate:
     if item.target_major != row.template_major:
         deployment_type = DeploymentUpdateType.MAJOR_VERSION
     elif item.target_minor != row.template_minor:
         deployment_type = DeploymentUpdateType.MINOR_VERSION
     else:
         deployment_type = DeploymentUpdateType.CURRENT_VERSION
-    major_argument = major if deployment_type == DeploymentUpdateType.MAJOR_VERSION else None
-    minor_argument = None if deployment_type == DeploymentUpdateType.CURRENT_VERSION else minor
+    major = (
+        str(item.target_major) if deployment_type == DeploymentUpdateType.MAJOR_VERSION else None
+    )
+    minor = (
+        None if deployment_type == DeploymentUpdateType.CURRENT_VERSION else str(item.target_minor)
+    )
+    return ApprovedUpdate(
+        item.resource_kind, item.resource_name, item.service_name, deployment_type,
+        item.spec, major, minor,
+    )  # fmt: skip
+
+
+def _start(session: Session, arns: Arns, item: FleetPreviewItemRow, now: datetime) -> Deployment:
+    row = resource_of(session, item)
+    assert row is not None  # checked by stale_reason in this transaction
+    update = update_of(item, row)
     started: Environment | ServiceInstance
     if item.resource_kind == ENVIRONMENT:
         started = environments.update_environment(
             session,
             arns,
             name=item.resource_name,
-            deployment_type=deployment_type,
-            spec=item.spec,
-            major=major_argument,
-            minor=minor_argument,
+            deployment_type=update.deployment_type,
+            spec=update.spec,
+            major=update.major,
+            minor=update.minor,
             settings=EnvironmentSettings(),
             now=now,
         )
@@ -468,10 +613,10 @@ def _start(session: Session, arns: Arns, item: FleetPreviewItemRow, now: datetim
             arns,
             service_name=item.service_name or "",
             name=item.resource_name,
-            deployment_type=deployment_type,
-            spec=item.spec,
-            major=major_argument,
-            minor=minor_argument,
+            deployment_type=update.deployment_type,
+            spec=update.spec,
+            major=update.major,
+            minor=update.minor,
             client_token=None,
             now=now,
         )
@@ -496,9 +641,9 @@ def prepared_change(session: Session, deployment: Deployment) -> PreparedChange 
     return PreparedChange(item.engine, item.change_set_id)
 
 
-def delete(session: Session, preview_id: str) -> list[tuple[str | None, str]]:
-    """Deletes a preview; returns the (engine, change set id) pairs kept for it, which the
-    caller may drop from the cloud. An approved preview's items stay with their deployments
+def delete(session: Session, preview_id: str, now: datetime) -> list[KeptChangeSet]:
+    """Deletes a preview and queues the job that drops the change sets it kept and no
+    deployment executed (returned). An approved preview's items stay with their deployments
     until those end: deleting it then is refused."""
     preview = find(session, preview_id, lock=True)
     items = items_of(session, preview_id)
@@ -514,6 +659,14 @@ def delete(session: Session, preview_id: str) -> list[tuple[str | None, str]]:
             f"The fleet preview '{preview_id}' has {len(running)} deployment(s) in progress "
             f"(first: {label(running[0])}); delete it once they end."
         )
-    kept = [(item.engine, item.change_set_id) for item in items if item.change_set_id]
+    kept = [
+        KeptChangeSet(item.change_set_id, item.target_arn, item.resource_kind,
+                      item.resource_name, item.service_name)
+        for item in items
+        if item.change_set_id and item.deployment_id is None
+    ]  # fmt: skip
     session.delete(preview)
+    if kept:
+        payload = {"changeSets": [k.as_json() for k in kept]}
+        enqueue(session, JobKind.FLEET_PREVIEW_CLEANUP, payload, now)
     return kept

@@ -3,26 +3,33 @@ grouped by change, and its approval, which runs exactly what was previewed.
 
 `preview_changes` is the one way in for every caller (the API's CreateFleetPreview, the CLI,
 a rollout's preview): per resource, the target version is chosen as an update chooses it and
-the rendered difference is operations/previews.py's own (the same render the deploy job
-does); the engine's preview is then planned by a job (engine/fleet_previews.py). The domain
-(domain/fleet_previews.py) keeps the items, their basis and their approval.
+the spec is checked against its schema, with no rendering, so a large fleet's request returns
+at once; the job (engine/fleet_previews.py) then renders each resource (the deploy job's own
+render, diffed as operations/previews.py diffs) and asks its engine for its own preview. The
+domain (domain/fleet_previews.py) keeps the items, their basis and their approval.
+
+An approval is decided and audited per resource as the UpdateEnvironment or
+UpdateServiceInstance it makes (the policies see each resource as those calls would), and an
+instance of a synced service updated by it blocks the sync, as a change by hand does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from baryon.domain import fleet_previews, versions
+from baryon.domain import fleet_previews, service_sync, services, versions
 from baryon.domain.errors import DomainError
 from baryon.domain.fleet_previews import ENVIRONMENT as ITEM_ENVIRONMENT
 from baryon.domain.fleet_previews import INSTANCE as ITEM_INSTANCE
 from baryon.domain.fleet_previews import ItemStatus, PlannedItem, ResourceChangeRecord
-from baryon.operations import previews
+from baryon.operations import audit_trail, authorization, previews
 from baryon.operations.context import RequestContext
 from baryon.operations.deployed_resources import Loaded, load
 from baryon.operations.errors import InvalidInput
@@ -34,9 +41,10 @@ from baryon.operations.resource_keys import (
     environment_key,
     instance_key,
 )
-from baryon.service_models import baryon
+from baryon.service_models import PROTON, baryon
 from baryon.service_models.proton import DeploymentUpdateType
 from baryon.store.tables import (
+    Deployment,
     Environment,
     FleetPreviewItemRow,
     FleetPreviewRow,
@@ -96,7 +104,7 @@ def _planned(session: Session, ctx: RequestContext, change: ResourceChange) -> P
         name=key.name,
         service_name=key.service,
         target_arn=key.arn(ctx.arns),
-        basis=fleet_previews.basis_of(row, row.spec),
+        basis=fleet_previews.basis_of(session, row),
     )
     if loaded.busy:
         return _with(base, filtered=f"a deployment is in progress ({row.deployment_status})")
@@ -105,7 +113,6 @@ def _planned(session: Session, ctx: RequestContext, change: ResourceChange) -> P
     except DomainError as exc:
         return _with(base, problem=exc.message)
     spec = row.spec or "" if change.spec is None else change.spec
-    preview = previews.build(session, ctx, loaded, target, spec)
     located = _with(
         base,
         template_version_id=target.id,
@@ -113,15 +120,24 @@ def _planned(session: Session, ctx: RequestContext, change: ResourceChange) -> P
         target_minor=target.minor,
         spec=spec,
     )
-    if preview.problem is not None:
-        return _with(located, problem=preview.problem)
-    inputs = previews.target_inputs(loaded, target, spec)
-    diff = [
-        {"path": f.name, "lines": [line.text for line in f.lines]}
-        for f in preview.files
-        if f.changed
-    ]
-    return _with(located, inputs=inputs, diff=diff)
+    try:
+        inputs = previews.target_inputs(loaded, target, spec)
+    except DomainError as exc:
+        return _with(
+            located,
+            problem=(
+                f"The spec does not fit version {target.major}.{target.minor}, so this upgrade "
+                f"would be refused: {exc.message}"
+            ),
+        )
+    if isinstance(row, ServiceInstance):
+        environment = session.get(Environment, row.environment_id)
+        try:
+            if environment is not None:
+                services.check_compatible(target, environment, "environment")
+        except DomainError as exc:
+            return _with(located, problem=exc.message)
+    return _with(located, inputs=inputs)
 
 
 def _with(item: PlannedItem, **changes: object) -> PlannedItem:
@@ -218,6 +234,52 @@ def list_fleet_preview_items(
     return output
 
 
+@baryon_operation("ListFleetPreviews")
+def list_fleet_previews(
+    ctx: RequestContext, request: baryon.ListFleetPreviewsInput
+) -> baryon.ListFleetPreviewsOutput:
+    counted = (
+        select(func.count())
+        .where(FleetPreviewItemRow.preview_id == FleetPreviewRow.id)
+        .scalar_subquery()
+    )
+    with ctx.db.session() as session:
+        stmt = select(FleetPreviewRow, counted.label("resource_count"))
+        rows, next_token = ctx.page(
+            session,
+            stmt,
+            [FleetPreviewRow.created_at, FleetPreviewRow.id],
+            request,
+            descending=True,
+        )
+        output: baryon.ListFleetPreviewsOutput = {
+            "previews": [_entry(row[0], int(row[1] or 0)) for row in rows]
+        }
+    if next_token:
+        output["nextToken"] = next_token
+    return output
+
+
+def _entry(preview: FleetPreviewRow, resource_count: int) -> baryon.FleetPreviewEntry:
+    entry: baryon.FleetPreviewEntry = {
+        "id": preview.id,
+        "status": baryon.FleetPreviewStatus(preview.status),
+        "createdBy": preview.created_by,
+        "createdAt": preview.created_at,
+        "expiresAt": preview.expires_at,
+        "resourceCount": resource_count,
+    }
+    optional = {
+        "description": preview.description,
+        "approvedBy": preview.approved_by,
+        "approvedAt": preview.approved_at,
+    }
+    for name, value in optional.items():
+        if value is not None:
+            entry[name] = value  # type: ignore[literal-required]
+    return entry
+
+
 @baryon_operation("ApproveFleetPreview")
 def approve_fleet_preview(
     ctx: RequestContext, request: baryon.ApproveFleetPreviewInput
@@ -227,19 +289,67 @@ def approve_fleet_preview(
 
 
 def approve(ctx: RequestContext, preview_id: str) -> list[str]:
-    """Starts the approved preview's deployments; their ids. Conflict naming why it cannot
-    (not ready, failed to plan somewhere, stale)."""
-    with ctx.db.session(write=True) as session:
-        try:
-            started = fleet_previews.approve(
-                session, ctx.arns, preview_id, approved_by=ctx.principal.label, now=ctx.now
-            )
-        except DomainError:
-            session.commit()  # a preview found stale stays marked STALE
-            raise
-        ids = [deployment.id for deployment in started]
+    """Starts the approved preview's deployments; their ids. Forbidden when the caller may
+    not make one of its updates; Conflict naming why it cannot (not ready, failed to plan
+    somewhere, stale)."""
+    with ctx.db.session() as session:
+        fleet_previews.find(session, preview_id)
+        updates = fleet_previews.approved_updates(session, preview_id)
+    asked = [_update_request(update) for update in updates]
+    for operation, request in asked:
+        authorization.authorize(ctx, PROTON, operation, request)
+    with ExitStack() as audited:
+        # One record per resource, as its own update call would leave (with the spec before
+        # and after); an approval refused as a whole fails each of them with its reason.
+        for operation, request in asked:
+            audited.enter_context(audit_trail.recorded(ctx, PROTON, operation, request))
+        with ctx.db.session(write=True) as session:
+            try:
+                started = fleet_previews.approve(
+                    session, ctx.arns, preview_id, approved_by=ctx.principal.label, now=ctx.now
+                )
+            except DomainError:
+                session.commit()  # a preview found stale stays marked STALE
+                raise
+            _block_syncs(ctx, session, started)
+            ids = [deployment.id for deployment in started]
     ctx.jobs_enqueued()
     return ids
+
+
+def _update_request(update: fleet_previews.ApprovedUpdate) -> tuple[str, dict[str, Any]]:
+    """The UpdateEnvironment / UpdateServiceInstance request an approved item amounts to."""
+    request: dict[str, Any] = {"name": update.name, "deploymentType": update.deployment_type}
+    if update.spec is not None:
+        request["spec"] = update.spec
+    if update.major is not None:
+        request["templateMajorVersion"] = update.major
+    if update.minor is not None:
+        request["templateMinorVersion"] = update.minor
+    if update.kind == ITEM_ENVIRONMENT:
+        return "UpdateEnvironment", request
+    return "UpdateServiceInstance", {**request, "serviceName": update.service_name or ""}
+
+
+def _block_syncs(ctx: RequestContext, session: Session, started: Sequence[Deployment]) -> None:
+    """Instances of a synced service updated by the approval block its sync, as
+    UpdateServiceInstance by hand does (the sync must not undo what a person approved)."""
+    by_service: dict[str, list[str]] = {}
+    for deployment in started:
+        if deployment.service_instance_name and deployment.service_name:
+            by_service.setdefault(deployment.service_name, []).append(
+                deployment.service_instance_name
+            )
+    for service_name, names in sorted(by_service.items()):
+        service_sync.record_manual_change(
+            session,
+            service_name=service_name,
+            instance_names=names,
+            change=service_sync.ManualChange.UPDATED,
+            operation=ctx.operation,
+            caller=ctx.caller,
+            now=ctx.now,
+        )
 
 
 @baryon_operation("DeleteFleetPreview")
@@ -247,9 +357,10 @@ def delete_fleet_preview(
     ctx: RequestContext, request: baryon.DeleteFleetPreviewInput
 ) -> baryon.DeleteFleetPreviewOutput:
     with ctx.db.session(write=True) as session:
-        # The change sets it kept stay in the cloud until CloudFormation expires them: an
-        # API call never touches a cloud, and a kept change set changes nothing by itself.
-        fleet_previews.delete(session, request["id"])
+        # The change sets it kept are dropped by a job: an API call never touches a cloud.
+        kept = fleet_previews.delete(session, request["id"], ctx.now)
+    if kept:
+        ctx.jobs_enqueued()
     return {}
 
 
@@ -285,6 +396,7 @@ def _preview_view(
             "failed": summary.failed,
             "filtered": summary.filtered,
             "pending": summary.pending,
+            "driftOverwrite": summary.drift_overwrite,
         },
         "groups": _groups(items)[:GROUPS_SHOWN],
     }

@@ -23,6 +23,7 @@ from baryon.provisioners.names import request_token
 
 CHANGES_PAGES_MAX = 20
 NOT_FOUND = "ChangeSetNotFound"
+ALREADY_EXISTS = "AlreadyExistsException"
 # Change set statuses on the way to CREATE_COMPLETE.
 _PENDING = frozenset({"CREATE_PENDING", "CREATE_IN_PROGRESS"})
 # AWS's word for an approved change set a deploy can no longer run.
@@ -87,7 +88,21 @@ def prepare(s: Session, stack_name: str, template_body: str, name: str) -> Chang
     try:
         created = s.api.call("create_change_set", **arguments)
     except ClientError as exc:
-        return ChangeSetPlan(PlanStatus.FAILED, reason=error_message(exc))
+        if error_code(exc) != ALREADY_EXISTS:
+            return ChangeSetPlan(PlanStatus.FAILED, reason=error_message(exc))
+        # A run that died after making it and before recording it: the name is the item's,
+        # so it is the same change (rendering is pure). Reused while it can still run;
+        # one the stack has moved past is dropped and made again.
+        made = s.api.call("describe_change_set", ChangeSetName=name, StackName=stack["StackName"])
+        if made.get("ExecutionStatus") in _NOT_RUNNABLE or made.get("Status") == "FAILED":
+            delete(s, str(made["ChangeSetId"]))
+            try:
+                created = s.api.call("create_change_set", **arguments)
+            except ClientError as again:
+                return ChangeSetPlan(PlanStatus.FAILED, reason=error_message(again))
+        else:
+            s.io.log(f"reusing change set {name}, made by an earlier run of this preview")
+            created = {"Id": made["ChangeSetId"]}
     change_set_id = str(created["Id"])
     described = _settled(s, change_set_id)
     if described.get("Status") == "FAILED":

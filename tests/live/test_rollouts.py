@@ -174,7 +174,15 @@ def test_an_alarm_during_wave_2_rolls_it_back_and_resume_completes_the_rollout(
         baryon.approve_rollout(id=rollout_id)
     assert refused.value.response["Error"]["Code"] == "ConflictException"
 
-    assert baryon.preview_rollout(id=rollout_id)["rollout"]["state"] == "PREVIEWED"
+    previewed = baryon.preview_rollout(id=rollout_id)["rollout"]
+    assert previewed["state"] == "PREVIEWED"
+    # The fleet preview plans a change set per instance; approval waits until it is READY.
+    planned = _until(
+        lambda: baryon.get_fleet_preview(id=previewed["previewId"])["fleetPreview"],
+        lambda got: got["status"] != "PLANNING",
+        "the fleet preview",
+    )
+    assert planned["status"] == "READY", planned
     assert baryon.approve_rollout(id=rollout_id)["rollout"]["state"] == "APPROVED"
     before = _deployments(proton)
     assert baryon.start_rollout(id=rollout_id)["rollout"]["state"] == "RUNNING"

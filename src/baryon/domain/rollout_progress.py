@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from baryon.domain import deployments, environments, services
+from baryon.domain import deployments, environments, fleet_previews, rollbacks, services
 from baryon.domain.arns import Arns
 from baryon.domain.errors import Conflict, DomainError
 from baryon.domain.rollouts import (
@@ -49,6 +49,7 @@ from baryon.service_models.proton import (
 from baryon.store.tables import (
     Deployment,
     Environment,
+    FleetPreviewItemRow,
     RolloutGateRow,
     RolloutRow,
     RolloutTargetRow,
@@ -265,6 +266,37 @@ def _start_forward(
     target.deployment_id = deployment_id
     target.baseline_deployment_id = deployment_id  # the rollout's own: not a change by hand
     target.reason = None
+    if rollout.preview_id is not None and target.attempts == 1:
+        _carry_preview(session, rollout.preview_id, target, deployment_id)
+
+
+def _carry_preview(
+    session: Session, preview_id: str, target: RolloutTargetRow, deployment_id: str
+) -> None:
+    """The first forward deployment executes the change set (or applies the plan) that the
+    approved fleet preview kept for this resource. A later attempt (after a rollback) deploys
+    a resource the preview no longer describes, so it plans afresh."""
+    item = session.scalars(
+        select(FleetPreviewItemRow).where(
+            FleetPreviewItemRow.preview_id == preview_id,
+            FleetPreviewItemRow.target_arn == target.resource_arn,
+        )
+    ).first()
+    if (
+        item is None
+        or item.deployment_id is not None
+        or item.status
+        not in (
+            fleet_previews.ItemStatus.CHANGE,
+            fleet_previews.ItemStatus.NO_CHANGE,
+        )
+    ):
+        return
+    deployment = session.get(Deployment, deployment_id)
+    assert deployment is not None
+    deployment.fleet_preview_item_id = item.id
+    item.deployment_id = deployment_id
+    item.status = fleet_previews.ItemStatus.DEPLOYING
 
 
 def _why_not(row: Environment | ServiceInstance | None, target: RolloutTargetRow) -> str | None:
@@ -551,14 +583,18 @@ def _start_back(
         target.reason = f"not rolled back: {skipped}"
         record(session, rollout, ENGINE, f"Not rolled back {target.resource_arn}: {skipped}.", now)
         return
+    assert row is not None
     try:
-        deployment_id = _deploy_version(
-            session, arns, target, target.from_major, target.from_minor, now
+        # Back to the resource's last known good before the rollout's deployment (its version
+        # and spec), as a new deployment linked to the one it reverses. The rollout's own
+        # preview and approval cover it, so it takes no rollback preview token.
+        deployment = rollbacks.start_rollback(
+            session, arns, row, target.deployment_id, now, token=None
         )
     except DomainError as exc:
         target.state = RolloutTargetState.ROLLBACK_FAILED
         target.reason = exc.message
         return
     target.state = RolloutTargetState.ROLLING_BACK
-    target.rollback_deployment_id = deployment_id
-    target.baseline_deployment_id = deployment_id
+    target.rollback_deployment_id = deployment.id
+    target.baseline_deployment_id = deployment.id

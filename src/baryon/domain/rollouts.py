@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from baryon.domain import versions
+from baryon.domain import fleet_previews, versions
 from baryon.domain.arns import Arns
 from baryon.domain.errors import Conflict, InvalidInput, NotFound
 from baryon.domain.templates import TemplateKind
@@ -549,6 +549,10 @@ def _expect(rollout: RolloutRow, allowed: Sequence[RolloutState], action: str) -
         )
 
 
+def check_previewable(rollout: RolloutRow) -> None:
+    _expect(rollout, (RolloutState.DRAFT, RolloutState.PREVIEWED), "previewed")
+
+
 def mark_previewed(
     session: Session, rollout_id: str, preview_id: str | None, actor: str, now: datetime
 ) -> RolloutRow:
@@ -572,11 +576,40 @@ def approve(
             f"The fleet changed since rollout '{rollout.id}' was previewed (a version or a "
             "deployment of one of its resources); preview it again before approving."
         )
+    if rollout.preview_id is not None:
+        _check_fleet_preview(session, rollout, rollout.preview_id, now)
     rollout.state = RolloutState.APPROVED
     rollout.approved_by = actor
     rollout.approved_at = now
     record(session, rollout, actor, "Approved" + (f": {comment}" if comment else "."), now)
     return rollout
+
+
+def _check_fleet_preview(
+    session: Session, rollout: RolloutRow, preview_id: str, now: datetime
+) -> None:
+    """What is approved is what runs: the rollout's fleet preview must be planned, complete
+    and still true of the fleet."""
+    preview = fleet_previews.find(session, preview_id)
+    if preview.status == fleet_previews.PreviewStatus.PLANNING:
+        raise Conflict(
+            f"The fleet preview '{preview_id}' of rollout '{rollout.id}' is still planning; "
+            "approve the rollout once it is READY."
+        )
+    items = fleet_previews.items_of(session, preview_id)
+    failed = [item for item in items if item.status == fleet_previews.ItemStatus.FAILED]
+    if failed:
+        raise Conflict(
+            f"The fleet preview '{preview_id}' could not plan {len(failed)} resource(s) (first: "
+            f"{fleet_previews.label(failed[0])}: {failed[0].problem}); fix them and preview "
+            "the rollout again (or supersede it with a rollout that leaves them out)."
+        )
+    reason = fleet_previews.stale_reason(session, preview, items, now)
+    if reason is not None:
+        raise Conflict(
+            f"The fleet preview '{preview_id}' of rollout '{rollout.id}' is stale: {reason}. "
+            "Preview the rollout again."
+        )
 
 
 def start(session: Session, rollout_id: str, actor: str, now: datetime) -> RolloutRow:

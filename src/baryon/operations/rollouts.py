@@ -23,7 +23,9 @@ from baryon.domain.rollouts import (
     WaveSpec,
 )
 from baryon.operations.context import RequestContext
+from baryon.operations.fleet_previews import ResourceChange, preview_changes
 from baryon.operations.registry import baryon_operation
+from baryon.operations.resource_keys import ResourceKey, environment_key, instance_key
 from baryon.service_models import baryon
 from baryon.service_models.baryon import (
     RolloutFailureAction,
@@ -32,6 +34,7 @@ from baryon.service_models.baryon import (
     RolloutToleranceMode,
     RolloutToleranceScope,
 )
+from baryon.service_models.proton import DeploymentTargetResourceType
 from baryon.store.tables import (
     RolloutEventRow,
     RolloutGateRow,
@@ -315,12 +318,32 @@ def list_rollout_targets(
 def preview_rollout(
     ctx: RequestContext, request: baryon.PreviewRolloutInput
 ) -> baryon.PreviewRolloutOutput:
+    """The rollout's change goes to a fleet preview (operations/fleet_previews.py: per
+    resource the rendered diff and a kept change set or plan, planned by a job); approval
+    waits for it to be READY, and each first deployment runs exactly what it kept."""
     actor = ctx.principal.label
+    with ctx.db.session() as session:
+        rollout = rollouts.find(session, request["id"])
+        rollouts.check_previewable(rollout)
+        changes = [
+            ResourceChange(_key(target), rollout.target_major, rollout.target_minor)
+            for target in rollouts.targets_of(session, rollout.id)
+        ]
+        name = rollout.name
+    preview_id = preview_changes(ctx, changes, description=f"Rollout {name} ({request['id']})")
     view = _changed(
         ctx,
-        lambda session, now: rollouts.mark_previewed(session, request["id"], None, actor, now),
+        lambda session, now: rollouts.mark_previewed(
+            session, request["id"], preview_id, actor, now
+        ),
     )
     return {"rollout": view}
+
+
+def _key(target: RolloutTargetRow) -> ResourceKey:
+    if target.resource_kind == DeploymentTargetResourceType.ENVIRONMENT:
+        return environment_key(target.environment_name)
+    return instance_key(target.service_name or "", target.instance_name or "")
 
 
 @baryon_operation("ApproveRollout")

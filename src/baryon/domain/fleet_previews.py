@@ -451,6 +451,8 @@ def signature_of(item: FleetPreviewItemRow, changes: Sequence[ResourceChangeReco
         ),
         "rendered": rendered,
         "status": item.status,
+        # The same change over drift on one resource and none on another is two reviews.
+        "risks": sorted(item.risks or []),
     }
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -26,7 +26,15 @@ TEMPLATE = json.dumps(
                 "Type": "AWS::SSM::Parameter",
                 "Properties": {"Type": "String", "Value": "blue"},
             },
-            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {}},
+            "Topic": {"Type": "AWS::SNS::Topic", "Properties": {"DisplayName": "Orders"}},
+            "Bucket": {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {
+                    "VersioningConfiguration": {"Status": "Enabled"},
+                    "Tags": [{"Key": "team", "Value": "payments"}],
+                },
+            },
+            "Repository": {"Type": "AWS::ECR::Repository", "Properties": {}},
         },
     }
 )
@@ -66,7 +74,9 @@ def test_a_stack_nobody_touched_is_in_sync_and_unmodelled_types_are_not_checked(
     assert status["StackDriftStatus"] == "IN_SYNC"
     assert drifts["Queue"]["StackResourceDriftStatus"] == "IN_SYNC"
     assert drifts["Setting"]["StackResourceDriftStatus"] == "IN_SYNC", drifts["Setting"]
-    assert drifts["Topic"]["StackResourceDriftStatus"] == "NOT_CHECKED"
+    assert drifts["Topic"]["StackResourceDriftStatus"] == "IN_SYNC"
+    assert drifts["Bucket"]["StackResourceDriftStatus"] == "IN_SYNC"
+    assert drifts["Repository"]["StackResourceDriftStatus"] == "NOT_CHECKED"
 
 
 def test_changes_made_through_the_services_apis_show_with_both_values(
@@ -81,7 +91,7 @@ def test_changes_made_through_the_services_apis_show_with_both_values(
     status, drifts = detect(cfn, "changed")
 
     assert status["StackDriftStatus"] == "DRIFTED"
-    assert status["DriftedStackResourceCount"] == 2
+    assert status["DriftedStackResourceCount"] == 2  # the queue and the parameter
     assert drifts["Queue"]["StackResourceDriftStatus"] == "MODIFIED"
     assert drifts["Queue"]["PropertyDifferences"] == [
         {
@@ -97,7 +107,7 @@ def test_changes_made_through_the_services_apis_show_with_both_values(
     only_modified = cfn.describe_stack_resource_drifts(
         StackName="changed", StackResourceDriftStatusFilters=["NOT_CHECKED"]
     )["StackResourceDrifts"]
-    assert [d["LogicalResourceId"] for d in only_modified] == ["Topic"]
+    assert [d["LogicalResourceId"] for d in only_modified] == ["Repository"]
 
 
 def test_a_deleted_queue_is_deleted(cloud: LocalCloudProcess) -> None:
@@ -139,3 +149,35 @@ def test_a_revert_drift_change_set_puts_the_template_values_back(
     described = cfn.describe_change_set(ChangeSetName=again["Id"])
     assert described["Status"] == "FAILED"
     assert "didn't contain changes" in described["StatusReason"]
+
+
+def test_a_topics_display_name_drifts_and_reverts_and_a_deleted_bucket_is_deleted(
+    cloud: LocalCloudProcess,
+) -> None:
+    cfn, physical = deploy(cloud, "storage")
+    sns = client(cloud, "sns")
+    sns.set_topic_attributes(
+        TopicArn=physical["Topic"], AttributeName="DisplayName", AttributeValue="Renamed"
+    )
+    client(cloud, "s3").delete_bucket(Bucket=physical["Bucket"])
+
+    _, drifts = detect(cfn, "storage")
+
+    [name] = drifts["Topic"]["PropertyDifferences"]
+    assert name["PropertyPath"] == "/Properties/DisplayName"
+    assert (name["ExpectedValue"], name["ActualValue"]) == ("Orders", "Renamed")
+    assert drifts["Bucket"]["StackResourceDriftStatus"] == "DELETED"
+    created = cfn.create_change_set(
+        StackName="storage",
+        ChangeSetName="revert",
+        ChangeSetType="UPDATE",
+        UsePreviousTemplate=True,
+        DeploymentMode="REVERT_DRIFT",
+    )
+    cfn.execute_change_set(ChangeSetName=created["Id"])
+    settle(cfn, "storage")
+    attributes = sns.get_topic_attributes(TopicArn=physical["Topic"])["Attributes"]
+    assert attributes["DisplayName"] == "Orders"
+    _, after = detect(cfn, "storage")
+    assert after["Topic"]["StackResourceDriftStatus"] == "IN_SYNC"
+    assert after["Bucket"]["StackResourceDriftStatus"] == "DELETED"  # not recreated, as on AWS

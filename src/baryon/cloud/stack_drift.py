@@ -149,12 +149,46 @@ def _write_log_group(account: str, region: str, physical_id: str, name: str, val
         group.retention_in_days = int(value)
 
 
+def _read_bucket(account: str, region: str, physical_id: str) -> dict[str, Any] | None:
+    # S3's backends are per partition. Only the name is read: moto's CloudFormation does not
+    # apply a bucket's other properties (VersioningConfiguration, ...), so comparing them would
+    # report drift nobody made; a deleted bucket still shows DELETED.
+    bucket = _backend("s3", account, "aws").buckets.get(physical_id)
+    return None if bucket is None else {"BucketName": bucket.name}
+
+
+def _write_bucket(account: str, region: str, physical_id: str, name: str, value: Any) -> None:
+    """Nothing to write back: the name never drifts without the bucket being another."""
+
+
+def _read_topic(account: str, region: str, physical_id: str) -> dict[str, Any] | None:
+    topic = _backend("sns", account, region).topics.get(physical_id)
+    if topic is None:
+        return None
+    live: dict[str, Any] = {"TopicName": topic.name}
+    if topic.display_name:
+        live["DisplayName"] = topic.display_name
+    if topic.kms_master_key_id:
+        live["KmsMasterKeyId"] = topic.kms_master_key_id
+    return live
+
+
+def _write_topic(account: str, region: str, physical_id: str, name: str, value: Any) -> None:
+    attribute = {"DisplayName": "display_name", "KmsMasterKeyId": "kms_master_key_id"}.get(name)
+    if attribute is not None:
+        _backend("sns", account, region).set_topic_attribute(physical_id, attribute, str(value))
+
+
 LIVE_TYPES: dict[str, LiveType] = {
     "AWS::SQS::Queue": LiveType(
         _QUEUE_ATTRIBUTES | {"QueueName", "Tags"}, _read_queue, _write_queue
     ),
     "AWS::SSM::Parameter": LiveType(
         frozenset({"Name", "Value", "Type", "Description"}), _read_parameter, _write_parameter
+    ),
+    "AWS::S3::Bucket": LiveType(frozenset({"BucketName"}), _read_bucket, _write_bucket),
+    "AWS::SNS::Topic": LiveType(
+        frozenset({"TopicName", "DisplayName", "KmsMasterKeyId"}), _read_topic, _write_topic
     ),
     "AWS::Logs::LogGroup": LiveType(
         frozenset({"LogGroupName", "RetentionInDays"}), _read_log_group, _write_log_group
@@ -167,6 +201,10 @@ def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
 
 
 # --- comparing ------------------------------------------------------------------------------
+
+
+def _tag_map(tags: list[Any]) -> dict[Any, Any]:
+    return {t.get("Key"): t.get("Value") for t in tags if isinstance(t, dict)}
 
 
 def _scalar(value: Any) -> str:
@@ -187,6 +225,10 @@ def differences(
 ) -> list[PropertyDifference]:
     """How ``actual`` differs from ``expected`` under property ``name``: objects key by key,
     lists item by item (extra items ADD, missing ones REMOVE), scalars as text ("30" = 30)."""
+    if path is None and name == "Tags" and isinstance(expected, list) and isinstance(actual, list):
+        # Only the template's own tags: the stack's tags reach its resources too.
+        expected, actual = _tag_map(expected), _tag_map(actual)
+        actual = {key: actual[key] for key in expected if key in actual}
     path = path or f"/Properties/{name}"
     if isinstance(expected, dict) and isinstance(actual, dict):
         found: list[PropertyDifference] = []

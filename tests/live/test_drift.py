@@ -263,3 +263,13 @@ def cli(*args: str) -> str:
 def cli_json(*args: str) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(cli(*args, "--output", "json"))
     return loaded
+
+
+def test_drift_items_page_with_boto3s_paginator(baryon: Any) -> None:
+    everything = baryon.list_drift_items(includeClosed=True)["items"]
+    assert len(everything) >= 3
+    pages = baryon.get_paginator("list_drift_items").paginate(
+        includeClosed=True, PaginationConfig={"PageSize": 1}
+    )
+    paged = [item["itemId"] for page in pages for item in page["items"]]
+    assert paged == [item["itemId"] for item in everything]

@@ -217,7 +217,7 @@ def test_a_preview_is_refused_once_its_fleet_moved(
 
 
 def test_renaming_a_queue_is_flagged_as_a_replacement_that_loses_data(
-    fleet: Registry, baryon: Any
+    fleet: Registry, baryon: Any, cloudformation: Any
 ) -> None:
     change = {"serviceName": ONE, "serviceInstanceName": "solo", "templateMinorVersion": "2"}
     preview = ready(baryon, baryon.create_fleet_preview(changes=[change])["fleetPreview"]["id"])
@@ -228,10 +228,22 @@ def test_renaming_a_queue_is_flagged_as_a_replacement_that_loses_data(
     assert queue["replacement"] == "True"
     assert queue["policyAction"] == "ReplaceAndDelete"
     assert "/Properties/QueueName" in queue["changedPaths"]
+    kept = group["example"]["changeSetId"]
+    assert cloudformation.describe_change_set(ChangeSetName=kept)["ExecutionStatus"] == "AVAILABLE"
     baryon.delete_fleet_preview(id=preview["id"])
     with pytest.raises(ClientError) as gone:
         baryon.get_fleet_preview(id=preview["id"])
     assert gone.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    # A job drops the change set it kept.
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            cloudformation.describe_change_set(ChangeSetName=kept)
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] in ("ChangeSetNotFound", "ValidationError")
+            break
+        assert time.monotonic() < deadline, "the deleted preview's change set is still there"
+        time.sleep(0.5)
 
 
 def test_the_cli_creates_shows_and_refuses_to_approve_a_failed_preview(

@@ -14,7 +14,8 @@ here (`cloudformation_timing`), and a change set never goes stale. Fleet preview
   UpdateReplacePolicy keeps it); ``Remove`` carries Delete (or the DeletionPolicy's Retain /
   Snapshot). The stack's template at creation is remembered.
 - CreateChangeSet refuses a second change set of the same name on one stack
-  (AlreadyExistsException), as AWS does; moto would make another.
+  (AlreadyExistsException), as AWS does; moto would make another. DeleteChangeSet of one
+  that is gone says ChangeSetNotFound (moto fails with an internal error).
 - ExecuteChangeSet of an UPDATE change set runs as that very UpdateStack request (the same
   checks, timing, failure and rollback), marks the change set EXECUTE_COMPLETE and leaves its
   ARN as the stack's ``ChangeSetId``; a plain UpdateStack clears it. A change set whose stack
@@ -92,6 +93,7 @@ def install() -> None:
     change_set_class.diff = lambda self: describe_changes(self.stack, self.template_dict)
     response_class.execute_change_set = _execute_change_set
     response_class.create_change_set = _refusing_same_name(response_class.create_change_set)
+    response_class.delete_change_set = _not_found_when_gone(response_class.delete_change_set)
     response_class.describe_change_set = _with_obsolescence(response_class.describe_change_set)
     # Must wrap moto's own UpdateStack before the timing patch wraps it: it clears the
     # ChangeSetId of a plain update.
@@ -343,6 +345,20 @@ def _refusing_same_name(create: Any) -> Any:
         return create(response)
 
     return created
+
+
+def _not_found_when_gone(delete: Any) -> Any:
+    def deleted(response: Any) -> Any:
+        from moto.cloudformation.exceptions import CloudFormationError
+
+        name = response._get_param("ChangeSetName")
+        if _find(response.cloudformation_backend, name) is None:
+            raise _error(
+                CloudFormationError, "ChangeSetNotFound", f"ChangeSet [{name}] does not exist"
+            )
+        return delete(response)
+
+    return deleted
 
 
 def _error(base: Any, code: str, message: str) -> Exception:

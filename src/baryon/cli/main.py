@@ -17,6 +17,7 @@ from baryon.cli.keys import keys
 from baryon.cli.policy import policy
 from baryon.cli.previews import previews
 from baryon.cli.rollback import rollback
+from baryon.cli.rollouts import rollouts
 from baryon.cli.serve import cloud, server, up, worker
 from baryon.cli.teams import teams
 from baryon.cli.template import template
@@ -57,6 +58,7 @@ cli.add_command(protect)
 cli.add_command(unprotect)
 cli.add_command(rollback)
 cli.add_command(drift)
+cli.add_command(rollouts)
 
 
 if __name__ == "__main__":

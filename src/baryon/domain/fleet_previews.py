@@ -64,6 +64,8 @@ class ItemStatus(StrEnum):
 
 
 class Risk(StrEnum):
+    # Terraform's plans are recorded in CloudFormation's words (terraform_results.py): a
+    # replace is Replacement True with ReplaceAndDelete, a delete is Remove with Delete.
     REPLACEMENT = "REPLACEMENT"  # a resource is replaced (CloudFormation Replacement True)
     CONDITIONAL_REPLACEMENT = "CONDITIONAL_REPLACEMENT"  # may be replaced (Conditional)
     DATA_LOSS = "DATA_LOSS"  # a physical resource is deleted (Delete, ReplaceAndDelete)
@@ -157,6 +159,7 @@ class EnginePlan:
     problem: str | None = None
     # The rendered difference, made by the job (None: it could not render, see problem).
     diff: tuple[FileChange, ...] | None = None
+    plan: bytes | None = None  # Terraform: the saved plan file, sealed
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,7 @@ class PreparedChange:
     engine: str | None
     change_set_id: str | None
     stale: str | None = None  # it can no longer run, and why (the deployment fails with it)
+    plan: bytes | None = None  # Terraform: the saved plan file to apply, sealed
 
 
 @dataclass
@@ -367,6 +371,7 @@ def record_plan(session: Session, item_id: int, plan: EnginePlan) -> bool:
     item.status = plan.status
     item.engine = plan.engine
     item.change_set_id = plan.change_set_id
+    item.plan_ciphertext = plan.plan
     item.problem = plan.problem
     if plan.diff is not None:
         item.diff = [f.as_json() for f in plan.diff]
@@ -640,7 +645,7 @@ def prepared_change(session: Session, deployment: Deployment) -> PreparedChange 
             item.change_set_id,
             stale="its fleet preview item was approved for another deployment; preview again",
         )
-    return PreparedChange(item.engine, item.change_set_id)
+    return PreparedChange(item.engine, item.change_set_id, plan=item.plan_ciphertext)
 
 
 def delete(session: Session, preview_id: str, now: datetime) -> list[KeptChangeSet]:

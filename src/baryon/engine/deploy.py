@@ -182,14 +182,14 @@ def _exact(
     prepared: fleet_previews.PreparedChange | None, engine: ProvisioningEngine
 ) -> ExactChange | str | None:
     """The approved preview's change for the provisioner, or why it cannot be carried out."""
-    if prepared is None or prepared.change_set_id is None:
+    if prepared is None or (prepared.change_set_id is None and prepared.plan is None):
         return None  # no preview, or one that changes nothing in the cloud
     if prepared.engine != engine.value:
         return (
             f"The approved preview planned a {prepared.engine} change, but this resource now "
             f"renders {engine.value}; preview the change again."
         )
-    return ExactChange(engine, change_set_id=prepared.change_set_id)
+    return ExactChange(engine, change_set_id=prepared.change_set_id, plan=prepared.plan)
 
 
 def _pull_request_provisioner(runtime: WorkerRuntime, target: PullRequestTarget) -> Provisioner:

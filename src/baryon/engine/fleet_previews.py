@@ -13,6 +13,7 @@ meanwhile (its preview was) is dropped at once.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -45,6 +46,8 @@ from baryon.provisioners.base import (
 from baryon.provisioners.cloudformation import CloudFormationProvisioner
 from baryon.provisioners.cloudformation_change_sets import PlanStatus
 from baryon.provisioners.selection import provisioner_for
+from baryon.provisioners.terraform import TerraformProvisioner
+from baryon.provisioners.terraform_results import output_changes, plan_changes
 from baryon.render.errors import RenderError
 from baryon.render.iac import RenderedSection
 from baryon.service_models.proton import DeploymentTargetResourceType
@@ -196,19 +199,21 @@ def _engine_plan(runtime: WorkerRuntime, work: ItemWork, rendered: RenderedSecti
         tags=dict(work.target.proton_tags),
     )
     engine = section.engine
-    if engine != ProvisioningEngine.CLOUDFORMATION:
+    provisioner = provisioner_for(
+        engine, runtime.settings, runtime.provisioner_parts, resource.account_role_arn
+    )
+    if isinstance(provisioner, TerraformProvisioner):
+        return _terraform_plan(provisioner, DeployRequest(section, resource))
+    if not isinstance(provisioner, CloudFormationProvisioner):
         return EnginePlan(
             ItemStatus.FAILED,
             engine=engine.value,
             problem=(
-                f"the {engine.value} engine's own preview is not kept yet (fleet previews keep "
-                "CloudFormation change sets); deploy this resource without a fleet preview"
+                f"the {engine.value} engine has no preview to keep (fleet previews keep "
+                "CloudFormation change sets and Terraform saved plans); deploy this resource "
+                "without a fleet preview"
             ),
         )
-    provisioner = provisioner_for(
-        engine, runtime.settings, runtime.provisioner_parts, resource.account_role_arn
-    )
-    assert isinstance(provisioner, CloudFormationProvisioner)
     request = DeployRequest(section, resource, request_token=work.change_set_name)
     planned = provisioner.prepare(request, work.change_set_name, SilentIO())
     if planned.status == PlanStatus.NO_CHANGES:
@@ -239,6 +244,37 @@ def _engine_plan(runtime: WorkerRuntime, work: ItemWork, rendered: RenderedSecti
         change_set_id=planned.change_set_id,
         changes=changes,
     )
+
+
+def _terraform_plan(provisioner: TerraformProvisioner, request: DeployRequest) -> EnginePlan:
+    """The saved plan of a Terraform resource, kept sealed, with its changes in a change
+    set's words (terraform_results.plan_changes)."""
+    engine = ProvisioningEngine.TERRAFORM.value
+    prepared = provisioner.prepare_plan(request, SilentIO())
+    if prepared.failure is not None or prepared.plan_json is None:
+        return EnginePlan(
+            ItemStatus.FAILED,
+            engine=engine,
+            problem=f"Terraform could not plan: {prepared.failure}",
+        )
+    document = json.loads(prepared.plan_json)
+    found = plan_changes(document)
+    changes = tuple(
+        ResourceChangeRecord(
+            action=c.action,
+            logical_id=c.logical_id,
+            resource_type=c.resource_type,
+            physical_id=c.physical_id,
+            replacement=c.replacement,
+            policy_action=c.policy_action,
+            scope=c.scope,
+            paths=c.paths,
+        )
+        for c in found
+    )
+    if not changes and not output_changes(document):
+        return EnginePlan(ItemStatus.NO_CHANGE, engine=engine)
+    return EnginePlan(ItemStatus.CHANGE, engine=engine, changes=changes, plan=prepared.sealed)
 
 
 def _drop(runtime: WorkerRuntime, resource: ResourceIdentity, change_set_id: str) -> None:

@@ -12,6 +12,7 @@ what a newer one wrote.
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -161,6 +162,14 @@ class TerraformStates:
     def save_plan(self, deployment_id: str, summary: str, plan_json: str) -> None:
         with self._db.session(write=True) as session:
             rows.save_plan(session, deployment_id, summary, self._box.seal(plan_json), _now())
+
+    def seal_plan(self, plan: bytes) -> bytes:
+        """A fleet preview's saved plan file, sealed like state: it holds every variable's
+        value (provisioners/terraform.py prepare_plan)."""
+        return self._box.seal(base64.b64encode(plan).decode("ascii"))
+
+    def open_plan(self, sealed: bytes) -> bytes:
+        return base64.b64decode(self._box.open(sealed))
 
     def plan(self, deployment_id: str) -> SavedPlan | None:
         with self._db.session() as session:

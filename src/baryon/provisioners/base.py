@@ -113,7 +113,7 @@ class ExactChange:
 
     engine: ProvisioningEngine
     change_set_id: str | None = None  # CloudFormation: the change set's ARN
-    plan: bytes | None = None  # Terraform: the saved plan file (`plan -out`)
+    plan: bytes | None = None  # Terraform: the saved plan file (`plan -out`), sealed
 
 
 @dataclass(frozen=True)

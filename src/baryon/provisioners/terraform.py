@@ -30,6 +30,12 @@ two runs never both write one resource's state.
 before the saved plan is applied. Outputs and provisioned resources are read from the state
 Baryon holds, after apply and in `status`, without running Terraform.
 
+A fleet preview keeps a saved plan instead (`prepare_plan`: `plan -out` without the state
+lock, the plan file sealed like state, since it holds every variable's value); the deployment
+its approval starts applies exactly that file (``DeployRequest.exact``) and never plans
+afresh. Terraform refuses a saved plan whose state moved since (another apply): the deploy
+then fails at once, saying to preview again.
+
 A delete reads no bundle (engine/provisioning.py), so each deploy keeps its configuration
 (the rendered .tf files and tfvars, and the role it ran as) in the store before Terraform
 starts (store/applied_sections.py), and `terraform destroy` runs with the last one: the
@@ -90,6 +96,8 @@ PLAN_FILE = "baryon.tfplan"
 PLAN_JSON_FILE = "baryon-plan.json"
 # A plan's JSON holds every value of the configuration; big configurations reach a few MiB.
 PLAN_JSON_LIMIT = 32 * 1024 * 1024
+# A saved plan file (a zip of the configuration, its variables and the planned changes).
+PLAN_FILE_LIMIT = 64 * 1024 * 1024
 # How many of a failed step's last output lines its deployment's status message quotes.
 TAIL_LINES = 8
 
@@ -112,6 +120,20 @@ class TerraformStateAccess(Protocol):
     def take_over(self, resource_arn: str, holder: str) -> LockTakeOver: ...
 
     def save_plan(self, deployment_id: str, summary: str, plan_json: str) -> None: ...
+
+    def seal_plan(self, plan: bytes) -> bytes: ...
+
+    def open_plan(self, sealed: bytes) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class PreparedPlan:
+    """A fleet preview's saved plan: the plan file sealed, with its JSON; or why Terraform
+    could not make one (``failure``)."""
+
+    sealed: bytes | None
+    plan_json: str | None
+    failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -175,9 +197,27 @@ class TerraformProvisioner:
         applied = {"files": files, "role_arn": resource.role_arn}
         self._sections.save(resource.arn, applied, OutcomeStatus.IN_PROGRESS, {})
         owner = request.request_token or io.deployment_id
-        outcome = self._run(resource, _holder(owner, "run"), files, io, plan_owner=owner)
+        saved = None
+        if request.exact is not None and request.exact.plan is not None:
+            saved = self._states.open_plan(request.exact.plan)
+            io.log("Applying the saved plan of the approved fleet preview (no new plan).")
+        outcome = self._run(
+            resource, _holder(owner, "run"), files, io, plan_owner=owner, saved_plan=saved
+        )
         self._sections.save(resource.arn, applied, outcome.status, outcome.outputs)
         return outcome
+
+    def prepare_plan(self, request: DeployRequest, io: DeploymentIO) -> PreparedPlan:
+        """A fleet preview's saved plan of ``request`` (`plan -out`, no state lock, nothing
+        applied), sealed; a run that fails says why."""
+        found: list[tuple[bytes, str]] = []
+        files = dict(request.section.files)
+        holder = _holder(None, "preview")
+        outcome = self._run(request.resource, holder, files, io, plan_owner=None, prepared=found)
+        if outcome.status != OutcomeStatus.SUCCEEDED or not found:
+            return PreparedPlan(None, None, outcome.message or "Terraform made no plan.")
+        plan, plan_json = found[0]
+        return PreparedPlan(self._states.seal_plan(plan), plan_json)
 
     def destroy(self, resource: ResourceIdentity, io: DeploymentIO) -> Outcome:
         saved = self._sections.last(resource.arn)
@@ -245,16 +285,21 @@ class TerraformProvisioner:
         self,
         resource: ResourceIdentity,
         holder: str,
-        files: dict[str, str],
+        files: Mapping[str, str],
         io: DeploymentIO,
         *,
         plan_owner: str | None,
         destroying: bool = False,
         refreshed: list[str] | None = None,
+        prepared: list[tuple[bytes, str]] | None = None,
+        saved_plan: bytes | None = None,
     ) -> Outcome:
-        """Deploys ``files``, or destroys what the state holds with them; the plan of a deploy
-        is kept with the deployment ``plan_owner``."""
-        files = dict(files)
+        """Deploys ``files`` (applying ``saved_plan`` when given, planning otherwise), or
+        destroys what the state holds with them; the plan of a deploy is kept with the
+        deployment ``plan_owner``."""
+        contents: dict[str, str | bytes] = dict(files)
+        if saved_plan is not None:
+            contents[PLAN_FILE] = saved_plan
         binary = self._binary()
         if binary is None:
             message = (
@@ -272,17 +317,17 @@ class TerraformProvisioner:
             return Outcome(OutcomeStatus.FAILED, message)
         self._take_over_lock(resource, holder, io)
         cache = plugin_cache_for(self._config.plugin_cache_dir, resource.arn)
-        files[BACKEND_FILE] = backend_block(self._config.state_endpoint, resource.arn, holder)
-        files[CLI_CONFIG_FILE] = cli_config(cache, self._config.provider_mirror)
+        contents[BACKEND_FILE] = backend_block(self._config.state_endpoint, resource.arn, holder)
+        contents[CLI_CONFIG_FILE] = cli_config(cache, self._config.provider_mirror)
         key = self._keys.issue(resource.arn, int(self._config.run_timeout_seconds) + 300)
         # The AWS provider reads the default profile: the cloud's keys, always (a Terraform
         # configuration reaches Baryon only through its state backend, with TF_HTTP_*).
-        files.update(aws_credential_files(resource.region, DefaultCredentials.CLOUD, cloud, key))
+        contents.update(aws_credential_files(resource.region, DefaultCredentials.CLOUD, cloud, key))
         deadline = time.monotonic() + self._config.run_timeout_seconds
         mirror = self._config.provider_mirror
         try:
             with self._runner.workspace(
-                files,
+                contents,
                 shared_read_only=[Path(mirror)] if mirror and Path(mirror).is_dir() else [],
                 shared_writable=[cache],
             ) as workspace:
@@ -299,6 +344,10 @@ class TerraformProvisioner:
                     return self._destroy_steps(steps)
                 if refreshed is not None:
                     return self._refresh_steps(steps, refreshed)
+                if prepared is not None:
+                    return self._prepare_steps(steps, prepared)
+                if saved_plan is not None:
+                    return self._saved_plan_steps(steps, resource, plan_owner)
                 return self._deploy_steps(steps, resource, plan_owner)
         except StepFailed as failed:
             return failed.outcome
@@ -321,6 +370,45 @@ class TerraformProvisioner:
             self._states.save_plan(plan_owner, summary, plan_json)
         steps.run("apply", ["apply", "-input=false", "-no-color", steps.lock_timeout, PLAN_FILE])
         return self._settled(resource, f"Terraform applied the plan. {summary}")
+
+    def _prepare_steps(self, steps: _Steps, prepared: list[tuple[bytes, str]]) -> Outcome:
+        steps.run("init", ["init", "-input=false", "-no-color"])
+        # No state lock: a preview changes nothing, and must not wait for a running deploy.
+        plan = ["plan", "-lock=false", "-input=false", "-no-color", f"-out={PLAN_FILE}"]
+        steps.run("plan", plan)
+        plan_json = steps.plan_json()
+        data = steps.workspace.read(PLAN_FILE, limit=PLAN_FILE_LIMIT)
+        if data is None:
+            raise StepFailed(Outcome(OutcomeStatus.FAILED, "terraform plan wrote no plan file."))
+        prepared.append((data, plan_json))
+        summary = plan_summary(json.loads(plan_json))
+        steps.io.log(summary)
+        return Outcome(OutcomeStatus.SUCCEEDED, summary)
+
+    def _saved_plan_steps(
+        self, steps: _Steps, resource: ResourceIdentity, plan_owner: str | None
+    ) -> Outcome:
+        steps.run("init", ["init", "-input=false", "-no-color"])
+        plan_json = steps.plan_json()
+        summary = plan_summary(json.loads(plan_json))
+        steps.io.log(f"The approved plan: {summary}")
+        if plan_owner is not None:
+            self._states.save_plan(plan_owner, summary, plan_json)
+        try:
+            steps.run(
+                "apply", ["apply", "-input=false", "-no-color", steps.lock_timeout, PLAN_FILE]
+            )
+        except StepFailed as failed:
+            if failed.outcome.status != OutcomeStatus.FAILED:
+                raise
+            # Terraform refuses a saved plan whose state moved since it was made.
+            message = (
+                f"{failed.outcome.message}\nThe approved saved plan did not apply (if the "
+                "state changed since the preview, it no longer can): preview the change again "
+                "and approve the new preview."
+            )
+            raise StepFailed(replace(failed.outcome, message=message)) from failed
+        return self._settled(resource, f"Terraform applied the approved plan. {summary}")
 
     def _refresh_steps(self, steps: _Steps, refreshed: list[str]) -> Outcome:
         steps.run("init", ["init", "-input=false", "-no-color"])

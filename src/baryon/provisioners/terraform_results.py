@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any
 
 from baryon.provisioners.base import ProvisionedResource
+from baryon.provisioners.cloudformation_change_sets import ResourceChange
 
 ENGINE = "TERRAFORM"
 
@@ -59,3 +60,64 @@ def parse_state(text: str | None) -> dict[str, Any] | None:
         return None
     parsed = json.loads(text)
     return parsed if isinstance(parsed, dict) else None
+
+
+def plan_changes(plan: dict[str, Any]) -> tuple[ResourceChange, ...]:
+    """A plan's resource changes in a change set's words, so a fleet preview flags both
+    engines alike: create is Add; update is Modify; delete is Remove with the Delete policy
+    (its data goes); a replace is a Modify with Replacement True and ReplaceAndDelete. The
+    changed paths are the top-level attributes whose values differ (or are known only after
+    apply). No-ops and reads are left out."""
+    found = []
+    for change in plan.get("resource_changes") or []:
+        if change.get("mode", "managed") != "managed":
+            continue
+        detail = change.get("change") or {}
+        actions = set(detail.get("actions") or [])
+        replacement = policy = None
+        if actions == {"create"}:
+            action = "Add"
+        elif actions == {"update"}:
+            action, replacement = "Modify", "False"
+        elif actions == {"delete"}:
+            action, policy = "Remove", "Delete"
+        elif actions == {"create", "delete"}:
+            action, replacement, policy = "Modify", "True", "ReplaceAndDelete"
+        else:
+            continue
+        found.append(
+            ResourceChange(
+                action=action,
+                logical_id=str(change.get("address", "")),
+                resource_type=str(change.get("type", "")),
+                physical_id=None,
+                replacement=replacement,
+                policy_action=policy,
+                scope=("Properties",) if action == "Modify" else (),
+                paths=_changed_attributes(detail) if action == "Modify" else (),
+            )
+        )
+    return tuple(found)
+
+
+def output_changes(plan: dict[str, Any]) -> int:
+    """How many outputs the plan changes (an apply is needed even with no resource change)."""
+    return sum(
+        1
+        for change in (plan.get("output_changes") or {}).values()
+        if set((change or {}).get("actions") or []) - {"no-op"}
+    )
+
+
+def _changed_attributes(detail: dict[str, Any]) -> tuple[str, ...]:
+    before, after, unknown = (_mapping(detail.get(k)) for k in ("before", "after", "after_unknown"))
+    names = set(before) | set(after) | {k for k, v in unknown.items() if v}
+    return tuple(
+        sorted(
+            f"/{name}" for name in names if before.get(name) != after.get(name) or unknown.get(name)
+        )
+    )
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

@@ -1,7 +1,8 @@
 """Drift detection in the local cloud, which moto lacks: DetectStackDrift,
 DescribeStackDriftDetectionStatus, DescribeStackResourceDrifts and DetectStackResourceDrift
 answered as CloudFormation answers them, and change sets with ``DeploymentMode=REVERT_DRIFT``
-(a drift-aware change set puts drifted properties back to the template's values).
+(a drift-aware change set puts drifted properties back to the template's values, and here
+creates a deleted resource again from the template).
 
 As on AWS, only properties explicitly set in the template are compared, with the values the
 stack resolved when it deployed (parameters, Ref and Fn:: functions applied). Each modelled
@@ -13,10 +14,11 @@ the CloudFormation backend, so they survive the cloud's snapshots like the stack
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -83,6 +85,8 @@ class LiveType:
     properties: frozenset[str]
     read: Callable[[str, str, str], dict[str, Any] | None]
     write: Callable[[str, str, str, str, Any], None]
+    # A template value put in the shape the read gives it (a list the service orders its way).
+    expected_as_read: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
 
 
 def _queue_name(physical_id: str) -> str:
@@ -179,6 +183,155 @@ def _write_topic(account: str, region: str, physical_id: str, name: str, value: 
         _backend("sns", account, region).set_topic_attribute(physical_id, attribute, str(value))
 
 
+def _function(account: str, region: str, physical_id: str) -> Any:
+    found = _backend("lambda", account, region)._lambdas._functions.get(physical_id)
+    return None if found is None else found["latest"]
+
+
+# Lambda's properties and the attributes moto keeps them in.
+_FUNCTION_ATTRIBUTES = {
+    "MemorySize": "memory_size",
+    "Timeout": "timeout",
+    "Description": "description",
+    "Handler": "handler",
+    "Runtime": "run_time",
+}
+
+
+def _read_function(account: str, region: str, physical_id: str) -> dict[str, Any] | None:
+    function = _function(account, region, physical_id)
+    if function is None:
+        return None
+    live: dict[str, Any] = {"FunctionName": function.function_name}
+    for name, attribute in _FUNCTION_ATTRIBUTES.items():
+        value = getattr(function, attribute, None)
+        if value not in (None, ""):
+            live[name] = value
+    live["Environment"] = {"Variables": dict(function.environment_vars or {})}
+    return live
+
+
+def _write_function(account: str, region: str, physical_id: str, name: str, value: Any) -> None:
+    function = _function(account, region, physical_id)
+    if function is None:
+        return
+    if name == "Environment":
+        function.environment_vars = dict((value or {}).get("Variables") or {})
+    elif name in ("MemorySize", "Timeout"):
+        setattr(function, _FUNCTION_ATTRIBUTES[name], int(value))
+    elif name in _FUNCTION_ATTRIBUTES:
+        setattr(function, _FUNCTION_ATTRIBUTES[name], _scalar(value))
+
+
+def _ecs_service(account: str, region: str, physical_id: str) -> Any:
+    for service in _backend("ecs", account, region).services.values():
+        if physical_id in (service.arn, service.name) and service.status == "ACTIVE":
+            return service
+    return None
+
+
+def _read_ecs_service(account: str, region: str, physical_id: str) -> dict[str, Any] | None:
+    service = _ecs_service(account, region, physical_id)
+    if service is None:
+        return None
+    return {"ServiceName": service.name, "DesiredCount": service.desired_count}
+
+
+def _write_ecs_service(account: str, region: str, physical_id: str, name: str, value: Any) -> None:
+    service = _ecs_service(account, region, physical_id)
+    if service is not None and name == "DesiredCount":
+        service.desired_count = int(value)
+
+
+def _read_table(account: str, region: str, physical_id: str) -> dict[str, Any] | None:
+    table = _backend("dynamodb", account, region).tables.get(physical_id)
+    if table is None:
+        return None
+    live: dict[str, Any] = {"TableName": table.name}
+    if table.billing_mode:
+        live["BillingMode"] = table.billing_mode
+    throughput = table.throughput or {}
+    if throughput.get("ReadCapacityUnits") or throughput.get("WriteCapacityUnits"):
+        live["ProvisionedThroughput"] = {
+            "ReadCapacityUnits": throughput.get("ReadCapacityUnits"),
+            "WriteCapacityUnits": throughput.get("WriteCapacityUnits"),
+        }
+    return live
+
+
+def _write_table(account: str, region: str, physical_id: str, name: str, value: Any) -> None:
+    table = _backend("dynamodb", account, region).tables.get(physical_id)
+    if table is None:
+        return
+    if name == "BillingMode":
+        table.billing_mode = _scalar(value)
+    elif name == "ProvisionedThroughput":
+        table.throughput.update({key: int(number) for key, number in (value or {}).items()})
+
+
+_ROLE_PROPERTIES = frozenset({
+    "RoleName", "Path", "Description", "MaxSessionDuration", "AssumeRolePolicyDocument",
+    "Policies",
+})  # fmt: skip
+
+
+def _role(account: str, physical_id: str) -> Any:
+    # IAM's backends are per partition, like S3's.
+    for role in _backend("iam", account, "aws").roles.values():
+        if role.name == physical_id:
+            return role
+    return None
+
+
+def _document(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _read_role(account: str, region: str, physical_id: str) -> dict[str, Any] | None:
+    role = _role(account, physical_id)
+    if role is None:
+        return None
+    live: dict[str, Any] = {
+        "RoleName": role.name,
+        "Path": role.path,
+        "AssumeRolePolicyDocument": _document(role.assume_role_policy_document),
+        # By name: the template's order is not the service's (see _policies_by_name).
+        "Policies": [
+            {"PolicyName": name, "PolicyDocument": _document(document)}
+            for name, document in sorted(role.policies.items())
+        ],
+    }
+    if role.description:
+        live["Description"] = role.description
+    if role.max_session_duration is not None:
+        live["MaxSessionDuration"] = role.max_session_duration
+    return live
+
+
+def _write_role(account: str, region: str, physical_id: str, name: str, value: Any) -> None:
+    role = _role(account, physical_id)
+    if role is None:
+        return
+    if name == "Policies":
+        role.policies = {
+            policy["PolicyName"]: json.dumps(_document(policy["PolicyDocument"]))
+            for policy in value or []
+        }
+    elif name == "AssumeRolePolicyDocument":
+        role.assume_role_policy_document = json.dumps(_document(value))
+    elif name == "Description":
+        role.description = _scalar(value)
+    elif name == "MaxSessionDuration":
+        role.max_session_duration = int(value)
+
+
+def _policies_by_name(value: Any) -> Any:
+    """A role's inline policies as the live read lists them: by name."""
+    if not isinstance(value, list):
+        return value
+    return sorted(value, key=lambda p: str(p.get("PolicyName")) if isinstance(p, dict) else "")
+
+
 LIVE_TYPES: dict[str, LiveType] = {
     "AWS::SQS::Queue": LiveType(
         _QUEUE_ATTRIBUTES | {"QueueName", "Tags"}, _read_queue, _write_queue
@@ -193,7 +346,25 @@ LIVE_TYPES: dict[str, LiveType] = {
     "AWS::Logs::LogGroup": LiveType(
         frozenset({"LogGroupName", "RetentionInDays"}), _read_log_group, _write_log_group
     ),
+    "AWS::Lambda::Function": LiveType(
+        frozenset(_FUNCTION_ATTRIBUTES) | {"FunctionName", "Environment"},
+        _read_function,
+        _write_function,
+    ),
+    "AWS::ECS::Service": LiveType(
+        frozenset({"ServiceName", "DesiredCount"}), _read_ecs_service, _write_ecs_service
+    ),
+    "AWS::DynamoDB::Table": LiveType(
+        frozenset({"TableName", "BillingMode", "ProvisionedThroughput"}), _read_table, _write_table
+    ),
+    "AWS::IAM::Role": LiveType(
+        _ROLE_PROPERTIES, _read_role, _write_role, {"Policies": _policies_by_name}
+    ),
 }
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
@@ -218,6 +389,16 @@ def _text(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True, separators=(",", ":"))
     return _scalar(value)
+
+
+def _same_number(expected: Any, actual: Any) -> bool:
+    """1 and 1.0 (a service keeping a number as a float): the same value, not drift."""
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return False
+    try:
+        return float(expected) == float(actual)
+    except (TypeError, ValueError):
+        return False
 
 
 def differences(
@@ -263,7 +444,7 @@ def differences(
         return found
     if actual is None:
         return [PropertyDifference(path, _text(expected), "", DifferenceType.REMOVE, name)]
-    if _text(expected) != _text(actual):
+    if _text(expected) != _text(actual) and not _same_number(expected, actual):
         return [
             PropertyDifference(path, _text(expected), _text(actual), DifferenceType.NOT_EQUAL, name)
         ]
@@ -289,7 +470,11 @@ def resource_drift(stack: Any, logical_id: str) -> ResourceDrift:
         )  # fmt: skip
     try:
         resolved = clean_json(resource_json.get("Properties") or {}, resource_map)
-        expected = {k: v for k, v in resolved.items() if k in live_type.properties}
+        expected = {
+            k: live_type.expected_as_read.get(k, _same)(v)
+            for k, v in resolved.items()
+            if k in live_type.properties
+        }
         live = live_type.read(stack.account_id, stack.region_name, physical_id)
     except Exception as exc:  # a model that cannot be read says UNKNOWN, as AWS does
         return ResourceDrift(
@@ -324,11 +509,17 @@ def stack_drifts(stack: Any) -> list[ResourceDrift]:
     return [resource_drift(stack, logical_id) for logical_id in stack.resource_map.resources]
 
 
+_REVERTIBLE = frozenset({ResourceDriftStatus.MODIFIED, ResourceDriftStatus.DELETED})
+
+
 def revert(stack: Any) -> int:
-    """Writes every drifted property of ``stack`` back to the template's value; returns how
-    many resources it changed. A deleted resource stays deleted (AWS does not recreate it)."""
+    """Writes every drifted property of ``stack`` back to the template's value and recreates
+    every deleted resource from it; returns how many resources it changed."""
     changed = 0
     for drift in stack_drifts(stack):
+        if drift.status is ResourceDriftStatus.DELETED:
+            changed += _recreate(stack, drift.logical_id)
+            continue
         if drift.status is not ResourceDriftStatus.MODIFIED:
             continue
         live_type = LIVE_TYPES[drift.resource_type]
@@ -338,6 +529,23 @@ def revert(stack: Any) -> int:
             )
         changed += 1
     return changed
+
+
+def _recreate(stack: Any, logical_id: str) -> int:
+    """Creates a deleted resource again as the stack's template says, the way the stack first
+    made it; one without a fixed name gets a new generated name (a new physical id), as a
+    resource CloudFormation creates does. 1 when it was created."""
+    from moto.cloudformation.parsing import parse_and_create_resource
+
+    resource_map = stack.resource_map
+    resource_json = copy.deepcopy(resource_map._resource_json_map[logical_id])
+    created = parse_and_create_resource(
+        logical_id, resource_json, resource_map, stack.account_id, stack.region_name
+    )
+    if created is None:
+        return 0
+    resource_map._parsed_resources[logical_id] = created
+    return 1
 
 
 # --- the API --------------------------------------------------------------------------------
@@ -463,7 +671,7 @@ def _create_change_set(handler: Callable[[Any], Any]) -> Callable[[Any], Any]:
             change_set_type="UPDATE",
         )
         change_set = backend.change_sets[change_set_id]
-        if any(d.status is ResourceDriftStatus.MODIFIED for d in stack_drifts(stack)):
+        if any(d.status in _REVERTIBLE for d in stack_drifts(stack)):
             change_set.status, change_set.execution_status = "CREATE_COMPLETE", "AVAILABLE"
             change_set.status_reason = None
         else:

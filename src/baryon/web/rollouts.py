@@ -1,0 +1,92 @@
+"""The Rollouts pages: every rollout, and one rollout to watch and steer (its waves, gate
+verdicts, events and resources, with Pause / Resume / Roll back / Cancel and, before it
+runs, Preview / Approve / Start). Every action is the baryon model's operation
+(operations/rollouts.py), so the portal refuses what the API refuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from baryon.operations import rollouts
+from baryon.web import urls
+from baryon.web.http import PortalError, Visit
+
+MAX_REASON = 1000  # the model's bound
+LISTED = 100  # rollouts on the index page
+TARGETS_SHOWN = 100  # per page of a rollout's resources
+# The actions a rollout page offers: (path, label, operation, flash).
+_ACTIONS = {
+    "preview": ("PreviewRollout", "Previewing: the fleet preview plans each resource."),
+    "approve": ("ApproveRollout", "Approved: the rollout is immutable from now on."),
+    "start": ("StartRollout", "Started: the canary wave deploys."),
+    "pause": ("PauseRollout", "Paused: nothing new starts, every clock stops."),
+    "resume": ("ResumeRollout", "Resumed."),
+    "cancel": ("CancelRollout", "Cancelled: nothing more starts."),
+    "rollback": ("RollbackRollout", "Rolling back."),
+}
+_FINISHED = {"SUCCEEDED", "CANCELLED", "SUPERSEDED", "ROLLED_BACK"}
+
+
+def rollouts_url(rollout_id: str | None = None, action: str | None = None) -> str:
+    url = urls.PREFIX + "/rollouts"
+    if rollout_id:
+        url += f"/{rollout_id}"
+    return url + (f"/{action}" if action else "")
+
+
+def index(visit: Visit) -> Response:
+    found = rollouts.list_rollouts(visit.context("ListRollouts"), {"maxResults": LISTED})
+    return visit.page("rollouts.html", rollouts=found["rollouts"], rollouts_url=rollouts_url)
+
+
+def _context(visit: Visit) -> dict[str, Any]:
+    rollout_id = visit.param("id")
+    answer = rollouts.get_rollout(visit.context("GetRollout"), {"id": rollout_id})
+    request: dict[str, Any] = {"id": rollout_id, "maxResults": TARGETS_SHOWN}
+    token = visit.query("targets")
+    if token:
+        request["nextToken"] = token
+    wave = visit.query("wave")
+    if wave.isdigit():
+        request["wave"] = int(wave)
+    targets = rollouts.list_rollout_targets(visit.context("ListRolloutTargets"), request)
+    state = answer["rollout"]["state"]
+    return {
+        **answer,
+        "targets": targets["targets"],
+        "next_targets": targets.get("nextToken"),
+        "active": state in ("RUNNING", "ROLLING_BACK"),
+        "finished": state in _FINISHED,
+        "rollouts_url": rollouts_url,
+    }
+
+
+def rollout_page(visit: Visit) -> Response:
+    return visit.page("rollout.html", **_context(visit))
+
+
+def rollout_live(visit: Visit) -> Response:
+    return visit.page("_rollout_live.html", **_context(visit))
+
+
+def act(visit: Visit) -> Response:
+    rollout_id, action = visit.param("id"), visit.param("action")
+    if action not in _ACTIONS:
+        raise PortalError(f"A rollout has no action '{action}'.")
+    operation, flash = _ACTIONS[action]
+    request: dict[str, Any] = {"id": rollout_id}
+    reason = visit.form.get("reason", "").strip()
+    if len(reason) > MAX_REASON:
+        raise PortalError(f"A reason is at most {MAX_REASON} characters.")
+    if reason and action in ("pause", "cancel"):
+        request["reason"] = reason
+    if reason and action == "approve":
+        request["comment"] = reason
+    wave = visit.form.get("wave", "")
+    if action == "rollback" and wave.isdigit():
+        request["wave"] = int(wave)
+    handler = getattr(rollouts, f"{action}_rollout")
+    handler(visit.context(operation), request)
+    return visit.redirect(rollouts_url(rollout_id), flash)

@@ -16,46 +16,18 @@
     }
   }
 
-  // Only what changed is touched: the fresh fragment is morphed into the region (idiomorph),
-  // so the element with keyboard focus, a field being typed in, a <details> the reader opened
-  // and the scroll position of the page and of a log all stay as they were.
-  var MORPH = {
-    morphStyle: "outerHTML",
-    ignoreActiveValue: true,
-    restoreFocus: true,
-    callbacks: {
-      beforeAttributeUpdated: function (name, element) {
-        return !(name === "open" && element.tagName === "DETAILS");
-      }
-    }
-  };
-
+  // Only what changed is touched (live_refresh.js), so the element with keyboard focus, a
+  // field being typed in, a <details> the reader opened and the scroll of the page and of a
+  // log all stay as they were.
   function swap(region, html) {
-    var holder = document.createElement("template");
-    holder.innerHTML = html.trim();
-    var fresh = holder.content.firstElementChild;
-    if (!fresh || fresh.id !== region.id) {
-      return region;
+    var focus = window.BaryonLiveRefresh.morph(region, html);
+    var words = region.getAttribute("data-announce");
+    if (focus === "lost") {
+      // Said out loud: a screen-reader user otherwise hears nothing about where they are now.
+      words = (words ? words + ". " : "") + "The item you were on is gone; you are at the start of the updated section.";
     }
-    if (fresh.outerHTML === region.outerHTML) {
-      return region;
-    }
-    var logs = Array.prototype.map.call(region.querySelectorAll("[id]"), function (el) {
-      return [el.id, el.scrollTop];
-    }).filter(function (pair) { return pair[1] > 0; });
-    var focused = document.activeElement;
-    window.Idiomorph.morph(region, fresh, MORPH);
-    var kept = document.getElementById(region.id) || region;
-    logs.forEach(function (pair) {
-      var el = document.getElementById(pair[0]);
-      if (el) { el.scrollTop = pair[1]; }
-    });
-    if (focused && focused !== document.body && !focused.isConnected && focused.id) {
-      var again = document.getElementById(focused.id); // it had to go: focus its successor
-      if (again) { again.focus(); }
-    }
-    announce(kept.getAttribute("data-announce"));
-    return kept;
+    announce(words);
+    return region;
   }
 
   function poll(region) {

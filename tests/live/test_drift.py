@@ -273,3 +273,31 @@ def test_drift_items_page_with_boto3s_paginator(baryon: Any) -> None:
     )
     paged = [item["itemId"] for page in pages for item in page["items"]]
     assert paged == [item["itemId"] for item in everything]
+
+
+def test_a_deleted_queue_cannot_be_accepted_and_reapplying_creates_it_again(
+    baryon: Any, proton: Any, sqs: Any, queue_url: str
+) -> None:
+    sqs.delete_queue(QueueUrl=queue_url)
+
+    report = check(baryon)
+
+    [item] = [i for i in report["items"] if i["kind"] == "DELETED"]
+    assert (item["logicalResourceId"], item["propertyPath"]) == ("Queue", "/")
+    assert "actualValue" not in item
+    with pytest.raises(ClientError) as refused:
+        baryon.decide_drift_item(itemId=item["itemId"], decision="ACCEPT")
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "re-apply to create it again" in refused.value.response["Error"]["Message"]
+
+    decided = baryon.decide_drift_item(itemId=item["itemId"], decision="REAPPLY")["item"]
+
+    redeployed(proton, decided["deploymentId"])
+    # The queue is there again, made from the template (a new generated name, as
+    # CloudFormation gives a resource it creates), with the spec's values.
+    [url] = sqs.list_queues()["QueueUrls"]
+    assert url != queue_url
+    assert attribute(sqs, url, "VisibilityTimeout") == "60"
+    after = check(baryon)
+    assert after["lastCheck"]["status"] == "IN_SYNC", after
+    assert after["items"] == []

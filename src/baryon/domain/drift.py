@@ -323,13 +323,19 @@ def check_decision(
     if reason is not None and len(reason) > REASON_MAX:
         raise InvalidInput(f"reason: at most {REASON_MAX} characters.")
     if decision == Decision.ACCEPT:
+        if item.kind == DriftKind.DELETED:
+            raise InvalidInput(
+                f"Drift item {item.id}: {item.logical_id} was deleted behind Baryon's back, and "
+                "there is no value to accept: re-apply to create it again, or remove it from "
+                "the template."
+            )
         if item.binding != Binding.INPUT or not item.input_name:
             raise InvalidInput(
                 f"Drift item {item.id} is template-bound (its value is written in the "
                 "template, not taken from an input): change the template, re-apply or "
                 "ignore it."
             )
-        if item.kind == DriftKind.DELETED or item.actual is None:
+        if item.actual is None:
             raise InvalidInput(f"Drift item {item.id} has no actual value to accept.")
     if decision == Decision.IGNORE:
         if not reason or not reason.strip():

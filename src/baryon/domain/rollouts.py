@@ -276,7 +276,7 @@ def _matches(candidate: _Candidate, selection: Selection, tags: dict[str, dict[s
     return all(own.get(key) == value for key, value in selection.tags)
 
 
-def _split(count: int, specs: Sequence[WaveSpec]) -> list[int]:
+def wave_sizes(count: int, specs: Sequence[WaveSpec]) -> list[int]:
     """Wave sizes: each spec's count or share (rounded up), the last one takes the rest."""
     sizes, remaining = [], count
     for index, spec in enumerate(specs):
@@ -377,10 +377,10 @@ def create(session: Session, arns: Arns, new: NewRollout, actor: str, now: datet
     )
     session.add(rollout)
     session.flush()
-    sizes = [size for size in _split(len(chosen), new.plan.waves) if size > 0]
+    sizes = [size for size in wave_sizes(len(chosen), new.plan.waves) if size > 0]
     specs = [
         spec
-        for spec, size in zip(new.plan.waves, _split(len(chosen), new.plan.waves), strict=True)
+        for spec, size in zip(new.plan.waves, wave_sizes(len(chosen), new.plan.waves), strict=True)
         if size
     ]
     position = 0

@@ -268,6 +268,11 @@ def test_the_cli_creates_shows_and_refuses_to_approve_a_failed_preview(
     refused = CliRunner().invoke(cli, ["previews", "approve", failed_id, "--data-dir", data_dir])
     assert refused.exit_code != 0
     assert "could not plan" in refused.output
+    listed = json.loads(_cli("previews", "list", "--output", "json", "--data-dir", data_dir))
+    assert {preview["id"], failed_id} <= {p["id"] for p in listed["previews"]}
+    assert "Deleted fleet preview" in _cli("previews", "delete", failed_id, "--data-dir", data_dir)
+    listed = json.loads(_cli("previews", "list", "--output", "json", "--data-dir", data_dir))
+    assert failed_id not in {p["id"] for p in listed["previews"]}
 
 
 def _cli(*args: str) -> str:

@@ -1,5 +1,6 @@
 """``baryon previews``: fleet previews (the baryon model's CreateFleetPreview,
-GetFleetPreview, ApproveFleetPreview), as whoever the CLI's key belongs to.
+GetFleetPreview, ListFleetPreviews, ApproveFleetPreview, DeleteFleetPreview), as whoever the
+CLI's key belongs to.
 
 ``create`` takes one change for many resources: the service instances named (``--instance
 SERVICE/NAME``, repeatable) or every instance of ``--service``, and environments
@@ -24,6 +25,13 @@ _GROUPS = (
     Column("Risks", "riskList"),
     Column("Example", "resource"),
     Column("Changes", "changeList"),
+)
+_PREVIEWS = (
+    Column("Id", "id"),
+    Column("Status", "status"),
+    Column("Resources", "resourceCount"),
+    Column("Created by", "createdBy"),
+    Column("Description", "description"),
 )
 # How long `create` waits for the planning job, at most.
 WAIT_SECONDS = 600.0
@@ -62,7 +70,9 @@ def _print(preview: dict[str, Any]) -> None:
         click.echo(f"Stale: {preview['stale']}")
     click.echo(
         "  change {change}, no change {noChange}, replace {replace}, data loss {dataLoss}, "
-        "failed {failed}, filtered {filtered}, pending {pending}".format(**summary)
+        "failed {failed}, filtered {filtered}, pending {pending}, overwrites drift {drift}".format(
+            **summary, drift=summary.get("driftOverwrite", 0)
+        )
     )
     print_table([_group_row(g) for g in preview.get("groups", [])], _GROUPS)
 
@@ -138,3 +148,22 @@ def approve(preview_id: str, output: OutputFormat) -> None:
     """Approves a READY preview: its change sets are executed, exactly as previewed."""
     preview = call(ApiClients().baryon.approve_fleet_preview, id=preview_id)["fleetPreview"]
     emit(output, {"fleetPreview": preview}, lambda: _print(preview))
+
+
+@previews.command("list")
+@output_option
+@client_options
+def list_previews(output: OutputFormat) -> None:
+    """Fleet previews, newest first."""
+    pages = ApiClients().baryon.get_paginator("list_fleet_previews").paginate()
+    found = [entry for page in pages for entry in page["previews"]]
+    emit(output, {"previews": found}, lambda: print_table(found, _PREVIEWS))
+
+
+@previews.command("delete")
+@click.argument("preview_id")
+@client_options
+def delete(preview_id: str) -> None:
+    """Deletes a preview; the change sets it kept are dropped from the cloud by a job."""
+    call(ApiClients().baryon.delete_fleet_preview, id=preview_id)
+    click.echo(f"Deleted fleet preview {preview_id}.")

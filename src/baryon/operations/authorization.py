@@ -423,6 +423,25 @@ def _drift_item(lookup: _Lookup, request: Mapping[str, Any]) -> ResourceFacts:
     return _facts_for_arn(lookup, row.resource_arn, {})
 
 
+def _drift_check(lookup: _Lookup, request: Mapping[str, Any]) -> ResourceFacts:
+    """A check of one resource is decided as that resource; of a template's resources, as the
+    template. A call naming several is decided here as the first, and each of the others on
+    its own by the operation (operations/drift.py)."""
+    refs = request.get("resources") or []
+    if refs:
+        return _deployment_target(lookup, refs[0])
+    if request.get("templateName"):
+        return _template(request.get("templateType") or "SERVICE")("templateName")(lookup, request)
+    return _account(lookup.arns)
+
+
+def _drift_listing(lookup: _Lookup, request: Mapping[str, Any]) -> ResourceFacts:
+    """One resource's items are decided as that resource; other lists, account-wide."""
+    if request.get("resourceArn"):
+        return _facts_for_arn(lookup, request["resourceArn"], {})
+    return _account(lookup.arns)
+
+
 def _account_wide(lookup: _Lookup, request: Mapping[str, Any]) -> ResourceFacts:
     return _account(lookup.arns)
 
@@ -512,8 +531,10 @@ _BUILDERS: dict[str, Builder] = {
     "PreviewRollback": _deployment_target,
     "RollbackResource": _deployment_target,
     "GetDeploymentRollbacks": _deployment("id"),
-    # Drift: a report is the resource's; a decision, the drifted resource's.
+    # Drift: a report and a check are the resource's; a decision, the drifted resource's.
     "GetDriftReport": _deployment_target,
+    "StartDriftCheck": _drift_check,
+    "ListDriftItems": _drift_listing,
     "DecideDriftItem": _drift_item,
     "NotifyResourceDeploymentStatusChange": _by_arn("resourceArn"),
     # Approvals: decided as the resource the waiting deployment deploys, so that a policy can

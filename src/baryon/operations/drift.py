@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from baryon.domain import drift
 from baryon.domain.drift import Decision, DriftTarget
 from baryon.domain.errors import InvalidInput, NotFound
-from baryon.operations import deployed_resources, spec_documents
+from baryon.operations import authorization, deployed_resources, spec_documents
 from baryon.operations.context import RequestContext
 from baryon.operations.deployed_resources import Loaded
 from baryon.operations.registry import baryon_operation
@@ -31,7 +31,7 @@ from baryon.operations.resource_keys import (
     instance_key,
     pipeline_key,
 )
-from baryon.service_models import baryon
+from baryon.service_models import BARYON, baryon
 from baryon.store.tables import (
     DriftCheckRow,
     DriftItemRow,
@@ -166,6 +166,14 @@ def start_drift_check(
         raise InvalidInput("Name the resources to check, or a templateName.")
     if template and not request.get("templateType"):
         raise InvalidInput("templateType: required with templateName.")
+    # The registry decided the first resource named (or the template alone); each other one is
+    # decided on its own, as a call naming only it would be, so a developer may check their
+    # service's instances but not slip an environment in beside them.
+    others: list[Mapping[str, Any]] = [{"resources": [ref]} for ref in refs[1:]]
+    if refs and template:
+        others.append({"templateName": template, "templateType": request.get("templateType")})
+    for other in others:
+        authorization.authorize(ctx, BARYON, "StartDriftCheck", other)
     with ctx.db.session(write=True) as session:
         loaded = [deployed_resources.load(session, resource_key(ref)) for ref in refs]
         targets = [_target(ctx, one) for one in loaded]

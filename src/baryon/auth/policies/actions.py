@@ -42,7 +42,8 @@ class ActionGroup(StrEnum):
     # Issue 18's fleet operations; a group may be empty until its operations land.
     ROLLOUTS = "rollouts"  # staged fleet rollouts: start, pause, resume, cancel
     FLEET_PREVIEWS = "fleet_previews"  # computing what a fleet upgrade would change
-    DRIFT_DECISIONS = "drift_decisions"  # accepting or reverting a drift report
+    DRIFT_CHECKS = "drift_checks"  # asking for a drift check (reports and lists are reads)
+    DRIFT_DECISIONS = "drift_decisions"  # re-apply, accept or ignore a drift item
 
 
 _GROUPS: dict[ActionGroup, frozenset[str]] = {
@@ -150,7 +151,8 @@ _GROUPS: dict[ActionGroup, frozenset[str]] = {
     ActionGroup.FLEET_PREVIEWS: frozenset(
         {"PreviewRollout", "CreateFleetPreview", "DeleteFleetPreview"}
     ),
-    ActionGroup.DRIFT_DECISIONS: frozenset({"StartDriftCheck", "DecideDriftItem"}),
+    ActionGroup.DRIFT_CHECKS: frozenset({"StartDriftCheck"}),
+    ActionGroup.DRIFT_DECISIONS: frozenset({"DecideDriftItem"}),
 }
 
 # Reads whose names do not say so.

@@ -97,14 +97,8 @@ def look(
     if rollout is None or rollout.state in FINISHED or not rollout.current_wave:
         return False
     _follow(session, rollout)
-    wave = wave_of(session, rollout.id, rollout.current_wave)
     if rollout.state == RolloutState.RUNNING:
-        if wave.state == RolloutWaveState.DEPLOYING:
-            _deploy(session, arns, rollout, wave, now)
-        # A wave that began baking in this look is judged by the next one, which reads the
-        # alarms first (the engine reads them only for a wave already baking).
-        elif wave.state == RolloutWaveState.BAKING:
-            _bake(session, rollout, wave, alarms, now)
+        _advance(session, arns, rollout, alarms, now)
     elif rollout.state == RolloutState.ROLLING_BACK:
         _roll_back(session, arns, rollout, now)
     if rollout.state in (RolloutState.RUNNING, RolloutState.ROLLING_BACK):
@@ -114,6 +108,30 @@ def look(
         target.state in (RolloutTargetState.DEPLOYING, RolloutTargetState.ROLLING_BACK)
         for target in targets_of(session, rollout.id)
     )
+
+
+def _advance(
+    session: Session, arns: Arns, rollout: RolloutRow, alarms: AlarmReading | None, now: datetime
+) -> None:
+    """Moves a running rollout as far as it can in this look: a wave that deployed bakes,
+    one that baked hands over to the next, which starts deploying. Alarms are judged only for
+    the wave that was baking when they were read; a wave that starts baking in this look
+    waits for the next look's reading."""
+    read_for = rollout.current_wave
+    if wave_of(session, rollout.id, read_for).state != RolloutWaveState.BAKING:
+        read_for = 0
+    watched = bool(plan_of(rollout).alarm_names)
+    while rollout.state == RolloutState.RUNNING:
+        wave = wave_of(session, rollout.id, rollout.current_wave)
+        step = (wave.number, wave.state)
+        if wave.state == RolloutWaveState.DEPLOYING:
+            _deploy(session, arns, rollout, wave, now)
+        elif wave.state == RolloutWaveState.BAKING:
+            if watched and wave.number != read_for:
+                return
+            _bake(session, rollout, wave, alarms, now)
+        if (wave.number, wave.state) == step and rollout.current_wave == wave.number:
+            return  # nothing more moves before the next look
 
 
 # --- following deployments --------------------------------------------------------------------

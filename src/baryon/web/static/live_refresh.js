@@ -113,9 +113,18 @@
     });
   }
 
+  // Fields the reader changed (typed in, ticked, chose from). A field's default (its value
+  // attribute) says only what the server had; the reader's own value wins over a new one.
+  var touched = new WeakSet();
+  ["input", "change"].forEach(function (type) {
+    document.addEventListener(type, function (event) {
+      touched.add(event.target);
+    }, true);
+  });
+
   // The reader's scroll in each log, and the values they changed from what the page gave
   // them (or are in the middle of typing), before the update; put back afterwards wherever
-  // the element survived. New default values from the server must not overwrite them.
+  // the element survived.
   function readerState(region) {
     var logs = Array.prototype.map.call(region.querySelectorAll(".log"), function (log) {
       // At (or within a pixel of) the bottom: the reader follows the log as lines arrive.
@@ -124,22 +133,11 @@
     });
     var edited = [];
     Array.prototype.forEach.call(region.querySelectorAll("input, textarea, select"), function (field) {
-      var active = field === document.activeElement;
-      if (field.type === "checkbox" || field.type === "radio") {
-        if (active || field.checked !== field.defaultChecked) {
-          edited.push({ element: field, checked: field.checked });
-        }
-      } else if (active || (field.tagName === "SELECT" ? changedChoice(field) : field.value !== field.defaultValue)) {
-        edited.push({ element: field, value: field.value });
+      if (touched.has(field) || field === document.activeElement) {
+        edited.push({ element: field, value: field.value, checked: field.checked });
       }
     });
     return { logs: logs, edited: edited };
-  }
-
-  function changedChoice(field) {
-    return field.tagName === "SELECT" && Array.prototype.some.call(field.options, function (option) {
-      return option.selected !== option.defaultSelected;
-    });
   }
 
   function restore(state) {
@@ -154,10 +152,10 @@
       if (!element.isConnected) {
         return;
       }
-      if ("checked" in field) {
+      if (element.type === "checkbox" || element.type === "radio") {
         element.checked = field.checked;
       } else if (element.value !== field.value) {
-        element.value = field.value;
+        element.value = field.value; // only when it differs: setting it moves the caret
       }
     });
   }

@@ -486,6 +486,7 @@ class Rollout(TypedDict):
     approvedAt: NotRequired[datetime | None]
     startedAt: NotRequired[datetime | None]
     finishedAt: NotRequired[datetime | None]
+    targetDeadlineSeconds: NotRequired[int | None]
 
 
 class ApproveRolloutOutput(TypedDict):
@@ -631,6 +632,7 @@ class RolloutWaveInput(TypedDict):
     count: NotRequired[int]
     percent: NotRequired[int]
     bakeSeconds: NotRequired[int]
+    requiresApproval: NotRequired[bool]
 
 
 class CreateRolloutInput(TypedDict):
@@ -647,6 +649,7 @@ class CreateRolloutInput(TypedDict):
     bakeSeconds: NotRequired[int]
     onFailure: NotRequired[RolloutFailureAction]
     supersedes: NotRequired[str]
+    targetDeadlineSeconds: NotRequired[int]
 
 
 class CreateRolloutOutput(TypedDict):
@@ -981,6 +984,9 @@ class RolloutWave(TypedDict):
     bakedSeconds: int
     startedAt: NotRequired[datetime | None]
     finishedAt: NotRequired[datetime | None]
+    requiresApproval: NotRequired[bool | None]
+    approvedBy: NotRequired[str | None]
+    approvedAt: NotRequired[datetime | None]
 
 
 class RolloutGateEvaluation(TypedDict):
@@ -1185,6 +1191,7 @@ class RolloutTarget(TypedDict):
     fromTemplateVersion: str
     deploymentId: NotRequired[str | None]
     rollbackDeploymentId: NotRequired[str | None]
+    pastDeadline: NotRequired[bool | None]
 
 
 class ListRolloutTargetsOutput(TypedDict):

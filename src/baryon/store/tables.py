@@ -1027,6 +1027,10 @@ class RolloutWaveRow(Base):
     clock_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # A person approves the wave before it starts (the rollout pauses for it until then).
+    requires_approval: Mapped[bool] = mapped_column(default=False, server_default=false())
+    approved_by: Mapped[str | None] = mapped_column(String(300))
+    approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class RolloutTargetRow(Base):
@@ -1056,8 +1060,11 @@ class RolloutTargetRow(Base):
     state: Mapped[str] = mapped_column(String(16))  # domain.rollouts.TargetState
     reason: Mapped[str | None] = mapped_column(Text)
     deployment_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    rollback_deployment_id: Mapped[str | None] = mapped_column(String(36))
+    rollback_deployment_id: Mapped[str | None] = mapped_column(String(36), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # forward deployments started
+    # Its deployment ran past the rollout's target deadline: a failure for the tolerance,
+    # whatever it ends as, until a person resumes the halted wave.
+    past_deadline: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class RolloutGateRow(Base):

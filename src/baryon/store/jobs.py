@@ -45,6 +45,9 @@ class JobKind(StrEnum):
     # One look at a rollout: starts, counts, gates and moves it on; re-enqueues itself while
     # it runs (engine/rollouts.py): {"rollout_id"}.
     ROLLOUT = "rollout"
+    # Queues a look for every rollout that needs one and has none waiting or running (a lost
+    # or failed look must not leave a rollout idle); re-enqueues itself: {}.
+    ROLLOUT_SWEEP = "rollout-sweep"
     # Plans each resource of a fleet preview (a change set or a saved plan): {"preview_id"}.
     FLEET_PREVIEW = "fleet-preview"
     # Deletes the change sets a deleted fleet preview kept: {"change_sets": [...]}.

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
-from baryon.domain import components, deployments, environments, services
+from baryon.domain import components, deployments, environments, rollouts, services
 from baryon.domain.arns import Arns
 from baryon.domain.deployments import Deployable, DeploymentOperation, Provisioned
 from baryon.domain.plan import ComponentPlan, RecoveryPlan, TemplatePlan
@@ -76,12 +76,14 @@ def record(session: Session, arns: Arns, deployment_id: str, result: Result, now
         )
         # It may still be one of a service operation's deployments: let that finish too.
         services.after_deployment(session, arns, deployment, now)
+        rollouts.wake_for(session, deployment.id, now)
         return
     if deployment.operation == DeploymentOperation.DELETE:
         _record_delete(session, arns, deployment, resource, result, now)
     else:
         _record_deploy(session, deployment, resource, result, now)
     services.after_deployment(session, arns, deployment, now)
+    rollouts.wake_for(session, deployment.id, now)
 
 
 def _end(

@@ -22,6 +22,7 @@ from baryon.domain.errors import Conflict, DomainError
 from baryon.domain.rollouts import (
     ENGINE,
     FINISHED,
+    awaiting_approval,
     begin_rollback,
     pause_locked,
     plan_of,
@@ -96,7 +97,7 @@ def look(
     rollout = session.get(RolloutRow, rollout_id, with_for_update=True)
     if rollout is None or rollout.state in FINISHED or not rollout.current_wave:
         return False
-    _follow(session, rollout)
+    _follow(session, rollout, now)
     if rollout.state == RolloutState.RUNNING:
         _advance(session, arns, rollout, alarms, now)
     elif rollout.state == RolloutState.ROLLING_BACK:
@@ -137,7 +138,8 @@ def _advance(
 # --- following deployments --------------------------------------------------------------------
 
 
-def _follow(session: Session, rollout: RolloutRow) -> None:
+def _follow(session: Session, rollout: RolloutRow, now: datetime) -> None:
+    deadline = plan_of(rollout).target_deadline_seconds
     for target in targets_of(session, rollout.id):
         if target.state == RolloutTargetState.DEPLOYING:
             ended = _ended(session, target.deployment_id)
@@ -146,6 +148,8 @@ def _follow(session: Session, rollout: RolloutRow) -> None:
             elif isinstance(ended, str):
                 target.state = RolloutTargetState.FAILED
                 target.reason = ended
+            elif deadline is not None and not target.past_deadline:
+                _check_deadline(session, rollout, target, deadline, now)
         elif target.state == RolloutTargetState.ROLLING_BACK:
             ended = _ended(session, target.rollback_deployment_id)
             if ended is True:
@@ -154,6 +158,29 @@ def _follow(session: Session, rollout: RolloutRow) -> None:
             elif isinstance(ended, str):
                 target.state = RolloutTargetState.ROLLBACK_FAILED
                 target.reason = ended
+
+
+def _check_deadline(
+    session: Session, rollout: RolloutRow, target: RolloutTargetRow, deadline: int, now: datetime
+) -> None:
+    """A deployment running past the deadline counts as failed from then on (it is still
+    followed: a rollback waits for it, and it may yet end either way)."""
+    deployment = session.get(Deployment, target.deployment_id)
+    if deployment is None or (now - deployment.created_at).total_seconds() < deadline:
+        return
+    target.past_deadline = True
+    target.reason = (
+        f"deployment {deployment.id} ran past the target deadline of {deadline} s; "
+        "counted as failed"
+    )
+    record(
+        session,
+        rollout,
+        ENGINE,
+        f"{target.resource_arn}: deployment {deployment.id} ran past the target deadline of "
+        f"{deadline} s; counted as failed.",
+        now,
+    )
 
 
 def _ended(session: Session, deployment_id: str | None) -> bool | str | None:
@@ -179,7 +206,7 @@ def _failures(session: Session, rollout: RolloutRow, wave: RolloutWaveRow) -> in
         for target in targets_of(
             session, rollout.id, wave.number if scope == RolloutToleranceScope.WAVE else None
         )
-        if target.state == RolloutTargetState.FAILED
+        if target.state == RolloutTargetState.FAILED or target.past_deadline
     )
 
 
@@ -228,6 +255,7 @@ def _deploy(
             RolloutTargetState.SKIPPED,
         )
     }
+    late = sum(1 for target in targets if target.past_deadline)
     _gate(
         session,
         rollout,
@@ -235,7 +263,8 @@ def _deploy(
         RolloutGateKind.DEPLOYMENTS,
         RolloutGateVerdict.PASS,
         f"{counts[RolloutTargetState.SUCCEEDED]} succeeded, {counts[RolloutTargetState.FAILED]} "
-        f"failed (tolerance {tolerance.count}), {counts[RolloutTargetState.SKIPPED]} skipped",
+        f"failed (tolerance {tolerance.count}), {counts[RolloutTargetState.SKIPPED]} skipped"
+        + (f", {late} past the target deadline" if late else ""),
         now,
     )
     wave.state = RolloutWaveState.BAKING
@@ -484,6 +513,18 @@ def _bake(
         record(session, rollout, ENGINE, f"Wave {wave.number} passed its gates; succeeded.", now)
         return
     rollout.current_wave = following.number
+    if awaiting_approval(following):
+        record(
+            session,
+            rollout,
+            ENGINE,
+            f"Wave {wave.number} passed its gates; wave {following.number} waits for approval.",
+            now,
+        )
+        pause_locked(
+            session, rollout, ENGINE, f"waiting for approval of wave {following.number}", now
+        )
+        return
     following.state = RolloutWaveState.DEPLOYING
     following.started_at = now
     record(

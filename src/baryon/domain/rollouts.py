@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from baryon.domain import fleet_previews, versions
@@ -95,6 +95,7 @@ class WaveSpec:
     count: int | None = None
     percent: int | None = None
     bake_seconds: int | None = None  # None: the rollout's
+    requires_approval: bool = False  # a person approves the wave before it starts
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,8 @@ class RolloutPlan:
     alarm_names: tuple[str, ...] = ()
     bake_seconds: int = 0
     on_failure: RolloutFailureAction = RolloutFailureAction.HALT
+    # A deployment still running this long after the rollout started it counts as failed.
+    target_deadline_seconds: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         encoded: dict[str, Any] = json.loads(json.dumps(asdict(self)))
@@ -141,6 +144,7 @@ class RolloutPlan:
             alarm_names=tuple(data.get("alarm_names", ())),
             bake_seconds=data.get("bake_seconds", 0),
             on_failure=RolloutFailureAction(data.get("on_failure", RolloutFailureAction.HALT)),
+            target_deadline_seconds=data.get("target_deadline_seconds"),
         )
 
 
@@ -180,6 +184,79 @@ def ask_for_look(session: Session, rollout: RolloutRow, now: datetime, delay: fl
         now,
         run_after=now + timedelta(seconds=delay),
     )
+
+
+def wake_for(session: Session, deployment_id: str, now: datetime) -> None:
+    """A deployment ended: if a rollout that is not finished started it (forward or back),
+    its next look is due now rather than at its next tick. Called in the transaction that
+    records the outcome, so the look sees it."""
+    rollout_ids = session.scalars(
+        select(RolloutTargetRow.rollout_id)
+        .join(RolloutRow, RolloutRow.id == RolloutTargetRow.rollout_id)
+        .where(
+            or_(
+                RolloutTargetRow.deployment_id == deployment_id,
+                RolloutTargetRow.rollback_deployment_id == deployment_id,
+            ),
+            RolloutRow.state.in_(_HOLDING),
+        )
+    ).all()
+    for rollout_id in set(rollout_ids):
+        enqueue_once(session, JobKind.ROLLOUT, {"rollout_id": rollout_id}, now)
+
+
+def needing_looks(session: Session) -> list[str]:
+    """Rollouts that must be looked at again: running or rolling back, or paused or halted
+    with deployments still in flight (they are followed to their end)."""
+    moving = session.scalars(
+        select(RolloutRow.id).where(
+            RolloutRow.state.in_((RolloutState.RUNNING, RolloutState.ROLLING_BACK))
+        )
+    ).all()
+    following = session.scalars(
+        select(RolloutRow.id).where(
+            RolloutRow.state.in_((RolloutState.PAUSED, RolloutState.HALTED)),
+            RolloutRow.id.in_(
+                select(RolloutTargetRow.rollout_id).where(
+                    RolloutTargetRow.state.in_(
+                        (RolloutTargetState.DEPLOYING, RolloutTargetState.ROLLING_BACK)
+                    )
+                )
+            ),
+        )
+    ).all()
+    return sorted({*moving, *following})
+
+
+def halt_on_engine_failure(
+    session: Session, rollout_id: str, error: str, now: datetime
+) -> RolloutRow | None:
+    """The rollout job failed for good: a moving rollout halts with the error as its
+    reason (a person resumes, rolls back or cancels it), rather than sitting idle."""
+    rollout = session.get(RolloutRow, rollout_id, with_for_update=True)
+    if rollout is None or rollout.state in FINISHED:
+        return rollout
+    why = f"the rollout engine could not move it on: {error}"
+    if rollout.state in (RolloutState.RUNNING, RolloutState.ROLLING_BACK):
+        stop_clocks(session, rollout, now)
+        wave = wave_of(session, rollout.id, rollout.current_wave) if rollout.current_wave else None
+        if wave is not None and wave.state in (
+            RolloutWaveState.DEPLOYING,
+            RolloutWaveState.BAKING,
+            RolloutWaveState.ROLLING_BACK,
+        ):
+            wave.state = RolloutWaveState.HALTED
+        rollout.state = RolloutState.HALTED
+        rollout.rollback_scope = None
+        rollout.state_message = why[:2000]
+        record(session, rollout, ENGINE, f"Halted: {why}."[:4000], now)
+    else:
+        record(session, rollout, ENGINE, f"Not followed: {why}."[:4000], now)
+    return rollout
+
+
+def awaiting_approval(wave: RolloutWaveRow) -> bool:
+    return wave.requires_approval and wave.approved_at is None
 
 
 # --- planning -------------------------------------------------------------------------------
@@ -302,6 +379,11 @@ def _check_plan(new: NewRollout) -> None:
             raise InvalidInput.at(("waves", index), "a wave takes a count or a percent, not both.")
         if wave.count == 0:
             raise InvalidInput.at(("waves", index, "count"), "a wave has at least one resource.")
+        if index == 0 and wave.requires_approval:
+            raise InvalidInput.at(
+                ("waves", 0, "requiresApproval"),
+                "the rollout's own approval covers wave 1; ask for approval of a later wave.",
+            )
     for index, ref in enumerate(plan.selection.resources):
         if new.template_type == RolloutTemplateType.ENVIRONMENT and (
             ref.environment_name is None or ref.service_name or ref.instance_name
@@ -393,6 +475,7 @@ def create(session: Session, arns: Arns, new: NewRollout, actor: str, now: datet
                 state=RolloutWaveState.PENDING,
                 bake_seconds=bake,
                 baked_seconds=0.0,
+                requires_approval=spec.requires_approval,
             )
         )
         for candidate in chosen[position : position + size]:
@@ -570,6 +653,15 @@ def approve(
     session: Session, rollout_id: str, actor: str, comment: str | None, now: datetime
 ) -> RolloutRow:
     rollout = find(session, rollout_id, lock=True)
+    if rollout.state in (RolloutState.PAUSED, RolloutState.HALTED) and rollout.current_wave:
+        wave = wave_of(session, rollout.id, rollout.current_wave)
+        if awaiting_approval(wave):
+            wave.approved_by = actor
+            wave.approved_at = now
+            said = f": {comment}" if comment else "."
+            record(session, rollout, actor, f"Approved wave {wave.number}{said}", now)
+            _resume_locked(session, rollout, actor, now)
+            return rollout
     _expect(rollout, (RolloutState.PREVIEWED,), "approved")
     if fleet_hash(session, rollout) != rollout.preview_hash:
         raise Conflict(
@@ -663,7 +755,18 @@ def resume(session: Session, rollout_id: str, actor: str, now: datetime) -> Roll
     rollout = find(session, rollout_id, lock=True)
     _expect(rollout, (RolloutState.PAUSED, RolloutState.HALTED), "resumed")
     wave = wave_of(session, rollout.id, rollout.current_wave)
-    if rollout.state == RolloutState.HALTED:
+    if awaiting_approval(wave):
+        raise Conflict(
+            f"Wave {wave.number} of rollout '{rollout.id}' waits for approval: approve it "
+            "(ApproveRollout) to let it start, or roll back or cancel the rollout."
+        )
+    _resume_locked(session, rollout, actor, now)
+    return rollout
+
+
+def _resume_locked(session: Session, rollout: RolloutRow, actor: str, now: datetime) -> None:
+    wave = wave_of(session, rollout.id, rollout.current_wave)
+    if rollout.state == RolloutState.HALTED or wave.state == RolloutWaveState.PENDING:
         for target in targets_of(session, rollout.id, wave.number):
             if target.state in (
                 RolloutTargetState.FAILED,
@@ -672,10 +775,19 @@ def resume(session: Session, rollout_id: str, actor: str, now: datetime) -> Roll
             ):
                 target.state = RolloutTargetState.PENDING
                 target.reason = None
+            if target.state not in (
+                RolloutTargetState.DEPLOYING,
+                RolloutTargetState.ROLLING_BACK,
+            ):
+                # A person looked at it: past its deadline no longer counts once it ended.
+                target.past_deadline = False
+        again = " again" if wave.started_at is not None else ""
+        if wave.started_at is None:
+            wave.started_at = now
         wave.state = RolloutWaveState.DEPLOYING
         wave.baked_seconds = 0.0
         wave.clock_started_at = None
-        message = f"Resumed: wave {wave.number} deploys again."
+        message = f"Resumed: wave {wave.number} deploys{again}."
     else:
         if wave.state == RolloutWaveState.BAKING:
             wave.clock_started_at = now
@@ -684,7 +796,6 @@ def resume(session: Session, rollout_id: str, actor: str, now: datetime) -> Roll
     rollout.state_message = None
     record(session, rollout, actor, message, now)
     ask_for_look(session, rollout, now)
-    return rollout
 
 
 def cancel(

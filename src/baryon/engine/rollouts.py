@@ -5,6 +5,11 @@ A look reads the watched CloudWatch alarms first, outside any transaction (slow 
 holds the store), then moves the rollout in one transaction that also queues the next look.
 A worker killed at any point leaves either the whole look or none of it, and the job's lease
 brings the look back on another worker: nothing is lost, and nothing is started twice.
+
+Nothing may leave a rollout without its driver: a look that fails for good halts the rollout
+with the error as its reason, a deployment's end asks for a look at once (domain/outcomes.py),
+and a sweep every ``SWEEP_EVERY`` queues a look for any rollout that needs one and has none
+waiting or running (a look deleted, or lost with a give-up that could not be written).
 """
 
 from __future__ import annotations
@@ -14,18 +19,24 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from baryon.cloud.clients import cloud_client
 from baryon.domain import rollouts
 from baryon.domain.rollout_progress import AlarmReading, alarms_due, look
 from baryon.engine.handlers import JobContext, register_job
 from baryon.settings import Settings
-from baryon.store.jobs import JobKind, forget_finished
+from baryon.store import jobs
+from baryon.store.jobs import JobKind, JobStatus, forget_finished
+from baryon.store.tables import Job
 
 log = logging.getLogger(__name__)
 
 # Finished looks are deleted after this long: a running rollout makes one every tick.
 _KEEP_FINISHED_LOOKS = timedelta(hours=1)
+# How often the sweep makes sure every rollout that needs a look has one coming.
+SWEEP_EVERY = timedelta(seconds=30)
 
 
 def read_alarms(settings: Settings, names: tuple[str, ...]) -> AlarmReading:
@@ -61,9 +72,62 @@ def run(context: JobContext, payload: dict[str, Any]) -> None:
 
 
 def give_up(context: JobContext, payload: dict[str, Any], error: str) -> None:
-    # The rollout stays as it was: the next command on it (resume, cancel, roll back) queues
-    # a new look, so nothing is stuck for good.
+    """Every retry failed: the rollout halts saying why (resume, roll back or cancel moves it
+    again). If even that cannot be written, the sweep queues a new look later."""
     log.error("A look at rollout %s failed for good: %s", payload["rollout_id"], error)
+    with context.runtime.db.session(write=True) as session:
+        rollouts.halt_on_engine_failure(session, payload["rollout_id"], error, datetime.now(UTC))
+
+
+def ensure_sweep(db: Any) -> None:
+    """Starts the sweep (a worker's start-up): one waiting job, whoever asks."""
+    with db.session(write=True) as session:
+        jobs.enqueue_once(session, JobKind.ROLLOUT_SWEEP, {}, datetime.now(UTC))
+
+
+def sweep(session: Session, now: datetime) -> list[str]:
+    """Queues a look for every rollout that needs one and has none QUEUED or RUNNING (a
+    running look whose worker died is re-claimed when its lease lapses); returns their ids."""
+    live = {
+        payload.get("rollout_id")
+        for payload in session.scalars(
+            select(Job.payload).where(
+                Job.kind == JobKind.ROLLOUT,
+                Job.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
+            )
+        )
+    }
+    revived = [
+        rollout_id for rollout_id in rollouts.needing_looks(session) if rollout_id not in live
+    ]
+    for rollout_id in revived:
+        rollout = rollouts.find(session, rollout_id)
+        rollouts.record(
+            session, rollout, rollouts.ENGINE, "No look was coming: one is queued.", now
+        )
+        rollouts.ask_for_look(session, rollout, now)
+    return revived
+
+
+def run_sweep(context: JobContext, payload: dict[str, Any]) -> None:
+    runtime = context.runtime
+    now = datetime.now(UTC)
+    with runtime.db.session(write=True) as session:
+        revived = sweep(session, now)
+        jobs.enqueue_once(session, JobKind.ROLLOUT_SWEEP, {}, now, run_after=now + SWEEP_EVERY)
+        forget_finished(session, [JobKind.ROLLOUT_SWEEP], before=now - _KEEP_FINISHED_LOOKS)
+    if revived:
+        log.warning("Rollouts without a look, queued one: %s", ", ".join(revived))
+        runtime.job_wakeup.set()
+
+
+def give_up_sweep(context: JobContext, payload: dict[str, Any], error: str) -> None:
+    # The sweep must outlive its own failures (the database was away, say): queue the next.
+    log.error("The rollout sweep failed for good: %s", error)
+    now = datetime.now(UTC)
+    with context.runtime.db.session(write=True) as session:
+        jobs.enqueue_once(session, JobKind.ROLLOUT_SWEEP, {}, now, run_after=now + SWEEP_EVERY)
 
 
 register_job(JobKind.ROLLOUT, run, give_up)
+register_job(JobKind.ROLLOUT_SWEEP, run_sweep, give_up_sweep)

@@ -60,6 +60,7 @@ class WorkerPool:
         self.runtime.job_wakeup.clear()
         repository_changes.ensure_polling(self.runtime.db)
         drift.ensure_schedule(self.runtime.db, self.runtime.settings.drift_check_interval)
+        rollouts.ensure_sweep(self.runtime.db)
         for index in range(self.threads):
             thread = threading.Thread(
                 target=self._loop,

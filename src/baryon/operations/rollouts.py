@@ -65,7 +65,12 @@ def _plan(request: baryon.CreateRolloutInput) -> RolloutPlan:
             ),
         ),
         waves=tuple(
-            WaveSpec(wave.get("count"), wave.get("percent"), wave.get("bakeSeconds"))
+            WaveSpec(
+                wave.get("count"),
+                wave.get("percent"),
+                wave.get("bakeSeconds"),
+                bool(wave.get("requiresApproval")),
+            )
             for wave in request["waves"]
         ),
         concurrency=request.get("concurrency") or 10,
@@ -79,6 +84,7 @@ def _plan(request: baryon.CreateRolloutInput) -> RolloutPlan:
         alarm_names=tuple(request.get("alarmNames") or ()),
         bake_seconds=request.get("bakeSeconds") or 0,
         on_failure=RolloutFailureAction(request.get("onFailure") or RolloutFailureAction.HALT),
+        target_deadline_seconds=request.get("targetDeadlineSeconds"),
     )
 
 
@@ -137,6 +143,7 @@ def rollout_view(session: Session, rollout: RolloutRow) -> baryon.Rollout:
         "approvedAt": rollout.approved_at,
         "startedAt": rollout.started_at,
         "finishedAt": rollout.finished_at,
+        "targetDeadlineSeconds": plan.target_deadline_seconds,
     }
     for member, value in optional.items():
         if value is not None:
@@ -219,6 +226,11 @@ def get_rollout(ctx: RequestContext, request: baryon.GetRolloutInput) -> baryon.
                 item["startedAt"] = wave.started_at
             if wave.finished_at is not None:
                 item["finishedAt"] = wave.finished_at
+            if wave.requires_approval:
+                item["requiresApproval"] = True
+            if wave.approved_at is not None:
+                item["approvedBy"] = wave.approved_by
+                item["approvedAt"] = wave.approved_at
             waves.append(item)
         return {
             "rollout": rollout_view(session, rollout),
@@ -283,6 +295,7 @@ def target_view(target: RolloutTargetRow) -> baryon.RolloutTarget:
         "reason": target.reason,
         "deploymentId": target.deployment_id,
         "rollbackDeploymentId": target.rollback_deployment_id,
+        "pastDeadline": True if target.past_deadline else None,
     }
     for member, value in optional.items():
         if value is not None:

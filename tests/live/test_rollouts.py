@@ -1,10 +1,13 @@
 """A staged rollout of a new minor version across 60 service instances, through boto3
 against a real `baryon up` and its local cloud.
 
-Three waves (3, 27, 30; the first the canary) watch a CloudWatch alarm: set to ALARM while
-wave 2 bakes, it fails the gate, wave 2 is rolled back (new deployments of 1.0) and the
-rollout halts, wave 1 staying on 1.1 and wave 3 untouched. An instance of wave 3 changed by
-hand meanwhile is reported and left alone; once the alarm is OK again, resume completes it.
+Three waves (3, 27, 30; the first the canary) watch a CloudWatch alarm. Wave 2 requires
+approval, so the rollout pauses after wave 1 passed its gates; the alarm is set to ALARM
+then, before wave 2 is approved, so wave 2's gate fails whatever the timing: wave 2 is rolled
+back (new deployments of 1.0) and the rollout halts, wave 1 staying on 1.1 and wave 3
+untouched. An instance of wave 3 changed by hand meanwhile is reported and left alone; once
+the alarm is OK again, resume completes it. The CLI test plans and runs its own rollout of
+its own template.
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ from tests.support.processes import BaryonProcess, clean_environment, own_baryon
 
 SUFFIX = uuid.uuid4().hex[:6]
 ENV_TEMPLATE, SVC_TEMPLATE, ENV = f"renv-{SUFFIX}", f"rsvc-{SUFFIX}", f"roll{SUFFIX}"
+CLI_TEMPLATE, CLI_SERVICE = f"rcli-{SUFFIX}", f"rc{SUFFIX}"
 SERVICES = [f"rs{SUFFIX}-{n}" for n in range(3)]
 PER_SERVICE = 20
 ALARM = f"rollout-health-{SUFFIX}"
-# Wave 2 bakes long enough for the test to see it and set the alarm; the others do not wait.
-WAVES = [{"count": 3, "bakeSeconds": 0}, {"count": 27, "bakeSeconds": 15}, {"bakeSeconds": 0}]
+# No bake time: wave 2 waits for approval instead, and the test sets the alarm meanwhile.
+WAVES = [{"count": 3}, {"count": 27, "requiresApproval": True}, {}]
 
 server = own_baryon(
     "rollouts",
@@ -85,8 +89,8 @@ def cloudwatch(server: BaryonProcess) -> Any:
 
 
 @pytest.fixture(scope="module")
-def fleet(server: BaryonProcess, proton: Any) -> list[tuple[str, str]]:
-    """60 instances of 1.0 in one environment (three services of 20), then 1.1 published."""
+def registry(server: BaryonProcess, proton: Any) -> Registry:
+    """The environment every service here runs in."""
     registry = Registry(proton, server.client("s3"))
     publish_environment_template(registry, ENV_TEMPLATE)
     proton.create_environment(
@@ -97,6 +101,12 @@ def fleet(server: BaryonProcess, proton: Any) -> list[tuple[str, str]]:
         spec=env_spec(),
     )
     proton.get_waiter("environment_deployed").wait(name=ENV, WaiterConfig=FAST)
+    return registry
+
+
+@pytest.fixture(scope="module")
+def fleet(registry: Registry, proton: Any) -> list[tuple[str, str]]:
+    """60 instances of 1.0 in one environment (three services of 20), then 1.1 published."""
     publish_service_template(
         registry,
         SVC_TEMPLATE,
@@ -159,6 +169,7 @@ def _deployments(proton: Any) -> Counter[tuple[str, str]]:
 def test_an_alarm_during_wave_2_rolls_it_back_and_resume_completes_the_rollout(
     proton: Any, baryon: Any, cloudwatch: Any, fleet: list[tuple[str, str]]
 ) -> None:
+    cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="OK", StateReason="healthy")
     created = baryon.create_rollout(
         name="minor-1-1",
         templateType="SERVICE",
@@ -199,17 +210,21 @@ def test_an_alarm_during_wave_2_rolls_it_back_and_resume_completes_the_rollout(
     def read() -> dict[str, Any]:
         return baryon.get_rollout(id=rollout_id)
 
-    # Wave 2 deploys or bakes: it cannot pass its gate before its 15 s bake, paused or not.
-    _until(
-        read,
-        lambda got: (
-            got["rollout"]["currentWave"] == 2
-            and got["waves"][1]["state"] in ("DEPLOYING", "BAKING")
-        ),
-        "wave 2 starting",
-        timeout=90,
+    # Wave 1 passed its gates; wave 2 waits for a person, however long that takes.
+    waiting = _until(
+        read, lambda got: got["rollout"]["state"] != "RUNNING", "the wait for approval"
     )
+    assert waiting["rollout"]["state"] == "PAUSED", waiting
+    assert waiting["rollout"]["stateMessage"] == "waiting for approval of wave 2"
+    assert [wave["state"] for wave in waiting["waves"]] == ["DONE", "PENDING", "PENDING"]
+    assert waiting["waves"][1]["requiresApproval"] is True
+    with pytest.raises(ClientError) as refused:
+        baryon.resume_rollout(id=rollout_id)
+    assert refused.value.response["Error"]["Code"] == "ConflictException"
+    # The alarm fires before wave 2 starts: its gate, judged only once it deployed, fails.
     cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="errors")
+    approved = baryon.approve_rollout(id=rollout_id, comment="go on")["rollout"]
+    assert approved["state"] == "RUNNING"
     halted = _until(read, lambda got: got["rollout"]["state"] == "HALTED", "the halt")
     assert [wave["state"] for wave in halted["waves"]] == ["DONE", "ROLLED_BACK", "PENDING"]
     assert any(
@@ -275,19 +290,79 @@ def _cli(server: BaryonProcess, *args: str) -> Any:
     return json.loads(done.stdout)
 
 
-def test_the_cli_plans_lists_shows_and_cancels_rollouts(
-    server: BaryonProcess, fleet: list[tuple[str, str]]
+@pytest.fixture(scope="module")
+def cli_fleet(registry: Registry, proton: Any) -> list[str]:
+    """Two instances of a template of their own on 1.0, then 1.1 published."""
+    publish_service_template(
+        registry,
+        CLI_TEMPLATE,
+        [(ENV_TEMPLATE, "1")],
+        _bundle("1.0"),
+        pipelineProvisioning="CUSTOMER_MANAGED",
+    )
+    names = ["c0", "c1"]
+    proton.create_service(
+        name=CLI_SERVICE,
+        templateName=CLI_TEMPLATE,
+        templateMajorVersion="1",
+        spec=service_spec([(name, ENV, None) for name in names]),
+    )
+    proton.get_waiter("service_created").wait(name=CLI_SERVICE, WaiterConfig=FAST)
+    publish_service_template(
+        registry,
+        CLI_TEMPLATE,
+        [(ENV_TEMPLATE, "1")],
+        _bundle("1.1"),
+        major="1",
+        pipelineProvisioning="CUSTOMER_MANAGED",
+    )
+    return names
+
+
+def test_the_cli_plans_lists_shows_cancels_and_approves_a_waiting_wave(
+    server: BaryonProcess, proton: Any, baryon: Any, cloudwatch: Any, cli_fleet: list[str]
 ) -> None:
-    # The instance left on 1.0 by hand in the test above is the only one still behind.
+    cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="OK", StateReason="healthy")
+    first = _cli(server, "create", "--name", "first", "--template", CLI_TEMPLATE, "--to", "1.1",
+                 "--wave", "rest")  # fmt: skip
+    assert _cli(server, "cancel", first["id"], "--reason", "not now")["state"] == "CANCELLED"
     created = _cli(
-        server, "create", "--name", "stragglers", "--template", SVC_TEMPLATE, "--to", "1.1",
-        "--wave", "1", "--wave", "rest:60", "--alarm", ALARM, "--on-failure", "rollback-wave",
+        server, "create", "--name", "stragglers", "--template", CLI_TEMPLATE, "--to", "1.1",
+        "--wave", "1", "--wave", "rest:0", "--wave-approval", "2", "--target-deadline", "600",
+        "--alarm", ALARM, "--on-failure", "rollback-wave",
     )  # fmt: skip
-    assert (created["state"], created["targetCount"], created["waveCount"]) == ("DRAFT", 1, 1)
+    assert (created["state"], created["targetCount"], created["waveCount"]) == ("DRAFT", 2, 2)
     assert created["alarmNames"] == [ALARM] and created["onFailure"] == "ROLLBACK_WAVE"
-    listed = _cli(server, "list", "--template", SVC_TEMPLATE)["rollouts"]
-    assert [r["name"] for r in listed] == ["stragglers", "minor-1-1"]  # newest first
+    assert created["targetDeadlineSeconds"] == 600
+    listed = _cli(server, "list", "--template", CLI_TEMPLATE)["rollouts"]
+    assert [r["name"] for r in listed] == ["stragglers", "first"]  # newest first
     shown = _cli(server, "show", created["id"], "--targets")
-    assert [t["state"] for t in shown["targets"]] == ["PENDING"]
-    assert shown["events"][0]["message"].startswith("Created: 1 resources")
-    assert _cli(server, "cancel", created["id"], "--reason", "not now")["state"] == "CANCELLED"
+    assert [t["state"] for t in shown["targets"]] == ["PENDING", "PENDING"]
+    assert [w.get("requiresApproval", False) for w in shown["waves"]] == [False, True]
+    assert shown["events"][0]["message"].startswith("Created: 2 resources")
+
+    preview_id = _cli(server, "preview", created["id"])["previewId"]
+    _until(
+        lambda: baryon.get_fleet_preview(id=preview_id)["fleetPreview"]["status"],
+        lambda status: status != "PLANNING",
+        "the fleet preview",
+    )
+    assert _cli(server, "approve", created["id"], "--start")["state"] == "RUNNING"
+    waiting = _until(
+        lambda: baryon.get_rollout(id=created["id"])["rollout"],
+        lambda got: got["state"] != "RUNNING",
+        "the wait for approval",
+    )
+    assert (waiting["state"], waiting["stateMessage"]) == (
+        "PAUSED",
+        "waiting for approval of wave 2",
+    )
+    assert _cli(server, "approve", created["id"], "--comment", "fine")["state"] == "RUNNING"
+    done = _until(
+        lambda: baryon.get_rollout(id=created["id"])["rollout"],
+        lambda got: got["state"] != "RUNNING",
+        "the end",
+    )
+    assert done["state"] == "SUCCEEDED", done
+    for name in cli_fleet:
+        assert _version(proton, CLI_SERVICE, name) == "1.1"

@@ -52,10 +52,10 @@ def _row(rollout: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _wave(text: str) -> dict[str, int]:
+def _wave(text: str) -> dict[str, Any]:
     """``3``, ``10%``, with ``:bake-seconds`` optionally: ``3:0``, ``50%:300``."""
     size, _, bake = text.partition(":")
-    wave: dict[str, int] = {}
+    wave: dict[str, Any] = {}
     try:
         if size.endswith("%"):
             wave["percent"] = int(size[:-1])
@@ -113,6 +113,21 @@ def _wave(text: str) -> dict[str, int]:
     help="What a failed wave does (default: halt).",
 )
 @click.option("--supersedes", default=None, help="The rollout this one replaces.")
+@click.option(
+    "--wave-approval",
+    "approval_waves",
+    type=int,
+    multiple=True,
+    help="Wave N (2 or later) starts only once a person approves it (baryon rollouts "
+    "approve); the rollout pauses for it. Repeatable.",
+)
+@click.option(
+    "--target-deadline",
+    "target_deadline",
+    type=int,
+    default=None,
+    help="Seconds a deployment may run before it counts as failed for the tolerance.",
+)
 @output_option
 @client_options
 def create(
@@ -133,6 +148,8 @@ def create(
     bake_seconds: int | None,
     on_failure: str | None,
     supersedes: str | None,
+    approval_waves: tuple[int, ...],
+    target_deadline: int | None,
     output: OutputFormat,
 ) -> None:
     """Plan a rollout (DRAFT): what the selection matches now, split into waves."""
@@ -159,6 +176,14 @@ def create(
         "targetMinorVersion": minor,
         "waves": [_wave(wave) for wave in waves],
     }
+    for number in approval_waves:
+        if not 1 <= number <= len(waves):
+            raise click.BadParameter(
+                f"there is no wave {number} (waves 1 to {len(waves)})", param_hint="--wave-approval"
+            )
+        request["waves"][number - 1]["requiresApproval"] = True
+    if target_deadline is not None:
+        request["targetDeadlineSeconds"] = target_deadline
     if selection:
         request["selection"] = selection
     if concurrency is not None:
@@ -245,9 +270,14 @@ def _show_text(answer: dict[str, Any], targets: list[dict[str, Any]] | None) -> 
     click.echo("counts    " + ", ".join(f"{key} {value}" for key, value in counts.items() if value))
     for wave in answer["waves"]:
         canary = " canary" if wave["number"] == 1 else ""
+        approval = ""
+        if wave.get("approvedBy"):
+            approval = f", approved by {wave['approvedBy']}"
+        elif wave.get("requiresApproval"):
+            approval = ", needs approval"
         click.echo(
             f"wave {wave['number']}{canary:7} {wave['state']:12} {wave['targetCount']} resources, "
-            f"baked {wave['bakedSeconds']}/{wave['bakeSeconds']} s"
+            f"baked {wave['bakedSeconds']}/{wave['bakeSeconds']} s{approval}"
         )
     for gate in reversed(answer["gates"][:10]):
         click.echo(
@@ -324,7 +354,8 @@ def preview(rollout_id: str, output: OutputFormat) -> None:
 @output_option
 @client_options
 def approve(rollout_id: str, comment: str | None, start_now: bool, output: OutputFormat) -> None:
-    """Approve a previewed rollout (immutable from now on); --start runs it."""
+    """Approve a previewed rollout (immutable from now on; --start runs it), or the wave a
+    paused rollout waits for approval of (it deploys at once)."""
     request: dict[str, Any] = {"id": rollout_id}
     if comment:
         request["comment"] = comment

@@ -197,3 +197,25 @@ def test_a_rollout_deployment_that_ends_wakes_the_rollout_at_once(signed_in: Por
     assert finish(runtime) == 1
     (waiting,) = _looks(signed_in, rollout_id, JobStatus.QUEUED)
     assert waiting.run_after <= datetime.now(UTC)
+
+
+def test_the_rollout_page_offers_approve_wave_instead_of_resume_while_a_wave_waits(
+    signed_in: Portal,
+) -> None:
+    plan = RolloutPlan(
+        waves=(WaveSpec(count=1), WaveSpec(requires_approval=True)), target_deadline_seconds=900
+    )
+    rollout_id = _running(signed_in, plan)
+    _look(signed_in, rollout_id, T0)
+    finish(signed_in.runtime)
+    _look(signed_in, rollout_id, T0)
+    page = f"/portal/rollouts/{rollout_id}"
+    shown = signed_in.client.get(page).text
+    assert 'id="rollout-approve-wave"' in shown and "Approve wave 2" in shown
+    assert 'id="rollout-resume"' not in shown
+    assert "needs approval" in shown and "running over 900 s counts as failed" in shown
+    answer = signed_in.post(f"{page}/approve", {"wave": "2", "reason": "calm"})
+    assert answer.status_code == 303
+    assert _where(signed_in, rollout_id)[0] == "RUNNING"
+    shown = signed_in.client.get(page).text
+    assert f"approved by user/{USER}" in shown and 'id="rollout-approve-wave"' not in shown

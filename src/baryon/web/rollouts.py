@@ -53,7 +53,17 @@ def _context(visit: Visit) -> dict[str, Any]:
         request["wave"] = int(wave)
     targets = rollouts.list_rollout_targets(visit.context("ListRolloutTargets"), request)
     state = answer["rollout"]["state"]
+    current = next(
+        (w for w in answer["waves"] if w["number"] == answer["rollout"]["currentWave"]), None
+    )
     return {
+        # Paused (or halted) before a wave a person must approve: Approve, not Resume.
+        "waiting_wave": current["number"]
+        if current is not None
+        and state in ("PAUSED", "HALTED")
+        and current.get("requiresApproval")
+        and not current.get("approvedBy")
+        else None,
         **answer,
         "targets": targets["targets"],
         "next_targets": targets.get("nextToken"),
@@ -84,6 +94,8 @@ def act(visit: Visit) -> Response:
         request["reason"] = reason
     if reason and action == "approve":
         request["comment"] = reason
+    if action == "approve" and visit.form.get("wave", "").isdigit():
+        flash = f"Approved: wave {visit.form['wave']} deploys."
     wave = visit.form.get("wave", "")
     if action == "rollback" and wave.isdigit():
         request["wave"] = int(wave)

@@ -17,9 +17,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("rollout_waves") as batch:
         batch.add_column(
-            sa.Column(
-                "requires_approval", sa.Boolean(), nullable=False, server_default=sa.false()
-            )
+            sa.Column("requires_approval", sa.Boolean(), nullable=False, server_default=sa.false())
         )
         batch.add_column(sa.Column("approved_by", sa.String(length=300), nullable=True))
         batch.add_column(sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True))

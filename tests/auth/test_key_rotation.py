@@ -28,7 +28,7 @@ from baryon.modes.instance_lock import InstanceLock
 from baryon.operations.terraform_state import TerraformStates
 from baryon.runtime import Runtime, build_runtime
 from baryon.settings import Settings
-from baryon.store.tables import Base, Connection
+from baryon.store.tables import Base, Connection, FleetPreviewItemRow, FleetPreviewRow
 
 WEST = "eu-west-1"
 STATE_ARN = f"arn:aws:proton:{WEST}:123456789012:environment/dev"
@@ -95,6 +95,40 @@ def test_every_sealed_column_of_the_tables_is_rotated() -> None:
     }
     rotated = {(s.table.__tablename__, s.column.key) for s in SEALED_COLUMNS}
     assert rotated == sealed
+
+
+def test_a_fleet_previews_saved_terraform_plan_is_sealed_again(tmp_path: Path) -> None:
+    old_key = Fernet.generate_key()
+    runtime = build_runtime(_settings(tmp_path, master_key=old_key.decode()))
+    try:
+        now = datetime.now(UTC)
+        with runtime.db.session(write=True) as session:
+            session.add(
+                FleetPreviewRow(
+                    id="p1", status="READY", created_by="admin", created_at=now, expires_at=now
+                )
+            )
+            session.flush()  # no relationship orders the two inserts
+            session.add(
+                FleetPreviewItemRow(
+                    preview_id="p1", position=0, resource_kind="environment",
+                    resource_name="dev", target_arn=STATE_ARN, status="CHANGE", basis="b",
+                    plan_ciphertext=runtime.box.seal("saved plan: password=hunter2"),
+                )
+            )  # fmt: skip
+        new_key = Fernet.generate_key()
+        counts = reseal_database(
+            RegionDatabase("us-east-1", runtime.db), SecretBox(new_key, [old_key])
+        )
+        with runtime.db.session() as session:
+            sealed = session.scalars(select(FleetPreviewItemRow.plan_ciphertext)).one()
+    finally:
+        runtime.close()
+    assert [c.values for c in counts if c.table == "fleet_preview_items"] == [1]
+    assert sealed is not None
+    assert SecretBox(new_key).open(sealed) == "saved plan: password=hunter2"
+    with pytest.raises(InvalidToken):
+        Fernet(old_key).decrypt(sealed)
 
 
 def test_rotation_with_a_key_file_reseals_everything_and_the_old_key_opens_nothing(

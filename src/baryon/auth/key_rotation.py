@@ -37,6 +37,7 @@ from baryon.store.tables import (
     AccessKey,
     Base,
     Connection,
+    FleetPreviewItemRow,
     ScopedAccessKey,
     TerraformPlan,
     TerraformStateVersion,
@@ -64,6 +65,8 @@ SEALED_COLUMNS: tuple[SealedColumn, ...] = (
     SealedColumn(TerraformStateVersion, TerraformStateVersion.state_ciphertext),
     SealedColumn(TerraformPlan, TerraformPlan.plan_ciphertext),
     SealedColumn(Connection, Connection.secrets_ciphertext),
+    # A fleet preview's saved Terraform plan, sealed like state (it holds every variable).
+    SealedColumn(FleetPreviewItemRow, FleetPreviewItemRow.plan_ciphertext),
 )
 
 

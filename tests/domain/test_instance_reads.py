@@ -19,15 +19,18 @@ from baryon.operations import service_instances as instance_operations
 from baryon.runtime import Runtime
 from tests.domain.test_spec_parsing import _call, _work_off
 from tests.domain.test_spec_storage import _create_service
+from tests.support.statements import is_operation_read
 
 
 @contextmanager
 def _reads(runtime: Runtime) -> Iterator[list[str]]:
-    """The SELECT statements sent to the database inside the block."""
+    """The SELECT statements the operation sent to the database inside the block (the
+    authorization's own read of the policy generation is counted apart, in
+    tests/auth/test_policies.py)."""
     statements: list[str] = []
 
     def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
+        if is_operation_read(statement):
             statements.append(statement)
 
     event.listen(runtime.db.engine, "before_cursor_execute", record)

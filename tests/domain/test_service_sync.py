@@ -34,6 +34,7 @@ from baryon.operations import service_sync as sync_operations
 from baryon.operations import services as service_operations
 from baryon.runtime import Runtime
 from baryon.store.tables import Deployment, Job, RepositoryBranch, Service
+from tests.support.principals import ADMIN
 
 OPS = "proton-ops.yaml"
 
@@ -198,7 +199,7 @@ class Remote:
 
 
 def _call(runtime: Runtime, operation: Any, name: str, request: dict[str, Any]) -> Any:
-    return operation(in_process.context(runtime, "portal:robin", name), request)
+    return operation(in_process.context(runtime, "portal:robin", name, principal=ADMIN), request)
 
 
 def _work_off(runtime: Runtime) -> list[str]:

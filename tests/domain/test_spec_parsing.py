@@ -27,6 +27,7 @@ from baryon.operations import service_instances as instance_operations
 from baryon.operations import services as service_operations
 from baryon.runtime import Runtime
 from baryon.store.tables import Deployment, Service
+from tests.support.principals import ADMIN
 
 ROLE = "arn:aws:iam::111122223333:role/proton-service-role"
 REPOSITORY = {
@@ -71,7 +72,7 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> Parses:
 
 
 def _call(runtime: Runtime, operation: Any, name: str, request: dict[str, Any]) -> Any:
-    return operation(in_process.context(runtime, "portal:robin", name), request)
+    return operation(in_process.context(runtime, "portal:robin", name, principal=ADMIN), request)
 
 
 def _work_off(runtime: Runtime) -> int:

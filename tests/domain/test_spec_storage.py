@@ -32,6 +32,7 @@ from tests.domain.test_spec_parsing import (
     _environment,
     _work_off,
 )
+from tests.support.statements import is_operation_read
 
 
 def _copies(runtime: Runtime, text: str) -> int:
@@ -174,5 +175,5 @@ def test_get_service_instance_reads_the_instance_and_its_spec_in_one_statement(
     finally:
         event.remove(runtime.db.engine, "before_cursor_execute", count)
     assert instance["spec"] == SERVICE_SPEC
-    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    reads = [s for s in statements if is_operation_read(s)]
     assert len(reads) == 1, reads

@@ -26,6 +26,7 @@ from baryon.store.tables import AdoptedStackRow, Environment, ServiceInstance
 from tests.git.conftest import git
 from tests.importing.test_import_plan import _import, _skipped, export, runtime  # noqa: F401
 from tests.support import proton_aftermath as pa
+from tests.support.principals import ADMIN
 from tests.support.proton_aftermath import SelfManaged, add_self_managed
 
 ENV_ARN = pa.arn(f"environment/{pa.TF_ENVIRONMENT}")
@@ -79,7 +80,7 @@ def self_managed(export: Path, tmp_path: Path) -> SelfManaged:  # noqa: F811
 def _notify(baryon: Runtime, arn: str, deployment_id: str, outputs: dict[str, str]) -> None:
     """What the customer's pipeline (TF-GHA proton_run.yml) sends after terraform apply."""
     notify_resource_deployment_status_change(
-        context(baryon, "pipeline", "NotifyResourceDeploymentStatusChange"),
+        context(baryon, "pipeline", "NotifyResourceDeploymentStatusChange", principal=ADMIN),
         {
             "resourceArn": arn,
             "status": "SUCCEEDED",

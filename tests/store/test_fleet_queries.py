@@ -19,6 +19,7 @@ from baryon.runtime import Runtime, build_runtime
 from baryon.settings import load_settings
 from baryon.store.tables import ServiceInstance
 from tests.support import fleet_seed
+from tests.support.principals import ADMIN
 
 INSTANCES, PER_SERVICE = 240, 7
 RECOMMENDED = max(fleet_seed.FLEET_VERSIONS)[:2]
@@ -38,7 +39,9 @@ def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]
 def _call(runtime: Runtime, operation: str, request: dict[str, Any]) -> dict[str, Any]:
     handler = registry.handler_for("proton", operation)
     assert handler is not None
-    context = RequestContext(runtime, operation, "test", "test", datetime.now(UTC))
+    context = RequestContext(
+        runtime, operation, "test", "test", datetime.now(UTC), _principal=ADMIN
+    )
     return handler(context, request)
 
 

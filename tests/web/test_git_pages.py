@@ -22,6 +22,7 @@ from baryon.operations import (
 from baryon.runtime import Runtime
 from baryon.service_models import proton
 from baryon.store.tables import Deployment, PullRequestRow, Repository, SyncBlockerRow
+from tests.support.principals import ADMIN
 from tests.web.conftest import ROLE, Portal, finish
 
 ENV_URL = "/portal/new/environment?template=network&version=1.0"
@@ -39,7 +40,7 @@ def _error(page: str, field: str) -> str | None:
 
 
 def _git_connection(runtime: Runtime, name: str = "forge") -> str:
-    ctx = in_process.context(runtime, "test", "CreateConnection")
+    ctx = in_process.context(runtime, "test", "CreateConnection", principal=ADMIN)
     created = connections.create_connection(
         ctx,
         {
@@ -307,11 +308,11 @@ def _synced_service(portal: Portal) -> None:
     finish(portal.runtime)
     runtime = portal.runtime
     repositories.create_repository(
-        in_process.context(runtime, "test", "CreateRepository"),
+        in_process.context(runtime, "test", "CreateRepository", principal=ADMIN),
         {"name": "acme/specs", "provider": "GITHUB", "connectionArn": _git_connection(runtime)},  # type: ignore[typeddict-item]
     )
     service_sync.create_service_sync_config(
-        in_process.context(runtime, "test", "CreateServiceSyncConfig"),
+        in_process.context(runtime, "test", "CreateServiceSyncConfig", principal=ADMIN),
         {
             "serviceName": "shop",
             "repositoryProvider": "GITHUB",  # type: ignore[typeddict-item]
@@ -400,7 +401,7 @@ def test_a_blocker_is_resolved_from_the_service_page(signed_in: Portal) -> None:
 def test_a_service_without_sync_says_so(signed_in: Portal) -> None:
     _synced_service(signed_in)
     service_sync.delete_service_sync_config(
-        in_process.context(signed_in.runtime, "test", "DeleteServiceSyncConfig"),
+        in_process.context(signed_in.runtime, "test", "DeleteServiceSyncConfig", principal=ADMIN),
         {"serviceName": "shop"},
     )
     page = signed_in.client.get("/portal/services/shop").text
@@ -414,7 +415,7 @@ def _synced_template(portal: Portal) -> None:
     """Environment template network synced from acme/templates, branch main, folder infra."""
     runtime = portal.runtime
     repositories.create_repository(
-        in_process.context(runtime, "test", "CreateRepository"),
+        in_process.context(runtime, "test", "CreateRepository", principal=ADMIN),
         {
             "name": "acme/templates",
             "provider": "GITHUB",
@@ -422,7 +423,7 @@ def _synced_template(portal: Portal) -> None:
         },  # type: ignore[typeddict-item]
     )
     template_sync.create_template_sync_config(
-        in_process.context(runtime, "test", "CreateTemplateSyncConfig"),
+        in_process.context(runtime, "test", "CreateTemplateSyncConfig", principal=ADMIN),
         {
             "templateName": "network",
             "templateType": "ENVIRONMENT",  # type: ignore[typeddict-item]
@@ -473,7 +474,7 @@ def test_a_repository_page_lists_what_syncs_from_it(signed_in: Portal) -> None:
     _synced_template(signed_in)
     _synced_service(signed_in)  # from acme/specs: not this repository
     template_sync.create_template_sync_config(
-        in_process.context(signed_in.runtime, "test", "CreateTemplateSyncConfig"),
+        in_process.context(signed_in.runtime, "test", "CreateTemplateSyncConfig", principal=ADMIN),
         {
             "templateName": "webapp",
             "templateType": "SERVICE",  # type: ignore[typeddict-item]

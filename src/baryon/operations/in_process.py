@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from baryon.auth.principals import PORTAL_PREFIX
+from baryon.auth.principals import PORTAL_PREFIX, Principal
 from baryon.operations.context import RequestContext
 from baryon.runtime import Runtime
 
@@ -22,13 +22,21 @@ def portal_caller(user_name: str) -> str:
 
 
 def context(
-    runtime: Runtime, caller: str, operation: str, now: datetime | None = None
+    runtime: Runtime,
+    caller: str,
+    operation: str,
+    now: datetime | None = None,
+    *,
+    principal: Principal | None = None,
 ) -> RequestContext:
-    """The context an in-process call runs in; ``operation`` names it in page tokens and logs."""
+    """The context an in-process call runs in; ``operation`` names it in page tokens and logs.
+    ``principal``: who the caller is when that is already known (Baryon's own calls act as
+    ``principals.SYSTEM``); otherwise it is read from the caller on first use."""
     return RequestContext(
         runtime=runtime,
         operation=operation,
         request_id=str(uuid.uuid4()),
         caller=caller,
         now=now or datetime.now(UTC),
+        _principal=principal,
     )

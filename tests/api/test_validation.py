@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -89,6 +90,36 @@ def test_types_are_checked() -> None:
     assert "at 'nextToken' failed to satisfy constraint: Member must be a string" in message
     message = _error("UpdateAccountSettings", {"deletePipelineProvisioningRepository": "yes"})
     assert "Member must be a boolean" in message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [1e20, -1e20, 10**400, "1e20", "-1e20", "9" * 400, "0001-01-01T00:00:00+05:00"],
+    ids=["far-future", "far-past", "huge-integer", "far-future-text", "far-past-text",
+         "huge-text", "iso-before-year-1-in-utc"],
+)  # fmt: skip
+def test_a_timestamp_no_date_can_hold_is_a_validation_error_naming_it(value: object) -> None:
+    # The fuzzer found these answering 500: datetime refuses them with OverflowError.
+    audit = service_model(BARYON).operation_model("ListAuditRecords").input_shape
+    with pytest.raises(ValidationException) as caught:
+        parse_input(audit, {"since": value, "until": 1700000000})
+    assert "at 'since' failed to satisfy constraint: Member must be a timestamp" in (
+        caught.value.message
+    )
+    assert caught.value.message.startswith("1 validation error detected:")
+    drift = service_model(BARYON).operation_model("DecideDriftItem").input_shape
+    with pytest.raises(ValidationException) as caught:
+        parse_input(drift, {"itemId": "0" * 36, "decision": "IGNORE", "until": value})
+    assert "at 'until' failed to satisfy constraint: Member must be a timestamp" in (
+        caught.value.message
+    )
+
+
+def test_a_timestamp_with_an_offset_is_read_in_utc() -> None:
+    audit = service_model(BARYON).operation_model("ListAuditRecords").input_shape
+    parsed = parse_input(audit, {"since": "2024-01-01T00:00:00+02:00", "until": 1700000000.5})
+    assert parsed["since"] == datetime(2023, 12, 31, 22, tzinfo=UTC)
+    assert parsed["until"] == datetime(2023, 11, 14, 22, 13, 20, 500000, tzinfo=UTC)
 
 
 def test_union_needs_exactly_one_member() -> None:

@@ -279,15 +279,31 @@ def _timestamp(value: Any) -> datetime | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, tz=UTC)
+        return _from_epoch(value)
     if isinstance(value, str):
         try:
-            return datetime.fromtimestamp(float(value), tz=UTC)
+            number = float(value)
         except ValueError:
             pass
+        else:
+            return _from_epoch(number)
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        try:  # in UTC, as stored; an offset can carry year 1 or 9999 out of range
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            return None
     return None
+
+
+def _from_epoch(seconds: float) -> datetime | None:
+    """None for seconds no datetime holds: NaN, infinities, and values past year 1 or 9999
+    (or the platform's time_t), which datetime refuses with three different errors."""
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None

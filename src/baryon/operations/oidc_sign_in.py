@@ -7,8 +7,11 @@ cookie: any replica can finish the sign-in, and nothing is stored for abandoned 
 the provider's JWKS, issuer, audience, expiry, nonce), makes the person on first sign-in, sets
 their teams from the groups claim and starts a portal session (operations/portal_sessions.py).
 
-The protocol is authlib's; this module holds Baryon's rules: who the person is (issuer and
-subject, never a name the provider chose), which groups become which teams.
+The requests are plain httpx (discovery, key set, token exchange: small, bounded answers);
+the PKCE challenge is authlib's and the ID token checks joserfc's, both imported where they are
+used, so a ``baryon`` command that never signs anyone in does not pay for them. This module
+holds Baryon's rules: who the person is (issuer and subject, never a name the provider chose),
+which groups become which teams.
 """
 
 from __future__ import annotations
@@ -21,31 +24,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
 
 import httpx
-from authlib.common.security import generate_token
-from authlib.integrations.httpx_client import OAuth2Client
-from authlib.jose import JsonWebKey, JsonWebToken, KeySet
-from authlib.jose.errors import (
-    BadSignatureError,
-    DecodeError,
-    ExpiredTokenError,
-    InvalidClaimError,
-    InvalidTokenError,
-    JoseError,
-    MissingClaimError,
-    UnsupportedAlgorithmError,
-)
-from authlib.oidc.core import CodeIDToken
-from joserfc import errors as joserfc_errors
 
 from baryon.auth import identities
 from baryon.auth.identities import UserKind
 from baryon.operations import portal_sessions
 from baryon.runtime import Runtime
 from baryon.settings import Settings
+
+if TYPE_CHECKING:
+    from joserfc.jwk import KeySet
 
 CALLBACK_PATH = "/portal/oidc/callback"
 # A sign-in left at the provider's page longer than this must start again.
@@ -56,6 +47,9 @@ _CACHE_SECONDS = 600.0
 # Asymmetric signatures only: an HMAC-signed token would be checked with the client secret,
 # which every replica and the provider share; "none" is never accepted.
 _ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
+# Clocks differ: a token issued by a provider whose clock is a little ahead, or checked a
+# little late, is still good (authlib and most OpenID Connect libraries allow a minute too).
+CLOCK_SKEW_SECONDS = 60
 
 
 class OidcProblem(StrEnum):
@@ -154,10 +148,22 @@ _providers_lock = threading.Lock()
 
 
 def _get_json(url: str) -> dict[str, Any]:
+    return _read_json("GET", url)
+
+
+def _read_json(
+    method: str,
+    url: str,
+    *,
+    form: Mapping[str, str] | None = None,
+    auth: tuple[str, str] | None = None,
+) -> dict[str, Any]:
     try:
         with (
             httpx.Client(timeout=_HTTP_TIMEOUT, follow_redirects=False) as client,
-            client.stream("GET", url, headers={"Accept": "application/json"}) as answer,
+            client.stream(
+                method, url, headers={"Accept": "application/json"}, data=form, auth=auth
+            ) as answer,
         ):
             answer.raise_for_status()
             body = b""
@@ -186,8 +192,12 @@ def _provider(issuer: str, *, fresh: bool = False) -> _Provider:
     for needed in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
         if not isinstance(metadata.get(needed), str):
             raise OidcRefused(OidcProblem.PROVIDER, f"the discovery document has no {needed}")
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+
     try:
-        keys = JsonWebKey.import_key_set(_get_json(metadata["jwks_uri"]))
+        # Any JSON object: joserfc checks its shape and raises for what is not a key set.
+        keys = KeySet.import_key_set(_get_json(metadata["jwks_uri"]))  # type: ignore[arg-type]
     except (JoseError, ValueError, KeyError, TypeError) as exc:
         raise OidcRefused(OidcProblem.PROVIDER, f"unreadable key set: {exc}") from exc
     found = _Provider(metadata, keys, time.monotonic())
@@ -205,6 +215,9 @@ def redirect_uri(settings: Settings, request_base_url: str) -> str:
 
 
 def begin(runtime: Runtime, callback: str, next_url: str) -> Pending:
+    from authlib.common.security import generate_token
+    from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
     config = _config(runtime)
     provider = _provider(config.issuer)
     note = {
@@ -215,13 +228,20 @@ def begin(runtime: Runtime, callback: str, next_url: str) -> Pending:
         "at": time.time(),
         "callback": callback,
     }
-    client = _client(config, callback)
-    url, _ = client.create_authorization_url(
-        provider.metadata["authorization_endpoint"],
-        state=note["state"],
-        nonce=note["nonce"],
-        code_verifier=note["verifier"],
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": config.client_id,
+            "redirect_uri": callback,
+            "scope": config.scopes,
+            "state": note["state"],
+            "nonce": note["nonce"],
+            "code_challenge": create_s256_code_challenge(note["verifier"]),
+            "code_challenge_method": "S256",
+        }
     )
+    endpoint = str(provider.metadata["authorization_endpoint"])
+    url = endpoint + ("&" if "?" in endpoint else "?") + query
     return Pending(url, runtime.box.seal(json.dumps(note)).decode())
 
 
@@ -244,16 +264,23 @@ def finish(
     if not code or len(code) > 4096:
         raise OidcRefused(OidcProblem.PROVIDER, "no authorization code came back")
     provider = _provider(config.issuer)
-    client = _client(config, note["callback"])
     try:
-        token = client.fetch_token(
+        # client_secret_basic, the token endpoint's default way to name the client.
+        token = _read_json(
+            "POST",
             provider.metadata["token_endpoint"],
-            code=code,
-            code_verifier=note["verifier"],
-            redirect_uri=note["callback"],
+            form={
+                "grant_type": "authorization_code",
+                "code": code,
+                "code_verifier": str(note["verifier"]),
+                "redirect_uri": str(note["callback"]),
+            },
+            auth=(config.client_id, config.client_secret),
         )
-    except Exception as exc:  # authlib raises its OAuthError, httpx its own: both mean "no"
-        raise OidcRefused(OidcProblem.PROVIDER, f"the code was not accepted: {exc}") from exc
+    except OidcRefused as refused:
+        raise OidcRefused(
+            OidcProblem.PROVIDER, f"the code was not accepted: {refused.detail}"
+        ) from refused
     id_token = token.get("id_token")
     if not isinstance(id_token, str):
         raise OidcRefused(OidcProblem.PROVIDER, "the provider sent no ID token")
@@ -272,54 +299,66 @@ def check_id_token(
     *,
     fetch_keys: bool = False,
 ) -> dict[str, Any]:
-    """The ID token's claims once its signature, issuer, audience, expiry and nonce hold."""
-    jwt = JsonWebToken(_ALGORITHMS)
+    """The ID token's claims once its signature, issuer, audience, nonce and expiry hold
+    (OpenID Connect Core 3.1.3.7), with CLOCK_SKEW_SECONDS of leeway on the times.
+
+    Each check looks at its own claim only, in that order, so a refusal names the check that
+    failed rather than whichever claim a single pass over the token happened to reach first."""
+    from joserfc import jwt
+    from joserfc.errors import BadSignatureError, InvalidKeyIdError, JoseError
+
     try:
         try:
-            claims = jwt.decode(
-                id_token,
-                keys,
-                claims_cls=CodeIDToken,
-                claims_options={"iss": {"essential": True, "value": config.issuer}},
-                claims_params={"nonce": nonce, "client_id": config.client_id},
-            )
-        except (ValueError, BadSignatureError):
+            token = jwt.decode(id_token, keys, algorithms=_ALGORITHMS)
+        except (BadSignatureError, InvalidKeyIdError):
             if not fetch_keys:
                 raise
             # The provider may have rotated its keys since they were fetched: once more.
             keys = _provider(config.issuer, fresh=True).keys
-            claims = jwt.decode(
-                id_token,
-                keys,
-                claims_cls=CodeIDToken,
-                claims_options={"iss": {"essential": True, "value": config.issuer}},
-                claims_params={"nonce": nonce, "client_id": config.client_id},
-            )
-        claims.validate(now=int(now.timestamp()), leeway=60)
-    # authlib checks claims with joserfc's errors (authlib 1.6 on) or its own (before).
-    except (ExpiredTokenError, joserfc_errors.ExpiredTokenError) as exc:
-        raise OidcRefused(OidcProblem.EXPIRED, "the ID token has expired") from exc
-    except (
-        InvalidClaimError,
-        MissingClaimError,
-        joserfc_errors.InvalidClaimError,
-        joserfc_errors.MissingClaimError,
-    ) as exc:
-        claim = getattr(exc, "claim", None) or getattr(exc, "claim_name", None)
-        problem = {
-            "iss": OidcProblem.ISSUER,
-            "aud": OidcProblem.AUDIENCE,
-            "azp": OidcProblem.AUDIENCE,
-            "nonce": OidcProblem.NONCE,
-        }.get(str(claim), OidcProblem.CLAIMS)
-        raise OidcRefused(problem, str(getattr(exc, "description", "") or exc)) from exc
-    except (BadSignatureError, DecodeError, UnsupportedAlgorithmError, ValueError) as exc:
+            token = jwt.decode(id_token, keys, algorithms=_ALGORITHMS)
+    except (JoseError, ValueError, TypeError) as exc:
         raise OidcRefused(OidcProblem.SIGNATURE, "the ID token's signature does not hold") from exc
-    except (InvalidTokenError, JoseError, joserfc_errors.JoseError) as exc:
-        raise OidcRefused(OidcProblem.CLAIMS, str(exc)) from exc
-    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
-        raise OidcRefused(OidcProblem.CLAIMS, "the ID token names no subject")
-    return dict(claims)
+    claims = dict(token.claims)
+    if not isinstance(claims.get("nonce", ""), str):  # a list holding the nonce is no match
+        raise OidcRefused(OidcProblem.NONCE, "the nonce is not a string")
+    checks: list[tuple[str, OidcProblem, dict[str, Any]]] = [
+        ("iss", OidcProblem.ISSUER, {"essential": True, "value": config.issuer}),
+        ("aud", OidcProblem.AUDIENCE, {"essential": True, "value": config.client_id}),
+        ("nonce", OidcProblem.NONCE, {"essential": True, "value": nonce}),
+        ("exp", OidcProblem.EXPIRED, {"essential": True}),
+        ("iat", OidcProblem.CLAIMS, {"essential": True}),
+        ("sub", OidcProblem.CLAIMS, {"essential": True}),
+    ]
+    for name, problem, option in checks:
+        _check_claim(claims, name, problem, option, int(now.timestamp()))
+        if name == "aud":
+            _check_authorized_party(config, claims)
+    return claims
+
+
+def _check_claim(
+    claims: Mapping[str, Any], name: str, problem: OidcProblem, option: Any, now: int
+) -> None:
+    from joserfc.errors import ClaimError, ExpiredTokenError
+    from joserfc.jwt import JWTClaimsRegistry
+
+    registry = JWTClaimsRegistry(now=now, leeway=CLOCK_SKEW_SECONDS, **{name: option})
+    try:
+        # Only this claim: the registry checks every time claim it is shown.
+        registry.validate({name: claims[name]} if name in claims else {})
+    except ExpiredTokenError as exc:
+        raise OidcRefused(OidcProblem.EXPIRED, "the ID token has expired") from exc
+    except ClaimError as exc:
+        raise OidcRefused(problem, exc.description) from exc
+
+
+def _check_authorized_party(config: OidcConfig, claims: Mapping[str, Any]) -> None:
+    """A token for several audiences must name Baryon as the party it was issued to."""
+    audience, party = claims.get("aud"), claims.get("azp")
+    if isinstance(audience, list) and len(audience) > 1 and party is None:
+        raise OidcRefused(OidcProblem.AUDIENCE, "azp: missing for a token of several audiences")
+    if party is not None and party != config.client_id:
+        raise OidcRefused(OidcProblem.AUDIENCE, "azp: the token was issued to another client")
 
 
 def _sign_in(
@@ -372,17 +411,6 @@ def _config(runtime: Runtime) -> OidcConfig:
     if config is None:
         raise OidcRefused(OidcProblem.NOT_CONFIGURED, "OpenID Connect sign-in is not configured")
     return config
-
-
-def _client(config: OidcConfig, callback: str) -> OAuth2Client:
-    return OAuth2Client(
-        client_id=config.client_id,
-        client_secret=config.client_secret,
-        scope=config.scopes,
-        redirect_uri=callback,
-        code_challenge_method="S256",
-        timeout=_HTTP_TIMEOUT,
-    )
 
 
 def _open_note(runtime: Runtime, sealed: str | None) -> dict[str, Any]:

@@ -36,16 +36,24 @@ def _project(tmp_path: Path) -> Path:
     return project
 
 
-def _up(project: Path, tmp_path: Path, *args: str) -> tuple[list[str], str]:
+# Records its call and leaves what `npm ci --prefix DIR` leaves: DIR/node_modules.
+FAKE_NPM = """#!/usr/bin/env bash
+echo "npm $*" >>"$CALLS"
+mkdir -p "$3/node_modules" && touch "$3/node_modules/.package-lock.json"
+"""
+
+
+def _up(project: Path, tmp_path: Path, *args: str, npm: bool = False) -> tuple[list[str], str]:
     """Runs scripts/up --port 9999 (or ``args``: another script); returns the recorded calls
-    and what it said on stderr."""
+    and what it said on stderr. ``npm``: an npm that records its calls instead of failing."""
     calls = tmp_path / "calls"
     calls.unlink(missing_ok=True)
     # No python3 or pip of the system's: a run that reaches for them fails.
     no_python = tmp_path / "no-python"
     no_python.mkdir(exist_ok=True)
     for name in ("python3", "pip", "pip3", "apt-get", "sudo", "npm"):
-        (no_python / name).write_text("#!/bin/sh\necho 'no network here' >&2\nexit 1\n")
+        refuse = "#!/bin/sh\necho 'no network here' >&2\nexit 1\n"
+        (no_python / name).write_text(FAKE_NPM if npm and name == "npm" else refuse)
         (no_python / name).chmod(0o755)
     env = {**os.environ, "CALLS": str(calls), "PATH": f"{no_python}:{os.environ['PATH']}"}
     done = subprocess.run(
@@ -96,10 +104,22 @@ def test_a_changed_pyproject_or_a_missing_baryon_installs_again(tmp_path: Path) 
 )
 def test_dev_setup_installs_once_and_then_leaves_the_venv_alone(tmp_path: Path) -> None:
     project = _project(tmp_path)
-    (project / "tests" / "support" / "github" / "node_modules").mkdir(parents=True)
+    lock = project / "tests" / "support" / "oidc" / "package-lock.json"
+    lock.parent.mkdir(parents=True)
+    lock.write_text('{"lockfileVersion": 3}\n')
     setup = str(project / "scripts" / "dev-setup")
-    calls, _ = _up(project, tmp_path, setup)
-    assert calls == ["pip install --quiet --disable-pip-version-check -e .[test,docs]"]
-    assert _up(project, tmp_path, setup)[0] == []  # done before: no pip, no network
+    calls, _ = _up(project, tmp_path, setup, npm=True)
+    assert calls == [
+        "pip install --quiet --disable-pip-version-check -e .[test,docs]",
+        "npm ci --prefix tests/support/oidc --no-audit --no-fund --silent",
+    ]
+    assert _up(project, tmp_path, setup)[0] == []  # done before: no pip, no npm, no network
     # What dev-setup installed covers scripts/up, which installs nothing more.
     assert _up(project, tmp_path)[0] == ["baryon up --port 9999"]
+
+    # A changed lock installs that helper's packages again, and only them.
+    lock.write_text('{"lockfileVersion": 3, "packages": {}}\n')
+    assert _up(project, tmp_path, setup, npm=True)[0] == [
+        "npm ci --prefix tests/support/oidc --no-audit --no-fund --silent"
+    ]
+    assert _up(project, tmp_path, setup)[0] == []

@@ -1282,6 +1282,39 @@ class PreviewRolloutOutput(TypedDict):
     rollout: Rollout
 
 
+class PreviewRolloutRollbackInput(TypedDict):
+    id: str
+    wave: NotRequired[int]
+
+
+class RolloutRollbackResource(TypedDict):
+    resourceArn: str
+    resourceType: str
+    environmentName: NotRequired[str | None]
+    serviceName: NotRequired[str | None]
+    serviceInstanceName: NotRequired[str | None]
+    wave: int
+    reversesDeploymentId: NotRequired[str | None]
+    targetDeploymentId: NotRequired[str | None]
+    currentTemplateMajorVersion: NotRequired[str | None]
+    currentTemplateMinorVersion: NotRequired[str | None]
+    targetTemplateMajorVersion: NotRequired[str | None]
+    targetTemplateMinorVersion: NotRequired[str | None]
+    targetSpec: NotRequired[str | None]
+    changed: bool
+    changedFiles: list[str]
+    losses: list[RollbackLoss]
+    problem: NotRequired[str | None]
+    note: NotRequired[str | None]
+
+
+class PreviewRolloutRollbackOutput(TypedDict):
+    id: str
+    wave: NotRequired[int | None]
+    resources: list[RolloutRollbackResource]
+    previewToken: str
+
+
 class PutApprovalRuleInput(TypedDict):
     name: str
     policy: str
@@ -1392,6 +1425,7 @@ class RollbackResourcesOutput(TypedDict):
 class RollbackRolloutInput(TypedDict):
     id: str
     wave: NotRequired[int]
+    previewToken: str
 
 
 class RollbackRolloutOutput(TypedDict):

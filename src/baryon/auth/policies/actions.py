@@ -156,7 +156,7 @@ _GROUPS: dict[ActionGroup, frozenset[str]] = {
 }
 
 # Reads whose names do not say so.
-_OTHER_READS = frozenset({"TestAuthorization", "PreviewRollback"})
+_OTHER_READS = frozenset({"TestAuthorization", "PreviewRollback", "PreviewRolloutRollback"})
 
 
 def group_of(operation: str) -> ActionGroup | None:

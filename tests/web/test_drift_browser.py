@@ -18,8 +18,14 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.browser import browser_page, create_user, require_browser, sign_in
-from tests.support.bundles import Registry
-from tests.support.deploying import env_spec, publish_environment_template, settled
+from tests.support.deploying import env_spec, settled
+from tests.support.drift_setup import (
+    QUEUE_BUNDLE,
+    RETENTION_PATH,
+    TIMEOUT_PATH,
+    deployed_environment,
+    queue_url_of,
+)
 from tests.support.processes import BaryonProcess, start_baryon
 from tests.web.conftest import ROLE
 
@@ -27,39 +33,6 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 USER, PASSWORD = "drew", "a long and tested passphrase"
 ENV = "drifting"
 PAGE = f"/portal/environments/{ENV}/drift"
-TIMEOUT_PATH = "/Properties/VisibilityTimeout"
-RETENTION_PATH = "/Properties/MessageRetentionPeriod"
-SCHEMA = """\
-schema:
-  format:
-    openapi: "3.0.0"
-  environment_input_type: "EnvInput"
-  types:
-    EnvInput:
-      type: object
-      properties:
-        visibility_timeout:
-          type: number
-          default: 30
-"""
-CFN = """\
-Resources:
-  Queue:
-    Type: AWS::SQS::Queue
-    Properties:
-      VisibilityTimeout: {{ environment.inputs.visibility_timeout }}
-      MessageRetentionPeriod: 345600
-Outputs:
-  QueueUrl:
-    Value: !Ref Queue
-"""
-MANIFEST = """\
-infrastructure:
-  templates:
-    - file: "cloudformation.yaml"
-      rendering_engine: jinja
-      template_language: cloudformation
-"""
 
 
 @pytest.fixture(scope="module")
@@ -78,24 +51,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
 
 @pytest.fixture(scope="module")
 def queue_url(server: BaryonProcess) -> str:
-    proton = server.client("proton")
-    files = {
-        "schema/schema.yaml": SCHEMA,
-        "infrastructure/manifest.yaml": MANIFEST,
-        "infrastructure/cloudformation.yaml": CFN,
-    }
-    publish_environment_template(Registry(proton, server.client("s3")), "queues", files)
-    proton.create_environment(
-        name=ENV,
-        templateName="queues",
-        templateMajorVersion="1",
-        protonServiceRoleArn=ROLE,
-        spec=env_spec(visibility_timeout=30),
-    )
-    view = settled(lambda: proton.get_environment(name=ENV), "environment")
-    assert view["deploymentStatus"] == "SUCCEEDED", server.log_tail()
-    found = proton.list_environment_outputs(environmentName=ENV)["outputs"]
-    return str(next(o["valueString"] for o in found if o["key"] == "QueueUrl"))
+    spec = env_spec(visibility_timeout=30)
+    deployed_environment(server, ENV, "queues", QUEUE_BUNDLE, ROLE, spec)
+    return queue_url_of(server, ENV)
 
 
 def shot(page: Any, name: str) -> None:

@@ -63,7 +63,10 @@ def test_rolling_back_a_rollout_takes_every_wave_back_newest_first(signed_in: Po
     assert _settle(signed_in, rollout_id) == "SUCCEEDED"
 
     with runtime.db.session(write=True) as session:
-        rollouts.rollback(session, rollout_id, None, ACTOR, datetime.now(UTC))
+        _, _, token = rollouts.plan_rollback(session, runtime.arns, rollout_id, None)
+        rollouts.rollback(
+            session, runtime.arns, rollout_id, None, ACTOR, datetime.now(UTC), token=token
+        )
     assert _settle(signed_in, rollout_id) == "ROLLED_BACK"
 
     with runtime.db.session() as session:

@@ -7,6 +7,7 @@ whoever the CLI's key belongs to and are authorized and audited like any other d
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -407,10 +408,55 @@ def cancel(rollout_id: str, reason: str | None, output: OutputFormat) -> None:
 @rollouts.command("rollback")
 @click.argument("rollout_id")
 @click.option("--wave", type=int, default=None, help="Only this wave (the current one).")
+@click.option("--yes", is_flag=True, help="Do not ask before rolling back.")
 @output_option
 @client_options
-def rollback(rollout_id: str, wave: int | None, output: OutputFormat) -> None:
-    """Roll back the current wave (--wave) or every wave that deployed, newest first."""
-    _command(
-        "rollback_rollout", output, id=rollout_id, **({"wave": wave} if wave is not None else {})
+def rollback(rollout_id: str, wave: int | None, yes: bool, output: OutputFormat) -> None:
+    """Preview the rollback of the current wave (--wave) or of every wave that deployed,
+    newest first, then roll back exactly what was shown (asking first, unless --yes)."""
+    baryon = ApiClients().baryon
+    where: dict[str, Any] = {"id": rollout_id, **({"wave": wave} if wave is not None else {})}
+    shown = call(baryon.preview_rollout_rollback, **where)
+    shown.pop("ResponseMetadata", None)
+    if output == OutputFormat.TEXT:
+        _show_rollback(shown)
+    elif not yes:  # scripts read one document on stdout; a person asked reads it here
+        _show_rollback(shown, err=True)
+    if not yes:
+        click.confirm("Roll these back?", abort=True, err=True)
+    answer = call(baryon.rollback_rollout, **where, previewToken=shown["previewToken"])
+    emit(
+        output,
+        {"preview": shown, "rollout": answer["rollout"]},
+        lambda: click.echo(f"{rollout_id} {answer['rollout']['state']}"),
     )
+
+
+def _show_rollback(preview: dict[str, Any], *, err: bool = False) -> None:
+    """Each resource that would go back: from where to where, what changes, what is lost."""
+    echo = functools.partial(click.echo, err=err)
+    if not preview["resources"]:
+        echo("Nothing to roll back: no resource of this scope was moved.")
+    for item in preview["resources"]:
+        name = item.get("environmentName") if item["resourceType"] == "ENVIRONMENT" else None
+        name = name or f"{item.get('serviceName')}/{item.get('serviceInstanceName')}"
+        now = ".".join(
+            item[key]
+            for key in ("currentTemplateMajorVersion", "currentTemplateMinorVersion")
+            if key in item
+        )
+        if "targetDeploymentId" in item:
+            back = f"{item['targetTemplateMajorVersion']}.{item['targetTemplateMinorVersion']}"
+            echo(
+                f"wave {item['wave']}  {name}: {now or '?'} -> {back} (deployment "
+                f"{item['targetDeploymentId']}, taking back {item.get('reversesDeploymentId')})"
+            )
+        else:
+            echo(f"wave {item['wave']}  {name}: nothing to go back to")
+        if item.get("problem"):
+            echo(f"    not now: {item['problem']}")
+        for path in item["changedFiles"]:
+            echo(f"    file changes {path}")
+        for loss in item["losses"]:
+            echo(f"    cannot undo  {loss['message']}")
+    echo(f"token {preview['previewToken']}")

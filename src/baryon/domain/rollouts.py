@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from baryon.domain import fleet_previews, versions
+from baryon.domain import fleet_previews, rollbacks, versions
 from baryon.domain.arns import Arns
-from baryon.domain.errors import Conflict, InvalidInput, NotFound
+from baryon.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from baryon.domain.templates import TemplateKind
 from baryon.service_models.baryon import (
     RolloutFailureAction,
@@ -50,6 +50,7 @@ from baryon.store.tables import (
 
 ENGINE = "system/rollout-engine"  # how events name the rollout job's own decisions
 MAX_TARGETS = 5000  # one rollout; a bigger fleet is several rollouts (bounded work per look)
+_ROLLBACK_TOKEN_LENGTH = 32  # as a resource's rollback token (domain/rollbacks.py)
 
 # States a rollout ends in: nothing more happens to it.
 FINISHED = frozenset(
@@ -823,18 +824,25 @@ def cancel(
     return rollout
 
 
-def rollback(
-    session: Session, rollout_id: str, wave_number: int | None, actor: str, now: datetime
-) -> RolloutRow:
-    """Takes one wave (or every wave that deployed, newest first) back to where its
-    resources were: new deployments, started by the rollout job."""
-    rollout = find(session, rollout_id, lock=True)
+@dataclass(frozen=True)
+class TargetRollback:
+    """One resource a rollout's rollback would take back, as planned now (R4's plan for it):
+    the rollout's deployment it reverses and the last known good it goes back to, with the
+    resource's own rollback token, or the problem that keeps it where it is."""
+
+    target: RolloutTargetRow
+    reverses: str | None
+    back_to: rollbacks.RollbackTarget | None
+    token: str | None = None
+    problem: str | None = None
+
+
+def _check_rollback(session: Session, rollout: RolloutRow, wave_number: int | None) -> None:
     _expect(
         rollout,
         (RolloutState.RUNNING, RolloutState.PAUSED, RolloutState.HALTED, RolloutState.SUCCEEDED),
         "rolled back",
     )
-    stop_clocks(session, rollout, now)
     if wave_number is not None:
         wave = wave_of(session, rollout.id, wave_number)
         if wave.number != rollout.current_wave and rollout.state != RolloutState.SUCCEEDED:
@@ -842,6 +850,92 @@ def rollback(
                 f"Wave {wave.number} is not the rollout's current wave ({rollout.current_wave}); "
                 "roll back the current wave, or the whole rollout."
             )
+
+
+def _rollback_scope(
+    session: Session, rollout: RolloutRow, wave_number: int, scope: str
+) -> list[RolloutTargetRow]:
+    """What a rollback of wave ``wave_number`` (scope WAVE) or of it and every earlier wave
+    that deployed (ALL) takes back, newest wave first: the resources the rollout moved, or is
+    moving (those go back once their deployment ends)."""
+    numbers = [wave_number]
+    if scope == "ALL":
+        numbers += [
+            wave.number
+            for wave in reversed(waves_of(session, rollout.id))
+            if wave.number < wave_number and wave.state == RolloutWaveState.DONE
+        ]
+    moved = (RolloutTargetState.SUCCEEDED, RolloutTargetState.DEPLOYING)
+    return [
+        target
+        for number in numbers
+        for target in targets_of(session, rollout.id, number)
+        if target.state in moved
+    ]
+
+
+def plan_rollback(
+    session: Session, arns: Arns, rollout_id: str, wave_number: int | None
+) -> tuple[RolloutRow, list[TargetRollback], str]:
+    """What `rollback` of one wave (or of the whole rollout) would take back, resource by
+    resource, and the token that starts exactly that: R4's per-resource tokens, over the
+    rollout's state and current wave, so any deployment of these resources or any move of
+    the rollout since makes it stale. Renders nothing (operations/rollouts.py adds the
+    rendered difference per resource)."""
+    rollout = find(session, rollout_id)
+    _check_rollback(session, rollout, wave_number)
+    number = wave_number if wave_number is not None else rollout.current_wave
+    scope = "WAVE" if wave_number is not None else "ALL"
+    planned = [
+        _plan_target(session, arns, target)
+        for target in _rollback_scope(session, rollout, number, scope)
+    ]
+    digest = hashlib.sha256(
+        f"{rollout.id}|{wave_number}|{rollout.state}|{rollout.current_wave}".encode()
+    )
+    for one in planned:
+        digest.update(
+            f"\n{one.target.resource_arn}|{one.reverses}|{one.token}|{one.problem}".encode()
+        )
+    return rollout, planned, digest.hexdigest()[:_ROLLBACK_TOKEN_LENGTH]
+
+
+def _plan_target(session: Session, arns: Arns, target: RolloutTargetRow) -> TargetRollback:
+    row = resource_of(session, target)
+    if row is None:
+        return TargetRollback(target, target.deployment_id, None, problem="it was deleted")
+    try:
+        planned = rollbacks.plan_rollback(session, arns, row, target.deployment_id)
+    except DomainError as exc:
+        back_to = rollbacks.last_good(session, row, target.deployment_id)
+        return TargetRollback(target, target.deployment_id, back_to, problem=exc.message)
+    return TargetRollback(target, planned.reverses.id, planned.target, planned.token)
+
+
+def rollback(
+    session: Session,
+    arns: Arns,
+    rollout_id: str,
+    wave_number: int | None,
+    actor: str,
+    now: datetime,
+    *,
+    token: str,
+) -> RolloutRow:
+    """Takes one wave (or every wave that deployed, newest first) back to where its
+    resources were: new deployments, started by the rollout job. ``token``: the preview's
+    (`plan_rollback`); a different one means something moved since (Conflict: preview
+    again)."""
+    find(session, rollout_id, lock=True)
+    rollout, _, current = plan_rollback(session, arns, rollout_id, wave_number)
+    if token != current:
+        raise Conflict(
+            f"The rollback preview of rollout '{rollout.id}' is stale (one of its resources "
+            "was deployed, or the rollout moved on, since): preview the rollback again."
+        )
+    stop_clocks(session, rollout, now)
+    if wave_number is not None:
+        wave = wave_of(session, rollout.id, wave_number)
         begin_rollback(session, rollout, wave, "WAVE", actor, f"wave {wave.number} by hand", now)
     else:
         wave = wave_of(session, rollout.id, rollout.current_wave)
@@ -859,10 +953,15 @@ def begin_rollback(
     why: str,
     now: datetime,
 ) -> None:
+    """Starts rolling back (the rollout job starts the deployments). What each resource goes
+    back to is recorded first, so an automatic rollback (a failed gate, nobody to ask) is on
+    the record as a person's previewed one is."""
     for target in targets_of(session, rollout.id, wave.number):
         if target.state == RolloutTargetState.PENDING:
             target.state = RolloutTargetState.CANCELLED
             target.reason = "its wave was rolled back before it deployed"
+    for target in _rollback_scope(session, rollout, wave.number, scope):
+        record(session, rollout, actor, _going_back(session, target), now)
     rollout.state = RolloutState.ROLLING_BACK
     rollout.rollback_scope = scope
     rollout.current_wave = wave.number
@@ -870,3 +969,28 @@ def begin_rollback(
     wave.clock_started_at = None
     record(session, rollout, actor, f"Rolling back {why}.", now)
     ask_for_look(session, rollout, now)
+
+
+def _going_back(session: Session, target: RolloutTargetRow) -> str:
+    """The rollback preview of one resource, as the event says it."""
+    head = f"Rollback preview, wave {target.wave}: {target_label(target)}"
+    if target.state == RolloutTargetState.DEPLOYING:
+        return f"{head} goes back once deployment {target.deployment_id} ends."
+    row = resource_of(session, target)
+    back_to = (
+        rollbacks.last_good(session, row, target.deployment_id)
+        if row is not None and target.deployment_id
+        else None
+    )
+    if back_to is None:
+        return f"{head} has no earlier successful deployment to go back to: it stays as it is."
+    return (
+        f"{head} goes back from deployment {target.deployment_id} to version "
+        f"{back_to.version} with the spec of deployment {back_to.deployment_id}."
+    )
+
+
+def target_label(target: RolloutTargetRow) -> str:
+    if target.resource_kind == DeploymentTargetResourceType.ENVIRONMENT:
+        return f"environment '{target.environment_name}'"
+    return f"service instance '{target.service_name}/{target.instance_name}'"

@@ -22,10 +22,14 @@ from baryon.domain.rollouts import (
     Tolerance,
     WaveSpec,
 )
+from baryon.operations import rollbacks as rollback_previews
 from baryon.operations.context import RequestContext
 from baryon.operations.fleet_previews import ResourceChange, preview_changes
 from baryon.operations.registry import baryon_operation
 from baryon.operations.resource_keys import ResourceKey, environment_key, instance_key
+
+# A loss as PreviewRollback writes it: the same preview, per resource.
+from baryon.operations.rollbacks import _loss as loss_output
 from baryon.service_models import baryon
 from baryon.service_models.baryon import (
     RolloutFailureAction,
@@ -416,14 +420,94 @@ def cancel_rollout(
     return {"rollout": view}
 
 
+@baryon_operation("PreviewRolloutRollback")
+def preview_rollout_rollback(
+    ctx: RequestContext, request: baryon.PreviewRolloutRollbackInput
+) -> baryon.PreviewRolloutRollbackOutput:
+    """Each resource the rollback would take back, with R4's preview of it (operations/
+    rollbacks.py: the last known good, the rendered difference, what cannot be undone), and
+    the one token RollbackRollout takes."""
+    wave = request.get("wave")
+    with ctx.db.session() as session:
+        rollout, planned, token = rollouts.plan_rollback(session, ctx.arns, request["id"], wave)
+        rollout_id = rollout.id
+        shown = [_planned_resource(one) for one in planned]
+    resources = [_with_preview(ctx, key, one) for key, one in shown]
+    output: baryon.PreviewRolloutRollbackOutput = {
+        "id": rollout_id,
+        "resources": resources,
+        "previewToken": token,
+    }
+    if wave is not None:
+        output["wave"] = wave
+    return output
+
+
+def _planned_resource(
+    one: rollouts.TargetRollback,
+) -> tuple[ResourceKey | None, baryon.RolloutRollbackResource]:
+    """One resource of the plan as the wire names it (its rendered preview follows); no key
+    when it can be previewed no further (deleted, or nothing to go back to)."""
+    target = one.target
+    shown: baryon.RolloutRollbackResource = {
+        "resourceArn": target.resource_arn,
+        "resourceType": target.resource_kind,
+        "environmentName": target.environment_name,
+        "wave": target.wave,
+        "changed": False,
+        "changedFiles": [],
+        "losses": [],
+    }
+    if target.resource_kind != DeploymentTargetResourceType.ENVIRONMENT:
+        shown["serviceName"] = target.service_name or ""
+        shown["serviceInstanceName"] = target.instance_name or ""
+    if one.reverses is not None:
+        shown["reversesDeploymentId"] = one.reverses
+    if one.back_to is not None:
+        shown["targetDeploymentId"] = one.back_to.deployment_id
+        shown["targetTemplateMajorVersion"] = str(one.back_to.major)
+        shown["targetTemplateMinorVersion"] = str(one.back_to.minor)
+        if one.back_to.spec:
+            shown["targetSpec"] = one.back_to.spec
+    if one.problem is not None:
+        shown["problem"] = one.problem
+    if one.token is None:
+        return None, shown
+    return _key(target), shown
+
+
+def _with_preview(
+    ctx: RequestContext, key: ResourceKey | None, shown: baryon.RolloutRollbackResource
+) -> baryon.RolloutRollbackResource:
+    """``shown`` with R4's rollback preview of the resource: what changes and what is lost."""
+    if key is None:
+        return shown
+    found = rollback_previews.preview_rollback(ctx, key, shown.get("reversesDeploymentId"))
+    shown["currentTemplateMajorVersion"] = found.current_major
+    shown["currentTemplateMinorVersion"] = found.current_minor
+    if found.problem is not None:
+        shown["problem"] = found.problem
+    if found.preview is not None:
+        shown["changed"] = found.preview.changed
+        shown["changedFiles"] = [diff.name for diff in found.preview.files if diff.changed]
+        if found.preview.note is not None:
+            shown["note"] = found.preview.note
+    shown["losses"] = [loss_output(loss) for loss in found.losses]
+    return shown
+
+
 @baryon_operation("RollbackRollout")
 def rollback_rollout(
     ctx: RequestContext, request: baryon.RollbackRolloutInput
 ) -> baryon.RollbackRolloutOutput:
+    """Starts the rollback PreviewRolloutRollback showed (its token), or refuses: preview
+    again."""
     actor = ctx.principal.label
     wave = request.get("wave")
     view = _changed(
         ctx,
-        lambda session, now: rollouts.rollback(session, request["id"], wave, actor, now),
+        lambda session, now: rollouts.rollback(
+            session, ctx.arns, request["id"], wave, actor, now, token=request["previewToken"]
+        ),
     )
     return {"rollout": view}

@@ -81,6 +81,25 @@ def rollout_live(visit: Visit) -> Response:
     return visit.page("_rollout_live.html", **_context(visit))
 
 
+def rollback_preview(visit: Visit) -> Response:
+    """What rolling back the wave (``?wave=N``) or the whole rollout would do, resource by
+    resource, with the button that rolls back exactly that (PreviewRolloutRollback)."""
+    rollout_id = visit.param("id")
+    request: dict[str, Any] = {"id": rollout_id}
+    wave = visit.query("wave")
+    if wave.isdigit():
+        request["wave"] = int(wave)
+    found = rollouts.preview_rollout_rollback(visit.context("PreviewRolloutRollback"), request)
+    answer = rollouts.get_rollout(visit.context("GetRollout"), {"id": rollout_id})
+    return visit.page(
+        "rollout_rollback.html",
+        rollout=answer["rollout"],
+        found=found,
+        scope=f"wave {request['wave']}" if "wave" in request else "the whole rollout",
+        rollouts_url=rollouts_url,
+    )
+
+
 def act(visit: Visit) -> Response:
     rollout_id, action = visit.param("id"), visit.param("action")
     if action not in _ACTIONS:
@@ -99,6 +118,9 @@ def act(visit: Visit) -> Response:
     wave = visit.form.get("wave", "")
     if action == "rollback" and wave.isdigit():
         request["wave"] = int(wave)
+    if action == "rollback":
+        # Only from the preview page: its token names exactly what it showed.
+        request["previewToken"] = visit.form.get("token", "")
     handler = getattr(rollouts, f"{action}_rollout")
     handler(visit.context(operation), request)
     return visit.redirect(rollouts_url(rollout_id), flash)

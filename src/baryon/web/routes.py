@@ -100,6 +100,7 @@ def portal_app(runtime: Runtime) -> Router:
         ("/rollouts", rollouts.index, GET, False),
         ("/rollouts/{id}", rollouts.rollout_page, GET, False),
         ("/rollouts/{id}/live", rollouts.rollout_live, GET, True),
+        ("/rollouts/{id}/rollback", rollouts.rollback_preview, GET, False),
         ("/rollouts/{id}/{action}", rollouts.act, POST, False),
         ("/approvals", approvals.index, GET, False),
         ("/approvals/{id}", approvals.approval_page, GET, False),

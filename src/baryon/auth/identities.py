@@ -251,10 +251,7 @@ def grant_user_role(session: Session, name: str, role: str) -> bool:
     """False when the user already had the role."""
     check_role(role)
     uid = user_id(session, name)
-    if session.get(UserRoleGrant, (uid, role)) is not None:
-        return False
-    session.add(UserRoleGrant(user_id=uid, role=role))
-    return True
+    return _add_grant(session, UserRoleGrant(user_id=uid, role=role), (uid, role))
 
 
 def revoke_user_role(session: Session, name: str, role: str) -> bool:
@@ -264,6 +261,16 @@ def revoke_user_role(session: Session, name: str, role: str) -> bool:
         delete(UserRoleGrant).where(UserRoleGrant.user_id == uid, UserRoleGrant.role == role)
     )
     return result.rowcount > 0
+
+
+def _add_grant(
+    session: Session, grant: UserRoleGrant | TeamRoleGrant, key: tuple[int, str]
+) -> bool:
+    """Adds ``grant`` (of primary key ``key``) unless it is there already: False then."""
+    if session.get(type(grant), key) is not None:
+        return False
+    session.add(grant)
+    return True
 
 
 # --- teams ----------------------------------------------------------------------------------
@@ -368,10 +375,7 @@ def remove_member(session: Session, team: str, user: str) -> bool:
 def grant_team_role(session: Session, team: str, role: str) -> bool:
     check_role(role)
     tid = _team_id(session, team)
-    if session.get(TeamRoleGrant, (tid, role)) is not None:
-        return False
-    session.add(TeamRoleGrant(team_id=tid, role=role))
-    return True
+    return _add_grant(session, TeamRoleGrant(team_id=tid, role=role), (tid, role))
 
 
 def revoke_team_role(session: Session, team: str, role: str) -> bool:

@@ -324,7 +324,7 @@ def _preview_output(found: RollbackPreview) -> PreviewRollbackOutput:
         "changed": found.preview.changed if found.preview is not None else False,
         "inputs": [],
         "files": [],
-        "losses": [_loss(loss) for loss in found.losses],
+        "losses": [loss_output(loss) for loss in found.losses],
     }
     if found.reverses is not None:
         output["reversesDeploymentId"] = found.reverses
@@ -344,7 +344,7 @@ def _preview_output(found: RollbackPreview) -> PreviewRollbackOutput:
     return output
 
 
-def _loss(loss: Loss) -> RollbackLoss:
+def loss_output(loss: Loss) -> RollbackLoss:
     return {
         "kind": RollbackLossKind(loss.kind.value),
         "name": loss.name,

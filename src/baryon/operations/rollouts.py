@@ -29,7 +29,7 @@ from baryon.operations.registry import baryon_operation
 from baryon.operations.resource_keys import ResourceKey, environment_key, instance_key
 
 # A loss as PreviewRollback writes it: the same preview, per resource.
-from baryon.operations.rollbacks import _loss as loss_output
+from baryon.operations.rollbacks import loss_output
 from baryon.service_models import baryon
 from baryon.service_models.baryon import (
     RolloutFailureAction,

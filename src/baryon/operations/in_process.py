@@ -30,8 +30,8 @@ def context(
     principal: Principal | None = None,
 ) -> RequestContext:
     """The context an in-process call runs in; ``operation`` names it in page tokens and logs.
-    ``principal``: who the caller is when that is already known (Baryon's own calls act as
-    ``principals.SYSTEM``); otherwise it is read from the caller on first use."""
+    ``principal``: who the caller is when that is already known (the portal reads it once
+    per visit); otherwise it is read from the caller on first use."""
     return RequestContext(
         runtime=runtime,
         operation=operation,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -33,6 +33,8 @@ from baryon.api.request_body import (
     buffered_body,
     declared_too_large,
 )
+from baryon.auth.identities import principal_for
+from baryon.auth.principals import Principal
 from baryon.operations import authorization, in_process, portal_sessions
 from baryon.operations import errors as domain_errors
 from baryon.operations.context import RequestContext
@@ -140,6 +142,9 @@ class Visit:
     now: datetime
     account: ActiveSession | None = None
     flash: str | None = None
+    # Who the signed-in user is, read once per visit: a page asks may() many times, and each
+    # operation it calls would otherwise read it again.
+    _principal: tuple[str, Principal] | None = field(default=None, init=False, repr=False)
 
     @property
     def user_name(self) -> str | None:
@@ -162,8 +167,11 @@ class Visit:
 
     def context(self, operation: str) -> RequestContext:
         """The context to call an operation in, with the signed-in user as the caller."""
+        caller = in_process.portal_caller(self.user_name or "")
+        if self._principal is None or self._principal[0] != caller:  # signed in meanwhile
+            self._principal = (caller, principal_for(self.runtime.identity_db, caller))
         context = in_process.context(
-            self.cell, in_process.portal_caller(self.user_name or ""), operation, self.now
+            self.cell, caller, operation, self.now, principal=self._principal[1]
         )
         context.door = AuditDoor.PORTAL
         return context

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from baryon.cloud import (
+    call_counts,
     change_sets,
     cloudformation_timing,
     codebuild_projects,
@@ -110,7 +111,9 @@ def serve(
             codebuild_projects.install()  # UpdateProject
         return propagating(create_backend_app(service))
 
-    app = answering_errors(DomainDispatcherApplication(backend_app_factory))
+    app = call_counts.answering_counts(
+        answering_errors(DomainDispatcherApplication(backend_app_factory))
+    )
     if store is not None:
         app = gated(app, gate)
     server = make_server(

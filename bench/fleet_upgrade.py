@@ -26,13 +26,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from tests.support.bundles import Registry, env_bundle, service_bundle, tar_gz
 
+from baryon.cloud import call_counts
 from baryon.provisioners.names import stack_name_for
 from bench import harness
 from bench.harness import Cleanup, Proc, Table
 
 ENV_TEMPLATE, SVC_TEMPLATE, ENVIRONMENT = "fleet-env", "fleet-svc", "fleet"
+COMMITS = "commits"  # PostgreSQL transactions, beside the cloud calls in Figure.calls
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 
 
@@ -44,11 +47,27 @@ class Figure:
     seconds: float
     failed: int
     cpu: dict[str, float]  # CPU seconds by component during the timed part
+    calls: dict[str, int]  # requests the cloud answered during the timed part, by action
     note: str = ""
 
     @property
     def rate(self) -> float:
         return self.deployments / self.seconds if self.seconds else 0.0
+
+    @property
+    def baryon_cpu_ms(self) -> float:
+        """Baryon-side CPU per deployment, issue 17's figure: server, workers and database."""
+        ours = sum(self.cpu[name] for name in ("server", "workers", "postgres"))
+        return ours * 1000 / self.deployments if self.deployments else 0.0
+
+    @property
+    def calls_per_deployment(self) -> float:
+        cloud = sum(n for name, n in self.calls.items() if name != COMMITS)
+        return cloud / self.deployments if self.deployments else 0.0
+
+    @property
+    def commits_per_deployment(self) -> float:
+        return self.calls.get(COMMITS, 0) / self.deployments if self.deployments else 0.0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,6 +100,7 @@ class Fleet:
         self.pg = harness.start_postgres(cleanup, durable=not args.pg_unsafe)
         self.cloud = harness.start_local_cloud(cleanup, root, stack_seconds=0.0)
         url = self.pg.create_database("bench_fleet")
+        self.database_url = harness.sync_url(url)
         self.env = harness.scaled_environment(url, self.cloud, root)
         self.key = harness.prepare_database(url, self.env["BARYON_MASTER_KEY"])
         self.server = harness.start_server(cleanup, root, self.env)
@@ -130,6 +150,15 @@ class Fleet:
             "postgres": harness.tree_cpu_seconds(self.pg.postmaster_pid()),
             "machine": harness.machine_busy_seconds(),
         }
+
+    def calls(self) -> dict[str, int]:
+        """The cloud's call counts, and the database's committed transactions as "commits"."""
+        with psycopg.connect(self.database_url, autocommit=True) as connection:
+            row = connection.execute(
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+            ).fetchone()
+        # PostgreSQL's statistics lag by up to a second; the readings are seconds apart.
+        return {**call_counts.read(self.cloud.endpoint), COMMITS: int(row[0]) if row else 0}
 
 
 def service_bundle_at(minor: int) -> dict[str, str]:
@@ -261,7 +290,7 @@ def _count(proton: Any, filters: list[dict[str, str]]) -> tuple[int, datetime | 
 def _upgrade(fleet: Fleet, minor: int, concurrency: str) -> Figure:
     proton, args = fleet.proton, fleet.args
     print(f"upgrading {fleet.size:,} instances to 1.{minor} with {concurrency} ...", flush=True)
-    cpu_before = fleet.cpu()
+    calls_before, cpu_before = fleet.calls(), fleet.cpu()
     started_at = datetime.now(UTC)
     started = time.perf_counter()
 
@@ -282,7 +311,7 @@ def _upgrade(fleet: Fleet, minor: int, concurrency: str) -> Figure:
             raise RuntimeError(f"upgrade to 1.{minor} not done in {args.timeout:.0f} s: {counts}")
         time.sleep(0.5)
     polled = time.perf_counter() - started
-    cpu = _delta(cpu_before, fleet.cpu())
+    cpu, calls = _delta(cpu_before, fleet.cpu()), _grown(calls_before, fleet.calls())
     done, latest = _count(
         proton,
         [
@@ -293,11 +322,16 @@ def _upgrade(fleet: Fleet, minor: int, concurrency: str) -> Figure:
     seconds = (latest - started_at).total_seconds() if latest else polled
     note = f"updates sent in {submitted:.1f} s"
     print(f"  {done:,} SUCCEEDED on 1.{minor} after {seconds:.1f} s ({note})", flush=True)
-    return Figure("Baryon", concurrency, fleet.size, seconds, fleet.size - done, cpu, note)
+    return Figure("Baryon", concurrency, fleet.size, seconds, fleet.size - done, cpu, calls, note)
 
 
 def _delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {name: after[name] - before[name] for name in before}
+
+
+def _grown(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    grown = {name: count - before.get(name, 0) for name, count in after.items()}
+    return {name: count for name, count in grown.items() if count}
 
 
 def _templates(fleet: Fleet) -> dict[str, tuple[str, list[dict[str, str]]]]:
@@ -350,14 +384,14 @@ def _baseline(
     print(f"baseline: {len(changed):,} stack updates with {threads} boto3 thread(s) ...")
     clients = [harness.cloud_client(fleet.cloud, "cloudformation") for _ in range(threads)]
     _update_stacks({name: before[name] for name in changed}, clients)  # not timed
-    cpu_before = fleet.cpu()
+    calls_before, cpu_before = fleet.calls(), fleet.cpu()
     started = time.perf_counter()
     failed = _update_stacks(changed, clients)
     seconds = time.perf_counter() - started
-    cpu = _delta(cpu_before, fleet.cpu())
+    cpu, calls = _delta(cpu_before, fleet.cpu()), _grown(calls_before, fleet.calls())
     print(f"  done in {seconds:.1f} s", flush=True)
     return Figure(
-        "boto3 -> local cloud", f"{threads} thread(s)", len(changed), seconds, failed, cpu
+        "boto3 -> local cloud", f"{threads} thread(s)", len(changed), seconds, failed, cpu, calls
     )
 
 
@@ -375,6 +409,9 @@ def _report(figures: list[Figure], fleet: Fleet) -> None:
             "workers",
             "cloud",
             "PostgreSQL",
+            "Baryon-side",
+            "cloud calls per deployment",
+            "PostgreSQL commits per deployment",
             "other cores",
         ]
     )
@@ -397,6 +434,9 @@ def _report(figures: list[Figure], fleet: Fleet) -> None:
             figure.cpu["workers"] * per if baryon else "-",
             figure.cpu["cloud"] * per,
             figure.cpu["postgres"] * per if baryon else "-",
+            figure.baryon_cpu_ms if baryon else "-",
+            figure.calls_per_deployment,
+            figure.commits_per_deployment if baryon else "-",
             max(0.0, figure.cpu["machine"] - ours) / figure.seconds if figure.seconds else 0.0,
         )
     print()
@@ -411,8 +451,47 @@ def _report(figures: list[Figure], fleet: Fleet) -> None:
         "'other cores': CPU used by everything else on the machine (the benchmark's own "
         "clients included) / seconds."
     )
+    print(
+        "Baryon-side: server + workers + PostgreSQL CPU ms per deployment (issue 17's figure; "
+        "the cloud's CPU is not Baryon's). cloud calls: every request the local cloud answered "
+        "during the timed part (its own count, GET /_baryon/calls) / deployments. PostgreSQL "
+        "commits: the database's committed transactions (pg_stat_database.xact_commit: the "
+        "benchmark's own status reads included) / deployments."
+    )
+    print()
+    for index, figure in enumerate(figures):
+        if figure.system == "Baryon" and index + 1 < len(figures):
+            _print_goals(figure, figures[index + 1])
     if any(f.failed for f in figures):
         print("SOME DEPLOYMENTS FAILED: see the failed column; logs with --keep")
+
+
+def _print_goals(run: Figure, base: Figure) -> None:
+    """Issue 17's fleet goals beside this run's figures."""
+    ratio = run.seconds / base.seconds if base.seconds else float("inf")
+    cpu = run.baryon_cpu_ms
+    ours, theirs = run.calls_per_deployment, base.calls_per_deployment
+
+    def verdict(met: bool) -> str:
+        return "met" if met else "NOT met"
+
+    print(f"goals, Baryon with {run.concurrency} beside {base.concurrency}:")
+    print(
+        f"  time: {ratio:.2f}x the direct path's (goal <= 1.5x: {verdict(ratio <= 1.5)}; "
+        f"aim <= 1.2x: {verdict(ratio <= 1.2)})"
+    )
+    print(f"  Baryon-side CPU per deployment: {cpu:.1f} ms (goal <= 40 ms: {verdict(cpu <= 40)})")
+    print(
+        f"  cloud calls per deployment: Baryon {ours:.2f} vs direct {theirs:.2f} "
+        f"(goal <= {theirs + 2:.2f}: {verdict(ours <= theirs + 2)})"
+    )
+    for label, figure in (("Baryon", run), ("direct", base)):
+        shown = ", ".join(
+            f"{name} {count / figure.deployments:.2f}"
+            for name, count in sorted(figure.calls.items(), key=lambda item: -item[1])
+            if name != COMMITS
+        )
+        print(f"    {label}'s calls per deployment: {shown}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ suite's PostgreSQL. The rows are written through the ORM, as every Baryon write 
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
 from baryon.domain.resources_summary import resources_summary
@@ -447,4 +448,77 @@ def test_migration_counts_the_rows_already_there(tmp_path: Path) -> None:
     counted, scanned = _summaries(db)
     assert counted == scanned
     assert counted["services"]["behindMinor"] == 1 and counted["components"]["failed"] == 1
+    db.dispose()
+
+
+def test_two_writers_moving_parts_of_one_service_count_it_once_by_its_stalest_part(
+    postgres_server: Any,
+) -> None:
+    """Two transactions upgrade the two instances of one service to the newest minor at once:
+    neither alone moves the service's stalest part, both together do. The second committer
+    must see the first one's parts: the first is held just after it read the parts, until the
+    second reads them too (which the lock on the service's parts puts off until the first has
+    committed) or a while has passed."""
+    db = Database(postgres_server.create_database())
+    db.migrate()
+    with db.session(write=True) as session:
+        template = Template(**_template_row("SERVICE", "svc"))
+        env_template = Template(**_template_row("ENVIRONMENT", "env"))
+        session.add_all([template, env_template])
+        session.flush()
+        for template_id, minor in ((template.id, 0), (template.id, 1), (env_template.id, 0)):
+            session.add(TemplateVersion(**_version_row(template_id, 1, minor)))
+        environment = Environment(**_environment_row("env", env_template, 1, 0), **_deployed(1, 0))
+        service = Service(**_service_row("svc", template))
+        session.add_all([environment, service])
+        session.flush()
+        instances = [
+            ServiceInstance(
+                service_id=service.id,
+                environment_id=environment.id,
+                template_id=template.id,
+                name=name,
+                service_name=service.name,
+                environment_name=environment.name,
+                template_name=template.name,
+                **_deployed(1, 0),
+            )
+            for name in ("a", "b")
+        ]
+        session.add_all(instances)
+    ids = [instance.id for instance in instances]
+    first_read, second_read = threading.Event(), threading.Event()
+    stored_parts = resource_counts._stored_parts_statement()
+
+    def after_execute(
+        _conn: Any, _cursor: Any, _sql: str, _params: Any, context: Any, _: Any
+    ) -> None:
+        if context.compiled is None or context.compiled.statement is not stored_parts:
+            return
+        if threading.current_thread().name == "first":
+            first_read.set()
+            second_read.wait(3)
+        else:
+            second_read.set()
+
+    def upgrade(instance_id: int) -> None:
+        with db.session(write=True) as session:
+            session.get_one(ServiceInstance, instance_id).template_minor = 1
+
+    event.listen(db.engine, "after_cursor_execute", after_execute)
+    try:
+        first = threading.Thread(target=upgrade, args=(ids[0],), name="first")
+        first.start()
+        assert first_read.wait(30)
+        second = threading.Thread(target=upgrade, args=(ids[1],), name="second")
+        second.start()
+        first.join(60)
+        second.join(60)
+    finally:
+        event.remove(db.engine, "after_cursor_execute", after_execute)
+    counted, scanned = _summaries(db)
+    assert scanned["services"] == {
+        "total": 1, "failed": 0, "upToDate": 1, "behindMinor": 0, "behindMajor": 0
+    }  # fmt: skip
+    assert counted == scanned
     db.dispose()

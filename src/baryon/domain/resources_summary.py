@@ -2,22 +2,23 @@
 and components there are, and how many of each are up to date, behind a minor or major
 version, or failed.
 
-Read from the maintained counts (store/resource_counts.py), not from the resources: three
-small queries whatever the size of the fleet. The counts are per deployed version; whether a
-version is up to date depends on the recommended versions of the moment, so it is worked out
-here, for a handful of (template, version) groups. A service is as stale as its stalest part,
-which takes one row per service and deployed version.
+Read from the maintained counts (store/resource_counts.py), not from the resources: one
+statement over a handful of rows whatever the size of the fleet. The counts are per deployed
+version; whether a version is up to date depends on the recommended versions of the moment,
+so it is worked out here, for those few (template, version) rows. A service is as stale as
+its stalest part, and the services are counted by that part's version (SERVICE_STALEST), so
+they are classified the same way as the instances.
 
-The statements never change, so they are built once per process.
+The statement never changes, so it is built once per process.
 """
 
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
-from typing import Any, Literal
+from collections import Counter
+from typing import Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from baryon.domain import fleet
@@ -25,48 +26,40 @@ from baryon.service_models import proton
 from baryon.store.resource_counts import CountedKind
 from baryon.store.tables import ResourceCount
 
-_RANK = {
-    fleet.VersionStatus.UP_TO_DATE: 0,
-    fleet.VersionStatus.BEHIND_MINOR: 1,
-    fleet.VersionStatus.BEHIND_MAJOR: 2,
-}
-_VERSIONED = {
-    CountedKind.ENVIRONMENT: "environments",
-    CountedKind.SERVICE_INSTANCE: "serviceInstances",
-    CountedKind.SERVICE_PIPELINE: "pipelines",
-}
+# Every kind but the per-service parts (SERVICE_PART), which only keep SERVICE_STALEST right.
+_READ = [kind for kind in CountedKind if kind is not CountedKind.SERVICE_PART]
 
 
 def resources_summary(session: Session) -> proton.CountsSummary:
-    totals: dict[tuple[str, bool], int] = defaultdict(int)
-    for kind, failed, resources in session.execute(_totals_statement()):
-        totals[kind, bool(failed)] += int(resources)
+    totals: Counter[tuple[CountedKind, bool]] = Counter()
+    # Only read for the kinds that have a deployed version (the others' status means nothing).
+    by_status: Counter[tuple[CountedKind, fleet.VersionStatus]] = Counter()
+    for kind_name, failed, status, resources in session.execute(_summary_statement()):
+        kind, n = CountedKind(kind_name), int(resources)
+        totals[kind, bool(failed)] += n
+        by_status[kind, fleet.VersionStatus(status)] += n
 
     def total(kind: CountedKind) -> int:
         return totals[kind, False] + totals[kind, True]
 
-    versioned: dict[str, proton.ResourceCountsSummary] = {}
-    for kind, name in _VERSIONED.items():
-        versioned[name] = {
+    def versioned(kind: CountedKind) -> proton.ResourceCountsSummary:
+        return {
             "total": total(kind),
             "failed": totals[kind, True],
-            "upToDate": 0,
-            "behindMinor": 0,
-            "behindMajor": 0,
+            "upToDate": by_status[kind, fleet.VersionStatus.UP_TO_DATE],
+            "behindMinor": by_status[kind, fleet.VersionStatus.BEHIND_MINOR],
+            "behindMajor": by_status[kind, fleet.VersionStatus.BEHIND_MAJOR],
         }
-    for kind, status, resources in session.execute(_version_status_statement()):
-        counts = versioned[_VERSIONED[CountedKind(kind)]]
-        field = _field(status)
-        counts[field] = (counts.get(field) or 0) + int(resources)
-    by_rank = {int(rank): int(n) for rank, n in session.execute(_service_staleness_statement())}
+
     services = total(CountedKind.SERVICE)
-    behind_minor, behind_major = by_rank.get(1, 0), by_rank.get(2, 0)
+    behind_minor = by_status[CountedKind.SERVICE_STALEST, fleet.VersionStatus.BEHIND_MINOR]
+    behind_major = by_status[CountedKind.SERVICE_STALEST, fleet.VersionStatus.BEHIND_MAJOR]
     return {
         "environmentTemplates": {"total": total(CountedKind.ENVIRONMENT_TEMPLATE)},
         "serviceTemplates": {"total": total(CountedKind.SERVICE_TEMPLATE)},
-        "environments": versioned["environments"],
-        "serviceInstances": versioned["serviceInstances"],
-        "pipelines": versioned["pipelines"],
+        "environments": versioned(CountedKind.ENVIRONMENT),
+        "serviceInstances": versioned(CountedKind.SERVICE_INSTANCE),
+        "pipelines": versioned(CountedKind.SERVICE_PIPELINE),
         "services": {
             "total": services,
             "failed": totals[CountedKind.SERVICE, True],
@@ -83,73 +76,22 @@ def resources_summary(session: Session) -> proton.CountsSummary:
     }
 
 
-def _field(status: str) -> Literal["upToDate", "behindMinor", "behindMajor"]:
-    fields: dict[fleet.VersionStatus, Literal["upToDate", "behindMinor", "behindMajor"]] = {
-        fleet.VersionStatus.UP_TO_DATE: "upToDate",
-        fleet.VersionStatus.BEHIND_MINOR: "behindMinor",
-        fleet.VersionStatus.BEHIND_MAJOR: "behindMajor",
-    }
-    return fields[fleet.VersionStatus(status)]
-
-
 @functools.cache
-def _totals_statement() -> Select[Any]:
-    """Rows of (kind, failed, resources) for every kind but the per-service parts."""
-    return (
-        select(ResourceCount.kind, ResourceCount.failed, func.sum(ResourceCount.resources))
-        .where(ResourceCount.kind != CountedKind.SERVICE_PART, ResourceCount.resources != 0)
-        .group_by(ResourceCount.kind, ResourceCount.failed)
-    )
-
-
-@functools.cache
-def _version_status_statement() -> Select[Any]:
-    """Rows of (kind, version status, resources) for environments, instances and pipelines."""
-    groups = (
-        select(
-            ResourceCount.kind,
-            ResourceCount.template_id,
-            ResourceCount.major,
-            ResourceCount.minor,
-            func.sum(ResourceCount.resources).label("resources"),
-        )
-        .where(ResourceCount.kind.in_(list(_VERSIONED)), ResourceCount.resources != 0)
-        .group_by(
-            ResourceCount.kind, ResourceCount.template_id, ResourceCount.major, ResourceCount.minor
-        )
-        .subquery()
-    )
+def _summary_statement() -> Select[Any]:
+    """Rows of (kind, failed, version status, resources): each bucket but the parts is one row
+    already (their service_id is 0), classified against the recommended versions."""
     stmt, status = fleet.with_version_status(
-        select(groups.c.kind, groups.c.resources),
-        groups.c.template_id,
-        groups.c.major,
-        groups.c.minor,
-    )
-    classified = stmt.add_columns(status.label("status")).subquery()
-    return select(
-        classified.c.kind, classified.c.status, func.sum(classified.c.resources)
-    ).group_by(classified.c.kind, classified.c.status)
-
-
-@functools.cache
-def _service_staleness_statement() -> Select[Any]:
-    """Rows of (rank of the stalest part, services)."""
-    parts, status = fleet.with_version_status(
-        select(ResourceCount.service_id.label("service_id")).where(
-            ResourceCount.kind == CountedKind.SERVICE_PART, ResourceCount.resources != 0
+        select(ResourceCount.kind, ResourceCount.failed, ResourceCount.resources).where(
+            ResourceCount.kind.in_(_READ), ResourceCount.resources != 0
         ),
         ResourceCount.template_id,
         ResourceCount.major,
         ResourceCount.minor,
     )
-    ranked = parts.add_columns(_ranked(status).label("rank")).subquery()
-    per_service = (
-        select(ranked.c.service_id, func.max(ranked.c.rank).label("rank"))
-        .group_by(ranked.c.service_id)
-        .subquery()
-    )
-    return select(per_service.c.rank, func.count()).group_by(per_service.c.rank)
-
-
-def _ranked(status: Any) -> Any:
-    return case(*((status == name, value) for name, value in _RANK.items()), else_=0)
+    classified = stmt.add_columns(status.label("status")).subquery()
+    return select(
+        classified.c.kind,
+        classified.c.failed,
+        classified.c.status,
+        func.sum(classified.c.resources),
+    ).group_by(classified.c.kind, classified.c.failed, classified.c.status)

@@ -15,10 +15,23 @@ whole fleet when a version is published: the counts are kept per deployed versio
 version status is worked out when the summary is read (domain/resources_summary.py), so no
 fleet-wide recount is ever needed. Writes that bypass the ORM (a seeding script's bulk
 INSERT or COPY) must call ``recount`` afterwards.
+
+A service is as stale as its stalest part, and which part that is does not depend on the
+recommended versions: it is the part on the lowest deployed (major, minor). Behind a major
+means its major is below the newest; else behind a minor means it is on the newest major
+below that major's newest minor; a part on a lower version is at least as far behind. So
+besides the parts of each service (SERVICE_PART, one row per service and version, kept so
+that the lowest can be found again when a part moves), the services are counted by their
+lowest version (SERVICE_STALEST): the summary reads a handful of rows however many services
+there are. At commit, the services whose parts moved have their lowest version worked out
+before and after from their stored parts; on PostgreSQL a transaction-scoped advisory lock
+per service (taken in order, at commit only) keeps two writers to one service's parts from
+both working from the parts as they were before either.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -29,6 +42,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Select,
+    bindparam,
     delete,
     event,
     false,
@@ -37,6 +51,7 @@ from sqlalchemy import (
     inspect,
     literal,
     select,
+    text,
     tuple_,
     union_all,
 )
@@ -69,6 +84,8 @@ class CountedKind(StrEnum):
     # An instance or pipeline counted under its service: a service is as stale as its
     # stalest part, and that depends on the recommended versions of the moment.
     SERVICE_PART = "SERVICE_PART"
+    # Services (of a template) by the lowest version among their parts: how stale each is.
+    SERVICE_STALEST = "SERVICE_STALEST"
     COMPONENT = "COMPONENT"
 
 
@@ -107,6 +124,12 @@ _TRACKED: dict[type, tuple[str, ...]] = {
     Service: ("template_id", "status"),
     Component: ("deployment_status",),
 }
+# The first key of the two-key advisory locks on services' parts (any fixed 32-bit number; the
+# one-key locks, such as the migrations', are a separate space).
+_SERVICE_PARTS_LOCK_SPACE = 0x5E55_0017
+_LOCK_SERVICE_PARTS = text(
+    "SELECT pg_advisory_xact_lock(CAST(:space AS integer), CAST(:key AS integer))"
+)
 _LEAVING = "baryon_resource_counts_leaving"
 _PENDING = "baryon_resource_counts_pending"
 
@@ -275,7 +298,10 @@ def _forget_at_end(session: Session, transaction: SessionTransaction) -> None:
 
 
 def add_counts(connection: Connection, moves: Mapping[Bucket, int]) -> None:
-    """Adds each bucket's difference to its row (made if missing), in key order."""
+    """Adds each bucket's difference to its row (made if missing), in key order, and moves
+    the services whose stalest part changed between SERVICE_STALEST buckets."""
+    moves = Counter({bucket: n for bucket, n in moves.items() if n})
+    moves.update(_stalest_moves(connection, moves))
     changes = sorted((bucket, n) for bucket, n in moves.items() if n)
     if not changes:
         return
@@ -294,6 +320,59 @@ def add_counts(connection: Connection, moves: Mapping[Bucket, int]) -> None:
         connection.execute(
             delete(ResourceCount).where(key.in_(emptied), ResourceCount.resources == 0)
         )
+
+
+def _stalest_moves(connection: Connection, moves: Mapping[Bucket, int]) -> Counter[Bucket]:
+    """SERVICE_STALEST differences for the services whose parts ``moves`` changes, from
+    their parts as stored (committed) before and after the change."""
+    services = sorted({b.service_id for b in moves if b.kind == CountedKind.SERVICE_PART})
+    if not services:
+        return Counter()
+    if connection.dialect.name == "postgresql":
+        # In id order, and only here at commit: two committers never wait crosswise. Ids
+        # past 2**31 share a lock with another service, which only makes one wait longer.
+        for service_id in services:
+            connection.execute(
+                _LOCK_SERVICE_PARTS,
+                {"space": _SERVICE_PARTS_LOCK_SPACE, "key": service_id % 2**31},
+            )
+    before: dict[tuple[int, int], Counter[tuple[int, int]]] = {}
+    stored = connection.execute(_stored_parts_statement(), {"services": services})
+    for template_id, service_id, major, minor, resources in stored:
+        before.setdefault((service_id, template_id), Counter())[major, minor] += resources
+    after = {key: Counter(versions) for key, versions in before.items()}
+    for bucket, n in moves.items():
+        if bucket.kind == CountedKind.SERVICE_PART:
+            versions = after.setdefault((bucket.service_id, bucket.template_id), Counter())
+            versions[bucket.major, bucket.minor] += n
+    stalest: Counter[Bucket] = Counter()
+    for (service_id, template_id), versions in after.items():
+        old = _lowest(before.get((service_id, template_id), Counter()))
+        new = _lowest(versions)
+        if old != new:
+            if old is not None:
+                stalest[Bucket(CountedKind.SERVICE_STALEST, template_id, 0, *old)] -= 1
+            if new is not None:
+                stalest[Bucket(CountedKind.SERVICE_STALEST, template_id, 0, *new)] += 1
+    return stalest
+
+
+def _lowest(versions: Counter[tuple[int, int]]) -> tuple[int, int] | None:
+    return min((version for version, n in versions.items() if n > 0), default=None)
+
+
+@functools.cache
+def _stored_parts_statement() -> Select[Any]:
+    return select(
+        ResourceCount.template_id,
+        ResourceCount.service_id,
+        ResourceCount.major,
+        ResourceCount.minor,
+        ResourceCount.resources,
+    ).where(
+        ResourceCount.kind == CountedKind.SERVICE_PART,
+        ResourceCount.service_id.in_(bindparam("services", expanding=True)),
+    )
 
 
 def _row(bucket: Bucket) -> dict[str, Any]:
@@ -397,6 +476,7 @@ def _recount_statements() -> list[Select[Any]]:
             func.count(),
         ).group_by(parts.c.template_id, parts.c.service_id, parts.c.major, parts.c.minor)
     )
+    statements.append(_stalest_from_parts())
     service_failed = Service.status.like("%FAILED%")
     statements.append(
         select(
@@ -422,3 +502,45 @@ def _recount_statements() -> list[Select[Any]]:
         ).group_by(component_failed)
     )
     return statements
+
+
+def _stalest_from_parts() -> Select[Any]:
+    """SERVICE_STALEST rows from the SERVICE_PART rows (so it runs after they are counted):
+    per service, the lowest major among its parts, then the lowest minor on that major."""
+    counted = ResourceCount.__table__
+    part = (counted.c.kind == CountedKind.SERVICE_PART.value) & (counted.c.resources != 0)
+    lowest_major = (
+        select(
+            counted.c.template_id, counted.c.service_id, func.min(counted.c.major).label("major")
+        )
+        .where(part)
+        .group_by(counted.c.template_id, counted.c.service_id)
+        .subquery("lowest_major")
+    )
+    lowest = (
+        select(
+            counted.c.template_id,
+            counted.c.service_id,
+            counted.c.major,
+            func.min(counted.c.minor).label("minor"),
+        )
+        .join(
+            lowest_major,
+            (lowest_major.c.template_id == counted.c.template_id)
+            & (lowest_major.c.service_id == counted.c.service_id)
+            & (lowest_major.c.major == counted.c.major),
+        )
+        .where(part)
+        .group_by(counted.c.template_id, counted.c.service_id, counted.c.major)
+        .subquery("lowest")
+    )
+    zero = literal(0)
+    return select(
+        literal(CountedKind.SERVICE_STALEST.value),
+        lowest.c.template_id,
+        zero,
+        lowest.c.major,
+        lowest.c.minor,
+        false(),
+        func.count(),
+    ).group_by(lowest.c.template_id, lowest.c.major, lowest.c.minor)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from baryon.api.request_body import BodyBudget
 from baryon.auth.master_key import SecretBox, load_master_key, load_previous_keys
 from baryon.auth.scoped_keys import ScopedKeys
+from baryon.domain.approval_gate import ApprovalPolicy
 from baryon.domain.arns import Arns
 from baryon.modes import regions
 from baryon.provisioners.selection import ProvisionerParts
@@ -80,6 +81,13 @@ class Runtime:
         from baryon.operations.git_access import GitAccess
 
         return GitAccess(self)
+
+    @functools.cached_property
+    def system_approvals(self) -> ApprovalPolicy:
+        """The approval rules for deployments a job starts on its own (service sync)."""
+        from baryon.operations.approval_rules import system_policy
+
+        return system_policy(self.settings, self.arns)
 
     @functools.cached_property
     def bundle_url_signer(self) -> BundleUrlSigner:

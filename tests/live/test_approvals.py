@@ -4,18 +4,26 @@ it (then it deploys on the local cloud) or rejects it (then nothing reaches the 
 requester may not approve it; a cancel ends a waiting deployment; a change elsewhere runs
 straight away. Deletion protection, by hand and by tag, refuses DeleteEnvironment and
 DeleteService with ValidationException naming how to lift it.
+
+Every deployment passes the gate: a CreateService's pipeline, queued after its instances, waits
+for its own approval too (approved early it still waits for its turn; rejected it never reaches
+the cloud and the service ends CREATE_FAILED saying why), and a service sync's push is held by
+the same rules, requested by ``system/baryon``.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
@@ -47,7 +55,28 @@ when {
 };
 """
 
-server = own_baryon("approvals", env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01"})
+# Pipelines of these services wait for approval (by name, so the other tests' service is not
+# held): one approved, one rejected after its instance deployed, one rejected while waiting.
+PIPED = {"ok": f"pipeok{SUFFIX}", "late": f"pipelate{SUFFIX}", "early": f"pipeearly{SUFFIX}"}
+PIPELINE_RULE = (
+    """
+permit (principal, action == Baryon::Action::"RequireApproval", resource)
+when { resource.kind == "pipeline" && ["""
+    + ", ".join(f'"{name}"' for name in PIPED.values())
+    + """].contains(resource.service) };
+"""
+)
+SYNCED, SYNC_REPOSITORY, OPS, SYNC_SPEC = (
+    f"synced{SUFFIX}",
+    f"acme/ops-{SUFFIX}",
+    "ops.yaml",
+    "deploy/s.yaml",
+)
+
+server = own_baryon(
+    "approvals",
+    env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.01", "BARYON_GIT_POLL_SECONDS": "0.5"},
+)
 
 
 @dataclass(frozen=True)
@@ -97,6 +126,7 @@ def world(server: BaryonProcess) -> Iterator[World]:
     )
     baryon = server.client("baryon")
     baryon.put_approval_rule(name="prod-instances", policy=PROD_RULE)
+    baryon.put_approval_rule(name="some-pipelines", policy=PIPELINE_RULE)
     approver = server.client(
         "baryon",
         aws_access_key_id=keys["accessKeyId"],
@@ -248,7 +278,7 @@ def test_a_rule_that_is_not_cedar_is_refused_naming_it(world: World) -> None:
     assert caught.value.response["Error"]["Code"] == "ValidationException"
     assert "broken" in error_message(caught)
     names = [rule["name"] for rule in world.baryon.list_approval_rules()["rules"]]
-    assert names == ["prod-instances"]
+    assert names == ["prod-instances", "some-pipelines"]
 
 
 def test_a_protected_environment_is_not_deleted_until_unprotected(world: World) -> None:
@@ -295,3 +325,193 @@ def test_a_service_protected_by_its_tag_is_deleted_once_the_tag_goes(world: Worl
     world.proton.untag_resource(resourceArn=arn, tagKeys=["baryon:deletion-protection"])
     world.proton.delete_service(name=name)
     world.proton.get_waiter("service_deleted").wait(name=name, WaiterConfig=FAST)
+
+
+# --- a pipeline queued after its instances ----------------------------------------------------
+
+
+def _create_piped(world: World, key: str, instance: str, environment: str) -> str:
+    name = PIPED[key]
+    world.proton.create_service(
+        name=name,
+        templateName=SVC_TEMPLATE,
+        templateMajorVersion="1",
+        spec=service_spec([(instance, environment, {"port": 8100})]),
+        **REPO,
+    )
+    return name
+
+
+def _pipeline_approval(world: World, service: str) -> dict[str, Any]:
+    pending = world.baryon.list_approvals(status="PENDING")["approvals"]
+    mine = [
+        a
+        for a in pending
+        if a.get("serviceName") == service and a["targetResourceType"] == "SERVICE_PIPELINE"
+    ]
+    assert len(mine) == 1, pending
+    return mine[0]
+
+
+def _service(world: World, name: str) -> dict[str, Any]:
+    return dict(world.proton.get_service(name=name)["service"])
+
+
+def _service_settled(world: World, name: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while (service := _service(world, name))["status"].endswith("IN_PROGRESS"):
+        assert time.monotonic() < deadline, service
+        time.sleep(0.2)
+    return service
+
+
+def test_a_pipeline_approved_before_its_instances_deploy_waits_for_them_then_runs(
+    world: World,
+) -> None:
+    name = _create_piped(world, "ok", "pa", PROD)  # the instance waits for approval too
+    pipeline = _pipeline_approval(world, name)
+    assert pipeline["rules"] == ["some-pipelines"]
+    instance = _approval_of(world, "pa")
+    world.approver.approve_deployment(deploymentId=pipeline["deploymentId"])
+    time.sleep(1.0)  # time for a worker to pick up a job, were one queued
+    deployment = world.proton.get_deployment(id=pipeline["deploymentId"])["deployment"]
+    assert deployment["deploymentStatus"] == "IN_PROGRESS", deployment
+    assert "once the service's instances are deployed" in deployment["deploymentStatusMessage"]
+    assert stack(world.cloudformation, "service-pipeline", name) is None
+    assert _service(world, name)["status"] == "CREATE_IN_PROGRESS"
+
+    world.approver.approve_deployment(deploymentId=instance["deploymentId"])
+    service = _service_settled(world, name)
+    assert service["status"] == "ACTIVE", service
+    assert service["pipeline"]["deploymentStatus"] == "SUCCEEDED"
+    assert service["pipeline"]["lastSucceededDeploymentId"] == pipeline["deploymentId"]
+    assert stack(world.cloudformation, "service-pipeline", name) is not None
+
+
+def test_a_pipeline_rejected_once_its_turn_came_never_reaches_the_cloud(world: World) -> None:
+    name = _create_piped(world, "late", "pb", DEV)  # the instance runs straight away
+    pipeline = _pipeline_approval(world, name)
+    assert instance_settled(world.proton, name, "pb")["deploymentStatus"] == "SUCCEEDED"
+    time.sleep(1.0)
+    waiting = world.proton.get_deployment(id=pipeline["deploymentId"])["deployment"]
+    assert waiting["deploymentStatus"] == "IN_PROGRESS", waiting
+    assert _service(world, name)["status"] == "CREATE_IN_PROGRESS"
+
+    world.approver.reject_deployment(deploymentId=pipeline["deploymentId"], comment="no CI yet")
+    service = _service_settled(world, name)
+    assert service["status"] == "CREATE_FAILED", service
+    assert "no CI yet" in service["statusMessage"]
+    assert service["pipeline"]["deploymentStatus"] == "CANCELLED"
+    ended = world.proton.get_deployment(id=pipeline["deploymentId"])["deployment"]
+    assert ended["deploymentStatus"] == "CANCELLED"
+    assert stack(world.cloudformation, "service-pipeline", name) is None
+    assert stack(world.cloudformation, "service-instance", name, "pb") is not None
+
+
+def test_a_pipeline_rejected_while_its_instances_wait_ends_with_them(world: World) -> None:
+    name = _create_piped(world, "early", "pc", PROD)
+    pipeline = _pipeline_approval(world, name)
+    instance = _approval_of(world, "pc")
+    world.approver.reject_deployment(deploymentId=pipeline["deploymentId"])
+    ended = world.proton.get_deployment(id=pipeline["deploymentId"])["deployment"]
+    assert ended["deploymentStatus"] == "CANCELLED"
+    assert _service(world, name)["status"] == "CREATE_IN_PROGRESS"  # its instance still waits
+
+    world.approver.approve_deployment(deploymentId=instance["deploymentId"])
+    assert instance_settled(world.proton, name, "pc")["deploymentStatus"] == "SUCCEEDED"
+    service = _service_settled(world, name)
+    assert service["status"] == "CREATE_FAILED", service
+    assert "Rejected by" in service["statusMessage"]
+    time.sleep(1.0)  # no job may run the rejected pipeline after all
+    assert stack(world.cloudformation, "service-pipeline", name) is None
+    assert service["pipeline"]["deploymentStatus"] == "CANCELLED"
+
+
+# --- a service sync's push --------------------------------------------------------------------
+
+
+def _git(where: Path, *args: str) -> str:
+    command = ["git", "-c", "user.name=Dev", "-c", "user.email=dev@example.com", *args]
+    done = subprocess.run(command, cwd=where, check=True, capture_output=True, text=True)
+    return done.stdout
+
+
+def test_a_service_sync_push_is_held_by_the_same_rules_until_approved(
+    world: World, server: BaryonProcess, tmp_path: Path
+) -> None:
+    world.proton.create_service(
+        name=SYNCED,
+        templateName=SVC_TEMPLATE,
+        templateMajorVersion="1",
+        spec=service_spec([]),
+        **REPO,
+    )
+    assert _service_settled(world, SYNCED)["status"] == "ACTIVE"
+    bare, work = tmp_path / "remotes" / f"{SYNC_REPOSITORY}.git", tmp_path / "work"
+    bare.parent.mkdir(parents=True)
+    _git(tmp_path, "init", "--bare", "-q", "-b", "main", str(bare))
+    _git(tmp_path, "init", "-q", "-b", "main", str(work))
+    ops = {"sync": {"services": {SYNCED: {"fromgit": {"branch": "main", "spec": SYNC_SPEC}}}}}
+    (work / OPS).write_text(yaml.safe_dump(ops))
+    (work / SYNC_SPEC).parent.mkdir()
+    (work / SYNC_SPEC).write_text(service_spec([("fromgit", PROD, {"port": 8200})]))
+    _git(work, "add", "-A")
+    _git(work, "commit", "-q", "-m", "prod instance")
+    _git(work, "push", "-q", str(bare), "HEAD:main")
+    connection = world.baryon.create_connection(
+        name=f"disk-{SUFFIX}", provider="GIT", baseUrl=str(tmp_path / "remotes") + "/"
+    )["connection"]
+    world.proton.create_repository(
+        name=SYNC_REPOSITORY, provider="GITHUB", connectionArn=connection["arn"]
+    )
+    world.proton.create_service_sync_config(
+        serviceName=SYNCED,
+        repositoryProvider="GITHUB",
+        repositoryName=SYNC_REPOSITORY,
+        branch="main",
+        filePath=OPS,
+    )
+
+    deadline = time.monotonic() + 120
+    while not [
+        a
+        for a in world.baryon.list_approvals(status="PENDING")["approvals"]
+        if a.get("serviceInstanceName") == "fromgit"
+    ]:
+        assert time.monotonic() < deadline, "the synced instance was never held"
+        time.sleep(0.25)
+    approval = _approval_of(world, "fromgit")
+    assert (approval["requestedBy"], approval["rules"]) == ("system/baryon", ["prod-instances"])
+    _still_waiting_in(world, SYNCED, "fromgit")
+    deployment = world.proton.get_deployment(id=approval["deploymentId"])["deployment"]
+    assert (
+        "Waiting for approval (approval rule prod-instances)"
+        in deployment["deploymentStatusMessage"]
+    )
+    assert "requested by system/baryon" in deployment["deploymentStatusMessage"]
+    sync = world.proton.get_service_instance_sync_status(
+        serviceName=SYNCED, serviceInstanceName="fromgit"
+    )["latestSync"]
+    assert sync["status"] == "IN_PROGRESS"
+    assert "waits for approval (approval rule prod-instances)" in sync["events"][-1]["event"]
+    assert stack(world.cloudformation, "service-instance", SYNCED, "fromgit") is None
+
+    # Baryon asked, so any person may approve, the server's own key too.
+    world.baryon.approve_deployment(deploymentId=approval["deploymentId"])
+    assert instance_settled(world.proton, SYNCED, "fromgit")["deploymentStatus"] == "SUCCEEDED"
+    deployed = stack(world.cloudformation, "service-instance", SYNCED, "fromgit")
+    assert deployed is not None and "8200" in json.dumps(stack_outputs(deployed))
+    deadline = time.monotonic() + 60
+    while (
+        status := world.proton.get_service_instance_sync_status(
+            serviceName=SYNCED, serviceInstanceName="fromgit"
+        )["latestSync"]["status"]
+    ) != "SUCCEEDED":
+        assert time.monotonic() < deadline, status
+        time.sleep(0.25)
+
+
+def _still_waiting_in(world: World, service: str, instance: str) -> None:
+    time.sleep(1.0)  # time for a worker to pick up a job, were one queued
+    view = world.proton.get_service_instance(serviceName=service, name=instance)
+    assert view["serviceInstance"]["deploymentStatus"] == "IN_PROGRESS", view

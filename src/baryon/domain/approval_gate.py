@@ -4,10 +4,26 @@ through before it enqueues the job.
 Which changes need approval is decided by approval rules (Cedar policies, evaluated by the
 application layer: operations/approval_rules.py). The application layer puts its decision
 maker in effect for the call (``in_effect``), so the domain asks it without knowing Cedar or who
-the caller is; a deployment started with no policy in effect (a worker's own follow-up step) is
-never held. A held deployment is IN_PROGRESS (Proton's model has no waiting status) with no
+the caller is. A held deployment is IN_PROGRESS (Proton's model has no waiting status) with no
 job: it runs only once approved (domain/approvals.py), and a restart keeps it waiting. Its
-expiry job ends it when nobody decides in time.
+expiry job ends it when nobody decides in time. The decision is taken when the deployment is
+recorded, also for one whose job is queued later (a pipeline waiting for its service's
+instances, domain/services.py): then both its turn and its approval must come before it runs.
+
+Which deployments pass the gate (``hold`` is the one place that decides: rules in effect or
+none):
+- every operation of the API, the portal and the CLI (operations/registry.py), including those
+  whose call starts deployments itself: ApproveFleetPreview (requested by who approved the
+  preview), DecideDriftItem's redeploy, RollbackResource(s), RetryDeployment,
+  ContinueUpdateRollback, and a service's pipeline queued after its instances;
+- service sync (engine/service_sync.py): a push's deployments, requested by Baryon itself
+  (``system/baryon``, as the audit trail names git-started changes).
+Which deliberately do not:
+- a rollout's waves and its rollbacks (engine/rollouts.py): steps of a change previewed and
+  approved as a whole (ApproveRollout, and each wave's own approval when its plan asks);
+- what finishes a deployment that passed already: its job, a cancel, a pull request's merge
+  or close (engine/pull_requests.py);
+- imports and adoption: they record what runs already and change nothing in the cloud.
 """
 
 from __future__ import annotations
@@ -111,6 +127,8 @@ def hold(
     scheduled, and the caller must not enqueue its job."""
     policy = _policy.get()
     if policy is None:
+        # Nobody put rules in effect: a step of a change approved already (a rollout's wave),
+        # never a request of its own (the module's docstring lists who passes the gate).
         return False
     requirement = policy.requires_approval(session, change_of(session, deployment, resource, plan))
     if requirement is None:

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from baryon.domain import deployments, outcomes
+from baryon.domain import deployments, outcomes, services
 from baryon.domain.approval_gate import ApprovalStatus
 from baryon.domain.arns import Arns
 from baryon.domain.errors import Conflict, Forbidden, NotFound
@@ -68,11 +68,18 @@ def approve(
     deployment = session.get(Deployment, deployment_id, with_for_update=True)
     if deployment is None:
         raise NotFound(f"The deployment '{deployment_id}' was not found.")
+    if deployment.status in deployments.TERMINAL:
+        # Ended otherwise meanwhile (its service's instances failed): nothing left to run.
+        raise Conflict(f"The deployment '{deployment_id}' ended {deployment.status} already.")
     message = f"Approved by {by}" + (f": {comment}" if comment else ".")
+    if services.waits_for_instances(session, deployment):
+        # Its turn has not come: the service operation queues it once its instances are done.
+        message += " It runs once the service's instances are deployed."
+    else:
+        deployments.enqueue_job(session, deployment, now)
     deployment.status_message = message
     deployment.last_modified_at = now
     deployments.log_event(session, deployment_id, message, now)
-    deployments.enqueue_job(session, deployment, now)
     return row
 
 

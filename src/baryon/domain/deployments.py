@@ -152,7 +152,9 @@ def start(
     resource.last_attempted_deployment_id = deployment.id
     resource.last_deployment_attempted_at = now
     resource.last_modified_at = now
-    if run_now and approval_gate.hold(session, deployment, resource, plan, now):
+    # The rules decide now even for a deployment queued later (a pipeline waiting for its
+    # service's instances): the caller's rules are in effect only while it is recorded.
+    if approval_gate.hold(session, deployment, resource, plan, now):
         run_now = False  # its job is queued once approved (domain/approvals.py)
     if run_now:
         enqueue_job(session, deployment, now)

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from baryon.bundles.schema import TemplateSchema
-from baryon.domain import deployments, service_sync, specs, versions
+from baryon.domain import approval_gate, deployments, service_sync, specs, versions
 from baryon.domain.arns import Arns
 from baryon.domain.deployments import DeploymentOperation, Target
 from baryon.domain.environments import find_environment
@@ -89,9 +89,7 @@ def find_instance(
     else:
         instance = session.scalars(stmt.with_for_update() if lock else stmt).first()
     if instance is None:
-        raise NotFound(
-            f"The service instance '{name}' of service '{service_name}' was not found."
-        )
+        raise NotFound(f"The service instance '{name}' of service '{service_name}' was not found.")
     return instance
 
 
@@ -887,6 +885,7 @@ def cancel_waiting_pipeline(session: Session, service: Service, now: datetime) -
     pipeline = pipeline_of(session, service)
     if deployment is None or pipeline is None:
         return False
+    approval_gate.withdraw(session, deployment.id, now)  # held too: approving it is over
     _end_unstarted(
         deployment, pipeline, DeploymentStatus.CANCELLED, "Cancelled before it started.", now
     )
@@ -896,6 +895,17 @@ def cancel_waiting_pipeline(session: Session, service: Service, now: datetime) -
         "deployments": [*operation["deployments"], deployment.id],
     }
     return True
+
+
+def waits_for_instances(session: Session, deployment: Deployment) -> bool:
+    """Whether ``deployment`` is a pipeline deployment still waiting for its service's
+    instance deployments (``after_deployment`` queues its job once they are done)."""
+    if deployment.target_type != DeploymentTargetResourceType.SERVICE_PIPELINE:
+        return False
+    service = session.scalars(
+        select(Service).where(Service.name == deployment.service_name)
+    ).first()
+    return service is not None and (service.operation or {}).get("pipeline") == deployment.id
 
 
 def _end_unstarted(
@@ -939,21 +949,29 @@ def after_deployment(session: Session, arns: Arns, deployment: Deployment, now: 
         return
     operation = service.operation
     ids = list(operation.get("deployments") or [])
+    waiting = operation.get("pipeline")
+    if waiting is not None and deployment.id == waiting:
+        # The waiting pipeline ended before its turn (its approval was rejected or expired):
+        # the operation counts it among its ended deployments and finishes with the rest.
+        ids.append(waiting)
+        waiting = None
+        service.operation = {"deployments": ids, "pipeline": None}
     if deployment.id not in ids:
         return
     rows = session.scalars(select(Deployment).where(Deployment.id.in_(ids))).all()
     if any(row.status not in deployments.TERMINAL for row in rows):
         return
     failed = [row for row in rows if row.status in _UNSUCCESSFUL]
-    waiting = operation.get("pipeline")
     if waiting:
         pipeline_deployment = session.get(Deployment, waiting)
         pipeline = pipeline_of(session, service)
         if pipeline_deployment is not None and pipeline is not None:
             if not failed:
-                deployments.enqueue_job(session, pipeline_deployment, now)
+                _pipeline_turn(session, pipeline_deployment, now)
                 service.operation = {"deployments": [*ids, waiting], "pipeline": None}
                 return
+            # Not started, so not to be approved either.
+            approval_gate.withdraw(session, pipeline_deployment.id, now)
             _end_unstarted(
                 pipeline_deployment,
                 pipeline,
@@ -963,6 +981,21 @@ def after_deployment(session: Session, arns: Arns, deployment: Deployment, now: 
             )
             failed.append(pipeline_deployment)
     _finish_operation(session, arns, service, failed, now)
+
+
+def _pipeline_turn(session: Session, deployment: Deployment, now: datetime) -> None:
+    """The service's instances are deployed: the pipeline runs, unless its approval (decided
+    when it was recorded, under its requester's rules) is still pending; then approving it
+    queues its job (domain/approvals.py)."""
+    if approval_gate.pending(session, deployment.id) is None:
+        deployments.enqueue_job(session, deployment, now)
+        return
+    deployments.log_event(
+        session,
+        deployment.id,
+        "The service's instances are deployed; the pipeline runs once its change is approved.",
+        now,
+    )
 
 
 def _sync_service_spec(service: Service, deployment: Deployment) -> None:

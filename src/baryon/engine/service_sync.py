@@ -25,7 +25,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from baryon.domain import audit_subjects, service_sync, services, specs, sync_attempts
+from baryon.domain import (
+    approval_gate,
+    audit_subjects,
+    service_sync,
+    services,
+    specs,
+    sync_attempts,
+)
 from baryon.domain.arns import Arns
 from baryon.domain.audit_changes import SystemChange, error_code, record_system_change
 from baryon.domain.errors import Conflict, DomainError
@@ -358,7 +365,9 @@ def _apply(
         audited = _Audited(runtime, job_id, service_name, instance.name, spec_text, now)
         before = audited.spec_before(session)
         try:
-            with session.begin_nested():
+            # A push asks for the change as Baryon itself: approval rules hold it as they
+            # would a person's request (domain/approval_gate.py lists who passes the gate).
+            with session.begin_nested(), approval_gate.in_effect(runtime.system_approvals):
                 deployment_id, created = _deploy(
                     session, runtime.arns, service_name, instance.name, spec_text, now
                 )
@@ -376,9 +385,11 @@ def _apply(
             return InstanceResult(Outcome.FAILED, message)
         audited.record(session, before)
         what = "creates" if created else "updates"
+        held = approval_gate.pending(session, deployment_id)
+        waits = f" It waits for approval ({held.reason})." if held is not None else ""
         sync_attempts.add_event(
             attempt,
-            f"Deployment {deployment_id} started: it {what} the instance.",
+            f"Deployment {deployment_id} started: it {what} the instance.{waits}",
             SyncEventType.DEPLOYMENT_STARTED,
             now,
             external_id=deployment_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Protocol
 
+from baryon.domain.approval_gate import ApprovalPolicy
 from baryon.domain.arns import Arns
 from baryon.git.access import RepositoryFinder
 from baryon.provisioners.selection import ProvisionerParts
@@ -37,3 +38,8 @@ class WorkerRuntime(Protocol):
     # How registered repositories are reached (template and service sync, pull requests).
     @property
     def git_access(self) -> RepositoryFinder: ...
+
+    # The approval rules for deployments a job starts on Baryon's own behalf (service sync):
+    # the application layer decides, as it does for a request (domain/approval_gate.py).
+    @property
+    def system_approvals(self) -> ApprovalPolicy: ...

@@ -22,12 +22,15 @@ from sqlalchemy.orm import Session
 
 from baryon.auth.policies import InvalidPolicy, NamedPolicy, Policies
 from baryon.auth.policies.approval import ChangeFacts, check_rule, requires_approval
+from baryon.auth.principals import SYSTEM, Principal
 from baryon.domain import approval_gate
 from baryon.domain.approval_gate import ApprovalRequirement, Change
+from baryon.domain.arns import Arns
 from baryon.domain.errors import InvalidInput, NotFound, QuotaExceeded
 from baryon.operations.authorization import environment_facts
 from baryon.operations.context import RequestContext
 from baryon.service_models.proton import DeploymentTargetResourceType
+from baryon.settings import Settings
 from baryon.store.tables import ApprovalRuleRow, Tag
 
 log = logging.getLogger(__name__)
@@ -54,17 +57,20 @@ def check(name: str, text: str) -> None:
 
 @dataclass(frozen=True)
 class RulePolicy:
-    """The approval rules, for the caller of one request (domain/approval_gate.py asks it)."""
+    """The approval rules, for one requester (domain/approval_gate.py asks it): the caller of
+    a request, or Baryon itself for what a job starts on its own (``system_policy``)."""
 
-    context: RequestContext
+    principal: Principal
+    arns: Arns
+    expiry_hours: float
 
     @property
     def requester(self) -> str:
-        return self.context.principal.label
+        return self.principal.label
 
     @property
     def expiry(self) -> timedelta:
-        return timedelta(hours=self.context.settings.approval_expiry_hours)
+        return timedelta(hours=self.expiry_hours)
 
     def requires_approval(self, session: Session, change: Change) -> ApprovalRequirement | None:
         rows = session.scalars(select(ApprovalRuleRow).order_by(ApprovalRuleRow.name)).all()
@@ -76,7 +82,7 @@ class RulePolicy:
         # fails on this change counts as absent for it: both are logged, neither holds it.
         rules = Policies(NamedPolicy(row.name, row.text) for row in rows)
         decision = requires_approval(
-            rules, self.context.principal, _change_facts(session, self.context, change)
+            rules, self.principal, _change_facts(session, self.arns, change)
         )
         for error in decision.errors:
             log.warning("Approval rules on deployment %s: %s", change.deployment_id, error)
@@ -90,11 +96,19 @@ class RulePolicy:
 def in_effect(context: RequestContext) -> Iterator[None]:
     """Deployments this request starts are held when the rules say so (operations/registry.py
     runs every handler inside)."""
-    with approval_gate.in_effect(RulePolicy(context)):
+    policy = RulePolicy(context.principal, context.arns, context.settings.approval_expiry_hours)
+    with approval_gate.in_effect(policy):
         yield
 
 
-def _change_facts(session: Session, context: RequestContext, change: Change) -> ChangeFacts:
+def system_policy(settings: Settings, arns: Arns) -> RulePolicy:
+    """The rules for deployments Baryon starts on its own behalf (a service sync's push): the
+    requester is ``system/baryon``, the principal the audit trail records them under, so a
+    rule holds them as it holds a person's change (and any person may approve them)."""
+    return RulePolicy(SYSTEM, arns, settings.approval_expiry_hours)
+
+
+def _change_facts(session: Session, arns: Arns, change: Change) -> ChangeFacts:
     def version(value: tuple[int, int] | None) -> str:
         return f"{value[0]}.{value[1]}" if value else ""
 
@@ -108,7 +122,7 @@ def _change_facts(session: Session, context: RequestContext, change: Change) -> 
             or change.service_name
             or change.environment_name
         ),
-        environment=environment_facts(session, context.arns, change.environment_name),
+        environment=environment_facts(session, arns, change.environment_name),
         service=change.service_name or "",
         template=change.template_name or "",
         current_version=version(change.current_version),

@@ -142,6 +142,26 @@ def test_users_page_by_name_filtered_by_kind_and_team(server: BaryonProcess) -> 
     assert _error(other_filter) == "ValidationException"
 
 
+def test_users_and_teams_are_searched_by_part_of_their_name_in_any_case(
+    server: BaryonProcess,
+) -> None:
+    admin = server.client("baryon")
+    for name in ("Find-Me-1", "find_me-2", "findxme-3"):
+        admin.create_user(name=name, kind="ROBOT")
+        admin.create_team(name=f"team-{name}")
+    # "_" is a letter here, not SQL's one-character wildcard: findxme-3 does not match.
+    found = admin.list_users(nameContains="FIND_ME")["users"]
+    assert [u["name"] for u in found] == ["find_me-2"]
+    first = admin.list_users(nameContains="find-me", maxResults=1)
+    assert [u["name"] for u in first["users"]] == ["Find-Me-1"] and "nextToken" not in first
+    teams = admin.list_teams(nameContains="ME-")["teams"]
+    assert [t["name"] for t in teams] == ["team-Find-Me-1", "team-find_me-2", "team-findxme-3"]
+    paged = admin.list_teams(nameContains="team-f", maxResults=2)
+    with pytest.raises(ClientError) as other_search:
+        admin.list_teams(nameContains="other", nextToken=paged["nextToken"])
+    assert _error(other_search) == "ValidationException"
+
+
 @pytest.mark.parametrize(
     ("operation", "request_", "code"),
     [

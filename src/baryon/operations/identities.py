@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, func
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from baryon.auth import identities
 from baryon.auth.identities import TeamRecord, UserRecord
@@ -60,6 +61,11 @@ def team_view(team: TeamRecord, *, members: bool = True) -> baryon.Team:
     return view
 
 
+def _name_contains(column: InstrumentedAttribute[str], text: str) -> ColumnElement[bool]:
+    """Any case, ``%`` and ``_`` taken literally (the portal's lists search alike)."""
+    return func.lower(column).contains(text.lower(), autoescape=True)
+
+
 @contextmanager
 def _identity_session(ctx: RequestContext, *, write: bool = False) -> Iterator[Session]:
     """A transaction in the identity database, its mistakes the model's errors."""
@@ -81,13 +87,17 @@ def _identity_session(ctx: RequestContext, *, write: bool = False) -> Iterator[S
 def list_users(ctx: RequestContext, request: baryon.ListUsersInput) -> baryon.ListUsersOutput:
     kind = request.get("kind")
     team = request.get("teamName")
+    search = request.get("nameContains")
+    selection = identities.user_selection(_KINDS[kind] if kind else None, team)
+    if search:
+        selection = selection.where(_name_contains(User.name, search))
     with _identity_session(ctx) as session:
         rows, next_token = ctx.page(
             session,
-            identities.user_selection(_KINDS[kind] if kind else None, team),
+            selection,
             [User.name],
             request,
-            scope={"kind": kind, "teamName": team},
+            scope={"kind": kind, "teamName": team, "nameContains": search},
         )
         found = identities.user_records(session, [row[0] for row in rows])
     return {"users": [user_view(user) for user in found], "nextToken": next_token}
@@ -137,8 +147,14 @@ def delete_user(ctx: RequestContext, request: baryon.DeleteUserInput) -> baryon.
 
 @baryon_operation("ListTeams")
 def list_teams(ctx: RequestContext, request: baryon.ListTeamsInput) -> baryon.ListTeamsOutput:
+    search = request.get("nameContains")
+    selection = identities.team_selection()
+    if search:
+        selection = selection.where(_name_contains(Team.name, search))
     with _identity_session(ctx) as session:
-        rows, next_token = ctx.page(session, identities.team_selection(), [Team.name], request)
+        rows, next_token = ctx.page(
+            session, selection, [Team.name], request, scope={"nameContains": search}
+        )
         found = identities.team_records(session, [row[0] for row in rows])
     return {"teams": [team_view(team, members=False) for team in found], "nextToken": next_token}
 

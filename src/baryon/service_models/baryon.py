@@ -1212,6 +1212,7 @@ class ListRolloutsOutput(TypedDict):
 
 
 class ListTeamsInput(TypedDict):
+    nameContains: NotRequired[str]
     nextToken: NotRequired[str]
     maxResults: NotRequired[int]
 
@@ -1224,6 +1225,7 @@ class ListTeamsOutput(TypedDict):
 class ListUsersInput(TypedDict):
     kind: NotRequired[UserKind]
     teamName: NotRequired[str]
+    nameContains: NotRequired[str]
     nextToken: NotRequired[str]
     maxResults: NotRequired[int]
 

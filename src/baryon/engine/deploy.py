@@ -98,9 +98,23 @@ def run(context: JobContext, payload: dict[str, Any]) -> None:
     io = DatabaseDeploymentIO(runtime, deployment_id, context.lease_lost)
     if work is None:
         io.log(logged)
-        _record(runtime, deployment_id, outcomes.Result(DeploymentStatus.FAILED, failure))
+        _record(runtime, deployment_id, outcomes.Result(DeploymentStatus.FAILED, failure), io)
         return
-    _record(runtime, deployment_id, _execute(runtime, work, io))
+    try:
+        result = _execute(runtime, work, io)
+    except BaseException:
+        _flush_before_failing(io)
+        raise
+    _record(runtime, deployment_id, result, io)
+
+
+def _flush_before_failing(io: DatabaseDeploymentIO) -> None:
+    """The lines logged before an exception (a lost lease, a crash) stay in the log; a failure
+    to write them must not hide the exception itself."""
+    try:
+        io.flush()
+    except Exception:
+        log.exception("could not write the log lines of deployment %s", io.deployment_id)
 
 
 def _execute(
@@ -225,9 +239,15 @@ def _result(outcome: Outcome) -> outcomes.Result | pull_requests.Opened:
 
 
 def _record(
-    runtime: WorkerRuntime, deployment_id: str, result: outcomes.Result | pull_requests.Opened
+    runtime: WorkerRuntime,
+    deployment_id: str,
+    result: outcomes.Result | pull_requests.Opened,
+    io: DatabaseDeploymentIO | None = None,
 ) -> None:
+    """``io``: its log lines not yet written go in the outcome's transaction."""
     with runtime.db.session(write=True) as session:
+        if io is not None:
+            io.write_pending(session)
         if isinstance(result, pull_requests.Opened):
             # Handed off: the deployment stays in progress, its pull request watched.
             pull_requests.record_opened(session, deployment_id, result, datetime.now(UTC))

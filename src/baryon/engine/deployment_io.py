@@ -1,5 +1,13 @@
 """What a provisioner may do to the deployment it works on: log, ask about cancellation, and
-prove the job is still ours."""
+prove the job is still ours.
+
+Log lines are written in batches: one transaction per line made a deployment's log the
+worker's busiest database work (issue 17). A line is kept until the provisioner next waits
+(every poll and pause heartbeats, which writes what is pending), until a line comes more than
+``FLUSH_SECONDS`` after the oldest one kept (a program's steady output), or until the outcome
+is recorded, in the outcome's own transaction (``write_pending``). So the live log lags a
+running deployment by at most one poll, and each line keeps the moment it was logged.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,7 @@ import time
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from baryon.domain.deployments import log_event
 from baryon.engine.handlers import LeaseLost
@@ -15,6 +24,7 @@ from baryon.engine.worker_runtime import WorkerRuntime
 from baryon.store.tables import Deployment
 
 _CANCEL_CHECK_SECONDS = 1.0
+FLUSH_SECONDS = 1.0
 
 
 class DatabaseDeploymentIO:
@@ -26,10 +36,39 @@ class DatabaseDeploymentIO:
         self._lease_lost = lease_lost
         self._checked_at = 0.0
         self._cancel = False
+        # Lines not yet written, with the moment each was logged; a program's output may be
+        # logged from another thread than the one that heartbeats.
+        self._pending: list[tuple[str, datetime]] = []
+        self._pending_since = 0.0
+        self._lock = threading.Lock()
 
     def log(self, message: str) -> None:
-        with self._runtime.db.session(write=True) as session:
-            log_event(session, self.deployment_id, message, datetime.now(UTC))
+        now = time.monotonic()
+        with self._lock:
+            if not self._pending:
+                self._pending_since = now
+            self._pending.append((message, datetime.now(UTC)))
+            due = now - self._pending_since >= FLUSH_SECONDS
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Writes the lines kept so far, in one transaction."""
+        with self._lock:
+            if not self._pending:
+                return
+            with self._runtime.db.session(write=True) as session:
+                self._write(session)
+
+    def write_pending(self, session: Session) -> None:
+        """Adds the lines kept so far to ``session``'s transaction (the outcome's)."""
+        with self._lock:
+            self._write(session)
+
+    def _write(self, session: Session) -> None:
+        for message, at in self._pending:
+            log_event(session, self.deployment_id, message, at)
+        self._pending = []
 
     def cancel_requested(self) -> bool:
         # Polled in wait loops; one read a second is plenty and keeps the database calm.
@@ -47,5 +86,7 @@ class DatabaseDeploymentIO:
         return self._cancel
 
     def heartbeat(self) -> None:
+        # Called at each poll and pause: what was logged since becomes visible now.
+        self.flush()
         if self._lease_lost.is_set():
             raise LeaseLost(f"deployment {self.deployment_id} is being run by another worker")

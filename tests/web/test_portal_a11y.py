@@ -134,6 +134,7 @@ def _main_pages(server: BaryonProcess) -> list[str]:
         "new/service",
         "new/service?template=webapp&version=1.0",
         "new/environment?template=network&version=1.0",
+        "people",
     ]
 
 

@@ -109,7 +109,9 @@ def portal_app(runtime: Runtime) -> Router:
         ("/people", people.index, GET, False),
         ("/people/teams", people.create_team, POST, False),
         ("/people/members", people.add_member, POST, False),
+        ("/people/members/remove", people.remove_member, POST, False),
         ("/people/grants", people.grant_role, POST, False),
+        ("/people/grants/revoke", people.revoke_role, POST, False),
     ]
     routes: list[BaseRoute] = [
         Route("/sign-in", page(runtime, jinja, signin.show, public=True), methods=GET),

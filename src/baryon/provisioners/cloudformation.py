@@ -19,6 +19,10 @@ crash (by any process) continues from what CloudFormation says:
                                              continue the rollback (`continue_rollback`,
                                              ContinueUpdateRollback) or destroy the stack
 
+The common case, a healthy stack taking an update, is tried first without looking: an
+UpdateStack that CloudFormation refuses (no stack, a busy or dead one) costs one call and hands
+over to the loop above.
+
 Create and update carry a ClientRequestToken made from the deployment's token, so real
 CloudFormation treats a retried request as the same operation.
 
@@ -174,6 +178,10 @@ class CloudFormationProvisioner:
         change_sets.delete(Session(self, SilentIO()), change_set_id)
 
     def _deploy(self, s: Session, spec: StackSpec) -> Outcome:
+        if not spec.adopted:
+            outcome = self._update_unseen(s, spec)
+            if outcome is not None:
+                return outcome
         # A create that replaces a dead stack gets its own token: the dead stack may have been
         # created by this very deployment, with the plain "create" token.
         create_action = "create"
@@ -258,6 +266,33 @@ class CloudFormationProvisioner:
             return Outcome(FAILED, f"CloudFormation rejected the stack: {error_message(exc)}")
         return s.outcome(s.wait(created["StackId"], cancellable=True), spec.template_body)
 
+    def _update_unseen(self, s: Session, spec: StackSpec) -> Outcome | None:
+        """The common case first: the stack exists, is healthy and takes the update, so one
+        UpdateStack replaces a DescribeStacks and an UpdateStack (issue 17: a fleet upgrade asks
+        the cloud no more than a direct client would, plus two). Whatever else the stack is
+        (absent, busy, dead, rejecting the template) CloudFormation refuses the update, and
+        None hands over to the reconcile loop, which looks and decides. An adopted stack is
+        never updated unseen: its update keeps the stack's own tags and parameters."""
+        if s.io.cancel_requested():
+            return None  # the loop says how far the stack got
+        s.io.log(f"updating stack {spec.name}")
+        try:
+            updated = s.api.call("update_stack", **self._stack_arguments(spec, "update"))
+        except ClientError as exc:
+            if NO_UPDATES not in error_message(exc):
+                return None
+            stack = s.api.stack(spec.name)
+            return None if stack is None else self._up_to_date(s, spec, stack)
+        return s.outcome(s.wait(updated["StackId"], cancellable=True), spec.template_body)
+
+    def _up_to_date(self, s: Session, spec: StackSpec, stack: dict[str, Any]) -> Outcome:
+        """CloudFormation had nothing to update: drift it reverts, else success as it is."""
+        reverted = revert_drift(s, stack, spec.template_body, spec.client_token)
+        if reverted is not None:
+            return reverted
+        s.io.log(f"stack {spec.name} is already up to date")
+        return s.succeeded(stack, spec.template_body)
+
     def _update(self, s: Session, spec: StackSpec, stack: dict[str, Any]) -> Outcome | None:
         if s.io.cancel_requested():
             outputs, resources = s.state_of(stack)
@@ -272,11 +307,7 @@ class CloudFormationProvisioner:
         except ClientError as exc:
             message = error_message(exc)
             if NO_UPDATES in message:
-                reverted = revert_drift(s, stack, spec.template_body, spec.client_token)
-                if reverted is not None:
-                    return reverted
-                s.io.log(f"stack {spec.name} is already up to date")
-                return s.succeeded(stack, spec.template_body)
+                return self._up_to_date(s, spec, stack)
             if "can not be updated" in message:
                 return None  # another operation began since we looked
             return Outcome(

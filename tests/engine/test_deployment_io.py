@@ -111,3 +111,12 @@ def test_a_lost_lease_still_leaves_the_lines_logged_before_it(database: Database
     with pytest.raises(LeaseLost):
         io.heartbeat()
     assert _logged(database) == ["updating stack dev"]
+
+
+def test_a_cancel_read_just_before_counts_as_this_seconds_check(database: Database) -> None:
+    with database.session(write=True) as session:
+        session.get(Deployment, DEPLOYMENT).cancel_requested = True  # after the caller's read
+    runtime = cast(WorkerRuntime, Runtime(database))
+    told = DatabaseDeploymentIO(runtime, DEPLOYMENT, threading.Event(), cancel_requested=False)
+    assert not told.cancel_requested()  # the caller's reading stands for a second
+    assert _io(database).cancel_requested()  # without one, the database is read

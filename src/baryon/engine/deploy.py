@@ -95,7 +95,12 @@ def run(context: JobContext, payload: dict[str, Any]) -> None:
         except ConnectionUnavailable as exc:
             work = None
             failure = logged = str(exc)
-    io = DatabaseDeploymentIO(runtime, deployment_id, context.lease_lost)
+    io = DatabaseDeploymentIO(
+        runtime,
+        deployment_id,
+        context.lease_lost,
+        cancel_requested=work.cancel_requested if work is not None else None,
+    )
     if work is None:
         io.log(logged)
         _record(runtime, deployment_id, outcomes.Result(DeploymentStatus.FAILED, failure), io)

@@ -29,13 +29,20 @@ FLUSH_SECONDS = 1.0
 
 class DatabaseDeploymentIO:
     def __init__(
-        self, runtime: WorkerRuntime, deployment_id: str, lease_lost: threading.Event
+        self,
+        runtime: WorkerRuntime,
+        deployment_id: str,
+        lease_lost: threading.Event,
+        *,
+        cancel_requested: bool | None = None,
     ) -> None:
+        """``cancel_requested``: what the caller has just read of the deployment, which then
+        counts as this second's check (a fast deployment then reads it no second time)."""
         self._runtime = runtime
         self.deployment_id = deployment_id  # provisioners name their runs with it
         self._lease_lost = lease_lost
-        self._checked_at = 0.0
-        self._cancel = False
+        self._checked_at = 0.0 if cancel_requested is None else time.monotonic()
+        self._cancel = bool(cancel_requested)
         # Lines not yet written, with the moment each was logged; a program's output may be
         # logged from another thread than the one that heartbeats.
         self._pending: list[tuple[str, datetime]] = []

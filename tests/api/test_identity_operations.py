@@ -24,6 +24,7 @@ from sqlalchemy import event
 from baryon.app import create_app
 from baryon.auth import identities
 from baryon.auth.access_keys import NewAccessKey, create_access_key
+from baryon.auth.policies import stored
 from baryon.runtime import Runtime, build_runtime
 from baryon.settings import Settings
 from tests.support.processes import BaryonProcess, clean_environment, own_baryon
@@ -297,3 +298,44 @@ def test_an_api_request_reads_its_key_and_principal_in_one_statement_and_sees_re
             identities.revoke_team_role(session, "watchers", "viewer")
         refused = call("GetTeam", {"name": "watchers"})
         assert refused.json()["__type"] == "AccessDeniedException"
+
+
+def test_a_signed_call_reads_the_policy_generation_with_its_key_and_an_edit_holds_at_once(
+    runtime: Runtime,
+) -> None:
+    with runtime.identity_db.session(write=True) as session:
+        identities.create_team(session, "readers", datetime.now(UTC))
+        identities.grant_team_role(session, "readers", "viewer")
+        robot = identities.create_user(
+            session, "read-bot", identities.UserKind.ROBOT, datetime.now(UTC), teams=["readers"]
+        )
+    key = create_access_key(runtime.identity_db, runtime.box, "read", owner_id=robot)
+    statements: list[str] = []
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    with TestClient(create_app(runtime)) as client:
+
+        def call(operation: str, body: dict[str, Any]) -> Any:
+            signed = _signed(runtime, key, operation, body)
+            return client.post("/", content=signed.body, headers=dict(signed.headers))
+
+        event.listen(runtime.identity_db.engine, "before_cursor_execute", seen)
+        try:
+            answered = call("GetTeam", {"name": "readers"})
+        finally:
+            event.remove(runtime.identity_db.engine, "before_cursor_execute", seen)
+        assert answered.status_code == 200, answered.text
+        # The decision's policy generation comes with the key: no statement of its own.
+        generation_reads = [s for s in statements if "policy_generation" in s]
+        assert len(generation_reads) == 1, statements
+        assert "access_keys" in generation_reads[0]
+
+        # A policy put between two calls decides the second (the generation moved).
+        forbid = 'forbid (principal == Baryon::Robot::"read-bot", action, resource);'
+        stored.put_policy(runtime.db, "no-read-bot", forbid, "user/admin")
+        refused = call("GetTeam", {"name": "readers"})
+        assert refused.json()["__type"] == "AccessDeniedException"
+        stored.delete_policy(runtime.db, "no-read-bot")
+        assert call("GetTeam", {"name": "readers"}).status_code == 200

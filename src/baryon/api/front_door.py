@@ -50,7 +50,6 @@ from baryon.api.validation import parse_input
 from baryon.auth import account_access, scoped_access
 from baryon.auth.access_keys import StoredKey
 from baryon.auth.identities import KeyAndPrincipal, key_and_principal
-from baryon.auth.principals import Principal
 from baryon.auth.scoped_keys import CallerKeys, is_scoped_key_id
 from baryon.observability import context, metrics
 from baryon.operations import audit_trail, registry
@@ -211,17 +210,15 @@ class FrontDoor:
         cell = self.runtime.cells.get(authorization.region) or self.runtime
         params = parse_input(operation.input_shape, decode_json_body(incoming.body))
         door = audit_trail.api_door(incoming.headers.get("user-agent"))
-        stored, principal = (read.key, read.principal) if read else (None, None)
+        stored = read.key if read else None
+        request_context = self._context(cell, operation.name, call.request_id, caller, door, read)
         try:
             self._authorize(cell, caller, stored, operation.name, params)
         except AccessDeniedException:
             # Refused before any operation ran: the trail has it as every other denial.
-            refusal = self._context(cell, operation.name, call.request_id, caller, door, principal)
-            audit_trail.refused(refusal, model.service_name, operation.name, params)
+            audit_trail.refused(request_context, model.service_name, operation.name, params)
             raise
-        return self._dispatch(
-            cell, model, operation, params, call.request_id, caller, door, principal
-        )
+        return self._dispatch(model, operation, params, request_context)
 
     def _authorize(
         self,
@@ -263,23 +260,18 @@ class FrontDoor:
 
     def _dispatch(
         self,
-        cell: Runtime,
         model: ServiceModel,
         operation: OperationModel,
         params: dict[str, Any],
-        request_id: str,
-        caller: str,
-        door: AuditDoor,
-        principal: Principal | None,
+        request_context: RequestContext,
     ) -> dict[str, Any]:
         handler = registry.handler_for(model.service_name, operation.name)
         if handler is None:
             raise ValidationException(
                 f"The operation {operation.name} is not yet available in this Baryon server."
             )
-        context = self._context(cell, operation.name, request_id, caller, door, principal)
         try:
-            result = handler(context, params)
+            result = handler(request_context, params)
         except OperationalError as exc:
             raise _database_unavailable(operation.name, exc) from exc
         try:
@@ -287,19 +279,22 @@ class FrontDoor:
         except OutputShapeError as exc:
             log.error("%s returned an invalid response: %s", operation.name, exc)
             raise InternalServerException(
-                "An internal error occurred. Request id: " + request_id
+                "An internal error occurred. Request id: " + request_context.request_id
             ) from exc
 
-    @staticmethod
     def _context(
+        self,
         cell: Runtime,
         operation: str,
         request_id: str,
         caller: str,
         door: AuditDoor,
-        principal: Principal | None = None,
+        read: KeyAndPrincipal | None,
     ) -> RequestContext:
-        """``principal``: as read with the key (None: the context reads it when asked)."""
+        """``read``: the key as read by _admit, with its principal and the policy generation
+        (None, a scoped key: the context reads the principal when asked). That generation is
+        the cell's own only when the cell's database is the identity database."""
+        same_database = cell.db is self.runtime.identity_db
         return RequestContext(
             runtime=cell,
             operation=operation,
@@ -307,7 +302,8 @@ class FrontDoor:
             caller=caller,
             now=datetime.now(UTC),
             door=door,
-            _principal=principal,
+            _principal=read.principal if read else None,
+            policy_generation=read.policy_generation if read and same_database else None,
         )
 
 

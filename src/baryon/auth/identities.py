@@ -18,7 +18,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, delete, literal_column, null, select, union_all
+from sqlalchemy import (
+    Row,
+    Select,
+    String,
+    bindparam,
+    cast,
+    delete,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,6 +41,7 @@ from baryon.auth.scoped_keys import is_scoped_key_id
 from baryon.store.database import Database
 from baryon.store.tables import (
     AccessKey,
+    PolicyGeneration,
     ScopedAccessKey,
     Team,
     TeamMember,
@@ -461,7 +473,7 @@ _KEY_ID = bindparam("key_id")
 _PORTAL_NAME = bindparam("name")
 # One statement per request, each part an indexed lookup (the key id and user name are unique,
 # grants and memberships are keyed by user).
-_BY_KEY = union_all(
+_KEY_PARTS = (
     # 'key' row: the key exists; its value the account it acts for (None: the management one),
     # its third column the sealed secret, so that the API's signature check and the principal
     # are one read (``key_and_principal``); 'owned' row: it has an owner. The first part
@@ -474,6 +486,17 @@ _BY_KEY = union_all(
     ),
     *_facts(select(AccessKey.owner_id).where(AccessKey.access_key_id == _KEY_ID)),
 )
+_BY_KEY = union_all(*_KEY_PARTS)
+# The API's statement adds the policy generation of the same database (auth/policies/
+# stored.py), which every decision needs afresh: one round trip answers the signature check,
+# who the caller is and which policies are in force.
+_GENERATION = "generation"
+_BY_KEY_FOR_API = union_all(
+    *_KEY_PARTS,
+    select(
+        literal_column(f"'{_GENERATION}'"), cast(PolicyGeneration.generation, String), null()
+    ).where(PolicyGeneration.id == 1),
+)
 _BY_PORTAL_NAME = union_all(*_facts(select(User.id).where(User.name == _PORTAL_NAME)))
 _SCOPED_KEY = select(ScopedAccessKey.resource_arn).where(ScopedAccessKey.access_key_id == _KEY_ID)
 
@@ -485,7 +508,7 @@ def principal_for(db: Database, caller: str) -> Principal:
     """The principal a request's caller stands for: ``portal:<user name>`` for a signed-in
     portal user, else the id of the access key that signed it. A caller that is none of
     those (a key deleted mid-request) is a user with no roles: it may do nothing."""
-    with db.engine.connect() as connection:
+    with db.single_read() as connection:
         if caller.startswith(PORTAL_PREFIX):
             name = caller[len(PORTAL_PREFIX) :]
             rows = connection.execute(_BY_PORTAL_NAME, {"name": name}).all()
@@ -499,25 +522,33 @@ def principal_for(db: Database, caller: str) -> Principal:
 
 @dataclass(frozen=True)
 class KeyAndPrincipal:
-    """An operator's key as the database holds it now, and who it acts as, read together."""
+    """An operator's key as the database holds it now, who it acts as, and the policy
+    generation of that database (None when it has no such row yet), read together."""
 
     key: StoredKey
     principal: Principal
+    policy_generation: int | None
 
 
 def key_and_principal(db: Database, box: SecretBox, access_key_id: str) -> KeyAndPrincipal | None:
-    """``read_key`` and ``principal_for`` in one statement, for the API's front door: every
-    request still reads both afresh (a deleted key, a revoked role or a left team counts from
-    the next request, on every replica), at the cost of one indexed round trip, not two.
-    None when there is no such key (a scoped key's id included: those live elsewhere)."""
-    with db.engine.connect() as connection:
-        rows = connection.execute(_BY_KEY, {"key_id": access_key_id}).all()
+    """``read_key``, ``principal_for`` and the policy generation in one statement, for the
+    API's front door: every request still reads them afresh (a deleted key, a revoked role, a
+    left team or an edited policy counts from the next request, on every replica), at the cost
+    of one indexed round trip, not three. None when there is no such key (a scoped key's id
+    included: those live elsewhere)."""
+    with db.single_read() as connection:
+        rows = connection.execute(_BY_KEY_FOR_API, {"key_id": access_key_id}).all()
     sealed = next((secret for what, _, secret in rows if what == "key"), None)
     if sealed is None:
         return None
     account = next(value for what, value, _ in rows if what == "key")
-    stored = StoredKey(open_sealed(box, sealed), account)
-    return KeyAndPrincipal(stored, _key_principal(access_key_id, rows))
+    generation = next((value for what, value, _ in rows if what == _GENERATION), None)
+    facts = [row for row in rows if row[0] != _GENERATION]
+    return KeyAndPrincipal(
+        StoredKey(open_sealed(box, sealed), account),
+        _key_principal(access_key_id, facts),
+        None if generation is None else int(generation),
+    )
 
 
 def _key_principal(caller: str, rows: _FactRows) -> Principal:

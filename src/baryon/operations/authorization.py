@@ -43,7 +43,8 @@ def authorize(
     if principal.kind in _UNPOLICED:
         return
     resource = resource_facts(context, operation, request)
-    decision = decide(policies_in_force(context.db), principal, operation, resource)
+    policies = policies_in_force(context.db, context.policy_generation)
+    decision = decide(policies, principal, operation, resource)
     if decision.allowed:
         return
     why = (
@@ -64,7 +65,8 @@ def allows(context: RequestContext, operation: str, request: Mapping[str, Any]) 
     if principal.kind in _UNPOLICED:
         return True
     resource = resource_facts(context, operation, request)
-    return decide(policies_in_force(context.db), principal, operation, resource).allowed
+    policies = policies_in_force(context.db, context.policy_generation)
+    return decide(policies, principal, operation, resource).allowed
 
 
 def resource_facts(

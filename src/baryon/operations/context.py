@@ -36,6 +36,9 @@ class RequestContext:
     _principal: Principal | None = field(default=None, repr=False)
     # The front door the call came through, for the audit trail (api/ and web/ set theirs).
     door: AuditDoor = AuditDoor.SYSTEM
+    # The policy generation of ``db`` as read for this call with the caller's key (api/), so
+    # that authorization needs no read of its own; None: authorization reads it.
+    policy_generation: int | None = None
 
     @property
     def principal(self) -> Principal:

@@ -4,6 +4,13 @@ restored its saved state, the env file is written, workers run). Before the API 
 first, `baryon up` answered only at that second moment: it is the baseline, measured in the
 same run on the same data directory. A cold start (an empty data directory) is shown too.
 
+Beside each wall time, the CPU time `baryon up` itself had used when it first answered (its
+own process, not the local cloud it starts beside it): on a busy machine the wall time
+mostly measures the wait for a core, the CPU time what starting costs. Bytecode is cached as
+an installed package has it: the cold start compiles it into the work directory
+(PYTHONPYCACHEPREFIX, so that PYTHONDONTWRITEBYTECODE in this environment does not make
+every warm start compile Baryon again), the warm starts read it.
+
     .venv/bin/python -m bench.startup             # 40 stacks in the saved state, 5 warm starts
     .venv/bin/python -m bench.startup --quick     # 5 stacks, 2 warm starts
 """
@@ -12,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import statistics
 import subprocess
@@ -41,6 +49,7 @@ STACK_TEMPLATE = json.dumps(
 class Start:
     first_answer: float  # seconds from the command to the API's first answer
     ready: float  # ... to the env file, the local cloud and the workers all ready
+    cpu: float  # CPU seconds baryon up's own process had used at its first answer
 
 
 def main() -> None:
@@ -62,21 +71,32 @@ def _run(cleanup: Cleanup, args: argparse.Namespace) -> None:
     )
     root = harness.workspace(cleanup, args.keep, "startup")
     data_dir = root / "data"
-    cold = _start(cleanup, root, data_dir, then=lambda exports: _seed(exports, args.stacks))
+    bytecode = root / "bytecode"
+    cold = _start(
+        cleanup, root, data_dir, bytecode, then=lambda exports: _seed(exports, args.stacks)
+    )
     state = data_dir / "local-cloud.state"
     print(f"saved local cloud state: {state.stat().st_size / 1e6:.1f} MB", flush=True)
-    warm = [_start(cleanup, root, data_dir) for _ in range(args.runs)]
+    warm = [_start(cleanup, root, data_dir, bytecode) for _ in range(args.runs)]
 
-    table = Table(["start", "first answer (s)", "everything ready (s)"])
-    table.add("cold (empty data directory)", cold.first_answer, cold.ready)
+    table = Table(
+        ["start", "first answer (s)", f"goal <= {GOAL_SECONDS:.0f} s", "CPU then (s)",
+         "everything ready (s)"]
+    )  # fmt: skip
+    table.add("cold (empty data directory)", cold.first_answer, "-", "-", cold.ready)
     for index, start in enumerate(warm, 1):
-        table.add(f"warm #{index}", start.first_answer, start.ready)
+        table.add(f"warm #{index}", start.first_answer, _goal(start.first_answer), start.cpu,
+                  start.ready)  # fmt: skip
+    median = statistics.median(s.first_answer for s in warm)
     table.add(
         "warm, median",
-        statistics.median(s.first_answer for s in warm),
+        median,
+        _goal(median),
+        statistics.median(s.cpu for s in warm),
         statistics.median(s.ready for s in warm),
     )
     print(table.render())
+    print(f"load average after the run (1, 5, 15 min): {_load_average()}")
     print("\n(a cold start's first answer is not measured: its key exists only once it is ready)")
     print(
         "\n'everything ready' is when the old order (cloud restored before the API) first "
@@ -84,7 +104,18 @@ def _run(cleanup: Cleanup, args: argparse.Namespace) -> None:
     )
 
 
-def _start(cleanup: Cleanup, root: Path, data_dir: Path, then: Any = None) -> Start:
+GOAL_SECONDS = 2.0  # issue 17: `baryon up` warm start to first answer
+
+
+def _goal(seconds: float) -> str:
+    return "met" if seconds <= GOAL_SECONDS else "NOT met"
+
+
+def _load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def _start(cleanup: Cleanup, root: Path, data_dir: Path, bytecode: Path, then: Any = None) -> Start:
     port = free_port()
     env_file = data_dir / "env"
     env_file.unlink(missing_ok=True)
@@ -93,6 +124,12 @@ def _start(cleanup: Cleanup, root: Path, data_dir: Path, then: Any = None) -> St
     # Built before the clock starts: building a client takes a tenth of a second of CPU.
     client = harness.proton_client(endpoint, key, PROBE) if key is not None else None
     log = root / "baryon.log"
+    # Its own free port for the cloud: the API port's next one may be taken.
+    env = harness.baryon_environment(
+        local_cloud_stack_seconds="0", local_cloud_port=str(free_port())
+    )
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(bytecode)
     started = time.monotonic()
     with open(log, "ab") as out:
         process = subprocess.Popen(
@@ -100,13 +137,11 @@ def _start(cleanup: Cleanup, root: Path, data_dir: Path, then: Any = None) -> St
              "--data-dir", str(data_dir)],
             stdout=out,
             stderr=subprocess.STDOUT,
-            # Its own free port for the cloud: the API port's next one may be taken.
-            env=harness.baryon_environment(
-                local_cloud_stack_seconds="0", local_cloud_port=str(free_port())
-            ),
+            env=env,
         )  # fmt: skip
     cleanup.push("baryon up", lambda: _stop(process))
     first = ready = None
+    cpu = float("nan")
     deadline = started + 180
     while (first is None or ready is None) and time.monotonic() < deadline:
         if process.poll() is not None:
@@ -114,6 +149,7 @@ def _start(cleanup: Cleanup, root: Path, data_dir: Path, then: Any = None) -> St
         now = time.monotonic()
         if first is None and client is not None and _answers(client):
             first = time.monotonic() - started
+            cpu = harness.cpu_seconds([process.pid])
         if ready is None and env_file.exists():
             ready = now - started
             if key is None:  # a cold start: its key is known only now
@@ -126,7 +162,7 @@ def _start(cleanup: Cleanup, root: Path, data_dir: Path, then: Any = None) -> St
     if then is not None:
         then(parse_env_file(env_file))
     _stop(process)
-    return Start(first_answer=first, ready=ready)
+    return Start(first_answer=first, ready=ready, cpu=cpu)
 
 
 def _known_key(data_dir: Path) -> tuple[str, str] | None:

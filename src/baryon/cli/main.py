@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+
+# Importing the commands makes some 160,000 objects that live as long as the process (table
+# mappings, service models, every operation). The cyclic collector would scan them over and
+# over while they are made, and free nothing: it waits until they are all there, and then
+# they are moved out of its sight (gc.freeze), so later full collections skip them too.
+gc.disable()
+
 import click
 
 from baryon import __version__
@@ -23,6 +31,9 @@ from baryon.cli.teams import teams
 from baryon.cli.template import template
 from baryon.cli.terraform import terraform
 from baryon.cli.users import users
+
+gc.freeze()
+gc.enable()
 
 
 @click.group()

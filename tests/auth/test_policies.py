@@ -222,3 +222,36 @@ def test_every_replica_sees_an_edit_at_its_next_decision(db: Database) -> None:
         assert not decide(stored.policies_in_force(other), viewer, "GetEnvironment", PROD).allowed
     finally:
         other.dispose()
+
+
+def test_a_repeated_question_is_answered_from_memory_and_any_other_asks_cedar(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    staging_only = NamedPolicy(
+        "staging-only",
+        'permit (principal in Baryon::Team::"payments", action, resource)\n'
+        'when { resource.hasTag("stage") && resource.getTag("stage") == "staging" };',
+    )
+    policies = Policies([*builtin_policies(), staging_only])
+    asked: list[object] = []
+    real = cedarpy.is_authorized
+
+    def counted(*args: object, **kwargs: object) -> cedarpy.AuthzResult:
+        asked.append(args[0])
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cedarpy, "is_authorized", counted)
+    payments = user("pat", teams=("payments",))
+    staging = ResourceFacts(ResourceKind.ENVIRONMENT, "stg", tags={"stage": "staging"})
+
+    first = decide(policies, payments, "DeleteEnvironment", staging)
+    assert decide(policies, payments, "DeleteEnvironment", staging) == first
+    assert first.allowed and len(asked) == 1
+    # Whatever Cedar would see differently is a question of its own.
+    assert not decide(policies, user("pat"), "DeleteEnvironment", staging).allowed
+    assert not decide(policies, payments, "DeleteEnvironment", PROD).allowed
+    assert not decide(
+        policies, payments, "DeleteEnvironment", ResourceFacts(ResourceKind.ENVIRONMENT, "stg")
+    ).allowed
+    assert decide(policies, user("pat", "admin"), "DeleteEnvironment", staging).allowed
+    assert len(asked) == 5

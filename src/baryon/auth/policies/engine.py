@@ -13,12 +13,14 @@ schema (schema.py), and ``Policies.ask`` is the one place Cedar is asked.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import cedarpy
+import orjson
 
 from baryon.auth.policies import schema
 from baryon.auth.policies.actions import namespace_of
@@ -34,6 +36,9 @@ _PRINCIPAL_TYPES: dict[PrincipalKind, str] = {
 }
 
 MAX_POLICY_TEXT = 64 * 1024  # characters of one stored policy: ample for hand-written Cedar
+# Access decisions a compiled set remembers (least recently asked dropped first): enough for
+# every principal's usual calls on the resources they poll; at most a few MiB per process.
+DECISIONS_KEPT = 4096
 
 
 class InvalidPolicy(ValueError):
@@ -116,6 +121,11 @@ class Policies:
         self.problems = tuple(problems)
         document = {"staticPolicies": statements, "templates": {}, "templateLinks": []}
         self._set = cedarpy.PolicySet.from_json_str(json.dumps(document))
+        # An access decision is a pure function of this set (one policy generation), the
+        # request and the entities Cedar is given, so the same question is answered from
+        # memory, keyed by exactly that input (principal with its teams and roles, action,
+        # resource facts, context). A new generation is a new Policies: nothing outlives it.
+        self._decided = functools.lru_cache(maxsize=DECISIONS_KEPT)(self._decide_json)
 
     def decide(
         self,
@@ -139,13 +149,20 @@ class Policies:
                 **(context or {}),
             },
         }
-        return self.ask(request, entities, schema.schema())
+        return self._decided(_json_key(request), _json_key(entities))
+
+    def _decide_json(self, request: bytes, entities: bytes) -> Decision:
+        return self.ask(orjson.loads(request), entities.decode(), schema.schema())
 
     def ask(
-        self, request: Mapping[str, Any], entities: list[dict[str, Any]], against: cedarpy.Schema
+        self,
+        request: Mapping[str, Any],
+        entities: list[dict[str, Any]] | str,
+        against: cedarpy.Schema,
     ) -> Decision:
-        """Cedar's answer to a request in Cedar's JSON form, its entities checked against
-        ``against`` (a request that does not fit is denied, saying why)."""
+        """Cedar's answer to a request in Cedar's JSON form, its entities (a list, or that
+        list as JSON) checked against ``against`` (a request that does not fit is denied,
+        saying why)."""
         result = cedarpy.is_authorized(dict(request), self._set, entities, against)
         errors = tuple(str(error) for error in result.diagnostics.errors) + self.problems
         return Decision(result.allowed, tuple(result.diagnostics.reasons), errors)
@@ -165,6 +182,11 @@ def decide(
     """May ``principal`` perform ``action`` (an operation's name: "DeleteEnvironment",
     "StartImport") on ``resource``? ``context`` adds to the facts' own Cedar context."""
     return policies.decide(principal, action, resource, context)
+
+
+def _json_key(value: Any) -> bytes:
+    """``value`` as JSON, the same bytes for the same content (keys sorted)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def _tag_set(tags: Mapping[str, str]) -> list[dict[str, str]]:

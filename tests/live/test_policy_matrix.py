@@ -4,10 +4,9 @@ in-process operations, the portal's HTTP forms as a signed-in person (for the fa
 portal has a form for) and the AWS CLI, as a person of that role. Every denial is in the audit
 trail.
 
-boto3 asks every case. The AWS CLI takes seconds to start, so it asks, per family, the
-boundary: the least privileged role allowed and the most privileged role denied on the open
-resource, and the guarded resource as that allowed role; the calls run concurrently, four at
-a time, before the cases are compared.
+boto3 and the AWS CLI ask every case. The CLI spends about half a second starting, so its
+calls are batched: one process per role runs all of that role's commands through awscli's own
+entry point (tests/support/aws_cli_batch.py), the four at once, before the cases are compared.
 
 A call the policies allow may still fail (the resources named do not exist): what is compared
 is whether the answer is AccessDeniedException (a 403 page in the portal), the one answer
@@ -16,6 +15,7 @@ authorization gives.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -41,6 +41,7 @@ from baryon.service_models import BARYON, PROTON
 from tests.support.processes import BaryonProcess, clean_environment, own_baryon
 
 server = own_baryon("policy-matrix")
+CLI_BATCH = Path(__file__).parents[1] / "support" / "aws_cli_batch.py"
 
 OPEN, GUARDED = "open-one", "guarded"
 # Guards what is named GUARDED from everyone but admins, whatever their role allows.
@@ -278,15 +279,18 @@ def _by_boto3(server: BaryonProcess, person: Person, case: Case, request: dict[s
     return True
 
 
-def _by_aws_cli(server: BaryonProcess, person: Person, case: Case, request: dict[str, Any]) -> bool:
-    aws = Path(sys.executable).parent / "aws"
+def _cli_arguments(case: Case, request: dict[str, Any]) -> list[str]:
     command = _snake(case.operation).replace("_", "-")
     if case.cli is not None:
-        arguments = case.cli(request)
-    else:
-        arguments = []
-        for member, value in request.items():
-            arguments += [f"--{_snake(member).replace('_', '-')}", str(value)]
+        return [case.service, command, *case.cli(request)]
+    arguments = [case.service, command]
+    for member, value in request.items():
+        arguments += [f"--{_snake(member).replace('_', '-')}", str(value)]
+    return arguments
+
+
+def _by_aws_cli(server: BaryonProcess, person: Person, commands: list[list[str]]) -> list[bool]:
+    """Each command's decision as ``person`` (True when allowed), in one CLI process."""
     env = clean_environment(
         **{
             **{k: v for k, v in server.exports.items() if k.startswith("AWS_")},
@@ -295,16 +299,23 @@ def _by_aws_cli(server: BaryonProcess, person: Person, case: Case, request: dict
         }
     )
     done = subprocess.run(
-        [str(aws), case.service, command, *arguments],
+        [sys.executable, str(CLI_BATCH)],
+        input=json.dumps(commands),
         capture_output=True,
         text=True,
         env=env,
-        timeout=120,
+        timeout=300,
     )
-    if done.returncode == 0:
-        return True
-    assert "AccessDeniedException" in done.stderr or "An error occurred" in done.stderr, done.stderr
-    return "AccessDeniedException" not in done.stderr
+    assert done.returncode == 0, done.stderr
+    decisions = []
+    for arguments, answer in zip(commands, json.loads(done.stdout), strict=True):
+        stderr = answer["stderr"]
+        if answer["status"] == 0:
+            decisions.append(True)
+            continue
+        assert "An error occurred" in stderr, (arguments, stderr)
+        decisions.append("AccessDeniedException" not in stderr)
+    return decisions
 
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -380,21 +391,13 @@ def _expected(case: Case, role: BuiltinRole, resource: str) -> bool:
     return role in case.roles and (resource == OPEN or role == A)
 
 
-def _cli_asks() -> list[tuple[Case, BuiltinRole, str]]:
-    """The boundary of each family: the least privileged role it allows and the most
-    privileged it denies (ROLES runs from admin to viewer), each on the open resource, and the
-    guarded resource as that allowed role when it is not admin (the guard denies it)."""
-    asks = []
-    for case in CASES:
-        allowed = [role for role in ROLES if _expected(case, role, OPEN)]
-        denied = [role for role in ROLES if not _expected(case, role, OPEN)]
-        if allowed:
-            asks.append((case, allowed[-1], OPEN))
-            if case.guarded_too and allowed[-1] != A:
-                asks.append((case, allowed[-1], GUARDED))
-        if denied:
-            asks.append((case, denied[0], OPEN))
-    return asks
+def _every_case() -> list[tuple[Case, BuiltinRole, str]]:
+    return [
+        (case, role, resource)
+        for case in CASES
+        for role in ROLES
+        for resource in ((OPEN, GUARDED) if case.guarded_too else (OPEN,))
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -402,43 +405,37 @@ def cli_decisions(
     server: BaryonProcess, people: dict[BuiltinRole, Person], runtime: Runtime
 ) -> dict[tuple[str, BuiltinRole, str], bool]:
     prefix = runtime.arns.make("")
+    by_role: dict[BuiltinRole, list[tuple[Case, str]]] = {role: [] for role in ROLES}
+    for case, role, resource in _every_case():
+        by_role[role].append((case, resource))
 
-    def ask(ask: tuple[Case, BuiltinRole, str]) -> bool:
-        case, role, resource = ask
-        return _by_aws_cli(server, people[role], case, case.request(resource, prefix))
+    def ask(role: BuiltinRole) -> list[bool]:
+        commands = [
+            _cli_arguments(case, case.request(resource, prefix)) for case, resource in by_role[role]
+        ]
+        return _by_aws_cli(server, people[role], commands)
 
-    asks = _cli_asks()
-    # Each CLI process spends most of its time starting; four at a time keep two cores busy.
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        answers = list(pool.map(ask, asks))
+    # One process per role, all four at once: two cores stay busy while each waits on calls.
+    with ThreadPoolExecutor(max_workers=len(ROLES)) as pool:
+        answers = dict(zip(ROLES, pool.map(ask, ROLES), strict=True))
     return {
         (case.family, role, resource): answer
-        for (case, role, resource), answer in zip(asks, answers, strict=True)
+        for role in ROLES
+        for (case, resource), answer in zip(by_role[role], answers[role], strict=True)
     }
 
 
 def _matrix() -> list[Any]:
-    params = []
-    for case in CASES:
-        for role in ROLES:
-            for resource in (OPEN, GUARDED) if case.guarded_too else (OPEN,):
-                params.append(
-                    pytest.param(
-                        case,
-                        role,
-                        resource,
-                        _expected(case, role, resource),
-                        id=f"{case.family}-{role}-{resource}",
-                    )
-                )
-    return params
-
-
-def test_the_aws_cli_asks_each_family_on_both_sides_of_its_boundary() -> None:
-    asked = {(case.family, _expected(case, role, resource)) for case, role, resource in _cli_asks()}
-    for case in CASES:
-        sides = {_expected(case, role, OPEN) for role in ROLES}
-        assert {(case.family, side) for side in sides} <= asked
+    return [
+        pytest.param(
+            case,
+            role,
+            resource,
+            _expected(case, role, resource),
+            id=f"{case.family}-{role}-{resource}",
+        )
+        for case, role, resource in _every_case()
+    ]
 
 
 @pytest.mark.timeout(600)
@@ -462,8 +459,7 @@ def test_every_front_door_takes_the_same_decision(
     }
     if case.form is not None:
         decisions["portal form"] = _by_portal_form(browsers[role], case, resource)
-    if (case.family, role, resource) in cli_decisions:
-        decisions["aws cli"] = cli_decisions[(case.family, role, resource)]
+    decisions["aws cli"] = cli_decisions[(case.family, role, resource)]
     assert decisions == dict.fromkeys(decisions, expected)
     if not expected:
         admin = _client(server, people[A], BARYON)

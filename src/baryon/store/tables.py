@@ -571,9 +571,7 @@ class Repository(Base):
     reached through a connection."""
 
     __tablename__ = "repositories"
-    __table_args__ = (
-        UniqueConstraint("provider", "name", name="uq_repositories_provider_name"),
-    )
+    __table_args__ = (UniqueConstraint("provider", "name", name="uq_repositories_provider_name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     arn: Mapped[str] = mapped_column(String(1024), unique=True)
@@ -1003,6 +1001,10 @@ class RolloutRow(Base):
     superseded_by: Mapped[str | None] = mapped_column(String(36))
     created_by: Mapped[str] = mapped_column(String(300))  # principal label
     approved_by: Mapped[str | None] = mapped_column(String(300))
+    # The approval rules that would hold a move of its resources as its creator meets them,
+    # and why (domain/rollouts.py): then someone else approves it. None: no rule would.
+    approval_rules: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
+    approval_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -1031,6 +1033,8 @@ class RolloutWaveRow(Base):
     requires_approval: Mapped[bool] = mapped_column(default=False, server_default=false())
     approved_by: Mapped[str | None] = mapped_column(String(300))
     approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The approval rules that would hold a move of its resources (None: none would).
+    approval_rules: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
 
 
 class RolloutTargetRow(Base):
@@ -1065,6 +1069,8 @@ class RolloutTargetRow(Base):
     # Its deployment ran past the rollout's target deadline: a failure for the tolerance,
     # whatever it ends as, until a person resumes the halted wave.
     past_deadline: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The approval rules that would hold its move, as the rollout's creator meets them.
+    approval_rules: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
 
 
 class RolloutGateRow(Base):
@@ -1151,7 +1157,6 @@ class FleetPreviewItemRow(Base):
     deployment_id: Mapped[str | None] = mapped_column(String(36))  # started by the approval
 
 
-
 # --- drift (issue 18) -----------------------------------------------------------------------
 
 
@@ -1213,6 +1218,7 @@ class DriftItemRow(Base):
     ignore_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     deployment_id: Mapped[str | None] = mapped_column(String(36))  # a decision's deployment
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
 
 # Registers the flush hooks that keep resource_counts in step with the rows it counts.
 from baryon.store import resource_counts as _resource_counts  # noqa: E402, F401

@@ -98,7 +98,7 @@ def create_service_instance(
 def get_service_instance(
     ctx: RequestContext, request: proton.GetServiceInstanceInput
 ) -> proton.GetServiceInstanceOutput:
-    with ctx.db.session() as session:
+    with ctx.db.read_session() as session:
         instance = services.find_instance(
             session, request["serviceName"], request["name"], with_spec=True
         )
@@ -207,7 +207,7 @@ def list_service_instances(
         "sortBy": sort_by,
         "sortOrder": request.get("sortOrder"),
     }
-    with ctx.db.session() as session:
+    with ctx.db.read_session() as session:
         rows, next_token = ctx.page(
             session, stmt, keys, request, scope=scope, descending=descending
         )

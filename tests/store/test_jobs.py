@@ -1,15 +1,27 @@
-"""The durable queue: leases, heartbeats, retries, and no job claimed twice."""
+"""The durable queue: leases, heartbeats, retries, no job claimed twice, and none claimed
+forever (a job whose worker dies on every attempt is given up)."""
 
 from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from baryon.domain.deployments import TERMINAL
+from baryon.engine.worker import WORKER_STOPPED, WorkerPool
+from baryon.runtime import build_runtime
+from baryon.service_models.proton import DeploymentStatus
+from baryon.settings import load_settings
 from baryon.store import jobs
 from baryon.store.database import Database
-from baryon.store.tables import Job
+from baryon.store.jobs import JobKind, JobStatus
+from baryon.store.tables import Deployment, Job
+from tests.domain.conftest import _add_version
+from tests.domain.test_spec_parsing import _environment
+from tests.support.bundles import ENV_SCHEMA, env_bundle
+from tests.support.waiting import eventually
 
 LEASE = timedelta(seconds=30)
 
@@ -74,3 +86,57 @@ def test_retry_later_waits_for_its_time(database: Database) -> None:
     with database.session() as session:
         row = session.get(Job, job.id)
         assert row.status == jobs.JobStatus.QUEUED and row.last_error == "throttled"
+
+
+def _expire_leases(db: Database) -> None:
+    with db.session(write=True) as session:
+        session.execute(
+            update(Job).values(lease_expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+
+
+def test_a_job_whose_worker_died_on_its_last_attempt_comes_back_exhausted_not_run_again(
+    database: Database,
+) -> None:
+    _enqueue(database, 1)
+    for attempt in (1, 2, 3):
+        job = jobs.claim(database, f"dies-{attempt}", LEASE, max_attempts=3)
+        assert job is not None and job.attempts == attempt and not job.exhausted
+        _expire_leases(database)  # the worker died without settling it
+    last = jobs.claim(database, "survivor", LEASE, max_attempts=3)
+    assert last is not None and last.exhausted and last.attempts == 3
+    jobs.finish(database, last.id, "survivor", error="given up")
+    assert jobs.claim(database, "anyone", LEASE, max_attempts=3) is None
+
+
+def test_a_poison_deployment_ends_failed_saying_its_worker_stopped(tmp_path: Path) -> None:
+    settings = load_settings({"data_dir": tmp_path / "data", "job_max_attempts": 2}, environ={})
+    runtime = build_runtime(settings)
+    try:
+        _add_version(runtime, "ENVIRONMENT", "network", env_bundle(), ENV_SCHEMA)
+        _environment(runtime)
+        with runtime.db.session(write=True) as session:
+            job = session.scalars(select(Job).where(Job.kind == JobKind.DEPLOY)).one()
+            deployment_id = job.payload["deployment_id"]
+            # Its worker died during both attempts allowed: the lease ran out each time.
+            job.status, job.attempts, job.lease_owner = JobStatus.RUNNING, 2, "a dead worker"
+            job.lease_expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        pool = WorkerPool(runtime, threads=1)
+        pool.start()
+        try:
+
+            def ended() -> Deployment | None:
+                with runtime.db.session() as session:
+                    row = session.get(Deployment, deployment_id)
+                    return row if row is not None and row.status in TERMINAL else None
+
+            deployment = eventually(ended, "end of the poison deployment")
+        finally:
+            pool.stop(grace=5)
+        assert deployment.status == DeploymentStatus.FAILED
+        assert WORKER_STOPPED in (deployment.status_message or "")
+        with runtime.db.session() as session:
+            row = session.get(Job, job.id)
+            assert row is not None and row.status == JobStatus.FAILED and row.attempts == 2
+    finally:
+        runtime.close()

@@ -40,6 +40,10 @@ from baryon.store import jobs
 log = logging.getLogger(__name__)
 
 
+# Why a job whose worker died during its last attempt (its lease expired) is given up.
+WORKER_STOPPED = "the worker running it stopped before it finished (its lease expired)"
+
+
 def backoff(attempt: int) -> timedelta:
     """Exponential with full jitter, capped at a minute."""
     return timedelta(seconds=random.uniform(0.5, min(60.0, 2.0**attempt)))
@@ -106,7 +110,12 @@ class WorkerPool:
         poll = self.runtime.settings.job_poll_seconds
         while not self._stopping.is_set():
             try:
-                job = jobs.claim(self.runtime.db, owner, self._lease)
+                job = jobs.claim(
+                    self.runtime.db,
+                    owner,
+                    self._lease,
+                    max_attempts=self.runtime.settings.job_max_attempts,
+                )
             except Exception:  # the database may be restarting: wait and try again
                 log.exception("claiming a job failed")
                 self._stopping.wait(poll * 4)
@@ -136,6 +145,10 @@ class WorkerPool:
             return
         max_attempts = self.runtime.settings.job_max_attempts
         context = JobContext(self.runtime, job.id, job.attempts, max_attempts)
+        if job.exhausted:
+            log.error("job %s (%s): %s; giving up", job.id, job.kind, WORKER_STOPPED)
+            self._give_up(handler, context, job, owner, WORKER_STOPPED)
+            return
         beat_stop = threading.Event()
         beat = threading.Thread(
             target=self._heartbeat,

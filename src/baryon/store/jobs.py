@@ -72,6 +72,10 @@ class ClaimedJob:
     kind: str
     payload: dict[str, Any]
     attempts: int  # including this one
+    # Its worker stopped (the lease expired) during its last allowed attempt: it must not run
+    # again, only be given up (its handler records the failure), or a job that kills its
+    # worker every time would be claimed forever.
+    exhausted: bool = False
 
 
 def enqueue(session: Session, kind: JobKind, payload: dict[str, Any], now: datetime) -> Job:
@@ -124,7 +128,12 @@ def forget_finished(session: Session, kinds: Sequence[JobKind], *, before: datet
     )
 
 
-def claim(db: Database, owner: str, lease: timedelta) -> ClaimedJob | None:
+def claim(
+    db: Database, owner: str, lease: timedelta, *, max_attempts: int | None = None
+) -> ClaimedJob | None:
+    """Leases the next runnable job to ``owner``. A job whose lease expired after
+    ``max_attempts`` attempts comes back ``exhausted``, its attempts not counted up, for the
+    worker to give up. ``max_attempts`` None: no limit (tests claiming by hand)."""
     now = datetime.now(UTC)
     ready = or_(
         and_(Job.status == JobStatus.QUEUED, Job.run_after <= now),
@@ -138,12 +147,18 @@ def claim(db: Database, owner: str, lease: timedelta) -> ClaimedJob | None:
         job = session.scalars(stmt).first()
         if job is None:
             return None
+        exhausted = (
+            max_attempts is not None
+            and job.status == JobStatus.RUNNING
+            and job.attempts >= max_attempts
+        )
         job.status = JobStatus.RUNNING
         job.lease_owner = owner
         job.lease_expires_at = now + lease
-        job.attempts += 1
+        if not exhausted:
+            job.attempts += 1
         job.updated_at = now
-        return ClaimedJob(job.id, job.kind, dict(job.payload), job.attempts)
+        return ClaimedJob(job.id, job.kind, dict(job.payload), job.attempts, exhausted)
 
 
 def release_all_leases(db: Database) -> int:
@@ -185,17 +200,19 @@ def release(db: Database, job_id: int, owner: str) -> None:
             update(Job)
             .where(Job.id == job_id, Job.lease_owner == owner, Job.status == JobStatus.RUNNING)
             .values(
-                status=JobStatus.QUEUED, lease_owner=None, lease_expires_at=None, run_after=now,
-                attempts=Job.attempts - 1, updated_at=now,
+                status=JobStatus.QUEUED,
+                lease_owner=None,
+                lease_expires_at=None,
+                run_after=now,
+                attempts=Job.attempts - 1,
+                updated_at=now,
             )
         )
 
 
 def retry_later(db: Database, job_id: int, owner: str, error: str, delay: timedelta) -> None:
     now = datetime.now(UTC)
-    _settle(
-        db, job_id, owner, status=JobStatus.QUEUED, last_error=error, run_after=now + delay
-    )
+    _settle(db, job_id, owner, status=JobStatus.QUEUED, last_error=error, run_after=now + delay)
 
 
 def _settle(db: Database, job_id: int, owner: str, **values: Any) -> None:

@@ -269,6 +269,11 @@ def _show_text(answer: dict[str, Any], targets: list[dict[str, Any]] | None) -> 
     message = f" ({rollout['stateMessage']})" if rollout.get("stateMessage") else ""
     click.echo(f"state     {rollout['state']}{message}")
     click.echo("counts    " + ", ".join(f"{key} {value}" for key, value in counts.items() if value))
+    if rollout.get("approvalRules"):
+        click.echo(
+            f"approval  someone other than {rollout['createdBy']} approves it: "
+            f"{rollout['approvalReason']}"
+        )
     for wave in answer["waves"]:
         canary = " canary" if wave["number"] == 1 else ""
         approval = ""
@@ -276,6 +281,8 @@ def _show_text(answer: dict[str, Any], targets: list[dict[str, Any]] | None) -> 
             approval = f", approved by {wave['approvedBy']}"
         elif wave.get("requiresApproval"):
             approval = ", needs approval"
+        if wave.get("approvalRules"):
+            approval += f" (approval rule {', '.join(wave['approvalRules'])})"
         click.echo(
             f"wave {wave['number']}{canary:7} {wave['state']:12} {wave['targetCount']} resources, "
             f"baked {wave['bakedSeconds']}/{wave['bakeSeconds']} s{approval}"

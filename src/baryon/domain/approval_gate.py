@@ -20,7 +20,12 @@ none):
   (``system/baryon``, as the audit trail names git-started changes).
 Which deliberately do not:
 - a rollout's waves and its rollbacks (engine/rollouts.py): steps of a change previewed and
-  approved as a whole (ApproveRollout, and each wave's own approval when its plan asks);
+  approved as a whole (ApproveRollout, and each wave's own approval when its plan asks). The
+  same rules judge the rollout instead (domain/rollouts.py): each resource's move, as its
+  creator would meet them (``planned_change``), when it is created and again when its
+  creator previews or approves it; when a rule would hold one, the rollout says which and
+  why, and ApproveRollout (and the approval of a wave holding such a resource) must come from
+  someone other than its creator;
 - what finishes a deployment that passed already: its job, a cancel, a pull request's merge
   or close (engine/pull_requests.py);
 - imports and adoption: they record what runs already and change nothing in the cloud.
@@ -28,7 +33,7 @@ Which deliberately do not:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -39,6 +44,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from baryon.domain.plan import DeploymentPlan, TemplatePlan
+from baryon.service_models.proton import DeploymentTargetResourceType
 from baryon.store.jobs import JobKind, enqueue
 from baryon.store.tables import (
     ApprovalRow,
@@ -103,6 +109,12 @@ class ApprovalPolicy(Protocol):
 
     def requires_approval(self, session: Session, change: Change) -> ApprovalRequirement | None: ...
 
+    def requirements(
+        self, session: Session, changes: Sequence[Change]
+    ) -> list[ApprovalRequirement | None]:
+        """``requires_approval`` of each change, in order (a rollout's thousands at once)."""
+        ...
+
 
 _policy: ContextVar[ApprovalPolicy | None] = ContextVar("approval_policy", default=None)
 
@@ -115,6 +127,11 @@ def in_effect(policy: ApprovalPolicy) -> Iterator[None]:
         yield
     finally:
         _policy.reset(token)
+
+
+def in_force() -> ApprovalPolicy | None:
+    """The rules in effect for this call (None: none, as for a rollout job's own steps)."""
+    return _policy.get()
 
 
 Held = Environment | ServiceInstance | ServicePipeline | Component
@@ -164,20 +181,23 @@ def waiting_message(requester: str, requirement: ApprovalRequirement, expires_at
     )
 
 
+def _current_version(resource: Held) -> tuple[int, int] | None:
+    if isinstance(resource, Component) or resource.last_succeeded_deployment_id is None:
+        return None
+    return (resource.template_major, resource.template_minor)
+
+
 def change_of(
     session: Session, deployment: Deployment, resource: Held, plan: DeploymentPlan
 ) -> Change:
-    current = None
+    current = _current_version(resource)
     template_name = None
     target = None
-    if not isinstance(resource, Component):
-        if resource.last_succeeded_deployment_id is not None:
-            current = (resource.template_major, resource.template_minor)
-        if isinstance(plan, TemplatePlan):
-            version = session.get(TemplateVersion, plan.template_version_id)
-            if version is not None:
-                target = (version.major, version.minor)
-                template_name = version.template.name
+    if not isinstance(resource, Component) and isinstance(plan, TemplatePlan):
+        version = session.get(TemplateVersion, plan.template_version_id)
+        if version is not None:
+            target = (version.major, version.minor)
+            template_name = version.template.name
     return Change(
         deployment_id=deployment.id,
         target_type=deployment.target_type,
@@ -190,6 +210,38 @@ def change_of(
         template_name=template_name,
         current_version=current,
         target_version=target,
+    )
+
+
+def planned_change(
+    change_id: str,
+    resource: Environment | ServiceInstance,
+    target_arn: str,
+    operation: str,
+    template_name: str,
+    target_version: tuple[int, int],
+) -> Change:
+    """The change a deployment of ``resource`` to ``target_version`` would be, before there is
+    one (a rollout's resource, judged when the rollout is planned): what ``change_of`` would
+    build for it, under ``change_id`` in place of a deployment's id."""
+    if isinstance(resource, Environment):
+        kind, environment = DeploymentTargetResourceType.ENVIRONMENT, resource.name
+        service, instance = None, None
+    else:
+        kind, environment = DeploymentTargetResourceType.SERVICE_INSTANCE, resource.environment_name
+        service, instance = resource.service_name, resource.name
+    return Change(
+        deployment_id=change_id,
+        target_type=kind,
+        target_arn=target_arn,
+        operation=operation,
+        environment_name=environment,
+        service_name=service,
+        service_instance_name=instance,
+        component_name=None,
+        template_name=template_name,
+        current_version=_current_version(resource),
+        target_version=target_version,
     )
 
 

@@ -6,6 +6,15 @@ like), approved (APPROVED: immutable from then on) and started (RUNNING); the ro
 (domain/rollout_progress.py). Every command here is one transaction that changes the state,
 records an event saying who and why, and asks for a look when there is something to do.
 A changed plan is a new rollout that supersedes the old one.
+
+A rollout's waves do not pass the approval gate (domain/approval_gate.py) one deployment at a
+time: the rollout is approved as a whole. So the approval rules judge it instead: each
+resource's move, as the rollout's creator meets the rules, when it is created, and again when
+its creator previews or approves it (the fleet, its tags or the rules may have changed
+since). When any rule would hold one, the rollout records which rules and why, and its
+approval (and that of each wave holding such a resource) must come from someone other than
+its creator, as a held deployment's must come from someone other than its requester
+(domain/approvals.py).
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ import hashlib
 import json
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,9 +31,11 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from baryon.domain import fleet_previews, rollbacks, versions
+from baryon.domain import approval_gate, fleet_previews, rollbacks, versions
+from baryon.domain.approval_gate import ApprovalPolicy
 from baryon.domain.arns import Arns
-from baryon.domain.errors import Conflict, DomainError, InvalidInput, NotFound
+from baryon.domain.deployments import DeploymentOperation
+from baryon.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from baryon.domain.templates import TemplateKind
 from baryon.service_models.baryon import (
     RolloutFailureAction,
@@ -273,6 +284,7 @@ class _Candidate:
     major: int
     minor: int
     last_attempted_deployment_id: str | None
+    row: Environment | ServiceInstance = field(compare=False, repr=False)
 
     @property
     def sort_key(self) -> tuple[str, str, str]:
@@ -309,6 +321,7 @@ def _candidates(
                     environment.template_major,
                     environment.template_minor,
                     environment.last_attempted_deployment_id,
+                    environment,
                 )
             )
     else:
@@ -326,6 +339,7 @@ def _candidates(
                     instance.template_major,
                     instance.template_minor,
                     instance.last_attempted_deployment_id,
+                    instance,
                 )
             )
     return found
@@ -506,6 +520,12 @@ def create(session: Session, arns: Arns, new: NewRollout, actor: str, now: datet
         f"({', '.join(map(str, sizes))}).",
         now,
     )
+    rules = approval_gate.in_force()
+    if rules is not None and rules.requester == actor:
+        rows = {candidate.arn: candidate.row for candidate in chosen}
+        if _judge(session, rollout, rules, waves_of(session, rollout.id), rows.get):
+            why = f"Needs a second person's approval: {rollout.approval_reason}."
+            record(session, rollout, actor, why, now)
     if superseded is not None:
         superseded.state = RolloutState.SUPERSEDED
         superseded.superseded_by = rollout.id
@@ -644,6 +664,7 @@ def mark_previewed(
     _expect(rollout, (RolloutState.DRAFT, RolloutState.PREVIEWED), "previewed")
     rollout.state = RolloutState.PREVIEWED
     rollout.preview_hash = fleet_hash(session, rollout)
+    _judge_again(session, rollout, actor, waves_of(session, rollout.id))
     rollout.preview_id = preview_id
     suffix = f" (fleet preview {preview_id})" if preview_id else ""
     record(session, rollout, actor, f"Previewed{suffix}.", now)
@@ -653,10 +674,17 @@ def mark_previewed(
 def approve(
     session: Session, rollout_id: str, actor: str, comment: str | None, now: datetime
 ) -> RolloutRow:
+    """Approves a previewed rollout, or the wave it waits for. When an approval rule would
+    hold a move of the resources concerned, as the rollout's creator meets the rules, its
+    creator may not approve it (Forbidden, as a held deployment's requester): someone else
+    must. The rules in effect are the caller's (operations/registry.py), so for the creator
+    they are judged afresh; another person's approval keeps what was recorded."""
     rollout = find(session, rollout_id, lock=True)
     if rollout.state in (RolloutState.PAUSED, RolloutState.HALTED) and rollout.current_wave:
         wave = wave_of(session, rollout.id, rollout.current_wave)
         if awaiting_approval(wave):
+            if actor == rollout.created_by:
+                _refuse_own(session, rollout, actor, wave)
             wave.approved_by = actor
             wave.approved_at = now
             said = f": {comment}" if comment else "."
@@ -671,11 +699,119 @@ def approve(
         )
     if rollout.preview_id is not None:
         _check_fleet_preview(session, rollout, rollout.preview_id, now)
+    if actor == rollout.created_by:
+        _refuse_own(session, rollout, actor)
     rollout.state = RolloutState.APPROVED
     rollout.approved_by = actor
     rollout.approved_at = now
     record(session, rollout, actor, "Approved" + (f": {comment}" if comment else "."), now)
     return rollout
+
+
+def _refuse_own(
+    session: Session, rollout: RolloutRow, actor: str, wave: RolloutWaveRow | None = None
+) -> None:
+    """The creator approves the whole rollout, or ``wave`` it waits for: refused when a rule,
+    judged afresh as the creator meets it, would hold one of the resources concerned. Without
+    rules in effect (a call from within Baryon), what was recorded decides."""
+    waves = [wave] if wave is not None else waves_of(session, rollout.id)
+    _judge_again(session, rollout, actor, waves)
+    held = sorted({name for one in waves for name in one.approval_rules or ()})
+    if not held:
+        return
+    what, why = "it", rollout.approval_reason
+    if wave is not None:
+        what, why = f"its wave {wave.number}", f"{_rules_label(held)} would hold its resources"
+    raise Forbidden(
+        f"{actor} created rollout '{rollout.id}' and may not approve {what} ({why}): someone "
+        "else must (cancelling the rollout is allowed)."
+    )
+
+
+def _judge_again(
+    session: Session, rollout: RolloutRow, actor: str, waves: list[RolloutWaveRow]
+) -> None:
+    """When the caller is the rollout's creator, the rules in effect are theirs: what they say
+    now of ``waves`` replaces what was recorded (a tag, a rule or a resource changed since)."""
+    rules = approval_gate.in_force()
+    if actor == rollout.created_by and rules is not None and rules.requester == actor:
+        _judge(session, rollout, rules, waves, lambda arn: None)
+
+
+def _rules_label(names: Sequence[str]) -> str:
+    return "approval rule " + ", ".join(names)
+
+
+Moved = Environment | ServiceInstance
+
+
+def _judge(
+    session: Session,
+    rollout: RolloutRow,
+    rules: ApprovalPolicy,
+    waves: list[RolloutWaveRow],
+    known: Callable[[str], Moved | None],
+) -> bool:
+    """Records which approval rules would hold the move of each resource of ``waves`` to the
+    rollout's version, as ``rules`` (its creator's) see the change a wave would start
+    (approval_gate.planned_change: what the gate would judge, were the deployment a person's).
+    ``known`` gives a resource's row by ARN when the caller has it. Then what the rollout as a
+    whole records; True when a rule would hold one of its resources."""
+    target_version = (rollout.target_major, rollout.target_minor)
+    moves: list[tuple[RolloutTargetRow, approval_gate.Change]] = []
+    for wave in waves:
+        for target in targets_of(session, rollout.id, wave.number):
+            target.approval_rules = None
+            row = known(target.resource_arn) or resource_of(session, target)
+            if row is None:
+                continue  # deleted: the rollout will skip it
+            change = approval_gate.planned_change(
+                f"rollout/{rollout.id}/{target.position}",
+                row,
+                target.resource_arn,
+                DeploymentOperation.DEPLOY,
+                rollout.template_name,
+                target_version,
+            )
+            moves.append((target, change))
+    judged = rules.requirements(session, [change for _, change in moves])
+    held: dict[int, set[str]] = {}
+    for (target, _), requirement in zip(moves, judged, strict=True):
+        if requirement is not None:
+            target.approval_rules = list(requirement.rules)
+            held.setdefault(target.wave, set()).update(requirement.rules)
+    for wave in waves:
+        wave.approval_rules = sorted(held[wave.number]) if wave.number in held else None
+    session.flush()
+    return _summarize(session, rollout)
+
+
+def _summarize(session: Session, rollout: RolloutRow) -> bool:
+    """The rollout's own record of what its waves' say: which rules, and why."""
+    names = sorted(
+        {name for wave in waves_of(session, rollout.id) for name in wave.approval_rules or ()}
+    )
+    if not names:
+        rollout.approval_rules = None
+        rollout.approval_reason = None
+        return False
+    held = RolloutTargetRow.approval_rules.is_not(None)
+    count = session.scalar(
+        select(func.count()).where(RolloutTargetRow.rollout_id == rollout.id, held)
+    )
+    first = session.scalars(
+        select(RolloutTargetRow)
+        .where(RolloutTargetRow.rollout_id == rollout.id, held)
+        .order_by(RolloutTargetRow.position)
+        .limit(1)
+    ).one()
+    total = session.scalar(select(func.count()).where(RolloutTargetRow.rollout_id == rollout.id))
+    rollout.approval_rules = names
+    rollout.approval_reason = (
+        f"{_rules_label(names)} would hold {count} of its {total} resources, first "
+        f"{target_label(first)}, as {rollout.created_by} meets the rules"
+    )
+    return True
 
 
 def _check_fleet_preview(

@@ -12,7 +12,7 @@ change about to deploy, with the environment it runs in and that environment's t
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from baryon.auth.policies import InvalidPolicy, NamedPolicy, Policies
 from baryon.auth.policies.approval import ChangeFacts, check_rule, requires_approval
+from baryon.auth.policies.facts import ResourceFacts
 from baryon.auth.principals import SYSTEM, Principal
 from baryon.domain import approval_gate
 from baryon.domain.approval_gate import ApprovalRequirement, Change
@@ -73,23 +74,37 @@ class RulePolicy:
         return timedelta(hours=self.expiry_hours)
 
     def requires_approval(self, session: Session, change: Change) -> ApprovalRequirement | None:
+        return self.requirements(session, [change])[0]
+
+    def requirements(
+        self, session: Session, changes: Sequence[Change]
+    ) -> list[ApprovalRequirement | None]:
         rows = session.scalars(select(ApprovalRuleRow).order_by(ApprovalRuleRow.name)).all()
-        if not rows:
-            return None
-        # Compiled per deployment: rules are few, deployments rare next to calls, and a rule
-        # edit holds from the next change on every replica without a cache to invalidate.
+        if not rows or not changes:
+            return [None] * len(changes)
+        # Compiled per call: rules are few, deployments rare next to calls, and a rule edit
+        # holds from the next change on every replica without a cache to invalidate. A
+        # rollout's changes share one compiled set and each environment's facts.
         # A rule a newer Cedar no longer reads is left out (checked when put), and one that
         # fails on this change counts as absent for it: both are logged, neither holds it.
         rules = Policies(NamedPolicy(row.name, row.text) for row in rows)
-        decision = requires_approval(
-            rules, self.principal, _change_facts(session, self.arns, change)
-        )
-        for error in decision.errors:
-            log.warning("Approval rules on deployment %s: %s", change.deployment_id, error)
-        if not decision.allowed:
-            return None
-        names = tuple(dict.fromkeys(rules.owner(reason) for reason in decision.reasons))
-        return ApprovalRequirement(names, "approval rule " + ", ".join(names))
+        environments: dict[str, ResourceFacts] = {}
+        found: list[ApprovalRequirement | None] = []
+        for change in changes:
+            environment = environments.get(change.environment_name)
+            if environment is None:
+                environment = environment_facts(session, self.arns, change.environment_name)
+                environments[change.environment_name] = environment
+            facts = _change_facts(session, change, environment)
+            decision = requires_approval(rules, self.principal, facts)
+            for error in decision.errors:
+                log.warning("Approval rules on deployment %s: %s", change.deployment_id, error)
+            if not decision.allowed:
+                found.append(None)
+                continue
+            names = tuple(dict.fromkeys(rules.owner(reason) for reason in decision.reasons))
+            found.append(ApprovalRequirement(names, "approval rule " + ", ".join(names)))
+        return found
 
 
 @contextmanager
@@ -108,7 +123,7 @@ def system_policy(settings: Settings, arns: Arns) -> RulePolicy:
     return RulePolicy(SYSTEM, arns, settings.approval_expiry_hours)
 
 
-def _change_facts(session: Session, arns: Arns, change: Change) -> ChangeFacts:
+def _change_facts(session: Session, change: Change, environment: ResourceFacts) -> ChangeFacts:
     def version(value: tuple[int, int] | None) -> str:
         return f"{value[0]}.{value[1]}" if value else ""
 
@@ -122,7 +137,7 @@ def _change_facts(session: Session, arns: Arns, change: Change) -> ChangeFacts:
             or change.service_name
             or change.environment_name
         ),
-        environment=environment_facts(session, arns, change.environment_name),
+        environment=environment,
         service=change.service_name or "",
         template=change.template_name or "",
         current_version=version(change.current_version),

@@ -145,6 +145,8 @@ def rollout_view(session: Session, rollout: RolloutRow) -> baryon.Rollout:
         "supersededBy": rollout.superseded_by,
         "approvedBy": rollout.approved_by,
         "approvedAt": rollout.approved_at,
+        "approvalRules": rollout.approval_rules,
+        "approvalReason": rollout.approval_reason,
         "startedAt": rollout.started_at,
         "finishedAt": rollout.finished_at,
         "targetDeadlineSeconds": plan.target_deadline_seconds,
@@ -235,6 +237,8 @@ def get_rollout(ctx: RequestContext, request: baryon.GetRolloutInput) -> baryon.
             if wave.approved_at is not None:
                 item["approvedBy"] = wave.approved_by
                 item["approvedAt"] = wave.approved_at
+            if wave.approval_rules:
+                item["approvalRules"] = list(wave.approval_rules)
             waves.append(item)
         return {
             "rollout": rollout_view(session, rollout),
@@ -300,6 +304,7 @@ def target_view(target: RolloutTargetRow) -> baryon.RolloutTarget:
         "deploymentId": target.deployment_id,
         "rollbackDeploymentId": target.rollback_deployment_id,
         "pastDeadline": True if target.past_deadline else None,
+        "approvalRules": target.approval_rules,
     }
     for member, value in optional.items():
         if value is not None:
@@ -367,6 +372,10 @@ def _key(target: RolloutTargetRow) -> ResourceKey:
 def approve_rollout(
     ctx: RequestContext, request: baryon.ApproveRolloutInput
 ) -> baryon.ApproveRolloutOutput:
+    """The caller approves the rollout (or the wave it waits for). The approval rules in
+    effect are the caller's (operations/registry.py): judged afresh when the caller created
+    the rollout, and refused (AccessDenied, audited as denied) when one would hold a
+    resource it moves (domain/rollouts.py)."""
     actor = ctx.principal.label
     comment = request.get("comment")
     view = _changed(

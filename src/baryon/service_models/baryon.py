@@ -484,6 +484,8 @@ class Rollout(TypedDict):
     createdAt: datetime
     approvedBy: NotRequired[str | None]
     approvedAt: NotRequired[datetime | None]
+    approvalRules: NotRequired[list[str] | None]
+    approvalReason: NotRequired[str | None]
     startedAt: NotRequired[datetime | None]
     finishedAt: NotRequired[datetime | None]
     targetDeadlineSeconds: NotRequired[int | None]
@@ -987,6 +989,7 @@ class RolloutWave(TypedDict):
     requiresApproval: NotRequired[bool | None]
     approvedBy: NotRequired[str | None]
     approvedAt: NotRequired[datetime | None]
+    approvalRules: NotRequired[list[str] | None]
 
 
 class RolloutGateEvaluation(TypedDict):
@@ -1192,6 +1195,7 @@ class RolloutTarget(TypedDict):
     deploymentId: NotRequired[str | None]
     rollbackDeploymentId: NotRequired[str | None]
     pastDeadline: NotRequired[bool | None]
+    approvalRules: NotRequired[list[str] | None]
 
 
 class ListRolloutTargetsOutput(TypedDict):

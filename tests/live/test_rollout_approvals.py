@@ -11,6 +11,8 @@ its creator approves it.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -31,7 +33,7 @@ from tests.support.deploying import (
     publish_service_template,
     service_spec,
 )
-from tests.support.processes import BaryonProcess, own_baryon
+from tests.support.processes import BaryonProcess, clean_environment, own_baryon
 
 SUFFIX = uuid.uuid4().hex[:6]
 ENV_TEMPLATE, SVC_TEMPLATE = f"raenv-{SUFFIX}", f"rasvc-{SUFFIX}"
@@ -66,6 +68,7 @@ class World:
     proton: Any
     creator: Any  # baryon API as the server's own key: creates every rollout here
     approver: Any  # baryon API as another principal allowed to approve
+    data_dir: str  # the server's, for the baryon CLI
 
 
 def _cli(*args: str) -> str:
@@ -131,7 +134,17 @@ def world(server: BaryonProcess) -> World:
         aws_access_key_id=keys["accessKeyId"],
         aws_secret_access_key=keys["secretAccessKey"],
     )
-    return World(proton, creator, approver)
+    return World(proton, creator, approver, data_dir)
+
+
+def _show(world: World, rollout_id: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "baryon.cli.main", "rollouts", "show", rollout_id,
+         "--data-dir", world.data_dir],
+        capture_output=True, text=True, env=clean_environment(), timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def _until(read: Callable[[], Any], done: Callable[[Any], bool], what: str) -> Any:
@@ -218,6 +231,12 @@ def test_a_rollout_moving_a_prod_instance_is_approved_by_someone_other_than_its_
     targets = world.creator.list_rollout_targets(id=rollout_id)["targets"]
     held = {t["serviceInstanceName"]: t.get("approvalRules") for t in targets}
     assert held == {"one-dev": None, "one-prod": ["prod-instances"]}
+
+    shown_text = _show(world, rollout_id)  # baryon rollouts show
+    assert f"approval  someone other than {creator} approves it: approval rule" in shown_text
+    waves_shown = [line for line in shown_text.splitlines() if line.startswith("wave ")]
+    assert "approval rule" not in waves_shown[0]
+    assert waves_shown[1].endswith("needs approval (approval rule prod-instances)")
 
     _preview(world, rollout_id)
     message = _refused(lambda: world.creator.approve_rollout(id=rollout_id))

@@ -34,6 +34,9 @@ class Settings:
     # Where the API and the portal listen (baryon up, baryon server).
     host: str = "127.0.0.1"
     port: int = 8300
+    # `baryon server` processes answering on that port (one Python process uses one core at
+    # most): each has its own database connections; 1 = this process alone.
+    server_processes: int = 1
     # Load balancers allowed to tell servers the client's scheme and address
     # (X-Forwarded-Proto/For), comma-separated addresses or networks, e.g. so that portal
     # cookies are Secure behind TLS termination and sign-in throttling sees real clients.

@@ -60,9 +60,10 @@ class Cluster:
             )
         return Member(role, process, log_path, port)
 
-    def start_server(self) -> Member:
+    def start_server(self, processes: int = 1) -> Member:
         port = free_port()
-        member = self._spawn("server", ["server", "--port", str(port)], port)
+        args = ["server", "--port", str(port), "--processes", str(processes)]
+        member = self._spawn("server", args, port)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert member.alive(), member.log_path.read_text()[-3000:]

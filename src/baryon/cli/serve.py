@@ -58,11 +58,17 @@ def up(port: int | None, host: str | None, data_dir: Path | None) -> None:
 @click.command()
 @click.option("--port", type=int, default=None, help="API port (default 8300).")
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
-def server(port: int | None, host: str | None) -> None:
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Server processes sharing the port, each using a core (default 1).",
+)
+def server(port: int | None, host: str | None, processes: int | None) -> None:
     """Run a stateless API (and portal) server for scaled mode (BARYON_DATABASE_URL)."""
     from baryon.modes.scaled import run_server
 
-    settings = settings_from(port=port, host=host)
+    settings = settings_from(port=port, host=host, server_processes=processes)
     configure_logging(settings.log_level, settings.log_format)
     try:
         run_server(settings, announce=click.echo)

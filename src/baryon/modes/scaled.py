@@ -5,6 +5,7 @@ so replicas can be added, removed or killed at any time."""
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable
 
 import uvicorn
@@ -17,7 +18,10 @@ from baryon.engine.worker import RegionalWorkers
 from baryon.modes.embedded import bind_socket
 from baryon.modes.http_server import server_config
 from baryon.modes.scaled_checks import check_scaled_settings, open_scaled_runtime
+from baryon.modes.server_processes import ServerProcessEnded, serve_in_processes
+from baryon.modes.startup_errors import NotConfigured, ServerStopped
 from baryon.observability import metrics
+from baryon.runtime import Runtime, build_runtime
 from baryon.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,6 +31,11 @@ def run_server(settings: Settings, announce: Callable[[str], None]) -> None:
     """Raises a StartupError (modes/startup_errors.py) for a setting it lacks, a database
     it cannot reach or a port in use, before it answers anything."""
     check_scaled_settings(settings, "server")
+    if settings.server_processes < 1:
+        raise NotConfigured(
+            f"BARYON_SERVER_PROCESSES is {settings.server_processes}: at least 1 is needed",
+            "set it to the number of cores the server may use, or unset it",
+        )
     sock = bind_socket(settings.host, settings.port)
     try:
         runtime = open_scaled_runtime(_without_git_hosting(settings))
@@ -42,7 +51,29 @@ def run_server(settings: Settings, announce: Callable[[str], None]) -> None:
             f"warning: the bundle bucket {bucket} could not be checked or made ({exc}); "
             "template uploads fail until it can"
         )
-    announce(f"baryon server listening on http://{settings.host}:{sock.getsockname()[1]}")
+    processes = settings.server_processes
+    listening = f"http://{settings.host}:{sock.getsockname()[1]}"
+    if processes == 1:
+        announce(f"baryon server listening on {listening}")
+        _serve(runtime, sock, settings)
+        return
+    # The checks and migrations above ran once, here; each process opens its own runtime
+    # (database connections do not survive a fork) without migrating again.
+    runtime.close()
+    announce(f"baryon server listening on {listening} ({processes} processes)")
+    try:
+        serve_in_processes(processes, lambda: _serve(_process_runtime(settings), sock, settings))
+    except ServerProcessEnded as exc:
+        raise ServerStopped(str(exc), "see the log above for why; restart the server") from exc
+    finally:
+        sock.close()
+
+
+def _process_runtime(settings: Settings) -> Runtime:
+    return build_runtime(_without_git_hosting(settings), migrate=False)
+
+
+def _serve(runtime: Runtime, sock: socket.socket, settings: Settings) -> None:
     try:
         uvicorn.Server(server_config(create_app(runtime), settings)).run(sockets=[sock])
     finally:

@@ -31,3 +31,7 @@ class NotConfigured(StartupError):
 
 class DatabaseUnreachable(StartupError):
     """The database named by the settings does not answer or refuses the connection."""
+
+
+class ServerStopped(StartupError):
+    """One of a server's processes ended unasked, so the server stopped (modes/scaled.py)."""

@@ -3,6 +3,7 @@ forever (a job whose worker dies on every attempt is given up)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -140,3 +141,19 @@ def test_a_poison_deployment_ends_failed_saying_its_worker_stopped(tmp_path: Pat
             assert row is not None and row.status == JobStatus.FAILED and row.attempts == 2
     finally:
         runtime.close()
+
+
+def test_a_job_finished_in_its_handlers_transaction_ends_only_if_that_commits(
+    database: Database,
+) -> None:
+    _enqueue(database, 2)
+    kept, undone = jobs.claim(database, "w", LEASE), jobs.claim(database, "w", LEASE)
+    assert kept is not None and undone is not None
+    with database.session(write=True) as session:
+        jobs.finish_in(session, kept.id, "w")
+    with contextlib.suppress(RuntimeError), database.session(write=True) as session:
+        jobs.finish_in(session, undone.id, "w")
+        raise RuntimeError("the outcome's transaction failed")
+    with database.session() as session:
+        assert session.get(Job, kept.id).status == JobStatus.DONE
+        assert session.get(Job, undone.id).status == JobStatus.RUNNING

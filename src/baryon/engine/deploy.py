@@ -103,14 +103,15 @@ def run(context: JobContext, payload: dict[str, Any]) -> None:
     )
     if work is None:
         io.log(logged)
-        _record(runtime, deployment_id, outcomes.Result(DeploymentStatus.FAILED, failure), io)
+        failed = outcomes.Result(DeploymentStatus.FAILED, failure)
+        _record(runtime, deployment_id, failed, io, context)
         return
     try:
         result = _execute(runtime, work, io)
     except BaseException:
         _flush_before_failing(io)
         raise
-    _record(runtime, deployment_id, result, io)
+    _record(runtime, deployment_id, result, io, context)
 
 
 def _flush_before_failing(io: DatabaseDeploymentIO) -> None:
@@ -248,8 +249,10 @@ def _record(
     deployment_id: str,
     result: outcomes.Result | pull_requests.Opened,
     io: DatabaseDeploymentIO | None = None,
+    context: JobContext | None = None,
 ) -> None:
-    """``io``: its log lines not yet written go in the outcome's transaction."""
+    """``io``: its log lines not yet written go in the outcome's transaction; ``context``: the
+    job ends there too."""
     with runtime.db.session(write=True) as session:
         if io is not None:
             io.write_pending(session)
@@ -258,6 +261,8 @@ def _record(
             pull_requests.record_opened(session, deployment_id, result, datetime.now(UTC))
         else:
             outcomes.record(session, runtime.arns, deployment_id, result, datetime.now(UTC))
+        if context is not None:
+            context.finish_in(session)
     runtime.job_wakeup.set()  # a finished instance may release its service's pipeline
 
 

@@ -11,7 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from baryon.engine.worker_runtime import WorkerRuntime
+from baryon.store import jobs
 from baryon.store.jobs import JobKind
 
 
@@ -31,6 +34,18 @@ class JobContext:
     max_attempts: int
     # Set by the worker when a heartbeat finds the lease gone.
     lease_lost: threading.Event = field(default_factory=threading.Event)
+    # Who holds the lease (the worker's claim); None where a test runs a handler by hand.
+    owner: str | None = None
+    # The handler ended the job itself (finish_in), in its last transaction.
+    finished: bool = False
+
+    def finish_in(self, session: Session) -> None:
+        """Ends the job DONE in ``session``'s transaction, which must be the handler's last
+        write: the worker then has nothing left to record for it."""
+        if self.owner is None:
+            return
+        jobs.finish_in(session, self.job_id, self.owner)
+        self.finished = True
 
 
 Run = Callable[[JobContext, dict[str, Any]], None]

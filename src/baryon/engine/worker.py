@@ -144,7 +144,7 @@ class WorkerPool:
             jobs.finish(db, job.id, owner, error=f"no handler for job kind {job.kind!r}")
             return
         max_attempts = self.runtime.settings.job_max_attempts
-        context = JobContext(self.runtime, job.id, job.attempts, max_attempts)
+        context = JobContext(self.runtime, job.id, job.attempts, max_attempts, owner=owner)
         if job.exhausted:
             log.error("job %s (%s): %s; giving up", job.id, job.kind, WORKER_STOPPED)
             self._give_up(handler, context, job, owner, WORKER_STOPPED)
@@ -152,7 +152,7 @@ class WorkerPool:
         beat_stop = threading.Event()
         beat = threading.Thread(
             target=self._heartbeat,
-            args=(job.id, owner, beat_stop, context.lease_lost),
+            args=(context, beat_stop),
             daemon=True,
         )
         beat.start()
@@ -177,7 +177,8 @@ class WorkerPool:
             else:
                 self._give_up(handler, context, job, owner, error)
         else:
-            jobs.finish(db, job.id, owner)
+            if not context.finished:
+                jobs.finish(db, job.id, owner)
         finally:
             beat_stop.set()
             beat.join()
@@ -192,15 +193,16 @@ class WorkerPool:
         finally:
             jobs.finish(self.runtime.db, job.id, owner, error=error)
 
-    def _heartbeat(
-        self, job_id: int, owner: str, stop: threading.Event, lost: threading.Event
-    ) -> None:
+    def _heartbeat(self, context: JobContext, stop: threading.Event) -> None:
         interval = self._lease.total_seconds() / 3
+        job_id, owner = context.job_id, context.owner
+        assert owner is not None
         while not stop.wait(interval):
             try:
                 if not jobs.heartbeat(self.runtime.db, job_id, owner, self._lease):
-                    log.warning("lost the lease of job %s", job_id)
-                    lost.set()
+                    if not context.finished:  # ended by its handler, not taken over
+                        log.warning("lost the lease of job %s", job_id)
+                        context.lease_lost.set()
                     return
             except Exception:
                 log.exception("heartbeat of job %s failed", job_id)

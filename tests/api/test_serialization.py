@@ -72,3 +72,26 @@ def test_union_must_have_one_member() -> None:
     }
     with pytest.raises(OutputShapeError, match="exactly one member"):
         serialize_output(_output("GetDeployment"), {"deployment": deployment})
+
+
+def test_a_misfit_deep_in_a_list_is_named_by_its_whole_path() -> None:
+    good = {
+        "arn": "a",
+        "name": "one",
+        "serviceName": "s",
+        "environmentName": "e",
+        "templateName": "t",
+        "templateMajorVersion": "1",
+        "templateMinorVersion": "0",
+        "deploymentStatus": "SUCCEEDED",
+        "createdAt": 0,
+        "lastDeploymentAttemptedAt": 0,
+        "lastDeploymentSucceededAt": 0,
+    }
+    listed = serialize_output(_output("ListServiceInstances"), {"serviceInstances": [good]})
+    assert listed["serviceInstances"][0]["name"] == "one"
+    with pytest.raises(OutputShapeError) as misfit:
+        serialize_output(
+            _output("ListServiceInstances"), {"serviceInstances": [good, {**good, "name": 7}]}
+        )
+    assert str(misfit.value).startswith("ListServiceInstancesOutput.serviceInstances[1].name:")

@@ -52,6 +52,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=4, help="client threads per process")
     parser.add_argument("--page-size", type=int, default=50, help="maxResults of the listing")
     parser.add_argument("--no-sqlite", action="store_true", help="skip the `baryon up` rows")
+    parser.add_argument(
+        "--server-processes",
+        default="1,2",
+        help="`baryon server --processes` counts to measure, comma-separated",
+    )
     harness.common_arguments(parser)
     args = parser.parse_args(argv)
     if args.quick:
@@ -74,6 +79,7 @@ def run(args: argparse.Namespace, cleanup: Cleanup) -> None:
             "DynamoDB DescribeTable and ECS ListClusters (50 clusters); moto checks no signature",
             "ceiling: bench/ceiling.py, constant JSON from a bare Starlette endpoint on uvicorn "
             "(httptools, uvloop, one process); checks nothing",
+            f"baryon server processes: {args.server_processes} (server CPU counts all of them)",
             f"PostgreSQL: {'fsync off' if args.pg_unsafe else 'durable defaults'}",
         ],
     )
@@ -88,19 +94,23 @@ def run(args: argparse.Namespace, cleanup: Cleanup) -> None:
     key = harness.prepare_database(url, env["BARYON_MASTER_KEY"])
     seeded = seed.seed(url, args.instances)
     print(f"seeded {len(seeded.instances)} instances into PostgreSQL in {seeded.seconds:.1f} s")
-    server = harness.start_server(cleanup, root, env)
-    idle = harness.memory_kib(server.pid)
-    for operation, bodies in _baryon_calls(seeded, args.page_size):
-        target = _proton_target(server.endpoint, key, operation, bodies)
-        _check(target, operation, args.page_size)
-        rows.append(
-            _measure(
-                "baryon server + PostgreSQL", operation, target, args, server.pid,
-                pg.postmaster_pid(),
-            )
-        )  # fmt: skip
-    memory.append(("baryon server", idle, harness.memory_kib(server.pid)))
-    server.stop()
+    for processes in (int(count) for count in args.server_processes.split(",")):
+        server = harness.start_server(
+            cleanup, root, {**env, "BARYON_SERVER_PROCESSES": str(processes)}
+        )
+        name = "baryon server" + (f" x{processes}" if processes > 1 else "")
+        idle = _tree_memory_kib(server.pid)
+        for operation, bodies in _baryon_calls(seeded, args.page_size):
+            target = _proton_target(server.endpoint, key, operation, bodies)
+            _check(target, operation, args.page_size)
+            rows.append(
+                _measure(
+                    f"{name} + PostgreSQL", operation, target, args, server.pid,
+                    pg.postmaster_pid(),
+                )
+            )  # fmt: skip
+        memory.append((name, idle, _tree_memory_kib(server.pid)))
+        server.stop()
 
     if not args.no_sqlite:
         up, up_key, sqlite_seeded = _start_up(cleanup, root, args.instances)
@@ -122,6 +132,16 @@ def run(args: argparse.Namespace, cleanup: Cleanup) -> None:
     ceiling.stop()
 
     _report(rows, memory, args)
+
+
+def _tree_memory_kib(pid: int) -> dict[str, int]:
+    """RSS and peak RSS summed over the server and the processes it forked (pages they
+    share since the fork counted in each)."""
+    total: dict[str, int] = {}
+    for each in harness.descendants(pid):
+        for name, value in harness.memory_kib(each).items():
+            total[name] = total.get(name, 0) + value
+    return total
 
 
 def _baryon_calls(seeded: seed.Seeded, page_size: int) -> list[tuple[str, tuple[bytes, ...]]]:

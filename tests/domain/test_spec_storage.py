@@ -177,3 +177,25 @@ def test_get_service_instance_reads_the_instance_and_its_spec_in_one_statement(
     assert instance["spec"] == SERVICE_SPEC
     reads = [s for s in statements if is_operation_read(s)]
     assert len(reads) == 1, reads
+
+
+def test_setting_the_spec_a_row_already_names_writes_nothing(runtime: Runtime) -> None:
+    _create_service(runtime)
+    _work_off(runtime)
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    with runtime.db.session(write=True) as session:
+        instance = session.scalars(select(ServiceInstance).where(ServiceInstance.name == "one"))
+        row = instance.one()
+        event.listen(runtime.db.engine, "before_cursor_execute", count)
+        try:
+            row.spec = SERVICE_SPEC  # what it holds already, as a deployment's outcome sets it
+            session.flush()
+        finally:
+            event.remove(runtime.db.engine, "before_cursor_execute", count)
+        assert row.spec == SERVICE_SPEC
+    assert statements == []
+    assert _copies(runtime, SERVICE_SPEC) == 1

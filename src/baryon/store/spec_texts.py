@@ -107,6 +107,11 @@ class StoredText:
         return _text(row, getattr(row, self.key_attribute))
 
     def __set__(self, row: object, text: str | None) -> None:
+        if text is not None and getattr(row, self.key_attribute) == (key := key_of(text)):
+            # The row names this text already, so it is stored and held: nothing to write
+            # (a deployment's outcome sets the spec it deployed, most often the one it had).
+            row.__dict__.setdefault(_KNOWN, {})[key] = text
+            return
         setattr(row, self.key_attribute, _remember(row, text))
 
 

@@ -99,14 +99,12 @@ class Next(StrEnum):
 
 
 def provisioning_repositories(
-    session: Session, deployment: Deployment
+    session: Session, environment: Environment | None, *, pipeline: bool
 ) -> tuple[RepositoryBranchRef | None, RepositoryBranchRef | None]:
     """(the resource's environment's provisioning repository, the account's pipeline
-    provisioning repository): what selection.self_managed_repository chooses from."""
-    environment = session.scalars(
-        select(Environment).where(Environment.name == deployment.environment_name)
-    ).first()
-    account = read_account_settings(session)
+    provisioning repository, read for a ``pipeline`` only): what
+    selection.self_managed_repository chooses from."""
+    account = read_account_settings(session) if pipeline else None
     return (
         _ref(environment.provisioning_repository if environment else None),
         _ref(account.pipeline_repository if account else None),

@@ -278,6 +278,9 @@ def give_up(context: JobContext, payload: dict[str, Any], error: str) -> None:
 def _prepare(session: Session, runtime: WorkerRuntime, deployment: Deployment) -> Work:
     # An adopted stack is the resource's for every operation: deploy, delete and recovery.
     adopted = adoption.adopted_stack(session, deployment.target_arn)
+    # Held while the reads below run: the session's identity map keeps a row only while
+    # someone refers to it, and the render and the provisioning repository need it again.
+    environment = provisioning.deployment_environment(session, deployment)
     work = Work(
         deployment_id=deployment.id,
         operation=DeploymentOperation(deployment.operation),
@@ -286,7 +289,7 @@ def _prepare(session: Session, runtime: WorkerRuntime, deployment: Deployment) -
             runtime.settings,
             stack_name=adopted.stack_name if adopted else None,
             # Raises ConnectionUnavailable: nothing happens in an account no longer connected.
-            account=provisioning.environment_account(session, deployment),
+            account=provisioning.account_of(session, environment),
         ),
         cancel_requested=deployment.cancel_requested,
     )
@@ -323,7 +326,7 @@ def _prepare(session: Session, runtime: WorkerRuntime, deployment: Deployment) -
         work.target = target
         work.prepared = fleet_previews.prepared_change(session, deployment)
         work.self_managed = self_managed(
-            session, runtime.arns, deployment, work.resource.kind, resource, plan
+            session, runtime.arns, deployment, work.resource.kind, resource, plan, environment
         )
     return work
 

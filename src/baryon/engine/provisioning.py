@@ -84,11 +84,19 @@ def environment_account(session: Session, deployment: Deployment) -> Environment
     management account (pipelines, and environments without a connection). Raises
     ConnectionUnavailable when the environment's connection was deleted: nothing deploys, or
     is deleted, in an account Baryon may no longer act in."""
+    return account_of(session, deployment_environment(session, deployment))
+
+
+def deployment_environment(session: Session, deployment: Deployment) -> Environment | None:
+    """The environment a deployment's resource lives in; None for a pipeline."""
     if not deployment.environment_name:
         return None
-    environment = session.scalar(
-        select(Environment).where(Environment.name == deployment.environment_name)
-    )
+    named = Environment.name == deployment.environment_name
+    return session.scalar(select(Environment).where(named))
+
+
+def account_of(session: Session, environment: Environment | None) -> EnvironmentAccount | None:
+    """environment_account, for a caller holding the environment already."""
     if environment is None:
         return None
     return environment_account_connections.environment_account(session, environment)

@@ -95,14 +95,13 @@ def self_managed(
     kind: ResourceKind,
     resource: Deployable,
     plan: DeploymentPlan,
+    environment: Environment | None,
 ) -> SelfManaged | None:
-    """For a deploy: None when neither the resource's environment nor (for a pipeline) the
-    account has a provisioning repository."""
+    """For a deploy: None when neither the resource's environment (``environment``, the
+    deployment's) nor (for a pipeline) the account has a provisioning repository."""
     environment_repository, pipeline_repository = pull_requests.provisioning_repositories(
-        session, deployment
+        session, environment, pipeline=kind == ResourceKind.SERVICE_PIPELINE
     )
-    if kind != ResourceKind.SERVICE_PIPELINE:
-        pipeline_repository = None
     if environment_repository is None and pipeline_repository is None:
         return None
     return SelfManaged(

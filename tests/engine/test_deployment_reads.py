@@ -1,18 +1,22 @@
-"""What the deploy job reads before it renders (deploy._prepare), counted on a private SQLite
-store: each row once, and nothing an instance's deployment does not use (issue 17: a fleet
-upgrade pays each statement once per instance)."""
+"""What the deploy job reads before it renders (deploy._prepare) and when it records the
+outcome, counted on a private SQLite store: each row once, and nothing an instance's
+deployment does not use (issue 17: a fleet upgrade pays each statement once per instance)."""
 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 
 from sqlalchemy import event, select
 
+from baryon.domain import outcomes
 from baryon.engine import deploy
+from baryon.operations import service_instances as instance_operations
 from baryon.runtime import Runtime
-from baryon.store.tables import AccountSettingsRow, Deployment, Environment
+from baryon.service_models.proton import DeploymentStatus
+from baryon.store.tables import AccountSettingsRow, Deployment, Environment, SpecText
 from tests.domain.conftest import runtime  # noqa: F401 (the fixture)
-from tests.domain.test_spec_parsing import _work_off
+from tests.domain.test_spec_parsing import _call, _work_off
 from tests.domain.test_spec_storage import _create_service
 
 
@@ -43,3 +47,40 @@ def test_an_instance_deployment_reads_its_environment_once_and_no_account_settin
     )
     assert tables == {Environment.__tablename__: 1}
     assert _work_off(runtime) >= 1  # and the deployment still renders
+
+
+def test_recording_a_redeploy_of_the_services_own_spec_reads_that_text_once(
+    runtime: Runtime,  # noqa: F811
+) -> None:
+    _create_service(runtime)
+    _work_off(runtime)
+    _call(
+        runtime,
+        instance_operations.update_service_instance,
+        "UpdateServiceInstance",
+        {"serviceName": "web", "name": "one", "deploymentType": "CURRENT_VERSION"},
+    )
+    with runtime.db.session() as session:
+        deployment = session.scalars(
+            select(Deployment).where(
+                Deployment.service_instance_name == "one", Deployment.status == "IN_PROGRESS"
+            )
+        ).one()
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(runtime.db.engine, "before_cursor_execute", count)
+    try:
+        with runtime.db.session(write=True) as session:
+            result = outcomes.Result(DeploymentStatus.SUCCEEDED)
+            outcomes.record(session, runtime.arns, deployment.id, result, datetime.now(UTC))
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", count)
+    # The deployment's own text, for its plan; the instance and the service name the same
+    # text (compared by key) and are neither read nor written again.
+    texts = [s for s in statements if SpecText.__tablename__ in s]
+    assert len(texts) == 1 and texts[0].lstrip().upper().startswith("SELECT"), texts
+    with runtime.db.session() as session:
+        assert session.get(Deployment, deployment.id).status == DeploymentStatus.SUCCEEDED

@@ -34,7 +34,7 @@ from baryon.service_models.proton import (
     Provisioning,
     ServiceStatus,
 )
-from baryon.store.spec_texts import first_with_text
+from baryon.store.spec_texts import first_with_text, key_of
 from baryon.store.tables import (
     Component,
     Deployment,
@@ -1003,10 +1003,10 @@ def _sync_service_spec(service: Service, deployment: Deployment) -> None:
     UpdateServiceInstance or UpdateServicePipeline rewrites that part of it."""
     plan = deployments.plan_of(deployment)
     deployed = (plan.spec if isinstance(plan, TemplatePlan) else None) or ""
-    if deployed == service.spec:
+    if key_of(deployed) == service.spec_key:
         # Deployed from the service's own spec (a version upgrade, a redeploy): nothing to
         # rewrite, and parsing a fleet-sized spec after every instance would cost more than
-        # the deployment itself.
+        # the deployment itself. Compared by key, the service's text is not even read.
         return
     try:
         document = specs.parse_service_spec(deployed)

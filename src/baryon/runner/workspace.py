@@ -35,7 +35,9 @@ from baryon.runner.sandbox import (
     SharedDirectories,
 )
 
-HEARTBEAT_SECONDS = 5.0
+# The deployment's log is written at each heartbeat (engine/deployment_io.py batches lines),
+# so this bounds how far a program's live log lags: a second, as a person watching it expects.
+HEARTBEAT_SECONDS = 1.0
 CANCEL_POLL_SECONDS = 0.25
 _SELECT_SECONDS = 0.1
 _READ_BYTES = 64 * 1024

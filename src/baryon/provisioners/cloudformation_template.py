@@ -12,8 +12,12 @@ from typing import Any
 
 import yaml
 
+# libyaml's parser where PyYAML has it (as render/cloudformation.py): each successful stack
+# operation reads its template's outputs again, once per deployment of a fleet.
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-class _TemplateLoader(yaml.SafeLoader):
+
+class _TemplateLoader(_BaseLoader):  # type: ignore[valid-type,misc]
     """SafeLoader plus CloudFormation's short tags; never constructs Python objects."""
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,8 @@ from typing import Any
 import pytest
 
 from baryon.cli.failures import ExitStatus
+from tests.support.cli import BARYON, CommandRun, run_baryon
 from tests.support.processes import BaryonProcess, clean_environment
-
-BARYON = Path(sys.executable).parent / "baryon"
 
 # Client commands that only read, runnable against any Baryon.
 READING_COMMANDS = {
@@ -28,16 +26,15 @@ READING_COMMANDS = {
 }
 
 
-def _run(
-    args: list[str], env: dict[str, str], stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
+def _run(args: list[str], env: dict[str, str], stdin: str | None = None) -> CommandRun:
+    """The command in this process (tests.support.cli): what it prints and its status."""
+    return run_baryon(args, env, stdin)
+
+
+def _process(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The installed ``baryon`` executable, for the tests that hold the real entry point."""
     return subprocess.run(
-        [str(BARYON), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        input=stdin,
-        timeout=120,
+        [str(BARYON), *args], capture_output=True, text=True, env=env, timeout=120
     )
 
 
@@ -51,7 +48,9 @@ def _environment(home: Path, **extra: str) -> dict[str, str]:
     return clean_environment(**{**isolated, **extra})
 
 
-def _one_line_failure(done: subprocess.CompletedProcess[str], status: ExitStatus) -> str:
+def _one_line_failure(
+    done: CommandRun | subprocess.CompletedProcess[str], status: ExitStatus
+) -> str:
     """The message, once it is checked to be one line of ours with ``status``."""
     assert done.returncode == status, (done.returncode, done.stdout, done.stderr)
     assert "Traceback" not in done.stderr, done.stderr
@@ -87,7 +86,7 @@ def test_with_no_env_file_and_no_endpoint_the_command_says_to_start_baryon(
 
 def test_a_data_dir_where_no_baryon_ran_is_named(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
-    done = _run(["connection", "list", "--data-dir", str(elsewhere)], _environment(tmp_path))
+    done = _process(["connection", "list", "--data-dir", str(elsewhere)], _environment(tmp_path))
     line = _one_line_failure(done, ExitStatus.NOT_CONFIGURED)
     assert f"no env file at {elsewhere / 'env'}" in line
     assert f"baryon up --data-dir {elsewhere}" in line
@@ -187,11 +186,11 @@ def test_after_baryon_up_commands_find_it_through_its_env_file_alone(
     # Nothing sourced: the settings' data directory is the server's, and its env file says
     # where it is and which key to use.
     bare = _environment(tmp_path, BARYON_DATA_DIR=str(baryon.data_dir))
-    listed = _run(["repository", "list", "--output", "json"], bare)
+    listed = _process(["repository", "list", "--output", "json"], bare)
     assert listed.returncode == 0, listed.stderr
     assert isinstance(json.loads(listed.stdout)["repositories"], list)
     # --data-dir names it the same way from a shell whose settings point elsewhere.
-    flagged = _run(
+    flagged = _process(
         ["connection", "list", "--data-dir", str(baryon.data_dir)], _environment(tmp_path)
     )
     assert flagged.returncode == 0, flagged.stderr

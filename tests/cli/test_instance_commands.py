@@ -1,11 +1,11 @@
 """`baryon status`, `baryon logs` and `baryon stop` against a live `baryon up`, run as a user
-runs them: a subprocess with --data-dir, its output and its exit status."""
+runs them: with --data-dir, their output and their exit status. `stop` and `logs --follow` run
+as processes of their own (the installed executable); the rest in this process."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,13 +14,16 @@ import pytest
 
 from baryon.cli.failures import ExitStatus
 from tests.support.bundles import Registry
+from tests.support.cli import BARYON, CommandRun, run_baryon
 from tests.support.deploying import publish_environment_template
 from tests.support.processes import BaryonProcess, clean_environment, start_baryon
 
-BARYON = Path(sys.executable).parent / "baryon"
+
+def _baryon(*args: str) -> CommandRun:
+    return run_baryon(args)
 
 
-def _baryon(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def _process(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BARYON), *args],
         capture_output=True,
@@ -118,7 +121,7 @@ def test_stop_waits_for_jobs_in_flight_and_then_nothing_runs(tmp_path: Path) -> 
             text=True,
             env=clean_environment(),
         )
-        stopped = _baryon("stop", "--data-dir", str(data_dir))
+        stopped = _process("stop", "--data-dir", str(data_dir))
         assert stopped.returncode == 0, stopped.stderr
         lines = stopped.stdout.splitlines()
         assert lines[0] == f"stopping Baryon (pid {baryon.process.pid}, {baryon.endpoint})..."

@@ -5,6 +5,9 @@ template, no REGISTRATION_FAILED version using up a major number, no upload).
 This Baryon refuses bundle files over 4 KiB while the CLI checks with the default limits, so
 a bundle with a larger file passes every check the CLI can make and fails registration on
 the server: the one failure left for the clean-up to handle.
+
+The command runs in this process (tests.support.cli); the failed registration and the wrong
+secret also go through the real entry point, ``python -m baryon.cli.main``.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,7 @@ from botocore.exceptions import ClientError
 
 from baryon.cli.failures import ExitStatus
 from tests.support.bundles import env_bundle, service_bundle
+from tests.support.cli import CommandRun, run_baryon
 from tests.support.processes import BaryonProcess, clean_environment, own_baryon
 
 server = own_baryon("publish-cli", env={"BARYON_BUNDLE_MAX_FILE_BYTES": "4096"})
@@ -38,15 +43,27 @@ def _write(folder: Path, files: dict[str, str]) -> Path:
     return folder
 
 
-def _publish(baryon: BaryonProcess, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    exports = {k: v for k, v in baryon.exports.items() if k != "AWS_DATA_PATH"}
+def _publish(baryon: BaryonProcess, *args: str, **env: str) -> CommandRun:
+    """``baryon template publish ARGS`` in this process, in a shell that sourced the env file."""
+    return run_baryon(["template", "publish", *args], _shell(baryon, env))
+
+
+def _publish_process(
+    baryon: BaryonProcess, *args: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """The same through the real entry point (``python -m baryon.cli.main``)."""
     return subprocess.run(
         [sys.executable, "-m", "baryon.cli.main", "template", "publish", *args],
         capture_output=True,
         text=True,
         timeout=180,
-        env=clean_environment(**{**exports, **env}),
+        env=_shell(baryon, env),
     )
+
+
+def _shell(baryon: BaryonProcess, env: Mapping[str, str]) -> dict[str, str]:
+    exports = {k: v for k, v in baryon.exports.items() if k != "AWS_DATA_PATH"}
+    return clean_environment(**{**exports, **env})
 
 
 def _name(prefix: str) -> str:
@@ -95,7 +112,7 @@ def test_a_failed_registration_of_a_new_template_leaves_nothing_behind(
 ) -> None:
     name = _name("fails")
     folder = _write(tmp_path / "env", {**env_bundle(), **TOO_LARGE_FOR_THE_SERVER})
-    result = _publish(server, str(folder), "--name", name, "--kind", "environment")
+    result = _publish_process(server, str(folder), "--name", name, "--kind", "environment")
     assert result.returncode == ExitStatus.REFUSED, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"baryon: {name} 1.0 failed to register: archive member 'README.md'"), (
@@ -279,7 +296,7 @@ def test_a_wrong_secret_is_one_line_and_its_own_status(
     server: BaryonProcess, tmp_path: Path
 ) -> None:
     folder = _write(tmp_path / "env", env_bundle())
-    result = _publish(
+    result = _publish_process(
         server,
         str(folder),
         "--name",

@@ -14,8 +14,10 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event
 
+from baryon.domain import services
 from baryon.domain.errors import NotFound
 from baryon.operations import service_instances as instance_operations
+from baryon.operations import views
 from baryon.runtime import Runtime
 from tests.domain.test_spec_parsing import _call, _work_off
 from tests.domain.test_spec_storage import _create_service
@@ -80,3 +82,35 @@ def test_a_service_without_instances_lists_none(runtime: Runtime) -> None:
         {"serviceName": "web", "filters": [{"key": "name", "value": "absent"}]},
     )
     assert listed["serviceInstances"] == []
+
+
+def test_get_service_instance_reads_one_statement_and_answers_the_mapped_rows_view(
+    runtime: Runtime,
+) -> None:
+    _create_service(runtime)
+    _work_off(runtime)
+    with _reads(runtime) as statements:
+        got = _call(
+            runtime,
+            instance_operations.get_service_instance,
+            "GetServiceInstance",
+            {"serviceName": "web", "name": "one"},
+        )["serviceInstance"]
+    assert len(statements) == 1, statements
+    with runtime.db.session() as session:
+        mapped = services.find_instance(session, "web", "one")
+        expected = views.service_instance(runtime.arns, mapped)
+    assert got == expected
+    assert got["spec"] == expected["spec"] is not None
+
+
+def test_get_service_instance_of_an_unknown_instance_is_not_found(runtime: Runtime) -> None:
+    _create_service(runtime)
+    _work_off(runtime)
+    with pytest.raises(NotFound):
+        _call(
+            runtime,
+            instance_operations.get_service_instance,
+            "GetServiceInstance",
+            {"serviceName": "web", "name": "absent"},
+        )

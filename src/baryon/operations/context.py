@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Connection, Select
 from sqlalchemy.orm import Session
 
 from baryon.auth import identities
@@ -60,7 +60,7 @@ class RequestContext:
 
     def page(
         self,
-        session: Session,
+        session: Session | Connection,
         stmt: Select[Any],
         keys: Sequence[KeyColumn],
         request: Mapping[str, Any],

@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_
 
-from baryon.domain import deployments, fleet, idempotency, service_sync, services
+from baryon.domain import deployments, fleet, idempotency, instance_reads, service_sync, services
 from baryon.domain.errors import InvalidInput, NotFound
 from baryon.domain.tags import set_tags
 from baryon.operations import resource_outputs, views
@@ -26,23 +26,6 @@ _EQUALITY_FILTERS: dict[str, KeyColumn] = {
     "serviceName": SI.service_name,
     "environmentName": SI.environment_name,
 }
-# What views.service_instance_summary reads, and every key a page may sort or resume by.
-_SUMMARY_COLUMNS = (
-    SI.id,
-    SI.name,
-    SI.service_name,
-    SI.environment_name,
-    SI.template_name,
-    SI.template_major,
-    SI.template_minor,
-    SI.deployment_status,
-    SI.deployment_status_message,
-    SI.last_attempted_deployment_id,
-    SI.last_succeeded_deployment_id,
-    SI.last_deployment_attempted_at,
-    SI.last_deployment_succeeded_at,
-    SI.created_at,
-)
 _TIME_FILTERS = {
     "lastDeploymentAttemptedAtBefore": (SI.last_deployment_attempted_at, "before"),
     "lastDeploymentAttemptedAtAfter": (SI.last_deployment_attempted_at, "after"),
@@ -98,11 +81,9 @@ def create_service_instance(
 def get_service_instance(
     ctx: RequestContext, request: proton.GetServiceInstanceInput
 ) -> proton.GetServiceInstanceOutput:
-    with ctx.db.read_session() as session:
-        instance = services.find_instance(
-            session, request["serviceName"], request["name"], with_spec=True
-        )
-        return {"serviceInstance": views.service_instance(ctx.arns, instance)}
+    with ctx.db.single_read() as connection:
+        row = instance_reads.instance(connection, request["serviceName"], request["name"])
+    return {"serviceInstance": views.service_instance(ctx.arns, row)}
 
 
 @proton_operation("UpdateServiceInstance")
@@ -189,7 +170,7 @@ def list_service_instances(
     filters = request.get("filters") or []
     # Only the summary's columns, as plain rows: building 50 mapped objects (identity map,
     # instance state) was a sixth of a listing's server CPU (py-spy under bench.api_latency).
-    stmt = select(*_SUMMARY_COLUMNS)
+    stmt = instance_reads.summaries()
     if request.get("serviceName"):
         stmt = stmt.where(SI.service_name == request["serviceName"])
     stmt = _apply_filters(stmt, filters)
@@ -207,18 +188,18 @@ def list_service_instances(
         "sortBy": sort_by,
         "sortOrder": request.get("sortOrder"),
     }
-    with ctx.db.read_session() as session:
+    with ctx.db.single_read() as connection:
         rows, next_token = ctx.page(
-            session, stmt, keys, request, scope=scope, descending=descending
+            connection, stmt, keys, request, scope=scope, descending=descending
         )
         # An instance names its service (a foreign key): only an empty page needs a second
         # statement to tell an unknown service (NotFound) from one without instances.
         if request.get("serviceName") and not rows:
-            services.find_service(session, request["serviceName"])
-        return {
-            "serviceInstances": [views.service_instance_summary(ctx.arns, r) for r in rows],
-            "nextToken": next_token,
-        }
+            instance_reads.require_service(connection, request["serviceName"])
+    return {
+        "serviceInstances": [views.service_instance_summary(ctx.arns, r) for r in rows],
+        "nextToken": next_token,
+    }
 
 
 def _apply_filters(stmt: Any, filters: Sequence[Mapping[str, Any]]) -> Any:

@@ -192,6 +192,16 @@ class InstanceSummaryRow(Protocol):
     def created_at(self) -> datetime: ...
 
 
+class InstanceRow(InstanceSummaryRow, Protocol):
+    """What a service instance's view reads: a ServiceInstance, or a row of the summary's
+    columns with the spec's text and the last client token (domain/instance_reads.py)."""
+
+    @property
+    def spec(self) -> str | None: ...
+    @property
+    def last_client_request_token(self) -> str | None: ...
+
+
 def _deployable(
     row: Environment | ServicePipeline | ServiceInstance | InstanceSummaryRow,
 ) -> _DeployableMembers:
@@ -287,7 +297,7 @@ def service_pipeline(
     }
 
 
-def service_instance(arns: Arns, row: ServiceInstance) -> proton.ServiceInstance:
+def service_instance(arns: Arns, row: ServiceInstance | InstanceRow) -> proton.ServiceInstance:
     return {
         **service_instance_summary(arns, row),
         "spec": row.spec,

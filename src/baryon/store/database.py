@@ -65,8 +65,9 @@ class Database:
 
     @contextmanager
     def single_read(self) -> Iterator[Connection]:
-        """A connection for ONE read statement (a key, the policy generation): on PostgreSQL
-        outside any transaction, so nothing it runs is atomic with anything else."""
+        """A connection for reads that need not be atomic together (a key, the policy
+        generation, a Get's row, a List's page): on PostgreSQL outside any transaction, each
+        statement on its own snapshot, so nothing it runs is atomic with anything else."""
         with self._single.connect() as connection:
             yield connection
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, tuple_
+from sqlalchemy import ColumnElement, Connection, Select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from baryon.store.tables import UtcDateTime
@@ -20,7 +20,7 @@ KeyColumn = ColumnElement[Any] | InstrumentedAttribute[Any]
 
 
 def fetch_page(
-    session: Session,
+    session: Session | Connection,
     stmt: Select[Any],
     keys: Sequence[KeyColumn],
     *,

@@ -5,8 +5,6 @@ template description set by ``baryon template publish``, and input values shown 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from tests.support.browser import (
     sign_in,
 )
 from tests.support.bundles import ENV_SCHEMA, env_bundle, service_bundle
+from tests.support.cli import run_baryon
 from tests.support.deploying import env_spec, service_spec
 from tests.support.processes import BaryonProcess, clean_environment, start_baryon
 from tests.web.conftest import ROLE
@@ -44,13 +43,7 @@ def _write(folder: Path, files: dict[str, str]) -> Path:
 
 def _publish(server: BaryonProcess, *args: str) -> None:
     exports = {k: v for k, v in server.exports.items() if k != "AWS_DATA_PATH"}
-    done = subprocess.run(
-        [sys.executable, "-m", "baryon.cli.main", "template", "publish", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=clean_environment(**exports),
-    )
+    done = run_baryon(["template", "publish", *args], clean_environment(**exports))
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -5,8 +5,6 @@ injected into a page to check it for accessibility problems."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.processes import BaryonProcess, clean_environment
+from tests.support.cli import run_baryon
+from tests.support.processes import BaryonProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
@@ -53,23 +52,10 @@ def require_browser(*, axe: bool = False) -> None:
 
 
 def create_user(server: BaryonProcess, name: str, password: str) -> None:
-    created = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "baryon.cli.main",
-            "users",
-            "create",
-            name,
-            "--password-stdin",
-            "--data-dir",
-            str(server.data_dir),
-        ],
-        input=password + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=clean_environment(),
+    # In this process (tests.support.cli): a fresh `baryon` would spend a second importing.
+    created = run_baryon(
+        ["users", "create", name, "--password-stdin", "--data-dir", str(server.data_dir)],
+        stdin=password + "\n",
     )
     assert created.returncode == 0, created.stderr
 

@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from tests.support import proton_aftermath as pa
+from tests.support.cli import CommandRun, run_baryon
 from tests.support.deploying import outputs
 from tests.support.processes import BaryonProcess, clean_environment, own_baryon
 from tests.support.proton_aftermath import Aftermath, make_aftermath
@@ -38,16 +39,14 @@ RESOURCES = ["environment", "frontend/web-one", "frontend/web-two", "frontend pi
 RESOURCES += ["backend/api", "component"]
 
 
-def run_import(
-    server: BaryonProcess, export_dir: Path, *args: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "baryon.cli.main", "import", *args, str(export_dir)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=clean_environment(**{k: v for k, v in server.exports.items() if k != "AWS_DATA_PATH"}),
-    )
+def _shell(server: BaryonProcess) -> dict[str, str]:
+    return clean_environment(**{k: v for k, v in server.exports.items() if k != "AWS_DATA_PATH"})
+
+
+def run_import(server: BaryonProcess, export_dir: Path, *args: str) -> CommandRun:
+    """``baryon import`` in this process (tests.support.cli); --how-to-export below runs the
+    installed entry point."""
+    return run_baryon(["import", *args, str(export_dir)], _shell(server))
 
 
 def import_json(server: BaryonProcess, export_dir: Path, *args: str) -> dict[str, Any]:
@@ -343,22 +342,7 @@ def test_undo_forgets_the_import_keeps_what_baryon_deployed_since_and_touches_no
     (made,) = [i for i in imports if i["mode"] == "APPLY" and i["appliedCount"] > 0]
     before = _stacks(server)
 
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "baryon.cli.main",
-            "imports",
-            "undo",
-            made["id"],
-            "--output",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=clean_environment(**{k: v for k, v in server.exports.items() if k != "AWS_DATA_PATH"}),
-    )
+    result = run_baryon(["imports", "undo", made["id"], "--output", "json"], _shell(server))
 
     # web-one was upgraded by Baryon since: it stays, with what it runs on; the rest goes.
     assert result.returncode == 1, result.stderr

@@ -38,6 +38,7 @@ from baryon.operations.errors import Forbidden
 from baryon.operations.registry import handler_for
 from baryon.runtime import Runtime
 from baryon.service_models import BARYON, PROTON
+from tests.support.cli import run_baryon
 from tests.support.processes import BaryonProcess, clean_environment, own_baryon
 
 server = own_baryon("policy-matrix")
@@ -217,11 +218,18 @@ class Person:
 
 
 def _baryon_cli(data_dir: Path, *args: str, stdin: str = "", status: int = 0) -> str:
+    """``baryon ARGS --data-dir`` in this process (tests.support.cli)."""
+    done = run_baryon([*args, "--data-dir", str(data_dir)], stdin=stdin)
+    assert done.returncode == status, done.stderr
+    return done.stdout
+
+
+def _baryon_process(data_dir: Path, *args: str, status: int = 0) -> str:
+    """The same through the real entry point, ``python -m baryon.cli.main``."""
     done = subprocess.run(
         [sys.executable, "-m", "baryon.cli.main", *args, "--data-dir", str(data_dir)],
         capture_output=True,
         text=True,
-        input=stdin,
         env=clean_environment(),
         timeout=120,
     )
@@ -488,7 +496,7 @@ def test_policy_test_answers_offline_with_the_deciding_policy(
     server: BaryonProcess, people: dict[BuiltinRole, Person]
 ) -> None:
     def ask(principal: str, action: str, target: str, status: int = 0) -> str:
-        return _baryon_cli(
+        return _baryon_process(
             server.data_dir,
             "policy",
             "test",

@@ -60,3 +60,18 @@ def test_a_read_session_reads_outside_a_transaction_and_refuses_to_write(
         assert session.scalar(select(PolicyRow.name)) is None
         session.execute(text("SELECT 1"))
         assert _status(session.connection()) is TransactionStatus.INTRANS
+
+
+def test_single_reads_keep_their_own_connections_in_autocommit_between_uses(
+    database: Database,
+) -> None:
+    """Autocommit is set once, when the read pool opens a connection, not set on each checkout
+    and reset on each return (as sharing the transactions' pool did)."""
+    with database.single_read() as connection:
+        dbapi_connection = connection.connection.dbapi_connection
+        assert dbapi_connection is not None and dbapi_connection.autocommit
+    assert dbapi_connection.autocommit
+    with database.single_read() as connection:
+        assert connection.connection.dbapi_connection is dbapi_connection
+    with database.session() as session:
+        assert session.connection().connection.dbapi_connection is not dbapi_connection

@@ -27,6 +27,7 @@ import pytest
 
 from tests.support import proton_aftermath as pa
 from tests.support.bundles import Registry, tar_gz
+from tests.support.cli import CommandRun, run_baryon
 from tests.support.deploying import outputs
 from tests.support.processes import BaryonProcess, clean_environment, own_baryon
 from tests.support.proton_aftermath import Aftermath, make_aftermath
@@ -40,13 +41,23 @@ UPGRADE_OUTPUT = "UpgradedBy"
 _ENV_BUNDLE = SAMPLES / "environment-templates" / "fargate-env" / "v1"
 
 
-def baryon(server: BaryonProcess, *args: str) -> subprocess.CompletedProcess[str]:
+def _shell(server: BaryonProcess) -> dict[str, str]:
+    return clean_environment(**{k: v for k, v in server.exports.items() if k != "AWS_DATA_PATH"})
+
+
+def baryon(server: BaryonProcess, *args: str) -> CommandRun:
+    """``baryon ARGS`` in this process (tests.support.cli)."""
+    return run_baryon(args, _shell(server))
+
+
+def baryon_process(server: BaryonProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    """The same through the real entry point, ``python -m baryon.cli.main``."""
     return subprocess.run(
         [sys.executable, "-m", "baryon.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=600,
-        env=clean_environment(**{k: v for k, v in server.exports.items() if k != "AWS_DATA_PATH"}),
+        env=_shell(server),
     )
 
 
@@ -268,7 +279,7 @@ def test_imports_list_and_show_read_the_imports_made(server: BaryonProcess) -> N
         ("PLAN", "PLANNED"),
     ]
     assert all("source" not in i and i["includeAccountStacks"] for i in listed)
-    text = baryon(server, "imports", "list")
+    text = baryon_process(server, "imports", "list")
     assert text.returncode == 0, text.stderr
     assert "no export + account" in text.stdout
 

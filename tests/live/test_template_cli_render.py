@@ -13,6 +13,7 @@ from typing import Any
 
 from baryon.provisioners.names import stack_name_for
 from tests.support.bundles import env_bundle, service_bundle
+from tests.support.cli import CommandRun, run_baryon
 from tests.support.deploying import FAST, REPO, env_spec, outputs, service_spec
 from tests.support.processes import BaryonProcess, clean_environment
 
@@ -25,14 +26,25 @@ def _write(folder: Path, files: dict[str, str]) -> Path:
     return folder
 
 
-def _baryon(baryon: BaryonProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    exports = {k: v for k, v in baryon.exports.items() if k != "AWS_DATA_PATH"}
+def _shell(baryon: BaryonProcess) -> dict[str, str]:
+    return clean_environment(**{k: v for k, v in baryon.exports.items() if k != "AWS_DATA_PATH"})
+
+
+def _baryon(baryon: BaryonProcess, *args: str) -> CommandRun:
+    """``baryon template ARGS`` in this process (tests.support.cli)."""
+    result = run_baryon(["template", *args], _shell(baryon))
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def _baryon_process(baryon: BaryonProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    """The same through the real entry point, ``python -m baryon.cli.main``."""
     result = subprocess.run(
         [sys.executable, "-m", "baryon.cli.main", "template", *args],
         capture_output=True,
         text=True,
         timeout=180,
-        env=clean_environment(**exports),
+        env=_shell(baryon),
     )
     assert result.returncode == 0, result.stderr
     return result
@@ -92,7 +104,7 @@ def test_the_offline_render_is_what_the_deployment_deployed(
         ]
     )
     svc_out = tmp_path / "svc-out"
-    _baryon(baryon, "render", str(svc_dir), "--spec", str(tmp_path / "svc-spec.yaml"),
+    _baryon_process(baryon, "render", str(svc_dir), "--spec", str(tmp_path / "svc-spec.yaml"),
             "--name", svc, "--template-name", svc_template,
             "--environment-outputs", json.dumps(env_outputs),
             "--instance-outputs", json.dumps(instance_outputs),

@@ -124,3 +124,27 @@ def test_undeclared_inputs_are_accepted_and_become_deployment_warnings() -> None
         "Spec input ignored: pipeline.dockerfiles: unknown input 'dockerfiles'; "
         "did you mean 'dockerfile'?; it is ignored"
     ]
+
+
+def test_a_parsed_service_spec_is_the_callers_own_to_change() -> None:
+    text = (
+        "proton: ServiceSpec\n"
+        "pipeline:\n  steps: [build, test]\n"
+        "instances:\n"
+        "  - name: a\n    environment: dev\n"
+        "    spec:\n      ports: [80, 443]\n      labels: {team: x}\n"
+    )
+    first = specs.parse_service_spec(text)
+    entry = first.instance("a")
+    assert entry.spec is not None and first.pipeline is not None
+    entry.spec["ports"].append(8080)
+    entry.spec["labels"]["team"] = "changed"
+    first.pipeline["steps"].clear()
+
+    again = specs.parse_service_spec(text)
+    assert again.instance("a").spec == {
+        "ports": [80, 443],
+        "labels": {"team": "x"},
+    }
+    assert again.pipeline == {"steps": ["build", "test"]}
+    assert again.source.data["instances"][0]["spec"]["ports"] == [80, 443]

@@ -36,8 +36,11 @@ MAX_DIFF_CHARS = 64 * 1024
 MAX_DIFF_LINES = 5000
 
 
-def sets_spec(operation: str) -> bool:
-    return operation in SPEC_MEMBERS
+def sends_spec(operation: str, request: Mapping[str, Any]) -> bool:
+    """Whether the call sets a spec: only then has it a diff, and a spec before to read (an
+    UpdateServiceInstance to a new minor without a spec keeps the one it has)."""
+    member = SPEC_MEMBERS.get(operation)
+    return member is not None and isinstance(request.get(member), str)
 
 
 def current_spec(session: Session, operation: str, request: Mapping[str, Any]) -> str | None:

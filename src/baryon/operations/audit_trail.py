@@ -106,8 +106,9 @@ class _Before:
 def _spec_before(
     context: RequestContext, operation: str, request: Mapping[str, Any]
 ) -> _Before | None:
-    """The resource's spec before the call, read only for calls that set one."""
-    if not audit_subjects.sets_spec(operation):
+    """The resource's spec before the call, read only for calls that send one: a call that
+    sends none records no diff (audit_subjects.spec_diff), so reading it would be wasted."""
+    if not audit_subjects.sends_spec(operation, request):
         return None
     try:
         with context.db.session() as session:

@@ -25,6 +25,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.bundles import SVC_CFN, Registry, service_bundle
+from tests.support.cli import run_baryon
 from tests.support.deploying import (
     FAST,
     env_spec,
@@ -281,6 +282,14 @@ def test_an_alarm_during_wave_2_rolls_it_back_and_resume_completes_the_rollout(
 
 
 def _cli(server: BaryonProcess, *args: str) -> Any:
+    """``baryon rollouts ARGS`` in this process (tests.support.cli), its JSON answer."""
+    done = run_baryon(["rollouts", *args, "--output", "json", "--data-dir", str(server.data_dir)])
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _cli_process(server: BaryonProcess, *args: str) -> Any:
+    """The same through the real entry point, ``python -m baryon.cli.main``."""
     done = subprocess.run(
         [sys.executable, "-m", "baryon.cli.main", "rollouts", *args, "--output", "json",
          "--data-dir", str(server.data_dir)],
@@ -323,8 +332,8 @@ def test_the_cli_plans_lists_shows_cancels_and_approves_a_waiting_wave(
     server: BaryonProcess, proton: Any, baryon: Any, cloudwatch: Any, cli_fleet: list[str]
 ) -> None:
     cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="OK", StateReason="healthy")
-    first = _cli(server, "create", "--name", "first", "--template", CLI_TEMPLATE, "--to", "1.1",
-                 "--wave", "rest")  # fmt: skip
+    first = _cli_process(server, "create", "--name", "first", "--template", CLI_TEMPLATE,
+                         "--to", "1.1", "--wave", "rest")  # fmt: skip
     assert _cli(server, "cancel", first["id"], "--reason", "not now")["state"] == "CANCELLED"
     created = _cli(
         server, "create", "--name", "stragglers", "--template", CLI_TEMPLATE, "--to", "1.1",

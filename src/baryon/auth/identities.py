@@ -491,13 +491,14 @@ _BY_KEY = union_all(*_KEY_PARTS)
 # stored.py), which every decision needs afresh: one round trip answers the signature check,
 # who the caller is and which policies are in force.
 _GENERATION = "generation"
-_BY_KEY_FOR_API = union_all(
-    *_KEY_PARTS,
-    select(
-        literal_column(f"'{_GENERATION}'"), cast(PolicyGeneration.generation, String), null()
-    ).where(PolicyGeneration.id == 1),
-)
-_BY_PORTAL_NAME = union_all(*_facts(select(User.id).where(User.name == _PORTAL_NAME)))
+_GENERATION_PART = select(
+    literal_column(f"'{_GENERATION}'"), cast(PolicyGeneration.generation, String), null()
+).where(PolicyGeneration.id == 1)
+_BY_KEY_FOR_API = union_all(*_KEY_PARTS, _GENERATION_PART)
+_PORTAL_PARTS = _facts(select(User.id).where(User.name == _PORTAL_NAME))
+_BY_PORTAL_NAME = union_all(*_PORTAL_PARTS)
+# The portal's visit reads its user with the generation, as the API reads a key with it.
+_BY_PORTAL_NAME_FOR_VISIT = union_all(*_PORTAL_PARTS, _GENERATION_PART)
 _SCOPED_KEY = select(ScopedAccessKey.resource_arn).where(ScopedAccessKey.access_key_id == _KEY_ID)
 
 # (what, value, sealed secret or None)
@@ -518,6 +519,28 @@ def principal_for(db: Database, caller: str) -> Principal:
             return Principal(PrincipalKind.PROGRAM, arn or caller)
         rows = connection.execute(_BY_KEY, {"key_id": caller}).all()
     return _key_principal(caller, rows)
+
+
+@dataclass(frozen=True)
+class VisitorAndGeneration:
+    """A portal visitor's principal and the policy generation of the identity database
+    (None when it has no such row yet), read together."""
+
+    principal: Principal
+    policy_generation: int | None
+
+
+def visitor_and_generation(db: Database, user_name: str) -> VisitorAndGeneration:
+    """``principal_for`` a portal user (``portal:<user_name>``; "" for a visitor not signed in)
+    and the policy generation in one statement, for a portal visit: read afresh by every
+    visit, as the API reads its key, so an edit or a revoked role counts from the next page."""
+    with db.single_read() as connection:
+        rows = connection.execute(_BY_PORTAL_NAME_FOR_VISIT, {"name": user_name}).all()
+    generation = next((value for what, value, _ in rows if what == _GENERATION), None)
+    facts = [row for row in rows if row[0] != _GENERATION]
+    return VisitorAndGeneration(
+        _principal(user_name, facts), None if generation is None else int(generation)
+    )
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,7 @@ from baryon.api.request_body import (
     buffered_body,
     declared_too_large,
 )
-from baryon.auth.identities import principal_for
-from baryon.auth.principals import Principal
+from baryon.auth.identities import VisitorAndGeneration, visitor_and_generation
 from baryon.operations import authorization, in_process, portal_sessions
 from baryon.operations import errors as domain_errors
 from baryon.operations.context import RequestContext
@@ -142,9 +141,12 @@ class Visit:
     now: datetime
     account: ActiveSession | None = None
     flash: str | None = None
-    # Who the signed-in user is, read once per visit: a page asks may() many times, and each
-    # operation it calls would otherwise read it again.
-    _principal: tuple[str, Principal] | None = field(default=None, init=False, repr=False)
+    # Who the signed-in user is, with the policy generation, read once per visit (one
+    # statement): a page asks may() many times, and each operation it calls would otherwise
+    # read them again.
+    _principal: tuple[str, VisitorAndGeneration] | None = field(
+        default=None, init=False, repr=False
+    )
 
     @property
     def user_name(self) -> str | None:
@@ -169,11 +171,17 @@ class Visit:
         """The context to call an operation in, with the signed-in user as the caller."""
         caller = in_process.portal_caller(self.user_name or "")
         if self._principal is None or self._principal[0] != caller:  # signed in meanwhile
-            self._principal = (caller, principal_for(self.runtime.identity_db, caller))
+            read = visitor_and_generation(self.runtime.identity_db, self.user_name or "")
+            self._principal = (caller, read)
+        visitor = self._principal[1]
         context = in_process.context(
-            self.cell, caller, operation, self.now, principal=self._principal[1]
+            self.cell, caller, operation, self.now, principal=visitor.principal
         )
         context.door = AuditDoor.PORTAL
+        # The generation read with the visitor is the shown cell's own only when the cell's
+        # database is the identity database; otherwise authorization reads the cell's.
+        if self.cell.db is self.runtime.identity_db:
+            context.policy_generation = visitor.policy_generation
         return context
 
     def may(self, operation: str, /, **request: Any) -> bool:

@@ -1,20 +1,18 @@
-"""Database.single_read and read_session: on PostgreSQL reads run outside any transaction (one
-round trip a statement, no BEGIN, COMMIT or ROLLBACK), a read session refuses writes, and
-the pooled connection they used runs sessions in transactions again afterwards."""
+"""Database.single_read: on PostgreSQL reads run outside any transaction (one round trip a
+statement, no BEGIN, COMMIT or ROLLBACK), on connections of their own, while sessions still
+run in transactions."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from psycopg.pq import TransactionStatus
-from sqlalchemy import select, text, update
+from sqlalchemy import text
 from sqlalchemy.pool import QueuePool
 
-from baryon.store.database import Database, ReadSessionWrite
-from baryon.store.tables import PolicyGeneration, PolicyRow
+from baryon.store.database import Database
 
 
 @pytest.fixture
@@ -42,24 +40,6 @@ def test_a_single_read_runs_outside_a_transaction_and_sessions_still_run_in_one(
     with database.engine.connect() as connection:
         connection.execute(text("SELECT 1"))
         assert _status(connection) is TransactionStatus.INTRANS
-
-
-def test_a_read_session_reads_outside_a_transaction_and_refuses_to_write(
-    database: Database,
-) -> None:
-    with database.read_session() as session:
-        assert session.scalar(select(PolicyGeneration.generation)) is not None
-        assert _status(session.connection()) is TransactionStatus.IDLE
-    now = datetime.now(UTC)
-    with pytest.raises(ReadSessionWrite), database.read_session() as session:
-        session.add(PolicyRow(name="p", text="", builtin=False, updated_by="u", updated_at=now))
-        session.flush()
-    with pytest.raises(ReadSessionWrite), database.read_session() as session:
-        session.execute(update(PolicyGeneration).values(generation=PolicyGeneration.generation + 1))
-    with database.session() as session:
-        assert session.scalar(select(PolicyRow.name)) is None
-        session.execute(text("SELECT 1"))
-        assert _status(session.connection()) is TransactionStatus.INTRANS
 
 
 def test_single_reads_keep_their_own_connections_in_autocommit_between_uses(

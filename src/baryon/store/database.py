@@ -18,7 +18,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _BEGIN_MODE = "baryon_sqlite_begin"
@@ -45,25 +45,12 @@ class Database:
         self.read_engine = (
             self.engine if self.is_sqlite else _create_engine(url, False, autocommit=True)
         )
-        self._reader = sessionmaker(bind=self.read_engine, expire_on_commit=False)
-        event.listen(self._reader, "before_flush", _refuse_flush)
-        event.listen(self._reader, "do_orm_execute", _refuse_change)
 
     @contextmanager
     def session(self, write: bool = False) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back if it raises."""
         factory = self._write if write else self._read
         with factory() as session, session.begin():
-            yield session
-
-    @contextmanager
-    def read_session(self) -> Iterator[Session]:
-        """A session that only reads (a Get's row, a List's page), for the hottest reads: on
-        PostgreSQL its statements run outside a transaction, each on its own snapshot as they
-        would inside one at READ COMMITTED, without the BEGIN and COMMIT round trips; SQLite
-        keeps its transaction (no round trip there). A change to a mapped row, or an insert,
-        update or delete statement, raises ReadSessionWrite rather than commit piecemeal."""
-        with self._reader() as session, session.begin():
             yield session
 
     @contextmanager
@@ -110,20 +97,6 @@ class Database:
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
-
-
-class ReadSessionWrite(RuntimeError):
-    """A change made in Database.read_session: a bug in the caller, which needs session()."""
-
-
-def _refuse_flush(session: Session, _context: object, _instances: object) -> None:
-    if session.new or session.dirty or session.deleted:
-        raise ReadSessionWrite("a read session cannot write: use Database.session(write=True)")
-
-
-def _refuse_change(state: ORMExecuteState) -> None:
-    if state.is_insert or state.is_update or state.is_delete:
-        raise ReadSessionWrite("a read session cannot write: use Database.session(write=True)")
 
 
 def alembic_config(url: str) -> Config:

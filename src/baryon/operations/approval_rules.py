@@ -11,6 +11,7 @@ change about to deploy, with the environment it runs in and that environment's t
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -79,15 +80,17 @@ class RulePolicy:
     def requirements(
         self, session: Session, changes: Sequence[Change]
     ) -> list[ApprovalRequirement | None]:
-        rows = session.scalars(select(ApprovalRuleRow).order_by(ApprovalRuleRow.name)).all()
-        if not rows or not changes:
-            return [None] * len(changes)
-        # Compiled per call: rules are few, deployments rare next to calls, and a rule edit
-        # holds from the next change on every replica without a cache to invalidate. A
-        # rollout's changes share one compiled set and each environment's facts.
+        if not changes:
+            return []
+        # The rules are read on every call, so a rule edit holds from the next change on every
+        # replica; compiling is keyed by what was read (compiled_rules), so it happens once per
+        # rule set and process. A rollout's changes share one set and each environment's facts.
         # A rule a newer Cedar no longer reads is left out (checked when put), and one that
         # fails on this change counts as absent for it: both are logged, neither holds it.
-        rules = Policies(NamedPolicy(row.name, row.text) for row in rows)
+        texts = tuple(session.execute(_RULE_TEXTS).tuples())
+        if not texts:
+            return [None] * len(changes)
+        rules = compiled_rules(texts)
         environments: dict[str, ResourceFacts] = {}
         found: list[ApprovalRequirement | None] = []
         for change in changes:
@@ -105,6 +108,20 @@ class RulePolicy:
             names = tuple(dict.fromkeys(rules.owner(reason) for reason in decision.reasons))
             found.append(ApprovalRequirement(names, "approval rule " + ", ".join(names)))
         return found
+
+
+_RULE_TEXTS = select(ApprovalRuleRow.name, ApprovalRuleRow.text).order_by(ApprovalRuleRow.name)
+
+
+@functools.lru_cache(maxsize=8)
+def compiled_rules(texts: tuple[tuple[str, str], ...]) -> Policies:
+    """The rules as one compiled set, for their (name, text) pairs as read, in name order.
+
+    Keyed by the texts themselves rather than by a generation counter: the read is needed
+    anyway, an edit gives a new key (no invalidation to get wrong across replicas), and the
+    set in force is kept compiled (Cedar's parse of every rule cost more than deciding).
+    A few sets are kept, for the moment a rule changes while requests still hold the old."""
+    return Policies(NamedPolicy(name, text) for name, text in texts)
 
 
 @contextmanager

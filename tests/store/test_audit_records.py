@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, event, select, update
 
 from baryon.service_models.baryon import AuditDoor, AuditProblemKind, AuditResult
 from baryon.store import audit_records
@@ -180,3 +180,21 @@ def test_oversized_fields_are_bounded(database: Database) -> None:
     assert len(record.principal) == audit_records.MAX_PRINCIPAL
     assert len(record.resources) == audit_records.MAX_RESOURCES
     assert audit_records.verify(database).intact
+
+
+def test_an_append_reads_the_chain_head_once_under_its_lock_and_writes_two_rows(
+    database: Database,
+) -> None:
+    audit_records.append(database, _entry(1))
+    statements: list[str] = []
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]).split(None, 1)[0].upper())
+
+    event.listen(database.engine, "before_cursor_execute", seen)
+    try:
+        record = audit_records.append(database, _entry(2))
+    finally:
+        event.remove(database.engine, "before_cursor_execute", seen)
+    assert [s for s in statements if s not in {"BEGIN", "COMMIT"}] == ["SELECT", "INSERT", "UPDATE"]
+    assert record.sequence == 2 and audit_records.verify(database).intact

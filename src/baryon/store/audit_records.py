@@ -16,11 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from baryon.service_models.baryon import AuditDoor, AuditProblemKind, AuditResult
@@ -99,36 +99,58 @@ def append(db: Database, entry: AuditEntry) -> AuditRecord:
         return append_in(session, entry)
 
 
+_HEAD = AuditChainHead.__table__
+_RECORDS = AuditRecordRow.__table__
+# Core statements, built once: an append is the hot write of every change (one per call), and
+# the ORM's unit of work (identity map, flush ordering) bought nothing for three fixed rows.
+_LOCK_HEAD = (
+    select(_HEAD.c.sequence, _HEAD.c.record_hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
+)
+_INSERT_RECORD = insert(_RECORDS)
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == HEAD_ID)
+    .values(sequence=bindparam("new_sequence"), record_hash=bindparam("new_hash"))
+)
+
+
 def append_in(session: Session, entry: AuditEntry) -> AuditRecord:
-    """Appends ``entry`` in the caller's write transaction (the head stays locked until it ends)."""
-    head = session.get(AuditChainHead, HEAD_ID, with_for_update=True)
+    """Appends ``entry`` in the caller's write transaction (the head stays locked until it ends):
+    three statements, the head read once under its lock, then the record and the head's move."""
+    connection = session.connection()
+    head = connection.execute(_LOCK_HEAD).first()
     if head is None:  # migration 0021 makes it; a missing row is a damaged store
         raise LookupError("audit_chain_head has no row 1: the audit trail's store is damaged")
     bounded = _bounded(entry)
     sequence = head.sequence + 1
-    record_hash = hash_of(bounded, sequence, head.record_hash)
-    row = AuditRecordRow(
+    record = AuditRecord(
+        **{f.name: getattr(bounded, f.name) for f in fields(AuditEntry)},
         sequence=sequence,
-        recorded_at=bounded.recorded_at,
-        principal=bounded.principal,
-        principal_kind=bounded.principal_kind,
-        door=bounded.door,
-        service=bounded.service,
-        operation=bounded.operation,
-        resources="\n".join(bounded.resources),
-        region=bounded.region,
-        request_id=bounded.request_id,
-        result=bounded.result,
-        error_code=bounded.error_code,
-        spec_diff=bounded.spec_diff,
         previous_hash=head.record_hash,
-        record_hash=record_hash,
+        record_hash=hash_of(bounded, sequence, head.record_hash),
     )
-    session.add(row)
-    head.sequence = sequence
-    head.record_hash = record_hash
-    session.flush()
-    return record_of(row)
+    connection.execute(
+        _INSERT_RECORD,
+        {
+            "sequence": sequence,
+            "recorded_at": record.recorded_at,
+            "principal": record.principal,
+            "principal_kind": record.principal_kind,
+            "door": record.door,
+            "service": record.service,
+            "operation": record.operation,
+            "resources": "\n".join(record.resources),
+            "region": record.region,
+            "request_id": record.request_id,
+            "result": record.result,
+            "error_code": record.error_code,
+            "spec_diff": record.spec_diff,
+            "previous_hash": record.previous_hash,
+            "record_hash": record.record_hash,
+        },
+    )
+    connection.execute(_MOVE_HEAD, {"new_sequence": sequence, "new_hash": record.record_hash})
+    return record
 
 
 def canonical_json(entry: AuditEntry, sequence: int, previous_hash: str) -> bytes:

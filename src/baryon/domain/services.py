@@ -167,6 +167,22 @@ def instance_state(
     }
 
 
+def _moved_state(
+    initial: dict[str, Any], major: int, minor: int, spec: str | None
+) -> dict[str, Any]:
+    """instance_state at a new version and spec, from the state read for the same instance in
+    the same transaction: the environment's and pipeline's last deployments are the ones just
+    read, so they are not read again."""
+    return {
+        "serviceInstance": {
+            **initial["serviceInstance"],
+            "spec": spec or "",
+            "templateMajorVersion": str(major),
+            "templateMinorVersion": str(minor),
+        }
+    }
+
+
 def pipeline_state(template_name: str, major: int, minor: int, spec: str | None) -> dict[str, Any]:
     return {
         "servicePipeline": {
@@ -320,7 +336,11 @@ def _start_instance(
         instance_target(arns, instance),
         operation=DeploymentOperation.DEPLOY,
         initial_state=initial,
-        target_state=instance_state(session, instance, version.major, version.minor, plan.spec),
+        target_state=(
+            instance_state(session, instance, version.major, version.minor, plan.spec)
+            if initial is None
+            else _moved_state(initial, version.major, version.minor, plan.spec)
+        ),
         plan=plan,
         now=now,
     )

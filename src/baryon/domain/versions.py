@@ -47,17 +47,27 @@ def published_version(
     """``major.minor``, or the recommended minor of ``major``; it must be PUBLISHED."""
     kind = TemplateKind(template.kind)
     if minor is None:
-        minor = recommended_minors(session, template.id).get(major)
-        if minor is None:
+        # The recommended minor is the highest PUBLISHED one (templates.recommended_minors):
+        # read as that version's row in one query, not the minors and then the row.
+        recommended = session.scalars(
+            select(TemplateVersion)
+            .where(
+                TemplateVersion.template_id == template.id,
+                TemplateVersion.major == major,
+                TemplateVersion.status == TemplateVersionStatus.PUBLISHED,
+            )
+            .order_by(TemplateVersion.minor.desc())
+            .limit(1)
+        ).first()
+        if recommended is None:
             raise InvalidInput(
                 f"The {kind.label} '{template.name}' has no published version in major "
                 f"version {major}."
             )
+        return recommended
     version = version_numbered(session, template, major, minor)
     if version is None:
-        raise NotFound(
-            f"The {kind.label} version '{template.name}' {major}.{minor} was not found."
-        )
+        raise NotFound(f"The {kind.label} version '{template.name}' {major}.{minor} was not found.")
     if version.status != TemplateVersionStatus.PUBLISHED:
         raise InvalidInput(
             f"The {kind.label} version '{template.name}' {major}.{minor} is {version.status}; "

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.bundles import Registry, env_bundle, service_bundle, tar_gz
+from tests.support.cli import CommandRun, run_baryon
 from tests.support.processes import BaryonProcess, clean_environment, start_baryon
 
 # Stacks take a few seconds, so the backup lands while some are in progress.
@@ -36,6 +37,12 @@ def _baryon(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         env=clean_environment(**(env or {})),
         timeout=180,
     )
+
+
+def _in_process(*args: str, env: dict[str, str] | None = None) -> CommandRun:
+    """The same in this process (tests.support.cli), for the refusals: what they print and
+    their status; the backup and restore of a live Baryon above run the real entry point."""
+    return run_baryon(args, clean_environment(**(env or {})))
 
 
 def _publish_templates(server: BaryonProcess) -> None:
@@ -177,7 +184,7 @@ def test_restore_refuses_a_data_directory_in_use(tmp_path: Path) -> None:
     target = tmp_path / "data"
     target.mkdir()
     (target / "baryon.db").write_bytes(b"")
-    refused = _baryon("restore", str(archive), "--data-dir", str(target))
+    refused = _in_process("restore", str(archive), "--data-dir", str(target))
     assert refused.returncode == 9, refused.stderr
     assert refused.stderr.strip().splitlines() == [
         f"baryon: {target} is not empty; restore into a new data directory"
@@ -188,7 +195,7 @@ def test_restore_refuses_a_file_that_is_not_a_backup(tmp_path: Path) -> None:
     archive = tmp_path / "other.tgz"
     with tarfile.open(archive, "w:gz") as made:
         made.add(Path(__file__), arcname="../escape.py")
-    refused = _baryon("restore", str(archive), "--data-dir", str(tmp_path / "new"))
+    refused = _in_process("restore", str(archive), "--data-dir", str(tmp_path / "new"))
     assert refused.returncode == 9, refused.stderr
     assert "no manifest.json; not a Baryon backup" in refused.stderr
     assert not (tmp_path / "new").exists()
@@ -196,7 +203,7 @@ def test_restore_refuses_a_file_that_is_not_a_backup(tmp_path: Path) -> None:
 
 
 def test_backup_of_a_postgresql_baryon_points_at_pg_dump(tmp_path: Path) -> None:
-    refused = _baryon(
+    refused = _in_process(
         "backup",
         "--data-dir",
         str(tmp_path),

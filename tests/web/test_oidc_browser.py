@@ -18,6 +18,7 @@ import pytest
 from baryon.auth.identities import principal_for
 from baryon.runtime import build_runtime
 from baryon.settings import load_settings
+from tests.support.cli import run_baryon
 from tests.support.oidc_provider import OidcProvider, oidc_provider  # noqa: F401
 from tests.support.processes import BaryonProcess, clean_environment, start_baryon
 from tests.web.test_portal_browser import CHROMIUM, CHROMIUM_ARGS, _require_browser
@@ -40,6 +41,12 @@ def _baryon(data_dir: Path, *args: str) -> str:
     return done.stdout
 
 
+def _in_process(data_dir: Path, *args: str) -> None:
+    """``baryon ARGS --data-dir`` in this process (tests.support.cli), for the fixture."""
+    done = run_baryon([*args, "--data-dir", str(data_dir)])
+    assert done.returncode == 0, done.stderr
+
+
 @pytest.fixture(scope="module")
 def server(
     tmp_path_factory: pytest.TempPathFactory,
@@ -56,8 +63,8 @@ def server(
     }
     process = start_baryon(data_dir, env=env)
     try:
-        _baryon(data_dir, "teams", "create", "developers", "--role", "developer")
-        _baryon(data_dir, "teams", "create", "platform", "--role", "platform")
+        _in_process(data_dir, "teams", "create", "developers", "--role", "developer")
+        _in_process(data_dir, "teams", "create", "platform", "--role", "platform")
         yield process
     finally:
         process.stop()

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.browser import create_user
 from tests.support.bundles import SVC_SCHEMA, Registry, env_bundle, service_bundle, tar_gz
-from tests.support.processes import BaryonProcess, clean_environment, start_baryon
+from tests.support.processes import BaryonProcess, start_baryon
 from tests.web.conftest import ROLE
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -75,13 +74,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaryonProcess]:
     data_dir = tmp_path_factory.mktemp("portal")
     process = start_baryon(data_dir, env={"BARYON_LOCAL_CLOUD_STACK_SECONDS": "0.5"})
     try:
-        created = subprocess.run(
-            [sys.executable, "-m", "baryon.cli.main", "users", "create", USER,
-             "--password-stdin", "--data-dir", str(data_dir)],
-            input=PASSWORD + "\n", capture_output=True, text=True, timeout=60,
-            env=clean_environment(),
-        )
-        assert created.returncode == 0, created.stderr
+        create_user(process, USER, PASSWORD)
         yield process
     finally:
         process.stop()
@@ -93,15 +86,19 @@ def registry(server: BaryonProcess) -> Registry:
     proton = server.client("proton")
     registry = Registry(proton, server.client("s3"))
     proton.create_environment_template(
-        name="network", displayName="Network", description="A VPC-sized environment")
-    version = registry.register("environment", "network", tar_gz(env_bundle()),
-                                description="First network")
+        name="network", displayName="Network", description="A VPC-sized environment"
+    )
+    version = registry.register(
+        "environment", "network", tar_gz(env_bundle()), description="First network"
+    )
     registry.publish("environment", "network", version)
     proton.create_service_template(
-        name="webapp", displayName="Web application", description="A container behind a URL")
+        name="webapp", displayName="Web application", description="A container behind a URL"
+    )
     compatible = [{"templateName": "network", "majorVersion": "1"}]
-    version = registry.register("service", "webapp", tar_gz(service_bundle()),
-                                compatibleEnvironmentTemplates=compatible)
+    version = registry.register(
+        "service", "webapp", tar_gz(service_bundle()), compatibleEnvironmentTemplates=compatible
+    )
     registry.publish("service", "webapp", version)
     return registry
 
@@ -109,8 +106,10 @@ def registry(server: BaryonProcess) -> Registry:
 @pytest.fixture
 def page(server: BaryonProcess) -> Iterator[Any]:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="baryon-chromium-") as profile, \
-            sync_playwright() as playwright:
+    with (
+        tempfile.TemporaryDirectory(prefix="baryon-chromium-") as profile,
+        sync_playwright() as playwright,
+    ):
         context = playwright.chromium.launch_persistent_context(
             profile,
             executable_path=str(CHROMIUM),
@@ -156,13 +155,17 @@ def expect_counts(page: Any, row_id: str, **counts: int) -> None:
     row = page.locator(f"#{row_id}")
     for name, value in counts.items():
         expect(row.locator(f'[data-count="{name.replace("_", "-")}"]')).to_have_text(
-            str(value), timeout=DEPLOY_TIMEOUT_MS)
+            str(value), timeout=DEPLOY_TIMEOUT_MS
+        )
 
 
 def live_stacks(server: BaryonProcess) -> list[str]:
     cloudformation = server.client("cloudformation")
-    return [s["StackName"] for s in cloudformation.list_stacks()["StackSummaries"]
-            if s["StackStatus"] != "DELETE_COMPLETE"]
+    return [
+        s["StackName"]
+        for s in cloudformation.list_stacks()["StackSummaries"]
+        if s["StackStatus"] != "DELETE_COMPLETE"
+    ]
 
 
 def test_the_developer_story(server: BaryonProcess, registry: Registry, page: Page) -> None:
@@ -218,7 +221,8 @@ def test_the_developer_story(server: BaryonProcess, registry: Registry, page: Pa
     page.click("#review")
     expect(page.locator("#name-error")).to_contain_text("letters, digits")
     expect(page.locator("#input-vpc_cidr-error")).to_contain_text(
-        "must match the pattern given by the template: ([0-9]")
+        "must match the pattern given by the template: ([0-9]"
+    )
     expect(page.locator("#input-vpc_cidr")).to_have_value("ten.zero")  # what was typed stays
     expect(page.locator("#input-size")).to_have_value("large")
     error_field = page.locator(".field.has-error", has=page.locator("#input-vpc_cidr"))
@@ -236,8 +240,9 @@ def test_the_developer_story(server: BaryonProcess, registry: Registry, page: Pa
     expect(page).to_have_url(portal + "environments/dev")
     expect(page.locator(".flash")).to_contain_text("being created")
     stay_marker(page)
-    expect(page.locator("#deployment-status")).to_contain_text("succeeded",
-                                                               timeout=DEPLOY_TIMEOUT_MS)
+    expect(page.locator("#deployment-status")).to_contain_text(
+        "succeeded", timeout=DEPLOY_TIMEOUT_MS
+    )
     assert_stayed(page)
     expect(page.locator("#live")).to_contain_text("dev-artifacts")  # an output
     expect(page.locator("#live")).to_contain_text("Bucket")  # a provisioned resource
@@ -251,8 +256,10 @@ def test_the_developer_story(server: BaryonProcess, registry: Registry, page: Pa
     page.click("text=Create a service")
     page.click("text=Web application")
     page.fill("#name", "shop")
-    page.fill("#repositoryConnectionArn",
-              "arn:aws:codestar-connections:us-east-1:123456789012:connection/shop")
+    page.fill(
+        "#repositoryConnectionArn",
+        "arn:aws:codestar-connections:us-east-1:123456789012:connection/shop",
+    )
     page.fill("#repositoryId", "org/shop")
     page.fill("#branchName", "main")
     page.fill("#instance-0-name", "alpha")
@@ -276,13 +283,16 @@ def test_the_developer_story(server: BaryonProcess, registry: Registry, page: Pa
     shot(page, "09-service-deploying")
     for row in ("#instance-alpha", "#instance-beta", "#pipeline"):
         expect(page.locator(f"{row} .deployment-status")).to_contain_text(
-            "succeeded", timeout=DEPLOY_TIMEOUT_MS)
+            "succeeded", timeout=DEPLOY_TIMEOUT_MS
+        )
     expect(page.locator("#service-status")).to_contain_text("active", timeout=DEPLOY_TIMEOUT_MS)
     assert_stayed(page)
     shot(page, "10-service")
     instances = proton.list_service_instances(serviceName="shop")["serviceInstances"]
     assert sorted((i["name"], i["deploymentStatus"]) for i in instances) == [
-        ("alpha", "SUCCEEDED"), ("beta", "SUCCEEDED")]
+        ("alpha", "SUCCEEDED"),
+        ("beta", "SUCCEEDED"),
+    ]
 
     # --- The fleet: everything up to date.
     page.click("nav >> text=Fleet")
@@ -293,8 +303,13 @@ def test_the_developer_story(server: BaryonProcess, registry: Registry, page: Pa
 
     # --- The platform team publishes 1.1 through the API; the fleet falls behind.
     compatible = [{"templateName": "network", "majorVersion": "1"}]
-    minor = registry.register("service", "webapp", tar_gz(_minor_bundle()), majorVersion="1",
-                              compatibleEnvironmentTemplates=compatible)
+    minor = registry.register(
+        "service",
+        "webapp",
+        tar_gz(_minor_bundle()),
+        majorVersion="1",
+        compatibleEnvironmentTemplates=compatible,
+    )
     assert minor["status"] == "DRAFT", minor.get("statusMessage")
     registry.publish("service", "webapp", minor)
     page.reload()
@@ -314,8 +329,9 @@ def test_the_developer_story(server: BaryonProcess, registry: Registry, page: Pa
     page.focus("#confirm-upgrade")
     page.keyboard.press("Enter")
     expect(page).to_have_url(portal + "services/shop/instances/alpha")
-    expect(page.locator("#deployment-status")).to_contain_text("succeeded",
-                                                               timeout=DEPLOY_TIMEOUT_MS)
+    expect(page.locator("#deployment-status")).to_contain_text(
+        "succeeded", timeout=DEPLOY_TIMEOUT_MS
+    )
     expect(page.locator("#template-version")).to_have_text("1.1")
     expect(page.locator("#live")).to_contain_text("Replicas")
     shot(page, "14-instance-upgraded")

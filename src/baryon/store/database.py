@@ -118,8 +118,11 @@ def _create_engine(url: str, is_sqlite: bool, *, autocommit: bool = False) -> En
             # restart, a terminated backend) without a round trip.
             # Enough kept connections for a busy server's request threads: connections beyond
             # the pool are opened and closed per request, which cost more than the query.
-            pool_size=20,
-            max_overflow=20,
+            # The lone-read pool is smaller: its statements are single and short, and each
+            # connection kept counts against PostgreSQL's max_connections (100 by default)
+            # for every server process (docs/scaled-mode.md).
+            pool_size=10 if autocommit else 20,
+            max_overflow=10 if autocommit else 20,
             pool_timeout=5,
             connect_args={"connect_timeout": 3},
             **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),

@@ -112,11 +112,17 @@ _MOVE_HEAD = (
     .where(_HEAD.c.id == HEAD_ID)
     .values(sequence=bindparam("new_sequence"), record_hash=bindparam("new_hash"))
 )
+# PostgreSQL takes the record's insert and the head's move as one statement (a data-modifying
+# WITH), one round trip fewer while the head is locked; SQLite has no such WITH.
+_APPEND_AND_MOVE = _MOVE_HEAD.add_cte(
+    insert(_RECORDS).values({c.name: bindparam(c.name, type_=c.type) for c in _RECORDS.c}).cte()
+)
 
 
 def append_in(session: Session, entry: AuditEntry) -> AuditRecord:
     """Appends ``entry`` in the caller's write transaction (the head stays locked until it ends):
-    three statements, the head read once under its lock, then the record and the head's move."""
+    the head read once under its lock, then the record and the head's move (one statement on
+    PostgreSQL, two on SQLite)."""
     connection = session.connection()
     head = connection.execute(_LOCK_HEAD).first()
     if head is None:  # migration 0021 makes it; a missing row is a damaged store
@@ -129,27 +135,29 @@ def append_in(session: Session, entry: AuditEntry) -> AuditRecord:
         previous_hash=head.record_hash,
         record_hash=hash_of(bounded, sequence, head.record_hash),
     )
-    connection.execute(
-        _INSERT_RECORD,
-        {
-            "sequence": sequence,
-            "recorded_at": record.recorded_at,
-            "principal": record.principal,
-            "principal_kind": record.principal_kind,
-            "door": record.door,
-            "service": record.service,
-            "operation": record.operation,
-            "resources": "\n".join(record.resources),
-            "region": record.region,
-            "request_id": record.request_id,
-            "result": record.result,
-            "error_code": record.error_code,
-            "spec_diff": record.spec_diff,
-            "previous_hash": record.previous_hash,
-            "record_hash": record.record_hash,
-        },
-    )
-    connection.execute(_MOVE_HEAD, {"new_sequence": sequence, "new_hash": record.record_hash})
+    values = {
+        "sequence": sequence,
+        "recorded_at": record.recorded_at,
+        "principal": record.principal,
+        "principal_kind": record.principal_kind,
+        "door": record.door,
+        "service": record.service,
+        "operation": record.operation,
+        "resources": "\n".join(record.resources),
+        "region": record.region,
+        "request_id": record.request_id,
+        "result": record.result,
+        "error_code": record.error_code,
+        "spec_diff": record.spec_diff,
+        "previous_hash": record.previous_hash,
+        "record_hash": record.record_hash,
+    }
+    move = {"new_sequence": sequence, "new_hash": record.record_hash}
+    if connection.dialect.name == "postgresql":
+        connection.execute(_APPEND_AND_MOVE, {**values, **move})
+    else:
+        connection.execute(_INSERT_RECORD, values)
+        connection.execute(_MOVE_HEAD, move)
     return record
 
 

@@ -115,35 +115,31 @@ def remove_member(visit: Visit) -> Response:
     return visit.redirect(_back(visit), f"{user} {said} a member of {team}.")
 
 
-def _grantee(visit: Visit) -> tuple[str, str]:
-    """(kind, name): "user" (a person or a robot) or "team", and its name."""
+def _role_request(visit: Visit) -> tuple[str, baryon.GrantRoleInput]:
+    """Who the form names (a user, a robot or a team) and the role, as GrantRole and
+    RevokeRole both take them."""
+    role = _field(visit, "role", "A role")
     kind = visit.form.get("kind", "")
     if kind not in ("user", "team"):
         raise PortalError("Choose whether a user (or robot) or a team gets the role.")
-    return kind, _field(visit, "name", "Who gets the role")
-
-
-def grant_role(visit: Visit) -> Response:
-    role = _field(visit, "role", "A role")
-    kind, name = _grantee(visit)
+    name = _field(visit, "name", "Who gets the role")
     request: baryon.GrantRoleInput = {"role": role}
     if kind == "team":
         request["teamName"] = name
     else:
         request["userName"] = name
+    return name, request
+
+
+def grant_role(visit: Visit) -> Response:
+    name, request = _role_request(visit)
     answer = identities.grant_role(visit.context("GrantRole"), request)
     said = "now has" if answer["changed"] else "already had"
-    return visit.redirect(_back(visit), f"{name} {said} the role {role}.")
+    return visit.redirect(_back(visit), f"{name} {said} the role {request['role']}.")
 
 
 def revoke_role(visit: Visit) -> Response:
-    role = _field(visit, "role", "A role")
-    kind, name = _grantee(visit)
-    request: baryon.RevokeRoleInput = {"role": role}
-    if kind == "team":
-        request["teamName"] = name
-    else:
-        request["userName"] = name
+    name, request = _role_request(visit)
     answer = identities.revoke_role(visit.context("RevokeRole"), request)
     said = "no longer has" if answer["changed"] else "did not have"
-    return visit.redirect(_back(visit), f"{name} {said} the role {role}.")
+    return visit.redirect(_back(visit), f"{name} {said} the role {request['role']}.")

@@ -9,7 +9,8 @@ import json
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -263,32 +264,53 @@ def _signed(runtime: Runtime, key: NewAccessKey, operation: str, body: dict[str,
     return request
 
 
-def test_an_api_request_reads_its_key_and_principal_in_one_statement_and_sees_revocations(
-    runtime: Runtime,
-) -> None:
+def _viewer_robot(runtime: Runtime, team: str, robot: str) -> NewAccessKey:
+    """A key of a robot whose team holds the viewer role."""
     with runtime.identity_db.session(write=True) as session:
-        identities.create_team(session, "watchers", datetime.now(UTC))
-        identities.grant_team_role(session, "watchers", "viewer")
-        robot = identities.create_user(
-            session, "watch-bot", identities.UserKind.ROBOT, datetime.now(UTC), teams=["watchers"]
+        identities.create_team(session, team, datetime.now(UTC))
+        identities.grant_team_role(session, team, "viewer")
+        owner = identities.create_user(
+            session, robot, identities.UserKind.ROBOT, datetime.now(UTC), teams=[team]
         )
-    key = create_access_key(runtime.identity_db, runtime.box, "watch", owner_id=robot)
-    statements: list[str] = []
+    return create_access_key(runtime.identity_db, runtime.box, robot, owner_id=owner)
 
-    def seen(*args: object) -> None:
-        statements.append(str(args[2]))
 
+@contextmanager
+def _signed_calls(
+    runtime: Runtime, key: NewAccessKey
+) -> Iterator[Callable[[str, dict[str, Any]], Any]]:
+    """A function that sends one signed call of the baryon model to the app, in process."""
     with TestClient(create_app(runtime)) as client:
 
         def call(operation: str, body: dict[str, Any]) -> Any:
             signed = _signed(runtime, key, operation, body)
             return client.post("/", content=signed.body, headers=dict(signed.headers))
 
-        event.listen(runtime.identity_db.engine, "before_cursor_execute", seen)
-        try:
-            answered = call("GetTeam", {"name": "watchers"})
-        finally:
-            event.remove(runtime.identity_db.engine, "before_cursor_execute", seen)
+        yield call
+
+
+def _statements_run(runtime: Runtime, action: Callable[[], Any]) -> tuple[Any, list[str]]:
+    """What ``action`` returned, and the identity database's statements it ran."""
+    statements: list[str] = []
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(runtime.identity_db.engine, "before_cursor_execute", seen)
+    try:
+        return action(), statements
+    finally:
+        event.remove(runtime.identity_db.engine, "before_cursor_execute", seen)
+
+
+def test_an_api_request_reads_its_key_and_principal_in_one_statement_and_sees_revocations(
+    runtime: Runtime,
+) -> None:
+    key = _viewer_robot(runtime, "watchers", "watch-bot")
+    with _signed_calls(runtime, key) as call:
+        answered, statements = _statements_run(
+            runtime, lambda: call("GetTeam", {"name": "watchers"})
+        )
         assert answered.status_code == 200, answered.text
         assert answered.json()["team"]["members"] == ["watch-bot"]
         # The key (for the signature) and who it acts as (for the policies): one read.
@@ -303,29 +325,11 @@ def test_an_api_request_reads_its_key_and_principal_in_one_statement_and_sees_re
 def test_a_signed_call_reads_the_policy_generation_with_its_key_and_an_edit_holds_at_once(
     runtime: Runtime,
 ) -> None:
-    with runtime.identity_db.session(write=True) as session:
-        identities.create_team(session, "readers", datetime.now(UTC))
-        identities.grant_team_role(session, "readers", "viewer")
-        robot = identities.create_user(
-            session, "read-bot", identities.UserKind.ROBOT, datetime.now(UTC), teams=["readers"]
+    key = _viewer_robot(runtime, "readers", "read-bot")
+    with _signed_calls(runtime, key) as call:
+        answered, statements = _statements_run(
+            runtime, lambda: call("GetTeam", {"name": "readers"})
         )
-    key = create_access_key(runtime.identity_db, runtime.box, "read", owner_id=robot)
-    statements: list[str] = []
-
-    def seen(*args: object) -> None:
-        statements.append(str(args[2]))
-
-    with TestClient(create_app(runtime)) as client:
-
-        def call(operation: str, body: dict[str, Any]) -> Any:
-            signed = _signed(runtime, key, operation, body)
-            return client.post("/", content=signed.body, headers=dict(signed.headers))
-
-        event.listen(runtime.identity_db.engine, "before_cursor_execute", seen)
-        try:
-            answered = call("GetTeam", {"name": "readers"})
-        finally:
-            event.remove(runtime.identity_db.engine, "before_cursor_execute", seen)
         assert answered.status_code == 200, answered.text
         # The decision's policy generation comes with the key: no statement of its own.
         generation_reads = [s for s in statements if "policy_generation" in s]

@@ -16,6 +16,7 @@ from baryon.operations import environments as environment_operations
 from baryon.operations import service_instances as instance_operations
 from baryon.operations import services as service_operations
 from baryon.runtime import Runtime
+from baryon.store import spec_texts
 from baryon.store.tables import (
     Base,
     Deployment,
@@ -199,3 +200,39 @@ def test_setting_the_spec_a_row_already_names_writes_nothing(runtime: Runtime) -
         assert row.spec == SERVICE_SPEC
     assert statements == []
     assert _copies(runtime, SERVICE_SPEC) == 1
+
+
+def test_a_text_read_once_is_not_read_from_the_database_again_by_another_session(
+    runtime: Runtime,
+) -> None:
+    _create_service(runtime)
+    _work_off(runtime)
+    with runtime.db.session() as session:
+        first = session.scalars(select(ServiceInstance).where(ServiceInstance.name == "one")).one()
+        assert first.spec == SERVICE_SPEC
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(runtime.db.engine, "before_cursor_execute", count)
+    try:
+        with runtime.db.session() as session:
+            again = session.scalars(
+                select(ServiceInstance).where(ServiceInstance.name == "one")
+            ).one()
+            assert again.spec == SERVICE_SPEC
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", count)
+    assert not [s for s in statements if "spec_texts" in s], statements
+
+
+def test_the_text_cache_drops_the_least_recently_used_texts_beyond_its_bound() -> None:
+    cache = spec_texts._TextCache(max_chars=10)
+    cache.put("a", "aaaa")
+    cache.put("b", "bbbb")
+    assert cache.get("a") == "aaaa"  # now the most recently used
+    cache.put("c", "cccc")
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == ("aaaa", None, "cccc")
+    cache.put("huge", "x" * 11)  # larger than the whole cache: not kept, nothing dropped
+    assert (cache.get("huge"), cache.get("a"), cache.get("c")) == (None, "aaaa", "cccc")

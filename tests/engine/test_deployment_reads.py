@@ -49,7 +49,7 @@ def test_an_instance_deployment_reads_its_environment_once_and_no_account_settin
     assert _work_off(runtime) >= 1  # and the deployment still renders
 
 
-def test_recording_a_redeploy_of_the_services_own_spec_reads_that_text_once(
+def test_recording_a_redeploy_of_the_services_own_spec_reads_that_text_at_most_once(
     runtime: Runtime,  # noqa: F811
 ) -> None:
     _create_service(runtime)
@@ -78,9 +78,10 @@ def test_recording_a_redeploy_of_the_services_own_spec_reads_that_text_once(
             outcomes.record(session, runtime.arns, deployment.id, result, datetime.now(UTC))
     finally:
         event.remove(runtime.db.engine, "before_cursor_execute", count)
-    # The deployment's own text, for its plan; the instance and the service name the same
-    # text (compared by key) and are neither read nor written again.
+    # The deployment's own text, for its plan, unless the process has read it already
+    # (store/spec_texts.py keeps texts read by key); the instance and the service name the
+    # same text (compared by key) and are neither read nor written again.
     texts = [s for s in statements if SpecText.__tablename__ in s]
-    assert len(texts) == 1 and texts[0].lstrip().upper().startswith("SELECT"), texts
+    assert len(texts) <= 1 and all(s.lstrip().upper().startswith("SELECT") for s in texts), texts
     with runtime.db.session() as session:
         assert session.get(Deployment, deployment.id).status == DeploymentStatus.SUCCEEDED

@@ -124,6 +124,9 @@ class Settings:
     # (engine/rollouts.py): each look is one short transaction, so this bounds how soon a
     # wave moves on after its last deployment ends.
     rollout_tick_seconds: float = 2.0
+    # How often the rollout sweep (engine/rollouts.py) queues a look for any rollout that needs
+    # one and has none coming (a look lost or deleted): the longest such a rollout sits idle.
+    rollout_sweep_seconds: float = 30.0
     # How long a fleet preview may be approved after it was planned (domain/fleet_previews.py):
     # older, it is stale and must be previewed again, as the fleet may have moved.
     fleet_preview_ttl_hours: float = 24.0

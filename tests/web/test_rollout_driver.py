@@ -7,6 +7,7 @@ for a rollout left without one; a deployment's end wakes its rollout at once."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -16,7 +17,9 @@ from baryon.domain.errors import Conflict, InvalidInput
 from baryon.domain.rollouts import NewRollout, RolloutPlan, Tolerance, WaveSpec
 from baryon.engine import rollouts as rollout_engine
 from baryon.engine.handlers import JobContext
+from baryon.runtime import build_runtime
 from baryon.service_models.baryon import RolloutTemplateType
+from baryon.settings import load_settings
 from baryon.store.jobs import JobKind, JobStatus
 from baryon.store.tables import Deployment, Job, RolloutRow, RolloutTargetRow, RolloutWaveRow
 from tests.support.bundles import ENV_SCHEMA, env_bundle
@@ -180,6 +183,24 @@ def test_the_sweep_queues_one_look_for_a_rollout_left_without_one(signed_in: Por
     with runtime.db.session(write=True) as session:
         assert rollout_engine.sweep(session, T0) == []  # one look, however often it sweeps
     assert len(_looks(signed_in, rollout_id, JobStatus.QUEUED)) == 1
+
+
+def test_the_sweep_comes_back_after_the_interval_its_setting_names(tmp_path: Path) -> None:
+    environ = {"BARYON_ROLLOUT_SWEEP_SECONDS": "7"}
+    runtime = build_runtime(load_settings({"data_dir": tmp_path / "data"}, environ=environ))
+    try:
+        before = datetime.now(UTC)
+        rollout_engine.run_sweep(JobContext(runtime, 0, 1, 5), {})
+        after = datetime.now(UTC)
+        with runtime.db.session() as session:
+            (next_sweep,) = session.scalars(
+                select(Job.run_after).where(
+                    Job.kind == JobKind.ROLLOUT_SWEEP, Job.status == JobStatus.QUEUED
+                )
+            ).all()
+    finally:
+        runtime.close()
+    assert before + timedelta(seconds=7) <= next_sweep <= after + timedelta(seconds=7)
 
 
 def test_a_rollout_deployment_that_ends_wakes_the_rollout_at_once(signed_in: Portal) -> None:

@@ -8,8 +8,9 @@ brings the look back on another worker: nothing is lost, and nothing is started 
 
 Nothing may leave a rollout without its driver: a look that fails for good halts the rollout
 with the error as its reason, a deployment's end asks for a look at once (domain/outcomes.py),
-and a sweep every ``SWEEP_EVERY`` queues a look for any rollout that needs one and has none
-waiting or running (a look deleted, or lost with a give-up that could not be written).
+and a sweep every ``rollout_sweep_seconds`` (settings.py) queues a look for any rollout that
+needs one and has none waiting or running (a look deleted, or lost with a give-up that could
+not be written).
 """
 
 from __future__ import annotations
@@ -35,8 +36,6 @@ log = logging.getLogger(__name__)
 
 # Finished looks are deleted after this long: a running rollout makes one every tick.
 _KEEP_FINISHED_LOOKS = timedelta(hours=1)
-# How often the sweep makes sure every rollout that needs a look has one coming.
-SWEEP_EVERY = timedelta(seconds=30)
 
 
 def read_alarms(settings: Settings, names: tuple[str, ...]) -> AlarmReading:
@@ -109,12 +108,19 @@ def sweep(session: Session, now: datetime) -> list[str]:
     return revived
 
 
+def _sweep_every(settings: Settings) -> timedelta:
+    """When the next sweep runs after this one: the setting, read on every sweep."""
+    return timedelta(seconds=settings.rollout_sweep_seconds)
+
+
 def run_sweep(context: JobContext, payload: dict[str, Any]) -> None:
     runtime = context.runtime
     now = datetime.now(UTC)
     with runtime.db.session(write=True) as session:
         revived = sweep(session, now)
-        jobs.enqueue_once(session, JobKind.ROLLOUT_SWEEP, {}, now, run_after=now + SWEEP_EVERY)
+        jobs.enqueue_once(
+            session, JobKind.ROLLOUT_SWEEP, {}, now, run_after=now + _sweep_every(runtime.settings)
+        )
         forget_finished(session, [JobKind.ROLLOUT_SWEEP], before=now - _KEEP_FINISHED_LOOKS)
     if revived:
         log.warning("Rollouts without a look, queued one: %s", ", ".join(revived))
@@ -125,8 +131,9 @@ def give_up_sweep(context: JobContext, payload: dict[str, Any], error: str) -> N
     # The sweep must outlive its own failures (the database was away, say): queue the next.
     log.error("The rollout sweep failed for good: %s", error)
     now = datetime.now(UTC)
+    every = _sweep_every(context.runtime.settings)
     with context.runtime.db.session(write=True) as session:
-        jobs.enqueue_once(session, JobKind.ROLLOUT_SWEEP, {}, now, run_after=now + SWEEP_EVERY)
+        jobs.enqueue_once(session, JobKind.ROLLOUT_SWEEP, {}, now, run_after=now + every)
 
 
 register_job(JobKind.ROLLOUT, run, give_up)

@@ -1005,6 +1005,12 @@ class RolloutRow(Base):
     # and why (domain/rollouts.py): then someone else approves it. None: no rule would.
     approval_rules: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
     approval_reason: Mapped[str | None] = mapped_column(Text)
+    # A rollback a person asked for (domain/rollouts.py): who, and how long a rollback
+    # deployment the rules hold waits for approval. None while the engine rolls back on its own.
+    rollback_requested_by: Mapped[str | None] = mapped_column(String(300))
+    rollback_approval_hours: Mapped[float | None] = mapped_column()
+    # When its current pause began (None: not paused): its deadlines move by the pause.
+    paused_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -1069,8 +1075,14 @@ class RolloutTargetRow(Base):
     # Its deployment ran past the rollout's target deadline: a failure for the tolerance,
     # whatever it ends as, until a person resumes the halted wave.
     past_deadline: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # When its forward deployment runs past the target deadline, moved later by every pause of
+    # the rollout since it started (None: no deadline, or started before migration 0030).
+    deadline_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # The approval rules that would hold its move, as the rollout's creator meets them.
     approval_rules: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
+    # The approval rules that hold its rollback, as the person who asked for it meets them:
+    # its rollback deployment then waits for someone else's approval.
+    rollback_approval_rules: Mapped[list | None] = mapped_column(JSON(none_as_null=True))
 
 
 class RolloutGateRow(Base):

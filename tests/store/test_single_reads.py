@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 from psycopg.pq import TransactionStatus
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.pool import QueuePool
 
 from baryon.store.database import Database
+from baryon.store.tables import Tag
 
 
 @pytest.fixture
@@ -55,3 +56,16 @@ def test_single_reads_keep_their_own_connections_in_autocommit_between_uses(
         assert connection.connection.dbapi_connection is dbapi_connection
     with database.session() as session:
         assert session.connection().connection.dbapi_connection is not dbapi_connection
+
+
+def test_a_single_read_session_reads_mapped_rows_outside_a_transaction(
+    database: Database,
+) -> None:
+    with database.session(write=True) as session:
+        session.add(
+            Tag(resource_arn="arn:aws:proton:us-east-1:1:environment/dev", key="team", value="a")
+        )
+    with database.single_read_session() as session:
+        row = session.scalars(select(Tag).where(Tag.key == "team")).one()
+        assert row.value == "a"
+        assert _status(session.connection()) is TransactionStatus.IDLE

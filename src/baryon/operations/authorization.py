@@ -78,7 +78,7 @@ def resource_facts(
         return _account(context.arns)
     if is_read(operation):
         return build(_Lookup(context.arns, None), request)
-    with context.db.session() as session:
+    with context.db.single_read_session() as session:
         return build(_Lookup(context.arns, session), request)
 
 

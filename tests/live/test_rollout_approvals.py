@@ -6,6 +6,11 @@ creator may neither approve it nor the wave holding that instance (AccessDenied,
 denied), another permitted user may, and the waves run. A rollout of dev instances only is
 approved, wave by wave, by its creator as before; a rule put after its preview is met when
 its creator approves it.
+
+Rollbacks: one a person asks for obeys the rules as that person meets them (the prod
+instance's rollback deployment waits for someone else's approval; the asker, here the
+rollout's creator, may not give it); the one a failed alarm gate starts on its own waits for
+nobody, acting under the rollout's approval, and the audit trail records it as Baryon's.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ SUFFIX = uuid.uuid4().hex[:6]
 ENV_TEMPLATE, SVC_TEMPLATE = f"raenv-{SUFFIX}", f"rasvc-{SUFFIX}"
 PROD, DEV = f"prod{SUFFIX}", f"dev{SUFFIX}"
 MIXED, DEV_ONLY, LATE = f"mixed{SUFFIX}", f"devonly{SUFFIX}", f"late{SUFFIX}"
+BACK, AUTO = f"back{SUFFIX}", f"auto{SUFFIX}"
+ALARM = f"rollout-approvals-{SUFFIX}"
 APPROVER = "approver"
 PROD_RULE = """
 permit (principal, action == Baryon::Action::"RequireApproval", resource)
@@ -87,7 +94,7 @@ def _bundle(version: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def world(server: BaryonProcess) -> World:
-    """prod (tagged stage=prod) and dev; three services on 1.0 (one with an instance in each
+    """prod (tagged stage=prod) and dev; five services on 1.0 (three with an instance in each
     environment, two in dev only), then 1.1 published and the prod rule put."""
     proton = server.client("proton")
     registry = Registry(proton, server.client("s3"))
@@ -109,6 +116,8 @@ def world(server: BaryonProcess) -> World:
         MIXED: [("one-dev", DEV), ("one-prod", PROD)],
         DEV_ONLY: [("a", DEV), ("b", DEV)],
         LATE: [("a", DEV), ("b", DEV)],
+        BACK: [("one-dev", DEV), ("one-prod", PROD)],
+        AUTO: [("one-dev", DEV), ("one-prod", PROD)],
     }
     for service, placed in instances.items():
         proton.create_service(
@@ -157,7 +166,7 @@ def _until(read: Callable[[], Any], done: Callable[[Any], bool], what: str) -> A
         time.sleep(0.2)
 
 
-def _create(world: World, name: str, service: str) -> dict[str, Any]:
+def _create(world: World, name: str, service: str, **plan: Any) -> dict[str, Any]:
     return world.creator.create_rollout(
         name=name,
         templateType="SERVICE",
@@ -165,7 +174,7 @@ def _create(world: World, name: str, service: str) -> dict[str, Any]:
         targetMajorVersion="1",
         targetMinorVersion="1",
         selection={"services": [service]},
-        waves=WAVES,
+        **({"waves": WAVES} | plan),
     )["rollout"]
 
 
@@ -290,3 +299,115 @@ def test_a_rule_put_after_the_preview_holds_the_creators_approval(world: World) 
         assert approved["state"] == "APPROVED"
     finally:
         world.creator.delete_approval_rule(name="late-service")
+
+
+def _approved_and_started(world: World, rollout_id: str) -> None:
+    """Previewed, approved by the other person (a rule holds the prod instance), started."""
+    _preview(world, rollout_id)
+    assert world.approver.approve_rollout(id=rollout_id)["rollout"]["state"] == "APPROVED"
+    assert world.creator.start_rollout(id=rollout_id)["rollout"]["state"] == "RUNNING"
+
+
+def _targets(world: World, rollout_id: str) -> dict[str, dict[str, Any]]:
+    found = world.creator.list_rollout_targets(id=rollout_id)["targets"]
+    return {target["serviceInstanceName"]: target for target in found}
+
+
+def _events(world: World, rollout_id: str) -> list[str]:
+    return [event["message"] for event in world.creator.get_rollout(id=rollout_id)["events"]]
+
+
+def test_a_rollback_a_person_asks_for_waits_for_someone_else_where_a_rule_holds_it(
+    world: World,
+) -> None:
+    rollout_id = _create(world, "back", BACK, waves=[{"count": 1}, {}])["id"]
+    _approved_and_started(world, rollout_id)
+    _succeeded(world, rollout_id)
+    assert _versions(world, BACK) == {"1.1"}
+
+    preview = world.creator.preview_rollout_rollback(id=rollout_id)
+    world.creator.rollback_rollout(id=rollout_id, previewToken=preview["previewToken"])
+    # Wave 2 (prod) goes back first: its rollback deployment is held, as the creator asked.
+    held = _until(
+        lambda: _targets(world, rollout_id)["one-prod"],
+        lambda got: got.get("rollbackDeploymentId") is not None,
+        "the prod instance's rollback deployment",
+    )
+    deployment_id = held["rollbackDeploymentId"]
+    approval = world.creator.get_approval(deploymentId=deployment_id)["approval"]
+    creator = world.creator.get_rollout(id=rollout_id)["rollout"]["createdBy"]
+    assert (approval["status"], approval["requestedBy"]) == ("PENDING", creator)
+    assert approval["rules"] == ["prod-instances"]
+    events = _events(world, rollout_id)
+    assert any("would hold 1 of its 2 rollback deployments" in m for m in events), events
+    assert _targets(world, rollout_id)["one-prod"]["state"] == "ROLLING_BACK"
+    assert _versions(world, BACK) == {"1.1"}
+
+    _refused(lambda: world.creator.approve_deployment(deploymentId=deployment_id))
+    world.approver.approve_deployment(deploymentId=deployment_id, comment="roll it back")
+    done = _until(
+        lambda: world.creator.get_rollout(id=rollout_id)["rollout"],
+        lambda got: got["state"] != "ROLLING_BACK",
+        "the rollback",
+    )
+    assert done["state"] == "ROLLED_BACK", done
+    assert _versions(world, BACK) == {"1.0"}
+    assert {t["state"] for t in _targets(world, rollout_id).values()} == {"ROLLED_BACK"}
+    # The dev instance's rollback held nothing: no rule holds a dev instance.
+    dev = _targets(world, rollout_id)["one-dev"]["rollbackDeploymentId"]
+    with pytest.raises(ClientError) as none_asked:
+        world.creator.get_approval(deploymentId=dev)
+    assert none_asked.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_a_rollback_on_a_failed_alarm_gate_waits_for_nobody_and_is_audited_as_baryon(
+    world: World, server: BaryonProcess
+) -> None:
+    cloudwatch = server.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName=ALARM,
+        MetricName="Errors",
+        Namespace="Rollout/Approvals",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1.0,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )
+    # Firing already: the wave's alarm gate fails as soon as both instances deployed.
+    cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="errors")
+    rollout_id = _create(
+        world,
+        "auto",
+        AUTO,
+        waves=[{}],
+        alarmNames=[ALARM],
+        onFailure="ROLLBACK_WAVE",
+        bakeSeconds=600,
+    )["id"]
+    _approved_and_started(world, rollout_id)
+    halted = _until(
+        lambda: world.creator.get_rollout(id=rollout_id)["rollout"],
+        lambda got: got["state"] not in ("RUNNING", "ROLLING_BACK"),
+        "the automatic rollback",
+    )
+    assert halted["state"] == "HALTED", halted
+    assert _versions(world, AUTO) == {"1.0"}
+    targets = _targets(world, rollout_id)
+    assert {t["state"] for t in targets.values()} == {"ROLLED_BACK"}
+    for target in targets.values():
+        with pytest.raises(ClientError) as none_asked:
+            world.creator.get_approval(deploymentId=target["rollbackDeploymentId"])
+        assert none_asked.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert any(
+        m.startswith("The rollback acts under the rollout's approval (approved by robot/")
+        for m in _events(world, rollout_id)
+    )
+    records = world.creator.list_audit_records(operation="RollbackRollout")["records"]
+    prod = targets["one-prod"]["resourceArn"]
+    ours = [r for r in records if prod in r["resources"]]
+    assert [(r["principal"], r["door"], r["result"]) for r in ours] == [
+        ("system/baryon", "SYSTEM", "SUCCEEDED")
+    ], records
+    assert set(ours[0]["resources"]) == {t["resourceArn"] for t in targets.values()}
+    world.creator.cancel_rollout(id=rollout_id)

@@ -151,6 +151,36 @@ def test_a_deployment_past_the_target_deadline_counts_as_failed_until_resumed(
     assert _where(signed_in, rollout_id) == ("RUNNING", None, ["DONE", "DEPLOYING"])
 
 
+def test_a_pause_moves_the_target_deadline_later_by_the_time_spent_paused(
+    signed_in: Portal,
+) -> None:
+    plan = RolloutPlan(
+        waves=(WaveSpec(count=1), WaveSpec()),
+        tolerance=Tolerance(count=0),
+        target_deadline_seconds=60,
+    )
+    rollout_id = _running(signed_in, plan)
+    _look(signed_in, rollout_id, T0)  # dev deploys, started at T0: due at T0 + 60 s
+    with signed_in.runtime.db.session(write=True) as session:
+        rollouts.pause(session, rollout_id, ACTOR, None, T0 + timedelta(seconds=30))
+    _look(signed_in, rollout_id, T0 + timedelta(seconds=100))  # paused: the pause is not late
+    assert _where(signed_in, rollout_id) == ("PAUSED", "paused by hand", ["DEPLOYING", "PENDING"])
+    with signed_in.runtime.db.session(write=True) as session:
+        # Paused for 100 s: due at T0 + 160 s.
+        rollouts.resume(session, rollout_id, ACTOR, T0 + timedelta(seconds=130))
+    _look(signed_in, rollout_id, T0 + timedelta(seconds=159))
+    assert _where(signed_in, rollout_id) == ("RUNNING", None, ["DEPLOYING", "PENDING"])
+    with signed_in.runtime.db.session() as session:
+        (target,) = rollouts.targets_of(session, rollout_id, 1)
+        assert target.past_deadline is False
+    _look(signed_in, rollout_id, T0 + timedelta(seconds=161))
+    state, _, waves = _where(signed_in, rollout_id)
+    assert (state, waves) == ("HALTED", ["HALTED", "PENDING"])
+    with signed_in.runtime.db.session() as session:
+        (target,) = rollouts.targets_of(session, rollout_id, 1)
+        assert target.past_deadline is True
+
+
 def test_a_look_that_fails_for_good_halts_the_rollout_with_its_error(
     signed_in: Portal,
 ) -> None:

@@ -17,15 +17,27 @@ none):
   preview), DecideDriftItem's redeploy, RollbackResource(s), RetryDeployment,
   ContinueUpdateRollback, and a service's pipeline queued after its instances;
 - service sync (engine/service_sync.py): a push's deployments, requested by Baryon itself
-  (``system/baryon``, as the audit trail names git-started changes).
+  (``system/baryon``, as the audit trail names git-started changes);
+- a rollout's rollback that a person asked for (RollbackRollout): a rollback is a change to
+  prod too. Each resource's move back to its last known good is judged, as the person who
+  asked meets the rules, when they ask (domain/rollouts.py ``begin_rollback``); the rollout
+  job starts the rollback deployments later, and one a rule holds is held here under what
+  was recorded then (``Recorded``): requested by that person, so someone else approves it
+  (whoever asked, the rollout's creator included, cannot), and rejected or expired it ends
+  CANCELLED and the resource counts as not rolled back.
 Which deliberately do not:
-- a rollout's waves and its rollbacks (engine/rollouts.py): steps of a change previewed and
-  approved as a whole (ApproveRollout, and each wave's own approval when its plan asks). The
-  same rules judge the rollout instead (domain/rollouts.py): each resource's move, as its
-  creator would meet them (``planned_change``), when it is created and again when its
-  creator previews or approves it; when a rule would hold one, the rollout says which and
-  why, and ApproveRollout (and the approval of a wave holding such a resource) must come from
-  someone other than its creator;
+- a rollout's waves (engine/rollouts.py): steps of a change previewed and approved as a whole
+  (ApproveRollout, and each wave's own approval when its plan asks). The same rules judge
+  the rollout instead (domain/rollouts.py): each resource's move, as its creator would meet
+  them (``planned_change``), when it is created and again when its creator previews or
+  approves it; when a rule would hold one, the rollout says which and why, and
+  ApproveRollout (and the approval of a wave holding such a resource) must come from someone
+  other than its creator;
+- a rollout's automatic rollback (a failed gate with ``onFailure: ROLLBACK_WAVE``): it
+  restores the last approved state while the alarm or the failures go on, and must not wait
+  for a person while prod burns. It acts under the rollout's own approval (its ApproveRollout),
+  is recorded in the rollout's events saying so, and in the audit trail as RollbackRollout by
+  ``system/baryon`` (engine/rollouts.py);
 - what finishes a deployment that passed already: its job, a cancel, a pull request's merge
   or close (engine/pull_requests.py);
 - imports and adoption: they record what runs already and change nothing in the cloud.
@@ -127,6 +139,25 @@ def in_effect(policy: ApprovalPolicy) -> Iterator[None]:
         yield
     finally:
         _policy.reset(token)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A decision the rules took earlier, held to now: a rollout's rollback judged when a
+    person asked for it (domain/rollouts.py), whose deployments the rollout job starts later,
+    when the asker's rules are no longer at hand. Every change it is asked about is held."""
+
+    requester: str
+    expiry: timedelta
+    requirement: ApprovalRequirement
+
+    def requires_approval(self, session: Session, change: Change) -> ApprovalRequirement | None:
+        return self.requirement
+
+    def requirements(
+        self, session: Session, changes: Sequence[Change]
+    ) -> list[ApprovalRequirement | None]:
+        return [self.requirement for _ in changes]
 
 
 def in_force() -> ApprovalPolicy | None:

@@ -10,13 +10,21 @@ look is idempotent: it acts only on what the store says is due.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from baryon.domain import deployments, environments, fleet_previews, rollbacks, services
+from baryon.domain import (
+    approval_gate,
+    deployments,
+    environments,
+    fleet_previews,
+    rollbacks,
+    services,
+)
 from baryon.domain.arns import Arns
 from baryon.domain.errors import Conflict, DomainError
 from baryon.domain.rollouts import (
@@ -28,7 +36,9 @@ from baryon.domain.rollouts import (
     plan_of,
     record,
     resource_of,
+    rollback_policy,
     stop_clocks,
+    target_label,
     targets_of,
     wave_of,
 )
@@ -164,9 +174,16 @@ def _check_deadline(
     session: Session, rollout: RolloutRow, target: RolloutTargetRow, deadline: int, now: datetime
 ) -> None:
     """A deployment running past the deadline counts as failed from then on (it is still
-    followed: a rollback waits for it, and it may yet end either way)."""
+    followed: a rollback waits for it, and it may yet end either way). Time the rollout spent
+    paused does not count: each pause moves the deadline later (rollouts.end_pause), and the
+    pause under way counts for nothing yet."""
     deployment = session.get(Deployment, target.deployment_id)
-    if deployment is None or (now - deployment.created_at).total_seconds() < deadline:
+    if deployment is None:
+        return
+    due = target.deadline_at or deployment.created_at + timedelta(seconds=deadline)
+    if rollout.paused_at is not None:
+        due += max(now - rollout.paused_at, timedelta(0))
+    if now < due:
         return
     target.past_deadline = True
     target.reason = (
@@ -313,6 +330,8 @@ def _start_forward(
     target.deployment_id = deployment_id
     target.baseline_deployment_id = deployment_id  # the rollout's own: not a change by hand
     target.reason = None
+    deadline = plan_of(rollout).target_deadline_seconds
+    target.deadline_at = now + timedelta(seconds=deadline) if deadline is not None else None
     if rollout.preview_id is not None and target.attempts == 1:
         _carry_preview(session, rollout.preview_id, target, deployment_id)
 
@@ -643,13 +662,16 @@ def _start_back(
         record(session, rollout, ENGINE, f"Not rolled back {target.resource_arn}: {skipped}.", now)
         return
     assert row is not None
+    policy = rollback_policy(rollout, target)
     try:
         # Back to the resource's last known good before the rollout's deployment (its version
-        # and spec), as a new deployment linked to the one it reverses. The rollout's own
-        # preview and approval cover it, so it takes no rollback preview token.
-        deployment = rollbacks.start_rollback(
-            session, arns, row, target.deployment_id, now, token=None
-        )
+        # and spec), as a new deployment linked to the one it reverses. The rollback's preview
+        # covers it, so it takes no rollback preview token; the rules that held it when a
+        # person asked for the rollback hold it now, on their behalf (domain/approval_gate.py).
+        with approval_gate.in_effect(policy) if policy is not None else nullcontext():
+            deployment = rollbacks.start_rollback(
+                session, arns, row, target.deployment_id, now, token=None
+            )
     except DomainError as exc:
         target.state = RolloutTargetState.ROLLBACK_FAILED
         target.reason = exc.message
@@ -657,3 +679,15 @@ def _start_back(
     target.state = RolloutTargetState.ROLLING_BACK
     target.rollback_deployment_id = deployment.id
     target.baseline_deployment_id = deployment.id
+    held = approval_gate.pending(session, deployment.id)
+    if held is not None:
+        record(
+            session,
+            rollout,
+            ENGINE,
+            f"The rollback of {target_label(target)} (deployment {deployment.id}) waits for "
+            f"approval ({held.reason}), requested by {held.requested_by}: someone else "
+            f"approves it (baryon approvals approve {deployment.id}, or the portal's "
+            "Approvals page).",
+            now,
+        )

@@ -15,6 +15,14 @@ since). When any rule would hold one, the rollout records which rules and why, a
 approval (and that of each wave holding such a resource) must come from someone other than
 its creator, as a held deployment's must come from someone other than its requester
 (domain/approvals.py).
+
+A rollback a person asks for (RollbackRollout) is judged the same way, as that person meets
+the rules: each rollback deployment a rule holds waits for someone else's approval
+(domain/approval_gate.py). The rollout's own rollback on a failed gate asks nobody: it acts
+under the rollout's approval and says so.
+
+A pause stops the rollout's clocks: its bake clock, and the target deadline of each deployment
+in flight, which moves later by the time the rollout spent paused.
 """
 
 from __future__ import annotations
@@ -882,6 +890,8 @@ def pause_locked(
     stop_clocks(session, rollout, now)
     rollout.state = RolloutState.PAUSED
     rollout.state_message = reason
+    if rollout.paused_at is None:
+        rollout.paused_at = now
     record(session, rollout, actor, f"Paused: {reason}.", now)
     ask_for_look(session, rollout, now)  # deployments in flight are still followed
 
@@ -901,7 +911,20 @@ def resume(session: Session, rollout_id: str, actor: str, now: datetime) -> Roll
     return rollout
 
 
+def end_pause(session: Session, rollout: RolloutRow, now: datetime) -> None:
+    """The pause is over (resumed, rolled back or cancelled): each deployment in flight gets
+    the time it spent paused added to its deadline, so a pause never makes one late."""
+    if rollout.paused_at is None:
+        return
+    paused = max(now - rollout.paused_at, timedelta(0))
+    rollout.paused_at = None
+    for target in targets_of(session, rollout.id):
+        if target.state == RolloutTargetState.DEPLOYING and target.deadline_at is not None:
+            target.deadline_at += paused
+
+
 def _resume_locked(session: Session, rollout: RolloutRow, actor: str, now: datetime) -> None:
+    end_pause(session, rollout, now)
     wave = wave_of(session, rollout.id, rollout.current_wave)
     if rollout.state == RolloutState.HALTED or wave.state == RolloutWaveState.PENDING:
         for target in targets_of(session, rollout.id, wave.number):
@@ -941,6 +964,7 @@ def cancel(
     rollout = find(session, rollout_id, lock=True)
     _expect(rollout, tuple(_HOLDING - {RolloutState.ROLLING_BACK}), "cancelled")
     stop_clocks(session, rollout, now)
+    end_pause(session, rollout, now)
     for target in targets_of(session, rollout.id):
         if target.state == RolloutTargetState.PENDING:
             target.state = RolloutTargetState.CANCELLED
@@ -1091,20 +1115,99 @@ def begin_rollback(
 ) -> None:
     """Starts rolling back (the rollout job starts the deployments). What each resource goes
     back to is recorded first, so an automatic rollback (a failed gate, nobody to ask) is on
-    the record as a person's previewed one is."""
+    the record as a person's previewed one is. A person's rollback is judged by the rules in
+    effect, theirs: which resources' rollback deployments will wait for someone else's
+    approval. The engine's own acts under the rollout's approval and asks nobody."""
+    end_pause(session, rollout, now)
     for target in targets_of(session, rollout.id, wave.number):
         if target.state == RolloutTargetState.PENDING:
             target.state = RolloutTargetState.CANCELLED
             target.reason = "its wave was rolled back before it deployed"
-    for target in _rollback_scope(session, rollout, wave.number, scope):
+    going = _rollback_scope(session, rollout, wave.number, scope)
+    for target in going:
+        target.rollback_approval_rules = None
         record(session, rollout, actor, _going_back(session, target), now)
+    rules = approval_gate.in_force()
+    asked = actor != ENGINE and rules is not None and rules.requester == actor
+    held = _judge_rollback(session, rollout, rules, going) if asked and rules else []
+    rollout.rollback_requested_by = None if actor == ENGINE else actor
+    rollout.rollback_approval_hours = (
+        rules.expiry.total_seconds() / 3600 if asked and rules is not None else None
+    )
     rollout.state = RolloutState.ROLLING_BACK
     rollout.rollback_scope = scope
     rollout.current_wave = wave.number
     wave.state = RolloutWaveState.ROLLING_BACK
     wave.clock_started_at = None
     record(session, rollout, actor, f"Rolling back {why}.", now)
+    if actor == ENGINE:
+        approved = f" (approved by {rollout.approved_by})" if rollout.approved_by else ""
+        record(
+            session,
+            rollout,
+            actor,
+            f"The rollback acts under the rollout's approval{approved}: it restores the last "
+            "approved state without waiting for anyone.",
+            now,
+        )
+    elif held:
+        names = sorted({name for target in held for name in target.rollback_approval_rules or ()})
+        record(
+            session,
+            rollout,
+            actor,
+            f"{_rules_label(names)} would hold {len(held)} of its {len(going)} rollback "
+            f"deployments as {actor} meets the rules, first {target_label(held[0])}: each waits "
+            "for someone else's approval once it starts (baryon approvals approve "
+            "DEPLOYMENT_ID, or the portal's Approvals page).",
+            now,
+        )
     ask_for_look(session, rollout, now)
+
+
+def _judge_rollback(
+    session: Session, rollout: RolloutRow, rules: ApprovalPolicy, going: list[RolloutTargetRow]
+) -> list[RolloutTargetRow]:
+    """Records which approval rules would hold each resource's move back to its last known
+    good, as ``rules`` (the asker's) see the change its rollback deployment would be; returns
+    the resources held."""
+    moves: list[tuple[RolloutTargetRow, approval_gate.Change]] = []
+    for target in going:
+        row = resource_of(session, target)
+        if row is None or target.deployment_id is None:
+            continue  # deleted, or never deployed: nothing goes back
+        back = rollbacks.last_good(session, row, target.deployment_id)
+        if back is None:
+            continue  # no rollback possible: the rollout job says so when it gets there
+        change = approval_gate.planned_change(
+            f"rollout/{rollout.id}/{target.position}/rollback",
+            row,
+            target.resource_arn,
+            DeploymentOperation.DEPLOY,
+            rollout.template_name,
+            (back.major, back.minor),
+        )
+        moves.append((target, change))
+    judged = rules.requirements(session, [change for _, change in moves])
+    held: list[RolloutTargetRow] = []
+    for (target, _), requirement in zip(moves, judged, strict=True):
+        if requirement is not None:
+            target.rollback_approval_rules = list(requirement.rules)
+            held.append(target)
+    return held
+
+
+def rollback_policy(rollout: RolloutRow, target: RolloutTargetRow) -> approval_gate.Recorded | None:
+    """What holds ``target``'s rollback deployment: the rules that held it when a person asked
+    for the rollback (``begin_rollback``), on that person's behalf; None: nothing holds it."""
+    names = target.rollback_approval_rules
+    if not names or rollout.rollback_requested_by is None:
+        return None
+    return approval_gate.Recorded(
+        requester=rollout.rollback_requested_by,
+        expiry=timedelta(hours=rollout.rollback_approval_hours or 0.0),
+        requirement=approval_gate.ApprovalRequirement(tuple(names), _rules_label(names)),
+    )
 
 
 def _going_back(session: Session, target: RolloutTargetRow) -> str:

@@ -25,12 +25,14 @@ from sqlalchemy.orm import Session
 
 from baryon.cloud.clients import cloud_client
 from baryon.domain import rollouts
+from baryon.domain.audit_changes import SystemChange, record_system_change
 from baryon.domain.rollout_progress import AlarmReading, alarms_due, look
 from baryon.engine.handlers import JobContext, register_job
+from baryon.service_models.baryon import AuditResult, RolloutState, RolloutTargetState
 from baryon.settings import Settings
 from baryon.store import jobs
 from baryon.store.jobs import JobKind, JobStatus, forget_finished
-from baryon.store.tables import Job
+from baryon.store.tables import Job, RolloutRow
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +64,40 @@ def run(context: JobContext, payload: dict[str, Any]) -> None:
     reading = read_alarms(runtime.settings, names) if names else None
     now = datetime.now(UTC)
     with runtime.db.session(write=True) as session:
+        rollout = session.get(RolloutRow, rollout_id, with_for_update=True)
+        was = rollout.state if rollout is not None else None
         again = look(session, runtime.arns, rollout_id, reading, now)
+        if rollout is not None and (was, rollout.state) == (
+            RolloutState.RUNNING,
+            RolloutState.ROLLING_BACK,
+        ):
+            _audit_automatic_rollback(session, context, rollout, now)
         if again:
             rollout = rollouts.find(session, rollout_id)
             rollouts.ask_for_look(session, rollout, now, runtime.settings.rollout_tick_seconds)
         forget_finished(session, [JobKind.ROLLOUT], before=now - _KEEP_FINISHED_LOOKS)
     runtime.job_wakeup.set()  # deployments it started are ready for this process's workers
+
+
+def _audit_automatic_rollback(
+    session: Session, context: JobContext, rollout: RolloutRow, now: datetime
+) -> None:
+    """A look that moves a running rollout to ROLLING_BACK does so on its own (a failed gate
+    with onFailure ROLLBACK_WAVE): the audit trail records it as RollbackRollout by Baryon
+    itself, under the rollout's approval, naming the resources that go back
+    (domain/approval_gate.py says why it waits for nobody)."""
+    going = (RolloutTargetState.SUCCEEDED, RolloutTargetState.DEPLOYING)
+    change = SystemChange(
+        operation="RollbackRollout",
+        resources=tuple(
+            target.resource_arn
+            for target in rollouts.targets_of(session, rollout.id, rollout.current_wave)
+            if target.state in going
+        ),
+        result=AuditResult.SUCCEEDED,
+    )
+    region = context.runtime.settings.region
+    record_system_change(session, change, region=region, job_id=context.job_id, now=now)
 
 
 def give_up(context: JobContext, payload: dict[str, Any], error: str) -> None:

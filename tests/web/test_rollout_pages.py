@@ -1,14 +1,17 @@
 """The portal's rollout pages, on SQLite and PostgreSQL: the index lists rollouts, a rollout's
 page shows its waves, gate verdicts, resources and events and offers the actions its state
 allows; Start, Pause, Resume and Cancel go through the operations and move the rollout, and
-its live region follows the rollout job's looks (run here in process)."""
+its live region follows the rollout job's looks (run here in process). Where an approval rule
+refuses a rollout's approval to its creator, their page says so in place of Approve."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from baryon.domain import rollout_progress, rollouts
+from baryon.auth import identities
+from baryon.domain import approval_gate, rollout_progress, rollouts
 from baryon.domain.rollouts import NewRollout, RolloutPlan, WaveSpec
+from baryon.operations import approval_rules, in_process
 from baryon.service_models.baryon import RolloutTemplateType
 from baryon.store.tables import RolloutRow
 from tests.support.bundles import ENV_SCHEMA, env_bundle
@@ -98,3 +101,50 @@ def test_an_action_the_rollouts_state_does_not_allow_is_refused(signed_in: Porta
     assert refused.status_code in (303, 409)
     assert _state(signed_in, rollout_id) == "APPROVED"
     assert signed_in.post(f"/portal/rollouts/{rollout_id}/explode").status_code != 303
+
+
+PROD_RULE = """
+permit (principal, action == Baryon::Action::"RequireApproval", resource)
+when { resource.kind == "environment" && resource.name == "prod" };
+"""
+
+
+def test_the_creator_held_by_a_rule_is_told_who_approves_in_place_of_approve(
+    signed_in: Portal,
+) -> None:
+    for name in ("dev", "prod"):
+        form = {"mode": "form", "name": name, "role": ROLE, "input-vpc_cidr": "10.0.0.0/16"}
+        assert signed_in.post(ENV_URL, form).status_code == 303
+    finish(signed_in.runtime)
+    runtime, now, creator = signed_in.runtime, datetime.now(UTC), f"user/{USER}"
+    add_version(runtime, "ENVIRONMENT", "network", env_bundle(), ENV_SCHEMA, minor=1)
+    plan = RolloutPlan(waves=(WaveSpec(count=1), WaveSpec(requires_approval=True)))
+    new = NewRollout("held", RolloutTemplateType.ENVIRONMENT, "network", 1, 1, plan)
+    principal = identities.principal_for(runtime.identity_db, in_process.portal_caller(USER))
+    rules = approval_rules.RulePolicy(principal, runtime.arns, 24.0)
+    with runtime.db.session(write=True) as session:
+        approval_rules.put_rule(session, "prod", PROD_RULE, creator, now)
+    with runtime.db.session(write=True) as session, approval_gate.in_effect(rules):
+        rollout_id = rollouts.create(session, runtime.arns, new, creator, now).id
+        rollouts.mark_previewed(session, rollout_id, None, creator, now)
+    page = f"/portal/rollouts/{rollout_id}"
+
+    shown = signed_in.client.get(page).text
+    assert 'id="rollout-approve"' not in shown
+    assert 'id="rollout-approve-refused"' in shown
+    assert "approval rule prod holds resources of this rollout" in shown
+    assert "someone other than you who may approve rollouts approves it" in shown
+    refused = signed_in.post(f"{page}/approve")  # the server refuses it all the same
+    assert refused.status_code == 403
+    assert _state(signed_in, rollout_id) == "PREVIEWED"
+
+    with runtime.db.session(write=True) as session:
+        rollouts.approve(session, rollout_id, "user/approver", None, now)
+        rollouts.start(session, rollout_id, creator, now)
+    _look(signed_in, rollout_id)  # dev deploys
+    finish(runtime)
+    _look(signed_in, rollout_id)  # wave 1 passes; wave 2 (prod) waits for approval
+    assert _state(signed_in, rollout_id) == "PAUSED"
+    waiting = signed_in.client.get(page).text
+    assert 'id="rollout-approve-wave"' not in waiting and 'id="rollout-resume"' not in waiting
+    assert "approval rule prod holds resources of wave 2" in waiting

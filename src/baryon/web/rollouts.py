@@ -56,14 +56,18 @@ def _context(visit: Visit) -> dict[str, Any]:
     current = next(
         (w for w in answer["waves"] if w["number"] == answer["rollout"]["currentWave"]), None
     )
-    return {
-        # Paused (or halted) before a wave a person must approve: Approve, not Resume.
-        "waiting_wave": current["number"]
+    waiting = (
+        current
         if current is not None
         and state in ("PAUSED", "HALTED")
         and current.get("requiresApproval")
         and not current.get("approvedBy")
-        else None,
+        else None
+    )
+    return {
+        # Paused (or halted) before a wave a person must approve: Approve, not Resume.
+        "waiting_wave": waiting["number"] if waiting is not None else None,
+        "approval_refused": _approval_refused(visit, answer["rollout"], waiting),
         **answer,
         "targets": targets["targets"],
         "next_targets": targets.get("nextToken"),
@@ -71,6 +75,31 @@ def _context(visit: Visit) -> dict[str, Any]:
         "finished": state in _FINISHED,
         "rollouts_url": rollouts_url,
     }
+
+
+def _approval_refused(
+    visit: Visit, rollout: dict[str, Any], waiting: dict[str, Any] | None
+) -> str | None:
+    """Why the visitor may not approve what the page would offer to approve, when the
+    rollout's recorded approval rules refuse it to them: they created it and a rule holds one
+    of the resources concerned (domain/rollouts.py). The Approve button gives way to this;
+    ApproveRollout still refuses them itself, the rules judged afresh."""
+    if visit.context("GetRollout").principal.label != rollout["createdBy"]:
+        return None
+    if waiting is not None:
+        rules = waiting.get("approvalRules")
+        what = f"wave {waiting['number']}"
+    elif rollout["state"] == "PREVIEWED":
+        rules = rollout.get("approvalRules")
+        what = "this rollout"
+    else:
+        return None
+    if not rules:
+        return None
+    return (
+        f"You created this rollout, and approval rule {', '.join(rules)} holds resources of "
+        f"{what}: someone other than you who may approve rollouts approves it."
+    )
 
 
 def rollout_page(visit: Visit) -> Response:

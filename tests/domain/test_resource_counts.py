@@ -522,3 +522,61 @@ def test_two_writers_moving_parts_of_one_service_count_it_once_by_its_stalest_pa
     }  # fmt: skip
     assert counted == scanned
     db.dispose()
+
+
+def test_an_upgrade_adds_its_moves_in_one_statement_and_deletes_only_emptied_counts(
+    database: Database,
+) -> None:
+    """Two instances on 1.0: moving the first to 1.1 leaves the 1.0 buckets with the second
+    (one upsert, no delete); moving the second empties them (the upsert, then one delete of
+    the rows it left at zero)."""
+    with database.session(write=True) as session:
+        template = Template(**_template_row("SERVICE", "svc"))
+        env_template = Template(**_template_row("ENVIRONMENT", "env"))
+        session.add_all([template, env_template])
+        session.flush()
+        for template_id, minor in ((template.id, 0), (template.id, 1), (env_template.id, 0)):
+            session.add(TemplateVersion(**_version_row(template_id, 1, minor)))
+        environment = Environment(**_environment_row("env", env_template, 1, 0), **_deployed(1, 0))
+        service = Service(**_service_row("svc", template))
+        session.add_all([environment, service])
+        session.flush()
+        session.add_all(
+            ServiceInstance(
+                service_id=service.id,
+                environment_id=environment.id,
+                template_id=template.id,
+                name=name,
+                service_name=service.name,
+                environment_name=environment.name,
+                template_name=template.name,
+                **_deployed(1, 0),
+            )
+            for name in ("a", "b")
+        )
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if ResourceCount.__tablename__ in statement and "SELECT" not in statement.split()[0]:
+            statements.append(statement.split()[0])
+
+    def upgrade(name: str) -> list[str]:
+        statements.clear()
+        event.listen(database.engine, "before_cursor_execute", count)
+        try:
+            with database.session(write=True) as session:
+                instance = session.scalars(
+                    select(ServiceInstance).where(ServiceInstance.name == name)
+                ).one()
+                instance.template_minor = 1
+        finally:
+            event.remove(database.engine, "before_cursor_execute", count)
+        return list(statements)
+
+    assert upgrade("a") == ["INSERT"]  # "b" still holds the 1.0 buckets
+    assert upgrade("b") == ["INSERT", "DELETE"]  # now nothing is on 1.0
+    counted, scanned = _summaries(database)
+    assert counted == scanned
+    with database.session() as session:
+        left = session.scalars(select(ResourceCount.resources)).all()
+    assert left and 0 not in left

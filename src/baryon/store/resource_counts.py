@@ -109,6 +109,7 @@ class Bucket:
 
 
 _KEY = ("kind", "template_id", "service_id", "major", "minor", "failed")
+_KEY_COLUMNS = tuple(getattr(ResourceCount, name) for name in _KEY)
 # The columns each counted class's buckets are made of (a pipeline's template is its service's).
 _TRACKED: dict[type, tuple[str, ...]] = {
     Template: ("kind",),
@@ -306,17 +307,21 @@ def add_counts(connection: Connection, moves: Mapping[Bucket, int]) -> None:
     if not changes:
         return
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    upsert = dialect.insert(ResourceCount)
+    # One statement for every bucket (its rows in key order, as they are locked), answering
+    # the counts it leaves: a deployment moves about four buckets, which were four
+    # statements, and the delete below ran whenever one went down (bench.fleet_upgrade).
+    upsert = dialect.insert(ResourceCount).values(
+        [{**_row(bucket), "resources": n} for bucket, n in changes]
+    )
     upsert = upsert.on_conflict_do_update(
         index_elements=list(_KEY),
         set_={"resources": ResourceCount.resources + upsert.excluded.resources},
-    )
-    connection.execute(upsert, [{**_row(bucket), "resources": n} for bucket, n in changes])
-    emptied = [tuple(_row(bucket).values()) for bucket, n in changes if n < 0]
+    ).returning(*_KEY_COLUMNS, ResourceCount.resources)
+    emptied = [tuple(row[:-1]) for row in connection.execute(upsert) if row[-1] == 0]
     if emptied:
-        # Rows left at zero go (a deleted service's parts would otherwise stay forever); a
-        # writer adding to one meanwhile holds it, and the delete then sees its count.
-        key = tuple_(*(getattr(ResourceCount, name) for name in _KEY))
+        # Rows left at zero go (a deleted service's parts would otherwise stay forever); the
+        # upsert holds them until commit, so none gains a resource meanwhile.
+        key = tuple_(*_KEY_COLUMNS)
         connection.execute(
             delete(ResourceCount).where(key.in_(emptied), ResourceCount.resources == 0)
         )

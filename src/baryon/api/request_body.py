@@ -124,7 +124,8 @@ class BodyBudget:
 
 
 def declared_length(request: Request) -> int | None:
-    """Content-Length (None for a chunked body); h11 has refused a malformed one already."""
+    """Content-Length (None for a chunked body); modes/http_server.py has refused a
+    malformed or duplicate one, or one beside Transfer-Encoding, already."""
     value = request.headers.get("content-length")
     return int(value) if value is not None and value.isdigit() else None
 

@@ -1128,11 +1128,12 @@ def begin_rollback(
         target.rollback_approval_rules = None
         record(session, rollout, actor, _going_back(session, target), now)
     rules = approval_gate.in_force()
-    asked = actor != ENGINE and rules is not None and rules.requester == actor
-    held = _judge_rollback(session, rollout, rules, going) if asked and rules else []
+    if actor == ENGINE or rules is None or rules.requester != actor:
+        rules = None  # the engine's own, or a call from within Baryon: nobody's rules to meet
+    held = _judge_rollback(session, rollout, rules, going) if rules is not None else []
     rollout.rollback_requested_by = None if actor == ENGINE else actor
     rollout.rollback_approval_hours = (
-        rules.expiry.total_seconds() / 3600 if asked and rules is not None else None
+        rules.expiry.total_seconds() / 3600 if rules is not None else None
     )
     rollout.state = RolloutState.ROLLING_BACK
     rollout.rollback_scope = scope

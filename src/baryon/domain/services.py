@@ -808,14 +808,14 @@ def update_service_instance(
 ) -> ServiceInstance:
     instance = find_instance(session, service_name, name, lock=True)
     deployments.ensure_idle(instance, f"Service instance '{name}'")
-    if client_token:
-        instance.last_client_request_token = client_token
     if deployment_type == DeploymentUpdateType.NONE:
         if spec is not None or major is not None or minor is not None:
             raise InvalidInput(
                 "deploymentType NONE deploys nothing; a spec or template version needs "
                 "CURRENT_VERSION, MINOR_VERSION or MAJOR_VERSION."
             )
+        if client_token:
+            instance.last_client_request_token = client_token
         return instance
     service = find_service(session, service_name)
     template = session.get(Template, service.template_id)
@@ -840,6 +840,10 @@ def update_service_instance(
     initial = instance_state(
         session, instance, instance.template_major, instance.template_minor, instance.spec
     )
+    if client_token:
+        # Set after the reads above, so that it goes out in the deployment's UPDATE of the
+        # row: set before them, the first read's autoflush sent an UPDATE of its own.
+        instance.last_client_request_token = client_token
     _start_instance(session, arns, instance, version, plan, initial, now)
     return instance
 

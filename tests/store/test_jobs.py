@@ -8,7 +8,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from baryon.domain.deployments import TERMINAL
 from baryon.engine.worker import WORKER_STOPPED, WorkerPool
@@ -40,6 +40,25 @@ def test_claim_finish_and_nothing_left(database: Database) -> None:
     assert jobs.claim(database, "w2", LEASE) is None  # leased to w1
     jobs.finish(database, job.id, "w1")
     assert jobs.claim(database, "w2", LEASE) is None
+
+
+def test_a_claim_is_one_statement_between_begin_and_commit(database: Database) -> None:
+    """PostgreSQL picks and leases the job in one UPDATE; SQLite (one writer at a time, and a
+    RETURNING that cannot see the row as it was) in a SELECT and an UPDATE."""
+    _enqueue(database, 1)
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement.split()[0].upper())
+
+    event.listen(database.engine, "before_cursor_execute", count)
+    try:
+        claimed = jobs.claim(database, "w1", LEASE, max_attempts=3)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", count)
+    assert claimed is not None and claimed.attempts == 1 and not claimed.exhausted
+    work = [s for s in statements if s not in ("BEGIN", "COMMIT")]
+    assert work == (["SELECT", "UPDATE"] if database.is_sqlite else ["WITH"])
 
 
 def test_concurrent_claimers_never_share_a_job(database: Database) -> None:

@@ -14,7 +14,14 @@ from baryon.engine import deploy
 from baryon.operations import service_instances as instance_operations
 from baryon.runtime import Runtime
 from baryon.service_models.proton import DeploymentStatus
-from baryon.store.tables import AccountSettingsRow, Deployment, Environment, SpecText
+from baryon.store.tables import (
+    AccountSettingsRow,
+    Deployment,
+    Environment,
+    ServiceInstance,
+    SpecText,
+    TemplateVersion,
+)
 from tests.domain.conftest import runtime  # noqa: F401 (the fixture)
 from tests.domain.test_spec_parsing import _call, _work_off
 from tests.domain.test_spec_storage import _create_service
@@ -85,3 +92,41 @@ def test_recording_a_redeploy_of_the_services_own_spec_reads_that_text_at_most_o
     assert len(texts) <= 1 and all(s.lstrip().upper().startswith("SELECT") for s in texts), texts
     with runtime.db.session() as session:
         assert session.get(Deployment, deployment.id).status == DeploymentStatus.SUCCEEDED
+
+
+def test_recording_an_upgrade_takes_the_deployed_version_from_the_target_state(
+    runtime: Runtime,  # noqa: F811
+) -> None:
+    _create_service(runtime)
+    _work_off(runtime)
+    _call(
+        runtime,
+        instance_operations.update_service_instance,
+        "UpdateServiceInstance",
+        {"serviceName": "web", "name": "one", "deploymentType": "CURRENT_VERSION"},
+    )
+    with runtime.db.session() as session:
+        deployment = session.scalars(
+            select(Deployment).where(
+                Deployment.service_instance_name == "one", Deployment.status == "IN_PROGRESS"
+            )
+        ).one()
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(runtime.db.engine, "before_cursor_execute", count)
+    try:
+        with runtime.db.session(write=True) as session:
+            result = outcomes.Result(DeploymentStatus.SUCCEEDED)
+            outcomes.record(session, runtime.arns, deployment.id, result, datetime.now(UTC))
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", count)
+    assert not [s for s in statements if f"FROM {TemplateVersion.__tablename__}" in s]
+    with runtime.db.session() as session:
+        instance = session.scalars(
+            select(ServiceInstance).where(ServiceInstance.name == "one")
+        ).one()
+        assert (instance.template_major, instance.template_minor) == (1, 0)
+        assert instance.last_succeeded_deployment_id == deployment.id

@@ -86,6 +86,19 @@ def record(session: Session, arns: Arns, deployment_id: str, result: Result, now
     rollouts.wake_for(session, deployment.id, now)
 
 
+def _deployed_version(
+    session: Session, deployment: Deployment, plan: TemplatePlan
+) -> tuple[int, int]:
+    """The version a deployment deployed, as its target state names it (written with the plan
+    from the same version row): no read of the version, which may be gone by now anyway. A
+    deployment recorded without one reads the version."""
+    target: dict[str, Any] = next(iter((deployment.target_state_document or {}).values()), {})
+    if "templateMajorVersion" in target and "templateMinorVersion" in target:
+        return int(target["templateMajorVersion"]), int(target["templateMinorVersion"])
+    version = session.get_one(TemplateVersion, plan.template_version_id)
+    return version.major, version.minor
+
+
 def _end(
     deployment: Deployment, status: DeploymentStatus, message: str | None, now: datetime
 ) -> None:
@@ -122,10 +135,9 @@ def _record_deploy(
         _adopt_component_plan(resource, plan)
     else:
         assert isinstance(plan, TemplatePlan)
-        version = session.get(TemplateVersion, plan.template_version_id)
-        target: dict[str, Any] = next(iter((deployment.target_state or {}).values()), {})
-        resource.template_major = version.major if version else int(target["templateMajorVersion"])
-        resource.template_minor = version.minor if version else int(target["templateMinorVersion"])
+        resource.template_major, resource.template_minor = _deployed_version(
+            session, deployment, plan
+        )
         resource.spec = plan.spec
         resource.inputs = dict(plan.inputs)
     resource.deployment_status = DeploymentStatus.SUCCEEDED

@@ -107,8 +107,26 @@ class _Lookup:
         rows = self.session.execute(select(t.Tag.key, t.Tag.value).where(t.Tag.resource_arn == arn))
         return {key: value for key, value in rows}
 
-    def environment_tags(self, environment: str) -> dict[str, str]:
-        return self.tags(self.arns.environment(environment)) if environment else {}
+    def with_environment_tags(
+        self, arn: str | None, environment: str
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """The tags of ``arn`` (none for None) and of ``environment`` (none for ""), in one
+        statement: a change to what runs in an environment is decided on both."""
+        environment_arn = self.arns.environment(environment) if environment else None
+        wanted = [found for found in (arn, environment_arn) if found]
+        if self.session is None or not wanted:
+            return {}, {}
+        own: dict[str, str] = {}
+        of_environment: dict[str, str] = {}
+        rows = self.session.execute(
+            select(t.Tag.resource_arn, t.Tag.key, t.Tag.value).where(t.Tag.resource_arn.in_(wanted))
+        )
+        for resource_arn, key, value in rows:
+            if resource_arn == arn:
+                own[key] = value
+            if resource_arn == environment_arn:
+                of_environment[key] = value
+        return own, of_environment
 
     def get(self, row_type: type[Any], **where: Any) -> Any:
         if self.session is None:
@@ -186,6 +204,7 @@ def _environment(key: str) -> Builder:
         name = request.get(key) or ""
         arn = lookup.arns.environment(name)
         row = lookup.get(t.Environment, name=name)
+        tags = lookup.tags(arn)  # an environment's own tags are its environment's
         return ResourceFacts(
             ResourceKind.ENVIRONMENT,
             name,
@@ -195,8 +214,8 @@ def _environment(key: str) -> Builder:
             template_major_version=(
                 str(row.template_major) if row else request.get("templateMajorVersion", "")
             ),
-            tags=lookup.tags(arn),
-            environment_tags=lookup.tags(arn),
+            tags=tags,
+            environment_tags=tags,
             request_tags=_requested_tags(request),
             major_upgrade=_major_upgrade(request, row.template_major if row else None),
         )
@@ -233,6 +252,9 @@ def _service_instance(name_key: str, service_key: str = "serviceName") -> Builde
         parent = lookup.get(t.Service, name=service) if row is None else None
         template = row.template_name if row else (parent.template_name if parent else "")
         major = row.template_major if row else (parent.template_major if parent else None)
+        tags, environment_tags = lookup.with_environment_tags(
+            arn, row.environment_name if row else ""
+        )
         return ResourceFacts(
             ResourceKind.SERVICE_INSTANCE,
             f"{service}/{name}",
@@ -241,8 +263,8 @@ def _service_instance(name_key: str, service_key: str = "serviceName") -> Builde
             environment=row.environment_name if row else "",
             service_template=template,
             template_major_version=str(major) if major is not None else "",
-            tags=lookup.tags(arn),
-            environment_tags=lookup.environment_tags(row.environment_name if row else ""),
+            tags=tags,
+            environment_tags=environment_tags,
             request_tags=_requested_tags(request),
             major_upgrade=_major_upgrade(request, row.template_major if row else None),
         )
@@ -273,14 +295,15 @@ def _component(key: str) -> Builder:
         arn = lookup.arns.component(name)
         row = lookup.get(t.Component, name=name)
         environment = row.environment_name if row else request.get("environmentName", "")
+        tags, environment_tags = lookup.with_environment_tags(arn, environment)
         return ResourceFacts(
             ResourceKind.COMPONENT,
             name,
             arn=arn,
             environment=environment,
             service=(row.service_name if row else request.get("serviceName")) or "",
-            tags=lookup.tags(arn),
-            environment_tags=lookup.environment_tags(environment),
+            tags=tags,
+            environment_tags=environment_tags,
             request_tags=_requested_tags(request),
         )
 
@@ -291,13 +314,14 @@ def _account_connection(lookup: _Lookup, request: Mapping[str, Any]) -> Resource
     connection_id = request.get("id") or ""
     row = lookup.get(t.EnvironmentAccountConnectionRow, id=connection_id) if connection_id else None
     environment = row.environment_name if row else request.get("environmentName", "")
+    tags, environment_tags = lookup.with_environment_tags(row.arn if row else None, environment)
     return ResourceFacts(
         ResourceKind.CONNECTION,
         connection_id,
         arn=row.arn if row else "",
         environment=environment,
-        tags=lookup.tags(row.arn) if row else {},
-        environment_tags=lookup.environment_tags(environment),
+        tags=tags,
+        environment_tags=environment_tags,
         request_tags=_requested_tags(request),
     )
 

@@ -14,8 +14,8 @@ from tests.domain.test_spec_storage import _create_service
 from tests.support.principals import ADMIN
 
 
-def _tag(runtime: Runtime, arn: str, **tags: str) -> None:
-    with runtime.db.session(write=True) as session:
+def _tag(store: Runtime, arn: str, **tags: str) -> None:
+    with store.db.session(write=True) as session:
         session.add_all(Tag(resource_arn=arn, key=key, value=value) for key, value in tags.items())
 
 

@@ -42,23 +42,32 @@ def test_claim_finish_and_nothing_left(database: Database) -> None:
     assert jobs.claim(database, "w2", LEASE) is None
 
 
-def test_a_claim_is_one_statement_between_begin_and_commit(database: Database) -> None:
-    """PostgreSQL picks and leases the job in one UPDATE; SQLite (one writer at a time, and a
-    RETURNING that cannot see the row as it was) in a SELECT and an UPDATE."""
+def test_a_claim_on_postgresql_is_one_statement_in_a_transaction_of_its_own(
+    database: Database,
+) -> None:
+    """PostgreSQL picks and leases the job in one UPDATE, in autocommit (no BEGIN or COMMIT
+    round trips); SQLite (one writer at a time, and a RETURNING that cannot see the row as it
+    was) in a SELECT and an UPDATE of a transaction."""
     _enqueue(database, 1)
     statements: list[str] = []
 
     def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
         statements.append(statement.split()[0].upper())
 
-    event.listen(database.engine, "before_cursor_execute", count)
+    engines = {database.engine, database.read_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
     try:
         claimed = jobs.claim(database, "w1", LEASE, max_attempts=3)
     finally:
-        event.remove(database.engine, "before_cursor_execute", count)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
     assert claimed is not None and claimed.attempts == 1 and not claimed.exhausted
-    work = [s for s in statements if s not in ("BEGIN", "COMMIT")]
-    assert work == (["SELECT", "UPDATE"] if database.is_sqlite else ["WITH"])
+    if database.is_sqlite:
+        assert [s for s in statements if s not in ("BEGIN", "COMMIT")] == ["SELECT", "UPDATE"]
+    else:
+        assert statements == ["WITH"]
+    assert jobs.claim(database, "w2", LEASE, max_attempts=3) is None  # leased to w1 already
 
 
 def test_concurrent_claimers_never_share_a_job(database: Database) -> None:

@@ -62,6 +62,16 @@ class Database:
             yield connection
 
     @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """PostgreSQL: ``single_read``'s connection for a write that is one statement, its own
+        transaction (a job's claim): one round trip instead of BEGIN, it and COMMIT. Not on
+        SQLite, whose connections always begin a transaction."""
+        if self.is_sqlite:
+            raise RuntimeError("autocommit statements are for PostgreSQL only")
+        with self.read_engine.connect() as connection:
+            yield connection
+
+    @contextmanager
     def single_read_session(self) -> Iterator[Session]:
         """``single_read`` for reads through mapped classes: a session on that connection,
         so on PostgreSQL no BEGIN and ROLLBACK round trips around the statements (an

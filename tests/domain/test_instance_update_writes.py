@@ -5,6 +5,7 @@ included."""
 from __future__ import annotations
 
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from baryon.operations import service_instances as instance_operations
 from baryon.runtime import Runtime
@@ -50,3 +51,26 @@ def test_an_update_with_a_client_token_writes_the_instance_row_once_and_keeps_th
         {"serviceName": "web", "name": "one"},
     )["serviceInstance"]
     assert fetched["lastClientRequestToken"] == "token-1"
+
+
+def test_an_update_flushes_its_writes_once_at_commit(runtime: Runtime) -> None:  # noqa: F811
+    """The reads after the first write (approval rules, the service's sync config) see nothing
+    it wrote, so they do not flush it: every write goes out in the commit's one flush."""
+    _create_service(runtime)
+    _work_off(runtime)
+    flushes: list[int] = []
+
+    def flushed(session: Session, _context: object) -> None:
+        flushes.append(len(session.new) + len(session.dirty))
+
+    event.listen(Session, "after_flush", flushed)
+    try:
+        _call(
+            runtime,
+            instance_operations.update_service_instance,
+            "UpdateServiceInstance",
+            {"serviceName": "web", "name": "one", "deploymentType": "CURRENT_VERSION"},
+        )
+    finally:
+        event.remove(Session, "after_flush", flushed)
+    assert len(flushes) == 1, flushes

@@ -461,7 +461,10 @@ def record_manual_change(
     synced: each created or updated instance, or the whole service when instances were
     deleted. What is blocked already stays blocked by the blocker it has (one active blocker
     per instance, and per service). Returns the new blockers."""
-    config = find_config(session, service_name)
+    # The change's own writes cannot touch the sync config: they stay pending for the
+    # commit's flush instead of being flushed by this read (one flush less per change).
+    with session.no_autoflush:
+        config = find_config(session, service_name)
     if config is None or not instance_names:
         return []
     source = f"{config.repository_name} ({config.file_path} on branch {config.branch})"

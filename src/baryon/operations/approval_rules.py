@@ -87,7 +87,10 @@ class RulePolicy:
         # rule set and process. A rollout's changes share one set and each environment's facts.
         # A rule a newer Cedar no longer reads is left out (checked when put), and one that
         # fails on this change counts as absent for it: both are logged, neither holds it.
-        texts = tuple(session.execute(_RULE_TEXTS).tuples())
+        # Nothing that starts deployments writes rules: what the change has written so far
+        # stays pending for the commit's flush instead of being flushed by this read.
+        with session.no_autoflush:
+            texts = tuple(session.execute(_RULE_TEXTS).tuples())
         if not texts:
             return [None] * len(changes)
         rules = compiled_rules(texts)

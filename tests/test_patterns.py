@@ -57,6 +57,16 @@ def test_a_pattern_is_compiled_once_with_bounded_memory() -> None:
     assert first._regexp.options.max_mem == patterns.MAX_MEMORY
 
 
+def test_a_short_texts_answer_is_kept_and_a_long_texts_is_not() -> None:
+    source = r"^[a-z]+-kept-answers$"
+    short, long = "ab-kept-answers", "a" * patterns._ANSWERED_CHARS + "-kept-answers"
+    before = patterns._answered.cache_info()
+    assert patterns.search(source, short) and patterns.search(source, short)
+    assert patterns.search(source, long) and patterns.search(source, long)
+    after = patterns._answered.cache_info()
+    assert (after.misses - before.misses, after.hits - before.hits) == (1, 1)
+
+
 @pytest.mark.parametrize(
     ("source", "predicate"),
     [

@@ -21,6 +21,7 @@ import h11
 import httpx
 import pytest
 
+from baryon.api.front_door import BODY_READ_WITH_HEAD_BYTES
 from tests.support.processes import BaryonProcess, own_baryon
 
 HEAD_DEADLINE_SECONDS = 3.0
@@ -212,7 +213,8 @@ def test_the_rest_of_a_body_answered_unread_is_dropped_and_the_connection_kept(
     server: BaryonProcess, sock: socket.socket
 ) -> None:
     before = _counter(server, "baryon_http_slow_clients_total", 'stage="rest"')
-    body = b'{"nextToken":"' + b"a" * 1000 + b'"}'
+    # Larger than what is read with the head (api/front_door.py BODY_READ_WITH_HEAD_BYTES).
+    body = b'{"nextToken":"' + b"a" * (BODY_READ_WITH_HEAD_BYTES + 1000) + b'"}'
     sock.sendall(
         (
             f"POST / HTTP/1.1\r\nHost: {_host(server)}\r\n"
@@ -230,6 +232,30 @@ def test_the_rest_of_a_body_answered_unread_is_dropped_and_the_connection_kept(
     # Idle now: the keep-alive timer closes it, and it was no slow client.
     assert _closed_by_server(sock, 15)
     assert _counter(server, "baryon_http_slow_clients_total", 'stage="rest"') == before
+
+
+def test_a_small_body_is_read_with_its_head_and_a_refusal_keeps_the_connection(
+    server: BaryonProcess, sock: socket.socket
+) -> None:
+    """A body no larger than a head may be is read before the signature is checked (one trip
+    to the thread pool): the unsigned call is refused once its body is in, nothing of it is
+    left on the connection, and the next request on it is answered."""
+    body = b'{"nextToken":"' + b"a" * 1000 + b'"}'
+    sock.sendall(
+        (
+            f"POST / HTTP/1.1\r\nHost: {_host(server)}\r\n"
+            "X-Amz-Target: AwsProton20200720.ListEnvironmentTemplates\r\n"
+            "Content-Type: application/x-amz-json-1.0\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        + body
+    )
+    [refused] = _answers(sock, 1)
+    assert refused.status == 403
+    assert "close" not in refused.headers.get("connection", "").lower()
+    sock.sendall(_get(server))
+    [answer] = _answers(sock, 1)
+    assert answer.status == 200
 
 
 @pytest.mark.parametrize(

@@ -310,3 +310,20 @@ def test_what_the_headers_condemn_is_answered_before_the_body_and_cut_off_if_it_
             assert _closed_by_server(sock, time.monotonic() + TIMEOUT_SECONDS + 10)
         finally:
             sock.close()
+
+
+def test_an_anonymous_small_body_is_read_before_its_refusal_and_only_until_its_deadline(
+    server: BaryonProcess,
+) -> None:
+    """A body no larger than a head may be (api/front_door.py BODY_READ_WITH_HEAD_BYTES) is
+    read with the head, before the signature is checked: an unsigned call whose small body
+    stalls is not refused from its headers but times out at the body's deadline, like any
+    stalled body, having held no more than its head could have."""
+    sock = _connect(_address(server))
+    try:
+        sock.sendall(_unsigned_head(server, 100) + b'{"nextToken":"')
+        answer = sock.recv(65536).decode()
+        assert answer.startswith("HTTP/1.1 408"), answer
+        assert "RequestTimeoutException" in answer
+    finally:
+        sock.close()

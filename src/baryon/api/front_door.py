@@ -10,6 +10,8 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,6 +45,7 @@ from baryon.api.request_body import (
     BodyTimedOut,
     ClientDisconnect,
     buffered_body,
+    declared_length,
     declared_too_large,
 )
 from baryon.api.serialization import OutputShapeError, serialize_output
@@ -69,6 +72,10 @@ from baryon.service_models.baryon import AuditDoor
 log = logging.getLogger("baryon.api")
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
+# Bodies up to this size are read with the head, before the signature is checked (_call): as
+# much as a request head may hold (modes/http_server.py MAX_REQUEST_HEAD_BYTES), so a client
+# refused for its credentials made the server hold no more than its head could have.
+BODY_READ_WITH_HEAD_BYTES = 16 * 1024
 JSON_CONTENT_TYPE = "application/x-amz-json-1.0"
 
 
@@ -142,27 +149,59 @@ class FrontDoor:
     async def _call(self, request: Request, call: _Call) -> dict[str, Any]:
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
-            # Everything the headers can prove is checked before a byte of the body is
-            # buffered: an anonymous client cannot make the server hold its upload.
             model, operation = self._route(headers.get("x-amz-target"))
             call.operation = operation.name
             context.operation.set(operation.name)
+        except ApiError:
+            call.close = declared_too_large(request, self.body_limits)
+            raise
+        declared = declared_length(request)
+        if declared is not None and declared <= BODY_READ_WITH_HEAD_BYTES:
+            # A body no larger than a request head may hold is read before the signature is
+            # checked, so that checking it and running the call take one trip to the thread
+            # pool instead of two (each costs the event loop and a thread a hand-over; an
+            # SDK's JSON body is a few hundred bytes). It is read against the same deadline
+            # and budget as any other.
+            async with self._body(request, headers) as incoming:
+                return await run_in_threadpool(
+                    self._admit_and_process, incoming, model, operation, call
+                )
+        try:
+            # Everything the headers can prove is checked before a byte of a larger body is
+            # buffered: an anonymous client cannot make the server hold its upload.
             # The key lookup reads the database: off the event loop, like the handler.
             admission, read = await run_in_threadpool(self._admit, headers, model, operation.name)
         except ApiError:
             call.close = declared_too_large(request, self.body_limits)
             raise
+        async with self._body(request, headers) as incoming:
+            return await run_in_threadpool(
+                self._process, incoming, model, operation, admission, read, call
+            )
+
+    @asynccontextmanager
+    async def _body(
+        self, request: Request, headers: dict[str, str]
+    ) -> AsyncIterator[sigv4.IncomingRequest]:
+        """The request with its whole body, held within the body budget until the block ends."""
         async with buffered_body(request, self.body_limits, self.runtime.body_budget) as body:
-            incoming = sigv4.IncomingRequest(
+            yield sigv4.IncomingRequest(
                 method=request.method,
                 raw_path=request.scope.get("raw_path", b"/").decode("latin-1") or "/",
                 query_string=request.scope.get("query_string", b"").decode("latin-1"),
                 headers=headers,
                 body=body,
             )
-            return await run_in_threadpool(
-                self._process, incoming, model, operation, admission, read, call
-            )
+
+    def _admit_and_process(
+        self,
+        incoming: sigv4.IncomingRequest,
+        model: ServiceModel,
+        operation: OperationModel,
+        call: _Call,
+    ) -> dict[str, Any]:
+        admission, read = self._admit(incoming.headers, model, operation.name)
+        return self._process(incoming, model, operation, admission, read, call)
 
     def _admit(
         self, headers: dict[str, str], model: ServiceModel, operation: str

@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 from baryon.domain.deployments import log_event
 from baryon.engine.handlers import LeaseLost
 from baryon.engine.worker_runtime import WorkerRuntime
+from baryon.provisioners.polling import CANCEL_CHECK_SECONDS
 from baryon.store.tables import Deployment
 
-_CANCEL_CHECK_SECONDS = 1.0
 FLUSH_SECONDS = 1.0
 
 
@@ -37,7 +37,7 @@ class DatabaseDeploymentIO:
         cancel_requested: bool | None = None,
     ) -> None:
         """``cancel_requested``: what the caller has just read of the deployment, which then
-        counts as this second's check (a fast deployment then reads it no second time)."""
+        counts as the first check (a fast deployment then reads it no second time)."""
         self._runtime = runtime
         self.deployment_id = deployment_id  # provisioners name their runs with it
         self._lease_lost = lease_lost
@@ -78,9 +78,9 @@ class DatabaseDeploymentIO:
         self._pending = []
 
     def cancel_requested(self) -> bool:
-        # Polled in wait loops; one read a second is plenty and keeps the database calm.
+        # Polled in wait loops; two reads a second are plenty and keep the database calm.
         now = time.monotonic()
-        if not self._cancel and now - self._checked_at >= _CANCEL_CHECK_SECONDS:
+        if not self._cancel and now - self._checked_at >= CANCEL_CHECK_SECONDS:
             self._checked_at = now
             with self._runtime.db.session() as session:
                 self._cancel = bool(

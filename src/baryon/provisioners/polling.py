@@ -7,6 +7,10 @@ import time
 
 from baryon.provisioners.base import DeploymentIO
 
+# How often a wait that a cancel may end looks for one (DeploymentIO.cancel_requested reads
+# the database at most this often).
+CANCEL_CHECK_SECONDS = 0.5
+
 
 class Backoff:
     """Delays that double from ``initial`` up to ``maximum``, each with random jitter.
@@ -43,9 +47,15 @@ def pause(
     when polls are far apart.
     """
     deadline = time.monotonic() + seconds
+    # Slices no longer than a cancel check's interval when a cancel may end the pause: a
+    # heartbeat's two seconds let a cancel asked for just after a poll go unseen until the
+    # stack had finished (a 2 s update, cancelled at once, ended SUCCEEDED).
+    slice_seconds = (
+        min(heartbeat_interval, CANCEL_CHECK_SECONDS) if wake_on_cancel else heartbeat_interval
+    )
     while True:
         io.heartbeat()
         remaining = deadline - time.monotonic()
         if remaining <= 0 or (wake_on_cancel and io.cancel_requested()):
             return
-        time.sleep(min(heartbeat_interval, remaining))
+        time.sleep(min(slice_seconds, remaining))

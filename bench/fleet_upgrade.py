@@ -35,7 +35,7 @@ from bench import harness
 from bench.harness import Cleanup, Proc, Table
 
 ENV_TEMPLATE, SVC_TEMPLATE, ENVIRONMENT = "fleet-env", "fleet-svc", "fleet"
-COMMITS = "commits"  # PostgreSQL transactions, beside the cloud calls in Figure.calls
+TRANSACTIONS = "transactions"  # PostgreSQL transactions ended, beside Figure.calls' cloud calls
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 
 
@@ -62,12 +62,12 @@ class Figure:
 
     @property
     def calls_per_deployment(self) -> float:
-        cloud = sum(n for name, n in self.calls.items() if name != COMMITS)
+        cloud = sum(n for name, n in self.calls.items() if name != TRANSACTIONS)
         return cloud / self.deployments if self.deployments else 0.0
 
     @property
-    def commits_per_deployment(self) -> float:
-        return self.calls.get(COMMITS, 0) / self.deployments if self.deployments else 0.0
+    def transactions_per_deployment(self) -> float:
+        return self.calls.get(TRANSACTIONS, 0) / self.deployments if self.deployments else 0.0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -152,13 +152,16 @@ class Fleet:
         }
 
     def calls(self) -> dict[str, int]:
-        """The cloud's call counts, and the database's committed transactions as "commits"."""
+        """The cloud's call counts, and the database's transactions: committed and rolled
+        back, since a read-only session ends in a ROLLBACK and a statement run in autocommit
+        (a read outside any transaction, a job's claim) counts as a commit."""
         with psycopg.connect(self.database_url, autocommit=True) as connection:
             row = connection.execute(
-                "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+                "SELECT xact_commit + xact_rollback FROM pg_stat_database"
+                " WHERE datname = current_database()"
             ).fetchone()
         # PostgreSQL's statistics lag by up to a second; the readings are seconds apart.
-        return {**call_counts.read(self.cloud.endpoint), COMMITS: int(row[0]) if row else 0}
+        return {**call_counts.read(self.cloud.endpoint), TRANSACTIONS: int(row[0]) if row else 0}
 
 
 def service_bundle_at(minor: int) -> dict[str, str]:
@@ -411,7 +414,7 @@ def _report(figures: list[Figure], fleet: Fleet) -> None:
             "PostgreSQL",
             "Baryon-side",
             "cloud calls per deployment",
-            "PostgreSQL commits per deployment",
+            "PostgreSQL transactions per deployment",
             "other cores",
         ]
     )
@@ -436,7 +439,7 @@ def _report(figures: list[Figure], fleet: Fleet) -> None:
             figure.cpu["postgres"] * per if baryon else "-",
             figure.baryon_cpu_ms if baryon else "-",
             figure.calls_per_deployment,
-            figure.commits_per_deployment if baryon else "-",
+            figure.transactions_per_deployment if baryon else "-",
             max(0.0, figure.cpu["machine"] - ours) / figure.seconds if figure.seconds else 0.0,
         )
     print()
@@ -455,8 +458,9 @@ def _report(figures: list[Figure], fleet: Fleet) -> None:
         "Baryon-side: server + workers + PostgreSQL CPU ms per deployment (issue 17's figure; "
         "the cloud's CPU is not Baryon's). cloud calls: every request the local cloud answered "
         "during the timed part (its own count, GET /_baryon/calls) / deployments. PostgreSQL "
-        "commits: the database's committed transactions (pg_stat_database.xact_commit: the "
-        "benchmark's own status reads included) / deployments."
+        "transactions: committed and rolled back (pg_stat_database.xact_commit + xact_rollback; "
+        "each statement in autocommit is one; the benchmark's own status reads included) / "
+        "deployments."
     )
     print()
     for index, figure in enumerate(figures):
@@ -489,7 +493,7 @@ def _print_goals(run: Figure, base: Figure) -> None:
         shown = ", ".join(
             f"{name} {count / figure.deployments:.2f}"
             for name, count in sorted(figure.calls.items(), key=lambda item: -item[1])
-            if name != COMMITS
+            if name != TRANSACTIONS
         )
         print(f"    {label}'s calls per deployment: {shown}")
 

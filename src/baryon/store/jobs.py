@@ -264,7 +264,24 @@ def finish_in(session: Session, job_id: int, owner: str) -> None:
     """Marks the job DONE in ``session``'s transaction: the handler's last write (a deployment's
     outcome) and the job's end then commit together, one transaction fewer per job, and a
     crash between them cannot run a recorded job again."""
-    session.execute(_settling(job_id, owner, datetime.now(UTC), status=JobStatus.DONE))
+    # On the session's connection, as Core: nothing of the session maps a job, so the ORM's
+    # bulk UPDATE (an autoflush, a look through the identity map) only cost CPU, ~2% of a
+    # worker's per deployment with the statement's building (bench.fleet_upgrade profile).
+    session.connection().execute(
+        _FINISH_IN, {"job_id": job_id, "owner": owner, "now": datetime.now(UTC)}
+    )
+
+
+_FINISH_IN = (
+    update(Job)
+    .where(Job.id == bindparam("job_id"), Job.lease_owner == bindparam("owner"))
+    .values(
+        status=JobStatus.DONE,
+        lease_owner=None,
+        lease_expires_at=None,
+        updated_at=bindparam("now", type_=Job.updated_at.type),
+    )
+)
 
 
 def release(db: Database, job_id: int, owner: str) -> None:

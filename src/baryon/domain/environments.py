@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import Select, and_, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -97,11 +98,17 @@ def check_provisioning_identity(
 
 
 def find_environment(session: Session, name: str, *, lock: bool = False) -> Environment:
-    stmt = select(Environment).where(Environment.name == name)
-    environment = session.scalars(stmt.with_for_update() if lock else stmt).first()
+    environment = session.scalars(_environment_named(lock), {"name": name}).first()
     if environment is None:
         raise NotFound(f"The environment '{name}' was not found.")
     return environment
+
+
+# Built once (building a select and its cache key costs more than running it: issue 17).
+@functools.cache
+def _environment_named(lock: bool) -> Select[tuple[Environment]]:
+    stmt = select(Environment).where(Environment.name == bindparam("name"))
+    return stmt.with_for_update() if lock else stmt
 
 
 def label(environment: Environment) -> str:

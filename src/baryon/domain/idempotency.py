@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from baryon.domain.errors import InvalidInput
@@ -27,6 +27,13 @@ def request_digest(request: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+# Built once (building a select and its cache key costs more than running it: issue 17).
+_TOKEN = select(IdempotencyToken).where(
+    IdempotencyToken.operation == bindparam("operation"),
+    IdempotencyToken.client_token == bindparam("token"),
+)
+
+
 def recall(
     session: Session, operation: str, request: Mapping[str, Any], now: datetime
 ) -> str | None:
@@ -34,11 +41,7 @@ def recall(
     token = request.get("clientToken")
     if not token:
         return None
-    row = session.scalars(
-        select(IdempotencyToken).where(
-            IdempotencyToken.operation == operation, IdempotencyToken.client_token == token
-        )
-    ).first()
+    row = session.scalars(_TOKEN, {"operation": operation, "token": token}).first()
     if row is None:
         return None
     if row.created_at < now - TOKEN_LIFETIME:

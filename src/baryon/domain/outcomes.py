@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from baryon.domain import components, deployments, environments, rollouts, services
@@ -41,25 +42,41 @@ def resource_of(
     session: Session, deployment: Deployment, *, lock: bool = False
 ) -> Deployable | None:
     """The resource a deployment targets, or None if it is gone."""
+    stmt = _target_of(deployment.target_type, lock)
+    if stmt is None:
+        return None
+    params = {
+        "environment": deployment.environment_name,
+        "service": deployment.service_name,
+        "instance": deployment.service_instance_name,
+        "component": deployment.component_name,
+    }
+    return session.scalars(stmt, params).first()
+
+
+# Built once per kind (building a select and its cache key costs more than running it: the
+# worker reads a deployment's target twice per deployment, issue 17).
+@functools.cache
+def _target_of(target_type: str, lock: bool) -> Select[Any] | None:
     stmt: Select[Any]
-    if deployment.target_type == DeploymentTargetResourceType.ENVIRONMENT:
-        stmt = select(Environment).where(Environment.name == deployment.environment_name)
-    elif deployment.target_type == DeploymentTargetResourceType.SERVICE_INSTANCE:
+    if target_type == DeploymentTargetResourceType.ENVIRONMENT:
+        stmt = select(Environment).where(Environment.name == bindparam("environment"))
+    elif target_type == DeploymentTargetResourceType.SERVICE_INSTANCE:
         stmt = select(ServiceInstance).where(
-            ServiceInstance.service_name == deployment.service_name,
-            ServiceInstance.name == deployment.service_instance_name,
+            ServiceInstance.service_name == bindparam("service"),
+            ServiceInstance.name == bindparam("instance"),
         )
-    elif deployment.target_type == DeploymentTargetResourceType.SERVICE_PIPELINE:
+    elif target_type == DeploymentTargetResourceType.SERVICE_PIPELINE:
         stmt = (
             select(ServicePipeline)
             .join(Service, Service.id == ServicePipeline.service_id)
-            .where(Service.name == deployment.service_name)
+            .where(Service.name == bindparam("service"))
         )
-    elif deployment.target_type == DeploymentTargetResourceType.COMPONENT:
-        stmt = select(Component).where(Component.name == deployment.component_name)
+    elif target_type == DeploymentTargetResourceType.COMPONENT:
+        stmt = select(Component).where(Component.name == bindparam("component"))
     else:
         return None
-    return session.scalars(stmt.with_for_update() if lock else stmt).first()
+    return stmt.with_for_update() if lock else stmt
 
 
 def record(session: Session, arns: Arns, deployment_id: str, result: Result, now: datetime) -> None:

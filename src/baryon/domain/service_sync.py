@@ -18,6 +18,7 @@ No git is spoken here: engine/service_sync.py reads the repository and calls the
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from baryon.bundles.errors import BundleError
@@ -243,8 +244,16 @@ class SyncSource:
 def find_config(
     session: Session, service_name: str, *, lock: bool = False
 ) -> ServiceSyncConfigRow | None:
-    stmt = select(ServiceSyncConfigRow).where(ServiceSyncConfigRow.service_name == service_name)
-    return session.scalar(stmt.with_for_update() if lock else stmt)
+    return session.scalar(_config_of(lock), {"service_name": service_name})
+
+
+# Built once (building a select and its cache key costs more than running it: issue 17).
+@functools.cache
+def _config_of(lock: bool) -> Select[tuple[ServiceSyncConfigRow]]:
+    stmt = select(ServiceSyncConfigRow).where(
+        ServiceSyncConfigRow.service_name == bindparam("service_name")
+    )
+    return stmt.with_for_update() if lock else stmt
 
 
 def config_of_service(session: Session, service_name: str) -> ServiceSyncConfigRow | None:

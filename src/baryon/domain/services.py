@@ -8,11 +8,12 @@ worker in the transaction that records each outcome) advances it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -69,11 +70,27 @@ _UNSUCCESSFUL = frozenset(
 
 
 def find_service(session: Session, name: str, *, lock: bool = False) -> Service:
-    stmt = select(Service).where(Service.name == name)
-    service = session.scalars(stmt.with_for_update() if lock else stmt).first()
+    service = session.scalars(_service_named(lock), {"name": name}).first()
     if service is None:
         raise NotFound(f"The service '{name}' was not found.")
     return service
+
+
+# The lookups every change makes, built once: building a select and its cache key costs
+# 75-120 us each time, more than running it once it is cached (issue 17's fleet profile).
+@functools.cache
+def _service_named(lock: bool) -> Select[tuple[Service]]:
+    stmt = select(Service).where(Service.name == bindparam("name"))
+    return stmt.with_for_update() if lock else stmt
+
+
+@functools.cache
+def _instance_named(lock: bool) -> Select[tuple[ServiceInstance]]:
+    stmt = select(ServiceInstance).where(
+        ServiceInstance.service_name == bindparam("service_name"),
+        ServiceInstance.name == bindparam("name"),
+    )
+    return stmt.with_for_update() if lock else stmt
 
 
 def find_instance(
@@ -81,13 +98,13 @@ def find_instance(
 ) -> ServiceInstance:
     """``with_spec``: the caller reads the instance's spec, which then comes in the same
     statement (not with ``lock``)."""
-    stmt = select(ServiceInstance).where(
-        ServiceInstance.service_name == service_name, ServiceInstance.name == name
-    )
+    params = {"service_name": service_name, "name": name}
     if with_spec and not lock:
-        instance = first_with_text(session, stmt, ServiceInstance.spec_key)
+        instance = first_with_text(
+            session, _instance_named(False), ServiceInstance.spec_key, params
+        )
     else:
-        instance = session.scalars(stmt.with_for_update() if lock else stmt).first()
+        instance = session.scalars(_instance_named(lock), params).first()
     if instance is None:
         raise NotFound(f"The service instance '{name}' of service '{service_name}' was not found.")
     return instance

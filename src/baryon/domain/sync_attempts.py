@@ -3,10 +3,11 @@ GetRepositorySyncStatus report them: one row per attempt, events appended as it 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from baryon.domain.git import SyncScope
@@ -82,14 +83,21 @@ def add_event(
 def latest(
     session: Session, sync_type: str, scope: SyncScope, target: str, *, status: str | None = None
 ) -> SyncAttemptRow | None:
+    params = {"sync_type": sync_type, "scope": scope, "target": target, "status": status}
+    return session.scalar(_latest(status is not None), params)
+
+
+# Built once (building a select and its cache key costs more than running it: issue 17).
+@functools.cache
+def _latest(with_status: bool) -> Select[tuple[SyncAttemptRow]]:
     stmt = select(SyncAttemptRow).where(
-        SyncAttemptRow.sync_type == sync_type,
-        SyncAttemptRow.scope == scope,
-        SyncAttemptRow.target == target,
+        SyncAttemptRow.sync_type == bindparam("sync_type"),
+        SyncAttemptRow.scope == bindparam("scope"),
+        SyncAttemptRow.target == bindparam("target"),
     )
-    if status is not None:
-        stmt = stmt.where(SyncAttemptRow.status == status)
-    return session.scalar(stmt.order_by(SyncAttemptRow.id.desc()).limit(1))
+    if with_status:
+        stmt = stmt.where(SyncAttemptRow.status == bindparam("status"))
+    return stmt.order_by(SyncAttemptRow.id.desc()).limit(1)
 
 
 def wire_attempt(row: SyncAttemptRow) -> proton.ResourceSyncAttempt:

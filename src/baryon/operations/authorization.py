@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from baryon.auth.policies import ResourceFacts, ResourceKind, decide, is_read
@@ -104,8 +104,8 @@ class _Lookup:
     def tags(self, arn: str) -> dict[str, str]:
         if self.session is None:
             return {}
-        rows = self.session.execute(select(t.Tag.key, t.Tag.value).where(t.Tag.resource_arn == arn))
-        return {key: value for key, value in rows}
+        rows = self.session.execute(_TAGS_OF, {"arns": [arn]})
+        return {key: value for _, key, value in rows}
 
     def with_environment_tags(
         self, arn: str | None, environment: str
@@ -118,9 +118,7 @@ class _Lookup:
             return {}, {}
         own: dict[str, str] = {}
         of_environment: dict[str, str] = {}
-        rows = self.session.execute(
-            select(t.Tag.resource_arn, t.Tag.key, t.Tag.value).where(t.Tag.resource_arn.in_(wanted))
-        )
+        rows = self.session.execute(_TAGS_OF, {"arns": wanted})
         for resource_arn, key, value in rows:
             if resource_arn == arn:
                 own[key] = value
@@ -131,8 +129,24 @@ class _Lookup:
     def get(self, row_type: type[Any], **where: Any) -> Any:
         if self.session is None:
             return None
-        stmt = select(row_type).filter_by(**where).limit(1)
-        return self.session.scalars(stmt).first()
+        return self.session.scalars(_first_by(row_type, tuple(sorted(where))), where).first()
+
+
+# Built once (building a select and its cache key costs more than running it: issue 17).
+_TAGS_OF = select(t.Tag.resource_arn, t.Tag.key, t.Tag.value).where(
+    t.Tag.resource_arn.in_(bindparam("arns", expanding=True))
+)
+
+
+_FIRST_BY: dict[tuple[type[Any], tuple[str, ...]], Select[Any]] = {}
+
+
+def _first_by(row_type: type[Any], keys: tuple[str, ...]) -> Select[Any]:
+    stmt = _FIRST_BY.get((row_type, keys))
+    if stmt is None:
+        stmt = select(row_type).filter_by(**{key: bindparam(key) for key in keys}).limit(1)
+        _FIRST_BY[row_type, keys] = stmt  # a handful of (type, keys) pairs in all
+    return stmt
 
 
 Builder = Callable[[_Lookup, Mapping[str, Any]], ResourceFacts]

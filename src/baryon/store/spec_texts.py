@@ -114,7 +114,12 @@ def read_texts(*rows: object) -> None:
                 _text(row, getattr(row, key_attribute))
 
 
-def first_with_text(session: Session, stmt: Select[tuple[_Row]], key_column: Any) -> _Row | None:
+def first_with_text(
+    session: Session,
+    stmt: Select[tuple[_Row]],
+    key_column: Any,
+    params: Mapping[str, Any] | None = None,
+) -> _Row | None:
     """The first row of ``stmt`` with its text read in the same statement (an outer join on
     ``key_column``): a Get answers in one round trip instead of two (measured: GetServiceInstance
     on PostgreSQL lost 12% of its throughput to the second one). Not for locking reads: the
@@ -122,7 +127,7 @@ def first_with_text(session: Session, stmt: Select[tuple[_Row]], key_column: Any
     from baryon.store.tables import SpecText
 
     joined = stmt.add_columns(SpecText.text).outerjoin(SpecText, SpecText.key == key_column)
-    found = session.execute(joined).first()
+    found = session.execute(joined, params).first()
     if found is None:
         return None
     row, text = found

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from baryon.domain.errors import Conflict, InvalidInput
@@ -160,9 +160,11 @@ def _holder(session: Session, stack_name: str, stack_id: str) -> AdoptedStackRow
 
 
 def _row(session: Session, resource_arn: str) -> AdoptedStackRow | None:
-    return session.scalar(
-        select(AdoptedStackRow).where(AdoptedStackRow.resource_arn == resource_arn)
-    )
+    return session.scalar(_ADOPTED, {"resource_arn": resource_arn})
+
+
+# Built once (building a select and its cache key costs more than running it: issue 17).
+_ADOPTED = select(AdoptedStackRow).where(AdoptedStackRow.resource_arn == bindparam("resource_arn"))
 
 
 def _view(row: AdoptedStackRow) -> AdoptedStack:

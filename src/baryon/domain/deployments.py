@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session, object_session
 
 from baryon.domain import adoption, approval_gate
@@ -247,12 +247,16 @@ def log_event(session: Session, deployment_id: str, message: str, now: datetime)
 def outputs_of(session: Session, deployment_id: str | None) -> dict[str, str]:
     if deployment_id is None:
         return {}
-    rows = session.execute(
-        select(DeploymentOutput.key, DeploymentOutput.value)
-        .where(DeploymentOutput.deployment_id == deployment_id)
-        .order_by(DeploymentOutput.key)
-    )
+    rows = session.execute(_OUTPUTS_OF, {"deployment_id": deployment_id})
     return {key: value for key, value in rows.all()}
+
+
+# Built once (building a select and its cache key costs more than running it: issue 17).
+_OUTPUTS_OF = (
+    select(DeploymentOutput.key, DeploymentOutput.value)
+    .where(DeploymentOutput.deployment_id == bindparam("deployment_id"))
+    .order_by(DeploymentOutput.key)
+)
 
 
 def store_outputs(session: Session, deployment_id: str, outputs: dict[str, str]) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from baryon.bundles.errors import BundleError
@@ -325,16 +325,19 @@ def _output_text(value: Any) -> str:
 
 def _component_refs(session: Session, instance: ServiceInstance) -> dict[str, ComponentRef]:
     """The deployed component attached to an instance, as its templates see it ("default")."""
-    component = session.scalars(
-        select(Component).where(
-            Component.service_name == instance.service_name,
-            Component.service_instance_name == instance.name,
-        )
-    ).first()
+    params = {"service": instance.service_name, "instance": instance.name}
+    component = session.scalars(_ATTACHED_COMPONENT, params).first()
     if component is None or component.last_succeeded_deployment_id is None:
         return {}
     outputs = deployments.outputs_of(session, component.last_succeeded_deployment_id)
     return {"default": ComponentRef(component.name, outputs)}
+
+
+# Built once (building a select and its cache key costs more than running it: issue 17).
+_ATTACHED_COMPONENT = select(Component).where(
+    Component.service_name == bindparam("service"),
+    Component.service_instance_name == bindparam("instance"),
+)
 
 
 def _environment_ref(

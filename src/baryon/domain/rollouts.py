@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from baryon.domain import approval_gate, fleet_previews, rollbacks, versions
@@ -210,19 +210,23 @@ def wake_for(session: Session, deployment_id: str, now: datetime) -> None:
     """A deployment ended: if a rollout that is not finished started it (forward or back),
     its next look is due now rather than at its next tick. Called in the transaction that
     records the outcome, so the look sees it."""
-    rollout_ids = session.scalars(
-        select(RolloutTargetRow.rollout_id)
-        .join(RolloutRow, RolloutRow.id == RolloutTargetRow.rollout_id)
-        .where(
-            or_(
-                RolloutTargetRow.deployment_id == deployment_id,
-                RolloutTargetRow.rollback_deployment_id == deployment_id,
-            ),
-            RolloutRow.state.in_(_HOLDING),
-        )
-    ).all()
+    rollout_ids = session.scalars(_STARTED_BY, {"deployment_id": deployment_id}).all()
     for rollout_id in set(rollout_ids):
         enqueue_once(session, JobKind.ROLLOUT, {"rollout_id": rollout_id}, now)
+
+
+# Built once (building a select and its cache key costs more than running it: issue 17).
+_STARTED_BY = (
+    select(RolloutTargetRow.rollout_id)
+    .join(RolloutRow, RolloutRow.id == RolloutTargetRow.rollout_id)
+    .where(
+        or_(
+            RolloutTargetRow.deployment_id == bindparam("deployment_id"),
+            RolloutTargetRow.rollback_deployment_id == bindparam("deployment_id"),
+        ),
+        RolloutRow.state.in_(_HOLDING),
+    )
+)
 
 
 def needing_looks(session: Session) -> list[str]:

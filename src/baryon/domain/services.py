@@ -974,9 +974,7 @@ def after_deployment(session: Session, arns: Arns, deployment: Deployment, now: 
         return
     # A deployment a service sync started ends that instance's sync attempt.
     service_sync.deployment_ended(session, deployment, now)
-    service = session.scalars(
-        select(Service).where(Service.name == deployment.service_name).with_for_update()
-    ).first()
+    service = session.scalars(_service_named(True), {"name": deployment.service_name}).first()
     if service is None:
         return
     if (

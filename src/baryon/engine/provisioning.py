@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from baryon.domain import environment_account_connections
@@ -91,8 +91,11 @@ def deployment_environment(session: Session, deployment: Deployment) -> Environm
     """The environment a deployment's resource lives in; None for a pipeline."""
     if not deployment.environment_name:
         return None
-    named = Environment.name == deployment.environment_name
-    return session.scalar(select(Environment).where(named))
+    return session.scalar(_ENVIRONMENT_NAMED, {"name": deployment.environment_name})
+
+
+# Built once (building a select and its cache key costs more than running it: issue 17).
+_ENVIRONMENT_NAMED = select(Environment).where(Environment.name == bindparam("name"))
 
 
 def account_of(session: Session, environment: Environment | None) -> EnvironmentAccount | None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from baryon.domain import deployments, outcomes, services
@@ -137,10 +137,13 @@ def _ref(stored: dict[str, str] | None) -> RepositoryBranchRef | None:
 
 def handed_off(session: Session, deployment_id: str) -> bool:
     """Whether the deployment has a pull request (watched or not): its deploy job is done."""
-    found = session.scalar(
-        select(PullRequestRow.id).where(PullRequestRow.deployment_id == deployment_id)
-    )
-    return found is not None
+    return session.scalar(_HANDED_OFF, {"deployment_id": deployment_id}) is not None
+
+
+# Built once (building a select and its cache key costs more than running it: issue 17).
+_HANDED_OFF = select(PullRequestRow.id).where(
+    PullRequestRow.deployment_id == bindparam("deployment_id")
+)
 
 
 def record_opened(session: Session, deployment_id: str, opened: Opened, now: datetime) -> None:

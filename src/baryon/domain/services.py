@@ -164,9 +164,7 @@ def instance_state(
     session: Session, instance: ServiceInstance, major: int, minor: int, spec: str | None
 ) -> dict[str, Any]:
     environment = session.get(Environment, instance.environment_id)
-    pipeline = session.scalars(
-        select(ServicePipeline).where(ServicePipeline.service_id == instance.service_id)
-    ).first()
+    pipeline = session.scalars(_PIPELINE_OF, {"service_id": instance.service_id}).first()
     return {
         "serviceInstance": {
             "spec": spec or "",
@@ -182,6 +180,9 @@ def instance_state(
             "lastSuccessfulComponentDeploymentIds": [],
         }
     }
+
+
+_PIPELINE_OF = select(ServicePipeline).where(ServicePipeline.service_id == bindparam("service_id"))
 
 
 def _moved_state(

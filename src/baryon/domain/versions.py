@@ -12,7 +12,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TypeAlias
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from baryon.bundles.json_schema import ref_name
@@ -32,13 +32,26 @@ from baryon.store.tables import Template, TemplateVersion
 def version_numbered(
     session: Session, template: Template, major: int, minor: int
 ) -> TemplateVersion | None:
-    return session.scalars(
-        select(TemplateVersion).where(
-            TemplateVersion.template_id == template.id,
-            TemplateVersion.major == major,
-            TemplateVersion.minor == minor,
-        )
-    ).first()
+    params = {"template_id": template.id, "major": major, "minor": minor}
+    return session.scalars(_NUMBERED, params).first()
+
+
+# Built once (building a select and its cache key costs more than running it: issue 17).
+_NUMBERED = select(TemplateVersion).where(
+    TemplateVersion.template_id == bindparam("template_id"),
+    TemplateVersion.major == bindparam("major"),
+    TemplateVersion.minor == bindparam("minor"),
+)
+_RECOMMENDED = (
+    select(TemplateVersion)
+    .where(
+        TemplateVersion.template_id == bindparam("template_id"),
+        TemplateVersion.major == bindparam("major"),
+        TemplateVersion.status == TemplateVersionStatus.PUBLISHED,
+    )
+    .order_by(TemplateVersion.minor.desc())
+    .limit(1)
+)
 
 
 def published_version(
@@ -49,16 +62,8 @@ def published_version(
     if minor is None:
         # The recommended minor is the highest PUBLISHED one (templates.recommended_minors):
         # read as that version's row in one query, not the minors and then the row.
-        recommended = session.scalars(
-            select(TemplateVersion)
-            .where(
-                TemplateVersion.template_id == template.id,
-                TemplateVersion.major == major,
-                TemplateVersion.status == TemplateVersionStatus.PUBLISHED,
-            )
-            .order_by(TemplateVersion.minor.desc())
-            .limit(1)
-        ).first()
+        params = {"template_id": template.id, "major": major}
+        recommended = session.scalars(_RECOMMENDED, params).first()
         if recommended is None:
             raise InvalidInput(
                 f"The {kind.label} '{template.name}' has no published version in major "

@@ -451,16 +451,9 @@ def test_migration_counts_the_rows_already_there(tmp_path: Path) -> None:
     db.dispose()
 
 
-def test_two_writers_moving_parts_of_one_service_count_it_once_by_its_stalest_part(
-    postgres_server: Any,
-) -> None:
-    """Two transactions upgrade the two instances of one service to the newest minor at once:
-    neither alone moves the service's stalest part, both together do. The second committer
-    must see the first one's parts: the first is held just after it read the parts, until the
-    second reads them too (which the lock on the service's parts puts off until the first has
-    committed) or a while has passed."""
-    db = Database(postgres_server.create_database())
-    db.migrate()
+def _two_instances_on_1_0(db: Database) -> list[int]:
+    """Service "svc" (template versions 1.0 and 1.1) with instances "a" and "b" on 1.0, in
+    environment "env": their ids."""
     with db.session(write=True) as session:
         template = Template(**_template_row("SERVICE", "svc"))
         env_template = Template(**_template_row("ENVIRONMENT", "env"))
@@ -486,7 +479,20 @@ def test_two_writers_moving_parts_of_one_service_count_it_once_by_its_stalest_pa
             for name in ("a", "b")
         ]
         session.add_all(instances)
-    ids = [instance.id for instance in instances]
+    return [instance.id for instance in instances]
+
+
+def test_two_writers_moving_parts_of_one_service_count_it_once_by_its_stalest_part(
+    postgres_server: Any,
+) -> None:
+    """Two transactions upgrade the two instances of one service to the newest minor at once:
+    neither alone moves the service's stalest part, both together do. The second committer
+    must see the first one's parts: the first is held just after it read the parts, until the
+    second reads them too (which the lock on the service's parts puts off until the first has
+    committed) or a while has passed."""
+    db = Database(postgres_server.create_database())
+    db.migrate()
+    ids = _two_instances_on_1_0(db)
     first_read, second_read = threading.Event(), threading.Event()
     stored_parts = resource_counts._stored_parts_statement()
 
@@ -530,30 +536,7 @@ def test_an_upgrade_adds_its_moves_in_one_statement_and_deletes_only_emptied_cou
     """Two instances on 1.0: moving the first to 1.1 leaves the 1.0 buckets with the second
     (one upsert, no delete); moving the second empties them (the upsert, then one delete of
     the rows it left at zero)."""
-    with database.session(write=True) as session:
-        template = Template(**_template_row("SERVICE", "svc"))
-        env_template = Template(**_template_row("ENVIRONMENT", "env"))
-        session.add_all([template, env_template])
-        session.flush()
-        for template_id, minor in ((template.id, 0), (template.id, 1), (env_template.id, 0)):
-            session.add(TemplateVersion(**_version_row(template_id, 1, minor)))
-        environment = Environment(**_environment_row("env", env_template, 1, 0), **_deployed(1, 0))
-        service = Service(**_service_row("svc", template))
-        session.add_all([environment, service])
-        session.flush()
-        session.add_all(
-            ServiceInstance(
-                service_id=service.id,
-                environment_id=environment.id,
-                template_id=template.id,
-                name=name,
-                service_name=service.name,
-                environment_name=environment.name,
-                template_name=template.name,
-                **_deployed(1, 0),
-            )
-            for name in ("a", "b")
-        )
+    _two_instances_on_1_0(database)
     statements: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:

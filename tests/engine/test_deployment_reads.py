@@ -56,9 +56,9 @@ def test_an_instance_deployment_reads_its_environment_once_and_no_account_settin
     assert _work_off(runtime) >= 1  # and the deployment still renders
 
 
-def test_recording_a_redeploy_of_the_services_own_spec_reads_that_text_at_most_once(
-    runtime: Runtime,  # noqa: F811
-) -> None:
+def _redeploy_recorded(runtime: Runtime) -> tuple[Deployment, list[str]]:  # noqa: F811
+    """Instance "one" redeployed at its version, and its success recorded: the deployment
+    and the statements the recording ran."""
     _create_service(runtime)
     _work_off(runtime)
     _call(
@@ -85,6 +85,13 @@ def test_recording_a_redeploy_of_the_services_own_spec_reads_that_text_at_most_o
             outcomes.record(session, runtime.arns, deployment.id, result, datetime.now(UTC))
     finally:
         event.remove(runtime.db.engine, "before_cursor_execute", count)
+    return deployment, statements
+
+
+def test_recording_a_redeploy_of_the_services_own_spec_reads_that_text_at_most_once(
+    runtime: Runtime,  # noqa: F811
+) -> None:
+    deployment, statements = _redeploy_recorded(runtime)
     # The deployment's own text, for its plan, unless the process has read it already
     # (store/spec_texts.py keeps texts read by key); the instance and the service name the
     # same text (compared by key) and are neither read nor written again.
@@ -97,32 +104,7 @@ def test_recording_a_redeploy_of_the_services_own_spec_reads_that_text_at_most_o
 def test_recording_an_upgrade_takes_the_deployed_version_from_the_target_state(
     runtime: Runtime,  # noqa: F811
 ) -> None:
-    _create_service(runtime)
-    _work_off(runtime)
-    _call(
-        runtime,
-        instance_operations.update_service_instance,
-        "UpdateServiceInstance",
-        {"serviceName": "web", "name": "one", "deploymentType": "CURRENT_VERSION"},
-    )
-    with runtime.db.session() as session:
-        deployment = session.scalars(
-            select(Deployment).where(
-                Deployment.service_instance_name == "one", Deployment.status == "IN_PROGRESS"
-            )
-        ).one()
-    statements: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
-    event.listen(runtime.db.engine, "before_cursor_execute", count)
-    try:
-        with runtime.db.session(write=True) as session:
-            result = outcomes.Result(DeploymentStatus.SUCCEEDED)
-            outcomes.record(session, runtime.arns, deployment.id, result, datetime.now(UTC))
-    finally:
-        event.remove(runtime.db.engine, "before_cursor_execute", count)
+    deployment, statements = _redeploy_recorded(runtime)
     assert not [s for s in statements if f"FROM {TemplateVersion.__tablename__}" in s]
     with runtime.db.session() as session:
         instance = session.scalars(

@@ -3,8 +3,6 @@ own tags and those of the environment it runs in, kept apart, read in one statem
 
 from __future__ import annotations
 
-from sqlalchemy import event
-
 from baryon.operations import authorization, in_process
 from baryon.runtime import Runtime
 from baryon.store.tables import Tag
@@ -12,6 +10,7 @@ from tests.domain.conftest import runtime  # noqa: F401 (the fixture)
 from tests.domain.test_spec_parsing import _work_off
 from tests.domain.test_spec_storage import _create_service
 from tests.support.principals import ADMIN
+from tests.support.statements import statements_run
 
 
 def _tag(store: Runtime, arn: str, **tags: str) -> None:
@@ -28,20 +27,12 @@ def test_an_instance_change_is_decided_on_its_tags_and_its_environments_read_at_
     _tag(runtime, runtime.arns.service_instance("web", "one"), team="web")
     _tag(runtime, runtime.arns.service_instance("web", "two"), team="other")
     context = in_process.context(runtime, "portal:robin", "UpdateServiceInstance", principal=ADMIN)
-    statements: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
-    event.listen(runtime.db.engine, "before_cursor_execute", count)
-    try:
+    with statements_run(runtime.db.engine, runtime.db.read_engine) as statements:
         facts = authorization.resource_facts(
             context,
             "UpdateServiceInstance",
             {"serviceName": "web", "name": "one", "deploymentType": "CURRENT_VERSION"},
         )
-    finally:
-        event.remove(runtime.db.engine, "before_cursor_execute", count)
     assert dict(facts.tags) == {"team": "web"}
     assert dict(facts.environment_tags) == {"stage": "prod", "team": "platform"}
     assert len([s for s in statements if f"FROM {Tag.__tablename__}" in s]) == 1

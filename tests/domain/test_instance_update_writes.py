@@ -13,6 +13,7 @@ from baryon.store.tables import ServiceInstance
 from tests.domain.conftest import runtime  # noqa: F401 (the fixture)
 from tests.domain.test_spec_parsing import _call, _work_off
 from tests.domain.test_spec_storage import _create_service
+from tests.support.statements import statements_run
 
 
 def test_an_update_with_a_client_token_writes_the_instance_row_once_and_keeps_the_token(
@@ -20,13 +21,7 @@ def test_an_update_with_a_client_token_writes_the_instance_row_once_and_keeps_th
 ) -> None:
     _create_service(runtime)
     _work_off(runtime)
-    statements: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
-    event.listen(runtime.db.engine, "before_cursor_execute", count)
-    try:
+    with statements_run(runtime.db.engine) as statements:
         updated = _call(
             runtime,
             instance_operations.update_service_instance,
@@ -38,8 +33,6 @@ def test_an_update_with_a_client_token_writes_the_instance_row_once_and_keeps_th
                 "clientToken": "token-1",
             },
         )["serviceInstance"]
-    finally:
-        event.remove(runtime.db.engine, "before_cursor_execute", count)
     writes = [s for s in statements if s.startswith(f"UPDATE {ServiceInstance.__tablename__} ")]
     assert len(writes) == 1, writes
     assert updated["lastClientRequestToken"] == "token-1"

@@ -33,7 +33,7 @@ from tests.domain.test_spec_parsing import (
     _environment,
     _work_off,
 )
-from tests.support.statements import is_operation_read
+from tests.support.statements import is_operation_read, statements_run
 
 
 def _copies(runtime: Runtime, text: str) -> int:
@@ -210,20 +210,9 @@ def test_a_text_read_once_is_not_read_from_the_database_again_by_another_session
     with runtime.db.session() as session:
         first = session.scalars(select(ServiceInstance).where(ServiceInstance.name == "one")).one()
         assert first.spec == SERVICE_SPEC
-    statements: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
-    event.listen(runtime.db.engine, "before_cursor_execute", count)
-    try:
-        with runtime.db.session() as session:
-            again = session.scalars(
-                select(ServiceInstance).where(ServiceInstance.name == "one")
-            ).one()
-            assert again.spec == SERVICE_SPEC
-    finally:
-        event.remove(runtime.db.engine, "before_cursor_execute", count)
+    with statements_run(runtime.db.engine) as statements, runtime.db.session() as session:
+        again = session.scalars(select(ServiceInstance).where(ServiceInstance.name == "one")).one()
+        assert again.spec == SERVICE_SPEC
     assert not [s for s in statements if "spec_texts" in s], statements
 
 

@@ -25,6 +25,7 @@ from baryon.store.tables import (
 from tests.domain.conftest import runtime  # noqa: F401 (the fixture)
 from tests.domain.test_spec_parsing import _call, _work_off
 from tests.domain.test_spec_storage import _create_service
+from tests.support.statements import statements_run
 
 
 def test_an_instance_deployment_reads_its_environment_once_and_no_account_settings(
@@ -73,18 +74,12 @@ def _redeploy_recorded(runtime: Runtime) -> tuple[Deployment, list[str]]:  # noq
                 Deployment.service_instance_name == "one", Deployment.status == "IN_PROGRESS"
             )
         ).one()
-    statements: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
-    event.listen(runtime.db.engine, "before_cursor_execute", count)
-    try:
-        with runtime.db.session(write=True) as session:
-            result = outcomes.Result(DeploymentStatus.SUCCEEDED)
-            outcomes.record(session, runtime.arns, deployment.id, result, datetime.now(UTC))
-    finally:
-        event.remove(runtime.db.engine, "before_cursor_execute", count)
+    with (
+        statements_run(runtime.db.engine) as statements,
+        runtime.db.session(write=True) as session,
+    ):
+        result = outcomes.Result(DeploymentStatus.SUCCEEDED)
+        outcomes.record(session, runtime.arns, deployment.id, result, datetime.now(UTC))
     return deployment, statements
 
 

@@ -2,7 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, event
+
 from baryon.store.tables import PolicyGeneration
+
+
+@contextmanager
+def statements_run(*engines: Engine) -> Iterator[list[str]]:
+    """The SQL the block sends through ``engines``, in order (the list fills as it runs).
+    An engine named twice (SQLite's read engine is its engine) is listened to once."""
+    statements: list[str] = []
+    engines = tuple(dict.fromkeys(engines))
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
 
 
 def is_operation_read(statement: str) -> bool:
